@@ -1,0 +1,31 @@
+# `make demo` and `make test` each create .venv and install the tested versions first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test test-all bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/rnnviz-report --preset fashion --classes sneaker,bag,ankle-boot --eps 0,0.05,0.1,0.2
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m ''
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_attack.py
+	$(PY) benchmarks/bench_render.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,137 @@
+"""``rnnviz-report``: the command line, a thin layer over ``rnnviz.pipeline``.
+
+Settings merge as defaults < preset < ``--config FILE.toml`` < flags. Bad input
+ends in one line naming the problem and the fix and a nonzero exit; ``--debug``
+shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+from .config import PRESETS, QUALITIES, build_config, load_toml
+from .errors import UsageError
+
+EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's errors, but as one line (no usage dump)."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see rnnviz-report --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _OneLineParser(prog="rnnviz-report", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter, argument_default=None)
+    what = p.add_argument_group("what to analyse")
+    what.add_argument("--preset", choices=sorted(PRESETS), help="model pair and data defaults (default: imagenet)")
+    what.add_argument("--classes", help="comma-separated class names, synset ids or indices, e.g. flamingo")
+    what.add_argument("--eps", help="comma-separated epsilons in [0,1] pixel units, e.g. 0,0.01,4/255")
+    what.add_argument("--attack", choices=("fgsm", "pgd"), help="attack (default fgsm)")
+    what.add_argument("--pgd-steps", type=int, help="PGD iterations (default 10)")
+    what.add_argument("--pgd-step-size", type=float, help="PGD step size (default 2.5*eps/steps)")
+    what.add_argument("--top-k", type=int, help="most sensitive channels per model and eps (default 5)")
+    what.add_argument("--n-images", type=int, help="images per class (default 100)")
+    what.add_argument("--n-examples", type=int, help="example images per class in the report (default 2)")
+    what.add_argument("--layers", help="comma-separated module paths (default: stem and every residual block)")
+    models = p.add_argument_group("models and data")
+    models.add_argument("--standard", help="standard model spec: torchvision:resnet50, a file, a URL, builtin:NAME")
+    models.add_argument("--robust", help="robust model spec (same kinds)")
+    models.add_argument("--arch", help="architecture of checkpoint files, e.g. resnet34 (default: inferred)")
+    models.add_argument("--trust-pickle", action="store_true", default=None,
+                        help="allow full-pickle checkpoints (they can run code; recorded in the report)")
+    models.add_argument("--data", help="image folder (synset or class-name folders, or labels.csv)")
+    models.add_argument("--label", help="label for every image in a flat --data folder of your own photos")
+    run = p.add_argument_group("running")
+    run.add_argument("--out", help="report folder (default reports/<date>-<slug>/, never overwritten)")
+    run.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
+    run.add_argument("--seed", type=int, help="seed for sampling, attacks and renders (default 0)")
+    run.add_argument("--batch-size", type=int, help="images per forward pass (default 32)")
+    run.add_argument("--quality", choices=QUALITIES, help="feature-visualization quality; none skips rendering")
+    run.add_argument("--recipes", help="comma-separated render recipes: lucid,raw (default both)")
+    run.add_argument("--diversity", type=int, help="extra distinct renders per channel (default 0)")
+    run.add_argument("--config", help="TOML file of settings (keys as the flags, e.g. top_k = 5)")
+    out = p.add_argument_group("report")
+    out.add_argument("--no-pdf", dest="pdf", action="store_false", default=None, help="HTML only")
+    out.add_argument("--slides", action="store_true", default=None, help="also write slides.pdf (16:9)")
+    out.add_argument("--from", dest="from_dir", help="re-render the report of an existing results folder")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> dict:
+    """defaults < config file < flags (flags left unset are None and do not override)."""
+    settings = load_toml(args.config) if args.config else {}
+    skip = {"config", "from_dir", "debug", "quiet"}
+    settings.update({k: v for k, v in vars(args).items() if k not in skip and v is not None})
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    logging.basicConfig(level=logging.INFO if debug else logging.WARNING, format="%(levelname)s: %(message)s")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        return _main(build_parser().parse_args(argv))
+    except UsageError as err:
+        if debug:
+            raise
+        print(f"rnnviz-report: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rnnviz-report: interrupted; finished stages are kept (results.json, cached renders): "
+              "rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # a bug or an environment fault: still one line unless --debug
+        if debug:
+            raise
+        print(f"rnnviz-report: error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
+              f"(rerun with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _main(args: argparse.Namespace) -> int:
+    from . import pipeline
+
+    progress = not args.quiet
+    if args.from_dir:
+        files = pipeline.report(Path(args.from_dir), pdf=args.pdf is not False, slides=bool(args.slides),
+                                progress=progress)
+        _print_files(Path(args.from_dir), files)
+        return 0
+    cfg = build_config(settings_from(args))
+    out = pipeline.run(cfg, progress=progress)
+    files = pipeline.report(out, pdf=cfg.pdf, slides=cfg.slides, progress=progress)
+    _print_summary(out)
+    _print_files(out, files)
+    return 0
+
+
+def _print_summary(out: Path) -> None:
+    from .results import read_results
+
+    r = read_results(out)
+    labels = r["config"]["eps_labels"]
+    print(f"{'eps':>8}  {'standard':>9}  {'robust':>9}")
+    for i, label in enumerate(labels):
+        print(f"{label:>8}  {r['accuracy']['standard'][i]:>9.1%}  {r['accuracy']['robust'][i]:>9.1%}")
+    for note in r["warnings"]:
+        print(f"note: {note}")
+
+
+def _print_files(out: Path, files) -> None:
+    if getattr(files, "pdf_error", None):
+        print(f"rnnviz-report: warning: PDF not written: {files.pdf_error}", file=sys.stderr)
+    written = [files.html] + [f for f in (files.pdf, getattr(files, "slides", None)) if f]
+    print(f"report: {', '.join(str(f) for f in written)}  (results: {out / 'results.json'})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

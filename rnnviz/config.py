@@ -1,0 +1,210 @@
+"""Run settings: defaults < preset < ``--config FILE.toml`` < command-line flags.
+
+Every value is checked here, once, so later stages can trust it; a bad value
+raises ``UsageError`` naming the setting and the fix.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from fractions import Fraction
+from pathlib import Path
+
+from .errors import UsageError
+
+MADRY_URL = "https://huggingface.co/madrylab/robust-imagenet-models/resolve/main/"
+QUALITIES = ("none", "draft", "standard", "high")
+RECIPES = ("lucid", "raw")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A matched model pair of one architecture, with data and defaults that fit it."""
+
+    standard: str
+    robust: str
+    data: str | None
+    classes: tuple[str, ...]
+    eps: str
+    description: str = ""
+
+
+DEFAULT_PRESET = "imagenet"
+PRESETS = {
+    "fashion": Preset("builtin:fashion-standard", "builtin:fashion-robust", "builtin",
+                      ("sneaker", "bag", "ankle boot"), "0,0.05,0.1,0.2",
+                      description="built-in Fashion-MNIST ResNet pair (offline)"),
+    "imagenet": Preset(MADRY_URL + "resnet50_l2_eps0.ckpt", MADRY_URL + "resnet50_linf_eps4.0.ckpt", None,
+                       ("flamingo",), "0,0.01,0.1",
+                       description="MadryLab ResNet-50: standard vs Linf 4/255 adversarially trained"),
+    "imagenet-r18": Preset(MADRY_URL + "resnet18_l2_eps0.ckpt", MADRY_URL + "resnet18_linf_eps4.0.ckpt", None,
+                           ("flamingo",), "0,0.01,0.1",
+                           description="MadryLab ResNet-18: standard vs Linf 4/255 adversarially trained"),
+}
+
+
+@dataclass
+class Config:
+    """Everything one report run needs; ``to_json`` goes into results.json."""
+
+    preset: str = DEFAULT_PRESET
+    classes: list[str] = field(default_factory=list)
+    eps: list[float] = field(default_factory=list)
+    eps_labels: list[str] = field(default_factory=list)
+    attack: str = "fgsm"
+    pgd_steps: int = 10
+    pgd_step_size: float | None = None
+    top_k: int = 5
+    n_images: int = 100
+    n_examples: int = 2
+    layers: list[str] | None = None
+    standard: str | None = None
+    robust: str | None = None
+    arch: str | None = None
+    trust_pickle: bool = False
+    data: str | None = None
+    label: str | None = None
+    out: str | None = None
+    device: str = "cpu"
+    seed: int = 0
+    quality: str = "draft"
+    recipes: list[str] = field(default_factory=lambda: list(RECIPES))
+    diversity: int = 0
+    batch_size: int = 32
+    pdf: bool = True
+    slides: bool = False
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["eps_255"] = [f"{_round(e * 255)}/255" for e in self.eps]
+        d["pgd"] = {"steps": self.pgd_steps, "step_size": self.pgd_step_size, "random_start": True}
+        return d
+
+
+def _round(x: float) -> str:
+    return f"{x:.4g}"
+
+
+# ------------------------------------------------------------------ parsing values
+
+def parse_eps(text: str | list) -> tuple[list[float], list[str]]:
+    """``"0,0.01,4/255"`` -> sorted values in [0, 1] and the user's own spelling of each."""
+    items = [str(t).strip() for t in (text if isinstance(text, list) else str(text).split(","))]
+    if not items or any(not t for t in items):
+        raise UsageError(f"--eps '{text}' has an empty entry; give comma-separated values like 0,0.01,4/255")
+    pairs = []
+    for item in items:
+        try:
+            value = float(Fraction(item))
+        except (ValueError, ZeroDivisionError):
+            raise UsageError(f"--eps value '{item}' is not a number; use decimals (0.01) or fractions (4/255)") from None
+        if not math.isfinite(value) or value < 0 or value > 1:
+            raise UsageError(f"--eps value '{item}' is outside [0, 1]; epsilon is in [0, 1] pixel units "
+                             f"(8/255 = {8 / 255:.4f})")
+        pairs.append((value, item))
+    values = [v for v, _ in pairs]
+    dupes = sorted({t for v, t in pairs if values.count(v) > 1})
+    if dupes:
+        raise UsageError(f"--eps lists the same epsilon more than once ({', '.join(dupes)}); give each once")
+    pairs.sort()
+    return [v for v, _ in pairs], [t for _, t in pairs]
+
+
+def parse_list(text: str | list, what: str) -> list[str]:
+    items = [str(t).strip() for t in (text if isinstance(text, list) else str(text).split(","))]
+    if not items or any(not t for t in items):
+        raise UsageError(f"--{what} '{text}' has an empty entry; give comma-separated names")
+    return items
+
+
+# ------------------------------------------------------------------ building a Config
+
+FIELD_TYPES = {f.name: f.type for f in fields(Config)}
+SETTABLE = sorted(set(FIELD_TYPES) - {"eps_labels"})
+
+
+def load_toml(path: str | Path) -> dict:
+    """Read a config file; unknown keys and wrong types are errors, not silently ignored."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(f"config file {path} is not valid TOML: {err}") from None
+    settings = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in SETTABLE:
+            raise UsageError(f"unknown key '{key}' in {path}; valid keys: {', '.join(SETTABLE)}")
+        settings[name] = _check_type(name, value, path)
+    return settings
+
+
+def _check_type(name: str, value, source) -> object:
+    kind = FIELD_TYPES[name]
+    ok = {
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+    }
+    if name in ("eps", "classes", "layers", "recipes"):
+        ok_value = isinstance(value, (str, list))
+    elif "float" in kind:
+        ok_value = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        base = kind.split("|")[0].strip()
+        ok_value = ok.get(base, True)
+    if not ok_value:
+        raise UsageError(f"'{name}' in {source} has the wrong type ({type(value).__name__}); expected {kind}")
+    return value
+
+
+def build_config(settings: dict) -> Config:
+    """Merge preset defaults under the given settings and validate everything."""
+    preset_name = settings.get("preset") or DEFAULT_PRESET
+    if preset_name not in PRESETS:
+        raise UsageError(f"unknown preset '{preset_name}'; choose one of: {', '.join(PRESETS)}")
+    preset = PRESETS[preset_name]
+    cfg = Config(preset=preset_name)
+    cfg.standard, cfg.robust = preset.standard, preset.robust
+    cfg.data = preset.data or os.environ.get("RNNVIZ_DATA")
+    cfg.classes = list(preset.classes)
+    cfg.eps, cfg.eps_labels = parse_eps(preset.eps)
+    for name, value in settings.items():
+        if value is None or name == "preset":
+            continue
+        if name == "eps":
+            cfg.eps, cfg.eps_labels = parse_eps(value)
+        elif name in ("classes", "layers", "recipes"):
+            setattr(cfg, name, parse_list(value, name.replace("_", "-")))
+        else:
+            setattr(cfg, name, value)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Range checks that need no model; layer names and top-k vs channels are checked later."""
+    if cfg.attack not in ("fgsm", "pgd"):
+        raise UsageError(f"unknown --attack '{cfg.attack}'; choose fgsm or pgd")
+    if cfg.quality not in QUALITIES:
+        raise UsageError(f"unknown --quality '{cfg.quality}'; choose one of: {', '.join(QUALITIES)}")
+    bad = [r for r in cfg.recipes if r not in RECIPES]
+    if bad:
+        raise UsageError(f"unknown recipe '{bad[0]}'; choose from: {', '.join(RECIPES)}")
+    for name, low in (("top_k", 1), ("n_images", 1), ("pgd_steps", 1), ("batch_size", 1), ("n_examples", 0),
+                      ("diversity", 0), ("seed", 0)):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise UsageError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
+    if cfg.pgd_step_size is not None and not (0 < cfg.pgd_step_size <= 1):
+        raise UsageError(f"--pgd-step-size must be in (0, 1], got {cfg.pgd_step_size}")
+    if not cfg.classes:
+        raise UsageError("no classes given; pass --classes, e.g. --classes flamingo")
+    if not cfg.eps:
+        raise UsageError("no epsilons given; pass --eps, e.g. --eps 0,0.01,0.1")
+    if not cfg.device.startswith(("cpu", "cuda", "mps")):
+        raise UsageError(f"unknown --device '{cfg.device}'; use cpu, cuda or cuda:N")

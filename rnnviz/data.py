@@ -1,0 +1,187 @@
+"""Images for the chosen classes, as one [0, 1] RGB tensor both models share.
+
+Layouts read from ``--data DIR``:
+  * one folder per class, named by synset (``n02007558/``, the ImageNet validation layout),
+    class name (``flamingo/``) or index (``130/``); ImageNet-100-style subsets keep the
+    label set's own indices because folders are resolved by name, never re-numbered;
+  * a flat folder with ``labels.csv`` (``file,label`` rows, label as name, synset or index);
+  * a flat folder of one's own photos with ``label=`` given (``--label flamingo``).
+The built-in Fashion-MNIST sample (``builtin``) needs no folder at all.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from .errors import UsageError
+from .labels import LabelSet
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+@dataclass
+class ImageSet:
+    """``images`` (N, 3, H, W) float in [0, 1], ``labels`` (N,) label-set indices."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_indices: list[int]
+    sources: list[str]
+    description: str
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def count(self, class_index: int) -> int:
+        return int((self.labels == class_index).sum())
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Per-model preprocessing: shorter side to ``resize`` (if any), centre crop ``size``."""
+
+    size: int
+    resize: int | None = None
+
+
+# ------------------------------------------------------------------ single images
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode (L, LA, P, RGBA, CMYK, I;16, I, F) to 8-bit RGB; transparency onto white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA"):
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img.convert("RGBA"), mask=img.convert("RGBA").getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def load_image(path: Path, prep: Preprocess) -> torch.Tensor:
+    """Decode, convert, resize and crop one file to a (3, size, size) tensor in [0, 1]."""
+    with Image.open(path) as img:
+        img.draft("RGB", (prep.resize or prep.size,) * 2)  # JPEG: decode small, fast for huge files
+        img = ImageOps.exif_transpose(img)
+        img = to_rgb(img)
+        if prep.resize:
+            scale = prep.resize / min(img.size)
+            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                             Image.BILINEAR)
+        img = ImageOps.fit(img, (prep.size, prep.size), Image.BILINEAR) if prep.resize is None \
+            else _center_crop(img, prep.size)
+    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255.0
+
+
+def _center_crop(img: Image.Image, size: int) -> Image.Image:
+    if min(img.size) < size:
+        img = img.resize((max(size, img.width), max(size, img.height)), Image.BILINEAR)
+    left, top = (img.width - size) // 2, (img.height - size) // 2
+    return img.crop((left, top, left + size, top + size))
+
+
+# ------------------------------------------------------------------ folders
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def find_class_files(root: Path, labels: LabelSet, class_indices: list[int],
+                     label: str | None = None) -> dict[int, list[Path]]:
+    """Map each wanted class index to its image files under ``root``."""
+    if not root.is_dir():
+        raise UsageError(f"data folder not found: {root}; pass --data with a folder of images")
+    if label is not None:
+        return {labels.resolve(label): list_images(root)}
+    csv_path = root / "labels.csv"
+    if csv_path.is_file():
+        return _files_from_csv(root, csv_path, labels, class_indices)
+    found: dict[int, list[Path]] = {i: [] for i in class_indices}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        index = labels.resolve_folder(sub.name)
+        if index in found:
+            found[index] += list_images(sub)
+    return found
+
+
+def _files_from_csv(root: Path, csv_path: Path, labels: LabelSet, wanted: list[int]) -> dict[int, list[Path]]:
+    found: dict[int, list[Path]] = {i: [] for i in wanted}
+    with open(csv_path, newline="") as f:
+        for row in csv.reader(f):
+            if len(row) < 2 or row[0].strip().lower() in ("file", "filename", "path"):
+                continue
+            index = labels.resolve_folder(row[1].strip())
+            if index in found:
+                found[index].append(root / row[0].strip())
+    return found
+
+
+def sample_files(files: list[Path], n: int, seed: int, class_index: int) -> list[Path]:
+    """``n`` files drawn reproducibly: the same seed gives the same images on any machine."""
+    if len(files) <= n:
+        return files
+    rng = np.random.default_rng([seed, class_index])
+    return [files[i] for i in sorted(rng.choice(len(files), size=n, replace=False))]
+
+
+def load_folder(root: Path, labels: LabelSet, class_indices: list[int], n_per_class: int, seed: int,
+                prep: Preprocess, label: str | None = None) -> ImageSet:
+    """Read up to ``n_per_class`` images of each class; unreadable files are skipped, listed once."""
+    by_class = find_class_files(Path(root), labels, class_indices, label)
+    images, targets, sources, skipped = [], [], [], []
+    for index in class_indices:
+        files = by_class.get(index, [])
+        if not files:
+            raise UsageError(f"no images of class '{labels.display(index)}' under {root}; expected a folder "
+                             f"named {_folder_hint(labels, index)} holding its images")
+        for path in sample_files(files, n_per_class, seed, index):
+            try:
+                images.append(load_image(path, prep))
+            except Exception as err:  # PIL raises many types for bad files; all mean "skip it"
+                skipped.append(f"{path.name} ({type(err).__name__})")
+                continue
+            targets.append(index)
+            sources.append(str(path))
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:10])}"
+                      f"{' ...' if len(skipped) > 10 else ''}", stacklevel=2)
+    if not images:
+        raise UsageError(f"no readable images under {root}; check the folder holds JPEG/PNG files")
+    return ImageSet(torch.stack(images), torch.tensor(targets), class_indices, sources, str(root), skipped)
+
+
+def _folder_hint(labels: LabelSet, index: int) -> str:
+    hint = f"'{labels.names[index]}'"
+    if labels.ids:
+        hint = f"'{labels.ids[index]}' or {hint}"
+    return hint
+
+
+def load_builtin_sample(class_indices: list[int], n_per_class: int, seed: int) -> ImageSet:
+    """The shipped Fashion-MNIST test sample as RGB 28x28 (gray repeated to three channels)."""
+    from .zoo import load_fashion_sample
+
+    pixels, labels = load_fashion_sample()
+    chosen, sources = [], []
+    for index in class_indices:
+        rows = np.flatnonzero(labels == index)
+        rng = np.random.default_rng([seed, index])
+        pick = rows if len(rows) <= n_per_class else np.sort(rng.choice(rows, n_per_class, replace=False))
+        chosen += pick.tolist()
+        sources += [f"fashion-mnist test sample #{i}" for i in pick]
+    x = torch.from_numpy(pixels[chosen]).float().div(255.0).unsqueeze(1).repeat(1, 3, 1, 1)
+    y = torch.from_numpy(labels[chosen]).long()
+    return ImageSet(x, y, class_indices, sources, "built-in Fashion-MNIST test sample (MIT licence)")

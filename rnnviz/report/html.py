@@ -1,0 +1,123 @@
+"""The Jinja2 environment and the context the report templates render from.
+
+The HTML is one self-contained file: figures are embedded as data: URIs and the CSS is
+inlined, so the report can be mailed or archived alone and WeasyPrint needs to fetch nothing.
+"""
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from rnnviz.errors import UsageError
+from rnnviz.report.figures import (ReportFigure, attacked_indices, class_slugs,
+                                   rendered_recipes)
+from rnnviz.report.summary import (MODELS, attack_name, eps_text, focus_index, pct,
+                                   summary_sentences)
+
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def templates_dir(package: Path = PACKAGE) -> Path:
+    """Inside a wheel the templates ship as ``rnnviz/templates``; in a source tree they sit beside
+    the package, at the repository's top level."""
+    for candidate in (package / "templates", package.parent / "templates"):
+        if (candidate / "report.html.j2").is_file():
+            return candidate
+    raise UsageError(f"report templates not found next to {package}: reinstall rnnviz "
+                     "(pip install rnnviz, or pip install -e . in a checkout)")
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    return Environment(loader=FileSystemLoader(templates_dir()),
+                       autoescape=select_autoescape(["html", "j2", "xml"]),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def render_html(results: dict, figures: list[ReportFigure], root: Path) -> str:
+    return environment().get_template("report.html.j2").render(**context(results, figures, root))
+
+
+def render_slides(results: dict, figures: list[ReportFigure], root: Path) -> str:
+    return environment().get_template("slides.html.j2").render(**context(results, figures, root))
+
+
+def context(results: dict, figures: list[ReportFigure], root: Path) -> dict:
+    """Everything the templates show, already formatted: templates hold layout, not logic."""
+    for n, fig in enumerate(figures, start=1):
+        fig.number = n
+    by_key = {f.key: f for f in figures}
+    config = results["config"]
+    return {
+        "title": f"{results['models']['robust']['name']} vs {results['models']['standard']['name']}"
+                 f" under {attack_name(results)}",
+        "created": _date(results["created"]),
+        "models": [_model(results, m) for m in MODELS],
+        "config": config,
+        "classes": results["classes"],
+        "n_images": results["n_images"],
+        "eps": [eps_text(results, i) for i in range(len(config["eps"]))],
+        "attack": _attack(config),
+        "summary": summary_sentences(results),
+        "warnings": results.get("warnings", []),
+        "figures": figures,
+        "fig": by_key,
+        "uri": {f.key: _data_uri(f.png) for f in figures},
+        "accuracy_rows": _accuracy_rows(results),
+        "example_keys": [f"examples_{slug}" for slug in class_slugs(results).values()
+                         if f"examples_{slug}" in by_key],
+        "sensitivity": [_sensitivity_section(results, i) for i in attacked_indices(results)],
+        "recipes": rendered_recipes(results),
+        "diversity_keys": [f"diversity_{r}" for r in rendered_recipes(results)
+                           if f"diversity_{r}" in by_key],
+        "focus": eps_text(results, focus_index(results)),
+        "environment": results["environment"],
+        "timings": {k.removesuffix("_s"): f"{v:.1f} s" for k, v in results["timings"].items()},
+        "data_files": {**results["data_files"], "results": "results.json"},
+        "root_name": root.name,
+    }
+
+
+def _model(results: dict, role: str) -> dict:
+    model = results["models"][role]
+    return {**model, "role": role, "sha_short": model["sha256"][:12]}
+
+
+def _attack(config: dict) -> str:
+    if config["attack"] == "pgd":
+        pgd = config["pgd"]
+        step = f"step size {pgd['step_size']}" if pgd["step_size"] is not None else "default step size"
+        start = "random start" if pgd["random_start"] else "no random start"
+        return f"PGD, {pgd['steps']} steps, {step}, {start}, true labels"
+    return f"{config['attack'].upper()} (L∞, one signed-gradient step of size ε), true labels"
+
+
+def _accuracy_rows(results: dict) -> list[dict]:
+    acc = results["accuracy"]
+    best = results["sweet_spot"]["best_index"]
+    return [{"eps": lab, "eps_255": results["config"]["eps_255"][i],
+             "standard": pct(acc["standard"][i]), "robust": pct(acc["robust"][i]),
+             "lead": f"{100 * (acc['robust'][i] - acc['standard'][i]):+.0f}",
+             "sweet": i == best and results["config"]["eps"][i] > 0}
+            for i, lab in enumerate(results["config"]["eps_labels"])]
+
+
+def _sensitivity_section(results: dict, i: int) -> dict:
+    """One eps: its profile figure and the two top-k lists side by side, rank by rank."""
+    top = {m: results["top_channels"][m][i] for m in MODELS}
+    rows = [{m: top[m][r] if r < len(top[m]) else None for m in MODELS}
+            for r in range(max(len(t) for t in top.values()))]
+    return {"index": i, "label": eps_text(results, i), "key": f"layer_sensitivity_eps{i}",
+            "rows": rows, "gallery_keys": [f"gallery_eps{i}_{r}" for r in rendered_recipes(results)]}
+
+
+def _date(created: str) -> str:
+    return datetime.fromisoformat(created).strftime("%Y-%m-%d %H:%M")
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")

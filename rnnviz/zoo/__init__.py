@@ -1,0 +1,48 @@
+"""The built-in offline model pair: a standard and an adversarially trained Fashion-MNIST ResNet.
+
+Shipped inside the package (weights, a 1000-image test sample) so that rnnviz runs
+end to end with no download. ``MODEL_CARD.md`` says how they were trained.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rnnviz.errors import UsageError
+from rnnviz.zoo.net import FashionResNet
+
+__all__ = [
+    "BUILTIN_SHA256",
+    "FASHION_CLASSES",
+    "FashionResNet",
+    "builtin_weights_path",
+    "load_fashion_sample",
+]
+
+ZOO_DIR = Path(__file__).resolve().parent
+SAMPLE_PATH = ZOO_DIR / "fashion_sample.npz"
+
+# The dataset's own class names, in label order.
+FASHION_CLASSES = (
+    "t-shirt/top", "trouser", "pullover", "dress", "coat",
+    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+)
+
+BUILTIN_SHA256 = {
+    "fashion-standard": "",
+    "fashion-robust": "",
+}
+
+
+def builtin_weights_path(name: str) -> Path:
+    """Path of a shipped weights file (a plain ``state_dict`` for ``FashionResNet``)."""
+    if name not in BUILTIN_SHA256:
+        raise UsageError(f"unknown built-in model {name!r}; use one of: {', '.join(BUILTIN_SHA256)}")
+    return ZOO_DIR / f"{name}.pt"
+
+
+def load_fashion_sample() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped test-set sample: uint8 images (N, 28, 28) and int64 labels (N,)."""
+    with np.load(SAMPLE_PATH) as data:
+        return data["images"], data["labels"]
