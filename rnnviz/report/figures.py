@@ -32,7 +32,7 @@ STYLE = {
     "svg.hashsalt": "rnnviz",  # stable element ids, so the SVG is byte-identical run to run
     "savefig.bbox": "tight",
 }
-TILE, FONT_PX, LINE_PX, PAD, PER_ROW = 150, 15, 20, 8, 5
+TILE, FONT_PX, LINE_PX, PAD, PER_ROW = 168, 17, 22, 8, 5  # 168 = 6 x 28 = 3 x 56 px
 RECIPES = {
     "lucid": "Lucid recipe: decorrelated Fourier parameterization with transformation "
              "robustness, a prior that makes even a standard model's channels look structured.",
@@ -111,19 +111,19 @@ def class_slugs(results: dict) -> dict[str, str]:
 def _accuracy_figure(results: dict, out: Path) -> ReportFigure:
     eps, acc = results["config"]["eps"], results["accuracy"]
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7, 4.4))
+        fig = Figure(figsize=(7, 4.6), layout="constrained")
         ax = fig.subplots()
         for m in MODELS:
             ax.plot(eps, acc[m], marker="o", lw=2, color=COLOURS[m], label=_model_label(results, m))
         sweet = _mark_sweet_spot(ax, results)
         _eps_axis(ax, results, both_forms=True)
         ax.set_ylabel(f"accuracy under {attack_name(results)}")
-        ax.legend(loc="lower left")
+        _legend_on_top(fig, ax)
         _save_plot(fig, out, "accuracy_vs_eps")
     return ReportFigure(
         "accuracy_vs_eps", "Accuracy under attack vs ε",
         f"Share of the {results['n_images']} test images each model classifies correctly after "
-        f"a {attack_name(results)} attack of size ε (each model attacked with its own gradient). "
+        f"an ε-sized {attack_name(results)} attack (each model attacked with its own gradient). "
         f"Tick labels give ε in [0, 1] pixel units and, below, in /255. {sweet} "
         f"{attack_name(results)} accuracy is an upper bound on robust accuracy: a stronger "
         "attack such as PGD can only lower it.",
@@ -161,8 +161,7 @@ def _per_class_figure(results: dict, out: Path) -> ReportFigure:
             _eps_axis(ax, results, both_forms=False)
         for ax in axes[len(names):]:
             ax.set_visible(False)
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside upper center", ncols=2)
+        _legend_on_top(fig, axes[0])
         _save_plot(fig, out, "accuracy_per_class")
     return ReportFigure(
         "accuracy_per_class", "Accuracy under attack vs ε, per class",
@@ -177,7 +176,7 @@ def _sensitivity_figure(results: dict, out: Path, i: int) -> ReportFigure:
     top = max(max(per_eps.values(), default=0) for m in MODELS
               for per_eps in results["layer_sensitivity"][m])
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7, 4.4))
+        fig = Figure(figsize=(7, 4.6), layout="constrained")
         ax = fig.subplots()
         for k, m in enumerate(MODELS):
             values = [results["layer_sensitivity"][m][i].get(layer, 0.0) for layer in layers]
@@ -190,7 +189,7 @@ def _sensitivity_figure(results: dict, out: Path, i: int) -> ReportFigure:
         ax.set_xlabel("layer (input → output)")
         ax.set_ylabel("mean channel sensitivity σ")
         ax.set_title(f"ε = {eps_text(results, i)}")
-        ax.legend(loc="upper left")
+        _legend_on_top(fig, ax)
         _save_plot(fig, out, f"layer_sensitivity_eps{i}")
     return ReportFigure(
         f"layer_sensitivity_eps{i}", f"Layer sensitivity at ε = {eps_text(results, i)}",
@@ -216,6 +215,12 @@ def _eps_axis(ax, results: dict, both_forms: bool) -> None:
     ax.set_xlabel("ε")
     ax.set_ylim(0, 1.04)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+
+
+def _legend_on_top(fig: Figure, ax) -> None:
+    """Above the axes, where it can never hide data."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=2)
 
 
 def _model_label(results: dict, model: str) -> str:
@@ -258,17 +263,18 @@ def _examples_figure(results: dict, root: Path, name: str, slug: str) -> ReportF
 
 
 def _example_block(results: dict, root: Path, ex: dict, n: int) -> Image.Image:
+    """Header: the clean image and its true label; then one row per eps."""
     config = results["config"]
+    header = _hstack([_load(root, ex["image"], TILE // 2), _text_image(
+        [Line(f"Example {n}", bold=True), Line(f"true label: {ex['true_label']}"),
+         Line("clean image", MUTED)])], gap=PAD)
     heads = [[Line(m, COLOURS[m], True), Line(what)] for m in MODELS
              for what in ("adversarial", "perturbation")]
-    row_heads = [[Line("clean", bold=True)]]
-    rows = [[Cell(_load(root, ex["image"]), [Line(f"true: {ex['true_label']}")]), None, None, None]]
-    for i, entry in enumerate(ex["by_eps"]):
-        row_heads.append([Line(f"ε = {config['eps_labels'][i]}", bold=True),
-                          Line(config["eps_255"][i], MUTED)])
-        rows.append([cell for m in MODELS for cell in _attacked_cells(root, entry, m)])
-    grid = _grid(rows, col_heads=heads, row_heads=row_heads)
-    return _title_above(grid, [Line(f"Example {n} · true label: {ex['true_label']}", bold=True)])
+    row_heads = [[Line(f"ε = {config['eps_labels'][i]}", bold=True),
+                  Line(config["eps_255"][i], MUTED)] for i in range(len(ex["by_eps"]))]
+    rows = [[cell for m in MODELS for cell in _attacked_cells(root, entry, m)]
+            for entry in ex["by_eps"]]
+    return _vstack([header, _grid(rows, col_heads=heads, row_heads=row_heads)], gap=PAD)
 
 
 def _attacked_cells(root: Path, entry: dict, model: str) -> tuple[Cell, Cell]:
@@ -287,7 +293,8 @@ def _gallery_figure(results: dict, root: Path, renders: dict, i: int, recipe: st
         cells = [_channel_cell(root, renders.get((m, c["layer"], c["channel"], recipe)), c)
                  for c in results["top_channels"][m][i]]
         grid = _grid([cells[j:j + PER_ROW] for j in range(0, len(cells), PER_ROW)] or [[None]])
-        panels.append(_title_above(grid, [Line(_model_label(results, m), COLOURS[m], True)]))
+        panels.append(_vstack([_text_image([Line(_model_label(results, m), COLOURS[m], True)]),
+                               grid], gap=PAD))
     path = root / "figures" / f"gallery_eps{i}_{recipe}.png"
     _save_image(_hstack(panels, gap=64), path)
     return ReportFigure(
@@ -325,18 +332,18 @@ def _diversity_figure(results: dict, root: Path, recipe: str) -> ReportFigure:
         "responds to one pattern; different images mean it responds to several.", path)
 
 
-def _load(root: Path, rel: str) -> Image.Image:
+def _load(root: Path, rel: str, size: int = TILE) -> Image.Image:
     with Image.open(root / rel) as img:
-        return _fit(img.convert("RGB"))
+        return _fit(img.convert("RGB"), size)
 
 
-def _fit(img: Image.Image) -> Image.Image:
+def _fit(img: Image.Image, size: int) -> Image.Image:
     """Enlarge small images by a whole factor with NEAREST (crisp pixels); shrink large ones."""
     side = max(img.size)
-    if side <= TILE:
-        k = max(1, TILE // side)
+    if side <= size:
+        k = max(1, size // side)
         return img.resize((img.width * k, img.height * k), Image.Resampling.NEAREST)
-    scale = TILE / side
+    scale = size / side
     return img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS)
 
 
@@ -411,11 +418,10 @@ def _text(draw: ImageDraw.ImageDraw, lines: list[Line], x: int, y: int, centre_i
         draw.text((x + dx, y + k * LINE_PX), line.text, fill=line.colour, font=font)
 
 
-def _title_above(img: Image.Image, lines: list[Line]) -> Image.Image:
-    width = max(img.width, int(max(_font(ln.bold).getlength(ln.text) for ln in lines)) + PAD)
-    out = Image.new("RGB", (width, img.height + LINE_PX * len(lines) + PAD), "white")
+def _text_image(lines: list[Line]) -> Image.Image:
+    width = int(max(_font(ln.bold).getlength(ln.text) for ln in lines)) + PAD
+    out = Image.new("RGB", (width, LINE_PX * len(lines) + PAD // 2), "white")
     _text(ImageDraw.Draw(out), lines, 0, 0)
-    out.paste(img, (0, LINE_PX * len(lines) + PAD))
     return out
 
 

@@ -1,0 +1,118 @@
+"""The renderer: a results folder (results.json + images) in, figures + report.html + report.pdf out.
+
+It reads only the folder the engine wrote and never imports torch, so
+``rnnviz-report --from DIR`` re-renders a report in seconds.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rnnviz.cache import atomic_write_text
+from rnnviz.errors import UsageError
+from rnnviz.report import figures as _figures
+from rnnviz.report import html as _html
+
+__all__ = ["ReportFiles", "render_report", "load_results"]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class ReportFiles:
+    html: Path
+    pdf: Path | None
+    slides: Path | None
+    figures: list[Path]
+    pdf_error: str | None
+    pdf_seconds: float
+
+
+def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False,
+                  progress: bool = True) -> ReportFiles:
+    """Write figures/, report.html and (unless ``pdf=False``) report.pdf into ``results_dir``.
+
+    A PDF failure never loses the HTML: it is reported in ``pdf_error`` instead of raised.
+    """
+    root = Path(results_dir)
+    results = load_results(root)
+    say = _progress(progress)
+    figs = _figures.make_figures(results, root)
+    say(f"{len(figs)} figures written to {root / 'figures'}")
+    html = _html.render_html(results, figs, root)
+    atomic_write_text(root / "report.html", html)
+    say(f"wrote {root / 'report.html'} ({len(html) / 1e6:.1f} MB)")
+    start = time.perf_counter()
+    errors = []
+    pdf_path = _try_pdf(html, root / "report.pdf", root, errors) if pdf else None
+    slides_path = (_try_pdf(_html.render_slides(results, figs, root), root / "slides.pdf", root,
+                            errors) if slides else None)
+    seconds = time.perf_counter() - start
+    for path in (pdf_path, slides_path):
+        if path:
+            say(f"wrote {path} ({seconds:.1f} s)")
+    for error in errors:
+        say(f"PDF not written: {error}")
+    paths = [p for f in figs for p in (f.png, f.svg) if p]
+    return ReportFiles(root / "report.html", pdf_path, slides_path, paths,
+                       "; ".join(errors) or None, seconds)
+
+
+def load_results(root: Path) -> dict:
+    """Read and check results.json; every image it names must exist inside ``root``."""
+    path = root / "results.json"
+    if not path.is_file():
+        raise UsageError(f"no results.json in {root}: pass a folder written by an rnnviz run")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path} is not valid JSON ({e}): re-run the job to rewrite it") from None
+    version = results.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise UsageError(f"{path} has schema_version {version}; this rnnviz renders version "
+                         f"{SCHEMA_VERSION}: use the rnnviz version that wrote it")
+    for rel in _image_paths(results):
+        _check_inside(root, rel)
+    return results
+
+
+def _image_paths(results: dict) -> list[str]:
+    paths = []
+    for ex in results["examples"]:
+        paths.append(ex["image"])
+        paths += [e[m][k] for e in ex["by_eps"] for m in ("standard", "robust")
+                  for k in ("image", "perturbation")]
+    for render in results["renders"]:
+        paths += [render["image"], *render["diversity"]]
+    return paths
+
+
+def _check_inside(root: Path, rel: str) -> None:
+    resolved = (root / rel).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise UsageError(f"results.json names {rel}, outside {root}: a report reads only its own folder")
+    if not resolved.is_file():
+        raise UsageError(f"{rel}, named in {root / 'results.json'}, is missing: re-run the job")
+
+
+def _try_pdf(html: str, target: Path, root: Path, errors: list[str]) -> Path | None:
+    """WeasyPrint failures (missing Pango, a layout bug) become one line in ``errors``."""
+    try:
+        from rnnviz.report.pdf import write_pdf  # WeasyPrint loads system libraries on import
+
+        write_pdf(html, target, root)
+        return target
+    except Exception as e:  # noqa: BLE001 - any failure here must not cost the HTML
+        line = (str(e).strip().splitlines() or [""])[0][:200]
+        errors.append(f"{target.name}: {type(e).__name__}: {line}".rstrip(": "))
+        return None
+
+
+def _progress(enabled: bool):
+    def say(message: str) -> None:
+        if enabled:
+            print(f"report: {message}", file=sys.stderr)
+    return say

@@ -1,0 +1,46 @@
+"""Small models and images the engine tests share (random init, no downloads)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rnnviz.models import LoadedModel, add_input_normalization, freeze, load_model
+
+
+def tiny_resnet(seed: int = 0) -> LoadedModel:
+    """A random-init torchvision ResNet-18 (normalization inside), the engine's usual shape."""
+    return load_model("random:resnet18")
+
+
+def images(n: int = 6, size: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, size, size, generator=g), torch.randint(0, 1000, (n,), generator=g)
+
+
+class TwoLayerNet(nn.Module):
+    """Hand-computable: a per-channel 1x1 conv (weights 2, -1, 0.5), ReLU, mean pool, linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1, groups=3, bias=False)
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(3, 2)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.tensor([2.0, -1.0, 0.5]).view(3, 1, 1, 1))
+            self.fc.weight.copy_(torch.tensor([[1.0, -1.0, 1.0], [-1.0, 1.0, -1.0]]))
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        return self.fc(self.relu(self.conv(x)).mean((2, 3)))
+
+
+def no_hooks(module: nn.Module) -> bool:
+    """True when no module holds a forward/backward hook (the root's normalization pre-hook aside)."""
+    for name, m in module.named_modules():
+        pre = len(m._forward_pre_hooks) - (1 if name == "" and hasattr(m, "input_normalize") else 0)
+        if m._forward_hooks or pre or m._backward_hooks:
+            return False
+    return True
+
+
+__all__ = ["TwoLayerNet", "add_input_normalization", "freeze", "images", "no_hooks", "tiny_resnet"]

@@ -1,0 +1,78 @@
+"""FGSM and PGD: against torchattacks, a finite difference, and the eps = 0 contract."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rnnviz.analysis import analyze
+from rnnviz.attacks import PGDSettings, fgsm, input_gradient, pgd
+
+from helpers import TwoLayerNet, freeze, images, tiny_resnet
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    return tiny_resnet()
+
+
+def test_fgsm_matches_torchattacks(resnet):
+    torchattacks = pytest.importorskip("torchattacks")
+    x, y = images(4)
+    for eps in (0.01, 8 / 255, 0.1):
+        theirs = torchattacks.FGSM(resnet.module, eps=eps)(x, y)
+        ours = fgsm(resnet.module, x, y, eps)
+        assert torch.allclose(ours, theirs, atol=1e-6)
+
+
+def test_gradient_sign_agrees_with_finite_difference():
+    torch.manual_seed(0)
+    net = freeze(TwoLayerNet().double())
+    x = (0.2 + 0.6 * torch.rand(1, 3, 4, 4)).double()
+    y = torch.tensor([0])
+    grad, _ = input_gradient(net, x, y)
+    h = 1e-6
+    for idx in [(0, 0, 0, 0), (0, 1, 2, 3), (0, 2, 1, 1), (0, 0, 3, 2)]:
+        e = torch.zeros_like(x)
+        e[idx] = h
+        fd = (F.cross_entropy(net(x + e), y, reduction="sum") - F.cross_entropy(net(x - e), y, reduction="sum")) / (2 * h)
+        assert torch.sign(fd) == torch.sign(grad[idx])
+        assert fd.item() == pytest.approx(grad[idx].item(), rel=1e-4, abs=1e-9)
+
+
+def test_eps_zero_reproduces_clean_predictions_exactly(resnet):
+    x, y = images(5)
+    with torch.no_grad():
+        clean = resnet.module(x).argmax(1).numpy()
+    for attack in ("fgsm", "pgd"):
+        a = analyze(resnet.module, x, y, [0.0, 0.05], layers=["layer1.0"], attack=attack,
+                    pgd_settings=PGDSettings(steps=2))
+        assert (a.pred[0] == clean).all()
+        assert a.accuracy[0] == float((clean == y.numpy()).mean())
+    assert fgsm(resnet.module, x, y, 0.0) is x and pgd(resnet.module, x, y, 0.0) is x
+
+
+def test_fgsm_stays_in_ball_and_pixel_range(resnet):
+    x, y = images(3)
+    adv = fgsm(resnet.module, x, y, 0.1)
+    assert adv.min() >= 0 and adv.max() <= 1
+    assert (adv - x).abs().max() <= 0.1 + 1e-6
+
+
+def test_pgd_projects_is_seeded_and_beats_start(resnet):
+    x, y = images(3)
+    settings = PGDSettings(steps=3)
+    a = pgd(resnet.module, x, y, 0.03, settings, torch.Generator().manual_seed(1))
+    b = pgd(resnet.module, x, y, 0.03, settings, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    assert (a - x).abs().max() <= 0.03 + 1e-6 and a.min() >= 0 and a.max() <= 1
+    with torch.no_grad():
+        loss_clean = F.cross_entropy(resnet.module(x), y)
+        loss_adv = F.cross_entropy(resnet.module(a), y)
+    assert loss_adv > loss_clean
+
+
+def test_analysis_uses_true_labels_and_eval_mode(resnet):
+    x, y = images(4)
+    resnet.module.train(False)
+    a = analyze(resnet.module, x, y, [0.0, 0.1], layers=["conv1"])
+    assert not resnet.module.training
+    assert a.correct.shape == (2, 4)
