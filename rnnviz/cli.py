@@ -104,14 +104,12 @@ def _main(args: argparse.Namespace) -> int:
     if args.from_dir:
         files = pipeline.report(Path(args.from_dir), pdf=args.pdf is not False, slides=bool(args.slides),
                                 progress=progress)
-        _print_files(Path(args.from_dir), files)
-        return 0
+        return _print_files(Path(args.from_dir), files)
     cfg = build_config(settings_from(args))
     out = pipeline.run(cfg, progress=progress)
     files = pipeline.report(out, pdf=cfg.pdf, slides=cfg.slides, progress=progress)
     _print_summary(out)
-    _print_files(out, files)
-    return 0
+    return _print_files(out, files)
 
 
 def _print_summary(out: Path) -> None:
@@ -126,11 +124,15 @@ def _print_summary(out: Path) -> None:
         print(f"note: {note}")
 
 
-def _print_files(out: Path, files) -> None:
-    if getattr(files, "pdf_error", None):
-        print(f"rnnviz-report: warning: PDF not written: {files.pdf_error}", file=sys.stderr)
-    written = [files.html] + [f for f in (files.pdf, getattr(files, "slides", None)) if f]
+def _print_files(out: Path, files) -> int:
+    """The final line names the report files; a failed PDF is an error, the HTML is still there."""
+    written = [files.html] + [f for f in (files.pdf, files.slides) if f]
     print(f"report: {', '.join(str(f) for f in written)}  (results: {out / 'results.json'})")
+    if files.pdf_error:
+        print(f"rnnviz-report: error: PDF not written ({files.pdf_error}); report.html and results.json "
+              f"are complete in {out}", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from .analysis import ModelAnalysis, analyze
+from .cache import atomic_path
 from .attacks import PGDSettings
 from .config import PRESETS, Config
 from .data import ImageSet, Preprocess, load_builtin_sample, load_folder
@@ -112,6 +113,11 @@ def render_galleries(cfg: Config, out: Path, models: dict[str, LoadedModel], res
     return entries
 
 
+def _copy(src: Path, dest: Path) -> None:
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+
+
 def layers_order(results: dict, layer: str) -> int:
     names = results["config"]["layers"] or []
     return names.index(layer) if layer in names else len(names)
@@ -120,10 +126,10 @@ def layers_order(results: dict, layer: str) -> int:
 def _copy_render(out: Path, model: str, render) -> dict:
     stem = f"figures/renders/{model}_{_slug(render.layer)}_{render.channel}_{render.recipe}"
     (out / "figures" / "renders").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(render.png, out / f"{stem}.png")
+    _copy(render.png, out / f"{stem}.png")
     diversity = []
     for i, path in enumerate(render.diversity):
-        shutil.copyfile(path, out / f"{stem}_div{i}.png")
+        _copy(path, out / f"{stem}_div{i}.png")
         diversity.append(f"{stem}_div{i}.png")
     return {"model": model, "layer": render.layer, "channel": render.channel, "recipe": render.recipe,
             "image": f"{stem}.png", "relative_activation": render.relative_activation,
@@ -136,23 +142,31 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
 
 
+INCOMPLETE = ".rnnviz-incomplete"
+
+
+def _is_free(out: Path) -> bool:
+    """A folder may be (re)used when absent, empty, or left by an interrupted rnnviz run."""
+    if not out.exists():
+        return True
+    return out.is_dir() and (not any(out.iterdir()) or (out / INCOMPLETE).exists())
+
+
 def output_folder(cfg: Config) -> Path:
-    """``--out`` must not exist yet; the default gets a numbered suffix instead of overwriting."""
+    """``--out`` must not hold a finished report; the default gets a numbered suffix instead."""
     if cfg.out:
         out = Path(cfg.out)
-        if out.exists() and any(out.iterdir()) if out.is_dir() else out.exists():
+        if not _is_free(out):
             raise UsageError(f"output folder {out} already exists; choose another --out (nothing was overwritten)")
     else:
         base = Path("reports") / f"{date.today().isoformat()}-{_slug(cfg.preset + '-' + '-'.join(cfg.classes))[:60]}"
         out, n = base, 1
-        while out.exists():
+        while not _is_free(out):
             n += 1
             out = base.with_name(f"{base.name}-{n}")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        (out / INCOMPLETE).write_bytes(b"")
     except OSError as err:
         raise UsageError(f"cannot write to output folder {out} ({err.strerror}); choose a writable --out") from None
     return out
@@ -199,6 +213,7 @@ def report(out: Path, *, pdf: bool = True, slides: bool = False, progress: bool 
     t = time.perf_counter()
     files = render_report(Path(out), pdf=pdf, slides=slides, progress=progress)
     _record_report_time(out, time.perf_counter() - t, files)
+    (Path(out) / INCOMPLETE).unlink(missing_ok=True)
     return files
 
 

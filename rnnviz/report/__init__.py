@@ -42,23 +42,18 @@ def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False,
     say = _progress(progress)
     figs = _figures.make_figures(results, root)
     say(f"{len(figs)} figures written to {root / 'figures'}")
-    html = _html.render_html(results, figs, root)
+    html = _html.render_html(results, figs)
     atomic_write_text(root / "report.html", html)
     say(f"wrote {root / 'report.html'} ({len(html) / 1e6:.1f} MB)")
+    errors: list[str] = []
     start = time.perf_counter()
-    errors = []
-    pdf_path = _try_pdf(html, root / "report.pdf", root, errors) if pdf else None
-    slides_path = (_try_pdf(_html.render_slides(results, figs, root), root / "slides.pdf", root,
-                            errors) if slides else None)
-    seconds = time.perf_counter() - start
-    for path in (pdf_path, slides_path):
-        if path:
-            say(f"wrote {path} ({seconds:.1f} s)")
-    for error in errors:
-        say(f"PDF not written: {error}")
-    paths = [p for f in figs for p in (f.png, f.svg) if p]
-    return ReportFiles(root / "report.html", pdf_path, slides_path, paths,
-                       "; ".join(errors) or None, seconds)
+    pdf_path = _try_pdf(html, root / "report.pdf", root, errors, say) if pdf else None
+    pdf_seconds = time.perf_counter() - start
+    slides_path = (_try_pdf(_html.render_slides(results, figs), root / "slides.pdf", root,
+                            errors, say) if slides else None)
+    return ReportFiles(root / "report.html", pdf_path, slides_path,
+                       [p for f in figs for p in (f.png, f.svg) if p],
+                       "; ".join(errors) or None, pdf_seconds)
 
 
 def load_results(root: Path) -> dict:
@@ -98,17 +93,20 @@ def _check_inside(root: Path, rel: str) -> None:
         raise UsageError(f"{rel}, named in {root / 'results.json'}, is missing: re-run the job")
 
 
-def _try_pdf(html: str, target: Path, root: Path, errors: list[str]) -> Path | None:
+def _try_pdf(html: str, target: Path, root: Path, errors: list[str], say) -> Path | None:
     """WeasyPrint failures (missing Pango, a layout bug) become one line in ``errors``."""
+    start = time.perf_counter()
     try:
         from rnnviz.report.pdf import write_pdf  # WeasyPrint loads system libraries on import
 
         write_pdf(html, target, root)
-        return target
     except Exception as e:  # noqa: BLE001 - any failure here must not cost the HTML
         line = (str(e).strip().splitlines() or [""])[0][:200]
         errors.append(f"{target.name}: {type(e).__name__}: {line}".rstrip(": "))
+        say(f"{target.name} not written: {errors[-1]}")
         return None
+    say(f"wrote {target} ({time.perf_counter() - start:.1f} s)")
+    return target
 
 
 def _progress(enabled: bool):

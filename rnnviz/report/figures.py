@@ -16,7 +16,7 @@ import matplotlib
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from rnnviz.cache import atomic_path
 from rnnviz.report.summary import MODELS, attack_name, eps_text, pct
@@ -138,7 +138,7 @@ def _mark_sweet_spot(ax, results: dict) -> str:
     if eps[b] == 0 or lead <= 0:
         return "The robust model is never ahead at these ε, so no sweet spot is marked."
     gaps = [eps[j + 1] - eps[j] for j in (b - 1, b) if 0 <= j < len(eps) - 1]
-    half = 0.3 * min(gaps)
+    half = 0.3 * min(gaps or [eps[b]])
     ax.axvspan(eps[b] - half, eps[b] + half, color="#888888", alpha=0.15, lw=0)
     ax.annotate(f"sweet spot\nrobust +{100 * lead:.0f} pts", (eps[b], 1.0), ha="center",
                 va="top", fontsize=10, color=MUTED)
@@ -182,8 +182,10 @@ def _sensitivity_figure(results: dict, out: Path, i: int) -> ReportFigure:
             values = [results["layer_sensitivity"][m][i].get(layer, 0.0) for layer in layers]
             ax.bar([x + (k - 0.5) * 0.4 for x in range(len(layers))], values, width=0.4,
                    color=COLOURS[m], label=_model_label(results, m))
+        crowded = sum(len(layer) for layer in layers) > 36  # labels would touch side by side
         ax.set_xticks(range(len(layers)), [_plain(layer) for layer in layers],
-                      rotation=30 if len(layers) > 6 else 0, ha="right" if len(layers) > 6 else "center")
+                      rotation=30 if crowded else 0, ha="right" if crowded else "center",
+                      rotation_mode="anchor")
         ax.set_ylim(0, 1.1 * top or 1)
         ax.grid(axis="x", visible=False)
         ax.set_xlabel("layer (input → output)")
@@ -195,8 +197,8 @@ def _sensitivity_figure(results: dict, out: Path, i: int) -> ReportFigure:
         f"layer_sensitivity_eps{i}", f"Layer sensitivity at ε = {eps_text(results, i)}",
         "Mean sensitivity σ of each hooked layer's channels, layers in network order, for both "
         f"models, each under its own {attack_name(results)} attack. A taller bar means the "
-        "layer's activations move more under the perturbation. All ε share one y scale, so the "
-        "panels can be compared.",
+        "layer's activations move more under the perturbation. Every ε uses the same y scale, so "
+        "these figures can be compared with each other.",
         out / f"layer_sensitivity_eps{i}.png", out / f"layer_sensitivity_eps{i}.svg")
 
 
@@ -250,16 +252,28 @@ def _examples_of(results: dict, name: str) -> list[dict]:
 def _examples_figure(results: dict, root: Path, name: str, slug: str) -> ReportFigure:
     blocks = [_example_block(results, root, ex, n + 1)
               for n, ex in enumerate(_examples_of(results, name))]
-    rows = [_hstack(blocks[j:j + 2], gap=48) for j in range(0, len(blocks), 2)]
     path = root / "figures" / f"examples_{slug}.png"
-    _save_image(_vstack(rows, gap=32), path)
+    _save_image(_arrange(blocks), path)
     return ReportFigure(
         f"examples_{slug}", f"Adversarial examples: {name}",
-        "Top row: the clean image and its true label. Each further row is one ε. Per model: the "
+        "Top: the clean image (small) and its true label. Each row is one ε. Per model: the "
         "adversarial image it was given, with its prediction and confidence (green ✓ right, "
         "red ✗ wrong), and the perturbation amplified to full contrast (grey: no change; "
         "white / black: +ε / −ε). Each model is attacked with its own gradient, so the "
         "perturbations differ. Small images are enlarged without smoothing.", path)
+
+
+def _arrange(blocks: list[Image.Image], aspect: float = 1.9, gap: int = 48) -> Image.Image:
+    """Rows of blocks, as many per row as makes them largest on a landscape page (width/height
+    ``aspect``) or slide."""
+    def layout(per_row: int) -> Image.Image:
+        rows = [_hstack(blocks[j:j + per_row], gap) for j in range(0, len(blocks), per_row)]
+        return _vstack(rows, gap)
+
+    def scale(img: Image.Image) -> float:
+        return min(aspect / img.width, 1 / img.height)
+
+    return max((layout(k) for k in range(1, len(blocks) + 1)), key=scale)
 
 
 def _example_block(results: dict, root: Path, ex: dict, n: int) -> Image.Image:
@@ -383,7 +397,7 @@ def _grid(rows: list[list[Cell | None]], *, col_heads: list[list[Line]] | None =
     row_h = [TILE + PAD + LINE_PX * max((len(c) for c in caps), default=0) + PAD for caps in captions]
     heads = [_wrap(h, TILE) for h in col_heads] if col_heads else []
     head_h = LINE_PX * max((len(h) for h in heads), default=0) + (PAD if heads else 0)
-    left = (max(_font(ln.bold).getlength(ln.text) for h in row_heads for ln in h) + 2 * PAD
+    left = (max(_font(ln.bold).getlength(ln.text) for h in row_heads for ln in h) + 3 * PAD
             if row_heads else 0)
     canvas = Image.new("RGB", (int(left) + ncols * cell_w, head_h + sum(row_h)), "white")
     draw = ImageDraw.Draw(canvas)
@@ -447,4 +461,5 @@ def _vstack(images: list[Image.Image], gap: int) -> Image.Image:
 
 def _save_image(img: Image.Image, path: Path) -> None:
     with atomic_path(path) as tmp:
-        img.save(tmp, format="PNG", dpi=(DPI, DPI), optimize=True)
+        ImageOps.expand(img, border=PAD, fill="white").save(tmp, format="PNG", dpi=(DPI, DPI),
+                                                            optimize=True)

@@ -15,8 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from rnnviz.errors import UsageError
 from rnnviz.report.figures import (ReportFigure, attacked_indices, class_slugs,
                                    rendered_recipes)
-from rnnviz.report.summary import (MODELS, attack_name, eps_text, focus_index, pct,
-                                   summary_sentences)
+from rnnviz.report.summary import MODELS, attack_name, eps_text, pct, summary_sentences
 
 PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -38,15 +37,15 @@ def environment() -> Environment:
                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def render_html(results: dict, figures: list[ReportFigure], root: Path) -> str:
-    return environment().get_template("report.html.j2").render(**context(results, figures, root))
+def render_html(results: dict, figures: list[ReportFigure]) -> str:
+    return environment().get_template("report.html.j2").render(**context(results, figures))
 
 
-def render_slides(results: dict, figures: list[ReportFigure], root: Path) -> str:
-    return environment().get_template("slides.html.j2").render(**context(results, figures, root))
+def render_slides(results: dict, figures: list[ReportFigure]) -> str:
+    return environment().get_template("slides.html.j2").render(**context(results, figures))
 
 
-def context(results: dict, figures: list[ReportFigure], root: Path) -> dict:
+def context(results: dict, figures: list[ReportFigure]) -> dict:
     """Everything the templates show, already formatted: templates hold layout, not logic."""
     for n, fig in enumerate(figures, start=1):
         fig.number = n
@@ -74,11 +73,9 @@ def context(results: dict, figures: list[ReportFigure], root: Path) -> dict:
         "recipes": rendered_recipes(results),
         "diversity_keys": [f"diversity_{r}" for r in rendered_recipes(results)
                            if f"diversity_{r}" in by_key],
-        "focus": eps_text(results, focus_index(results)),
         "environment": results["environment"],
         "timings": {k.removesuffix("_s"): f"{v:.1f} s" for k, v in results["timings"].items()},
         "data_files": {**results["data_files"], "results": "results.json"},
-        "root_name": root.name,
     }
 
 

@@ -1,0 +1,161 @@
+"""Attack + sensitivity stage: rnnviz's engine against the plain ways of doing the same work.
+
+Same model (random-init ResNet-18, normalization inside, 224 px), same images, same
+epsilons, same layers (stem + every residual block), all in one run:
+
+  plain        PyTorch FGSM-tutorial style: one image at a time, the gradient recomputed
+               for every epsilon, and a separate hooked forward pass per layer (clean and
+               adversarial) for the sensitivities.
+  torchattacks torchattacks.FGSM called once per epsilon on a batch, plus one hooked
+               forward pass per epsilon (and one clean) for the sensitivities.
+  rnnviz       rnnviz.analyze: one gradient per image for all epsilons, the clean
+               activations recorded on the gradient pass, one forward per non-zero eps.
+
+Prints median seconds over --repeats and the ratios, then peak memory of the engine
+for two image counts (each in a fresh process), which should not grow with N.
+
+    python benchmarks/bench_attack.py [--images 64] [--repeats 3] [--size 224]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rnnviz.analysis import analyze  # noqa: E402
+from rnnviz.models import load_model  # noqa: E402
+from rnnviz.sensitivity import LayerRecorder, SensitivityMeter  # noqa: E402
+
+EPS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]  # the PyTorch FGSM tutorial's list
+
+
+def data(n: int, size: int):
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(n, 3, size, size, generator=g), torch.randint(0, 1000, (n,), generator=g)
+
+
+def plain(model, x, y, layers):
+    """One image at a time, gradient per epsilon, one hooked forward per layer."""
+    meters = [SensitivityMeter(layers) for _ in EPS]
+    for i in range(len(y)):
+        xi, yi = x[i:i + 1], y[i:i + 1]
+        for e, eps in enumerate(EPS):
+            xg = xi.clone().requires_grad_(True)
+            loss = F.cross_entropy(model(xg), yi)
+            model.zero_grad()
+            loss.backward()
+            adv = (xi + eps * xg.grad.sign()).clamp(0, 1)
+            with torch.no_grad():
+                model(adv)  # the tutorial's prediction on the adversarial image
+            clean_acts, adv_acts = {}, {}
+            for layer in layers:
+                for image, store in ((xi, clean_acts), (adv, adv_acts)):
+                    with LayerRecorder(model, [layer]) as rec, torch.no_grad():
+                        model(image)
+                        store[layer] = rec.take()[layer]
+            meters[e].add(clean_acts, adv_acts)
+    return [m.channels() for m in meters]
+
+
+def with_torchattacks(model, x, y, layers, batch_size):
+    """torchattacks FGSM per epsilon (batched) + one hooked forward per epsilon."""
+    import torchattacks
+
+    meters = [SensitivityMeter(layers) for _ in EPS]
+    for start in range(0, len(y), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        with LayerRecorder(model, layers) as rec, torch.no_grad():
+            model(xb)
+            clean = rec.take()
+        for e, eps in enumerate(EPS):
+            adv = torchattacks.FGSM(model, eps=eps)(xb, yb)
+            with LayerRecorder(model, layers) as rec, torch.no_grad():
+                model(adv)
+                meters[e].add(clean, rec.take())
+    return [m.channels() for m in meters]
+
+
+def engine(model, x, y, layers, batch_size):
+    return analyze(model, x, y, EPS, layers=layers, batch_size=batch_size).channels
+
+
+def timed(fn, repeats):
+    """Median wall time after one untimed warm-up call (oneDNN picks kernels on first use)."""
+    times, out = [], fn()
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def peak_memory_mb(n: int, size: int, batch_size: int) -> float:
+    """Peak RSS of a fresh process running the engine on n images (input tensor excluded)."""
+    code = (
+        "import resource, sys, torch; sys.path.insert(0, %r); torch.set_num_threads(2)\n"
+        "from benchmarks.bench_attack import data, engine, EPS\n"
+        "from rnnviz.models import load_model\n"
+        "m = load_model('random:resnet18'); x, y = data(%d, %d)\n"
+        "engine(m.module, x, y, m.default_layers, %d)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - x.numel() * 4) / 2**20)\n"
+    ) % (str(Path(__file__).resolve().parents[1]), n, size, batch_size)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def max_rel_diff(a, b):
+    return max(float(((a[e][k] - b[e][k]).abs() / b[e][k].abs().clamp_min(1e-6)).max())
+               for e in range(len(a)) for k in a[e])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--images", type=int, default=64)
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--plain-images", type=int, default=None,
+                   help="run the (slow) plain way on this many images and scale linearly (default: all)")
+    p.add_argument("--json", help="also write the figures to this file")
+    args = p.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    model = load_model("random:resnet18")
+    layers = model.default_layers
+    x, y = data(args.images, args.size)
+    print(f"ResNet-18 (random init), {args.images} images at {args.size} px, {len(EPS)} eps, "
+          f"{len(layers)} layers, {torch.get_num_threads()} threads, median of {args.repeats}")
+
+    t_engine, ours = timed(lambda: engine(model.module, x, y, layers, args.batch_size), args.repeats)
+    t_ta, theirs = timed(lambda: with_torchattacks(model.module, x, y, layers, args.batch_size), args.repeats)
+    n_plain = args.plain_images or args.images
+    t = time.perf_counter()
+    slow = plain(model.module, x[:n_plain], y[:n_plain], layers)
+    t_plain = time.perf_counter() - t
+    t_plain *= args.images / n_plain
+    check = max_rel_diff(engine(model.module, x[:n_plain], y[:n_plain], layers, args.batch_size), slow)
+
+    rows = [("plain (tutorial style)", t_plain), ("torchattacks + hooks", t_ta), ("rnnviz", t_engine)]
+    for name, t in rows:
+        print(f"  {name:<24} {t:8.2f} s   ratio to rnnviz {t / t_engine:6.2f}")
+    print(f"  sensitivities agree with the plain way to {check:.1e} (max relative difference)")
+    print(f"  torchattacks sensitivities agree to {max_rel_diff(ours, theirs):.1e}")
+    mem = {n: peak_memory_mb(n, args.size, args.batch_size) for n in (args.batch_size, 4 * args.batch_size)}
+    for n, mb in mem.items():
+        print(f"  peak memory, engine on {n:>4} images (input tensor excluded): {mb:7.0f} MB")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"plain_s": t_plain, "torchattacks_s": t_ta, "rnnviz_s": t_engine,
+                                               "ratio_plain": t_plain / t_engine, "ratio_torchattacks": t_ta / t_engine,
+                                               "peak_mb": mem}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

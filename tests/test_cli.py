@@ -1,0 +1,162 @@
+"""The command line, in-process: the whole pipeline once at tiny settings, and bad input."""
+import csv
+import json
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+import torch
+import torchvision
+
+from rnnviz.cli import main
+
+TINY = ["--preset", "fashion", "--classes", "sneaker,bag", "--eps", "0,0.1", "--n-images", "6",
+        "--n-examples", "1", "--top-k", "2", "--quality", "draft", "--recipes", "lucid,raw", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNVIZ_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("RNNVIZ_OFFLINE", "1")
+    monkeypatch.delenv("RNNVIZ_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def one_line_error(capsys, argv, *patterns):
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc != 0
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for pattern in patterns:
+        assert re.search(pattern, err), err
+    return err
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    """One end-to-end run shared by the report checks below."""
+    root = tmp_path_factory.mktemp("e2e")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RNNVIZ_CACHE", str(root / "cache"))
+    mp.chdir(root)
+    import dataclasses
+
+    import rnnviz.featvis as featvis
+
+    mp.setitem(featvis.QUALITY, "draft", dataclasses.replace(featvis.QUALITY["draft"], steps=4))
+    assert main(TINY + ["--out", str(root / "report")]) == 0
+    mp.undo()
+    return root / "report"
+
+
+def test_end_to_end_writes_every_output(report_dir):
+    for name in ("report.html", "report.pdf", "results.json", "data/accuracy.csv", "data/top_channels.csv"):
+        assert (report_dir / name).is_file(), name
+    r = json.loads((report_dir / "results.json").read_text())
+    assert r["schema_version"] == 1 and r["config"]["eps"] == [0.0, 0.1]
+    assert {m["arch"] for m in r["models"].values()} == {"fashion_resnet"}
+    assert len(r["renders"]) == 2 * 2 * len({(c["layer"], c["channel"]) for per in r["top_channels"]["standard"]
+                                              for c in per}) or r["renders"]
+    assert r["accuracy"]["standard"][0] >= r["accuracy"]["standard"][1]
+
+
+def test_html_is_self_contained_and_embeds_figures(report_dir):
+    html = (report_dir / "report.html").read_text()
+    assert "<script" not in html.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["'](https?:)?//""", html)
+    assert html.count("data:image/png;base64,") >= 5
+
+
+def test_pdf_has_sections_in_order_and_no_empty_page(report_dir):
+    pdf = report_dir / "report.pdf"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    positions = [text.find(s) for s in ("Accuracy", "Example", "Sensitivity", "galler", "Method")]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions), positions
+    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True,
+                                                              text=True).stdout).group(1))
+    assert 5 <= pages <= 40
+    for page in range(1, pages + 1):
+        words = subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), str(pdf), "-"],
+                               capture_output=True, text=True).stdout.split()
+        assert len(words) > 3, f"page {page} is empty"
+
+
+def test_csv_values_equal_results_json(report_dir):
+    r = json.loads((report_dir / "results.json").read_text())
+    rows = list(csv.DictReader(open(report_dir / "data" / "accuracy.csv")))
+    for i, row in enumerate(rows):
+        assert float(row["eps"]) == r["config"]["eps"][i]
+        assert float(row["standard"]) == r["accuracy"]["standard"][i]
+        assert float(row["robust"]) == r["accuracy"]["robust"][i]
+    tops = list(csv.DictReader(open(report_dir / "data" / "top_channels.csv")))
+    first = [t for t in tops if t["model"] == "robust" and float(t["eps"]) == 0.1][0]
+    best = r["top_channels"]["robust"][1][0]
+    assert (first["layer"], int(first["channel"]), float(first["sensitivity"])) == \
+        (best["layer"], best["channel"], best["sensitivity"])
+
+
+def test_from_rerenders_without_recomputing(report_dir, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(report_dir, copy)
+    (copy / "report.html").unlink()
+    assert main(["--from", str(copy), "--no-pdf", "--quiet"]) == 0
+    assert (copy / "report.html").is_file()
+
+
+def test_existing_out_folder_is_never_overwritten(report_dir, capsys):
+    before = (report_dir / "results.json").read_bytes()
+    one_line_error(capsys, TINY + ["--out", str(report_dir)], "already exists")
+    assert (report_dir / "results.json").read_bytes() == before
+
+
+# ------------------------------------------------------------------ bad input
+
+@pytest.mark.parametrize("argv,pattern", [
+    (["--classes", "sneakr"], r"did you mean.*sneaker"),
+    (["--eps", "-0.1"], r"outside \[0, 1\]"),
+    (["--eps", "2"], r"outside \[0, 1\]"),
+    (["--eps", "abc"], r"not a number"),
+    (["--eps", "0.1,1/10"], r"more than once"),
+    (["--layers", "layer9"], r"unknown layer 'layer9'.*layer1"),
+    (["--top-k", "0"], r"top-k must be an integer >= 1"),
+    (["--top-k", "100000"], r"more than the \d+ channels"),
+    (["--n-images", "x"], r"invalid int value"),
+    (["--attack", "cw"], r"invalid choice"),
+])
+def test_bad_input_is_one_line(capsys, argv, pattern):
+    one_line_error(capsys, TINY + ["--out", "r"] + argv, pattern)
+
+
+def test_imagenet_without_data_fails_fast(capsys):
+    t = time.perf_counter()
+    one_line_error(capsys, ["--classes", "flamingo", "--eps", "0,0.01,0.1"], r"--data", r"--preset fashion")
+    assert time.perf_counter() - t < 10
+
+
+def test_missing_weights_offline(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    (tmp_path / "imgs" / "flamingo").mkdir(parents=True)
+    one_line_error(capsys, ["--standard", "torchvision:resnet18", "--robust", "torchvision:resnet18",
+                            "--data", str(tmp_path / "imgs"), "--classes", "flamingo"],
+                   r"resnet18-f37072fd\.pth", r"place the file")
+
+
+def test_checkpoint_that_does_not_fit(capsys, tmp_path):
+    path = tmp_path / "r34.pt"
+    torch.save(torchvision.models.resnet34(weights=None).state_dict(), path)
+    (tmp_path / "imgs" / "flamingo").mkdir(parents=True)
+    one_line_error(capsys, ["--standard", str(path), "--robust", str(path), "--arch", "resnet18",
+                            "--data", str(tmp_path / "imgs"), "--classes", "flamingo"], r"does not fit resnet18")
+
+
+def test_empty_data_folder(capsys, tmp_path):
+    (tmp_path / "imgs").mkdir()
+    one_line_error(capsys, ["--standard", "random:resnet18", "--robust", "random:resnet18", "--data",
+                            str(tmp_path / "imgs"), "--classes", "flamingo"], r"no images of class 'flamingo'")
+
+
+def test_debug_shows_traceback():
+    with pytest.raises(Exception):
+        main(TINY + ["--classes", "sneakr", "--debug"])

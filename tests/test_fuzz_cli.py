@@ -1,0 +1,48 @@
+"""Random combinations of flags and values: every run succeeds or ends in one line, no traceback."""
+import itertools
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rnnviz.cli import main
+
+VALUES = {
+    "--classes": ["sneaker", "bag,sneaker", "tshirt", "Ankle-Boot", "sneakr", "", "7", "42", "<script>x</script>"],
+    "--eps": ["0,0.1", "4/255", "0", "-1", "1.5", "x", "0.1,0.1", "1/0", "nan", "0,,0.1", "1"],
+    "--attack": ["fgsm", "pgd", "cw"],
+    "--pgd-steps": ["1", "0", "-3", "two"],
+    "--top-k": ["1", "3", "0", "100000", "-1"],
+    "--n-images": ["2", "3", "0", "abc"],
+    "--n-examples": ["0", "1", "-1"],
+    "--layers": ["layer3.0", "conv1,layer4.0", "layer9", "layer3.0.conv2", ",", "fc"],
+    "--seed": ["0", "7", "-1"],
+    "--batch-size": ["1", "4", "0"],
+    "--device": ["cpu", "tpu"],
+    "--preset": ["fashion", "imagenet", "nope"],
+    "--standard": ["builtin:fashion-standard", "builtin:nope", "random:resnet18", "/no/such/file.pt"],
+    "--robust": ["builtin:fashion-robust", "random:vgg"],
+    "--recipes": ["lucid", "raw", "deepdream"],
+}
+FLAGS = sorted(VALUES)
+counter = itertools.count()
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(FLAGS), max_size=4, unique=True).flatmap(
+    lambda flags: st.tuples(*[st.tuples(st.just(f), st.sampled_from(VALUES[f])) for f in flags])))
+def test_cli_never_shows_a_traceback(tmp_path, monkeypatch, capsys, pairs):
+    monkeypatch.setenv("RNNVIZ_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("RNNVIZ_OFFLINE", "1")
+    monkeypatch.delenv("RNNVIZ_DATA", raising=False)
+    argv = ["--preset", "fashion", "--classes", "sneaker", "--eps", "0,0.1", "--n-images", "2",
+            "--quality", "none", "--no-pdf", "--quiet", "--out", str(tmp_path / f"r{next(counter)}")]
+    for flag, value in pairs:
+        argv += [flag, value]
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert rc in (0, 2), (argv, err)
+    if rc:
+        assert len(err.splitlines()) == 1 and err.startswith("rnnviz-report: error:"), (argv, err)

@@ -1,0 +1,277 @@
+"""The renderer: self-contained HTML, a paginated PDF, confinement to the report folder, and
+re-rendering a results folder without torch. Everything runs on a fabricated results folder."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import weasyprint
+from PIL import Image
+from pypdf import PdfReader
+
+from fixtures.make_results import make_results
+from rnnviz.errors import UsageError
+from rnnviz.report import render_report
+from rnnviz.report.html import templates_dir
+from rnnviz.report.pdf import ReportFetcher, write_pdf
+from rnnviz.report.summary import summary_sentences
+
+REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ["1. Accuracy under attack", "2. Adversarial examples", "3. Channel sensitivity",
+            "4. What the sensitive channels respond to", "5. Method and reproducibility"]
+# 3 attacked eps x 2 recipes of galleries, 1 diversity figure, 2 example grids, 3 profiles, 2 curves.
+FIGURES = 14
+PLOTS = ["accuracy_vs_eps", "accuracy_per_class", "layer_sensitivity_eps1",
+         "layer_sensitivity_eps2", "layer_sensitivity_eps3"]
+GRIDS = ["examples_sneaker", "examples_bag", "diversity_lucid"] + [
+    f"gallery_eps{i}_{r}" for i in (1, 2, 3) for r in ("lucid", "raw")]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    root = make_results(tmp_path_factory.mktemp("report"))
+    return root, render_report(root, pdf=True, slides=True, progress=False)
+
+
+@pytest.fixture(scope="module")
+def pdf_pages(rendered):
+    return [page.extract_text() for page in PdfReader(rendered[1].pdf).pages]
+
+
+def html_of(root: Path) -> str:
+    return (root / "report.html").read_text(encoding="utf-8")
+
+
+def body_text(page_text: str) -> str:
+    """A page's text without the running footer (title and "n / N") every page carries."""
+    lines = [ln for ln in page_text.splitlines()
+             if not re.fullmatch(r"\s*(rnnviz · .*|\d+ / \d+)\s*", ln)]
+    return "\n".join(lines).strip()
+
+
+# ---------------------------------------------------------------- figures and HTML
+
+
+def test_every_figure_is_written_with_plots_as_png_and_svg(rendered):
+    root, files = rendered
+    names = sorted(p.name for p in files.figures)
+    assert names == sorted([f"{s}.png" for s in PLOTS + GRIDS] + [f"{s}.svg" for s in PLOTS])
+    for stem in PLOTS:
+        with Image.open(root / "figures" / f"{stem}.png") as img:
+            assert img.info["dpi"][0] >= 199  # stored as pixels per metre, so 199.99
+        assert "<svg" in (root / "figures" / f"{stem}.svg").read_text()
+
+
+def test_html_is_self_contained(rendered):
+    html = html_of(rendered[0])
+    assert not re.search(r"https?:|<script|<link|@import|url\(", html, re.I)
+    for attr, value in re.findall(r'\b(src|href)="([^"]*)"', html):
+        if attr == "src":
+            assert value.startswith("data:image/png;base64,")
+        else:
+            assert not value.startswith("//") and ":" not in value, value
+            assert value.startswith("#") or (rendered[0] / value).is_file(), value
+
+
+def test_html_embeds_every_figure_once_in_numbered_order(rendered):
+    html = html_of(rendered[0])
+    assert html.count("data:image") == FIGURES
+    numbers = [int(n) for n in re.findall(r"<b>Figure (\d+)\.</b>", html)]
+    assert numbers == list(range(1, FIGURES + 1))
+
+
+def test_html_sections_and_facts(rendered):
+    html = html_of(rendered[0])
+    positions = [html.index(title) for title in ["Summary", "Contents", *SECTIONS]]
+    assert positions == sorted(positions)
+    assert "12.75/255" in html and "2" * 64 in html  # eps in /255; full sha256 in the appendix
+    assert 'href="data/accuracy.csv"' in html and 'href="results.json"' in html
+
+
+def test_malicious_class_name_is_escaped_and_sanitized(tmp_path):
+    evil = "<script>alert(1)</script>"
+    make_results(tmp_path, classes=(evil, "$x$ bag"))
+    render_report(tmp_path, pdf=False, progress=False)
+    html = html_of(tmp_path)
+    assert "<script" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert (tmp_path / "figures" / "examples_script_alert_1_script.png").is_file()
+    assert (tmp_path / "figures" / "examples_x_bag.png").is_file()
+
+
+def test_skipped_rendering_is_clearly_noted(tmp_path):
+    make_results(tmp_path, renders=False)
+    render_report(tmp_path, pdf=False, progress=False)
+    html = html_of(tmp_path)
+    assert "Rendering was skipped" in html
+    assert html.count("data:image") == FIGURES - 7
+    assert not list((tmp_path / "figures").glob("gallery_*"))
+
+
+def test_rerender_from_an_existing_folder_is_identical(tmp_path):
+    make_results(tmp_path)
+    render_report(tmp_path, pdf=False, progress=False)
+    first = {p: p.read_bytes() for p in (tmp_path / "figures").glob("*.*")}
+    html = html_of(tmp_path)
+    files = render_report(tmp_path, pdf=False, progress=False)
+    assert files.pdf is None and files.pdf_error is None
+    assert html_of(tmp_path) == html
+    assert {p: p.read_bytes() for p in (tmp_path / "figures").glob("*.*")} == first
+
+
+def test_the_renderer_never_imports_torch(tmp_path):
+    """The renderer's own imports only: the package's __init__ (the engine's API) is skipped."""
+    make_results(tmp_path)
+    code = ("import sys, types; pkg = types.ModuleType('rnnviz'); "
+            f"pkg.__path__ = [{str(REPO / 'rnnviz')!r}]; sys.modules['rnnviz'] = pkg; "
+            "from rnnviz.report import render_report; "
+            f"render_report({str(tmp_path)!r}, pdf=False, progress=False); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO,
+                   env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+
+
+def test_summary_quotes_the_numbers(tmp_path):
+    results = json.loads((make_results(tmp_path) / "results.json").read_text())
+    sentences = summary_sentences(results)
+    assert 3 <= len(sentences) <= 5
+    assert ("At ε = 0.1 (25.5/255) the robust model still classifies 82% of sneaker and 85% of "
+            "bag images correctly, the standard model 0.6% and 3.6%.") in sentences
+    assert any("standard model's most sensitive channels sit in layer4" in s for s in sentences)
+    results["warnings"] = []
+    assert any("rises from ε = 0.1 to 0.2 (0.6% → 1.9%)" in s for s in summary_sentences(results))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda r: r.update(schema_version=2), "schema_version 2"),
+    (lambda r: r["examples"][0].update(image="../outside.png"), "outside"),
+    (lambda r: r["renders"][0].update(image="figures/renders/gone.png"), "is missing"),
+])
+def test_a_damaged_results_folder_is_one_clear_error(tmp_path, damage, message):
+    make_results(tmp_path)
+    results = json.loads((tmp_path / "results.json").read_text())
+    damage(results)
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    with pytest.raises(UsageError, match=message):
+        render_report(tmp_path, pdf=False, progress=False)
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_no_results_json_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="no results.json"):
+        render_report(tmp_path, progress=False)
+
+
+# ---------------------------------------------------------------- templates
+
+
+def test_templates_are_found_in_a_wheel_and_in_a_source_tree(tmp_path):
+    wheel = tmp_path / "site-packages" / "rnnviz"
+    shutil.copytree(REPO / "templates", wheel / "templates")
+    assert templates_dir(wheel) == wheel / "templates"
+    source = tmp_path / "checkout"
+    (source / "rnnviz").mkdir(parents=True)
+    shutil.copytree(REPO / "templates", source / "templates")
+    assert templates_dir(source / "rnnviz") == source / "templates"
+    with pytest.raises(UsageError, match="templates not found"):
+        templates_dir(tmp_path / "empty" / "rnnviz")
+
+
+def test_the_wheel_ships_the_templates_where_the_renderer_looks():
+    build = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+    assert build["targets"]["wheel"]["force-include"]["templates"] == "rnnviz/templates"
+
+
+# ---------------------------------------------------------------- PDF
+
+
+def test_pdf_is_a4_landscape_with_every_section_starting_a_page(rendered, pdf_pages):
+    reader = PdfReader(rendered[1].pdf)
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (842, 595)
+    assert 10 <= len(pdf_pages) <= 20
+    starts = [next(n for n, text in enumerate(pdf_pages) if body_text(text).startswith(title))
+              for title in SECTIONS]
+    assert starts == sorted(starts) and starts[0] >= 2  # after the title page and contents
+
+
+def test_pdf_has_page_numbers_and_a_contents_page_with_real_page_numbers(pdf_pages):
+    n = len(pdf_pages)
+    assert all(f"{k + 1} / {n}" in text for k, text in enumerate(pdf_pages))
+    contents = pdf_pages[1]
+    assert contents.startswith("Contents")
+    for title in SECTIONS:
+        listed = int(re.search(re.escape(title) + r"[ .]*(\d+)", contents)[1])
+        assert body_text(pdf_pages[listed - 1]).startswith(title)
+
+
+def test_pdf_carries_the_data_files_and_no_local_path(rendered):
+    root, files = rendered
+    attached = {annot.get_object()["/FS"].get_object()["/F"]
+                for page in PdfReader(files.pdf).pages for annot in page.get("/Annots", [])
+                if annot.get_object()["/Subtype"] == "/FileAttachment"}
+    assert attached == {"accuracy.csv", "accuracy_per_class.csv", "layer_sensitivity.csv",
+                        "top_channels.csv", "channel_sensitivity.csv", "results.json"}
+    assert str(root).encode() not in files.pdf.read_bytes()
+
+
+def test_pdf_has_no_blank_page(pdf_pages):
+    # Every page of this report carries text beyond the footer (a heading or a caption).
+    # Image counts cannot tell: WeasyPrint shares one resource dictionary across pages.
+    for k, text in enumerate(pdf_pages):
+        assert len(body_text(text)) > 40, f"page {k + 1} is blank"
+
+
+def test_slides_are_16_9_one_figure_per_page(rendered):
+    reader = PdfReader(rendered[1].slides)
+    box = reader.pages[0].mediabox
+    assert abs(float(box.width) / float(box.height) - 16 / 9) < 0.01
+    assert len(reader.pages) == 1 + FIGURES
+    for k, page in enumerate(reader.pages[1:], start=1):
+        assert f"Figure {k}." in page.extract_text()
+
+
+def test_fetcher_serves_only_data_uris_and_files_inside_the_report(tmp_path):
+    (tmp_path / "inside.txt").write_text("ok")
+    (tmp_path / "escape").symlink_to("/etc")
+    fetcher = ReportFetcher(tmp_path)
+    assert fetcher("data:text/plain;base64,b2s=").read() == b"ok"
+    assert fetcher((tmp_path / "inside.txt").as_uri()).read() == b"ok"
+    for url in ["file:///etc/passwd", (tmp_path / "escape" / "passwd").as_uri(),
+                "http://example.com/x.png", "https://example.com/x.png", "ftp://example.com/x"]:
+        with pytest.raises(ValueError, match="refused"):
+            fetcher(url)
+
+
+def test_pdf_of_html_with_outside_references_fetches_nothing(tmp_path, monkeypatch, caplog):
+    def no_network(*args, **kwargs):
+        raise AssertionError("the renderer tried to open a network connection")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    html = ('<p>text</p><img src="file:///etc/passwd"><img src="http://example.com/x.png">'
+            '<link rel="stylesheet" href="https://example.com/s.css">')
+    write_pdf(html, tmp_path / "out.pdf", tmp_path)
+    assert (tmp_path / "out.pdf").read_bytes().startswith(b"%PDF")
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 3, [r.getMessage() for r in caplog.records]
+
+
+def test_a_weasyprint_failure_keeps_the_html_and_reports_one_line(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("pango exploded\nsecond line of detail")
+
+    monkeypatch.setattr(weasyprint, "HTML", broken)
+    make_results(tmp_path)
+    files = render_report(tmp_path, pdf=True, progress=False)
+    assert files.pdf is None
+    assert files.pdf_error == "report.pdf: RuntimeError: pango exploded"
+    assert files.html.is_file() and "<html" in html_of(tmp_path)
+    assert not (tmp_path / "report.pdf").exists()
