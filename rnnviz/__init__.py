@@ -6,17 +6,27 @@ The public API (the CLI is a thin layer over it)::
     cfg = rnnviz.build_config({"preset": "fashion", "classes": "sneaker", "eps": "0,0.1"})
     models = rnnviz.load_pair(cfg)                      # {"standard": LoadedModel, "robust": ...}
     out = rnnviz.run(cfg)                                # attack, sensitivity, renders -> folder
-    rnnviz.report(out)                                   # report.html + report.pdf
+    rnnviz.render_report(out)                            # report.html + report.pdf
+
+Names load lazily, so re-rendering a report (``render_report``) never imports torch.
 """
+from importlib import import_module
+
 __version__ = "0.1.0"
 
-from .attacks import PGDSettings, fgsm, pgd  # noqa: E402
-from .config import PRESETS, Config, build_config, parse_eps  # noqa: E402
-from .errors import UsageError  # noqa: E402
-from .models import LoadedModel, load_model  # noqa: E402
-from .pipeline import load_images, load_pair, report, run, run_analysis  # noqa: E402
-from .analysis import analyze  # noqa: E402
+_API = {
+    "Config": "config", "PRESETS": "config", "build_config": "config", "parse_eps": "config",
+    "UsageError": "errors",
+    "LoadedModel": "models", "load_model": "models",
+    "PGDSettings": "attacks", "fgsm": "attacks", "pgd": "attacks",
+    "analyze": "analysis",
+    "load_pair": "pipeline", "load_images": "pipeline", "run": "pipeline", "run_analysis": "pipeline",
+    "render_report": "report",
+}
+__all__ = sorted(_API)
 
-__all__ = ["Config", "LoadedModel", "PGDSettings", "PRESETS", "UsageError", "analyze", "build_config",
-           "fgsm", "load_images", "load_model", "load_pair", "parse_eps", "pgd", "report", "run",
-           "run_analysis"]
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module 'rnnviz' has no attribute {name!r}")

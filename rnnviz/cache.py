@@ -13,6 +13,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+INCOMPLETE_MARKER = ".rnnviz-incomplete"  # in a report folder whose run has not finished
+
 
 def cache_dir(*parts: str) -> Path:
     """``$RNNVIZ_CACHE``, else ``$XDG_CACHE_HOME/rnnviz``, else ``~/.cache/rnnviz``."""
@@ -36,10 +38,17 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; reports are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -98,24 +98,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from . import pipeline
+    from .report import render_report
 
     progress = not args.quiet
-    if args.from_dir:
-        files = pipeline.report(Path(args.from_dir), pdf=args.pdf is not False, slides=bool(args.slides),
-                                progress=progress)
+    if args.from_dir:  # no torch import on this path: a re-render takes seconds
+        files = render_report(Path(args.from_dir), pdf=args.pdf is not False, slides=bool(args.slides),
+                              progress=progress)
         return _print_files(Path(args.from_dir), files)
+    from .pipeline import run
+
     cfg = build_config(settings_from(args))
-    out = pipeline.run(cfg, progress=progress)
-    files = pipeline.report(out, pdf=cfg.pdf, slides=cfg.slides, progress=progress)
+    out = run(cfg, progress=progress)
+    files = render_report(out, pdf=cfg.pdf, slides=cfg.slides, progress=progress)
     _print_summary(out)
     return _print_files(out, files)
 
 
 def _print_summary(out: Path) -> None:
-    from .results import read_results
+    from .report import load_results
 
-    r = read_results(out)
+    r = load_results(out)
     labels = r["config"]["eps_labels"]
     print(f"{'eps':>8}  {'standard':>9}  {'robust':>9}")
     for i, label in enumerate(labels):

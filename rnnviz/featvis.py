@@ -237,7 +237,7 @@ def _render_missing(model, todo, entries, settings, dev, progress, chunk) -> dic
     total = steps * (len(batches) + (len(elements) if diversity else 0))
     opt = _Optimizer(model, settings, dev)
     metas = {}
-    with _render_mode(model), torch.random.fork_rng(devices=[]), \
+    with _render_mode(model, channels_last=dev.type == "cpu"), torch.random.fork_rng(devices=[]), \
             tqdm(total=total, desc=progress, unit="step", disable=progress is None) as bar:
         _check_channels(opt, elements)
         for batch in batches:
@@ -321,6 +321,10 @@ class _Optimizer:
         return _Result(images=images, start=start, final=final, losses=losses)
 
     def _forward(self, forward, image: torch.Tensor) -> dict:
+        """The model part in channels-last (on CPU, ~15% faster here) and, where native, bf16;
+        the parameterization, transforms and objective stay fp32."""
+        if self.dev.type == "cpu":
+            image = image.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             return forward(image)
 
@@ -430,14 +434,20 @@ def _affine(gen: torch.Generator, size: int, out: int, px: float) -> torch.Tenso
 # --------------------------------------------------------------------------- model state
 
 @contextmanager
-def _render_mode(model: nn.Module):
-    """Eval mode and frozen weights for the render, then every flag back as it was."""
+def _render_mode(model: nn.Module, channels_last: bool):
+    """Eval mode, frozen weights and (on CPU) channels-last conv weights for the render, then
+    every flag and the original weight tensors themselves put back."""
     grads = [(p, p.requires_grad) for p in model.parameters()]
     modes = [(m, m.training) for m in model.modules()]
+    weights = [(p, p.data) for p in model.parameters() if channels_last and p.dim() == 4]
     model.eval().requires_grad_(False)
+    for p, data in weights:
+        p.data = data.contiguous(memory_format=torch.channels_last)
     try:
         yield
     finally:
+        for p, data in weights:
+            p.data = data
         for p, flag in grads:
             p.requires_grad_(flag)
         for m, flag in modes:
@@ -492,9 +502,11 @@ class _PassthroughReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        relu_grad = grad * (x > 0)
-        redirected = torch.where((x < 0) & (grad > 0), torch.zeros_like(grad), grad)
-        blocked = relu_grad.flatten(1).norm(dim=1) == 0
+        relu_grad = torch.where(x > 0, grad, 0)
+        blocked = ~relu_grad.any(dim=tuple(range(1, x.dim())))
+        if not blocked.any():
+            return relu_grad
+        redirected = torch.where((x < 0) & (grad > 0), 0, grad)
         return torch.where(blocked.view(-1, *[1] * (x.dim() - 1)), redirected, relu_grad)
 
 

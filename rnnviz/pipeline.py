@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 
 from .analysis import ModelAnalysis, analyze
-from .cache import atomic_path
+from .cache import INCOMPLETE_MARKER, atomic_path
 from .attacks import PGDSettings
-from .config import PRESETS, Config
+from .config import Config
 from .data import ImageSet, Preprocess, load_builtin_sample, load_folder
 from .errors import UsageError
 from .models import LoadedModel, check_layers, check_same_labels, load_model
@@ -142,14 +142,11 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
 
 
-INCOMPLETE = ".rnnviz-incomplete"
-
-
 def _is_free(out: Path) -> bool:
     """A folder may be (re)used when absent, empty, or left by an interrupted rnnviz run."""
     if not out.exists():
         return True
-    return out.is_dir() and (not any(out.iterdir()) or (out / INCOMPLETE).exists())
+    return out.is_dir() and (not any(out.iterdir()) or (out / INCOMPLETE_MARKER).exists())
 
 
 def output_folder(cfg: Config) -> Path:
@@ -166,7 +163,7 @@ def output_folder(cfg: Config) -> Path:
             out = base.with_name(f"{base.name}-{n}")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / INCOMPLETE).write_bytes(b"")
+        (out / INCOMPLETE_MARKER).write_bytes(b"")
     except OSError as err:
         raise UsageError(f"cannot write to output folder {out} ({err.strerror}); choose a writable --out") from None
     return out
@@ -204,27 +201,3 @@ def run(cfg: Config, progress: bool = True) -> Path:
         timings["render_s"] = round(time.perf_counter() - t, 3)
         write_results(out, results)
     return out
-
-
-def report(out: Path, *, pdf: bool = True, slides: bool = False, progress: bool = True):
-    """Render report.html (and report.pdf / slides.pdf) from a results folder."""
-    from .report import render_report
-
-    t = time.perf_counter()
-    files = render_report(Path(out), pdf=pdf, slides=slides, progress=progress)
-    _record_report_time(out, time.perf_counter() - t, files)
-    (Path(out) / INCOMPLETE).unlink(missing_ok=True)
-    return files
-
-
-def _record_report_time(out: Path, seconds: float, files) -> None:
-    from .results import read_results
-
-    results = read_results(out)
-    results["timings"]["report_s"] = round(seconds, 3)
-    results["timings"]["pdf_s"] = round(getattr(files, "pdf_seconds", 0.0) or 0.0, 3)
-    write_results(out, results)
-
-
-def describe_preset(name: str) -> str:
-    return PRESETS[name].description

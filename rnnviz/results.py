@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import platform
 import sys
 from datetime import datetime
@@ -20,7 +19,6 @@ from PIL import Image
 from . import __version__
 from .analysis import ModelAnalysis, non_monotone, sweet_spot
 from .cache import atomic_path, atomic_write_bytes, atomic_write_json
-from .errors import UsageError
 
 SCHEMA_VERSION = 1
 MODELS = ("standard", "robust")
@@ -96,20 +94,6 @@ def write_results(out: Path, results: dict) -> Path:
     path = out / "results.json"
     atomic_write_json(path, results)
     return path
-
-
-def read_results(folder: Path) -> dict:
-    path = Path(folder) / "results.json"
-    try:
-        results = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"no results.json in {folder}; --from needs a folder written by rnnviz-report") from None
-    except json.JSONDecodeError as err:
-        raise UsageError(f"{path} is not valid JSON ({err}); rerun the analysis") from None
-    if results.get("schema_version") != SCHEMA_VERSION:
-        raise UsageError(f"{path} has schema_version {results.get('schema_version')}, this rnnviz reads "
-                         f"{SCHEMA_VERSION}; rerun the analysis with this version")
-    return results
 
 
 # ------------------------------------------------------------------ CSV tables

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnviz.cache import atomic_write_text
+from rnnviz.cache import INCOMPLETE_MARKER, atomic_write_json, atomic_write_text
 from rnnviz.errors import UsageError
 from rnnviz.report import figures as _figures
 from rnnviz.report import html as _html
@@ -38,6 +38,7 @@ def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False,
     A PDF failure never loses the HTML: it is reported in ``pdf_error`` instead of raised.
     """
     root = Path(results_dir)
+    began = time.perf_counter()
     results = load_results(root)
     say = _progress(progress)
     figs = _figures.make_figures(results, root)
@@ -51,9 +52,20 @@ def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False,
     pdf_seconds = time.perf_counter() - start
     slides_path = (_try_pdf(_html.render_slides(results, figs), root / "slides.pdf", root,
                             errors, say) if slides else None)
+    _record_timings(root, time.perf_counter() - began, pdf_seconds if pdf else None)
     return ReportFiles(root / "report.html", pdf_path, slides_path,
                        [p for f in figs for p in (f.png, f.svg) if p],
                        "; ".join(errors) or None, pdf_seconds)
+
+
+def _record_timings(root: Path, report_s: float, pdf_s: float | None) -> None:
+    """Keep the report stage's time beside the engine's, and mark the folder complete."""
+    results = load_results(root)
+    results["timings"]["report_s"] = round(report_s, 3)
+    if pdf_s is not None:
+        results["timings"]["pdf_s"] = round(pdf_s, 3)
+    atomic_write_json(root / "results.json", results)
+    (root / INCOMPLETE_MARKER).unlink(missing_ok=True)
 
 
 def load_results(root: Path) -> dict:

@@ -134,8 +134,8 @@ def _mark_sweet_spot(ax, results: dict) -> str:
     """Shade the eps where the robust model leads most; return the caption's sentence on it."""
     eps, acc = results["config"]["eps"], results["accuracy"]
     b = results["sweet_spot"]["best_index"]
-    lead = acc["robust"][b] - acc["standard"][b]
-    if eps[b] == 0 or lead <= 0:
+    lead = acc["robust"][b] - acc["standard"][b] if b is not None else 0.0
+    if b is None or eps[b] == 0 or lead <= 0:
         return "The robust model is never ahead at these ε, so no sweet spot is marked."
     gaps = [eps[j + 1] - eps[j] for j in (b - 1, b) if 0 <= j < len(eps) - 1]
     half = 0.3 * min(gaps or [eps[b]])

@@ -74,7 +74,10 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "diversity_keys": [f"diversity_{r}" for r in rendered_recipes(results)
                            if f"diversity_{r}" in by_key],
         "environment": results["environment"],
-        "timings": {k.removesuffix("_s"): f"{v:.1f} s" for k, v in results["timings"].items()},
+        # the report's own stage times land in results.json after it is written; leaving them out
+        # keeps a re-render byte-identical
+        "timings": {k.removesuffix("_s"): f"{v:.1f} s" for k, v in results["timings"].items()
+                    if k not in ("report_s", "pdf_s")},
         "data_files": {**results["data_files"], "results": "results.json"},
     }
 

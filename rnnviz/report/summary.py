@@ -27,7 +27,7 @@ def eps_text(results: dict, i: int) -> str:
 def focus_index(results: dict) -> int:
     """The eps the summary talks about: the sweet spot, or the largest eps if there is none."""
     best = results["sweet_spot"]["best_index"]
-    return best if results["config"]["eps"][best] > 0 else len(results["config"]["eps"]) - 1
+    return best if best is not None and results["config"]["eps"][best] > 0 else len(results["config"]["eps"]) - 1
 
 
 def attack_name(results: dict) -> str:
