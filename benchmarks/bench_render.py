@@ -1,6 +1,6 @@
 """Feature visualization speed: plain lucent vs rnnviz's batched, truncated, cached renderer.
 
-    python benchmarks/bench_render.py [--steps 64 --size 224 --repeats 1 --channels 8]
+    python benchmarks/bench_render.py [--steps 64 --size 224 --repeats 1 --channels 8 --threads N]
 
 Model: random-init torchvision ResNet-34 taking [0, 1] input (ImageNet normalization as a
 forward pre-hook, as rnnviz loads it), ``--channels`` channels of ``layer3``, the same steps and
@@ -74,7 +74,11 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--channels", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's choice); 1 is far faster on an oversubscribed machine")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=FutureWarning)
     featvis.QUALITY["bench"] = featvis.Quality(steps=args.steps, min_size=args.size, max_size=args.size)
     channels = list(range(args.channels))

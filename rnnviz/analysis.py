@@ -61,7 +61,7 @@ def analyze(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     bar = tqdm(total=n * n_eps, desc=progress, unit="img", disable=progress is None, leave=False)
     with LayerRecorder(model, layers) as rec:
         for start in range(0, n, batch_size):
-            x = images[start:start + batch_size].to(device)
+            x = images[start:start + batch_size].to(device, memory_format=torch.channels_last)
             y = labels[start:start + batch_size].to(device)
             grad, logits = input_gradient(model, x, y) if attack == "fgsm" else (None, _forward(model, x))
             clean = rec.take()
@@ -112,9 +112,13 @@ def _update_max(max_act: dict, clean: dict) -> None:
         max_act[name] = torch.maximum(max_act[name], batch_max) if name in max_act else batch_max
 
 
+class NonFiniteOutput(UsageError):
+    """NaN or inf logits: averaging them would silently corrupt every number downstream."""
+
+
 def _check_finite(logits: torch.Tensor) -> None:
     if not torch.isfinite(logits).all():
-        raise UsageError("the model produced NaN or inf logits; check the checkpoint and its normalization")
+        raise NonFiniteOutput("produced NaN or inf logits; check the checkpoint and its normalization")
 
 
 def sweet_spot(standard: ModelAnalysis, robust: ModelAnalysis) -> dict:

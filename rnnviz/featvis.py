@@ -171,7 +171,7 @@ def _check_args(model, channels, recipe, quality, diversity, chunk) -> Quality:
 
 def _precision(dev: torch.device) -> str:
     """bf16 autocast only where the CPU has native bf16 (about 2x there; far slower when emulated)."""
-    caps = torch.cpu.get_capabilities()
+    caps = getattr(torch.cpu, "get_capabilities", dict)()     # torch >= 2.5
     native = caps.get("avx512_bf16", False) or caps.get("amx_bf16", False)
     return "bf16" if dev.type == "cpu" and native else "fp32"
 
@@ -231,27 +231,32 @@ def _save_entry(entry: Path, images: list[np.ndarray], meta: dict) -> dict:
 
 def _render_missing(model, todo, entries, settings, dev, progress, chunk) -> dict:
     """Render the uncached channels in batches and write each entry as soon as it is complete."""
-    steps, size, diversity = settings["steps"], settings["size"], settings["diversity"]
+    steps, diversity = settings["steps"], settings["diversity"]
     elements = _sorted_by_depth(model, [_Element(layer, c, _seed(settings["seed"], layer, c)) for layer, c in todo])
     batches = [elements[i:i + chunk] for i in range(0, len(elements), chunk)]
     total = steps * (len(batches) + (len(elements) if diversity else 0))
     opt = _Optimizer(model, settings, dev)
     metas = {}
-    with _render_mode(model, channels_last=dev.type == "cpu"), torch.random.fork_rng(devices=[]), \
-            tqdm(total=total, desc=progress, unit="step", disable=progress is None) as bar:
+    with _render_mode(model, channels_last=dev.type == "cpu"), torch.random.fork_rng(devices=[]):
         _check_channels(opt, elements)
-        for batch in batches:
-            result = opt.run(batch, bar)
-            for i, el in enumerate(batch):
-                images = [result.images[i]]
-                if diversity:
-                    extra = [_Element(el.layer, el.channel, _seed(el.seed, "diversity", k)) for k in range(diversity)]
-                    images += list(opt.run(extra, bar, diverse=True).images)
-                meta = {"layer": el.layer, "channel": el.channel, **settings,
-                        "start_activation": result.start[i], "final_activation": result.final[i],
-                        "dead": _is_dead(result.start[i], result.final[i]), "losses": result.losses[i]}
-                metas[(el.layer, el.channel)] = _save_entry(entries[(el.layer, el.channel)], images, meta)
+        with tqdm(total=total, desc=progress, unit="step", disable=progress is None) as bar:
+            for batch in batches:
+                result = opt.run(batch, bar)
+                for i, el in enumerate(batch):
+                    images = [result.images[i]] + _diversity_images(opt, el, diversity, bar)
+                    meta = {"layer": el.layer, "channel": el.channel, **settings,
+                            "start_activation": result.start[i], "final_activation": result.final[i],
+                            "dead": _is_dead(result.start[i], result.final[i]), "losses": result.losses[i]}
+                    metas[(el.layer, el.channel)] = _save_entry(entries[(el.layer, el.channel)], images, meta)
     return metas
+
+
+def _diversity_images(opt: "_Optimizer", el: _Element, n: int, bar) -> list[np.ndarray]:
+    """n more images of one channel, optimized together and pushed apart by lucent's diversity term."""
+    if not n:
+        return []
+    extra = [_Element(el.layer, el.channel, _seed(el.seed, "diversity", k)) for k in range(n)]
+    return list(opt.run(extra, bar, diverse=True).images)
 
 
 def _seed(*parts) -> int:
@@ -372,12 +377,13 @@ class _Optimizer:
 
 
 def _objective(elements: list[_Element], diverse: bool) -> objectives.Objective:
-    """Sum of each element's channel objective; a diversity batch (one channel) adds lucent's penalty."""
-    obj = objectives.Objective.sum([objectives.channel(el.layer, el.channel, batch=i)
-                                    for i, el in enumerate(elements)])
+    """Each element maximizes its own channel; a diversity batch (one channel throughout) uses
+    lucent's README objective, the batch-mean channel minus the weighted diversity term."""
     if diverse:
-        obj = obj - DIVERSITY_WEIGHT * objectives.diversity(elements[0].layer)
-    return obj
+        el = elements[0]
+        return objectives.channel(el.layer, el.channel) - DIVERSITY_WEIGHT * objectives.diversity(el.layer)
+    return objectives.Objective.sum([objectives.channel(el.layer, el.channel, batch=i)
+                                     for i, el in enumerate(elements)])
 
 
 def _channel_means(feats: dict, elements: list[_Element]) -> torch.Tensor:

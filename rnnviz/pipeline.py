@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .analysis import ModelAnalysis, analyze
+from .analysis import ModelAnalysis, NonFiniteOutput, analyze
 from .cache import INCOMPLETE_MARKER, atomic_path
 from .attacks import PGDSettings
 from .config import Config
@@ -85,11 +85,16 @@ def check_top_k(cfg: Config, model: LoadedModel, layers: list[str], images: Imag
 def run_analysis(cfg: Config, models: dict[str, LoadedModel], images: ImageSet, layers: list[str],
                  examples: list[int], progress: bool = True) -> dict[str, ModelAnalysis]:
     settings = PGDSettings(cfg.pgd_steps, cfg.pgd_step_size)
-    return {m: analyze(models[m].module, images.images, images.labels, cfg.eps, layers=layers,
-                       attack=cfg.attack, pgd_settings=settings, batch_size=cfg.batch_size, seed=cfg.seed,
-                       examples=examples, device=cfg.device,
-                       progress=f"{cfg.attack.upper()} {m}" if progress else None)
-            for m in MODELS}
+    analyses = {}
+    for m in MODELS:
+        try:
+            analyses[m] = analyze(models[m].module, images.images, images.labels, cfg.eps, layers=layers,
+                                  attack=cfg.attack, pgd_settings=settings, batch_size=cfg.batch_size,
+                                  seed=cfg.seed, examples=examples, device=cfg.device,
+                                  progress=f"{cfg.attack.upper()} {m}" if progress else None)
+        except NonFiniteOutput as err:
+            raise NonFiniteOutput(f"the {m} model ({models[m].name}) {err}") from None
+    return analyses
 
 
 def render_galleries(cfg: Config, out: Path, models: dict[str, LoadedModel], results: dict,
