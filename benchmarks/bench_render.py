@@ -1,6 +1,6 @@
 """Feature visualization speed: plain lucent vs rnnviz's batched, truncated, cached renderer.
 
-    python benchmarks/bench_render.py [--steps 64 --size 224 --repeats 1 --channels 8 --threads N]
+    python benchmarks/bench_render.py [--steps 64 --size 224 --repeats 1 --channels 8 --threads 1]
 
 Model: random-init torchvision ResNet-34 taking [0, 1] input (ImageNet normalization as a
 forward pre-hook, as rnnviz loads it), ``--channels`` channels of ``layer3``, the same steps and
@@ -32,6 +32,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+warnings.filterwarnings("ignore", category=FutureWarning)     # kornia 0.4.1 at import
 
 from lucent.optvis import param, render  # noqa: E402
 
@@ -63,9 +64,8 @@ def plain_lucent(model, channels, steps, size):
 
 def rnnviz_render(model, channels, cache: Path):
     os.environ["RNNVIZ_CACHE"] = str(cache)
-    renders = featvis.render_channels(model, [(LAYER, c) for c in channels], model_id="bench-resnet34",
-                                      input_size=224, quality="bench", progress=None)
-    return renders
+    return featvis.render_channels(model, [(LAYER, c) for c in channels], model_id="bench-resnet34",
+                                   input_size=224, quality="bench", progress=None)
 
 
 def main() -> None:
@@ -74,12 +74,13 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--channels", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads (default: torch's choice); 1 is far faster on an oversubscribed machine")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads, 0 = torch's default. One thread gives steady numbers on a shared "
+                         "machine (OpenMP waits made 2 threads 4x slower there) and is conservative for "
+                         "rnnviz, whose batches use more threads better than lucent's single images")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore", category=FutureWarning)
     featvis.QUALITY["bench"] = featvis.Quality(steps=args.steps, min_size=args.size, max_size=args.size)
     channels = list(range(args.channels))
     model = build_model()
@@ -101,7 +102,7 @@ def main() -> None:
     base = med[names[1]]
     print(f"\n{'':40s} {'wall s':>9s} {'cpu s':>9s} {'wall / (b)':>11s} {'cpu / (b)':>10s}")
     for n, (wall, cpu) in med.items():
-        print(f"{n:40s} {wall:9.2f} {cpu:9.2f} {wall / base[0]:11.3f} {cpu / base[1]:10.3f}")
+        print(f"{n:40s} {wall:9.3f} {cpu:9.3f} {wall / base[0]:11.4f} {cpu / base[1]:10.4f}")
     print(f"\nspeed-up of rnnviz over plain lucent (a/b): {med[names[0]][0] / base[0]:.2f}x wall, "
           f"{med[names[0]][1] / base[1]:.2f}x cpu; rerun cost (c/b): {100 * med[names[2]][0] / base[0]:.2f}% wall")
 

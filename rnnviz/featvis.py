@@ -15,12 +15,13 @@ keeps lucent's parameterization (``param.spatial``, ``param.color``) and objecti
 
 Two recipes: ``lucid`` (Olah et al. 2017: decorrelated Fourier image, transformation
 robustness, Adam 0.05) and ``raw`` (Engstrom et al. 2019: pixel-space normalized-L2 ascent from
-grey, no prior). Robust models look object-like under both; standard models only under lucid,
-which is why the report shows both.
+grey, no prior). Robust models show recognisable shapes even under ``raw``; standard models give
+noise there and need lucid's prior, so showing both recipes reveals the difference.
 
 Reproducibility: a channel's initial image and transform draws depend only on ``seed``, layer
-and channel, so the same call on the same device and versions gives identical PNG bytes.
-Renders of the same channel batched with different neighbours can differ by float rounding.
+and channel, so the same call on the same CPU and versions gives identical PNG bytes. Renders
+of one channel batched with different neighbours can differ by float rounding, and on CUDA
+``grid_sample``'s backward accumulates with atomics, so GPU renders may differ in the last bits.
 """
 from __future__ import annotations
 
@@ -78,10 +79,11 @@ QUALITY = {
 }
 
 LUCID_LR = 0.05
-PASSTHROUGH_STEPS = 16          # ReLU gradient pass-through for the first steps (Lucid does the same)
+PASSTHROUGH_STEPS = 16          # ReLU gradient pass-through for the first steps only
 DIVERSITY_WEIGHT = 1e2          # lucent README: channel - 1e2 * diversity
 RAW_NOISE = 0.01                # raw recipe starts at grey 0.5 plus this much Gaussian noise
-RAW_TRAVEL = 1.0                # raw recipe: total RMS pixel distance of all steps together
+RAW_TRAVEL = 0.5                # raw recipe: RMS pixel distance of all steps together
+                                # (Engstrom et al.: 200 L2 steps of 1 on a 224 px image, ~0.5)
 DEAD_ACTIVATION = 1e-6
 # Lucid's default transforms at 224 px (pad 12, jitter 8 then 4, scale 0.9-1.1, rotate +-10 deg),
 # scaled to the model's input size.
@@ -232,7 +234,8 @@ def _save_entry(entry: Path, images: list[np.ndarray], meta: dict) -> dict:
 def _render_missing(model, todo, entries, settings, dev, progress, chunk) -> dict:
     """Render the uncached channels in batches and write each entry as soon as it is complete."""
     steps, diversity = settings["steps"], settings["diversity"]
-    elements = _sorted_by_depth(model, [_Element(layer, c, _seed(settings["seed"], layer, c)) for layer, c in todo])
+    elements = [_Element(layer, c, _seed(settings["seed"], layer, c)) for layer, c in todo]
+    elements = _sorted_by_depth(model, elements)
     batches = [elements[i:i + chunk] for i in range(0, len(elements), chunk)]
     total = steps * (len(batches) + (len(elements) if diversity else 0))
     opt = _Optimizer(model, settings, dev)
@@ -472,8 +475,10 @@ def _capture(model: nn.Module, layers: list[str]):
     def hook_for(name):
         def hook(module, inputs, output):
             if not isinstance(output, torch.Tensor) or output.dim() < 2:
-                raise UsageError(f"layer '{name}' does not output an (N, C, ...) tensor; pick a conv or block layer")
-            feats.setdefault(name, output.to(torch.float32, copy=True))
+                raise UsageError(f"layer '{name}' does not output an (N, C, ...) tensor; "
+                                 "pick a conv or block layer")
+            if name not in feats:
+                feats[name] = output.to(torch.float32, copy=True)
             if len(feats) == len(layers):
                 raise _StopForward
         return hook

@@ -42,6 +42,7 @@ def results_without_timings(folder: Path) -> dict:
     r = json.loads((folder / "results.json").read_text())
     for key in ("timings", "created", "environment"):
         r.pop(key)
+    r["config"].pop("out")
     return r
 
 

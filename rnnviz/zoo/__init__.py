@@ -30,8 +30,8 @@ FASHION_CLASSES = (
 )
 
 BUILTIN_SHA256 = {
-    "fashion-standard": "",
-    "fashion-robust": "",
+    "fashion-standard": "cdb44a6fa4d6d97e42a683232bb1cddbabb027dcf5bdecacae971ed6c96260fa",
+    "fashion-robust": "48289e3eb32fc0a96f53c5d381c6838b1c5f54a1722180c2cdf18608749dc0b0",
 }
 
 
