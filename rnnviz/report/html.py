@@ -67,6 +67,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "fig": by_key,
         "uri": {f.key: _data_uri(f.png) for f in figures},
         "accuracy_rows": _accuracy_rows(results),
+        "class_rows": _class_rows(results),
         "example_keys": [f"examples_{slug}" for slug in class_slugs(results).values()
                          if f"examples_{slug}" in by_key],
         "sensitivity": [_sensitivity_section(results, i) for i in attacked_indices(results)],
@@ -104,6 +105,13 @@ def _accuracy_rows(results: dict) -> list[dict]:
              "lead": f"{100 * (acc['robust'][i] - acc['standard'][i]):+.0f}",
              "sweet": i == best and results["config"]["eps"][i] > 0}
             for i, lab in enumerate(results["config"]["eps_labels"])]
+
+
+def _class_rows(results: dict) -> list[dict]:
+    per = results["accuracy_per_class"]
+    return [{"name": c["name"], "n": c["n_images"],
+             "cells": [{m: pct(per[m][c["name"]][i]) for m in MODELS} for i in range(len(results["config"]["eps"]))]}
+            for c in results["classes"]]
 
 
 def _sensitivity_section(results: dict, i: int) -> dict:
