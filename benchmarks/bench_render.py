@@ -1,6 +1,6 @@
 """Feature visualization speed: plain lucent vs rnnviz's batched, truncated, cached renderer.
 
-    python benchmarks/bench_render.py [--steps 64 --size 224 --repeats 1 --channels 8 --threads 1]
+    python benchmarks/bench_render.py [--steps 64 --size 224 --repeats 1 --channels 8 --threads 0]
 
 Model: random-init torchvision ResNet-34 taking [0, 1] input (ImageNet normalization as a
 forward pre-hook, as rnnviz loads it), ``--channels`` channels of ``layer3``, the same steps and
@@ -74,10 +74,10 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--channels", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads, 0 = torch's default. One thread gives steady numbers on a shared "
-                         "machine (OpenMP waits made 2 threads 4x slower there) and is conservative for "
-                         "rnnviz, whose batches use more threads better than lucent's single images")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (default 0: torch's choice). On an oversubscribed machine, 1 avoids "
+                         "OpenMP waits (they made 2 threads 4x slower there); it is also the least favourable "
+                         "setting for rnnviz, whose batches use threads better than lucent's single images")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -12,7 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .config import PRESETS, QUALITIES, build_config, load_toml
+from .config import PRESETS, QUALITIES, build_config, check_sources, load_toml
 from .errors import UsageError
 
 EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
@@ -105,9 +105,10 @@ def _main(args: argparse.Namespace) -> int:
         files = render_report(Path(args.from_dir), pdf=args.pdf is not False, slides=bool(args.slides),
                               progress=progress)
         return _print_files(Path(args.from_dir), files)
+    cfg = build_config(settings_from(args))
+    check_sources(cfg)  # before importing torch: a missing folder or file is reported in a second
     from .pipeline import run
 
-    cfg = build_config(settings_from(args))
     out = run(cfg, progress=progress)
     files = render_report(out, pdf=cfg.pdf, slides=cfg.slides, progress=progress)
     _print_summary(out)

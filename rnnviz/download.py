@@ -39,6 +39,13 @@ def fetch(url: str, sha256: str | None, dest_name: str, *, what: str, dest_dir: 
     return dest
 
 
+def fetch_checkpoint(spec: str) -> Path:
+    """A ``https://.../file.ckpt[#sha256=HEX]`` model spec, cached under its file name."""
+    url, _, digest = spec.partition("#sha256=")
+    name = url.rsplit("/", 1)[-1] or "checkpoint.pt"
+    return fetch(url, digest or None, name, what=f"checkpoint {name}")
+
+
 def _stream(response, path: Path, what: str) -> None:
     """Copy in chunks behind a progress bar: checkpoints are hundreds of MB."""
     total = int(response.headers.get("Content-Length") or 0) or None

@@ -9,8 +9,8 @@ keeps lucent's parameterization (``param.spatial``, ``param.color``) and objecti
   each batch element with its own seed and its own random transform per step;
 * the forward pass stops after the last target layer (a hook raises ``_StopForward``);
 * weights frozen, hooks only on the target layers and removed afterwards;
-* ReLU gradient pass-through for the first steps (lucent issues #9, #34: otherwise some
-  channels stay flat grey);
+* ReLU gradient pass-through for the first steps and while a channel is still flat (lucent
+  issues #9, #34: otherwise some channels stay flat grey);
 * every render cached under ``cache_dir("renders")``, keyed by weights and settings.
 
 Two recipes: ``lucid`` (Olah et al. 2017: decorrelated Fourier image, transformation
@@ -79,7 +79,9 @@ QUALITY = {
 }
 
 LUCID_LR = 0.05
-PASSTHROUGH_STEPS = 16          # ReLU gradient pass-through for the first steps only
+# ReLU gradient pass-through for the first steps, and after them while a channel is still flat
+# (small raw-recipe steps need longer to leave zero); it changes nothing for a live channel.
+PASSTHROUGH_STEPS = 16
 DIVERSITY_WEIGHT = 1e2          # lucent README: channel - 1e2 * diversity
 RAW_NOISE = 0.01                # raw recipe starts at grey 0.5 plus this much Gaussian noise
 RAW_TRAVEL = 0.5                # raw recipe: RMS pixel distance of all steps together
@@ -310,9 +312,10 @@ class _Optimizer:
         losses = [[] for _ in elements]
         gens = [torch.Generator().manual_seed(el.seed) for el in elements]
         with _capture(self.model, layers) as forward:
-            start = self._activations(forward, image_f().detach(), elements)
+            start = acts = self._activations(forward, image_f().detach(), elements)
             for i in range(self.steps):
-                with _relu_passthrough(self.model) if i < PASSTHROUGH_STEPS else nullcontext():
+                redirect = i < PASSTHROUGH_STEPS or min(acts) <= DEAD_ACTIVATION
+                with _relu_passthrough(self.model) if redirect else nullcontext():
                     image = image_f()
                     if self.recipe == "lucid":
                         image = _transform(image, gens, self.px)
@@ -320,7 +323,8 @@ class _Optimizer:
                     loss = objective(feats.__getitem__)
                     loss.backward()
                 step()
-                for k, act in enumerate(_channel_means(feats, elements).tolist()):
+                acts = _channel_means(feats, elements).tolist()
+                for k, act in enumerate(acts):
                     losses[k].append(-act)
                 bar.update(1)
             images = _to_uint8(image_f().detach())

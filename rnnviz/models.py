@@ -191,13 +191,10 @@ def _load_torchvision(arch: str) -> LoadedModel:
                        sha256=sha256_file(path), labels=imagenet_labels())
 
 
-def _load_url(url: str, arch: str | None, trust_pickle: bool) -> LoadedModel:
-    from .download import fetch
+def _load_url(spec: str, arch: str | None, trust_pickle: bool) -> LoadedModel:
+    from .download import fetch_checkpoint
 
-    url, _, digest = url.partition("#sha256=")
-    file_name = url.rsplit("/", 1)[-1] or "checkpoint.pt"
-    path = fetch(url, digest or None, file_name, what=f"checkpoint {file_name}")
-    return load_checkpoint(path, arch=arch, trust_pickle=trust_pickle)
+    return load_checkpoint(fetch_checkpoint(spec), arch=arch, trust_pickle=trust_pickle)
 
 
 # --------------------------------------------------------------------- checkpoints

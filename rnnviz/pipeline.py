@@ -18,7 +18,7 @@ import torch
 from .analysis import ModelAnalysis, NonFiniteOutput, analyze
 from .cache import INCOMPLETE_MARKER, atomic_path
 from .attacks import PGDSettings
-from .config import Config
+from .config import Config, check_sources
 from .data import ImageSet, Preprocess, load_builtin_sample, load_folder
 from .errors import UsageError
 from .models import LoadedModel, check_layers, check_same_labels, load_model
@@ -29,16 +29,6 @@ log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------ stages
-
-def check_data_source(cfg: Config) -> None:
-    """Fail in seconds, before any download, when no images are configured."""
-    if cfg.data is None:
-        raise UsageError(
-            f"no image folder for preset '{cfg.preset}': pass --data DIR (ImageNet validation layout, "
-            f"one folder per synset such as n02007558/) or set RNNVIZ_DATA; offline alternative: --preset fashion")
-    if cfg.data != "builtin" and not Path(cfg.data).is_dir():
-        raise UsageError(f"data folder not found: {cfg.data}; pass --data with an existing folder of images")
-
 
 def load_pair(cfg: Config) -> dict[str, LoadedModel]:
     """Both models, on ``cfg.device``, checked to share one label set."""
@@ -179,7 +169,7 @@ def output_folder(cfg: Config) -> Path:
 def run(cfg: Config, progress: bool = True) -> Path:
     """Run every stage for ``cfg`` and return the report folder."""
     t0 = time.perf_counter()
-    check_data_source(cfg)
+    check_sources(cfg)
     torch.manual_seed(cfg.seed)
     models = load_pair(cfg)
     class_indices = resolve_classes(cfg, models["standard"])
