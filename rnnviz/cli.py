@@ -16,6 +16,12 @@ from .config import PRESETS, QUALITIES, build_config, check_sources, load_toml
 from .errors import UsageError
 
 EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
+DESCRIPTION = ("Attack a robust and a standard classifier, find the channels most sensitive to the "
+               "perturbation, render them, and write an HTML + PDF report.")
+EXAMPLES = """examples:
+  rnnviz-report --preset fashion --classes sneaker,bag --eps 0,0.05,0.1,0.2     (offline)
+  rnnviz-report --classes flamingo --eps 0,0.01,0.1 --data /data/imagenet/val --trust-pickle
+  rnnviz-report --from reports/2026-11-25-fashion-sneaker-bag                   (re-render)"""
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -26,8 +32,8 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(prog="rnnviz-report", description=__doc__.split("\n\n")[0],
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter, argument_default=None)
+    p = _OneLineParser(prog="rnnviz-report", description=DESCRIPTION, epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter, argument_default=None)
     what = p.add_argument_group("what to analyse")
     what.add_argument("--preset", choices=sorted(PRESETS), help="model pair and data defaults (default: imagenet)")
     what.add_argument("--classes", help="comma-separated class names, synset ids or indices, e.g. flamingo")
@@ -60,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--no-pdf", dest="pdf", action="store_false", default=None, help="HTML only")
     out.add_argument("--slides", action="store_true", default=None, help="also write slides.pdf (16:9)")
     out.add_argument("--from", dest="from_dir", help="re-render the report of an existing results folder")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
