@@ -6,7 +6,6 @@ that is done, and the render cache makes a rerun resume where it stopped.
 """
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 import time
@@ -22,11 +21,9 @@ from .config import Config, check_sources
 from .data import ImageSet, Preprocess, load_builtin_sample, load_folder
 from .errors import UsageError
 from .models import LoadedModel, check_layers, check_same_labels, load_model
+from .sensitivity import LayerRecorder
 from .results import (MODELS, build_results, choose_examples, write_examples, write_results,
                       write_tables)
-
-log = logging.getLogger(__name__)
-
 
 # ------------------------------------------------------------------ stages
 
@@ -61,12 +58,9 @@ def choose_layers(cfg: Config, models: dict[str, LoadedModel]) -> list[str]:
 
 def check_top_k(cfg: Config, model: LoadedModel, layers: list[str], images: ImageSet) -> None:
     """top-k ranks channels across all chosen layers; it cannot exceed their count."""
-    with torch.no_grad():
-        from .sensitivity import LayerRecorder
-
-        with LayerRecorder(model.module, layers) as rec:
-            model.module(images.images[:1].to(cfg.device))
-            total = sum(out.shape[1] for out in rec.take().values())
+    with torch.no_grad(), LayerRecorder(model.module, layers) as rec:
+        model.module(images.images[:1].to(cfg.device))
+        total = sum(out.shape[1] for out in rec.take().values())
     if cfg.top_k > total:
         raise UsageError(f"--top-k {cfg.top_k} is more than the {total} channels in the chosen layers; "
                          f"use at most {total}")
@@ -96,8 +90,7 @@ def render_galleries(cfg: Config, out: Path, models: dict[str, LoadedModel], res
     for m in MODELS:
         channels = sorted({(r["layer"], r["channel"]) for per in results["top_channels"][m] for r in per},
                           key=lambda lc: (layers_order(results, lc[0]), lc[1]))
-        max_act = {tuple(k.split(":")[0:1]) + (int(k.split(":")[1]),): v
-                   for k, v in results["channel_max_activation"][m].items()}
+        max_act = {_layer_channel(key): v for key, v in results["channel_max_activation"][m].items()}
         for recipe in cfg.recipes:
             renders = render_channels(models[m].module, channels, model_id=models[m].sha256,
                                       input_size=models[m].input_size, recipe=recipe, quality=cfg.quality,
@@ -106,6 +99,12 @@ def render_galleries(cfg: Config, out: Path, models: dict[str, LoadedModel], res
                                       progress=f"render {m} ({recipe})" if progress else None)
             entries += [_copy_render(out, m, r) for r in renders]
     return entries
+
+
+def _layer_channel(key: str) -> tuple[str, int]:
+    """``"layer3.1:17"`` (results.json's key) -> ``("layer3.1", 17)``."""
+    layer, _, channel = key.rpartition(":")
+    return layer, int(channel)
 
 
 def _copy(src: Path, dest: Path) -> None:

@@ -5,10 +5,8 @@ Each test here backs a row of the README's "When things go wrong" table.
 import dataclasses
 import errno
 import json
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torchvision
@@ -76,9 +74,8 @@ def test_ctrl_c_during_rendering_keeps_attack_results_and_resumes_from_cache(tmp
     monkeypatch.setattr(featvis, "render_channels", real)
     assert main(BASE + ["--out", "r"]) == 0
     assert results_without_timings(tmp_path / "r") == results_without_timings(tmp_path / "reference")
-    for render in kept["top_channels"]["standard"][0][:1]:
-        assert render["layer"]
     same = [p.name for p in (tmp_path / "r" / "figures" / "renders").iterdir()]
+    assert same
     for name in same:
         assert (tmp_path / "r" / "figures" / "renders" / name).read_bytes() == \
             (tmp_path / "reference" / "figures" / "renders" / name).read_bytes()

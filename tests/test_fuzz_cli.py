@@ -1,7 +1,6 @@
 """Random combinations of flags and values: every run succeeds or ends in one line, no traceback."""
 import itertools
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
