@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--n-images", type=int, help="images per class (default 100)")
     what.add_argument("--n-examples", type=int, help="example images per class in the report (default 2)")
     what.add_argument("--layers", help="comma-separated module paths (default: stem and every residual block)")
+    what.add_argument("--neurons", help="channels to map per spatial position, e.g. layer4.0:17,layer3.0:5")
     models = p.add_argument_group("models and data")
     models.add_argument("--standard", help="standard model spec: torchvision:resnet50, a file, a URL, builtin:NAME")
     models.add_argument("--robust", help="robust model spec (same kinds)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
@@ -60,6 +61,7 @@ class Config:
     n_images: int = 100
     n_examples: int = 2
     layers: list[str] | None = None
+    neurons: list[str] | None = None
     standard: str | None = None
     robust: str | None = None
     arch: str | None = None
@@ -150,7 +152,7 @@ def _check_type(name: str, value, source) -> object:
         "int": isinstance(value, int) and not isinstance(value, bool),
         "str": isinstance(value, str),
     }
-    if name in ("eps", "classes", "layers", "recipes"):
+    if name in ("eps", "classes", "layers", "recipes", "neurons"):
         ok_value = isinstance(value, (str, list))
     elif "float" in kind:
         ok_value = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -178,7 +180,7 @@ def build_config(settings: dict) -> Config:
             continue
         if name == "eps":
             cfg.eps, cfg.eps_labels = parse_eps(value)
-        elif name in ("classes", "layers", "recipes"):
+        elif name in ("classes", "layers", "recipes", "neurons"):
             setattr(cfg, name, parse_list(value, name.replace("_", "-")))
         else:
             setattr(cfg, name, value)
@@ -218,6 +220,9 @@ def validate(cfg: Config) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
     if cfg.pgd_step_size is not None and not (0 < cfg.pgd_step_size <= 1):
         raise UsageError(f"--pgd-step-size must be in (0, 1], got {cfg.pgd_step_size}")
+    bad = [n for n in cfg.neurons or [] if not re.fullmatch(r"[\w.]+:\d+", n)]
+    if bad:
+        raise UsageError(f"--neurons entry '{bad[0]}' is not LAYER:CHANNEL; write e.g. layer4.0:17")
     if not cfg.classes:
         raise UsageError("no classes given; pass --classes, e.g. --classes flamingo")
     if not cfg.eps:

@@ -60,21 +60,27 @@ def check_top_k(cfg: Config, model: LoadedModel, layers: list[str], images: Imag
     """top-k ranks channels across all chosen layers; it cannot exceed their count."""
     with torch.no_grad(), LayerRecorder(model.module, layers) as rec:
         model.module(images.images[:1].to(cfg.device))
-        total = sum(out.shape[1] for out in rec.take().values())
+        counts = {name: out.shape[1] for name, out in rec.take().items()}
+    total = sum(counts.values())
     if cfg.top_k > total:
         raise UsageError(f"--top-k {cfg.top_k} is more than the {total} channels in the chosen layers; "
                          f"use at most {total}")
+    for layer, channel in map(_layer_channel, cfg.neurons or []):
+        if layer not in counts or channel >= counts[layer]:
+            raise UsageError(f"--neurons {layer}:{channel} is not a channel of an analysed layer; add the "
+                             f"layer to --layers and use a channel below its width")
 
 
 def run_analysis(cfg: Config, models: dict[str, LoadedModel], images: ImageSet, layers: list[str],
                  examples: list[int], progress: bool = True) -> dict[str, ModelAnalysis]:
     settings = PGDSettings(cfg.pgd_steps, cfg.pgd_step_size)
+    neurons = [_layer_channel(n) for n in cfg.neurons or []]
     analyses = {}
     for m in MODELS:
         try:
             analyses[m] = analyze(models[m].module, images.images, images.labels, cfg.eps, layers=layers,
                                   attack=cfg.attack, pgd_settings=settings, batch_size=cfg.batch_size,
-                                  seed=cfg.seed, examples=examples, device=cfg.device,
+                                  seed=cfg.seed, examples=examples, neurons=neurons, device=cfg.device,
                                   progress=f"{cfg.attack.upper()} {m}" if progress else None)
         except NonFiniteOutput as err:
             raise NonFiniteOutput(f"the {m} model ({models[m].name}) {err}") from None

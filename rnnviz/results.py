@@ -47,6 +47,8 @@ def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis],
         "layer_sensitivity": {m: analyses[m].layer_sensitivity() for m in MODELS},
         "top_channels": {m: analyses[m].top(cfg.top_k) for m in MODELS},
         "channel_max_activation": {m: _max_activation_of_top(analyses[m], cfg.top_k) for m in MODELS},
+        "neuron_sensitivity": {m: [{f"{layer}:{ch}": grid.tolist() for (layer, ch), grid in per.items()}
+                                   for per in analyses[m].neuron_maps] for m in MODELS},
         "examples": [],
         "renders": [],
         "data_files": {},
@@ -120,6 +122,12 @@ def write_tables(out: Path, results: dict, analyses: dict[str, ModelAnalysis]) -
                                  for i, per in enumerate(analyses[m].channels) for layer, s in per.items()
                                  for ch, v in enumerate(s.tolist())]),
     }
+    if any(results["neuron_sensitivity"][m][0] for m in MODELS):
+        tables["neuron_sensitivity"] = (["model", "eps", "channel", "y", "x", "sensitivity"],
+                                        [[m, eps[i], key, y, x, v] for m in MODELS
+                                         for i, per in enumerate(results["neuron_sensitivity"][m])
+                                         for key, grid in per.items() for y, row in enumerate(grid)
+                                         for x, v in enumerate(row)])
     files = {}
     for name, (header, rows) in tables.items():
         buf = io.StringIO()

@@ -13,7 +13,8 @@ import torchvision
 from rnnviz.cli import main
 
 TINY = ["--preset", "fashion", "--classes", "sneaker,bag", "--eps", "0,0.1", "--n-images", "6",
-        "--n-examples", "1", "--top-k", "2", "--quality", "draft", "--recipes", "lucid,raw", "--quiet"]
+        "--n-examples", "1", "--top-k", "2", "--quality", "draft", "--recipes", "lucid,raw", "--quiet",
+        "--neurons", "layer4.0:3"]
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +61,15 @@ def test_end_to_end_writes_every_output(report_dir):
     assert len(r["renders"]) == 2 * 2 * len({(c["layer"], c["channel"]) for per in r["top_channels"]["standard"]
                                               for c in per}) or r["renders"]
     assert r["accuracy"]["standard"][0] >= r["accuracy"]["standard"][1]
+
+
+def test_neuron_level_sensitivity_on_request(report_dir):
+    r = json.loads((report_dir / "results.json").read_text())
+    grids = [per["layer4.0:3"] for per in r["neuron_sensitivity"]["standard"]]
+    assert len(grids) == 2 and len(grids[1]) == 4 and len(grids[1][0]) == 4  # 28 px / stride 8
+    assert all(v == 0 for row in grids[0] for v in row) and any(v > 0 for row in grids[1] for v in row)
+    rows = list(csv.DictReader(open(report_dir / "data" / "neuron_sensitivity.csv")))
+    assert len(rows) == 2 * 2 * 16
 
 
 def test_html_is_self_contained_and_embeds_figures(report_dir):
@@ -126,6 +136,8 @@ def test_existing_out_folder_is_never_overwritten(report_dir, capsys):
     (["--top-k", "100000"], r"more than the \d+ channels"),
     (["--n-images", "x"], r"invalid int value"),
     (["--attack", "cw"], r"invalid choice"),
+    (["--neurons", "layer4.0"], r"not LAYER:CHANNEL"),
+    (["--neurons", "layer3.0:999"], r"not a channel of an analysed layer"),
 ])
 def test_bad_input_is_one_line(capsys, argv, pattern):
     one_line_error(capsys, TINY + ["--out", "r"] + argv, pattern)
