@@ -124,6 +124,7 @@ def parse_list(text: str | list, what: str) -> list[str]:
 # ------------------------------------------------------------------ building a Config
 
 FIELD_TYPES = {f.name: f.type for f in fields(Config)}
+LIST_FIELDS = ("classes", "layers", "recipes", "neurons")  # comma-separated on the command line
 SETTABLE = sorted(set(FIELD_TYPES) - {"eps_labels"})
 
 
@@ -152,7 +153,7 @@ def _check_type(name: str, value, source) -> object:
         "int": isinstance(value, int) and not isinstance(value, bool),
         "str": isinstance(value, str),
     }
-    if name in ("eps", "classes", "layers", "recipes", "neurons"):
+    if name == "eps" or name in LIST_FIELDS:
         ok_value = isinstance(value, (str, list))
     elif "float" in kind:
         ok_value = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -180,7 +181,7 @@ def build_config(settings: dict) -> Config:
             continue
         if name == "eps":
             cfg.eps, cfg.eps_labels = parse_eps(value)
-        elif name in ("classes", "layers", "recipes", "neurons"):
+        elif name in LIST_FIELDS:
             setattr(cfg, name, parse_list(value, name.replace("_", "-")))
         else:
             setattr(cfg, name, value)

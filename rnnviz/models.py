@@ -15,9 +15,9 @@ Spec kinds (``load_model``):
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import pickle
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,8 +109,6 @@ def freeze(net: nn.Module) -> nn.Module:
 
 def state_dict_sha256(state: dict) -> str:
     """Content hash of a state_dict (names, shapes, bytes) for models with no file behind them."""
-    import hashlib
-
     h = hashlib.sha256()
     for name in sorted(state):
         t = state[name].detach().cpu().contiguous()
@@ -340,14 +338,11 @@ def check_same_labels(a: LoadedModel, b: LoadedModel) -> None:
                          f"{b.labels.name}, {len(b.labels)} classes); compare models trained on the same classes")
 
 
-_LAYER_RE = re.compile(r"^[A-Za-z_][\w.]*$")
-
-
 def check_layers(module: nn.Module, layers: list[str]) -> list[str]:
     """Every layer name must be a module path; a bad one gets the valid names listed."""
     known = dict(module.named_modules())
     for layer in layers:
-        if not _LAYER_RE.match(layer) or layer not in known or layer == "":
+        if not layer or layer not in known:
             blocks = [n for n in known if n.count(".") <= 1 and n and not n.startswith("input_normalize")]
             raise UsageError(f"unknown layer '{layer}'; valid names include: {', '.join(blocks[:24])}"
                              f"{' ...' if len(blocks) > 24 else ''} (any module path, e.g. layer3.1.conv2)")

@@ -17,12 +17,7 @@ TINY = ["--preset", "fashion", "--classes", "sneaker,bag", "--eps", "0,0.1", "--
         "--neurons", "layer4.0:3"]
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("RNNVIZ_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("RNNVIZ_OFFLINE", "1")
-    monkeypatch.delenv("RNNVIZ_DATA", raising=False)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 def one_line_error(capsys, argv, *patterns):
@@ -58,8 +53,8 @@ def test_end_to_end_writes_every_output(report_dir):
     r = json.loads((report_dir / "results.json").read_text())
     assert r["schema_version"] == 1 and r["config"]["eps"] == [0.0, 0.1]
     assert {m["arch"] for m in r["models"].values()} == {"fashion_resnet"}
-    assert len(r["renders"]) == 2 * 2 * len({(c["layer"], c["channel"]) for per in r["top_channels"]["standard"]
-                                              for c in per}) or r["renders"]
+    unique = {m: {(c["layer"], c["channel"]) for per in r["top_channels"][m] for c in per} for m in r["models"]}
+    assert len(r["renders"]) == 2 * sum(len(u) for u in unique.values())  # once per channel and recipe
     assert r["accuracy"]["standard"][0] >= r["accuracy"]["standard"][1]
 
 

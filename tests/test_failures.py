@@ -22,11 +22,7 @@ BASE = ["--preset", "fashion", "--classes", "sneaker", "--eps", "0,0.1", "--n-im
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("RNNVIZ_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("RNNVIZ_OFFLINE", "1")
-    monkeypatch.delenv("RNNVIZ_DATA", raising=False)
-    monkeypatch.chdir(tmp_path)
+def short_renders(offline, monkeypatch):
     monkeypatch.setitem(featvis.QUALITY, "draft", dataclasses.replace(featvis.QUALITY["draft"], steps=3))
 
 

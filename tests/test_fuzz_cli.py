@@ -31,10 +31,8 @@ counter = itertools.count()
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(FLAGS), max_size=4, unique=True).flatmap(
     lambda flags: st.tuples(*[st.tuples(st.just(f), st.sampled_from(VALUES[f])) for f in flags])))
-def test_cli_never_shows_a_traceback(tmp_path, monkeypatch, capsys, pairs):
-    monkeypatch.setenv("RNNVIZ_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("RNNVIZ_OFFLINE", "1")
-    monkeypatch.delenv("RNNVIZ_DATA", raising=False)
+def test_cli_never_shows_a_traceback(offline, capsys, pairs):
+    tmp_path = offline
     argv = ["--preset", "fashion", "--classes", "sneaker", "--eps", "0,0.1", "--n-images", "2",
             "--quality", "none", "--no-pdf", "--quiet", "--out", str(tmp_path / f"r{next(counter)}")]
     for flag, value in pairs:

@@ -39,10 +39,8 @@ def madry_file(path: Path, seed: int) -> None:
 
 
 @pytest.fixture
-def imagenet_r18_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("RNNVIZ_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("RNNVIZ_OFFLINE", "1")
-    monkeypatch.chdir(tmp_path)
+def imagenet_r18_cache(offline):
+    tmp_path = offline
     weights = tmp_path / "cache" / "weights"
     weights.mkdir(parents=True)
     preset = PRESETS["imagenet-r18"]
@@ -75,9 +73,8 @@ def test_preset_pickle_without_trust_is_refused(imagenet_r18_cache, capsys):
     assert rc == 2 and "--trust-pickle" in err and len(err.strip().splitlines()) == 1
 
 
-def test_preset_missing_weights_names_file_and_path(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("RNNVIZ_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("RNNVIZ_OFFLINE", "1")
+def test_preset_missing_weights_names_file_and_path(offline, capsys):
+    tmp_path = offline
     (tmp_path / "photos" / "flamingo").mkdir(parents=True)
     rc = main(["--classes", "flamingo", "--eps", "0,0.01,0.1", "--data", str(tmp_path / "photos")])
     err = capsys.readouterr().err.strip()

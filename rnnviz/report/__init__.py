@@ -52,15 +52,14 @@ def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False,
     pdf_seconds = time.perf_counter() - start
     slides_path = (_try_pdf(_html.render_slides(results, figs), root / "slides.pdf", root,
                             errors, say) if slides else None)
-    _record_timings(root, time.perf_counter() - began, pdf_seconds if pdf else None)
+    _record_timings(root, results, time.perf_counter() - began, pdf_seconds if pdf else None)
     return ReportFiles(root / "report.html", pdf_path, slides_path,
                        [p for f in figs for p in (f.png, f.svg) if p],
                        "; ".join(errors) or None, pdf_seconds)
 
 
-def _record_timings(root: Path, report_s: float, pdf_s: float | None) -> None:
+def _record_timings(root: Path, results: dict, report_s: float, pdf_s: float | None) -> None:
     """Keep the report stage's time beside the engine's, and mark the folder complete."""
-    results = load_results(root)
     results["timings"]["report_s"] = round(report_s, 3)
     if pdf_s is not None:
         results["timings"]["pdf_s"] = round(pdf_s, 3)
