@@ -1,14 +1,14 @@
-"""The attack + sensitivity stage for one model: batched, every epsilon, one sweep.
+"""The attack + sensitivity sweep for one model: batched, every epsilon, one pass over the images.
 
-Per batch, FGSM costs one forward+backward (which also records the clean activations
-and clean predictions) plus one forward per non-zero epsilon (which records the
-adversarial activations). Nothing per image is kept but predictions, so peak memory
-depends on the batch size, not on the number of images.
+Per batch, FGSM costs one forward+backward (which also records the clean activations and clean
+predictions) plus one forward per non-zero epsilon (which records the adversarial activations).
+Every measurement is an accumulator with ``add`` and ``merge``, fed from those same forward
+passes: running sums, a running maximum, and the predictions. Peak memory depends on the batch
+size, not on the number of images.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,7 +16,111 @@ from tqdm.auto import tqdm
 
 from .attacks import PGDSettings, fgsm_step, input_gradient, pgd
 from .errors import UsageError
-from .sensitivity import LayerRecorder, SensitivityMeter, channel_mean, layer_means, top_channels
+from .hooks import LayerHooks, channel_mean
+from .sensitivity import SensitivityMeter, layer_means, top_channels
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """What one sweep measures and how; the same for both models of a pair.
+
+    Args:
+        eps: perturbation sizes in [0, 1] pixel units (0 reproduces clean accuracy exactly).
+        layers: module paths whose channels are measured.
+        attack: ``"fgsm"`` or ``"pgd"``.
+        pgd: PGD's steps and step size (ignored by FGSM).
+        batch_size: images per forward pass (changes no number beyond float rounding).
+        seed: seeds PGD's random start.
+        examples: image indices whose adversarial versions are kept for the report.
+        neurons: ``(layer, channel)`` pairs whose sensitivity is also mapped per position.
+        device: where the model runs.
+    """
+
+    eps: tuple[float, ...]
+    layers: tuple[str, ...]
+    attack: str = "fgsm"
+    pgd: PGDSettings = PGDSettings()
+    batch_size: int = 32
+    seed: int = 0
+    examples: tuple[int, ...] = ()
+    neurons: tuple[tuple[str, int], ...] = ()
+    device: str = "cpu"
+
+    def __post_init__(self):
+        object.__setattr__(self, "eps", tuple(float(e) for e in self.eps))
+        object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "examples", tuple(self.examples))
+        object.__setattr__(self, "neurons", tuple(tuple(n) for n in self.neurons))
+
+
+@dataclass
+class Step:
+    """One batch at one epsilon: what every accumulator is fed."""
+
+    start: int                         # global index of the batch's first image
+    eps_index: int
+    clean: dict[str, torch.Tensor]     # layer -> clean activations
+    adv: dict[str, torch.Tensor]       # layer -> activations on the perturbed images
+    logits: torch.Tensor               # on the perturbed images
+    x_adv: torch.Tensor
+
+
+class Predictions:
+    """Predicted class and its softmax probability per image and eps (two small arrays)."""
+
+    def __init__(self, n_eps: int, n: int):
+        self.pred = np.full((n_eps, n), -1, dtype=np.int64)
+        self.confidence = np.zeros((n_eps, n), dtype=np.float32)
+
+    def add(self, step: Step) -> None:
+        top_p, top_i = torch.softmax(step.logits.float(), dim=1).max(dim=1)
+        rows = slice(step.start, step.start + len(top_i))
+        self.pred[step.eps_index, rows] = top_i.cpu().numpy()
+        self.confidence[step.eps_index, rows] = top_p.cpu().numpy()
+
+    def merge(self, other: "Predictions") -> "Predictions":
+        done = other.pred >= 0
+        self.pred[done], self.confidence[done] = other.pred[done], other.confidence[done]
+        return self
+
+
+class PeakActivation:
+    """Per channel, the largest clean spatial-mean activation over all images seen."""
+
+    def __init__(self):
+        self.peak: dict[str, torch.Tensor] = {}
+
+    def add(self, clean: dict[str, torch.Tensor]) -> None:
+        for name, act in clean.items():
+            self._fold(name, channel_mean(act).max(0).values.cpu())
+
+    def _fold(self, name: str, values: torch.Tensor) -> None:
+        self.peak[name] = torch.maximum(self.peak[name], values) if name in self.peak else values
+
+    def merge(self, other: "PeakActivation") -> "PeakActivation":
+        for name, values in other.peak.items():
+            self._fold(name, values)
+        return self
+
+
+class ExampleKeeper:
+    """The adversarial images of a few chosen images, per eps (for the report's example grids)."""
+
+    def __init__(self, indices: tuple[int, ...], n_eps: int):
+        self.images: dict[int, list] = {i: [None] * n_eps for i in indices}
+
+    def add(self, step: Step) -> None:
+        for i, kept in self.images.items():
+            if step.start <= i < step.start + len(step.x_adv):
+                kept[step.eps_index] = step.x_adv[i - step.start].detach().cpu()
+
+    def merge(self, other: "ExampleKeeper") -> "ExampleKeeper":
+        for i, kept in other.images.items():
+            self.images[i] = [b if b is not None else a for a, b in zip(self.images[i], kept)]
+        return self
+
+    def stacked(self) -> dict[int, torch.Tensor]:
+        return {i: torch.stack(v) for i, v in self.images.items()}
 
 
 @dataclass
@@ -24,13 +128,41 @@ class ModelAnalysis:
     """What one model did on the shared images, per epsilon (lists aligned with eps)."""
 
     eps: list[float]
-    pred: np.ndarray            # (n_eps, N) predicted class
-    confidence: np.ndarray      # (n_eps, N) softmax probability of the prediction
-    correct: np.ndarray         # (n_eps, N) bool
-    channels: list[dict[str, torch.Tensor]]   # per eps: layer -> sigma per channel
-    max_activation: dict[str, torch.Tensor]   # layer -> largest clean spatial-mean activation
-    examples: dict[int, torch.Tensor] = field(default_factory=dict)  # image index -> (n_eps, 3, H, W)
-    neuron_maps: list[dict] = field(default_factory=list)
+    labels: np.ndarray
+    predictions: Predictions
+    meters: list[SensitivityMeter]                 # per eps
+    peak: PeakActivation
+    kept: ExampleKeeper
+
+    @property
+    def examples(self) -> dict[int, torch.Tensor]:
+        """Image index -> its adversarial versions, (n_eps, 3, H, W)."""
+        return self.kept.stacked()
+
+    @property
+    def pred(self) -> np.ndarray:
+        return self.predictions.pred
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.predictions.confidence
+
+    @property
+    def correct(self) -> np.ndarray:
+        return self.pred == self.labels[None, :]
+
+    @property
+    def channels(self) -> list[dict[str, torch.Tensor]]:
+        """Per eps: layer -> sigma per channel."""
+        return [m.channels() for m in self.meters]
+
+    @property
+    def max_activation(self) -> dict[str, torch.Tensor]:
+        return self.peak.peak
+
+    @property
+    def neuron_maps(self) -> list[dict]:
+        return [m.neuron_maps() for m in self.meters]
 
     @property
     def accuracy(self) -> list[float]:
@@ -46,45 +178,48 @@ class ModelAnalysis:
         return [top_channels(ch, k) for ch in self.channels]
 
 
-def analyze(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, eps: list[float], *,
-            layers: list[str], attack: str = "fgsm", pgd_settings: PGDSettings = PGDSettings(),
-            batch_size: int = 32, seed: int = 0, examples: list[int] = (), neurons=(),
-            device: str = "cpu", progress: str | None = None) -> ModelAnalysis:
-    """Attack ``model`` at every epsilon and measure channel sensitivities on the way."""
-    n, n_eps = len(labels), len(eps)
-    pred = np.zeros((n_eps, n), dtype=np.int64)
-    conf = np.zeros((n_eps, n), dtype=np.float32)
-    meters = [SensitivityMeter(layers, neurons) for _ in eps]
-    max_act: dict[str, torch.Tensor] = {}
-    kept: dict[int, list] = {i: [None] * n_eps for i in examples}
-    generator = torch.Generator().manual_seed(seed)
+def analyze(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, settings: SweepSettings, *,
+            progress: str | None = None) -> ModelAnalysis:
+    """Attack ``model`` at every epsilon of ``settings`` and measure channel sensitivities on the way.
+
+    Args:
+        model: takes RGB NCHW in [0, 1] (normalization inside), in eval mode.
+        images: (N, 3, H, W) in [0, 1]; labels: (N,) true classes.
+        settings: eps, layers, attack and the rest (``SweepSettings``).
+        progress: a progress-bar label, or ``None`` for none.
+
+    Returns:
+        ``ModelAnalysis``: accuracy per eps, sigma per channel per eps, top-k, predictions.
+    """
+    s = settings
+    n, n_eps = len(labels), len(s.eps)
+    result = ModelAnalysis(list(s.eps), labels.numpy(), Predictions(n_eps, n),
+                           [SensitivityMeter(list(s.layers), list(s.neurons)) for _ in s.eps],
+                           PeakActivation(), ExampleKeeper(s.examples, n_eps))
+    generator = torch.Generator().manual_seed(s.seed)
     bar = tqdm(total=n * n_eps, desc=progress, unit="img", disable=progress is None, leave=False)
-    with LayerRecorder(model, layers) as rec:
-        for start in range(0, n, batch_size):
-            x = images[start:start + batch_size].to(device, memory_format=torch.channels_last)
-            y = labels[start:start + batch_size].to(device)
-            grad, logits = input_gradient(model, x, y) if attack == "fgsm" else (None, _forward(model, x))
-            clean = rec.take()
+    with LayerHooks(model, list(s.layers)) as hooks:
+        for start in range(0, n, s.batch_size):
+            x = images[start:start + s.batch_size].to(s.device, memory_format=torch.channels_last)
+            y = labels[start:start + s.batch_size].to(s.device)
+            grad, logits = input_gradient(model, x, y) if s.attack == "fgsm" else (None, _forward(model, x))
+            clean = hooks.take()
             _check_finite(logits)
-            _update_max(max_act, clean)
-            for e, eps_value in enumerate(eps):
+            result.peak.add(clean)
+            for e, eps_value in enumerate(s.eps):
                 if eps_value == 0:
-                    x_adv, out, adv = x, logits, clean
+                    step = Step(start, e, clean, clean, logits, x)
                 else:
-                    x_adv = _adversarial(model, rec, x, y, grad, eps_value, attack, pgd_settings, generator)
+                    x_adv = _adversarial(model, hooks, x, y, grad, eps_value, s, generator)
                     out = _forward(model, x_adv)
-                    adv = rec.take()
                     _check_finite(out)
-                meters[e].add(clean, adv)
-                _store(pred, conf, e, start, out)
-                for i in kept:
-                    if start <= i < start + len(y):
-                        kept[i][e] = x_adv[i - start].detach().cpu()
+                    step = Step(start, e, clean, hooks.take(), out, x_adv)
+                result.meters[e].add(step.clean, step.adv)
+                result.predictions.add(step)
+                result.kept.add(step)
                 bar.update(len(y))
     bar.close()
-    correct = pred == labels.numpy()[None, :]
-    return ModelAnalysis(list(eps), pred, conf, correct, [m.channels() for m in meters], max_act,
-                         {i: torch.stack(v) for i, v in kept.items()}, [m.neuron_maps() for m in meters])
+    return result
 
 
 def _forward(model, x):
@@ -92,24 +227,11 @@ def _forward(model, x):
         return model(x)
 
 
-def _adversarial(model, rec, x, y, grad, eps_value, attack, settings, generator):
-    if attack == "fgsm":
+def _adversarial(model, hooks: LayerHooks, x, y, grad, eps_value: float, s: SweepSettings, generator):
+    if s.attack == "fgsm":
         return fgsm_step(x, grad, eps_value)
-    with rec.paused():
-        return pgd(model, x, y, eps_value, settings, generator)
-
-
-def _store(pred, conf, e, start, logits):
-    probs = torch.softmax(logits.float(), dim=1)
-    top_p, top_i = probs.max(dim=1)
-    pred[e, start:start + len(top_i)] = top_i.cpu().numpy()
-    conf[e, start:start + len(top_i)] = top_p.cpu().numpy()
-
-
-def _update_max(max_act: dict, clean: dict) -> None:
-    for name, act in clean.items():
-        batch_max = channel_mean(act).max(0).values.cpu()
-        max_act[name] = torch.maximum(max_act[name], batch_max) if name in max_act else batch_max
+    with hooks.paused():
+        return pgd(model, x, y, eps_value, s.pgd, generator)
 
 
 class NonFiniteOutput(UsageError):
@@ -126,10 +248,3 @@ def sweet_spot(standard: ModelAnalysis, robust: ModelAnalysis) -> dict:
     fraction = [float((r & ~s).mean()) for r, s in zip(robust.correct, standard.correct)]
     best = int(np.argmax(fraction)) if fraction and max(fraction) > 0 else None
     return {"fraction": fraction, "best_index": best}
-
-
-def non_monotone(accuracy: list[float], eps: list[float]) -> list[tuple[float, float]]:
-    """Epsilon pairs where accuracy rises with eps (FGSM is not monotone; say so)."""
-    order = sorted(range(len(eps)), key=lambda i: eps[i])
-    return [(eps[a], eps[b]) for a, b in zip(order, order[1:])
-            if accuracy[b] > accuracy[a] + 1e-9 and not math.isclose(eps[a], eps[b])]

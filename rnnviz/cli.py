@@ -12,7 +12,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from .config import PRESETS, QUALITIES, build_config, check_sources, load_toml
+from .config import build_config, check_sources, load_toml
+from .names import ATTACKS, QUALITIES
+from .presets import PRESETS
 from .errors import UsageError
 
 EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130

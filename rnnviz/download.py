@@ -13,7 +13,8 @@ from urllib.error import HTTPError, URLError
 
 from tqdm import tqdm
 
-from rnnviz.cache import atomic_path, cache_dir, sha256_file
+from rnnviz.cache import cache_dir
+from rnnviz.fileio import atomic_path, sha256_file
 from rnnviz.errors import UsageError
 
 TIMEOUT_S = 20

@@ -1,34 +1,40 @@
-"""The whole job, stage by stage: models -> images -> attack + sensitivity -> renders -> report.
+"""The whole job, stage by stage: models -> images -> attack + sensitivity -> renders -> folder.
 
-Each stage writes what it finished before the next starts (results.json is rewritten
-after the attack and again after the renders), so an interrupted run loses nothing
-that is done, and the render cache makes a rerun resume where it stopped.
+Each stage writes what it finished before the next starts (results.json is rewritten after the
+attack and again after the renders), so an interrupted run loses nothing that is done, and the
+render cache makes a rerun with the same settings resume where it stopped. ``run`` changes
+neither its ``Config`` nor any global state (every random draw has its own generator).
 """
 from __future__ import annotations
 
-import re
 import shutil
 import time
-from datetime import date
+from dataclasses import replace
 from pathlib import Path
 
-import torch
-
-from .analysis import ModelAnalysis, NonFiniteOutput, analyze
-from .cache import INCOMPLETE_MARKER, atomic_path
+from .analysis import ModelAnalysis, NonFiniteOutput, SweepSettings, analyze
 from .attacks import PGDSettings
 from .config import Config, check_sources
 from .data import ImageSet, Preprocess, load_builtin_sample, load_folder
 from .errors import UsageError
+from .fileio import atomic_path
+from .hooks import channel_counts
 from .models import LoadedModel, check_layers, check_same_labels, load_model
-from .sensitivity import LayerRecorder
-from .results import (MODELS, build_results, choose_examples, write_examples, write_results,
-                      write_tables)
+from .names import MODELS, layer_order, slug
+from .results import build_results, choose_examples, write_examples, write_results, write_tables
+from .runfolder import claim
 
 # ------------------------------------------------------------------ stages
 
+
 def load_pair(cfg: Config) -> dict[str, LoadedModel]:
-    """Both models, on ``cfg.device``, checked to share one label set."""
+    """Both models of ``cfg``, on ``cfg.device``, checked to share one label set.
+
+    Args:
+        cfg: a validated ``Config`` (``rnnviz.build_config``).
+    Returns:
+        ``{"standard": LoadedModel, "robust": LoadedModel}``.
+    """
     models = {m: load_model(getattr(cfg, m), arch=cfg.arch, trust_pickle=cfg.trust_pickle, device=cfg.device)
               for m in MODELS}
     check_same_labels(models["standard"], models["robust"])
@@ -36,13 +42,20 @@ def load_pair(cfg: Config) -> dict[str, LoadedModel]:
 
 
 def resolve_classes(cfg: Config, model: LoadedModel) -> list[int]:
+    """``cfg.classes`` as indices into ``model``'s label set (each class once)."""
     indices = [model.labels.resolve(c) for c in cfg.classes]
     if len(set(indices)) < len(indices):
         raise UsageError(f"--classes names one class twice ({', '.join(cfg.classes)}); give each class once")
     return indices
 
 
-def load_images(cfg: Config, model: LoadedModel, class_indices: list[int]) -> ImageSet:
+def load_images(cfg: Config, model: LoadedModel) -> ImageSet:
+    """The images of ``cfg.classes`` (``cfg.n_images`` per class), preprocessed for ``model``.
+
+    Returns:
+        ``ImageSet``: images (N, 3, H, W) in [0, 1], labels, class indices, sources.
+    """
+    class_indices = resolve_classes(cfg, model)
     if cfg.data == "builtin":
         return load_builtin_sample(class_indices, cfg.n_images, cfg.seed)
     prep = Preprocess(model.input_size, model.resize)
@@ -50,17 +63,24 @@ def load_images(cfg: Config, model: LoadedModel, class_indices: list[int]) -> Im
 
 
 def choose_layers(cfg: Config, models: dict[str, LoadedModel]) -> list[str]:
+    """``cfg.layers``, or the standard model's default layers; checked to exist in both models."""
     layers = cfg.layers or models["standard"].default_layers
     for m in MODELS:
         check_layers(models[m].module, layers)
-    return layers
+    return list(layers)
+
+
+def sweep_settings(cfg: Config, layers: list[str], examples: list[int] = ()) -> SweepSettings:
+    """The engine's settings for ``cfg``: one object, shared by both models."""
+    return SweepSettings(eps=cfg.eps, layers=layers, attack=cfg.attack,
+                         pgd=PGDSettings(cfg.pgd_steps, cfg.pgd_step_size), batch_size=cfg.batch_size,
+                         seed=cfg.seed, examples=examples, neurons=[_layer_channel(n) for n in cfg.neurons or []],
+                         device=cfg.device)
 
 
 def check_top_k(cfg: Config, model: LoadedModel, layers: list[str], images: ImageSet) -> None:
     """top-k ranks channels across all chosen layers; it cannot exceed their count."""
-    with torch.no_grad(), LayerRecorder(model.module, layers) as rec:
-        model.module(images.images[:1].to(cfg.device))
-        counts = {name: out.shape[1] for name, out in rec.take().items()}
+    counts = channel_counts(model.module, layers, images.images[:1].to(cfg.device))
     total = sum(counts.values())
     if cfg.top_k > total:
         raise UsageError(f"--top-k {cfg.top_k} is more than the {total} channels in the chosen layers; "
@@ -71,16 +91,13 @@ def check_top_k(cfg: Config, model: LoadedModel, layers: list[str], images: Imag
                              f"layer to --layers and use a channel below its width")
 
 
-def run_analysis(cfg: Config, models: dict[str, LoadedModel], images: ImageSet, layers: list[str],
-                 examples: list[int], progress: bool = True) -> dict[str, ModelAnalysis]:
-    settings = PGDSettings(cfg.pgd_steps, cfg.pgd_step_size)
-    neurons = [_layer_channel(n) for n in cfg.neurons or []]
+def run_analysis(cfg: Config, models: dict[str, LoadedModel], images: ImageSet, settings: SweepSettings,
+                 progress: bool = True) -> dict[str, ModelAnalysis]:
+    """Attack both models with the same settings; a NaN names the model that produced it."""
     analyses = {}
     for m in MODELS:
         try:
-            analyses[m] = analyze(models[m].module, images.images, images.labels, cfg.eps, layers=layers,
-                                  attack=cfg.attack, pgd_settings=settings, batch_size=cfg.batch_size,
-                                  seed=cfg.seed, examples=examples, neurons=neurons, device=cfg.device,
+            analyses[m] = analyze(models[m].module, images.images, images.labels, settings,
                                   progress=f"{cfg.attack.upper()} {m}" if progress else None)
         except NonFiniteOutput as err:
             raise NonFiniteOutput(f"the {m} model ({models[m].name}) {err}") from None
@@ -90,19 +107,21 @@ def run_analysis(cfg: Config, models: dict[str, LoadedModel], images: ImageSet, 
 def render_galleries(cfg: Config, out: Path, models: dict[str, LoadedModel], results: dict,
                      progress: bool = True) -> list[dict]:
     """Render the union of top-k channels over all eps, once per model and recipe."""
-    from .featvis import render_channels
+    from . import featvis
 
     entries = []
     for m in MODELS:
+        order = layer_order(results["config"]["layers"], [r["layer"] for per in results["top_channels"][m]
+                                                          for r in per])
         channels = sorted({(r["layer"], r["channel"]) for per in results["top_channels"][m] for r in per},
-                          key=lambda lc: (layers_order(results, lc[0]), lc[1]))
+                          key=lambda lc: (order.index(lc[0]), lc[1]))
         max_act = {_layer_channel(key): v for key, v in results["channel_max_activation"][m].items()}
         for recipe in cfg.recipes:
-            renders = render_channels(models[m].module, channels, model_id=models[m].sha256,
-                                      input_size=models[m].input_size, recipe=recipe, quality=cfg.quality,
-                                      seed=cfg.seed, device=cfg.device, grayscale=models[m].grayscale,
-                                      diversity=cfg.diversity, max_activation=max_act,
-                                      progress=f"render {m} ({recipe})" if progress else None)
+            renders = featvis.render_channels(
+                models[m].module, channels, model_id=models[m].sha256, input_size=models[m].input_size,
+                recipe=recipe, quality=cfg.quality, seed=cfg.seed, device=cfg.device,
+                grayscale=models[m].grayscale, diversity=cfg.diversity, max_activation=max_act,
+                progress=f"render {m} ({recipe})" if progress else None)
             entries += [_copy_render(out, m, r) for r in renders]
     return entries
 
@@ -118,14 +137,8 @@ def _copy(src: Path, dest: Path) -> None:
         shutil.copyfile(src, tmp)
 
 
-def layers_order(results: dict, layer: str) -> int:
-    names = results["config"]["layers"] or []
-    return names.index(layer) if layer in names else len(names)
-
-
 def _copy_render(out: Path, model: str, render) -> dict:
-    stem = f"figures/renders/{model}_{_slug(render.layer)}_{render.channel}_{render.recipe}"
-    (out / "figures" / "renders").mkdir(parents=True, exist_ok=True)
+    stem = f"figures/renders/{model}_{slug(render.layer)}_{render.channel}_{render.recipe}"
     _copy(render.png, out / f"{stem}.png")
     diversity = []
     for i, path in enumerate(render.diversity):
@@ -136,68 +149,44 @@ def _copy_render(out: Path, model: str, render) -> dict:
             "final_activation": render.final_activation, "dead": render.dead, "diversity": diversity}
 
 
-# ------------------------------------------------------------------ output folder
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
-
-
-def _is_free(out: Path) -> bool:
-    """A folder may be (re)used when absent, empty, or left by an interrupted rnnviz run."""
-    if not out.exists():
-        return True
-    return out.is_dir() and (not any(out.iterdir()) or (out / INCOMPLETE_MARKER).exists())
-
-
-def output_folder(cfg: Config) -> Path:
-    """``--out`` must not hold a finished report; the default gets a numbered suffix instead."""
-    if cfg.out:
-        out = Path(cfg.out)
-        if not _is_free(out):
-            raise UsageError(f"output folder {out} already exists; choose another --out (nothing was overwritten)")
-    else:
-        base = Path("reports") / f"{date.today().isoformat()}-{_slug(cfg.preset + '-' + '-'.join(cfg.classes))[:60]}"
-        out, n = base, 1
-        while not _is_free(out):
-            n += 1
-            out = base.with_name(f"{base.name}-{n}")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / INCOMPLETE_MARKER).write_bytes(b"")
-    except OSError as err:
-        raise UsageError(f"cannot write to output folder {out} ({err.strerror}); choose a writable --out") from None
-    return out
-
-
 # ------------------------------------------------------------------ the whole job
 
+
 def run(cfg: Config, progress: bool = True) -> Path:
-    """Run every stage for ``cfg`` and return the report folder."""
+    """Run every stage for ``cfg`` and return the finished report folder (without the report
+    itself: ``render_report`` writes that from the folder).
+
+    Args:
+        cfg: a validated ``Config``; it is not modified.
+        progress: show progress bars on stderr.
+    Returns:
+        The folder holding results.json, data/*.csv and figures/.
+    """
     t0 = time.perf_counter()
     check_sources(cfg)
-    torch.manual_seed(cfg.seed)
     models = load_pair(cfg)
-    class_indices = resolve_classes(cfg, models["standard"])
+    images = load_images(cfg, models["standard"])
     layers = choose_layers(cfg, models)
-    images = load_images(cfg, models["standard"], class_indices)
     check_top_k(cfg, models["standard"], layers, images)
-    out = output_folder(cfg)
-    cfg.layers = layers
-    timings = {"load_s": round(time.perf_counter() - t0, 3)}
+    resolved = replace(cfg, layers=layers)
+    with claim(cfg.out, resolved.to_json(), cfg.preset + "-" + "-".join(cfg.classes)) as folder:
+        out = folder.path
+        timings = {"load_s": round(time.perf_counter() - t0, 3)}
 
-    t = time.perf_counter()
-    examples = choose_examples(images.labels, class_indices, cfg.n_examples)
-    analyses = run_analysis(cfg, models, images, layers, examples, progress)
-    timings["attack_s"] = round(time.perf_counter() - t, 3)
-
-    results = build_results(cfg, models, images, analyses, class_indices, timings)
-    results["examples"] = write_examples(out, results, images, analyses, models["standard"].labels)
-    results["data_files"] = write_tables(out, results, analyses)
-    write_results(out, results)
-
-    if cfg.quality != "none":
         t = time.perf_counter()
-        results["renders"] = render_galleries(cfg, out, models, results, progress)
-        timings["render_s"] = round(time.perf_counter() - t, 3)
+        examples = choose_examples(images.labels, images.class_indices, cfg.n_examples)
+        analyses = run_analysis(cfg, models, images, sweep_settings(cfg, layers, examples), progress)
+        timings["attack_s"] = round(time.perf_counter() - t, 3)
+
+        results = build_results(resolved, models, images, analyses, timings)
+        results["examples"] = write_examples(out, results, images, analyses, models["standard"].labels)
+        results["data_files"] = write_tables(out, results, analyses)
         write_results(out, results)
+
+        if cfg.quality != "none":
+            t = time.perf_counter()
+            results["renders"] = render_galleries(resolved, out, models, results, progress)
+            timings["render_s"] = round(time.perf_counter() - t, 3)
+            write_results(out, results)
+        folder.finish()
     return out

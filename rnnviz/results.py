@@ -17,19 +17,17 @@ import torch
 from PIL import Image
 
 from . import __version__
-from .analysis import ModelAnalysis, non_monotone, sweet_spot
-from .cache import atomic_path, atomic_write_bytes, atomic_write_json
-
-SCHEMA_VERSION = 1
-MODELS = ("standard", "robust")
+from .analysis import ModelAnalysis, sweet_spot
+from .fileio import atomic_path, atomic_write_bytes, atomic_write_json
+from .names import MODELS, SCHEMA_VERSION
 
 
 # ------------------------------------------------------------------ results.json
 
-def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis], class_indices: list[int],
-                  timings: dict) -> dict:
+def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis], timings: dict) -> dict:
     """Everything the report shows, as plain JSON (per-eps lists aligned with config.eps)."""
     labels = models["standard"].labels
+    class_indices = images.class_indices
     labels_np = images.labels.numpy()
     names = {i: labels.display(i) for i in class_indices}
     return {
@@ -52,7 +50,7 @@ def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis],
         "examples": [],
         "renders": [],
         "data_files": {},
-        "warnings": _warnings(cfg, models, images, analyses),
+        "warnings": _warnings(models, images),
         "environment": environment(cfg.device),
         "timings": timings,
     }
@@ -63,13 +61,9 @@ def _max_activation_of_top(analysis: ModelAnalysis, k: int) -> dict[str, float]:
     return {f"{layer}:{ch}": float(analysis.max_activation[layer][ch]) for layer, ch in sorted(tops)}
 
 
-def _warnings(cfg, models, images, analyses) -> list[str]:
+def _warnings(models, images) -> list[str]:
     notes = []
     for m in MODELS:
-        for a, b in non_monotone(analyses[m].accuracy, cfg.eps):
-            notes.append(f"{cfg.attack.upper()} accuracy of the {m} model rises from eps {a:g} to {b:g}: "
-                         f"{'FGSM is not monotone in eps (a single linear step overshoots); ' if cfg.attack == 'fgsm' else ''}"
-                         f"read its accuracy as an upper bound on robust accuracy")
         notes += [f"{m} model: {n}" for n in models[m].notes]
         if models[m].pickle_used:
             notes.append(f"{m} model was loaded from a full pickle (--trust-pickle)")

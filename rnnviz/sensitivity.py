@@ -5,60 +5,12 @@ For layer l, channel m, over N images x_i with adversarial x'_i::
     sigma(l, m) = 1/N * sum_i  1/dim(F(x_i)) * || F(x_i) - F(x'_i) ||_1
 
 with F the channel's activation map (dim = H * W for a conv channel, 1 for a linear unit).
-``LayerRecorder`` captures activations from the forward passes the attack already makes;
-``SensitivityMeter`` folds each batch into per-channel sums, so memory does not grow
-with N and channel indices are never lost.
+``SensitivityMeter`` folds each batch of recorded activations into per-channel sums, so memory
+does not grow with N, channel indices are never lost, and two meters merge exactly.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
-from torch import nn
-
-
-class LayerRecorder:
-    """Forward hooks that keep a clone of each chosen layer's output while ``active``.
-
-    Clones, because in-place ReLUs later overwrite the tensor a hook was handed.
-    """
-
-    def __init__(self, model: nn.Module, layers: list[str]):
-        self.model, self.layers = model, list(layers)
-        self.outputs: dict[str, torch.Tensor] = {}
-        self.active = True
-        self._handles: list = []
-
-    def _hook(self, name: str):
-        def record(_module, _inputs, output):
-            if self.active:
-                self.outputs[name] = output.detach().clone()
-        return record
-
-    def __enter__(self) -> "LayerRecorder":
-        for name in self.layers:
-            self._handles.append(self.model.get_submodule(name).register_forward_hook(self._hook(name)))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        self.outputs = {}
-
-    def take(self) -> dict[str, torch.Tensor]:
-        """The outputs of the last forward pass; the recorder forgets them."""
-        outputs, self.outputs = self.outputs, {}
-        return outputs
-
-    @contextmanager
-    def paused(self):
-        """No recording inside (PGD's inner steps are not measurements)."""
-        self.active = False
-        try:
-            yield
-        finally:
-            self.active = True
 
 
 def channel_l1(clean: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
@@ -67,30 +19,38 @@ def channel_l1(clean: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
     return diff.flatten(2).mean(2) if diff.dim() > 2 else diff
 
 
-def channel_mean(act: torch.Tensor) -> torch.Tensor:
-    """Per image, per channel spatial mean -> (N, C): what a channel objective maximizes."""
-    return act.flatten(2).mean(2) if act.dim() > 2 else act
+def _add(sums: dict, key, value: torch.Tensor) -> None:
+    sums[key] = sums[key] + value if key in sums else value
 
 
 class SensitivityMeter:
-    """Running per-channel sums of ``channel_l1`` for one model at one epsilon."""
+    """Running per-channel sums of ``channel_l1`` for one model at one epsilon.
+
+    ``neurons`` (``(layer, channel)`` pairs) also keep |dF| per spatial position.
+    """
 
     def __init__(self, layers: list[str], neurons: list[tuple[str, int]] = ()):
         self.layers = list(layers)
-        self.sums: dict[str, torch.Tensor] = {}
         self.neurons = list(neurons)
+        self.sums: dict[str, torch.Tensor] = {}
         self.neuron_sums: dict[tuple[str, int], torch.Tensor] = {}
         self.count = 0
 
     def add(self, clean: dict[str, torch.Tensor], adv: dict[str, torch.Tensor]) -> None:
         for name in self.layers:
-            batch = channel_l1(clean[name], adv[name]).sum(0).double().cpu()
-            self.sums[name] = self.sums[name] + batch if name in self.sums else batch
+            _add(self.sums, name, channel_l1(clean[name], adv[name]).sum(0).double().cpu())
         for layer, ch in self.neurons:
-            local = (clean[layer][:, ch] - adv[layer][:, ch]).abs().sum(0).double().cpu()
-            key = (layer, ch)
-            self.neuron_sums[key] = self.neuron_sums[key] + local if key in self.neuron_sums else local
+            _add(self.neuron_sums, (layer, ch), (clean[layer][:, ch] - adv[layer][:, ch]).abs().sum(0).double().cpu())
         self.count += next(iter(clean.values())).shape[0] if clean else 0
+
+    def merge(self, other: "SensitivityMeter") -> "SensitivityMeter":
+        """Fold in a meter of other images (another shard): sums and counts add exactly."""
+        for name, s in other.sums.items():
+            _add(self.sums, name, s)
+        for key, s in other.neuron_sums.items():
+            _add(self.neuron_sums, key, s)
+        self.count += other.count
+        return self
 
     def channels(self) -> dict[str, torch.Tensor]:
         """sigma per channel, per layer (float64 vectors)."""

@@ -14,7 +14,7 @@ from PIL import Image
 
 import rnnviz.featvis as featvis
 import rnnviz.pipeline as pipeline
-from rnnviz.cache import atomic_write_bytes
+from rnnviz.fileio import atomic_write_bytes
 from rnnviz.cli import main
 
 BASE = ["--preset", "fashion", "--classes", "sneaker", "--eps", "0,0.1", "--n-images", "4", "--top-k", "2",

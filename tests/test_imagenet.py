@@ -11,7 +11,7 @@ import torch
 import torchvision
 
 from rnnviz.cli import main
-from rnnviz.config import PRESETS
+from rnnviz.presets import PRESETS
 
 
 def foolbox_images(dest: Path) -> Path:

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnviz.cache import sha256_file
+from rnnviz.fileio import sha256_file
 from rnnviz.errors import UsageError
 from rnnviz.zoo import BUILTIN_SHA256, FASHION_CLASSES, FashionResNet, builtin_weights_path, load_fashion_sample
 from rnnviz.zoo.train import DEFAULT_DATA, SPLITS, as_rgb, evaluate, fit, load_split

@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnviz.cache import INCOMPLETE_MARKER, atomic_write_json, atomic_write_text
+from rnnviz.fileio import atomic_write_json, atomic_write_text
+from rnnviz.runfolder import INCOMPLETE_MARKER
 from rnnviz.errors import UsageError
 from rnnviz.report import figures as _figures
 from rnnviz.report import html as _html

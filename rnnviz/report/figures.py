@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from rnnviz.cache import atomic_path
+from rnnviz.fileio import atomic_path
 from rnnviz.report.summary import MODELS, attack_name, eps_text, pct
 
 COLOURS = {"standard": "#D55E00", "robust": "#0072B2"}  # Okabe-Ito: colour-blind safe

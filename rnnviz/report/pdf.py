@@ -12,7 +12,7 @@ from urllib.request import url2pathname
 import weasyprint
 from weasyprint.urls import URLFetcher
 
-from rnnviz.cache import atomic_path
+from rnnviz.fileio import atomic_path
 
 
 class ReportFetcher(URLFetcher):

@@ -2,11 +2,13 @@
 
     python -m rnnviz.zoo.train --mode standard          # -> rnnviz/zoo/fashion-standard.pt
     python -m rnnviz.zoo.train --mode robust            # FGSM + random start (Wong et al. 2020)
+    python -m rnnviz.zoo.train --net vgg --mode robust  # -> rnnviz/zoo/fashion-vgg-robust.pt
     python -m rnnviz.zoo.train --make-sample            # -> rnnviz/zoo/fashion_sample.npz
 
 Seeded end to end (initialization, data order, random starts), so the same seed,
 device and versions give the same weights. Everything the engine later measures is
-measured here the same way: RGB input in [0, 1], eps in the same units.
+measured here the same way, with the engine's own attacks (``rnnviz.attacks``): RGB input in
+[0, 1], eps in the same units.
 """
 from __future__ import annotations
 
@@ -23,10 +25,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rnnviz.cache import atomic_path, sha256_file
+from rnnviz.attacks import PGDSettings, fgsm, input_gradient, pgd
+from rnnviz.fileio import atomic_path, sha256_file
 from rnnviz.errors import UsageError
-from rnnviz.zoo import SAMPLE_PATH, builtin_weights_path, load_fashion_sample
-from rnnviz.zoo.net import FashionResNet
+from rnnviz.zoo import BUILTIN_NETS, NETS, SAMPLE_PATH, builtin_weights_path, load_fashion_sample
 
 DEFAULT_DATA = Path("/usr/share/datasets/fashion-mnist")
 SPLITS = {
@@ -68,29 +70,10 @@ def as_rgb(images: np.ndarray) -> torch.Tensor:
 def fgsm_rs(model, x, y, eps: float, generator: torch.Generator) -> torch.Tensor:
     """Wong et al. 2020: a uniform random start in the eps-ball, then one signed step of 1.25 eps."""
     delta = (torch.rand(x.shape, generator=generator) * 2 - 1) * eps
-    delta = ((x + delta).clamp(0, 1) - x).requires_grad_(True)
-    (grad,) = torch.autograd.grad(F.cross_entropy(model(x + delta), y), delta)
-    delta = (delta.detach() + 1.25 * eps * grad.sign()).clamp(-eps, eps)
+    start = (x + delta).clamp(0, 1)
+    grad, _ = input_gradient(model, start, y)
+    delta = (start - x + 1.25 * eps * grad.sign()).clamp(-eps, eps)
     return (x + delta).clamp(0, 1)
-
-
-def fgsm(model, x, y, eps: float) -> torch.Tensor:
-    """One signed gradient step of size eps, no random start (the engine's FGSM)."""
-    x = x.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
-    return (x + eps * grad.sign()).clamp(0, 1).detach()
-
-
-def pgd(model, x, y, eps: float, steps: int, generator: torch.Generator) -> torch.Tensor:
-    """L-inf PGD with a random start and step 2.5 eps / steps (Madry et al.): the check for gradient masking."""
-    step = 2.5 * eps / steps
-    adv = (x + (torch.rand(x.shape, generator=generator) * 2 - 1) * eps).clamp(0, 1)
-    for _ in range(steps):
-        adv.requires_grad_(True)
-        (grad,) = torch.autograd.grad(F.cross_entropy(model(adv), y), adv)
-        adv = adv.detach() + step * grad.sign()
-        adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1)
-    return adv
 
 
 def fit(model, images: np.ndarray, labels: np.ndarray, *, mode: str, epochs: int, seed: int,
@@ -133,7 +116,8 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, *, eps: float = EPS,
     for xb, yb in zip(as_rgb(images).split(batch_size), torch.from_numpy(labels).split(batch_size)):
         with torch.no_grad():
             hits["clean"] += (model(xb).argmax(1) == yb).sum().item()
-        for name, adv in (("fgsm", fgsm(model, xb, yb, eps)), ("pgd", pgd(model, xb, yb, eps, pgd_steps, generator))):
+        advs = (("fgsm", fgsm(model, xb, yb, eps)), ("pgd", pgd(model, xb, yb, eps, PGDSettings(steps=pgd_steps), generator)))
+        for name, adv in advs:
             with torch.no_grad():
                 hits[name] += (model(adv).argmax(1) == yb).sum().item()
     n = len(labels)
@@ -167,14 +151,15 @@ def train_and_report(args) -> None:
     test_images, test_labels = load_split(args.data, "test")
     torch.manual_seed(args.seed)
     pixels = train_images.astype(np.float64) / 255
-    model = FashionResNet(mean=pixels.mean(), std=pixels.std())
+    name = f"{NETS[args.net]}-{args.mode}"
+    model = BUILTIN_NETS[name][0](mean=pixels.mean(), std=pixels.std())
     start = time.perf_counter()
     fit(model, train_images, train_labels, mode=args.mode, epochs=args.epochs, seed=args.seed)
     train_s = time.perf_counter() - start
     print(f"trained {args.mode} in {train_s:.1f} s")
-    out = args.out or builtin_weights_path(f"fashion-{args.mode}")
+    out = args.out or builtin_weights_path(name)
     save_weights(model, out)
-    report = {"mode": args.mode, "epochs": args.epochs, "seed": args.seed, "train_s": round(train_s, 1),
+    report = {"net": args.net, "mode": args.mode, "epochs": args.epochs, "seed": args.seed, "train_s": round(train_s, 1),
               "weights": str(out), "sha256": sha256_file(out),
               "test": evaluate(model, test_images, test_labels, seed=args.seed)}
     if SAMPLE_PATH.is_file():
@@ -185,6 +170,7 @@ def train_and_report(args) -> None:
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m rnnviz.zoo.train", description=__doc__.split("\n")[0])
     p.add_argument("--mode", choices=("standard", "robust"), help="plain or FGSM-RS adversarial training")
+    p.add_argument("--net", choices=sorted(NETS), default="resnet", help="which built-in net (default: resnet)")
     p.add_argument("--make-sample", action="store_true", help="build the shipped 1000-image test sample instead")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with the four Fashion-MNIST idx .gz files")
     p.add_argument("--epochs", type=int, default=4)

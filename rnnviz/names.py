@@ -1,0 +1,41 @@
+"""The names engine and renderer share: one home each, and no torch import.
+
+results.json carries these strings; the report, the CLI, the config check and the test
+fixture all read them from here.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+SCHEMA_VERSION = 1                       # of results.json; bump on any rename (docs/results-schema.md)
+MODELS = ("standard", "robust")          # the two roles of a pair, in the order the report shows them
+ATTACKS = ("fgsm", "pgd")
+RECIPES = ("lucid", "raw")               # feature-visualization recipes (rnnviz.featvis)
+QUALITIES = ("none", "draft", "standard", "high")   # "none" skips rendering
+
+# Okabe-Ito: colour-blind safe. Plots, image grids, the HTML (through its context) and slides.
+COLOURS = {"standard": "#D55E00", "robust": "#0072B2"}
+RIGHT, WRONG, INK, MUTED = "#1B7F3A", "#C62828", "#222222", "#666666"
+
+
+def slug(text: str) -> str:
+    """A file-name-safe, lower-case form of ``text`` (``layer3.1`` -> ``layer3-1``)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+def layer_order(configured: list[str] | None, layers) -> list[str]:
+    """``layers`` in the configured (network) order, then any the config does not list."""
+    present = list(dict.fromkeys(layers))
+    known = [layer for layer in configured or [] if layer in present]
+    return known + [layer for layer in present if layer not in known]
+
+
+def non_monotone(accuracy: list[float], eps: list[float]) -> list[tuple[int, int]]:
+    """Index pairs (a, b) of neighbouring eps (a < b) where accuracy rises with eps.
+
+    FGSM is not monotone in eps (one linear step can overshoot); the report says so where it happens.
+    """
+    order = sorted(range(len(eps)), key=lambda i: eps[i])
+    return [(a, b) for a, b in zip(order, order[1:])
+            if accuracy[b] > accuracy[a] + 1e-9 and not math.isclose(eps[a], eps[b])]
