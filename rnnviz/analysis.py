@@ -8,16 +8,18 @@ size, not on the number of images.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .attacks import PGDSettings, fgsm_step, input_gradient, pgd
+from .attacks import PGDSettings, fgsm_step, input_gradient, pgd, sign_noise
+from .bootstrap import ImageWeights, WeightedSums
 from .errors import UsageError
 from .hooks import LayerHooks, channel_mean
-from .sensitivity import SensitivityMeter, layer_means, top_channels
+from .sensitivity import SensitivityMeter, channel_scale, layer_means, top_channels
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class SweepSettings:
         examples: image indices whose adversarial versions are kept for the report.
         neurons: ``(layer, channel)`` pairs whose sensitivity is also mapped per position.
         device: where the model runs.
+        bootstrap: Poisson bootstrap resamples B for intervals (0: none).
+        noise: also measure sigma under random sign noise of the same size (the baseline).
+        classes: label indices with a per-class view (with ``bootstrap``, weighted sums per class).
     """
 
     eps: tuple[float, ...]
@@ -45,12 +50,23 @@ class SweepSettings:
     examples: tuple[int, ...] = ()
     neurons: tuple[tuple[str, int], ...] = ()
     device: str = "cpu"
+    bootstrap: int = 0
+    noise: bool = False
+    classes: tuple[int, ...] = ()
+
+    @property
+    def weights(self) -> ImageWeights | None:
+        """Per-image resampling weights; None when no interval or per-class view is asked for."""
+        if not (self.bootstrap or self.classes):
+            return None
+        return ImageWeights(self.bootstrap, tuple(self.classes), self.seed)
 
     def __post_init__(self):
         object.__setattr__(self, "eps", tuple(float(e) for e in self.eps))
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "examples", tuple(self.examples))
         object.__setattr__(self, "neurons", tuple(tuple(n) for n in self.neurons))
+        object.__setattr__(self, "classes", tuple(self.classes))
 
 
 @dataclass
@@ -124,15 +140,75 @@ class ExampleKeeper:
 
 
 @dataclass
+class EpsMeasures:
+    """The sums measured at one epsilon: sigma, and optionally the noise baseline and resamples."""
+
+    sigma: SensitivityMeter
+    noise: SensitivityMeter | None = None
+    sigma_w: WeightedSums | None = None      # sigma's weighted sums (bootstrap, classes, subsets)
+    noise_w: WeightedSums | None = None
+
+    def add(self, step: "Step", noise_adv: dict | None, w: torch.Tensor | None) -> None:
+        q = self.sigma.add(step.clean, step.adv)
+        if self.sigma_w is not None and w is not None:
+            self.sigma_w.add(q, w)
+        if self.noise is not None and noise_adv is not None:
+            q_noise = self.noise.add(step.clean, noise_adv)
+            if self.noise_w is not None and w is not None:
+                self.noise_w.add(q_noise, w)
+
+    def merge(self, other: "EpsMeasures") -> "EpsMeasures":
+        for name in ("sigma", "noise", "sigma_w", "noise_w"):
+            if getattr(self, name) is not None:
+                getattr(self, name).merge(getattr(other, name))
+        return self
+
+
+class ScaleMeter:
+    """Each channel's clean activation size, mean |F(x)| (plain and weighted sums)."""
+
+    def __init__(self, weighted: bool):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.weighted = WeightedSums() if weighted else None
+
+    def add(self, clean: dict[str, torch.Tensor], w: torch.Tensor | None) -> None:
+        q = channel_scale(clean)
+        for name, values in q.items():
+            part = values.sum(0).double().cpu()
+            self.sums[name] = self.sums[name] + part if name in self.sums else part
+        self.count += len(next(iter(q.values()))) if q else 0
+        if self.weighted is not None and w is not None:
+            self.weighted.add(q, w)
+
+    def merge(self, other: "ScaleMeter") -> "ScaleMeter":
+        for name, part in other.sums.items():
+            self.sums[name] = self.sums[name] + part if name in self.sums else part
+        self.count += other.count
+        if self.weighted is not None:
+            self.weighted.merge(other.weighted)
+        return self
+
+    def channels(self) -> dict[str, torch.Tensor]:
+        return {name: s / max(self.count, 1) for name, s in self.sums.items()}
+
+
+@dataclass
 class ModelAnalysis:
     """What one model did on the shared images, per epsilon (lists aligned with eps)."""
 
     eps: list[float]
     labels: np.ndarray
     predictions: Predictions
-    meters: list[SensitivityMeter]                 # per eps
+    measures: list[EpsMeasures]                    # per eps
     peak: PeakActivation
     kept: ExampleKeeper
+    scale: ScaleMeter
+    weights: ImageWeights | None = None
+
+    @property
+    def meters(self) -> list[SensitivityMeter]:
+        return [m.sigma for m in self.measures]
 
     @property
     def examples(self) -> dict[int, torch.Tensor]:
@@ -193,33 +269,64 @@ def analyze(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     """
     s = settings
     n, n_eps = len(labels), len(s.eps)
+    weights = s.weights
     result = ModelAnalysis(list(s.eps), labels.numpy(), Predictions(n_eps, n),
-                           [SensitivityMeter(list(s.layers), list(s.neurons)) for _ in s.eps],
-                           PeakActivation(), ExampleKeeper(s.examples, n_eps))
+                           [_measures(s, weights is not None) for _ in s.eps],
+                           PeakActivation(), ExampleKeeper(s.examples, n_eps), ScaleMeter(weights is not None),
+                           weights)
     generator = torch.Generator().manual_seed(s.seed)
     bar = tqdm(total=n * n_eps, desc=progress, unit="img", disable=progress is None, leave=False)
-    with LayerHooks(model, list(s.layers)) as hooks:
+    with _eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
         for start in range(0, n, s.batch_size):
             x = images[start:start + s.batch_size].to(s.device, memory_format=torch.channels_last)
             y = labels[start:start + s.batch_size].to(s.device)
             grad, logits = input_gradient(model, x, y) if s.attack == "fgsm" else (None, _forward(model, x))
             clean = hooks.take()
             _check_finite(logits)
+            index = torch.arange(start, start + len(y))
+            w = weights.of(index, y.cpu()) if weights is not None else None
             result.peak.add(clean)
+            result.scale.add(clean, w)
             for e, eps_value in enumerate(s.eps):
                 if eps_value == 0:
-                    step = Step(start, e, clean, clean, logits, x)
+                    step, noise_adv = Step(start, e, clean, clean, logits, x), None
                 else:
                     x_adv = _adversarial(model, hooks, x, y, grad, eps_value, s, generator)
                     out = _forward(model, x_adv)
                     _check_finite(out)
                     step = Step(start, e, clean, hooks.take(), out, x_adv)
-                result.meters[e].add(step.clean, step.adv)
+                    noise_adv = _noise_activations(model, hooks, x, eps_value, s, index) if s.noise else None
+                result.measures[e].add(step, noise_adv, w if eps_value > 0 else None)
                 result.predictions.add(step)
                 result.kept.add(step)
                 bar.update(len(y))
     bar.close()
     return result
+
+
+@contextmanager
+def _eval_mode(model: torch.nn.Module):
+    """Attacks measure the deployed model: BatchNorm on running statistics, no dropout."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, flag in modes:
+            m.training = flag
+
+
+def _measures(s: SweepSettings, weighted: bool) -> EpsMeasures:
+    return EpsMeasures(SensitivityMeter(list(s.layers), list(s.neurons)),
+                       SensitivityMeter(list(s.layers)) if s.noise else None,
+                       WeightedSums() if weighted else None,
+                       WeightedSums() if weighted and s.noise else None)
+
+
+def _noise_activations(model, hooks: LayerHooks, x, eps_value: float, s: SweepSettings, index) -> dict:
+    """The baseline's one extra forward pass: the layers' outputs under random sign noise."""
+    _forward(model, sign_noise(x, eps_value, s.seed, index))
+    return hooks.take()
 
 
 def _forward(model, x):

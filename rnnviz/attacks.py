@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ATTACKS = ("fgsm", "pgd")
+from .fileio import key_digest
+
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,20 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
         x_adv = x_adv + step * grad.sign()
         x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
     return x_adv.detach()
+
+
+def sign_noise(x: torch.Tensor, eps: float, seed: int, indices: torch.Tensor) -> torch.Tensor:
+    """The noise baseline: ``clamp(x + eps * s, 0, 1)`` with s uniform in {-1, +1} per pixel.
+
+    Same size as an FGSM step but blind to the model; each image's signs depend only on ``seed``,
+    its global index and eps, so batching changes nothing.
+    """
+    if eps == 0:
+        return x
+    signs = torch.stack([_signs(x.shape[1:], seed, int(i), eps) for i in indices]).to(x.device, x.dtype)
+    return (x + eps * signs).clamp_(0.0, 1.0).contiguous(memory_format=torch.channels_last)
+
+
+def _signs(shape, seed: int, index: int, eps: float) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(int(key_digest(noise=(seed, index, repr(float(eps))))[:15], 16))
+    return torch.randint(0, 2, tuple(shape), generator=gen).float() * 2 - 1

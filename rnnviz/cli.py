@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -40,13 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--preset", choices=sorted(PRESETS), help="model pair and data defaults (default: imagenet)")
     what.add_argument("--classes", help="comma-separated class names, synset ids or indices, e.g. flamingo")
     what.add_argument("--eps", help="comma-separated epsilons in [0,1] pixel units, e.g. 0,0.01,4/255")
-    what.add_argument("--attack", choices=("fgsm", "pgd"), help="attack (default fgsm)")
+    what.add_argument("--attack", choices=ATTACKS, help="attack (default fgsm)")
     what.add_argument("--pgd-steps", type=int, help="PGD iterations (default 10)")
     what.add_argument("--pgd-step-size", type=float, help="PGD step size (default 2.5*eps/steps)")
     what.add_argument("--top-k", type=int, help="most sensitive channels per model and eps (default 5)")
     what.add_argument("--n-images", type=int, help="images per class (default 100)")
     what.add_argument("--n-examples", type=int, help="example images per class in the report (default 2)")
     what.add_argument("--layers", help="comma-separated module paths (default: stem and every residual block)")
+    what.add_argument("--bootstrap", type=int, help="bootstrap resamples for intervals (default 200; 0: none)")
+    what.add_argument("--rank-by", choices=("sigma", "excess"),
+                      help="rank channels by sigma (default) or by sigma minus the random-noise baseline")
     what.add_argument("--neurons", help="channels to map per spatial position, e.g. layer4.0:17,layer3.0:5")
     models = p.add_argument_group("models and data")
     models.add_argument("--standard", help="standard model spec: torchvision:resnet50, a file, a URL, builtin:NAME")
@@ -74,36 +78,94 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+RUN_ONLY = {"config", "from_dir", "debug", "quiet"}
+FROM_FLAGS = {"pdf", "slides"}  # what --from can honour besides --debug and --quiet
+
+
 def settings_from(args: argparse.Namespace) -> dict:
     """defaults < config file < flags (flags left unset are None and do not override)."""
     settings = load_toml(args.config) if args.config else {}
-    skip = {"config", "from_dir", "debug", "quiet"}
-    settings.update({k: v for k, v in vars(args).items() if k not in skip and v is not None})
+    settings.update({k: v for k, v in vars(args).items() if k not in RUN_ONLY and v is not None})
     return settings
+
+
+def _check_from_flags(args: argparse.Namespace) -> None:
+    """--from re-renders what a folder holds; a flag that would change the analysis is refused."""
+    ignored = [k for k, v in vars(args).items()
+               if v is not None and k not in RUN_ONLY | FROM_FLAGS] + (["config"] if args.config else [])
+    if ignored:
+        flags = ", ".join("--" + k.replace("_", "-") for k in ignored)
+        raise UsageError(f"--from re-renders an existing folder and cannot apply {flags}; "
+                         "run a new analysis for other settings")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in argv
-    logging.basicConfig(level=logging.INFO if debug else logging.WARNING, format="%(levelname)s: %(message)s")
+    debug, quiet = "--debug" in argv, "--quiet" in argv
+    _reopen_closed_streams()
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLineFormat())
+    logging.basicConfig(level=logging.INFO if debug else logging.ERROR if quiet else logging.WARNING,
+                        handlers=[handler], force=True)
+    with warnings.catch_warnings():
+        _one_line_warnings(quiet)
+        try:
+            return _main(build_parser().parse_args(argv))
+        except UsageError as err:
+            if debug:
+                raise
+            _error(str(err))
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            _error("interrupted; finished stages are kept (results.json, cached renders): rerun the same "
+                   "command to resume", prefix="\n" if sys.stderr.isatty() else "")
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:  # `rnnviz-report ... | head`: the reader left; nothing to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        except OSError as err:
+            if debug:
+                raise
+            where = f" writing {err.filename}" if err.filename else ""
+            _error(f"{err.strerror or err}{where}; free space or permissions there, or choose another "
+                   "--out / RNNVIZ_CACHE")
+            return EXIT_FAILURE
+        except Exception as err:  # a bug or an environment fault: still one line unless --debug
+            if debug:
+                raise
+            _error(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
+                   "(rerun with --debug for the traceback)")
+            return EXIT_FAILURE
+
+
+class _OneLineFormat(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"rnnviz-report: {record.levelname.lower()}: {' '.join(record.getMessage().split())}"
+
+
+def _error(message: str, prefix: str = "") -> None:
+    print(f"{prefix}rnnviz-report: error: {message}", file=sys.stderr)
+
+
+def _reopen_closed_streams() -> None:
+    """``2>&-`` leaves sys.stderr None (or a closed file): write to /dev/null instead of crashing."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None or getattr(stream, "closed", False):
+            setattr(sys, name, open(os.devnull, "w"))
+
+
+def _one_line_warnings(quiet: bool) -> None:
+    """Each warning as one ``rnnviz-report: warning:`` line (no source line); none under --quiet."""
     warnings.filterwarnings("ignore", category=FutureWarning)
-    try:
-        return _main(build_parser().parse_args(argv))
-    except UsageError as err:
-        if debug:
-            raise
-        print(f"rnnviz-report: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("rnnviz-report: interrupted; finished stages are kept (results.json, cached renders): "
-              "rerun the same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as err:  # a bug or an environment fault: still one line unless --debug
-        if debug:
-            raise
-        print(f"rnnviz-report: error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
-              f"(rerun with --debug for the traceback)", file=sys.stderr)
-        return EXIT_FAILURE
+    if quiet:
+        warnings.simplefilter("ignore")
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"rnnviz-report: warning: {text}", file=file or sys.stderr)
+
+    warnings.showwarning = show
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -111,6 +173,7 @@ def _main(args: argparse.Namespace) -> int:
 
     progress = not args.quiet
     if args.from_dir:  # no torch import on this path: a re-render takes seconds
+        _check_from_flags(args)
         files = render_report(Path(args.from_dir), pdf=args.pdf is not False, slides=bool(args.slides),
                               progress=progress)
         return _print_files(Path(args.from_dir), files)

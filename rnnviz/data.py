@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,7 @@ class ImageSet:
     sources: list[str]
     description: str
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # what the report must say about the sample
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -118,15 +121,27 @@ def find_class_files(root: Path, labels: LabelSet, class_indices: list[int],
 
 
 def _files_from_csv(root: Path, csv_path: Path, labels: LabelSet, wanted: list[int]) -> dict[int, list[Path]]:
+    """``file,label`` rows; every file must lie inside ``root`` (a shared folder cannot pull in others)."""
     found: dict[int, list[Path]] = {i: [] for i in wanted}
+    inside = root.resolve()
     with open(csv_path, newline="") as f:
-        for row in csv.reader(f):
+        for n, row in enumerate(csv.reader(f), start=1):
             if len(row) < 2 or row[0].strip().lower() in ("file", "filename", "path"):
                 continue
             index = labels.resolve_folder(row[1].strip())
             if index in found:
-                found[index].append(root / row[0].strip())
+                path = root / row[0].strip()
+                if not path.resolve().is_relative_to(inside):
+                    raise UsageError(f"{csv_path.name} row {n} names {row[0].strip()!r}, outside the data folder "
+                                     f"{root}; put the image inside that folder")
+                found[index].append(path)
     return found
+
+
+def _check_regular(path: Path) -> None:
+    """Never open a FIFO or a device: reading one can block forever."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(f"{path.name} is not a regular file")
 
 
 def sample_files(files: list[Path], n: int, seed: int, class_index: int) -> list[Path]:
@@ -147,20 +162,24 @@ def load_folder(root: Path, labels: LabelSet, class_indices: list[int], n_per_cl
         if not files:
             raise UsageError(f"no images of class '{labels.display(index)}' under {root}; expected a folder "
                              f"named {_folder_hint(labels, index)} holding its images")
+        before = len(images)
         for path in sample_files(files, n_per_class, seed, index):
             try:
+                _check_regular(path)
                 images.append(load_image(path, prep))
             except Exception as err:  # PIL raises many types for bad files; all mean "skip it"
                 skipped.append(f"{path.name} ({type(err).__name__})")
                 continue
             targets.append(index)
             sources.append(str(path))
+        if len(images) == before:
+            raise UsageError(f"none of the {len(files)} image file(s) of class '{labels.display(index)}' under "
+                             f"{root} could be read; check they are JPEG/PNG images")
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:10])}"
                       f"{' ...' if len(skipped) > 10 else ''}", stacklevel=2)
-    if not images:
-        raise UsageError(f"no readable images under {root}; check the folder holds JPEG/PNG files")
-    return ImageSet(torch.stack(images), torch.tensor(targets), class_indices, sources, str(root), skipped)
+    return ImageSet(torch.stack(images), torch.tensor(targets), class_indices, sources,
+                    f"image folder '{Path(root).name}'", skipped)
 
 
 def _folder_hint(labels: LabelSet, index: int) -> str:
@@ -172,16 +191,20 @@ def _folder_hint(labels: LabelSet, index: int) -> str:
 
 def load_builtin_sample(class_indices: list[int], n_per_class: int, seed: int) -> ImageSet:
     """The shipped Fashion-MNIST test sample as RGB 28x28 (gray repeated to three channels)."""
-    from .zoo import load_fashion_sample
+    from .zoo import FASHION_CLASSES, load_fashion_sample
 
     pixels, labels = load_fashion_sample()
-    chosen, sources = [], []
+    chosen, sources, notes = [], [], []
     for index in class_indices:
         rows = np.flatnonzero(labels == index)
+        if len(rows) < n_per_class:
+            notes.append(f"--n-images {n_per_class}: the built-in sample holds {len(rows)} images of "
+                         f"{FASHION_CLASSES[index]}; all {len(rows)} were used")
         rng = np.random.default_rng([seed, index])
         pick = rows if len(rows) <= n_per_class else np.sort(rng.choice(rows, n_per_class, replace=False))
         chosen += pick.tolist()
         sources += [f"fashion-mnist test sample #{i}" for i in pick]
     x = torch.from_numpy(pixels[chosen]).float().div(255.0).unsqueeze(1).repeat(1, 3, 1, 1)
     y = torch.from_numpy(labels[chosen]).long()
-    return ImageSet(x, y, class_indices, sources, "built-in Fashion-MNIST test sample (MIT licence)")
+    return ImageSet(x, y, class_indices, sources, "built-in Fashion-MNIST test sample (MIT licence)",
+                    notes=notes)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 
-SCHEMA_VERSION = 1                       # of results.json; bump on any rename (docs/results-schema.md)
+SCHEMA_VERSION = 2                       # of results.json; bump on any rename (docs/results-schema.md)
 MODELS = ("standard", "robust")          # the two roles of a pair, in the order the report shows them
 ATTACKS = ("fgsm", "pgd")
 RECIPES = ("lucid", "raw")               # feature-visualization recipes (rnnviz.featvis)

@@ -7,6 +7,7 @@ neither its ``Config`` nor any global state (every random draw has its own gener
 """
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import replace
@@ -14,14 +15,17 @@ from pathlib import Path
 
 from .analysis import ModelAnalysis, NonFiniteOutput, SweepSettings, analyze
 from .attacks import PGDSettings
-from .config import Config, check_sources
+from .cache import cache_dir
+from .config import Config, check_sources, validate
 from .data import ImageSet, Preprocess, load_builtin_sample, load_folder
 from .errors import UsageError
 from .fileio import atomic_path
 from .hooks import channel_counts
 from .models import LoadedModel, check_layers, check_same_labels, load_model
 from .names import MODELS, layer_order, slug
-from .results import build_results, choose_examples, write_examples, write_results, write_tables
+from .examples import choose_examples, write_examples
+from .results import build_results, write_results
+from .tables import write_tables
 from .runfolder import claim
 
 # ------------------------------------------------------------------ stages
@@ -70,12 +74,12 @@ def choose_layers(cfg: Config, models: dict[str, LoadedModel]) -> list[str]:
     return list(layers)
 
 
-def sweep_settings(cfg: Config, layers: list[str], examples: list[int] = ()) -> SweepSettings:
+def sweep_settings(cfg: Config, layers: list[str], examples: list[int] = (), classes: list[int] = ()) -> SweepSettings:
     """The engine's settings for ``cfg``: one object, shared by both models."""
     return SweepSettings(eps=cfg.eps, layers=layers, attack=cfg.attack,
                          pgd=PGDSettings(cfg.pgd_steps, cfg.pgd_step_size), batch_size=cfg.batch_size,
                          seed=cfg.seed, examples=examples, neurons=[_layer_channel(n) for n in cfg.neurons or []],
-                         device=cfg.device)
+                         device=cfg.device, bootstrap=cfg.bootstrap, noise=True, classes=classes)
 
 
 def check_top_k(cfg: Config, model: LoadedModel, layers: list[str], images: ImageSet) -> None:
@@ -126,6 +130,31 @@ def render_galleries(cfg: Config, out: Path, models: dict[str, LoadedModel], res
     return entries
 
 
+def check_device(device: str) -> None:
+    """``--device cuda`` on a machine without one: say so before any work, with the fix."""
+    import torch
+
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+        if index >= torch.cuda.device_count():
+            raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                             f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+
+
+def check_render_cache() -> None:
+    """A read-only render cache fails here, before the attack, not after it."""
+    try:
+        folder = cache_dir("renders")
+    except OSError as err:
+        raise UsageError(f"cannot create the render cache ({err.strerror}: {err.filename}); set "
+                         "RNNVIZ_CACHE to a writable folder") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"the render cache {folder} is not writable; set RNNVIZ_CACHE to a writable folder "
+                         "or use --quality none")
+
+
 def _layer_channel(key: str) -> tuple[str, int]:
     """``"layer3.1:17"`` (results.json's key) -> ``("layer3.1", 17)``."""
     layer, _, channel = key.rpartition(":")
@@ -163,7 +192,11 @@ def run(cfg: Config, progress: bool = True) -> Path:
         The folder holding results.json, data/*.csv and figures/.
     """
     t0 = time.perf_counter()
+    validate(cfg)
     check_sources(cfg)
+    check_device(cfg.device)
+    if cfg.quality != "none":
+        check_render_cache()
     models = load_pair(cfg)
     images = load_images(cfg, models["standard"])
     layers = choose_layers(cfg, models)
@@ -175,7 +208,7 @@ def run(cfg: Config, progress: bool = True) -> Path:
 
         t = time.perf_counter()
         examples = choose_examples(images.labels, images.class_indices, cfg.n_examples)
-        analyses = run_analysis(cfg, models, images, sweep_settings(cfg, layers, examples), progress)
+        analyses = run_analysis(cfg, models, images, sweep_settings(cfg, layers, examples, images.class_indices), progress)
         timings["attack_s"] = round(time.perf_counter() - t, 3)
 
         results = build_results(resolved, models, images, analyses, timings)

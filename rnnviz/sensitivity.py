@@ -36,12 +36,15 @@ class SensitivityMeter:
         self.neuron_sums: dict[tuple[str, int], torch.Tensor] = {}
         self.count = 0
 
-    def add(self, clean: dict[str, torch.Tensor], adv: dict[str, torch.Tensor]) -> None:
-        for name in self.layers:
-            _add(self.sums, name, channel_l1(clean[name], adv[name]).sum(0).double().cpu())
+    def add(self, clean: dict[str, torch.Tensor], adv: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Fold in one batch; returns the per-image values (layer -> (n, C)) for other accumulators."""
+        per_image = {name: channel_l1(clean[name], adv[name]) for name in self.layers}
+        for name, q in per_image.items():
+            _add(self.sums, name, q.sum(0).double().cpu())
         for layer, ch in self.neurons:
             _add(self.neuron_sums, (layer, ch), (clean[layer][:, ch] - adv[layer][:, ch]).abs().sum(0).double().cpu())
         self.count += next(iter(clean.values())).shape[0] if clean else 0
+        return per_image
 
     def merge(self, other: "SensitivityMeter") -> "SensitivityMeter":
         """Fold in a meter of other images (another shard): sums and counts add exactly."""
@@ -59,6 +62,11 @@ class SensitivityMeter:
     def neuron_maps(self) -> dict[tuple[str, int], torch.Tensor]:
         """Per spatial position |dF| averaged over images, for the requested channels."""
         return {key: s / max(self.count, 1) for key, s in self.neuron_sums.items()}
+
+
+def channel_scale(clean: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per image, per channel: mean |F(x)| over the map -> (N, C), the unit of relative sigma."""
+    return {name: act.abs().flatten(2).mean(2) if act.dim() > 2 else act.abs() for name, act in clean.items()}
 
 
 def layer_means(channels: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -4,17 +4,33 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnnviz.models import LoadedModel, add_input_normalization, freeze, load_model
+from rnnviz.models import LoadedModel, add_input_normalization, freeze
+from rnnviz.analysis import SweepSettings
+from rnnviz.zoo.net import FashionResNet
+
+N_CLASSES = 10
 
 
 def tiny_resnet(seed: int = 0) -> LoadedModel:
-    """A random-init torchvision ResNet-18 (normalization inside), the engine's usual shape."""
-    return load_model("random:resnet18")
+    """A random-init 4-stage ResNet of BasicBlocks (widths 16-128, 10 classes, ~0.7 M parameters):
+    the built-in pair's architecture, small enough that a test forward takes milliseconds."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = FashionResNet()
+    from rnnviz.labels import fashion_labels
+
+    return LoadedModel(freeze(net), name=f"tiny resnet (seed {seed})", arch="fashion_resnet",
+                       sha256=f"tiny-{seed}", labels=fashion_labels(), input_size=28, resize=None,
+                       grayscale=True)
 
 
-def images(n: int = 6, size: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def images(n: int = 6, size: int = 28, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 3, size, size, generator=g), torch.randint(0, 1000, (n,), generator=g)
+    return torch.rand(n, 3, size, size, generator=g), torch.randint(0, N_CLASSES, (n,), generator=g)
+
+
+def sweep(eps, layers, **kw) -> SweepSettings:
+    return SweepSettings(eps=eps, layers=layers, **kw)
 
 
 class TwoLayerNet(nn.Module):
@@ -43,4 +59,4 @@ def no_hooks(module: nn.Module) -> bool:
     return True
 
 
-__all__ = ["TwoLayerNet", "add_input_normalization", "freeze", "images", "no_hooks", "tiny_resnet"]
+__all__ = ["TwoLayerNet", "add_input_normalization", "freeze", "images", "no_hooks", "sweep", "tiny_resnet"]

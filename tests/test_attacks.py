@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from rnnviz.analysis import analyze
 from rnnviz.attacks import PGDSettings, fgsm, input_gradient, pgd
 
-from helpers import TwoLayerNet, freeze, images, tiny_resnet
+from helpers import TwoLayerNet, freeze, images, sweep, tiny_resnet
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,7 @@ def test_eps_zero_reproduces_clean_predictions_exactly(resnet):
     with torch.no_grad():
         clean = resnet.module(x).argmax(1).numpy()
     for attack in ("fgsm", "pgd"):
-        a = analyze(resnet.module, x, y, [0.0, 0.05], layers=["layer1.0"], attack=attack,
-                    pgd_settings=PGDSettings(steps=2))
+        a = analyze(resnet.module, x, y, sweep([0.0, 0.05], ["layer1.0"], attack=attack, pgd=PGDSettings(steps=2)))
         assert (a.pred[0] == clean).all()
         assert a.accuracy[0] == float((clean == y.numpy()).mean())
     assert fgsm(resnet.module, x, y, 0.0) is x and pgd(resnet.module, x, y, 0.0) is x
@@ -70,9 +69,22 @@ def test_pgd_projects_is_seeded_and_beats_start(resnet):
     assert loss_adv > loss_clean
 
 
-def test_analysis_uses_true_labels_and_eval_mode(resnet):
-    x, y = images(4)
-    resnet.module.train(False)
-    a = analyze(resnet.module, x, y, [0.0, 0.1], layers=["conv1"])
-    assert not resnet.module.training
-    assert a.correct.shape == (2, 4)
+def test_analysis_attacks_true_labels_in_eval_mode_and_restores_the_mode(resnet):
+    """The sweep's FGSM images are those of the true labels (not the predictions), made with
+    BatchNorm on running statistics; a model handed over in train mode gets its mode back."""
+    x, y = images(8, seed=3)
+    with torch.no_grad():
+        predicted = resnet.module(x).argmax(1)
+    assert (predicted != y).any()  # otherwise true labels and predictions could not be told apart
+    resnet.module.train(True)
+    try:
+        a = analyze(resnet.module, x, y, sweep([0.0, 0.1], ["conv1"]))
+        assert resnet.module.training
+    finally:
+        resnet.module.eval()
+    with torch.no_grad():
+        true_label_adv = resnet.module(fgsm(resnet.module, x, y, 0.1)).argmax(1).numpy()
+        predicted_adv = resnet.module(fgsm(resnet.module, x, predicted, 0.1)).argmax(1).numpy()
+    assert (a.pred[0] == predicted.numpy()).all()
+    assert (a.pred[1] == true_label_adv).all() and (true_label_adv != predicted_adv).any()
+    assert (a.correct == (a.pred == y.numpy())).all()

@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from rnnviz.analysis import analyze
-from rnnviz.sensitivity import LayerRecorder, SensitivityMeter, channel_l1, layer_means, top_channels
+from rnnviz.hooks import LayerHooks
+from rnnviz.sensitivity import SensitivityMeter, channel_l1, layer_means, top_channels
 
-from helpers import TwoLayerNet, freeze, images, no_hooks, tiny_resnet
+from helpers import TwoLayerNet, freeze, images, no_hooks, sweep, tiny_resnet
 
 
 def test_channel_l1_by_hand():
@@ -33,7 +34,7 @@ def test_two_layer_net_sensitivity_equals_hand_computed():
     x = (0.3 + 0.4 * torch.rand(6, 3, 5, 5, generator=g)).double()
     y = torch.tensor([0, 1, 0, 1, 0, 1])
     eps = 0.05
-    a = analyze(net, x, y, [0.0, eps], layers=["conv", "relu"], batch_size=4)
+    a = analyze(net, x, y, sweep([0.0, eps], ["conv", "relu"], batch_size=4))
     conv, relu = a.channels[1]["conv"], a.channels[1]["relu"]
     assert conv.tolist() == pytest.approx([2 * eps, 0.0, 0.5 * eps], rel=1e-9)
     assert relu.tolist() == pytest.approx([2 * eps, 0.0, 0.5 * eps], rel=1e-9)
@@ -44,9 +45,9 @@ def test_two_layer_net_sensitivity_equals_hand_computed():
 def test_batch_size_does_not_change_results():
     model = tiny_resnet()
     x, y = images(7)
-    a = analyze(model.module, x, y, [0.0, 0.03], layers=["layer1.0", "layer3.1"], batch_size=7)
-    b = analyze(model.module, x, y, [0.0, 0.03], layers=["layer1.0", "layer3.1"], batch_size=2)
-    for layer in ("layer1.0", "layer3.1"):
+    a = analyze(model.module, x, y, sweep([0.0, 0.03], ["layer1.0", "layer3.0"], batch_size=7))
+    b = analyze(model.module, x, y, sweep([0.0, 0.03], ["layer1.0", "layer3.0"], batch_size=2))
+    for layer in ("layer1.0", "layer3.0"):
         assert torch.allclose(a.channels[1][layer], b.channels[1][layer], rtol=1e-4, atol=1e-7)
     assert (a.pred == b.pred).all()
 
@@ -61,10 +62,10 @@ def test_top_channels_keep_indices():
 def test_no_hook_left_after_run_or_error():
     model = tiny_resnet()
     x, y = images(2)
-    analyze(model.module, x, y, [0.0, 0.1], layers=model.default_layers, attack="pgd")
+    analyze(model.module, x, y, sweep([0.0, 0.1], model.default_layers, attack="pgd"))
     assert no_hooks(model.module)
     with pytest.raises(RuntimeError):
-        with LayerRecorder(model.module, ["layer1"]):
+        with LayerHooks(model.module, ["layer1"]):
             raise RuntimeError("boom")
     assert no_hooks(model.module)
 
@@ -72,6 +73,6 @@ def test_no_hook_left_after_run_or_error():
 def test_neuron_maps_for_requested_channel():
     net = freeze(TwoLayerNet().double())
     x = (0.3 + 0.4 * torch.rand(2, 3, 4, 4)).double()
-    a = analyze(net, x, torch.tensor([0, 1]), [0.0, 0.1], layers=["conv"], neurons=[("conv", 0)])
+    a = analyze(net, x, torch.tensor([0, 1]), sweep([0.0, 0.1], ["conv"], neurons=[("conv", 0)]))
     assert a.neuron_maps[1][("conv", 0)].shape == (4, 4)
     assert torch.allclose(a.neuron_maps[1][("conv", 0)], torch.full((4, 4), 0.2, dtype=torch.float64))
