@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo lint test test-all bench clean
 
 install: $(STAMP)
 
@@ -17,7 +17,12 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/rnnviz-report --preset fashion --classes sneaker,bag,ankle-boot --eps 0,0.05,0.1,0.2
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check rnnviz tests benchmarks scripts
+	$(VENV)/bin/ruff format --check rnnviz tests benchmarks scripts
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest -q
 
 test-all: $(STAMP)

@@ -10,6 +10,10 @@ epsilons, same layers (stem + every residual block), all in one run:
                forward pass per epsilon (and one clean) for the sensitivities.
   rnnviz       rnnviz.analyze: one gradient per image for all epsilons, the clean
                activations recorded on the gradient pass, one forward per non-zero eps.
+  rnnviz+trust the same with what the report needs to say how far to trust the ranking:
+               Poisson bootstrap (200 resamples), the random-noise baseline (one more
+               forward per non-zero eps), per-class and subset sums, and the ranking
+               summaries (intervals, top-k probabilities, expected Jaccard).
 
 Prints median seconds over --repeats and the ratios, then peak memory of the engine
 for two image counts (each in a fresh process), which should not grow with N.
@@ -32,9 +36,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rnnviz.analysis import analyze  # noqa: E402
+from rnnviz.analysis import SweepSettings, analyze  # noqa: E402
+from rnnviz.hooks import LayerHooks  # noqa: E402
 from rnnviz.models import load_model  # noqa: E402
-from rnnviz.sensitivity import LayerRecorder, SensitivityMeter  # noqa: E402
+from rnnviz.ranking import EpsRanking  # noqa: E402
+from rnnviz.sensitivity import SensitivityMeter  # noqa: E402
 
 EPS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]  # the PyTorch FGSM tutorial's list
 
@@ -60,9 +66,8 @@ def plain(model, x, y, layers):
             clean_acts, adv_acts = {}, {}
             for layer in layers:
                 for image, store in ((xi, clean_acts), (adv, adv_acts)):
-                    with LayerRecorder(model, [layer]) as rec, torch.no_grad():
-                        model(image)
-                        store[layer] = rec.take()[layer]
+                    with LayerHooks(model, [layer]) as hooks, torch.no_grad():
+                        store[layer] = hooks.run(image)[layer]
             meters[e].add(clean_acts, adv_acts)
     return [m.channels() for m in meters]
 
@@ -74,19 +79,26 @@ def with_torchattacks(model, x, y, layers, batch_size):
     meters = [SensitivityMeter(layers) for _ in EPS]
     for start in range(0, len(y), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        with LayerRecorder(model, layers) as rec, torch.no_grad():
-            model(xb)
-            clean = rec.take()
+        with LayerHooks(model, layers) as hooks, torch.no_grad():
+            clean = hooks.run(xb)
         for e, eps in enumerate(EPS):
             adv = torchattacks.FGSM(model, eps=eps)(xb, yb)
-            with LayerRecorder(model, layers) as rec, torch.no_grad():
-                model(adv)
-                meters[e].add(clean, rec.take())
+            with LayerHooks(model, layers) as hooks, torch.no_grad():
+                meters[e].add(clean, hooks.run(adv))
     return [m.channels() for m in meters]
 
 
 def engine(model, x, y, layers, batch_size):
-    return analyze(model, x, y, EPS, layers=layers, batch_size=batch_size).channels
+    return analyze(model, x, y, SweepSettings(eps=EPS, layers=layers, batch_size=batch_size)).channels
+
+
+def engine_with_trust(model, x, y, layers, batch_size, bootstrap=200):
+    """The stage as the report runs it: bootstrap, noise baseline, per-class sums, summaries."""
+    settings = SweepSettings(eps=EPS, layers=layers, batch_size=batch_size, bootstrap=bootstrap, noise=True,
+                             classes=sorted(set(y.tolist()))[:10])
+    a = analyze(model, x, y, settings)
+    names = [str(c) for c in settings.classes]
+    return [EpsRanking(a, e, "sigma").summary(5, names) for e, eps in enumerate(EPS) if eps > 0]
 
 
 def timed(fn, repeats):
@@ -99,16 +111,16 @@ def timed(fn, repeats):
     return statistics.median(times), out
 
 
-def peak_memory_mb(n: int, size: int, batch_size: int) -> float:
+def peak_memory_mb(n: int, size: int, batch_size: int, stage: str = "engine") -> float:
     """Peak RSS of a fresh process running the engine on n images (input tensor excluded)."""
     code = (
         "import resource, sys, torch; sys.path.insert(0, %r); torch.set_num_threads(2)\n"
-        "from benchmarks.bench_attack import data, engine, EPS\n"
+        "from benchmarks.bench_attack import data, engine, engine_with_trust, EPS\n"
         "from rnnviz.models import load_model\n"
         "m = load_model('random:resnet18'); x, y = data(%d, %d)\n"
-        "engine(m.module, x, y, m.default_layers, %d)\n"
+        "%s(m.module, x, y, m.default_layers, %d)\n"
         "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - x.numel() * 4) / 2**20)\n"
-    ) % (str(Path(__file__).resolve().parents[1]), n, size, batch_size)
+    ) % (str(Path(__file__).resolve().parents[1]), n, size, stage, batch_size)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -139,6 +151,7 @@ def main():
           f"{len(layers)} layers, {torch.get_num_threads()} threads, median of {args.repeats}")
 
     t_engine, ours = timed(lambda: engine(model.module, x, y, layers, args.batch_size), args.repeats)
+    t_trust, _ = timed(lambda: engine_with_trust(model.module, x, y, layers, args.batch_size), args.repeats)
     t_ta, theirs = timed(lambda: with_torchattacks(user_model, x, y, layers, args.batch_size), args.repeats)
     t_ta_cl, _ = timed(lambda: with_torchattacks(model.module, x, y, layers, args.batch_size), args.repeats)
     n_plain = args.plain_images or args.images
@@ -149,17 +162,19 @@ def main():
     check = max_rel_diff(engine(model.module, x[:n_plain], y[:n_plain], layers, args.batch_size), slow)
 
     rows = [("plain (tutorial style)", t_plain), ("torchattacks + hooks", t_ta),
-            ("  same, channels_last", t_ta_cl), ("rnnviz", t_engine)]
+            ("  same, channels_last", t_ta_cl), ("rnnviz", t_engine), ("rnnviz + trust (B=200, noise)", t_trust)]
     for name, t in rows:
-        print(f"  {name:<24} {t:8.2f} s   ratio to rnnviz {t / t_engine:6.2f}")
+        print(f"  {name:<30} {t:8.2f} s   ratio to rnnviz {t / t_engine:6.2f}")
     print(f"  sensitivities agree with the plain way to {check:.1e} (max relative difference)")
     print(f"  torchattacks sensitivities agree to {max_rel_diff(ours, theirs):.1e}")
-    mem = {n: peak_memory_mb(n, args.size, args.batch_size) for n in (args.batch_size, 4 * args.batch_size)}
-    for n, mb in mem.items():
-        print(f"  peak memory, engine on {n:>4} images (input tensor excluded): {mb:7.0f} MB")
+    mem = {stage: {n: peak_memory_mb(n, args.size, args.batch_size, stage)
+                   for n in (args.batch_size, 4 * args.batch_size)} for stage in ("engine", "engine_with_trust")}
+    for stage, by_n in mem.items():
+        for n, mb in by_n.items():
+            print(f"  peak memory, {stage} on {n:>4} images (input tensor excluded): {mb:7.0f} MB")
     if args.json:
         Path(args.json).write_text(json.dumps({"plain_s": t_plain, "torchattacks_s": t_ta,
-                                               "torchattacks_channels_last_s": t_ta_cl, "rnnviz_s": t_engine,
+                                               "torchattacks_channels_last_s": t_ta_cl, "rnnviz_s": t_engine, "rnnviz_trust_s": t_trust, "ratio_trust": t_trust / t_engine,
                                                "ratio_plain": t_plain / t_engine, "ratio_torchattacks": t_ta / t_engine,
                                                "peak_mb": mem}, indent=2))
 

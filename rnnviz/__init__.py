@@ -1,26 +1,36 @@
-"""rnnviz: which channels of a robust and a standard ResNet react to an adversarial perturbation.
+"""rnnviz: which channels of a robust and a standard classifier react to an adversarial perturbation.
 
-The public API (the CLI is a thin layer over it)::
+A small public API (the CLI is a thin layer over it). Every function works with a validated
+``Config`` or directly with a model and tensors::
 
     import rnnviz
     cfg = rnnviz.build_config({"preset": "fashion", "classes": "sneaker", "eps": "0,0.1"})
-    models = rnnviz.load_pair(cfg)                      # {"standard": LoadedModel, "robust": ...}
     out = rnnviz.run(cfg)                                # attack, sensitivity, renders -> folder
     rnnviz.render_report(out)                            # report.html + report.pdf
+
+    models = rnnviz.load_pair(cfg)                       # {"standard": LoadedModel, "robust": ...}
+    images = rnnviz.load_images(cfg, models["standard"])
+    a = rnnviz.analyze(models["robust"].module, images.images, images.labels,
+                       rnnviz.SweepSettings(eps=[0, 0.1], layers=["layer3.0", "layer4.0"]))
+    renders = rnnviz.render_channels(models["robust"].module, [("layer4.0", 7)], model_id="mine",
+                                     input_size=28, quality="draft")
 
 Names load lazily, so re-rendering a report (``render_report``) never imports torch.
 """
 from importlib import import_module
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _API = {
-    "Config": "config", "PRESETS": "config", "build_config": "config", "parse_eps": "config",
+    "Config": "config", "build_config": "config", "parse_eps": "config",
+    "PRESETS": "presets",
     "UsageError": "errors",
     "LoadedModel": "models", "load_model": "models",
     "PGDSettings": "attacks", "fgsm": "attacks", "pgd": "attacks",
-    "analyze": "analysis",
-    "load_pair": "pipeline", "load_images": "pipeline", "run": "pipeline", "run_analysis": "pipeline",
+    "SweepSettings": "analysis", "analyze": "analysis",
+    "LayerHooks": "hooks",
+    "load_pair": "pipeline", "load_images": "pipeline", "run": "pipeline",
+    "render_channels": "featvis",
     "render_report": "report",
 }
 __all__ = sorted(_API)

@@ -39,6 +39,8 @@ class SweepSettings:
         bootstrap: Poisson bootstrap resamples B for intervals (0: none).
         noise: also measure sigma under random sign noise of the same size (the baseline).
         classes: label indices with a per-class view (with ``bootstrap``, weighted sums per class).
+        first_index: the global index of ``images[0]`` (a shard of a larger set): resampling weights
+            and noise belong to an image's global index, so shards merge into the whole exactly.
     """
 
     eps: tuple[float, ...]
@@ -53,6 +55,7 @@ class SweepSettings:
     bootstrap: int = 0
     noise: bool = False
     classes: tuple[int, ...] = ()
+    first_index: int = 0
 
     @property
     def weights(self) -> ImageWeights | None:
@@ -283,7 +286,7 @@ def analyze(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, 
             grad, logits = input_gradient(model, x, y) if s.attack == "fgsm" else (None, _forward(model, x))
             clean = hooks.take()
             _check_finite(logits)
-            index = torch.arange(start, start + len(y))
+            index = torch.arange(start, start + len(y)) + s.first_index
             w = weights.of(index, y.cpu()) if weights is not None else None
             result.peak.add(clean)
             result.scale.add(clean, w)

@@ -195,7 +195,9 @@ def _print_summary(out: Path) -> None:
     print(f"{'eps':>8}  {'standard':>9}  {'robust':>9}")
     for i, label in enumerate(labels):
         print(f"{label:>8}  {r['accuracy']['standard'][i]:>9.1%}  {r['accuracy']['robust'][i]:>9.1%}")
-    for note in r["warnings"]:
+    from .report.summary import caveats
+
+    for note in [*r["warnings"], *caveats(r)]:
         print(f"note: {note}")
 
 

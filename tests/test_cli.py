@@ -11,6 +11,7 @@ import torch
 import torchvision
 
 from rnnviz.cli import main
+from rnnviz.errors import UsageError
 
 TINY = ["--preset", "fashion", "--classes", "sneaker,bag", "--eps", "0,0.1", "--n-images", "6",
         "--n-examples", "1", "--top-k", "2", "--quality", "draft", "--recipes", "lucid,raw", "--quiet",
@@ -167,5 +168,5 @@ def test_empty_data_folder(capsys, tmp_path):
 
 
 def test_debug_shows_traceback():
-    with pytest.raises(Exception):
+    with pytest.raises(UsageError, match=r"did you mean.*sneaker"):
         main(TINY + ["--classes", "sneakr", "--debug"])

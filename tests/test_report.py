@@ -18,10 +18,12 @@ from pypdf import PdfReader
 
 from fixtures.make_results import make_results
 from rnnviz.errors import UsageError
+from rnnviz.names import COLOURS, SCHEMA_VERSION
 from rnnviz.report import render_report
 from rnnviz.report.html import templates_dir
 from rnnviz.report.pdf import ReportFetcher, write_pdf
-from rnnviz.report.summary import summary_sentences
+from rnnviz.report.catalogue import class_slugs
+from rnnviz.report.summary import caveats, summary_sentences
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ["1. Accuracy under attack", "2. Adversarial examples", "3. Channel sensitivity",
@@ -102,8 +104,13 @@ def test_malicious_class_name_is_escaped_and_sanitized(tmp_path):
     html = html_of(tmp_path)
     assert "<script" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert (tmp_path / "figures" / "examples_script_alert_1_script.png").is_file()
-    assert (tmp_path / "figures" / "examples_x_bag.png").is_file()
+    assert (tmp_path / "figures" / "examples_script-alert-1-script.png").is_file()
+    assert (tmp_path / "figures" / "examples_x-bag.png").is_file()
+
+
+def test_class_slugs_stay_unique():
+    results = {"classes": [{"name": "t-shirt/top", "index": 0}, {"name": "T-shirt top", "index": 6}]}
+    assert class_slugs(results) == {"t-shirt/top": "t-shirt-top", "T-shirt top": "t-shirt-top-6"}
 
 
 def test_skipped_rendering_is_clearly_noted(tmp_path):
@@ -145,14 +152,32 @@ def test_summary_quotes_the_numbers(tmp_path):
     assert ("At ε = 0.1 (25.5/255) the robust model still classifies 82% of sneaker and 85% of "
             "bag images correctly, the standard model 0.6% and 3.6%.") in sentences
     assert any("standard model's most sensitive channels sit in layer4" in s for s in sentences)
-    results["warnings"] = []
-    assert any("rises from ε = 0.1 to 0.2 (0.6% → 1.9%)" in s for s in summary_sentences(results))
+
+
+def test_non_monotone_accuracy_is_derived_once_from_every_neighbouring_pair(tmp_path):
+    results = json.loads((make_results(tmp_path) / "results.json").read_text())
+    rises = ("FGSM accuracy of the standard model rises from ε = 0.1 to 0.2 (0.6% → 1.9%): FGSM is "
+             "not monotone in ε, so read it as an upper bound on robust accuracy.")
+    assert caveats(results) == [rises]
+    # every neighbouring pair in eps order (not list order), and no text search over warnings
+    results["warnings"] = ["FGSM is not monotone in eps"]
+    results["config"].update(eps=[0.2, 0.1, 0.05, 0.0], eps_labels=["0.2", "0.1", "0.05", "0"])
+    results["accuracy"]["standard"] = [0.0, 0.1, 0.2, 0.9]
+    results["accuracy"]["robust"] = [0.5, 0.35, 0.4, 0.3]
+    assert caveats(results) == [
+        "FGSM accuracy of the robust model rises from ε = 0 to 0.05 (30% → 40%) and from ε = 0.1 to "
+        "0.2 (35% → 50%): FGSM is not monotone in ε, so read it as an upper bound on robust accuracy."]
+    assert sum("not monotone" in s for s in summary_sentences(results)) == 1
+
+
+def test_the_report_states_non_monotone_accuracy_once(rendered):
+    assert html_of(rendered[0]).count("not monotone in ε") == 1
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda r: r.update(schema_version=2), "schema_version 2"),
-    (lambda r: r["examples"][0].update(image="../outside.png"), "outside"),
-    (lambda r: r["renders"][0].update(image="figures/renders/gone.png"), "is missing"),
+    (lambda r: r.update(schema_version=SCHEMA_VERSION + 1), f"schema_version {SCHEMA_VERSION + 1}"),
+    (lambda r: r["examples"][0].update(image="../outside.png"), r"examples\[0\]\.image is '\.\./outside\.png'"),
+    (lambda r: r["renders"][0].update(image="figures/renders/gone.png"), r"renders\[0\]\.image .* is missing"),
 ])
 def test_a_damaged_results_folder_is_one_clear_error(tmp_path, damage, message):
     make_results(tmp_path)
@@ -217,8 +242,9 @@ def test_pdf_carries_the_data_files_and_no_local_path(rendered):
     attached = {annot.get_object()["/FS"].get_object()["/F"]
                 for page in PdfReader(files.pdf).pages for annot in page.get("/Annots", [])
                 if annot.get_object()["/Subtype"] == "/FileAttachment"}
-    assert attached == {"accuracy.csv", "accuracy_per_class.csv", "layer_sensitivity.csv",
-                        "top_channels.csv", "channel_sensitivity.csv", "results.json"}
+    named = json.loads((root / "results.json").read_text())["data_files"].values()
+    assert attached == {Path(rel).name for rel in named} | {"results.json"}
+    assert len(attached) >= 6
     assert str(root).encode() not in files.pdf.read_bytes()
 
 
@@ -250,7 +276,7 @@ def test_fetcher_serves_only_data_uris_and_files_inside_the_report(tmp_path):
             fetcher(url)
 
 
-def test_pdf_of_html_with_outside_references_fetches_nothing(tmp_path, monkeypatch, caplog):
+def test_pdf_of_html_with_outside_references_fetches_nothing(tmp_path, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("the renderer tried to open a network connection")
 
@@ -258,10 +284,10 @@ def test_pdf_of_html_with_outside_references_fetches_nothing(tmp_path, monkeypat
     monkeypatch.setattr(socket.socket, "connect", no_network)
     html = ('<p>text</p><img src="file:///etc/passwd"><img src="http://example.com/x.png">'
             '<link rel="stylesheet" href="https://example.com/s.css">')
-    write_pdf(html, tmp_path / "out.pdf", tmp_path)
+    messages = write_pdf(html, tmp_path / "out.pdf", tmp_path)
     assert (tmp_path / "out.pdf").read_bytes().startswith(b"%PDF")
-    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-    assert len(refused) == 3, [r.getMessage() for r in caplog.records]
+    refused = [m for m in messages if "refused" in m]
+    assert len(refused) == 3, messages
 
 
 def test_a_weasyprint_failure_keeps_the_html_and_reports_one_line(tmp_path, monkeypatch):
@@ -275,3 +301,103 @@ def test_a_weasyprint_failure_keeps_the_html_and_reports_one_line(tmp_path, monk
     assert files.pdf_error == "report.pdf: RuntimeError: pango exploded"
     assert files.html.is_file() and "<html" in html_of(tmp_path)
     assert not (tmp_path / "report.pdf").exists()
+
+
+# ---------------------------------------------------------------- one home per name; the fixture
+
+
+def test_colours_reach_the_report_from_rnnviz_names(tmp_path, monkeypatch):
+    for name in ("report.css", "slides.html.j2", "report.html.j2"):
+        text = (REPO / "templates" / name).read_text().upper()
+        assert not any(colour.upper() in text for colour in COLOURS.values()), name
+    monkeypatch.setitem(COLOURS, "standard", "#123456")
+    make_results(tmp_path)
+    render_report(tmp_path, pdf=False, progress=False)
+    assert "--standard: #123456;" in html_of(tmp_path)
+
+
+def test_renderer_modules_are_small_and_define_no_shared_constant():
+    for path in (REPO / "rnnviz" / "report").glob("*.py"):
+        source = path.read_text()
+        assert len(source.splitlines()) <= 300, path.name
+        assert not re.search(r"^(SCHEMA_VERSION|MODELS|COLOURS|RECIPES|ATTACKS)\s*=", source, re.M), path.name
+        assert "#D55E00" not in source and "#0072B2" not in source, path.name
+
+
+# Keys whose names are data (class names, layer names, "layer:channel"): only their values' shape counts.
+DATA_KEYED = re.compile(r"(accuracy_per_class\.\w+|layer_sensitivity\.\w+\[\]|channel_max_activation\.\w+"
+                        r"|neuron_sensitivity\.\w+\[\]|ranking\.\w+\[\]\.(layers|per_class))")
+
+
+def shape(value, path: str = ""):
+    """Keys and value types, recursively; a list's elements are merged, an empty list matches any."""
+    if isinstance(value, dict):
+        if DATA_KEYED.fullmatch(path):
+            return {"<map>": _merge([shape(v, path + ".<key>") for v in value.values()])}
+        return {k: shape(v, f"{path}.{k}".lstrip(".") if path else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return ["list", _merge([shape(v, path + "[]") for v in value])]
+    return type(value).__name__ if value is not None else "NoneType"
+
+
+def _merge(shapes: list):
+    merged = None
+    for s in shapes:
+        if s == "NoneType":  # null stands for "not measured" (e.g. at eps 0) and matches any shape
+            continue
+        if merged is None or s == merged:
+            merged = s
+        elif isinstance(s, dict) and isinstance(merged, dict):
+            merged = {k: _merge([x for x in (merged.get(k), s.get(k)) if x is not None])
+                      for k in {**merged, **s}}
+        elif isinstance(s, list) and isinstance(merged, list):
+            merged = ["list", _merge([x for x in (merged[1], s[1]) if x is not None])]
+        else:
+            merged = "|".join(sorted({*str(merged).split("|"), *str(s).split("|")}))
+    return merged
+
+
+def differences(a, b, path: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = list(dict.fromkeys([*a, *b]))
+        return [d for k in keys for d in (
+            [f"{path}.{k}: only in the {'fixture' if k in a else 'engine'}"] if (k in a) != (k in b)
+            else differences(a[k], b[k], f"{path}.{k}"))]
+    if isinstance(a, list) and isinstance(b, list):
+        return [] if a[1] is None or b[1] is None else differences(a[1], b[1], path + "[]")
+    return [] if a == b or None in (a, b) else [f"{path}: fixture {a}, engine {b}"]
+
+
+def test_shape_comparison_sees_keys_and_types():
+    assert differences(shape({"a": [1], "b": {"c": "x"}}), shape({"a": [], "b": {"c": "y"}})) == []
+    assert differences(shape({"a": [1]}), shape({"a": [1.0]})) == [".a[]: fixture int, engine float"]
+    assert differences(shape({"a": {"b": 1}}), shape({"a": {}})) == [".a.b: only in the fixture"]
+
+
+def test_fixture_has_the_engine_s_structure(tmp_path, monkeypatch):
+    """One real engine run at tiny settings; the fixture must write the same keys, types and CSV headers."""
+    import dataclasses
+
+    import rnnviz.featvis as featvis
+    from rnnviz.cli import main
+
+    monkeypatch.setenv("RNNVIZ_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("RNNVIZ_OFFLINE", "1")
+    monkeypatch.delenv("RNNVIZ_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(featvis.QUALITY, "draft", dataclasses.replace(featvis.QUALITY["draft"], steps=2))
+    engine_dir = tmp_path / "engine"
+    assert main(["--preset", "fashion", "--classes", "sneaker", "--eps", "0,0.1", "--n-images", "4",
+                 "--top-k", "2", "--n-examples", "1", "--quality", "draft", "--recipes", "lucid",
+                 "--quiet", "--no-pdf", "--out", str(engine_dir)]) == 0
+    fixture_dir = make_results(tmp_path / "fixture")
+    engine, fixture = (json.loads((d / "results.json").read_text()) for d in (engine_dir, fixture_dir))
+    for results in (engine, fixture):
+        for stage in ("report_s", "pdf_s"):  # the renderer's own timings, added after the engine
+            results["timings"].pop(stage, None)
+    assert differences(shape(fixture), shape(engine)) == []
+    assert fixture["label_set"] == engine["label_set"]
+    assert set(fixture["data_files"]) == set(engine["data_files"])
+    for name, rel in engine["data_files"].items():
+        header = (engine_dir / rel).read_text().splitlines()[0]
+        assert (fixture_dir / fixture["data_files"][name]).read_text().splitlines()[0] == header, name

@@ -11,15 +11,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnviz.fileio import atomic_write_json, atomic_write_text
-from rnnviz.runfolder import INCOMPLETE_MARKER
 from rnnviz.errors import UsageError
-from rnnviz.report import figures as _figures
+from rnnviz.fileio import atomic_write_json, atomic_write_text
+from rnnviz.report import catalogue as _catalogue
 from rnnviz.report import html as _html
+from rnnviz.report.safety import output, regular_file
+from rnnviz.report.validate import validate
+from rnnviz.runfolder import is_unfinished
 
 __all__ = ["ReportFiles", "render_report", "load_results"]
-
-SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -42,16 +42,16 @@ def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False,
     began = time.perf_counter()
     results = load_results(root)
     say = _progress(progress)
-    figs = _figures.make_figures(results, root)
+    figs = _catalogue.make_figures(results, root)
     say(f"{len(figs)} figures written to {root / 'figures'}")
     html = _html.render_html(results, figs)
-    atomic_write_text(root / "report.html", html)
+    atomic_write_text(output(root, "report.html"), html)
     say(f"wrote {root / 'report.html'} ({len(html) / 1e6:.1f} MB)")
     errors: list[str] = []
     start = time.perf_counter()
-    pdf_path = _try_pdf(html, root / "report.pdf", root, errors, say) if pdf else None
+    pdf_path = _try_pdf(html, output(root, "report.pdf"), root, errors, say) if pdf else None
     pdf_seconds = time.perf_counter() - start
-    slides_path = (_try_pdf(_html.render_slides(results, figs), root / "slides.pdf", root,
+    slides_path = (_try_pdf(_html.render_slides(results, figs), output(root, "slides.pdf"), root,
                             errors, say) if slides else None)
     _record_timings(root, results, time.perf_counter() - began, pdf_seconds if pdf else None)
     return ReportFiles(root / "report.html", pdf_path, slides_path,
@@ -60,49 +60,31 @@ def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False,
 
 
 def _record_timings(root: Path, results: dict, report_s: float, pdf_s: float | None) -> None:
-    """Keep the report stage's time beside the engine's, and mark the folder complete."""
+    """Keep the report stage's time beside the engine's (the engine marks a run complete)."""
     results["timings"]["report_s"] = round(report_s, 3)
     if pdf_s is not None:
         results["timings"]["pdf_s"] = round(pdf_s, 3)
-    atomic_write_json(root / "results.json", results)
-    (root / INCOMPLETE_MARKER).unlink(missing_ok=True)
+    atomic_write_json(output(root, "results.json"), results)
 
 
 def load_results(root: Path) -> dict:
-    """Read and check results.json; every image it names must exist inside ``root``."""
-    path = root / "results.json"
-    if not path.is_file():
+    """Read results.json and check it (``validate``) before anything else is read or written.
+
+    A folder whose run was interrupted is refused: its results are incomplete.
+    """
+    root = Path(root)
+    if not (root / "results.json").exists() and not (root / "results.json").is_symlink():
         raise UsageError(f"no results.json in {root}: pass a folder written by an rnnviz run")
+    if is_unfinished(root):
+        raise UsageError(f"{root} is an unfinished run; resume it with its original command")
+    path = regular_file(root, "results.json", "the folder's results.json")
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path} is not valid JSON ({e}): re-run the job to rewrite it") from None
-    version = results.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise UsageError(f"{path} has schema_version {version}; this rnnviz renders version "
-                         f"{SCHEMA_VERSION}: use the rnnviz version that wrote it")
-    for rel in _image_paths(results):
-        _check_inside(root, rel)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        line = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UsageError(f"{path} is not valid JSON ({line}): re-run the job to rewrite it") from None
+    validate(results, root)
     return results
-
-
-def _image_paths(results: dict) -> list[str]:
-    paths = []
-    for ex in results["examples"]:
-        paths.append(ex["image"])
-        paths += [e[m][k] for e in ex["by_eps"] for m in ("standard", "robust")
-                  for k in ("image", "perturbation")]
-    for render in results["renders"]:
-        paths += [render["image"], *render["diversity"]]
-    return paths
-
-
-def _check_inside(root: Path, rel: str) -> None:
-    resolved = (root / rel).resolve()
-    if not resolved.is_relative_to(root.resolve()):
-        raise UsageError(f"results.json names {rel}, outside {root}: a report reads only its own folder")
-    if not resolved.is_file():
-        raise UsageError(f"{rel}, named in {root / 'results.json'}, is missing: re-run the job")
 
 
 def _try_pdf(html: str, target: Path, root: Path, errors: list[str], say) -> Path | None:

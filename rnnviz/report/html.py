@@ -13,9 +13,9 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from rnnviz.errors import UsageError
-from rnnviz.report.figures import (ReportFigure, attacked_indices, class_slugs,
-                                   rendered_recipes)
-from rnnviz.report.summary import MODELS, attack_name, eps_text, pct, summary_sentences
+from rnnviz.names import COLOURS, INK, MODELS, MUTED, RIGHT, WRONG
+from rnnviz.report.catalogue import ReportFigure, attacked_indices, class_slugs, rendered_recipes
+from rnnviz.report.summary import attack_name, eps_text, pct, summary_sentences
 
 PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -55,6 +55,8 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "title": f"{results['models']['robust']['name']} vs {results['models']['standard']['name']}"
                  f" under {attack_name(results)}",
         "created": _date(results["created"]),
+        # one home for the colours (rnnviz.names): the templates set CSS custom properties from it
+        "colours": {**COLOURS, "right": RIGHT, "wrong": WRONG, "ink": INK, "muted": MUTED},
         "models": [_model(results, m) for m in MODELS],
         "config": config,
         "classes": results["classes"],

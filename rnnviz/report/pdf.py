@@ -5,6 +5,8 @@ a results.json from someone else cannot make the renderer read local files or re
 """
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
@@ -33,9 +35,39 @@ class ReportFetcher(URLFetcher):
         return super().fetch(url, headers)
 
 
-def write_pdf(html: str, target: Path, root: Path) -> None:
-    """Lay out ``html`` (relative URLs resolve inside ``root``) and write ``target`` atomically."""
-    document = weasyprint.HTML(string=html, base_url=str(Path(root).resolve()) + "/",
-                               url_fetcher=ReportFetcher(root))
-    with atomic_path(target) as tmp:
-        document.write_pdf(tmp)
+def write_pdf(html: str, target: Path, root: Path) -> list[str]:
+    """Lay out ``html`` (relative URLs resolve inside ``root``) and write ``target`` atomically.
+
+    Returns what WeasyPrint logged (e.g. a refused fetch): kept off stderr, where the CLI promises
+    one line; a failure that matters raises and becomes the report's one-line ``pdf_error``.
+    """
+    with _quiet_weasyprint() as messages:
+        document = weasyprint.HTML(string=html, base_url=str(Path(root).resolve()) + "/",
+                                   url_fetcher=ReportFetcher(root))
+        with atomic_path(target) as tmp:
+            document.write_pdf(tmp)
+    return messages
+
+
+class _Collect(logging.Handler):
+    def __init__(self, messages: list[str]):
+        super().__init__(logging.WARNING)
+        self.messages = messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _quiet_weasyprint():
+    """Keep the ``weasyprint`` logger's messages in a list instead of passing them to the root logger."""
+    logger = logging.getLogger("weasyprint")
+    messages: list[str] = []
+    handler, propagate = _Collect(messages), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate

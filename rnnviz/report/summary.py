@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-MODELS = ("standard", "robust")
+from rnnviz.names import MODELS, non_monotone
 
 
 def pct(x: float) -> str:
@@ -41,7 +41,7 @@ def summary_sentences(results: dict) -> list[str]:
         _focus_sentence(results),
         _top_layer_sentence(results),
         _sensitivity_ratio_sentence(results),
-        *_non_monotone_sentences(results),
+        *caveats(results),
     ]
     return [s for s in sentences if s]
 
@@ -99,22 +99,19 @@ def _sensitivity_ratio_sentence(results: dict) -> str | None:
             f"(mean σ {means['robust']:.3g} vs {means['standard']:.3g}).")
 
 
-def _non_monotone_sentences(results: dict) -> list[str]:
-    """Where accuracy *rises* with eps, say so: the attack is then only a loose upper bound."""
-    # The engine may already warn about it; the warnings box is shown beside the summary.
-    if any("not monotone" in w for w in results.get("warnings", [])):
-        return []
-    labels = results["config"]["eps_labels"]
-    sentences = []
+def caveats(results: dict) -> list[str]:
+    """Where accuracy *rises* with eps (any neighbouring pair in eps order), one sentence per model:
+    the attack is then only a loose upper bound. The report's summary and the CLI both show these."""
+    config, attack = results["config"], attack_name(results)
+    labels, sentences = config["eps_labels"], []
     for model in MODELS:
         acc = results["accuracy"][model]
-        rise = next((j for j in range(1, len(acc)) if acc[j] > acc[j - 1]), None)
-        if rise is not None:
-            sentences.append(
-                f"{attack_name(results)} accuracy of the {model} model rises from ε = "
-                f"{labels[rise - 1]} to {labels[rise]} ({pct(acc[rise - 1])} → {pct(acc[rise])}): "
-                f"{attack_name(results)} is not monotone in ε, so read it as an upper bound on "
-                f"robust accuracy.")
+        pairs = non_monotone(acc, config["eps"])
+        if pairs:
+            rises = _join([f"from ε = {labels[a]} to {labels[b]} ({pct(acc[a])} → {pct(acc[b])})"
+                           for a, b in pairs])
+            sentences.append(f"{attack} accuracy of the {model} model rises {rises}: {attack} is not "
+                             f"monotone in ε, so read it as an upper bound on robust accuracy.")
     return sentences
 
 

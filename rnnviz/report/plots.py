@@ -1,0 +1,147 @@
+"""The report's matplotlib plots, each written as PNG (200 dpi) and SVG (slide material).
+
+matplotlib's object API only (no pyplot, no global backend or rcParams change), so rendering
+a report never touches a GUI or the caller's settings. Every string from results.json goes
+through ``plain`` so a ``$`` is drawn as written, never parsed as mathtext.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+from rnnviz.fileio import atomic_path
+from rnnviz.names import COLOURS, MODELS, MUTED, layer_order
+from rnnviz.report.safety import output
+from rnnviz.report.summary import attack_name, eps_text
+
+DPI = 200
+STYLE = {
+    "font.family": "DejaVu Sans", "font.size": 11, "axes.titlesize": 12,
+    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
+    "grid.alpha": 0.3, "legend.frameon": False,
+    "svg.fonttype": "path",  # text as outlines: renders the same in every viewer
+    "svg.hashsalt": "rnnviz",  # stable element ids, so the SVG is byte-identical run to run
+    "savefig.bbox": "tight",
+}
+
+
+def plain(text: str) -> str:
+    """Escape ``$`` so a name is drawn as written, never parsed as mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def model_label(results: dict, model: str) -> str:
+    return f"{model} ({results['models'][model]['name']})"
+
+
+def accuracy_plot(results: dict, root: Path, stem: str) -> bool:
+    """Accuracy vs eps, both models; returns whether a sweet spot was marked."""
+    eps, acc = results["config"]["eps"], results["accuracy"]
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(7, 4.6), layout="constrained")
+        ax = fig.subplots()
+        for m in MODELS:
+            ax.plot(eps, acc[m], marker="o", lw=2, color=COLOURS[m], label=plain(model_label(results, m)))
+        marked = _mark_sweet_spot(ax, results)
+        _eps_axis(ax, results, both_forms=True)
+        ax.set_ylabel(f"accuracy under {attack_name(results)}")
+        _legend_on_top(fig, ax)
+        _save(fig, root, stem)
+    return marked
+
+
+def sweet_spot_lead(results: dict) -> tuple[int, float] | None:
+    """(index, robust lead) of the eps where the robust model leads most, if it leads at an eps > 0."""
+    eps, acc = results["config"]["eps"], results["accuracy"]
+    b = results["sweet_spot"]["best_index"]
+    if b is None or eps[b] == 0:
+        return None
+    lead = acc["robust"][b] - acc["standard"][b]
+    return (b, lead) if lead > 0 else None
+
+
+def _mark_sweet_spot(ax, results: dict) -> bool:
+    """Shade the eps where the robust model leads most."""
+    spot = sweet_spot_lead(results)
+    if spot is None:
+        return False
+    b, lead = spot
+    eps, acc = results["config"]["eps"], results["accuracy"]
+    gaps = [eps[j + 1] - eps[j] for j in (b - 1, b) if 0 <= j < len(eps) - 1]
+    half = 0.3 * min(gaps or [eps[b]])
+    ax.axvspan(eps[b] - half, eps[b] + half, color="#888888", alpha=0.15, lw=0)
+    middle = (acc["robust"][b] + acc["standard"][b]) / 2  # between the curves, clear of both
+    ax.annotate(f"sweet spot\nrobust +{100 * lead:.0f} pts", (eps[b], middle), ha="center",
+                va="center", fontsize=10, color=MUTED)
+    return True
+
+
+def per_class_plot(results: dict, root: Path, stem: str) -> None:
+    names = [c["name"] for c in results["classes"]]
+    ncols = min(len(names), 4)
+    nrows = math.ceil(len(names) / ncols)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(3.4 * ncols, 2.9 * nrows + 0.5), layout="constrained")
+        axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+        for ax, name in zip(axes, names):
+            for m in MODELS:
+                ax.plot(results["config"]["eps"], results["accuracy_per_class"][m][name],
+                        marker="o", lw=1.8, color=COLOURS[m], label=plain(model_label(results, m)))
+            ax.set_title(plain(name))
+            _eps_axis(ax, results, both_forms=False)
+        for ax in axes[len(names):]:
+            ax.set_visible(False)
+        _legend_on_top(fig, axes[0])
+        _save(fig, root, stem)
+
+
+def sensitivity_plot(results: dict, root: Path, stem: str, i: int) -> None:
+    layers = layer_order(results["config"]["layers"],
+                         [layer for per_eps in results["layer_sensitivity"]["standard"] for layer in per_eps])
+    top = max((max(per_eps.values(), default=0) for m in MODELS
+               for per_eps in results["layer_sensitivity"][m]), default=0)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(7, 4.6), layout="constrained")
+        ax = fig.subplots()
+        for k, m in enumerate(MODELS):
+            values = [results["layer_sensitivity"][m][i].get(layer, 0.0) for layer in layers]
+            ax.bar([x + (k - 0.5) * 0.4 for x in range(len(layers))], values, width=0.4,
+                   color=COLOURS[m], label=plain(model_label(results, m)))
+        crowded = sum(len(layer) for layer in layers) > 36  # labels would touch side by side
+        ax.set_xticks(range(len(layers)), [plain(layer) for layer in layers],
+                      rotation=30 if crowded else 0, ha="right" if crowded else "center",
+                      rotation_mode="anchor")
+        ax.set_ylim(0, 1.1 * top or 1)
+        ax.grid(axis="x", visible=False)
+        ax.set_xlabel("layer (input → output)")
+        ax.set_ylabel("mean channel sensitivity σ")
+        ax.set_title(plain(f"ε = {eps_text(results, i)}"))
+        _legend_on_top(fig, ax)
+        _save(fig, root, stem)
+
+
+def _eps_axis(ax, results: dict, both_forms: bool) -> None:
+    config = results["config"]
+    labels = ([f"{a}\n{b}" for a, b in zip(config["eps_labels"], config["eps_255"])]
+              if both_forms else config["eps_labels"])
+    ax.set_xticks(config["eps"], [plain(label) for label in labels], fontsize=9)
+    ax.set_xlabel("ε")
+    ax.set_ylim(0, 1.04)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+
+
+def _legend_on_top(fig: Figure, ax) -> None:
+    """Above the axes, where it can never hide data."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=2)
+
+
+def _save(fig: Figure, root: Path, stem: str) -> None:
+    with atomic_path(output(root, "figures", f"{stem}.png")) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
+    with atomic_path(output(root, "figures", f"{stem}.svg")) as tmp:
+        fig.savefig(tmp, format="svg", metadata={"Date": None})

@@ -1,0 +1,57 @@
+"""Golden values: the built-in pair at the demo's settings, and the README's Python examples.
+
+A silent regression in the attack, the sensitivity sums, the data sample or the shipped weights
+changes these numbers. They were produced by this engine on a 2-core x86 CPU with the pinned
+torch; accuracies are exact image counts, sigmas agree to float32 rounding.
+"""
+import re
+from pathlib import Path
+
+import pytest
+
+import rnnviz
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+DEMO = {"preset": "fashion", "classes": "sneaker,bag,ankle-boot", "eps": "0,0.05,0.1,0.2",
+        "quality": "none", "bootstrap": 0}
+CORRECT = {"standard": [294, 64, 4, 0], "robust": [292, 284, 278, 155]}          # of 300 images
+TOP3 = {
+    "standard": [[], [(111, 0.840664), (116, 0.822632), (117, 0.813963)],
+                 [(116, 1.078007), (111, 1.043047), (99, 1.012798)],
+                 [(116, 1.210395), (111, 1.155307), (53, 1.101186)]],
+    "robust": [[], [(66, 0.068192), (53, 0.065591), (10, 0.058974)],
+               [(66, 0.19748), (53, 0.188722), (96, 0.138932)],
+               [(55, 0.972963), (66, 0.905391), (53, 0.867072)]],
+}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    import json
+
+    out = tmp_path_factory.mktemp("golden") / "demo"
+    rnnviz.run(rnnviz.build_config({**DEMO, "out": str(out)}), progress=False)
+    return json.loads((out / "results.json").read_text())
+
+
+def test_builtin_pair_accuracies_are_pinned(demo):
+    assert demo["n_images"] == 300
+    for model, counts in CORRECT.items():
+        assert [round(a * 300) for a in demo["accuracy"][model]] == counts
+
+
+def test_builtin_pair_top3_channels_are_pinned(demo):
+    for model, per_eps in TOP3.items():
+        got = [[(r["layer"], r["channel"], r["sensitivity"]) for r in rows[:3]] for rows in demo["top_channels"][model]]
+        for rows, want in zip(got, per_eps):
+            assert [(layer, ch) for layer, ch, _ in rows] == [("layer4.0", ch) for ch, _ in want]
+            assert [s for _, _, s in rows] == pytest.approx([s for _, s in want], rel=1e-4)
+
+
+def test_readme_python_examples_run(offline):
+    """Every ```python block of the README, executed in order in one namespace (tiny settings)."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own README
