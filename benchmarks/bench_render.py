@@ -37,6 +37,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)     # kornia 0.4.1 at 
 from lucent.optvis import param, render  # noqa: E402
 
 from rnnviz import featvis  # noqa: E402
+from rnnviz.featvis.settings import precision  # noqa: E402
 from rnnviz.models import IMAGENET_MEAN, IMAGENET_STD, add_input_normalization, freeze  # noqa: E402
 
 LAYER = "layer3"
@@ -89,7 +90,7 @@ def main() -> None:
             "(c) rnnviz rerun, warm cache": []}
     names = list(rows)
     print(f"ResNet-34 (random init) {LAYER}, {len(channels)} channels, {args.steps} steps, {args.size} px, "
-          f"{torch.get_num_threads()} threads, precision {featvis._precision(torch.device('cpu'))}", flush=True)
+          f"{torch.get_num_threads()} threads, precision {precision(torch.device('cpu'))}", flush=True)
     for r in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             rows[names[0]].append(timed(lambda: plain_lucent(lucent_model, channels, args.steps, args.size)))

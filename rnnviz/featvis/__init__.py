@@ -1,0 +1,36 @@
+"""Feature visualization: batched, truncated, cached channel renders built on lucent.
+
+lucent's ``render_vis`` renders one channel per call, leaves a hook on every module,
+computes weight gradients and draws its transforms from numpy's global RNG. This package
+keeps lucent's parameterization (``param.spatial``, ``param.color``) and objectives
+(``objectives.channel``, ``objectives.diversity``) and runs its own loop instead:
+
+* all channels of one model in one optimization (batch dim = channel, ``chunk`` at a time),
+  each batch element with its own seed and its own random transform per step (``loop``,
+  ``param``, ``transforms``, ``objectives``);
+* the forward pass stops after the last target layer (``rnnviz.hooks.LayerHooks``);
+* weights frozen, ReLU gradient pass-through for the first steps and while a channel is still
+  flat (lucent issues #9, #34), the model put back exactly as found (``modelstate``);
+* every render cached under ``cache_dir("renders")``, keyed by weights and settings
+  (``settings``, ``rendercache``); ``engine`` ties these together.
+
+Two recipes: ``lucid`` (Olah et al. 2017: decorrelated Fourier image, transformation
+robustness, Adam 0.05) and ``raw`` (Engstrom et al. 2019: pixel-space normalized-L2 ascent from
+grey, no prior). Robust models show recognisable shapes even under ``raw``; standard models give
+noise there and need lucid's prior, so showing both recipes reveals the difference.
+
+Reproducibility: a channel's initial image and transform draws depend only on ``seed``, layer
+and channel, so the same call on the same CPU and versions gives identical PNG bytes. Renders
+of one channel batched with different neighbours can differ by float rounding, and on CUDA
+``grid_sample``'s backward accumulates with atomics, so GPU renders may differ in the last bits.
+
+Only the names below are the public API; callers look them up on this package at call time
+(``from rnnviz import featvis; featvis.render_channels(...)``), so tests can replace them.
+"""
+from __future__ import annotations
+
+from ..names import RECIPES
+from .engine import Render, render_channels
+from .settings import QUALITY, RENDER_VERSION, Quality
+
+__all__ = ["QUALITY", "RECIPES", "RENDER_VERSION", "Quality", "Render", "render_channels"]

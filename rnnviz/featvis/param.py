@@ -1,0 +1,64 @@
+"""Image parameterizations: lucent's decorrelated Fourier image (``lucid``) or plain pixels
+(``raw``), one per batch element, each from its own seed, on the render's device.
+
+lucent keeps the device in a module global (``param.spatial.device``: cuda:0 whenever CUDA
+exists) and colour-decorrelates on that device, so both are redone here on ours.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable
+
+import numpy as np
+import torch
+from lucent.optvis.param import color, spatial
+
+RAW_NOISE = 0.01                # raw recipe starts at grey 0.5 plus this much Gaussian noise
+
+
+def images(seeds: list[int], *, recipe: str, size: int, gray: bool, dev: torch.device
+           ) -> tuple[list[torch.Tensor], Callable[[], torch.Tensor]]:
+    """One lucent image per seed; returns (params to optimize, fn giving the RGB batch in [0, 1])."""
+    shape = [1, 1 if gray else 3, size, size]
+    parts = []
+    with lucent_device(dev):
+        for seed in seeds:
+            torch.default_generator.manual_seed(seed)
+            if recipe == "lucid":
+                parts.append(spatial.fft_image(shape))
+            else:
+                parts.append(spatial.pixel_image(shape, sd=RAW_NOISE))
+    params = [p for ps, _ in parts for p in ps]
+    fns = [fn for _, fn in parts]
+    to_rgb = lucid_rgb if recipe == "lucid" else raw_rgb
+    return params, lambda: to_rgb(torch.cat([fn() for fn in fns]), gray)
+
+
+@contextmanager
+def lucent_device(dev: torch.device):
+    """Point lucent's module-global device at ours while parameterizing, and put the previous
+    value back afterwards (also on error): other lucent users in the process keep theirs."""
+    previous = spatial.device
+    spatial.device = dev
+    try:
+        yield
+    finally:
+        spatial.device = previous
+
+
+def lucid_rgb(t: torch.Tensor, gray: bool) -> torch.Tensor:
+    """lucent's colour decorrelation and sigmoid, on the image's own device (lucent's picks cuda:0)."""
+    if gray:
+        return torch.sigmoid(t).expand(-1, 3, -1, -1)
+    m = torch.as_tensor(color.color_correlation_normalized, device=t.device)
+    return torch.sigmoid(torch.einsum("bchw,dc->bdhw", t, m))
+
+
+def raw_rgb(t: torch.Tensor, gray: bool) -> torch.Tensor:
+    """Pixels are stored centred on grey (so clamping to +-0.5 keeps them in [0, 1])."""
+    return (t + 0.5).expand(-1, 3, -1, -1) if gray else t + 0.5
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) in [0, 1] -> uint8 (N, H, W, 3), what the PNGs hold."""
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
