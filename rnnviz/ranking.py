@@ -107,14 +107,12 @@ class EpsRanking:
         row = {"layer": layer, "channel": ch, "sensitivity": sigma,
                "relative": _float(sigma / float(self.scale[layer][ch])) if self.scale[layer][ch] > 0 else None,
                "p_top": None if p_top is None else float(p_top)}
-        boot = self._channel_samples(layer, ch)
-        if boot is not None:
-            row["sensitivity_ci"] = _ci(*interval(boot[0][:, None]))
+        boot = self._channel_samples(layer, ch)       # intervals are null without a bootstrap
+        row["sensitivity_ci"] = _ci(*interval(boot[0][:, None])) if boot is not None else None
         if self.noise is not None:
             noise = float(self.noise[layer][ch])
-            row.update(noise=noise, excess=sigma - noise, noise_ratio=_float(noise / sigma) if sigma else None)
-            if boot is not None and boot[1] is not None:
-                row["excess_ci"] = _ci(*interval((boot[0] - boot[1])[:, None]))
+            row.update(noise=noise, excess=sigma - noise, noise_ratio=_float(noise / sigma) if sigma else None,
+                       excess_ci=_ci(*interval((boot[0] - boot[1])[:, None])) if boot is not None else None)
         return row
 
     def _channel_samples(self, layer: str, ch: int):
@@ -137,9 +135,8 @@ class EpsRanking:
             if self.noise is not None:
                 entry["noise"] = float(self.noise[name].mean())
                 entry["noise_ratio"] = _float(entry["noise"] / entry["sigma"]) if entry["sigma"] else None
-            if boot is not None:
-                entry["sigma_ci"] = _ci(*interval(boot["sigma"][name][:, None]))
-                entry["relative_ci"] = _ci(*interval(boot["relative"][name][:, None]))
+            entry["sigma_ci"] = _ci(*interval(boot["sigma"][name][:, None])) if boot is not None else None
+            entry["relative_ci"] = _ci(*interval(boot["relative"][name][:, None])) if boot is not None else None
             out[name] = entry
         return out
 
