@@ -32,7 +32,7 @@ class SweepSettings:
         attack: ``"fgsm"`` or ``"pgd"``.
         pgd: PGD's steps and step size (ignored by FGSM).
         batch_size: images per forward pass (changes no number beyond float rounding).
-        seed: seeds PGD's random start.
+        seed: seeds PGD's random start, the noise baseline and the resampling weights (per image).
         examples: image indices whose adversarial versions are kept for the report.
         neurons: ``(layer, channel)`` pairs whose sensitivity is also mapped per position.
         device: where the model runs.
@@ -277,7 +277,6 @@ def analyze(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, 
                            [_measures(s, weights is not None) for _ in s.eps],
                            PeakActivation(), ExampleKeeper(s.examples, n_eps), ScaleMeter(weights is not None),
                            weights)
-    generator = torch.Generator().manual_seed(s.seed)
     bar = tqdm(total=n * n_eps, desc=progress, unit="img", disable=progress is None, leave=False)
     with _eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
         for start in range(0, n, s.batch_size):
@@ -294,7 +293,7 @@ def analyze(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, 
                 if eps_value == 0:
                     step, noise_adv = Step(start, e, clean, clean, logits, x), None
                 else:
-                    x_adv = _adversarial(model, hooks, x, y, grad, eps_value, s, generator)
+                    x_adv = _adversarial(model, hooks, x, y, grad, eps_value, s, index)
                     out = _forward(model, x_adv)
                     _check_finite(out)
                     step = Step(start, e, clean, hooks.take(), out, x_adv)
@@ -337,11 +336,11 @@ def _forward(model, x):
         return model(x)
 
 
-def _adversarial(model, hooks: LayerHooks, x, y, grad, eps_value: float, s: SweepSettings, generator):
+def _adversarial(model, hooks: LayerHooks, x, y, grad, eps_value: float, s: SweepSettings, index):
     if s.attack == "fgsm":
         return fgsm_step(x, grad, eps_value)
     with hooks.paused():
-        return pgd(model, x, y, eps_value, s.pgd, generator)
+        return pgd(model, x, y, eps_value, s.pgd, seed=s.seed, indices=index)
 
 
 class NonFiniteOutput(UsageError):

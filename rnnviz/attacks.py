@@ -58,14 +58,20 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torc
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
-        settings: PGDSettings = PGDSettings(), generator: torch.Generator | None = None) -> torch.Tensor:
-    """Projected gradient descent in the Linf ball of radius ``eps`` around ``x``."""
+        settings: PGDSettings = PGDSettings(), generator: torch.Generator | None = None, *,
+        seed: int = 0, indices: torch.Tensor | None = None) -> torch.Tensor:
+    """Projected gradient descent in the Linf ball of radius ``eps`` around ``x``.
+
+    The random start is drawn per image from (``seed``, its global index in ``indices``) when
+    given, so the same image gets the same attack in any batch; else from ``generator``.
+    """
     if eps == 0:
         return x
     step = settings.step_for(eps)
     x_adv = x.clone()
     if settings.random_start:
-        noise = torch.rand(x.shape, generator=generator, device="cpu").to(x.device)
+        noise = (_start(x.shape[1:], seed, indices) if indices is not None
+                 else torch.rand(x.shape, generator=generator, device="cpu")).to(x.device)
         x_adv = (x + (2 * noise - 1) * eps).clamp_(0.0, 1.0)
     for _ in range(settings.steps):
         grad, _ = input_gradient(model, x_adv, y)
@@ -84,6 +90,12 @@ def sign_noise(x: torch.Tensor, eps: float, seed: int, indices: torch.Tensor) ->
         return x
     signs = torch.stack([_signs(x.shape[1:], seed, int(i), eps) for i in indices]).to(x.device, x.dtype)
     return (x + eps * signs).clamp_(0.0, 1.0).contiguous(memory_format=torch.channels_last)
+
+
+def _start(shape, seed: int, indices: torch.Tensor) -> torch.Tensor:
+    """PGD's uniform random start in [0, 1), one seeded draw per image."""
+    gens = [torch.Generator().manual_seed(int(key_digest(pgd_start=(seed, int(i)))[:15], 16)) for i in indices]
+    return torch.stack([torch.rand(tuple(shape), generator=g) for g in gens])
 
 
 def _signs(shape, seed: int, index: int, eps: float) -> torch.Tensor:

@@ -42,10 +42,15 @@ class ImageWeights:
 
     def _row(self, index: int, label: int) -> np.ndarray:
         poisson = np.random.default_rng([self.seed, _BOOTSTRAP_STREAM, index]).poisson(1.0, self.bootstrap)
-        u = np.random.default_rng([self.seed, _SUBSET_STREAM, index]).random()
+        u = image_uniform(self.seed, index)
         one_hot = [float(label == c) for c in self.classes]
         subsets = [float(u < f) for f in SUBSET_FRACTIONS]
         return np.concatenate([poisson.astype(np.float64), one_hot, subsets])
+
+
+def image_uniform(seed: int, index: int) -> float:
+    """A uniform draw that belongs to one image: it decides the image's random subsets."""
+    return float(np.random.default_rng([seed, _SUBSET_STREAM, index]).random())
 
 
 class WeightedSums:

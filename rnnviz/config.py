@@ -48,6 +48,9 @@ class Config:
     batch_size: int = 32
     bootstrap: int = 200
     rank_by: str = "sigma"
+    patch: str = "1,5,30"             # activation-patching ladder k, or "none"
+    patch_draws: int = 2
+    patch_share: float = 0.25         # share of the images patched (a seeded random subset)
     pdf: bool = True
     slides: bool = False
 
@@ -187,6 +190,7 @@ def check_sources(cfg: Config) -> None:
 INT_BOUNDS = {
     "top_k": (1, 1000), "n_images": (1, 100_000), "pgd_steps": (1, 1000), "batch_size": (1, 4096),
     "n_examples": (0, 10), "diversity": (0, 16), "seed": (0, 2**32 - 1), "bootstrap": (0, 2000),
+    "patch_draws": (0, 20),
 }
 MAX_EPS = 32
 MAX_CLASSES = 100
@@ -217,8 +221,25 @@ def validate(cfg: Config) -> None:
         raise UsageError("no epsilons given; pass --eps, e.g. --eps 0,0.01,0.1")
     if len(cfg.eps) > MAX_EPS:
         raise UsageError(f"--eps lists {len(cfg.eps)} values; use at most {MAX_EPS}")
+    patch_ladder(cfg.patch)
+    if not isinstance(cfg.patch_share, (int, float)) or isinstance(cfg.patch_share, bool) \
+            or not 0 < cfg.patch_share <= 1:
+        raise UsageError(f"--patch-share must be in (0, 1], got {cfg.patch_share!r}")
     if not re.fullmatch(r"cpu|cuda(:\d+)?", cfg.device):
         raise UsageError(f"unknown --device '{cfg.device}'; use cpu, cuda or cuda:N")
+
+
+def patch_ladder(text) -> tuple[int, ...]:
+    """``--patch 1,3,10,30`` -> (1, 3, 10, 30); ``none`` -> () (no patching)."""
+    if str(text).strip().lower() == "none":
+        return ()
+    try:
+        ladder = tuple(sorted({int(t) for t in str(text).split(",")}))
+    except ValueError:
+        raise UsageError(f"--patch '{text}' is not a list of channel counts; write e.g. 1,3,10,30 or none") from None
+    if not ladder or len(ladder) > 8 or ladder[0] < 1 or ladder[-1] > 10_000:
+        raise UsageError(f"--patch '{text}': give 1 to 8 channel counts from 1 to 10000, or none")
+    return ladder
 
 
 def _check_choice(flag: str, value, choices: tuple[str, ...]) -> None:

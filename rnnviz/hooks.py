@@ -6,17 +6,20 @@ feature visualization records with gradients and stops the forward pass after th
 target, and patching replaces chosen channels with given values. The hooks are removed when
 the ``with`` block ends, also on error, so a model leaves every stage as it came.
 
-A layer is named by its module path (``layer3.1``); its output must be an (N, C, ...) tensor.
+A layer is named by its module path (``layer3.1``). Outputs are recorded channel first, (N, C, ...):
+conv outputs as they are; a Vision Transformer's tokens (N, T, D) as (N, D, T) and a Swin stage's
+(N, H, W, C) as (N, C, H, W), the layout of each layer coming from ``architectures.layout``.
 A module called twice in one forward pass (torchvision's shared ``relu``) counts at its first call.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch import nn
 
+from .architectures import channel_first, layout
 from .errors import UsageError
 
 
@@ -33,11 +36,14 @@ class LayerHooks:
         detach: record without the autograd graph (measurements) or with it (optimization).
         dtype: record in this dtype (e.g. fp32 under bf16 autocast); ``None`` keeps the output's.
         stop: end the forward pass as soon as every layer has been recorded (see ``run``).
+        layouts: each layer's output layout (``"NCHW"``, ``"NTD"``, ``"NHWC"``); by default
+            ``architectures.layout`` of the model, which keeps conv outputs untouched.
     """
 
     def __init__(self, model: nn.Module, layers: list[str], *, detach: bool = True,
-                 dtype: torch.dtype | None = None, stop: bool = False):
+                 dtype: torch.dtype | None = None, stop: bool = False, layouts: dict[str, str] | None = None):
         self.model, self.layers = model, list(dict.fromkeys(layers))
+        self.layouts = dict(layouts or {})
         self.detach, self.dtype, self.stop = detach, dtype, stop
         self.outputs: dict[str, torch.Tensor] = {}
         self.recording = True
@@ -48,6 +54,7 @@ class LayerHooks:
         try:
             for name in self.layers:
                 module = self.model.get_submodule(name)
+                self.layouts.setdefault(name, layout(self.model, name))
                 self._handles.append(module.register_forward_hook(self._hook(name)))
         except BaseException:
             self.__exit__()
@@ -65,10 +72,11 @@ class LayerHooks:
             if not isinstance(output, torch.Tensor) or output.dim() < 2:
                 raise UsageError(f"layer '{name}' does not output an (N, C, ...) tensor; "
                                  "pick a conv or block layer")
+            form = self.layouts[name]
             if name in self._replace:
-                output = _with_channels(output, *self._replace[name])
+                output = _with_channels(output, *self._replace[name], form)
             if self.recording and name not in self.outputs:
-                kept = output.detach() if self.detach else output
+                kept = channel_first(output.detach() if self.detach else output, form)
                 self.outputs[name] = kept.to(self.dtype or kept.dtype, copy=True)
                 if self.stop and len(self.outputs) == len(self.layers):
                     raise StopForward
@@ -106,8 +114,9 @@ class LayerHooks:
     def replacing(self, values: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> Iterator[None]:
         """Inside, each ``layer``'s output has its ``channels`` taken from ``source`` instead.
 
-        ``values`` maps a hooked layer to ``(channels, source)``: a 1-D index tensor and a tensor
-        shaped like the layer's output for the same batch (e.g. its clean activations).
+        ``values`` maps a hooked layer to ``(channels, source)``: a 1-D index tensor (the same
+        channels for every image) or a boolean (N, C) mask (per image), and a tensor shaped like
+        the layer's output for the same batch (e.g. its clean activations).
         """
         unknown = sorted(set(values) - set(self.layers))
         if unknown:
@@ -119,10 +128,17 @@ class LayerHooks:
             self._replace = {}
 
 
-def _with_channels(output: torch.Tensor, channels: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-    """``output`` with ``output[:, channels]`` replaced by ``source[:, channels]`` (a new tensor)."""
+def _with_channels(output: torch.Tensor, channels: torch.Tensor, source: torch.Tensor,
+                   form: str = "NCHW") -> torch.Tensor:
+    """``output`` with channels ``channels`` (indices, or a boolean (N, C) mask per image) replaced by
+    ``source``'s (a new tensor in the output's own layout; ``source`` is channel first, as recorded)."""
     patched = output.clone()
-    patched[:, channels] = source[:, channels].to(output.dtype)
+    view = channel_first(patched, form)
+    if channels.dtype == torch.bool:
+        mask = channels.view(*channels.shape, *[1] * (view.dim() - 2))
+        view.copy_(torch.where(mask, source.to(output.dtype), view))
+    else:
+        view[:, channels] = source[:, channels].to(output.dtype)
     return patched
 
 

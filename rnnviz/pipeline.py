@@ -16,7 +16,8 @@ from pathlib import Path
 from .analysis import ModelAnalysis, NonFiniteOutput, SweepSettings, analyze
 from .attacks import PGDSettings
 from .cache import cache_dir
-from .config import Config, check_sources, validate
+from . import patching
+from .config import Config, check_sources, patch_ladder, validate
 from .data import ImageSet, Preprocess, load_builtin_sample, load_folder
 from .errors import UsageError
 from .fileio import atomic_path
@@ -106,6 +107,23 @@ def run_analysis(cfg: Config, models: dict[str, LoadedModel], images: ImageSet, 
         except NonFiniteOutput as err:
             raise NonFiniteOutput(f"the {m} model ({models[m].name}) {err}") from None
     return analyses
+
+
+def run_patching(cfg: Config, models: dict[str, LoadedModel], images: ImageSet, analyses: dict[str, ModelAnalysis],
+                 settings: SweepSettings) -> dict | None:
+    """Per model and non-zero eps, the damage undone by patching ranked, random and whole-layer
+    channel sets (``rnnviz.patching``); None with ``--patch none``."""
+    ladder = patch_ladder(cfg.patch)
+    if not ladder:
+        return None
+    out = {}
+    for m in MODELS:
+        plans = {e: patching.plan(analyses[m], e, ladder, cfg.patch_draws, cfg.seed)
+                 for e, eps in enumerate(cfg.eps) if eps > 0}
+        counts = patching.patch_sweep(models[m].module, images.images, images.labels, settings, plans,
+                                      cfg.patch_share)
+        out[m] = [patching.summarize(counts[e]) if e in counts else None for e in range(len(cfg.eps))]
+    return out
 
 
 def render_galleries(cfg: Config, out: Path, models: dict[str, LoadedModel], results: dict,
@@ -211,7 +229,12 @@ def run(cfg: Config, progress: bool = True) -> Path:
         analyses = run_analysis(cfg, models, images, sweep_settings(cfg, layers, examples, images.class_indices), progress)
         timings["attack_s"] = round(time.perf_counter() - t, 3)
 
+        t = time.perf_counter()
+        patched = run_patching(cfg, models, images, analyses, sweep_settings(cfg, layers, (), images.class_indices))
+        timings["patch_s"] = round(time.perf_counter() - t, 3)
+
         results = build_results(resolved, models, images, analyses, timings)
+        results["patching"] = patched
         results["examples"] = write_examples(out, results, images, analyses, models["standard"].labels)
         results["data_files"] = write_tables(out, results, analyses)
         write_results(out, results)

@@ -49,6 +49,7 @@ def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis],
         "channel_max_activation": {m: _max_activation_of_top(analyses[m], ranking[m]) for m in MODELS},
         "neuron_sensitivity": {m: [{f"{layer}:{ch}": grid.tolist() for (layer, ch), grid in per.items()}
                                    for per in analyses[m].neuron_maps] for m in MODELS},
+        "patching": None,              # filled by the patching pass (rnnviz.patching)
         "examples": [],
         "renders": [],
         "data_files": {},

@@ -16,7 +16,8 @@ TOP_COLUMNS = ("sensitivity", "sensitivity_ci", "noise", "excess", "excess_ci", 
 
 def write_tables(out: Path, results: dict, analyses: dict[str, ModelAnalysis]) -> dict[str, str]:
     """Write every table; returns name -> path relative to ``out``."""
-    tables = {**_accuracy_tables(results), **_sensitivity_tables(results, analyses), **_trust_tables(results)}
+    tables = {**_accuracy_tables(results), **_sensitivity_tables(results, analyses), **_trust_tables(results),
+              **_patching_table(results)}
     files = {}
     for name, (header, rows) in tables.items():
         buf = io.StringIO()
@@ -88,6 +89,18 @@ def _trust_tables(results: dict) -> dict:
                              [[eps[i], c["measure"], c["standard"], c["robust"], c["ratio"], *_pair(c["ratio_ci"])]
                               for i, c in enumerate(results["comparison"]) if c]),
     }
+
+
+def _patching_table(results: dict) -> dict:
+    """Damage undone (and, for the converse, predictions flipped) per patched channel set."""
+    patching, eps = results.get("patching"), results["config"]["eps"]
+    if not patching:
+        return {}
+    return {"patching": (["model", "eps", "kind", "k", "draw", "layer", "accuracy", "undone", "undone_ci_low",
+                          "undone_ci_high", "flipped", "accuracy_clean", "accuracy_adv"],
+                         [[m, eps[i], r["kind"], r["k"], r["draw"], r["layer"], r["accuracy"], r.get("undone"),
+                           *_pair(r.get("undone_ci")), r.get("flipped"), p["accuracy_clean"], p["accuracy_adv"]]
+                          for m in MODELS for i, p in enumerate(patching[m]) if p for r in p["sets"]])}
 
 
 def _pair(ci) -> list:

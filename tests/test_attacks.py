@@ -88,3 +88,14 @@ def test_analysis_attacks_true_labels_in_eval_mode_and_restores_the_mode(resnet)
     assert (a.pred[0] == predicted.numpy()).all()
     assert (a.pred[1] == true_label_adv).all() and (true_label_adv != predicted_adv).any()
     assert (a.correct == (a.pred == y.numpy())).all()
+
+
+def test_pgd_random_start_belongs_to_the_image_not_the_batch(resnet):
+    x, y = images(5, seed=4)
+    settings = PGDSettings(steps=2)
+    whole = pgd(resnet.module, x, y, 0.05, settings, seed=3, indices=torch.arange(5))
+    parts = torch.cat([pgd(resnet.module, x[i:i + 2], y[i:i + 2], 0.05, settings, seed=3,
+                           indices=torch.arange(i, min(i + 2, 5))) for i in range(0, 5, 2)])
+    assert torch.allclose(whole, parts, atol=1e-6)
+    other = pgd(resnet.module, x, y, 0.05, settings, seed=4, indices=torch.arange(5))
+    assert not torch.equal(whole, other)

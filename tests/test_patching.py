@@ -1,0 +1,105 @@
+"""Activation patching (issue 12) against hand-computed cases."""
+import pytest
+import torch
+from torch import nn
+
+from rnnviz.analysis import analyze
+from rnnviz.patching import PatchSet, patch_sweep, plan, summarize
+
+from helpers import images, no_hooks, sweep, tiny_resnet
+
+
+class OneChannelDecides(nn.Module):
+    """``feat`` copies the three input channels; only channel 0 reaches the decision:
+    logit 0 = 40 * (mean of channel 0 - 0.5), logit 1 = 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.feat = nn.Conv2d(3, 3, 1, bias=False)
+        with torch.no_grad():
+            self.feat.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+
+    def forward(self, x):
+        c0 = self.feat(x)[:, 0].mean((1, 2))
+        return torch.stack([40 * (c0 - 0.5), torch.zeros_like(c0)], dim=1)
+
+
+def hand_data():
+    """Class-0 images have channel 0 at 0.52, class-1 images at 0.47; an FGSM step of 0.05 crosses
+    0.5 for every image, and leaves channels 1 and 2 alone (their gradient is exactly 0)."""
+    x = torch.full((8, 3, 4, 4), 0.3)
+    y = torch.tensor([0, 1] * 4)
+    x[:, 0] = torch.where(y[:, None, None] == 0, 0.52, 0.47)
+    return x, y
+
+
+def run(net, x, y, settings, sets):
+    return summarize(patch_sweep(net, x, y, settings, {1: sets})[1])
+
+
+def test_the_one_deciding_channel_undoes_all_damage_others_none():
+    net, (x, y) = OneChannelDecides().eval(), hand_data()
+    s = sweep([0.0, 0.05], ["feat"], bootstrap=20)
+    sets = [PatchSet("sigma", 1, (("feat", 0),)), PatchSet("random", 1, (("feat", 1),)),
+            PatchSet("random", 1, (("feat", 2),)), PatchSet("layer", 3, (("feat", 0), ("feat", 1), ("feat", 2))),
+            PatchSet("converse", 1, (("feat", 0),)), PatchSet("converse", 1, (("feat", 1),))]
+    out = run(net, x, y, s, sets)
+    assert out["accuracy_clean"] == 1.0 and out["accuracy_adv"] == 0.0
+    undone = [r.get("undone") for r in out["sets"]]
+    assert undone[:4] == [1.0, 0.0, 0.0, 1.0]
+    assert [r["flipped"] for r in out["sets"][4:]] == [1.0, 0.0]
+    assert out["sets"][0]["undone_ci"] == [1.0, 1.0]
+
+
+def test_the_sweep_ranks_the_deciding_channel_first_and_plans_it():
+    net, (x, y) = OneChannelDecides().eval(), hand_data()
+    a = analyze(net, x, y, sweep([0.0, 0.05], ["feat"], noise=True))
+    sets = plan(a, 1, (1, 3, 30), draws=2, seed=0)
+    sigma = [p for p in sets if p.kind == "sigma"]
+    assert [p.k for p in sigma] == [1, 3]                 # the ladder is capped at the channel count
+    assert sigma[0].channels == (("feat", 0),)
+    assert {p.kind for p in sets} == {"sigma", "excess", "random", "layer", "converse"}
+    assert [p.channels for p in sets if p.kind == "layer"] == [(("feat", 0), ("feat", 1), ("feat", 2))]
+
+
+def test_patching_the_whole_last_layer_gives_the_clean_predictions():
+    model = tiny_resnet().module
+    x, y = images(10, seed=2)
+    layers = ["layer3.0", "layer4.0"]
+    s = sweep([0.0, 0.1], layers)
+    a = analyze(model, x, y, s)
+    width = len(a.channels[1]["layer4.0"])
+    whole = [PatchSet("whole", width, tuple(("layer4.0", c) for c in range(width)), layer="layer4.0")]
+    out = run(model, x, y, s, whole)
+    assert out["sets"][0]["accuracy"] == out["accuracy_clean"]
+    assert out["accuracy_adv"] == a.accuracy[1]           # the same adversarial images as the sweep
+
+
+def test_random_draws_come_from_the_seed():
+    model = tiny_resnet().module
+    x, y = images(4)
+    a = analyze(model, x, y, sweep([0.0, 0.1], ["layer2.0", "layer4.0"]))
+    draws = lambda seed: [p.channels for p in plan(a, 1, (5,), draws=3, seed=seed) if p.kind == "random"]
+    assert draws(0) == draws(0) and draws(0) != draws(1)
+    assert len(set(draws(0))) == 3
+
+
+def test_no_hook_left_after_a_run_or_an_error():
+    model = tiny_resnet().module
+    x, y = images(4)
+    s = sweep([0.0, 0.1], ["layer4.0"])
+    run(model, x, y, s, [PatchSet("sigma", 1, (("layer4.0", 0),))])
+    assert no_hooks(model)
+    with pytest.raises(IndexError):
+        run(model, x, y, s, [PatchSet("sigma", 1, (("layer4.0", 10_000),))])
+    assert no_hooks(model)
+
+
+def test_a_patch_share_patches_the_same_images_in_any_batching():
+    model = tiny_resnet().module
+    x, y = images(24, seed=6)
+    sets = [PatchSet("sigma", 2, (("layer4.0", 0), ("layer4.0", 5)))]
+    counts = [patch_sweep(model, x, y, sweep([0.0, 0.1], ["layer4.0"], batch_size=b), {1: sets}, share=0.5)[1]
+              for b in (24, 5)]
+    assert 0 < counts[0].n < 24 and counts[0].n == counts[1].n
+    assert torch.equal(counts[0].correct, counts[1].correct)
