@@ -10,6 +10,9 @@ epsilons, same layers (stem + every residual block), all in one run:
                forward pass per epsilon (and one clean) for the sensitivities.
   rnnviz       rnnviz.analyze: one gradient per image for all epsilons, the clean
                activations recorded on the gradient pass, one forward per non-zero eps.
+  +patching    rnnviz+trust, then activation patching with the default ladder (k = 1, 5, 30;
+               top-k by sigma and by excess, 2 random draws, each layer's top-10, the
+               converse) on the default seeded 25% of the images.
   rnnviz+trust the same with what the report needs to say how far to trust the ranking:
                Poisson bootstrap (200 resamples), the random-noise baseline (one more
                forward per non-zero eps), per-class and subset sums, and the ranking
@@ -20,6 +23,7 @@ for two image counts (each in a fresh process), which should not grow with N.
 
     python benchmarks/bench_attack.py [--images 64] [--repeats 3] [--size 224]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +40,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rnnviz import patching  # noqa: E402
 from rnnviz.analysis import SweepSettings, analyze  # noqa: E402
+from rnnviz.config import Config, patch_ladder  # noqa: E402
 from rnnviz.hooks import LayerHooks  # noqa: E402
 from rnnviz.models import load_model  # noqa: E402
 from rnnviz.ranking import EpsRanking  # noqa: E402
@@ -54,7 +60,7 @@ def plain(model, x, y, layers):
     """One image at a time, gradient per epsilon, one hooked forward per layer."""
     meters = [SensitivityMeter(layers) for _ in EPS]
     for i in range(len(y)):
-        xi, yi = x[i:i + 1], y[i:i + 1]
+        xi, yi = x[i : i + 1], y[i : i + 1]
         for e, eps in enumerate(EPS):
             xg = xi.clone().requires_grad_(True)
             loss = F.cross_entropy(model(xg), yi)
@@ -78,7 +84,7 @@ def with_torchattacks(model, x, y, layers, batch_size):
 
     meters = [SensitivityMeter(layers) for _ in EPS]
     for start in range(0, len(y), batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         with LayerHooks(model, layers) as hooks, torch.no_grad():
             clean = hooks.run(xb)
         for e, eps in enumerate(EPS):
@@ -94,11 +100,26 @@ def engine(model, x, y, layers, batch_size):
 
 def engine_with_trust(model, x, y, layers, batch_size, bootstrap=200):
     """The stage as the report runs it: bootstrap, noise baseline, per-class sums, summaries."""
-    settings = SweepSettings(eps=EPS, layers=layers, batch_size=batch_size, bootstrap=bootstrap, noise=True,
-                             classes=sorted(set(y.tolist()))[:10])
+    settings = SweepSettings(
+        eps=EPS,
+        layers=layers,
+        batch_size=batch_size,
+        bootstrap=bootstrap,
+        noise=True,
+        classes=sorted(set(y.tolist()))[:10],
+    )
     a = analyze(model, x, y, settings)
     names = [str(c) for c in settings.classes]
     return [EpsRanking(a, e, "sigma").summary(5, names) for e, eps in enumerate(EPS) if eps > 0]
+
+
+def engine_with_patching(model, x, y, layers, batch_size):
+    """The trust stage, then the patching pass at the defaults a run uses."""
+    cfg = Config()
+    settings = SweepSettings(eps=EPS, layers=layers, batch_size=batch_size, bootstrap=cfg.bootstrap, noise=True)
+    a = analyze(model, x, y, settings)
+    plans = {e: patching.plan(a, e, patch_ladder(cfg.patch), cfg.patch_draws, 0) for e, eps in enumerate(EPS) if eps}
+    return patching.patch_sweep(model, x, y, settings, plans, cfg.patch_share)
 
 
 def timed(fn, repeats):
@@ -113,21 +134,23 @@ def timed(fn, repeats):
 
 def peak_memory_mb(n: int, size: int, batch_size: int, stage: str = "engine") -> float:
     """Peak RSS of a fresh process running the engine on n images (input tensor excluded)."""
+    root = str(Path(__file__).resolve().parents[1])
     code = (
-        "import resource, sys, torch; sys.path.insert(0, %r); torch.set_num_threads(2)\n"
+        f"import resource, sys, torch; sys.path.insert(0, {root!r}); torch.set_num_threads(2)\n"
         "from benchmarks.bench_attack import data, engine, engine_with_trust, EPS\n"
         "from rnnviz.models import load_model\n"
-        "m = load_model('random:resnet18'); x, y = data(%d, %d)\n"
-        "%s(m.module, x, y, m.default_layers, %d)\n"
+        f"m = load_model('random:resnet18'); x, y = data({n}, {size})\n"
+        f"{stage}(m.module, x, y, m.default_layers, {batch_size})\n"
         "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - x.numel() * 4) / 2**20)\n"
-    ) % (str(Path(__file__).resolve().parents[1]), n, size, stage, batch_size)
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def max_rel_diff(a, b):
-    return max(float(((a[e][k] - b[e][k]).abs() / b[e][k].abs().clamp_min(1e-6)).max())
-               for e in range(len(a)) for k in a[e])
+    return max(
+        float(((a[e][k] - b[e][k]).abs() / b[e][k].abs().clamp_min(1e-6)).max()) for e in range(len(a)) for k in a[e]
+    )
 
 
 def main():
@@ -136,8 +159,12 @@ def main():
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--plain-images", type=int, default=None,
-                   help="run the (slow) plain way on this many images and scale linearly (default: all)")
+    p.add_argument(
+        "--plain-images",
+        type=int,
+        default=None,
+        help="run the (slow) plain way on this many images and scale linearly (default: all)",
+    )
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -147,11 +174,14 @@ def main():
     # NCHW layout (rnnviz keeps its models channels_last, which is part of what is measured)
     user_model = copy.deepcopy(model.module).to(memory_format=torch.contiguous_format)
     x, y = data(args.images, args.size)
-    print(f"ResNet-18 (random init), {args.images} images at {args.size} px, {len(EPS)} eps, "
-          f"{len(layers)} layers, {torch.get_num_threads()} threads, median of {args.repeats}")
+    print(
+        f"ResNet-18 (random init), {args.images} images at {args.size} px, {len(EPS)} eps, "
+        f"{len(layers)} layers, {torch.get_num_threads()} threads, median of {args.repeats}"
+    )
 
     t_engine, ours = timed(lambda: engine(model.module, x, y, layers, args.batch_size), args.repeats)
     t_trust, _ = timed(lambda: engine_with_trust(model.module, x, y, layers, args.batch_size), args.repeats)
+    t_patch, _ = timed(lambda: engine_with_patching(model.module, x, y, layers, args.batch_size), args.repeats)
     t_ta, theirs = timed(lambda: with_torchattacks(user_model, x, y, layers, args.batch_size), args.repeats)
     t_ta_cl, _ = timed(lambda: with_torchattacks(model.module, x, y, layers, args.batch_size), args.repeats)
     n_plain = args.plain_images or args.images
@@ -161,22 +191,44 @@ def main():
     t_plain *= args.images / n_plain
     check = max_rel_diff(engine(model.module, x[:n_plain], y[:n_plain], layers, args.batch_size), slow)
 
-    rows = [("plain (tutorial style)", t_plain), ("torchattacks + hooks", t_ta),
-            ("  same, channels_last", t_ta_cl), ("rnnviz", t_engine), ("rnnviz + trust (B=200, noise)", t_trust)]
+    rows = [
+        ("plain (tutorial style)", t_plain),
+        ("torchattacks + hooks", t_ta),
+        ("  same, channels_last", t_ta_cl),
+        ("rnnviz", t_engine),
+        ("rnnviz + trust (B=200, noise)", t_trust),
+        ("rnnviz + trust + patching", t_patch),
+    ]
     for name, t in rows:
         print(f"  {name:<30} {t:8.2f} s   ratio to rnnviz {t / t_engine:6.2f}")
     print(f"  sensitivities agree with the plain way to {check:.1e} (max relative difference)")
     print(f"  torchattacks sensitivities agree to {max_rel_diff(ours, theirs):.1e}")
-    mem = {stage: {n: peak_memory_mb(n, args.size, args.batch_size, stage)
-                   for n in (args.batch_size, 4 * args.batch_size)} for stage in ("engine", "engine_with_trust")}
+    mem = {
+        stage: {n: peak_memory_mb(n, args.size, args.batch_size, stage) for n in (args.batch_size, 4 * args.batch_size)}
+        for stage in ("engine", "engine_with_trust")
+    }
     for stage, by_n in mem.items():
         for n, mb in by_n.items():
             print(f"  peak memory, {stage} on {n:>4} images (input tensor excluded): {mb:7.0f} MB")
     if args.json:
-        Path(args.json).write_text(json.dumps({"plain_s": t_plain, "torchattacks_s": t_ta,
-                                               "torchattacks_channels_last_s": t_ta_cl, "rnnviz_s": t_engine, "rnnviz_trust_s": t_trust, "ratio_trust": t_trust / t_engine,
-                                               "ratio_plain": t_plain / t_engine, "ratio_torchattacks": t_ta / t_engine,
-                                               "peak_mb": mem}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "plain_s": t_plain,
+                    "torchattacks_s": t_ta,
+                    "torchattacks_channels_last_s": t_ta_cl,
+                    "rnnviz_s": t_engine,
+                    "rnnviz_trust_s": t_trust,
+                    "ratio_trust": t_trust / t_engine,
+                    "rnnviz_patch_s": t_patch,
+                    "ratio_patch_to_trust": t_patch / t_trust,
+                    "ratio_plain": t_plain / t_engine,
+                    "ratio_torchattacks": t_ta / t_engine,
+                    "peak_mb": mem,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -17,19 +17,28 @@ A small public API (the CLI is a thin layer over it). Every function works with 
 
 Names load lazily, so re-rendering a report (``render_report``) never imports torch.
 """
+
 from importlib import import_module
 
 __version__ = "0.2.0"
 
 _API = {
-    "Config": "config", "build_config": "config", "parse_eps": "config",
+    "Config": "config",
+    "build_config": "config",
+    "parse_eps": "config",
     "PRESETS": "presets",
     "UsageError": "errors",
-    "LoadedModel": "models", "load_model": "models",
-    "PGDSettings": "attacks", "fgsm": "attacks", "pgd": "attacks",
-    "SweepSettings": "analysis", "analyze": "analysis",
+    "LoadedModel": "models",
+    "load_model": "models",
+    "PGDSettings": "attacks",
+    "fgsm": "attacks",
+    "pgd": "attacks",
+    "SweepSettings": "analysis",
+    "analyze": "analysis",
     "LayerHooks": "hooks",
-    "load_pair": "pipeline", "load_images": "pipeline", "run": "pipeline",
+    "load_pair": "pipeline",
+    "load_images": "pipeline",
+    "run": "pipeline",
     "render_channels": "featvis",
     "render_report": "report",
 }

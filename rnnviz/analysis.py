@@ -6,8 +6,10 @@ Every measurement is an accumulator with ``add`` and ``merge``, fed from those s
 passes: running sums, a running maximum, and the predictions. Peak memory depends on the batch
 size, not on the number of images.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -43,18 +45,18 @@ class SweepSettings:
             and noise belong to an image's global index, so shards merge into the whole exactly.
     """
 
-    eps: tuple[float, ...]
-    layers: tuple[str, ...]
+    eps: Sequence[float]
+    layers: Sequence[str]
     attack: str = "fgsm"
     pgd: PGDSettings = PGDSettings()
     batch_size: int = 32
     seed: int = 0
-    examples: tuple[int, ...] = ()
-    neurons: tuple[tuple[str, int], ...] = ()
+    examples: Sequence[int] = ()
+    neurons: Sequence[tuple[str, int]] = ()
     device: str = "cpu"
     bootstrap: int = 0
     noise: bool = False
-    classes: tuple[int, ...] = ()
+    classes: Sequence[int] = ()
     first_index: int = 0
 
     @property
@@ -76,11 +78,11 @@ class SweepSettings:
 class Step:
     """One batch at one epsilon: what every accumulator is fed."""
 
-    start: int                         # global index of the batch's first image
+    start: int  # global index of the batch's first image
     eps_index: int
-    clean: dict[str, torch.Tensor]     # layer -> clean activations
-    adv: dict[str, torch.Tensor]       # layer -> activations on the perturbed images
-    logits: torch.Tensor               # on the perturbed images
+    clean: dict[str, torch.Tensor]  # layer -> clean activations
+    adv: dict[str, torch.Tensor]  # layer -> activations on the perturbed images
+    logits: torch.Tensor  # on the perturbed images
     x_adv: torch.Tensor
 
 
@@ -125,7 +127,7 @@ class PeakActivation:
 class ExampleKeeper:
     """The adversarial images of a few chosen images, per eps (for the report's example grids)."""
 
-    def __init__(self, indices: tuple[int, ...], n_eps: int):
+    def __init__(self, indices: Sequence[int], n_eps: int):
         self.images: dict[int, list] = {i: [None] * n_eps for i in indices}
 
     def add(self, step: Step) -> None:
@@ -148,7 +150,7 @@ class EpsMeasures:
 
     sigma: SensitivityMeter
     noise: SensitivityMeter | None = None
-    sigma_w: WeightedSums | None = None      # sigma's weighted sums (bootstrap, classes, subsets)
+    sigma_w: WeightedSums | None = None  # sigma's weighted sums (bootstrap, classes, subsets)
     noise_w: WeightedSums | None = None
 
     def add(self, step: "Step", noise_adv: dict | None, w: torch.Tensor | None) -> None:
@@ -188,7 +190,7 @@ class ScaleMeter:
         for name, part in other.sums.items():
             self.sums[name] = self.sums[name] + part if name in self.sums else part
         self.count += other.count
-        if self.weighted is not None:
+        if self.weighted is not None and other.weighted is not None:
             self.weighted.merge(other.weighted)
         return self
 
@@ -203,7 +205,7 @@ class ModelAnalysis:
     eps: list[float]
     labels: np.ndarray
     predictions: Predictions
-    measures: list[EpsMeasures]                    # per eps
+    measures: list[EpsMeasures]  # per eps
     peak: PeakActivation
     kept: ExampleKeeper
     scale: ScaleMeter
@@ -257,8 +259,14 @@ class ModelAnalysis:
         return [top_channels(ch, k) for ch in self.channels]
 
 
-def analyze(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, settings: SweepSettings, *,
-            progress: str | None = None) -> ModelAnalysis:
+def analyze(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    settings: SweepSettings,
+    *,
+    progress: str | None = None,
+) -> ModelAnalysis:
     """Attack ``model`` at every epsilon of ``settings`` and measure channel sensitivities on the way.
 
     Args:
@@ -273,15 +281,21 @@ def analyze(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     s = settings
     n, n_eps = len(labels), len(s.eps)
     weights = s.weights
-    result = ModelAnalysis(list(s.eps), labels.numpy(), Predictions(n_eps, n),
-                           [_measures(s, weights is not None) for _ in s.eps],
-                           PeakActivation(), ExampleKeeper(s.examples, n_eps), ScaleMeter(weights is not None),
-                           weights)
+    result = ModelAnalysis(
+        list(s.eps),
+        labels.numpy(),
+        Predictions(n_eps, n),
+        [_measures(s, weights is not None) for _ in s.eps],
+        PeakActivation(),
+        ExampleKeeper(s.examples, n_eps),
+        ScaleMeter(weights is not None),
+        weights,
+    )
     bar = tqdm(total=n * n_eps, desc=progress, unit="img", disable=progress is None, leave=False)
     with _eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
         for start in range(0, n, s.batch_size):
-            x = images[start:start + s.batch_size].to(s.device, memory_format=torch.channels_last)
-            y = labels[start:start + s.batch_size].to(s.device)
+            x = images[start : start + s.batch_size].to(s.device, memory_format=torch.channels_last)
+            y = labels[start : start + s.batch_size].to(s.device)
             grad, logits = input_gradient(model, x, y) if s.attack == "fgsm" else (None, _forward(model, x))
             clean = hooks.take()
             _check_finite(logits)
@@ -319,10 +333,12 @@ def _eval_mode(model: torch.nn.Module):
 
 
 def _measures(s: SweepSettings, weighted: bool) -> EpsMeasures:
-    return EpsMeasures(SensitivityMeter(list(s.layers), list(s.neurons)),
-                       SensitivityMeter(list(s.layers)) if s.noise else None,
-                       WeightedSums() if weighted else None,
-                       WeightedSums() if weighted and s.noise else None)
+    return EpsMeasures(
+        SensitivityMeter(list(s.layers), list(s.neurons)),
+        SensitivityMeter(list(s.layers)) if s.noise else None,
+        WeightedSums() if weighted else None,
+        WeightedSums() if weighted and s.noise else None,
+    )
 
 
 def _noise_activations(model, hooks: LayerHooks, x, eps_value: float, s: SweepSettings, index) -> dict:

@@ -5,6 +5,7 @@ with the same ``g``, so ``input_gradient`` is computed once and ``fgsm_step`` is
 per epsilon. At eps = 0 both attacks return the input itself, so eps = 0 accuracy is
 clean accuracy exactly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .fileio import key_digest
-
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,17 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torc
     return fgsm_step(x, grad, eps)
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
-        settings: PGDSettings = PGDSettings(), generator: torch.Generator | None = None, *,
-        seed: int = 0, indices: torch.Tensor | None = None) -> torch.Tensor:
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    settings: PGDSettings = PGDSettings(),
+    generator: torch.Generator | None = None,
+    *,
+    seed: int = 0,
+    indices: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Projected gradient descent in the Linf ball of radius ``eps`` around ``x``.
 
     The random start is drawn per image from (``seed``, its global index in ``indices``) when
@@ -70,8 +78,11 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
     step = settings.step_for(eps)
     x_adv = x.clone()
     if settings.random_start:
-        noise = (_start(x.shape[1:], seed, indices) if indices is not None
-                 else torch.rand(x.shape, generator=generator, device="cpu")).to(x.device)
+        noise = (
+            _start(x.shape[1:], seed, indices)
+            if indices is not None
+            else torch.rand(x.shape, generator=generator, device="cpu")
+        ).to(x.device)
         x_adv = (x + (2 * noise - 1) * eps).clamp_(0.0, 1.0)
     for _ in range(settings.steps):
         grad, _ = input_gradient(model, x_adv, y)

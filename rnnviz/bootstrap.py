@@ -7,6 +7,7 @@ indicator per nested random subset (10/25/50% of the images). A column's weighte
 ``sum_i W_ik q_i / sum_i W_ik``. Weights depend only on the seed and an image's global index, so
 any batching, order or sharding gives the same resamples, and sums merge exactly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-SUBSET_FRACTIONS = (0.1, 0.25, 0.5)   # nested random subsets for "has the ranking settled?"
+SUBSET_FRACTIONS = (0.1, 0.25, 0.5)  # nested random subsets for "has the ranking settled?"
 _BOOTSTRAP_STREAM, _SUBSET_STREAM = 1, 2  # independent random streams per image
 
 
@@ -23,7 +24,7 @@ class ImageWeights:
     """The columns of W: ``bootstrap`` resamples, then one per class, then one per subset."""
 
     bootstrap: int
-    classes: tuple[int, ...]      # label-set indices, in report order
+    classes: tuple[int, ...]  # label-set indices, in report order
     seed: int = 0
 
     @property
@@ -32,8 +33,11 @@ class ImageWeights:
 
     def columns(self, group: str) -> slice:
         b, c = self.bootstrap, len(self.classes)
-        return {"bootstrap": slice(0, b), "classes": slice(b, b + c),
-                "subsets": slice(b + c, b + c + len(SUBSET_FRACTIONS))}[group]
+        return {
+            "bootstrap": slice(0, b),
+            "classes": slice(b, b + c),
+            "subsets": slice(b + c, b + c + len(SUBSET_FRACTIONS)),
+        }[group]
 
     def of(self, indices: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """W for the images with these global ``indices`` and true ``labels`` -> (n, width) float64."""
@@ -57,8 +61,8 @@ class WeightedSums:
     """Running ``W^T q`` per layer and ``W^T 1``: every column's weighted sum of a per-image quantity."""
 
     def __init__(self):
-        self.sums: dict[str, torch.Tensor] = {}     # layer -> (K, C) float64
-        self.totals: torch.Tensor | None = None     # (K,) float64
+        self.sums: dict[str, torch.Tensor] = {}  # layer -> (K, C) float64
+        self.totals: torch.Tensor | None = None  # (K,) float64
 
     def add(self, q: dict[str, torch.Tensor], w: torch.Tensor) -> None:
         """``q``: layer -> (n, C) per-image values; ``w``: (n, K) weights of the same images."""
@@ -78,6 +82,7 @@ class WeightedSums:
 
     def means(self, columns: slice) -> dict[str, torch.Tensor]:
         """Per layer, each column's weighted mean -> (k, C); a column with no weight gives NaN."""
+        assert self.totals is not None, "no images were added"
         totals = self.totals[columns]
         return {name: s[columns] / totals[:, None] for name, s in self.sums.items()}
 

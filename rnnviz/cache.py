@@ -1,4 +1,5 @@
 """Where expensive results (downloaded weights, renders) are cached."""
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ Settings merge as defaults < preset < ``--config FILE.toml`` < flags. Bad input
 ends in one line naming the problem and the fix and a nonzero exit; ``--debug``
 shows the traceback instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,13 +15,15 @@ import warnings
 from pathlib import Path
 
 from .config import build_config, check_sources, load_toml
+from .errors import UsageError
 from .names import ATTACKS, QUALITIES
 from .presets import PRESETS
-from .errors import UsageError
 
 EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
-DESCRIPTION = ("Attack a robust and a standard classifier, find the channels most sensitive to the "
-               "perturbation, render them, and write an HTML + PDF report.")
+DESCRIPTION = (
+    "Attack a robust and a standard classifier, find the channels most sensitive to the "
+    "perturbation, render them, and write an HTML + PDF report."
+)
 EXAMPLES = """examples:
   rnnviz-report --preset fashion --classes sneaker,bag --eps 0,0.05,0.1,0.2     (offline)
   rnnviz-report --classes flamingo --eps 0,0.01,0.1 --data /data/imagenet/val --trust-pickle
@@ -35,8 +38,13 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(prog="rnnviz-report", description=DESCRIPTION, epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter, argument_default=None)
+    p = _OneLineParser(
+        prog="rnnviz-report",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=None,
+    )
     what = p.add_argument_group("what to analyse")
     what.add_argument("--preset", choices=sorted(PRESETS), help="model pair and data defaults (default: imagenet)")
     what.add_argument("--classes", help="comma-separated class names, synset ids or indices, e.g. flamingo")
@@ -49,8 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--n-examples", type=int, help="example images per class in the report (default 2)")
     what.add_argument("--layers", help="comma-separated module paths (default: stem and every residual block)")
     what.add_argument("--bootstrap", type=int, help="bootstrap resamples for intervals (default 200; 0: none)")
-    what.add_argument("--rank-by", choices=("sigma", "excess"),
-                      help="rank channels by sigma (default) or by sigma minus the random-noise baseline")
+    what.add_argument(
+        "--rank-by",
+        choices=("sigma", "excess"),
+        help="rank channels by sigma (default) or by sigma minus the random-noise baseline",
+    )
     what.add_argument("--patch", help="activation patching: channel counts k (default 1,5,30) or none")
     what.add_argument("--patch-draws", type=int, help="random channel sets per k for patching (default 2)")
     what.add_argument("--patch-share", type=float, help="share of the images patched (default 0.25; 1 = all)")
@@ -59,8 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--standard", help="standard model spec: torchvision:resnet50, a file, a URL, builtin:NAME")
     models.add_argument("--robust", help="robust model spec (same kinds)")
     models.add_argument("--arch", help="architecture of checkpoint files, e.g. resnet34 (default: inferred)")
-    models.add_argument("--trust-pickle", action="store_true", default=None,
-                        help="allow full-pickle checkpoints (they can run code; recorded in the report)")
+    models.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        default=None,
+        help="allow full-pickle checkpoints (they can run code; recorded in the report)",
+    )
     models.add_argument("--data", help="image folder (synset or class-name folders, or labels.csv)")
     models.add_argument("--label", help="label for every image in a flat --data folder of your own photos")
     run = p.add_argument_group("running")
@@ -94,12 +109,14 @@ def settings_from(args: argparse.Namespace) -> dict:
 
 def _check_from_flags(args: argparse.Namespace) -> None:
     """--from re-renders what a folder holds; a flag that would change the analysis is refused."""
-    ignored = [k for k, v in vars(args).items()
-               if v is not None and k not in RUN_ONLY | FROM_FLAGS] + (["config"] if args.config else [])
+    ignored = [k for k, v in vars(args).items() if v is not None and k not in RUN_ONLY | FROM_FLAGS] + (
+        ["config"] if args.config else []
+    )
     if ignored:
         flags = ", ".join("--" + k.replace("_", "-") for k in ignored)
-        raise UsageError(f"--from re-renders an existing folder and cannot apply {flags}; "
-                         "run a new analysis for other settings")
+        raise UsageError(
+            f"--from re-renders an existing folder and cannot apply {flags}; run a new analysis for other settings"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     _reopen_closed_streams()
     handler = logging.StreamHandler()
     handler.setFormatter(_OneLineFormat())
-    logging.basicConfig(level=logging.INFO if debug else logging.ERROR if quiet else logging.WARNING,
-                        handlers=[handler], force=True)
+    logging.basicConfig(
+        level=logging.INFO if debug else logging.ERROR if quiet else logging.WARNING, handlers=[handler], force=True
+    )
     with warnings.catch_warnings():
         _one_line_warnings(quiet)
         try:
@@ -120,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
             _error(str(err))
             return EXIT_USAGE
         except KeyboardInterrupt:
-            _error("interrupted; finished stages are kept (results.json, cached renders): rerun the same "
-                   "command to resume", prefix="\n" if sys.stderr.isatty() else "")
+            _error(
+                "interrupted; finished stages are kept (results.json, cached renders): rerun the same "
+                "command to resume",
+                prefix="\n" if sys.stderr.isatty() else "",
+            )
             return EXIT_INTERRUPTED
         except BrokenPipeError:  # `rnnviz-report ... | head`: the reader left; nothing to say
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -130,14 +151,17 @@ def main(argv: list[str] | None = None) -> int:
             if debug:
                 raise
             where = f" writing {err.filename}" if err.filename else ""
-            _error(f"{err.strerror or err}{where}; free space or permissions there, or choose another "
-                   "--out / RNNVIZ_CACHE")
+            _error(
+                f"{err.strerror or err}{where}; free space or permissions there, or choose another --out / RNNVIZ_CACHE"
+            )
             return EXIT_FAILURE
         except Exception as err:  # a bug or an environment fault: still one line unless --debug
             if debug:
                 raise
-            _error(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
-                   "(rerun with --debug for the traceback)")
+            _error(
+                f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
+                "(rerun with --debug for the traceback)"
+            )
             return EXIT_FAILURE
 
 
@@ -177,8 +201,9 @@ def _main(args: argparse.Namespace) -> int:
     progress = not args.quiet
     if args.from_dir:  # no torch import on this path: a re-render takes seconds
         _check_from_flags(args)
-        files = render_report(Path(args.from_dir), pdf=args.pdf is not False, slides=bool(args.slides),
-                              progress=progress)
+        files = render_report(
+            Path(args.from_dir), pdf=args.pdf is not False, slides=bool(args.slides), progress=progress
+        )
         return _print_files(Path(args.from_dir), files)
     cfg = build_config(settings_from(args))
     check_sources(cfg)  # before importing torch: a missing folder or file is reported in a second
@@ -209,8 +234,11 @@ def _print_files(out: Path, files) -> int:
     written = [files.html] + [f for f in (files.pdf, files.slides) if f]
     print(f"report: {', '.join(str(f) for f in written)}  (results: {out / 'results.json'})")
     if files.pdf_error:
-        print(f"rnnviz-report: error: PDF not written ({files.pdf_error}); report.html and results.json "
-              f"are complete in {out}", file=sys.stderr)
+        print(
+            f"rnnviz-report: error: PDF not written ({files.pdf_error}); report.html and results.json "
+            f"are complete in {out}",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
     return 0
 

@@ -3,19 +3,22 @@
 Every value is checked here, once, so later stages can trust it; a bad value
 raises ``UsageError`` naming the setting and the fix.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 
+import tomllib
+
 from .errors import UsageError
 from .names import ATTACKS, QUALITIES, RECIPES
 from .presets import DEFAULT_PRESET, PRESETS
+
 
 @dataclass
 class Config:
@@ -48,9 +51,9 @@ class Config:
     batch_size: int = 32
     bootstrap: int = 200
     rank_by: str = "sigma"
-    patch: str = "1,5,30"             # activation-patching ladder k, or "none"
+    patch: str = "1,5,30"  # activation-patching ladder k, or "none"
     patch_draws: int = 2
-    patch_share: float = 0.25         # share of the images patched (a seeded random subset)
+    patch_share: float = 0.25  # share of the images patched (a seeded random subset)
     pdf: bool = True
     slides: bool = False
 
@@ -67,6 +70,7 @@ def _round(x: float) -> str:
 
 # ------------------------------------------------------------------ parsing values
 
+
 def parse_eps(text: str | list) -> tuple[list[float], list[str]]:
     """``"0,0.01,4/255"`` -> sorted values in [0, 1] and the user's own spelling of each."""
     items = [str(t).strip() for t in (text if isinstance(text, list) else str(text).split(","))]
@@ -77,10 +81,13 @@ def parse_eps(text: str | list) -> tuple[list[float], list[str]]:
         try:
             value = float(Fraction(item))
         except (ValueError, ZeroDivisionError):
-            raise UsageError(f"--eps value '{item}' is not a number; use decimals (0.01) or fractions (4/255)") from None
+            raise UsageError(
+                f"--eps value '{item}' is not a number; use decimals (0.01) or fractions (4/255)"
+            ) from None
         if not math.isfinite(value) or value < 0 or value > 1:
-            raise UsageError(f"--eps value '{item}' is outside [0, 1]; epsilon is in [0, 1] pixel units "
-                             f"(8/255 = {8 / 255:.4f})")
+            raise UsageError(
+                f"--eps value '{item}' is outside [0, 1]; epsilon is in [0, 1] pixel units (8/255 = {8 / 255:.4f})"
+            )
         pairs.append((value, item))
     values = [v for v, _ in pairs]
     dupes = sorted({t for v, t in pairs if values.count(v) > 1})
@@ -177,7 +184,8 @@ def check_sources(cfg: Config) -> None:
     if cfg.data is None:
         raise UsageError(
             f"no image folder for preset '{cfg.preset}': pass --data DIR (ImageNet validation layout, "
-            f"one folder per synset such as n02007558/) or set RNNVIZ_DATA; offline alternative: --preset fashion")
+            f"one folder per synset such as n02007558/) or set RNNVIZ_DATA; offline alternative: --preset fashion"
+        )
     if cfg.data != "builtin" and not Path(cfg.data).is_dir():
         raise UsageError(f"data folder not found: {cfg.data}; pass --data with an existing folder of images")
     for spec in (cfg.standard, cfg.robust):
@@ -188,8 +196,14 @@ def check_sources(cfg: Config) -> None:
 # Integer settings: (lowest, highest). The ceilings keep a typo from costing hours or gigabytes
 # (--diversity 1000000 once grew to 24 GB; --n-examples 300 drew a 17008 px wide figure).
 INT_BOUNDS = {
-    "top_k": (1, 1000), "n_images": (1, 100_000), "pgd_steps": (1, 1000), "batch_size": (1, 4096),
-    "n_examples": (0, 10), "diversity": (0, 16), "seed": (0, 2**32 - 1), "bootstrap": (0, 2000),
+    "top_k": (1, 1000),
+    "n_images": (1, 100_000),
+    "pgd_steps": (1, 1000),
+    "batch_size": (1, 4096),
+    "n_examples": (0, 10),
+    "diversity": (0, 16),
+    "seed": (0, 2**32 - 1),
+    "bootstrap": (0, 2000),
     "patch_draws": (0, 20),
 }
 MAX_EPS = 32
@@ -222,8 +236,11 @@ def validate(cfg: Config) -> None:
     if len(cfg.eps) > MAX_EPS:
         raise UsageError(f"--eps lists {len(cfg.eps)} values; use at most {MAX_EPS}")
     patch_ladder(cfg.patch)
-    if not isinstance(cfg.patch_share, (int, float)) or isinstance(cfg.patch_share, bool) \
-            or not 0 < cfg.patch_share <= 1:
+    if (
+        not isinstance(cfg.patch_share, (int, float))
+        or isinstance(cfg.patch_share, bool)
+        or not 0 < cfg.patch_share <= 1
+    ):
         raise UsageError(f"--patch-share must be in (0, 1], got {cfg.patch_share!r}")
     if not re.fullmatch(r"cpu|cuda(:\d+)?", cfg.device):
         raise UsageError(f"unknown --device '{cfg.device}'; use cpu, cuda or cuda:N")

@@ -8,6 +8,7 @@ Layouts read from ``--data DIR``:
   * a flat folder of one's own photos with ``label=`` given (``--label flamingo``).
 The built-in Fashion-MNIST sample (``builtin``) needs no folder at all.
 """
+
 from __future__ import annotations
 
 import csv
@@ -40,7 +41,7 @@ class ImageSet:
     sources: list[str]
     description: str
     skipped: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)   # what the report must say about the sample
+    notes: list[str] = field(default_factory=list)  # what the report must say about the sample
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -59,6 +60,7 @@ class Preprocess:
 
 # ------------------------------------------------------------------ single images
 
+
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode (L, LA, P, RGBA, CMYK, I;16, I, F) to 8-bit RGB; transparency onto white."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -76,34 +78,39 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 def load_image(path: Path, prep: Preprocess) -> torch.Tensor:
     """Decode, convert, resize and crop one file to a (3, size, size) tensor in [0, 1]."""
-    with Image.open(path) as img:
-        img.draft("RGB", (prep.resize or prep.size,) * 2)  # JPEG: decode small, fast for huge files
-        img = ImageOps.exif_transpose(img)
-        img = to_rgb(img)
+    with Image.open(path) as opened:
+        opened.draft("RGB", (prep.resize or prep.size,) * 2)  # JPEG: decode small, fast for huge files
+        img = to_rgb(ImageOps.exif_transpose(opened))
         if prep.resize:
             scale = prep.resize / min(img.size)
-            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                             Image.BILINEAR)
-        img = ImageOps.fit(img, (prep.size, prep.size), Image.BILINEAR) if prep.resize is None \
+            img = img.resize(
+                (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR
+            )
+        img = (
+            ImageOps.fit(img, (prep.size, prep.size), Image.Resampling.BILINEAR)
+            if prep.resize is None
             else _center_crop(img, prep.size)
+        )
     return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255.0
 
 
 def _center_crop(img: Image.Image, size: int) -> Image.Image:
     if min(img.size) < size:
-        img = img.resize((max(size, img.width), max(size, img.height)), Image.BILINEAR)
+        img = img.resize((max(size, img.width), max(size, img.height)), Image.Resampling.BILINEAR)
     left, top = (img.width - size) // 2, (img.height - size) // 2
     return img.crop((left, top, left + size, top + size))
 
 
 # ------------------------------------------------------------------ folders
 
+
 def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def find_class_files(root: Path, labels: LabelSet, class_indices: list[int],
-                     label: str | None = None) -> dict[int, list[Path]]:
+def find_class_files(
+    root: Path, labels: LabelSet, class_indices: list[int], label: str | None = None
+) -> dict[int, list[Path]]:
     """Map each wanted class index to its image files under ``root``."""
     if not root.is_dir():
         raise UsageError(f"data folder not found: {root}; pass --data with a folder of images")
@@ -132,8 +139,10 @@ def _files_from_csv(root: Path, csv_path: Path, labels: LabelSet, wanted: list[i
             if index in found:
                 path = root / row[0].strip()
                 if not path.resolve().is_relative_to(inside):
-                    raise UsageError(f"{csv_path.name} row {n} names {row[0].strip()!r}, outside the data folder "
-                                     f"{root}; put the image inside that folder")
+                    raise UsageError(
+                        f"{csv_path.name} row {n} names {row[0].strip()!r}, outside the data folder "
+                        f"{root}; put the image inside that folder"
+                    )
                 found[index].append(path)
     return found
 
@@ -152,16 +161,28 @@ def sample_files(files: list[Path], n: int, seed: int, class_index: int) -> list
     return [files[i] for i in sorted(rng.choice(len(files), size=n, replace=False))]
 
 
-def load_folder(root: Path, labels: LabelSet, class_indices: list[int], n_per_class: int, seed: int,
-                prep: Preprocess, label: str | None = None) -> ImageSet:
+def load_folder(
+    root: Path,
+    labels: LabelSet,
+    class_indices: list[int],
+    n_per_class: int,
+    seed: int,
+    prep: Preprocess,
+    label: str | None = None,
+) -> ImageSet:
     """Read up to ``n_per_class`` images of each class; unreadable files are skipped, listed once."""
     by_class = find_class_files(Path(root), labels, class_indices, label)
-    images, targets, sources, skipped = [], [], [], []
+    images: list[torch.Tensor] = []
+    targets: list[int] = []
+    sources: list[str] = []
+    skipped: list[str] = []
     for index in class_indices:
         files = by_class.get(index, [])
         if not files:
-            raise UsageError(f"no images of class '{labels.display(index)}' under {root}; expected a folder "
-                             f"named {_folder_hint(labels, index)} holding its images")
+            raise UsageError(
+                f"no images of class '{labels.display(index)}' under {root}; expected a folder "
+                f"named {_folder_hint(labels, index)} holding its images"
+            )
         before = len(images)
         for path in sample_files(files, n_per_class, seed, index):
             try:
@@ -173,13 +194,19 @@ def load_folder(root: Path, labels: LabelSet, class_indices: list[int], n_per_cl
             targets.append(index)
             sources.append(str(path))
         if len(images) == before:
-            raise UsageError(f"none of the {len(files)} image file(s) of class '{labels.display(index)}' under "
-                             f"{root} could be read; check they are JPEG/PNG images")
+            raise UsageError(
+                f"none of the {len(files)} image file(s) of class '{labels.display(index)}' under "
+                f"{root} could be read; check they are JPEG/PNG images"
+            )
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:10])}"
-                      f"{' ...' if len(skipped) > 10 else ''}", stacklevel=2)
-    return ImageSet(torch.stack(images), torch.tensor(targets), class_indices, sources,
-                    f"image folder '{Path(root).name}'", skipped)
+        warnings.warn(
+            f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:10])}"
+            f"{' ...' if len(skipped) > 10 else ''}",
+            stacklevel=2,
+        )
+    return ImageSet(
+        torch.stack(images), torch.tensor(targets), class_indices, sources, f"image folder '{Path(root).name}'", skipped
+    )
 
 
 def _folder_hint(labels: LabelSet, index: int) -> str:
@@ -194,17 +221,20 @@ def load_builtin_sample(class_indices: list[int], n_per_class: int, seed: int) -
     from .zoo import FASHION_CLASSES, load_fashion_sample
 
     pixels, labels = load_fashion_sample()
-    chosen, sources, notes = [], [], []
+    chosen: list[int] = []
+    sources: list[str] = []
+    notes: list[str] = []
     for index in class_indices:
         rows = np.flatnonzero(labels == index)
         if len(rows) < n_per_class:
-            notes.append(f"--n-images {n_per_class}: the built-in sample holds {len(rows)} images of "
-                         f"{FASHION_CLASSES[index]}; all {len(rows)} were used")
+            notes.append(
+                f"--n-images {n_per_class}: the built-in sample holds {len(rows)} images of "
+                f"{FASHION_CLASSES[index]}; all {len(rows)} were used"
+            )
         rng = np.random.default_rng([seed, index])
         pick = rows if len(rows) <= n_per_class else np.sort(rng.choice(rows, n_per_class, replace=False))
         chosen += pick.tolist()
         sources += [f"fashion-mnist test sample #{i}" for i in pick]
     x = torch.from_numpy(pixels[chosen]).float().div(255.0).unsqueeze(1).repeat(1, 3, 1, 1)
     y = torch.from_numpy(labels[chosen]).long()
-    return ImageSet(x, y, class_indices, sources, "built-in Fashion-MNIST test sample (MIT licence)",
-                    notes=notes)
+    return ImageSet(x, y, class_indices, sources, "built-in Fashion-MNIST test sample (MIT licence)", notes=notes)

@@ -3,6 +3,7 @@
 Machines without internet are common in labs, so every failure ends in one line
 naming the file's path (to place it by hand) and the offline preset.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -14,8 +15,8 @@ from urllib.error import HTTPError, URLError
 from tqdm import tqdm
 
 from rnnviz.cache import cache_dir
-from rnnviz.fileio import atomic_path, sha256_file
 from rnnviz.errors import UsageError
+from rnnviz.fileio import atomic_path, sha256_file
 
 TIMEOUT_S = 20
 _CHUNK = 1 << 20
@@ -50,8 +51,10 @@ def fetch_checkpoint(spec: str) -> Path:
 def _stream(response, path: Path, what: str) -> None:
     """Copy in chunks behind a progress bar: checkpoints are hundreds of MB."""
     total = int(response.headers.get("Content-Length") or 0) or None
-    with open(path, "wb") as out, tqdm(total=total, unit="B", unit_scale=True,
-                                       unit_divisor=1024, desc=f"downloading {what}") as bar:
+    with (
+        open(path, "wb") as out,
+        tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"downloading {what}") as bar,
+    ):
         while chunk := response.read(_CHUNK):
             out.write(chunk)
             bar.update(len(chunk))
@@ -63,13 +66,16 @@ def _check(path: Path, expected: str | None, what: str, url: str, dest: Path) ->
         return
     got = sha256_file(path)
     if got != expected:
-        raise UsageError(f"downloaded {what} from {url} has sha256 {got}, expected {expected}; "
-                         f"it was deleted: check the URL, or place the right file at {dest}")
+        raise UsageError(
+            f"downloaded {what} from {url} has sha256 {got}, expected {expected}; "
+            f"it was deleted: check the URL, or place the right file at {dest}"
+        )
 
 
 def _unreachable(what: str, url: str, dest: Path, expected: str | None, reason) -> UsageError:
     hand = f"place the file at {dest} by hand"
     if dest.is_file():
         hand = f"replace {dest} (its sha256 is not {expected}) by the right file"
-    return UsageError(f"cannot download {what} from {url} ({reason}); {hand}, "
-                      "or use the offline preset: --preset fashion")
+    return UsageError(
+        f"cannot download {what} from {url} ({reason}); {hand}, or use the offline preset: --preset fashion"
+    )

@@ -1,4 +1,5 @@
 """The report's example images: clean, adversarial and amplified perturbation, per eps and model."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,13 +38,25 @@ def write_examples(out: Path, results: dict, images, analyses: dict[str, ModelAn
                 save_png(adv, out / f"{stem}_eps{e}_{m}.png")
                 save_png(delta, out / f"{stem}_eps{e}_{m}_delta.png")
                 pred = int(analyses[m].pred[e, index])
-                entry[m] = {"image": f"{stem}_eps{e}_{m}.png", "perturbation": f"{stem}_eps{e}_{m}_delta.png",
-                            "pred_index": pred, "pred": labels.display(pred),
-                            "confidence": float(analyses[m].confidence[e, index]), "correct": pred == true}
+                entry[m] = {
+                    "image": f"{stem}_eps{e}_{m}.png",
+                    "perturbation": f"{stem}_eps{e}_{m}_delta.png",
+                    "pred_index": pred,
+                    "pred": labels.display(pred),
+                    "confidence": float(analyses[m].confidence[e, index]),
+                    "correct": pred == true,
+                }
             by_eps.append(entry)
-        examples.append({"class": labels.display(true), "true_index": true, "true_label": labels.display(true),
-                         "source": Path(images.sources[index]).name, "image": f"{stem}_clean.png",
-                         "by_eps": by_eps})
+        examples.append(
+            {
+                "class": labels.display(true),
+                "true_index": true,
+                "true_label": labels.display(true),
+                "source": Path(images.sources[index]).name,
+                "image": f"{stem}_clean.png",
+                "by_eps": by_eps,
+            }
+        )
     return examples
 
 

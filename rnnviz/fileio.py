@@ -4,17 +4,18 @@ Every file that someone may later rely on is written to a temporary name in the 
 folder and renamed into place, so an interrupted run never leaves a partial file where
 a complete one is expected.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-PART_SUFFIX = ".part"   # temporary files; a crash can leave one behind, never a half-written target
+PART_SUFFIX = ".part"  # temporary files; a crash can leave one behind, never a half-written target
 
 
 @contextmanager

@@ -4,6 +4,7 @@ Users name classes the way they remember them ("flamingo", "T-shirt", "n02007558
 "130"); a typo or an ambiguous name ("crane": the bird or the machine?) must stop
 the run with a one-line fix rather than silently pick the wrong class.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -16,8 +17,18 @@ from importlib.resources import files
 
 from rnnviz.errors import UsageError
 
-FASHION_NAMES = ("t-shirt/top", "trouser", "pullover", "dress", "coat",
-                 "sandal", "shirt", "sneaker", "bag", "ankle boot")
+FASHION_NAMES = (
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+)
 # a synset id alone ("n02007558") or at the end of display()'s "crane (n03126707)"
 _SYNSET = re.compile(r"(?:.*\()?\s*(n\d{8})\s*\)?")
 _LIST_ALL_BELOW = 20  # small label sets list every name in the error
@@ -119,8 +130,9 @@ class LabelSet:
             how = f"give a class name or an index 0-{len(self) - 1}"
         if not close:
             return f"unknown class {query!r} for {self.name}; {how}"
-        return (f"unknown class {query!r} for {self.name}; "
-                f"did you mean: {', '.join(self.names[i] for i in close)}? ({how})")
+        return (
+            f"unknown class {query!r} for {self.name}; did you mean: {', '.join(self.names[i] for i in close)}? ({how})"
+        )
 
 
 @functools.cache
@@ -130,8 +142,12 @@ def imagenet_labels() -> LabelSet:
     rows = [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
     if [int(row[0]) for row in rows] != list(range(1000)):
         raise RuntimeError("rnnviz/imagenet_classes.tsv is corrupt; reinstall rnnviz")
-    return LabelSet("imagenet", tuple(r[2] for r in rows), ids=tuple(r[1] for r in rows),
-                    aliases=tuple(tuple(r[3].split(", ")) for r in rows))
+    return LabelSet(
+        "imagenet",
+        tuple(r[2] for r in rows),
+        ids=tuple(r[1] for r in rows),
+        aliases=tuple(tuple(r[3].split(", ")) for r in rows),
+    )
 
 
 @functools.cache
@@ -144,6 +160,7 @@ def parse_classes(text: str) -> list[str]:
     """Split a ``--classes`` value on commas (no class name holds a comma); repeats are dropped."""
     parts = [part.strip() for part in text.split(",")]
     if "" in parts:
-        raise UsageError(f"empty entry in --classes {text!r}; give comma-separated class names, "
-                         "e.g. --classes flamingo,goldfish")
+        raise UsageError(
+            f"empty entry in --classes {text!r}; give comma-separated class names, e.g. --classes flamingo,goldfish"
+        )
     return list(dict.fromkeys(parts))

@@ -3,16 +3,17 @@
 results.json carries these strings; the report, the CLI, the config check and the test
 fixture all read them from here.
 """
+
 from __future__ import annotations
 
 import math
 import re
 
-SCHEMA_VERSION = 2                       # of results.json; bump on any rename (docs/results-schema.md)
-MODELS = ("standard", "robust")          # the two roles of a pair, in the order the report shows them
+SCHEMA_VERSION = 2  # of results.json; bump on any rename (docs/results-schema.md)
+MODELS = ("standard", "robust")  # the two roles of a pair, in the order the report shows them
 ATTACKS = ("fgsm", "pgd")
-RECIPES = ("lucid", "raw")               # feature-visualization recipes (rnnviz.featvis)
-QUALITIES = ("none", "draft", "standard", "high")   # "none" skips rendering
+RECIPES = ("lucid", "raw")  # feature-visualization recipes (rnnviz.featvis)
+QUALITIES = ("none", "draft", "standard", "high")  # "none" skips rendering
 
 # Okabe-Ito: colour-blind safe. Plots, image grids, the HTML (through its context) and slides.
 COLOURS = {"standard": "#D55E00", "robust": "#0072B2"}
@@ -37,5 +38,8 @@ def non_monotone(accuracy: list[float], eps: list[float]) -> list[tuple[int, int
     FGSM is not monotone in eps (one linear step can overshoot); the report says so where it happens.
     """
     order = sorted(range(len(eps)), key=lambda i: eps[i])
-    return [(a, b) for a, b in zip(order, order[1:])
-            if accuracy[b] > accuracy[a] + 1e-9 and not math.isclose(eps[a], eps[b])]
+    return [
+        (a, b)
+        for a, b in zip(order, order[1:])
+        if accuracy[b] > accuracy[a] + 1e-9 and not math.isclose(eps[a], eps[b])
+    ]

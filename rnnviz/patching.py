@@ -15,6 +15,7 @@ hooked layers, all are patched in the same pass, so a deeper layer's patched cha
 clean values while its other channels see the upstream patch. Counts are running (and bootstrap
 weighted) sums, so memory is flat in the number of images and shards merge exactly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -27,8 +28,8 @@ from .attacks import input_gradient
 from .bootstrap import WeightedSums, image_uniform, interval
 from .hooks import LayerHooks
 
-LAYER_K = 10            # "where does the damage enter?": each layer's own top-10 channels by sigma
-PATCH_BATCH = 512       # images per patched forward pass: several sets ride in one batch
+LAYER_K = 10  # "where does the damage enter?": each layer's own top-10 channels by sigma
+PATCH_BATCH = 512  # images per patched forward pass: several sets ride in one batch
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class PatchCounts:
     """Correct predictions per set: plain sums and bootstrap-weighted sums (one column per set)."""
 
     sets: list[PatchSet]
-    correct: torch.Tensor = field(init=False)          # (S,) plain counts, then clean and adv last
+    correct: torch.Tensor = field(init=False)  # (S,) plain counts, then clean and adv last
     n: int = 0
     weighted: WeightedSums = field(default_factory=WeightedSums)
 
@@ -88,10 +89,18 @@ def plan(analysis: ModelAnalysis, e: int, ladder: tuple[int, ...], draws: int, s
     for k in ladder:
         for r in range(draws):
             rng = np.random.default_rng([seed, e, k, r])
-            sets.append(PatchSet("random", k, tuple(keys[j] for j in sorted(rng.choice(len(keys), k, replace=False))),
-                                 draw=r))
-    sets += [PatchSet("layer", min(LAYER_K, len(s)), tuple(_top({name: s}, [(name, c) for c in range(len(s))])[:LAYER_K]),
-                      layer=name) for name, s in sigma.items()]
+            sets.append(
+                PatchSet("random", k, tuple(keys[j] for j in sorted(rng.choice(len(keys), k, replace=False))), draw=r)
+            )
+    sets += [
+        PatchSet(
+            "layer",
+            min(LAYER_K, len(s)),
+            tuple(_top({name: s}, [(name, c) for c in range(len(s))])[:LAYER_K]),
+            layer=name,
+        )
+        for name, s in sigma.items()
+    ]
     sets += [PatchSet("converse", k, tuple(_top(sigma, keys)[:k])) for k in ladder]
     return sets
 
@@ -101,8 +110,14 @@ def _top(values: dict[str, torch.Tensor], keys: list[tuple[str, int]]) -> list[t
     return [keys[j] for j in sorted(range(len(keys)), key=lambda j: (-float(flat[j]), j))]
 
 
-def patch_sweep(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, settings: SweepSettings,
-                plans: dict[int, list[PatchSet]], share: float = 1.0) -> dict[int, PatchCounts]:
+def patch_sweep(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    settings: SweepSettings,
+    plans: dict[int, list[PatchSet]],
+    share: float = 1.0,
+) -> dict[int, PatchCounts]:
     """Count correct predictions of every set in ``plans`` (eps index -> sets), forward passes only.
 
     ``share`` < 1 patches a random subset of the images (each image is in it or not by its own
@@ -120,8 +135,8 @@ def patch_sweep(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tens
             if not keep.any():
                 continue
             index = index[keep]
-            x = images[start:start + s.batch_size][keep].to(s.device, memory_format=torch.channels_last)
-            y = labels[start:start + s.batch_size][keep].to(s.device)
+            x = images[start : start + s.batch_size][keep].to(s.device, memory_format=torch.channels_last)
+            y = labels[start : start + s.batch_size][keep].to(s.device)
             grad, logits = input_gradient(model, x, y) if s.attack == "fgsm" else (None, _forward(model, x))
             clean = hooks.take()
             w = weights.of(index, y.cpu())[:, weights.columns("bootstrap")] if weights is not None else None
@@ -139,8 +154,9 @@ def patch_sweep(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tens
     return counts
 
 
-def _hits(model, hooks: LayerHooks, sets: list[PatchSet], x, x_adv, clean: dict, adv: dict, y,
-          clean_right) -> torch.Tensor:
+def _hits(
+    model, hooks: LayerHooks, sets: list[PatchSet], x, x_adv, clean: dict, adv: dict, y, clean_right
+) -> torch.Tensor:
     """(n, S) per image and set: right with the set's clean values patched into the adversarial
     pass; for a converse set, a clean-correct prediction that flips when its adversarial values go
     into the clean pass. Several sets share one forward pass (the batch repeated once per set)."""
@@ -150,7 +166,7 @@ def _hits(model, hooks: LayerHooks, sets: list[PatchSet], x, x_adv, clean: dict,
         target, source = (x, adv) if converse else (x_adv, clean)
         chosen = [j for j, p in enumerate(sets) if (p.kind == "converse") == converse]
         for start in range(0, len(chosen), per_pass):
-            group = chosen[start:start + per_pass]
+            group = chosen[start : start + per_pass]
             preds = _patched_predictions(model, hooks, [sets[j] for j in group], target, source)
             right = preds == y[None, :]
             out[:, group] = (clean_right[None, :] & ~right if converse else right).T
@@ -183,7 +199,7 @@ def summarize(counts: PatchCounts) -> dict:
     for j, p in enumerate(counts.sets):
         row = {"kind": p.kind, "k": p.k, "draw": p.draw, "layer": p.layer, "accuracy": float(acc[j])}
         if p.kind == "converse":
-            row["flipped"] = _share(float(acc[j]), clean)     # share of clean-correct images that flip
+            row["flipped"] = _share(float(acc[j]), clean)  # share of clean-correct images that flip
         else:
             row["undone"] = _undone(float(acc[j]), clean, adv)
             row["undone_ci"] = _undone_ci(boot, j) if boot is not None else None
@@ -194,7 +210,7 @@ def summarize(counts: PatchCounts) -> dict:
 def _boot_accuracy(counts: PatchCounts) -> torch.Tensor | None:
     if counts.weighted.totals is None:
         return None
-    return counts.weighted.sums["hits"] / counts.weighted.totals[:, None]       # (B, S + 2)
+    return counts.weighted.sums["hits"] / counts.weighted.totals[:, None]  # (B, S + 2)
 
 
 def _undone(patched: float, clean: float, adv: float) -> float | None:

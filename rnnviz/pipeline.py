@@ -5,29 +5,31 @@ attack and again after the renders), so an interrupted run loses nothing that is
 render cache makes a rerun with the same settings resume where it stopped. ``run`` changes
 neither its ``Config`` nor any global state (every random draw has its own generator).
 """
+
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from . import patching
 from .analysis import ModelAnalysis, NonFiniteOutput, SweepSettings, analyze
 from .attacks import PGDSettings
 from .cache import cache_dir
-from . import patching
 from .config import Config, check_sources, patch_ladder, validate
 from .data import ImageSet, Preprocess, load_builtin_sample, load_folder
 from .errors import UsageError
+from .examples import choose_examples, write_examples
 from .fileio import atomic_path
 from .hooks import channel_counts
 from .models import LoadedModel, check_layers, check_same_labels, load_model
 from .names import MODELS, layer_order, slug
-from .examples import choose_examples, write_examples
 from .results import build_results, write_results
-from .tables import write_tables
 from .runfolder import claim
+from .tables import write_tables
 
 # ------------------------------------------------------------------ stages
 
@@ -40,8 +42,9 @@ def load_pair(cfg: Config) -> dict[str, LoadedModel]:
     Returns:
         ``{"standard": LoadedModel, "robust": LoadedModel}``.
     """
-    models = {m: load_model(getattr(cfg, m), arch=cfg.arch, trust_pickle=cfg.trust_pickle, device=cfg.device)
-              for m in MODELS}
+    models = {
+        m: load_model(getattr(cfg, m), arch=cfg.arch, trust_pickle=cfg.trust_pickle, device=cfg.device) for m in MODELS
+    }
     check_same_labels(models["standard"], models["robust"])
     return models
 
@@ -64,6 +67,7 @@ def load_images(cfg: Config, model: LoadedModel) -> ImageSet:
     if cfg.data == "builtin":
         return load_builtin_sample(class_indices, cfg.n_images, cfg.seed)
     prep = Preprocess(model.input_size, model.resize)
+    assert cfg.data is not None, "check_sources names the missing data folder first"
     return load_folder(Path(cfg.data), model.labels, class_indices, cfg.n_images, cfg.seed, prep, cfg.label)
 
 
@@ -75,12 +79,24 @@ def choose_layers(cfg: Config, models: dict[str, LoadedModel]) -> list[str]:
     return list(layers)
 
 
-def sweep_settings(cfg: Config, layers: list[str], examples: list[int] = (), classes: list[int] = ()) -> SweepSettings:
+def sweep_settings(
+    cfg: Config, layers: list[str], examples: Sequence[int] = (), classes: Sequence[int] = ()
+) -> SweepSettings:
     """The engine's settings for ``cfg``: one object, shared by both models."""
-    return SweepSettings(eps=cfg.eps, layers=layers, attack=cfg.attack,
-                         pgd=PGDSettings(cfg.pgd_steps, cfg.pgd_step_size), batch_size=cfg.batch_size,
-                         seed=cfg.seed, examples=examples, neurons=[_layer_channel(n) for n in cfg.neurons or []],
-                         device=cfg.device, bootstrap=cfg.bootstrap, noise=True, classes=classes)
+    return SweepSettings(
+        eps=cfg.eps,
+        layers=layers,
+        attack=cfg.attack,
+        pgd=PGDSettings(cfg.pgd_steps, cfg.pgd_step_size),
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        examples=examples,
+        neurons=[_layer_channel(n) for n in cfg.neurons or []],
+        device=cfg.device,
+        bootstrap=cfg.bootstrap,
+        noise=True,
+        classes=classes,
+    )
 
 
 def check_top_k(cfg: Config, model: LoadedModel, layers: list[str], images: ImageSet) -> None:
@@ -88,29 +104,43 @@ def check_top_k(cfg: Config, model: LoadedModel, layers: list[str], images: Imag
     counts = channel_counts(model.module, layers, images.images[:1].to(cfg.device))
     total = sum(counts.values())
     if cfg.top_k > total:
-        raise UsageError(f"--top-k {cfg.top_k} is more than the {total} channels in the chosen layers; "
-                         f"use at most {total}")
+        raise UsageError(
+            f"--top-k {cfg.top_k} is more than the {total} channels in the chosen layers; use at most {total}"
+        )
     for layer, channel in map(_layer_channel, cfg.neurons or []):
         if layer not in counts or channel >= counts[layer]:
-            raise UsageError(f"--neurons {layer}:{channel} is not a channel of an analysed layer; add the "
-                             f"layer to --layers and use a channel below its width")
+            raise UsageError(
+                f"--neurons {layer}:{channel} is not a channel of an analysed layer; add the "
+                f"layer to --layers and use a channel below its width"
+            )
 
 
-def run_analysis(cfg: Config, models: dict[str, LoadedModel], images: ImageSet, settings: SweepSettings,
-                 progress: bool = True) -> dict[str, ModelAnalysis]:
+def run_analysis(
+    cfg: Config, models: dict[str, LoadedModel], images: ImageSet, settings: SweepSettings, progress: bool = True
+) -> dict[str, ModelAnalysis]:
     """Attack both models with the same settings; a NaN names the model that produced it."""
     analyses = {}
     for m in MODELS:
         try:
-            analyses[m] = analyze(models[m].module, images.images, images.labels, settings,
-                                  progress=f"{cfg.attack.upper()} {m}" if progress else None)
+            analyses[m] = analyze(
+                models[m].module,
+                images.images,
+                images.labels,
+                settings,
+                progress=f"{cfg.attack.upper()} {m}" if progress else None,
+            )
         except NonFiniteOutput as err:
             raise NonFiniteOutput(f"the {m} model ({models[m].name}) {err}") from None
     return analyses
 
 
-def run_patching(cfg: Config, models: dict[str, LoadedModel], images: ImageSet, analyses: dict[str, ModelAnalysis],
-                 settings: SweepSettings) -> dict | None:
+def run_patching(
+    cfg: Config,
+    models: dict[str, LoadedModel],
+    images: ImageSet,
+    analyses: dict[str, ModelAnalysis],
+    settings: SweepSettings,
+) -> dict | None:
     """Per model and non-zero eps, the damage undone by patching ranked, random and whole-layer
     channel sets (``rnnviz.patching``); None with ``--patch none``."""
     ladder = patch_ladder(cfg.patch)
@@ -118,32 +148,47 @@ def run_patching(cfg: Config, models: dict[str, LoadedModel], images: ImageSet, 
         return None
     out = {}
     for m in MODELS:
-        plans = {e: patching.plan(analyses[m], e, ladder, cfg.patch_draws, cfg.seed)
-                 for e, eps in enumerate(cfg.eps) if eps > 0}
-        counts = patching.patch_sweep(models[m].module, images.images, images.labels, settings, plans,
-                                      cfg.patch_share)
+        plans = {
+            e: patching.plan(analyses[m], e, ladder, cfg.patch_draws, cfg.seed)
+            for e, eps in enumerate(cfg.eps)
+            if eps > 0
+        }
+        counts = patching.patch_sweep(models[m].module, images.images, images.labels, settings, plans, cfg.patch_share)
         out[m] = [patching.summarize(counts[e]) if e in counts else None for e in range(len(cfg.eps))]
     return out
 
 
-def render_galleries(cfg: Config, out: Path, models: dict[str, LoadedModel], results: dict,
-                     progress: bool = True) -> list[dict]:
+def render_galleries(
+    cfg: Config, out: Path, models: dict[str, LoadedModel], results: dict, progress: bool = True
+) -> list[dict]:
     """Render the union of top-k channels over all eps, once per model and recipe."""
     from . import featvis
 
     entries = []
     for m in MODELS:
-        order = layer_order(results["config"]["layers"], [r["layer"] for per in results["top_channels"][m]
-                                                          for r in per])
-        channels = sorted({(r["layer"], r["channel"]) for per in results["top_channels"][m] for r in per},
-                          key=lambda lc: (order.index(lc[0]), lc[1]))
+        order = layer_order(
+            results["config"]["layers"], [r["layer"] for per in results["top_channels"][m] for r in per]
+        )
+        channels = sorted(
+            {(r["layer"], r["channel"]) for per in results["top_channels"][m] for r in per},
+            key=lambda lc: (order.index(lc[0]), lc[1]),
+        )
         max_act = {_layer_channel(key): v for key, v in results["channel_max_activation"][m].items()}
         for recipe in cfg.recipes:
             renders = featvis.render_channels(
-                models[m].module, channels, model_id=models[m].sha256, input_size=models[m].input_size,
-                recipe=recipe, quality=cfg.quality, seed=cfg.seed, device=cfg.device,
-                grayscale=models[m].grayscale, diversity=cfg.diversity, max_activation=max_act,
-                progress=f"render {m} ({recipe})" if progress else None)
+                models[m].module,
+                channels,
+                model_id=models[m].sha256,
+                input_size=models[m].input_size,
+                recipe=recipe,
+                quality=cfg.quality,
+                seed=cfg.seed,
+                device=cfg.device,
+                grayscale=models[m].grayscale,
+                diversity=cfg.diversity,
+                max_activation=max_act,
+                progress=f"render {m} ({recipe})" if progress else None,
+            )
             entries += [_copy_render(out, m, r) for r in renders]
     return entries
 
@@ -157,8 +202,10 @@ def check_device(device: str) -> None:
         if not torch.cuda.is_available():
             raise UsageError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
         if index >= torch.cuda.device_count():
-            raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); "
-                             f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+            raise UsageError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+            )
 
 
 def check_render_cache() -> None:
@@ -166,11 +213,13 @@ def check_render_cache() -> None:
     try:
         folder = cache_dir("renders")
     except OSError as err:
-        raise UsageError(f"cannot create the render cache ({err.strerror}: {err.filename}); set "
-                         "RNNVIZ_CACHE to a writable folder") from None
+        raise UsageError(
+            f"cannot create the render cache ({err.strerror}: {err.filename}); set RNNVIZ_CACHE to a writable folder"
+        ) from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"the render cache {folder} is not writable; set RNNVIZ_CACHE to a writable folder "
-                         "or use --quality none")
+        raise UsageError(
+            f"the render cache {folder} is not writable; set RNNVIZ_CACHE to a writable folder or use --quality none"
+        )
 
 
 def _layer_channel(key: str) -> tuple[str, int]:
@@ -191,9 +240,17 @@ def _copy_render(out: Path, model: str, render) -> dict:
     for i, path in enumerate(render.diversity):
         _copy(path, out / f"{stem}_div{i}.png")
         diversity.append(f"{stem}_div{i}.png")
-    return {"model": model, "layer": render.layer, "channel": render.channel, "recipe": render.recipe,
-            "image": f"{stem}.png", "relative_activation": render.relative_activation,
-            "final_activation": render.final_activation, "dead": render.dead, "diversity": diversity}
+    return {
+        "model": model,
+        "layer": render.layer,
+        "channel": render.channel,
+        "recipe": render.recipe,
+        "image": f"{stem}.png",
+        "relative_activation": render.relative_activation,
+        "final_activation": render.final_activation,
+        "dead": render.dead,
+        "diversity": diversity,
+    }
 
 
 # ------------------------------------------------------------------ the whole job
@@ -226,7 +283,9 @@ def run(cfg: Config, progress: bool = True) -> Path:
 
         t = time.perf_counter()
         examples = choose_examples(images.labels, images.class_indices, cfg.n_examples)
-        analyses = run_analysis(cfg, models, images, sweep_settings(cfg, layers, examples, images.class_indices), progress)
+        analyses = run_analysis(
+            cfg, models, images, sweep_settings(cfg, layers, examples, images.class_indices), progress
+        )
         timings["attack_s"] = round(time.perf_counter() - t, 3)
 
         t = time.perf_counter()

@@ -6,16 +6,18 @@ resample's top-k with the reported one; class columns give per-class rankings; n
 columns show whether the ranking has settled as images are added. Two measures can rank:
 ``sigma`` (the seed's definition) and ``excess`` = sigma - sigma_noise (what only the attack does).
 """
+
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
 from .analysis import ModelAnalysis
-from .bootstrap import SUBSET_FRACTIONS, interval
+from .bootstrap import SUBSET_FRACTIONS, WeightedSums, interval
 
-P_TOP_CANDIDATE = 0.2      # a channel outside the top-k this often inside it is listed as a candidate
+P_TOP_CANDIDATE = 0.2  # a channel outside the top-k this often inside it is listed as a candidate
 MAX_CANDIDATES = 10
 
 
@@ -58,6 +60,7 @@ class EpsRanking:
 
     def _measure(self, sigma: dict, noise: dict | None) -> dict[str, torch.Tensor]:
         if self.rank_by == "excess":
+            assert noise is not None, "excess needs the noise baseline"
             return {name: sigma[name] - noise[name] for name in sigma}
         return sigma
 
@@ -78,12 +81,10 @@ class EpsRanking:
         boot = self._samples("bootstrap")
         p_top, jaccards = self._stability(boot, top, k) if boot is not None else (None, None)
         rows = [self._row(keys[j], p_top[j] if p_top is not None else None) for j in top]
-        candidates = [] if p_top is None else sorted(
-            ({"layer": keys[j][0], "channel": keys[j][1], "p_top": float(p_top[j])}
-             for j in range(len(keys)) if j not in top and p_top[j] >= P_TOP_CANDIDATE),
-            key=lambda r: -r["p_top"])[:MAX_CANDIDATES]
         return {
-            "measure": self.rank_by, "top": rows, "candidates": candidates,
+            "measure": self.rank_by,
+            "top": rows,
+            "candidates": _candidates(keys, top, p_top),
             "expected_jaccard": None if jaccards is None else float(jaccards.mean()),
             "jaccard_ci": None if jaccards is None else _ci(*interval(jaccards[:, None])),
             "layers": self._layers(),
@@ -104,22 +105,34 @@ class EpsRanking:
     def _row(self, key: tuple[str, int], p_top) -> dict:
         layer, ch = key
         sigma = float(self.sigma[layer][ch])
-        row = {"layer": layer, "channel": ch, "sensitivity": sigma,
-               "relative": _float(sigma / float(self.scale[layer][ch])) if self.scale[layer][ch] > 0 else None,
-               "p_top": None if p_top is None else float(p_top)}
-        boot = self._channel_samples(layer, ch)       # intervals are null without a bootstrap
+        row = {
+            "layer": layer,
+            "channel": ch,
+            "sensitivity": sigma,
+            "relative": _float(sigma / float(self.scale[layer][ch])) if self.scale[layer][ch] > 0 else None,
+            "p_top": None if p_top is None else float(p_top),
+        }
+        boot = self._channel_samples(layer, ch)  # intervals are null without a bootstrap
         row["sensitivity_ci"] = _ci(*interval(boot[0][:, None])) if boot is not None else None
         if self.noise is not None:
             noise = float(self.noise[layer][ch])
-            row.update(noise=noise, excess=sigma - noise, noise_ratio=_float(noise / sigma) if sigma else None,
-                       excess_ci=_ci(*interval((boot[0] - boot[1])[:, None])) if boot is not None else None)
+            row.update(
+                noise=noise,
+                excess=sigma - noise,
+                noise_ratio=_float(noise / sigma) if sigma else None,
+                excess_ci=_ci(*interval((boot[0] - boot[1])[:, None])) if boot is not None else None,
+            )
         return row
+
+    def _weighted(self) -> WeightedSums:
+        assert self.m.sigma_w is not None, "no resampling weights were accumulated"
+        return self.m.sigma_w
 
     def _channel_samples(self, layer: str, ch: int):
         if self.a.weights is None or not self.a.weights.bootstrap:
             return None
         cols = self.a.weights.columns("bootstrap")
-        sigma = self.m.sigma_w.means(cols)[layer][:, ch]
+        sigma = self._weighted().means(cols)[layer][:, ch]
         noise = self.m.noise_w.means(cols)[layer][:, ch] if self.m.noise_w is not None else None
         return sigma, noise
 
@@ -130,8 +143,10 @@ class EpsRanking:
         boot = self._boot_layer_stats()
         for name, sigma in self.sigma.items():
             scale = float(self.scale[name].mean())
-            entry = {"sigma": float(sigma.mean()),
-                     "relative": _float(float(sigma.mean()) / scale) if scale > 0 else None}
+            entry: dict[str, Any] = {
+                "sigma": float(sigma.mean()),
+                "relative": _float(float(sigma.mean()) / scale) if scale > 0 else None,
+            }
             if self.noise is not None:
                 entry["noise"] = float(self.noise[name].mean())
                 entry["noise_ratio"] = _float(entry["noise"] / entry["sigma"]) if entry["sigma"] else None
@@ -144,7 +159,8 @@ class EpsRanking:
         if self.a.weights is None or not self.a.weights.bootstrap:
             return None
         cols = self.a.weights.columns("bootstrap")
-        sigma = {n: t.mean(1) for n, t in self.m.sigma_w.means(cols).items()}
+        sigma = {n: t.mean(1) for n, t in self._weighted().means(cols).items()}
+        assert self.a.scale.weighted is not None
         scale = {n: t.mean(1) for n, t in self.a.scale.weighted.means(cols).items()}
         return {"sigma": sigma, "relative": {n: sigma[n] / scale[n] for n in sigma}}
 
@@ -165,9 +181,10 @@ class EpsRanking:
         out = {}
         for c, name in enumerate(class_names):
             chosen = _top(values[c], k)
-            out[name] = {"top": [{"layer": keys[j][0], "channel": keys[j][1], "value": _float(values[c, j])}
-                                 for j in chosen],
-                         "jaccard_to_pooled": jaccard(chosen, top)}
+            out[name] = {
+                "top": [{"layer": keys[j][0], "channel": keys[j][1], "value": _float(values[c, j])} for j in chosen],
+                "jaccard_to_pooled": jaccard(chosen, top),
+            }
         return out
 
     def _convergence(self, top: list[int], k: int) -> list[dict]:
@@ -175,19 +192,40 @@ class EpsRanking:
         if per is None:
             return []
         values, _ = _flat(per)
-        totals = self.m.sigma_w.totals[self.a.weights.columns("subsets")]
-        rows = [{"fraction": f, "n_images": int(totals[i]),
-                 "jaccard": jaccard(_top(values[i], k), top) if totals[i] > 0 else None}
-                for i, f in enumerate(SUBSET_FRACTIONS)]
+        all_totals = self._weighted().totals
+        assert self.a.weights is not None and all_totals is not None
+        totals = all_totals[self.a.weights.columns("subsets")]
+        rows = [
+            {
+                "fraction": f,
+                "n_images": int(totals[i]),
+                "jaccard": jaccard(_top(values[i], k), top) if totals[i] > 0 else None,
+            }
+            for i, f in enumerate(SUBSET_FRACTIONS)
+        ]
         return rows + [{"fraction": 1.0, "n_images": self.m.sigma.count, "jaccard": 1.0}]
+
+
+def _candidates(keys: list[tuple[str, int]], top: list[int], p_top: torch.Tensor | None) -> list[dict]:
+    """Channels outside the reported top-k that enter a resample's top-k often, most often first."""
+    if p_top is None:
+        return []
+    outside = [(float(p_top[j]), j) for j in range(len(keys)) if j not in top and p_top[j] >= P_TOP_CANDIDATE]
+    outside.sort(key=lambda pj: (-pj[0], pj[1]))
+    return [{"layer": keys[j][0], "channel": keys[j][1], "p_top": p} for p, j in outside[:MAX_CANDIDATES]]
 
 
 def compare(standard: EpsRanking, robust: EpsRanking) -> dict:
     """standard / robust mean relative sigma, with a paired-bootstrap interval (same resamples)."""
     point_s, point_r = standard.mean_relative(), robust.mean_relative()
     ratio = point_s / point_r if point_s and point_r else None
-    out = {"measure": "relative sigma", "ratio": ratio, "ratio_ci": None,
-           "standard": point_s, "robust": point_r}
+    out: dict[str, Any] = {
+        "measure": "relative sigma",
+        "ratio": ratio,
+        "ratio_ci": None,
+        "standard": point_s,
+        "robust": point_r,
+    }
     s, r = standard.relative_samples(), robust.relative_samples()
     if ratio is not None and s is not None and r is not None:
         out["ratio_ci"] = _ci(*interval((s / r)[:, None]))

@@ -3,6 +3,7 @@
 The renderer reads only what is written here (see docs/results-schema.md), so a
 report can be rebuilt from a folder without torch doing any work.
 """
+
 from __future__ import annotations
 
 import platform
@@ -18,8 +19,8 @@ from .fileio import atomic_write_json
 from .names import MODELS, SCHEMA_VERSION
 from .ranking import EpsRanking, compare
 
-
 # ------------------------------------------------------------------ results.json
+
 
 def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis], timings: dict) -> dict:
     """Everything the report shows, as plain JSON (per-eps lists aligned with config.eps)."""
@@ -37,19 +38,25 @@ def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis],
         "classes": [{"name": names[i], "index": i, "n_images": images.count(i)} for i in class_indices],
         "n_images": len(images),
         "accuracy": {m: analyses[m].accuracy for m in MODELS},
-        "accuracy_per_class": {m: {names[i]: analyses[m].accuracy_for(labels_np == i) for i in class_indices}
-                               for m in MODELS},
+        "accuracy_per_class": {
+            m: {names[i]: analyses[m].accuracy_for(labels_np == i) for i in class_indices} for m in MODELS
+        },
         "sweet_spot": sweet_spot(analyses["standard"], analyses["robust"]),
-        "layer_sensitivity": {m: [layers if e > 0 else {} for e, layers in
-                                  zip(cfg.eps, analyses[m].layer_sensitivity())] for m in MODELS},
+        "layer_sensitivity": {
+            m: [layers if e > 0 else {} for e, layers in zip(cfg.eps, analyses[m].layer_sensitivity())] for m in MODELS
+        },
         "top_channels": {m: [r["top"] if r else [] for r in ranking[m]] for m in MODELS},
         "ranking": ranking,
         "comparison": comparison,
         "bootstrap": {"resamples": cfg.bootstrap, "level": 0.95, "noise": "uniform random sign, same eps"},
         "channel_max_activation": {m: _max_activation_of_top(analyses[m], ranking[m]) for m in MODELS},
-        "neuron_sensitivity": {m: [{f"{layer}:{ch}": grid.tolist() for (layer, ch), grid in per.items()}
-                                   for per in analyses[m].neuron_maps] for m in MODELS},
-        "patching": None,              # filled by the patching pass (rnnviz.patching)
+        "neuron_sensitivity": {
+            m: [
+                {f"{layer}:{ch}": grid.tolist() for (layer, ch), grid in per.items()} for per in analyses[m].neuron_maps
+            ]
+            for m in MODELS
+        },
+        "patching": None,  # filled by the patching pass (rnnviz.patching)
         "examples": [],
         "renders": [],
         "data_files": {},
@@ -62,8 +69,10 @@ def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis],
 def rank(cfg, analyses: dict[str, ModelAnalysis], class_names: list[str]) -> tuple[dict, list]:
     """Per model and non-zero eps the ranking with its stability; per eps the cross-model ratio.
     At eps = 0 nothing moves (sigma is 0 by construction), so there is nothing to rank: None."""
-    rankings = {m: [EpsRanking(analyses[m], e, cfg.rank_by) if eps > 0 else None for e, eps in enumerate(cfg.eps)]
-                for m in MODELS}
+    rankings = {
+        m: [EpsRanking(analyses[m], e, cfg.rank_by) if eps > 0 else None for e, eps in enumerate(cfg.eps)]
+        for m in MODELS
+    }
     ranking = {m: [r.summary(cfg.top_k, class_names) if r else None for r in rankings[m]] for m in MODELS}
     comparison = [compare(s, r) if s and r else None for s, r in zip(rankings["standard"], rankings["robust"])]
     return ranking, comparison
@@ -95,14 +104,19 @@ def environment(device: str) -> dict:
         lucent = version("torch-lucent")
     except Exception:
         lucent = "not installed"
-    return {"rnnviz": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "lucent": lucent, "python": sys.version.split()[0], "device": device,
-            "platform": platform.platform(), "threads": torch.get_num_threads()}
+    return {
+        "rnnviz": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "lucent": lucent,
+        "python": sys.version.split()[0],
+        "device": device,
+        "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def write_results(out: Path, results: dict) -> Path:
     path = out / "results.json"
     atomic_write_json(path, results)
     return path
-
-

@@ -5,6 +5,7 @@ runs never share a folder. While a run is unfinished the folder carries a marker
 fingerprint of its settings: only the same settings may resume it; the engine removes the
 marker when the run is complete.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -17,7 +18,7 @@ from .errors import UsageError
 from .fileio import atomic_write_text, key_digest
 from .names import slug
 
-INCOMPLETE_MARKER = ".rnnviz-incomplete"   # holds the fingerprint of the unfinished run's settings
+INCOMPLETE_MARKER = ".rnnviz-incomplete"  # holds the fingerprint of the unfinished run's settings
 LOCK_FILE = ".rnnviz-lock"
 UNFINGERPRINTED = ("out", "pdf", "slides")  # settings that change no result
 
@@ -61,7 +62,7 @@ def claim(out: str | None, cfg_json: dict, default_stem: str) -> RunFolder:
     print_ = fingerprint(cfg_json)
     if out:
         folder, problem = _try(Path(out), print_)
-        if problem:
+        if problem or folder is None:
             raise UsageError(f"output folder {out} {problem}")
         return folder
     base = Path("reports") / f"{date.today().isoformat()}-{slug(default_stem)[:60]}"
@@ -69,7 +70,7 @@ def claim(out: str | None, cfg_json: dict, default_stem: str) -> RunFolder:
     while True:
         candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
         folder, problem = _try(candidate, print_)
-        if not problem:
+        if folder is not None:
             return folder
         n += 1
 
@@ -102,10 +103,14 @@ def _refusal(path: Path, print_: str) -> str | None:
     if not contents:
         return None
     if INCOMPLETE_MARKER not in contents:
-        return ("already holds a finished run; re-render its report with --from, or choose another --out "
-                "(nothing was overwritten)")
+        return (
+            "already holds a finished run; re-render its report with --from, or choose another --out "
+            "(nothing was overwritten)"
+        )
     left = (path / INCOMPLETE_MARKER).read_text(errors="replace").strip()
     if left and left != print_:
-        return ("holds an interrupted run with different settings; rerun its original command to resume "
-                "it, or choose another --out (nothing was overwritten)")
+        return (
+            "holds an interrupted run with different settings; rerun its original command to resume "
+            "it, or choose another --out (nothing was overwritten)"
+        )
     return None

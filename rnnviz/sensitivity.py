@@ -8,7 +8,10 @@ with F the channel's activation map (dim = H * W for a conv channel, 1 for a lin
 ``SensitivityMeter`` folds each batch of recorded activations into per-channel sums, so memory
 does not grow with N, channel indices are never lost, and two meters merge exactly.
 """
+
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 
@@ -29,7 +32,7 @@ class SensitivityMeter:
     ``neurons`` (``(layer, channel)`` pairs) also keep |dF| per spatial position.
     """
 
-    def __init__(self, layers: list[str], neurons: list[tuple[str, int]] = ()):
+    def __init__(self, layers: list[str], neurons: Sequence[tuple[str, int]] = ()):
         self.layers = list(layers)
         self.neurons = list(neurons)
         self.sums: dict[str, torch.Tensor] = {}

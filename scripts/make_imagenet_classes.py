@@ -9,6 +9,7 @@ lemma column keeps WordNet's head words ("crane" for both cranes) so that
 
     PYTHONPATH=. .venv/bin/python scripts/make_imagenet_classes.py
 """
+
 from __future__ import annotations
 
 from importlib.resources import files
@@ -17,14 +18,20 @@ from pathlib import Path
 from torchvision.models import ResNet50_Weights
 
 OUT = Path(__file__).resolve().parents[1] / "rnnviz" / "imagenet_classes.tsv"
-ANCHORS = {0: ("n01440764", "tench"), 130: ("n02007558", "flamingo"),
-           134: ("n02012849", "crane bird"), 517: ("n03126707", "crane"),
-           999: ("n15075141", "toilet tissue")}
-HEADER = ("# ImageNet-1k classes: index<TAB>synset<TAB>name<TAB>WordNet lemmas (comma-separated, "
-          "head word first). Synsets and lemmas: timm timm/data/_info/imagenet_synsets.txt and "
-          "imagenet_synset_to_lemma.txt (Apache-2.0); names: torchvision "
-          "ResNet50_Weights.IMAGENET1K_V1.meta['categories'] (BSD-3-Clause). "
-          "Made by scripts/make_imagenet_classes.py.\n")
+ANCHORS = {
+    0: ("n01440764", "tench"),
+    130: ("n02007558", "flamingo"),
+    134: ("n02012849", "crane bird"),
+    517: ("n03126707", "crane"),
+    999: ("n15075141", "toilet tissue"),
+}
+HEADER = (
+    "# ImageNet-1k classes: index<TAB>synset<TAB>name<TAB>WordNet lemmas (comma-separated, "
+    "head word first). Synsets and lemmas: timm timm/data/_info/imagenet_synsets.txt and "
+    "imagenet_synset_to_lemma.txt (Apache-2.0); names: torchvision "
+    "ResNet50_Weights.IMAGENET1K_V1.meta['categories'] (BSD-3-Clause). "
+    "Made by scripts/make_imagenet_classes.py.\n"
+)
 
 
 def _read_timm(name: str) -> str:

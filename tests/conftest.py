@@ -1,4 +1,5 @@
 """Shared fixtures: every CLI-level test runs offline, in its own folder, with its own cache."""
+
 import pytest
 
 

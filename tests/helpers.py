@@ -1,11 +1,12 @@
 """Small models and images the engine tests share (random init, no downloads)."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from rnnviz.models import LoadedModel, add_input_normalization, freeze
 from rnnviz.analysis import SweepSettings
+from rnnviz.models import LoadedModel, add_input_normalization, freeze
 from rnnviz.zoo.net import FashionResNet
 
 N_CLASSES = 10
@@ -19,9 +20,16 @@ def tiny_resnet(seed: int = 0) -> LoadedModel:
         net = FashionResNet()
     from rnnviz.labels import fashion_labels
 
-    return LoadedModel(freeze(net), name=f"tiny resnet (seed {seed})", arch="fashion_resnet",
-                       sha256=f"tiny-{seed}", labels=fashion_labels(), input_size=28, resize=None,
-                       grayscale=True)
+    return LoadedModel(
+        freeze(net),
+        name=f"tiny resnet (seed {seed})",
+        arch="fashion_resnet",
+        sha256=f"tiny-{seed}",
+        labels=fashion_labels(),
+        input_size=28,
+        resize=None,
+        grayscale=True,
+    )
 
 
 def images(n: int = 6, size: int = 28, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

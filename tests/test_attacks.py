@@ -1,12 +1,12 @@
 """FGSM and PGD: against torchattacks, a finite difference, and the eps = 0 contract."""
+
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import TwoLayerNet, freeze, images, sweep, tiny_resnet
 
 from rnnviz.analysis import analyze
 from rnnviz.attacks import PGDSettings, fgsm, input_gradient, pgd
-
-from helpers import TwoLayerNet, freeze, images, sweep, tiny_resnet
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,9 @@ def test_gradient_sign_agrees_with_finite_difference():
     for idx in [(0, 0, 0, 0), (0, 1, 2, 3), (0, 2, 1, 1), (0, 0, 3, 2)]:
         e = torch.zeros_like(x)
         e[idx] = h
-        fd = (F.cross_entropy(net(x + e), y, reduction="sum") - F.cross_entropy(net(x - e), y, reduction="sum")) / (2 * h)
+        fd = (F.cross_entropy(net(x + e), y, reduction="sum") - F.cross_entropy(net(x - e), y, reduction="sum")) / (
+            2 * h
+        )
         assert torch.sign(fd) == torch.sign(grad[idx])
         assert fd.item() == pytest.approx(grad[idx].item(), rel=1e-4, abs=1e-9)
 
@@ -94,8 +96,20 @@ def test_pgd_random_start_belongs_to_the_image_not_the_batch(resnet):
     x, y = images(5, seed=4)
     settings = PGDSettings(steps=2)
     whole = pgd(resnet.module, x, y, 0.05, settings, seed=3, indices=torch.arange(5))
-    parts = torch.cat([pgd(resnet.module, x[i:i + 2], y[i:i + 2], 0.05, settings, seed=3,
-                           indices=torch.arange(i, min(i + 2, 5))) for i in range(0, 5, 2)])
+    parts = torch.cat(
+        [
+            pgd(
+                resnet.module,
+                x[i : i + 2],
+                y[i : i + 2],
+                0.05,
+                settings,
+                seed=3,
+                indices=torch.arange(i, min(i + 2, 5)),
+            )
+            for i in range(0, 5, 2)
+        ]
+    )
     assert torch.allclose(whole, parts, atol=1e-6)
     other = pgd(resnet.module, x, y, 0.05, settings, seed=4, indices=torch.arange(5))
     assert not torch.equal(whole, other)

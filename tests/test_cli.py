@@ -1,4 +1,5 @@
 """The command line, in-process: the whole pipeline once at tiny settings, and bad input."""
+
 import csv
 import json
 import re
@@ -13,9 +14,27 @@ import torchvision
 from rnnviz.cli import main
 from rnnviz.errors import UsageError
 
-TINY = ["--preset", "fashion", "--classes", "sneaker,bag", "--eps", "0,0.1", "--n-images", "6",
-        "--n-examples", "1", "--top-k", "2", "--quality", "draft", "--recipes", "lucid,raw", "--quiet",
-        "--neurons", "layer4.0:3"]
+TINY = [
+    "--preset",
+    "fashion",
+    "--classes",
+    "sneaker,bag",
+    "--eps",
+    "0,0.1",
+    "--n-images",
+    "6",
+    "--n-examples",
+    "1",
+    "--top-k",
+    "2",
+    "--quality",
+    "draft",
+    "--recipes",
+    "lucid,raw",
+    "--quiet",
+    "--neurons",
+    "layer4.0:3",
+]
 
 
 pytestmark = pytest.mark.usefixtures("offline")
@@ -78,16 +97,25 @@ def test_html_is_self_contained_and_embeds_figures(report_dir):
 def test_pdf_has_sections_in_order_and_no_empty_page(report_dir):
     pdf = report_dir / "report.pdf"
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    headings = ("1. Accuracy under attack", "2. Adversarial examples", "3. Channel sensitivity",
-                "4. What the sensitive channels respond to", "5. Method and reproducibility")
+    headings = (
+        "1. Accuracy under attack",
+        "2. Adversarial examples",
+        "3. Channel sensitivity",
+        "4. What the sensitive channels respond to",
+        "5. Method and reproducibility",
+    )
     positions = [text.rfind(h) for h in headings]  # the last hit is the section, not the contents line
     assert all(p >= 0 for p in positions) and positions == sorted(positions), positions
-    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True,
-                                                              text=True).stdout).group(1))
+    pages = int(
+        re.search(
+            r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
+        ).group(1)
+    )
     assert 5 <= pages <= 40
     for page in range(1, pages + 1):
-        words = subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), str(pdf), "-"],
-                               capture_output=True, text=True).stdout.split()
+        words = subprocess.run(
+            ["pdftotext", "-f", str(page), "-l", str(page), str(pdf), "-"], capture_output=True, text=True
+        ).stdout.split()
         assert len(words) > 3, f"page {page} is empty"
 
 
@@ -101,8 +129,11 @@ def test_csv_values_equal_results_json(report_dir):
     tops = list(csv.DictReader(open(report_dir / "data" / "top_channels.csv")))
     first = [t for t in tops if t["model"] == "robust" and float(t["eps"]) == 0.1][0]
     best = r["top_channels"]["robust"][1][0]
-    assert (first["layer"], int(first["channel"]), float(first["sensitivity"])) == \
-        (best["layer"], best["channel"], best["sensitivity"])
+    assert (first["layer"], int(first["channel"]), float(first["sensitivity"])) == (
+        best["layer"],
+        best["channel"],
+        best["sensitivity"],
+    )
 
 
 def test_from_rerenders_without_recomputing(report_dir, tmp_path, capsys):
@@ -121,20 +152,24 @@ def test_existing_out_folder_is_never_overwritten(report_dir, capsys):
 
 # ------------------------------------------------------------------ bad input
 
-@pytest.mark.parametrize("argv,pattern", [
-    (["--classes", "sneakr"], r"did you mean.*sneaker"),
-    (["--eps", "-0.1"], r"outside \[0, 1\]"),
-    (["--eps", "2"], r"outside \[0, 1\]"),
-    (["--eps", "abc"], r"not a number"),
-    (["--eps", "0.1,1/10"], r"more than once"),
-    (["--layers", "layer9"], r"unknown layer 'layer9'.*layer1"),
-    (["--top-k", "0"], r"top-k must be an integer >= 1"),
-    (["--top-k", "100000"], r"more than the \d+ channels"),
-    (["--n-images", "x"], r"invalid int value"),
-    (["--attack", "cw"], r"invalid choice"),
-    (["--neurons", "layer4.0"], r"not LAYER:CHANNEL"),
-    (["--neurons", "layer3.0:999"], r"not a channel of an analysed layer"),
-])
+
+@pytest.mark.parametrize(
+    "argv,pattern",
+    [
+        (["--classes", "sneakr"], r"did you mean.*sneaker"),
+        (["--eps", "-0.1"], r"outside \[0, 1\]"),
+        (["--eps", "2"], r"outside \[0, 1\]"),
+        (["--eps", "abc"], r"not a number"),
+        (["--eps", "0.1,1/10"], r"more than once"),
+        (["--layers", "layer9"], r"unknown layer 'layer9'.*layer1"),
+        (["--top-k", "0"], r"top-k must be an integer >= 1"),
+        (["--top-k", "100000"], r"more than the \d+ channels"),
+        (["--n-images", "x"], r"invalid int value"),
+        (["--attack", "cw"], r"invalid choice"),
+        (["--neurons", "layer4.0"], r"not LAYER:CHANNEL"),
+        (["--neurons", "layer3.0:999"], r"not a channel of an analysed layer"),
+    ],
+)
 def test_bad_input_is_one_line(capsys, argv, pattern):
     one_line_error(capsys, TINY + ["--out", "r"] + argv, pattern)
 
@@ -148,23 +183,61 @@ def test_imagenet_without_data_fails_fast(capsys):
 def test_missing_weights_offline(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     (tmp_path / "imgs" / "flamingo").mkdir(parents=True)
-    one_line_error(capsys, ["--standard", "torchvision:resnet18", "--robust", "torchvision:resnet18",
-                            "--data", str(tmp_path / "imgs"), "--classes", "flamingo"],
-                   r"resnet18-f37072fd\.pth", r"place the file")
+    one_line_error(
+        capsys,
+        [
+            "--standard",
+            "torchvision:resnet18",
+            "--robust",
+            "torchvision:resnet18",
+            "--data",
+            str(tmp_path / "imgs"),
+            "--classes",
+            "flamingo",
+        ],
+        r"resnet18-f37072fd\.pth",
+        r"place the file",
+    )
 
 
 def test_checkpoint_that_does_not_fit(capsys, tmp_path):
     path = tmp_path / "r34.pt"
     torch.save(torchvision.models.resnet34(weights=None).state_dict(), path)
     (tmp_path / "imgs" / "flamingo").mkdir(parents=True)
-    one_line_error(capsys, ["--standard", str(path), "--robust", str(path), "--arch", "resnet18",
-                            "--data", str(tmp_path / "imgs"), "--classes", "flamingo"], r"does not fit resnet18")
+    one_line_error(
+        capsys,
+        [
+            "--standard",
+            str(path),
+            "--robust",
+            str(path),
+            "--arch",
+            "resnet18",
+            "--data",
+            str(tmp_path / "imgs"),
+            "--classes",
+            "flamingo",
+        ],
+        r"does not fit resnet18",
+    )
 
 
 def test_empty_data_folder(capsys, tmp_path):
     (tmp_path / "imgs").mkdir()
-    one_line_error(capsys, ["--standard", "random:resnet18", "--robust", "random:resnet18", "--data",
-                            str(tmp_path / "imgs"), "--classes", "flamingo"], r"no images of class 'flamingo'")
+    one_line_error(
+        capsys,
+        [
+            "--standard",
+            "random:resnet18",
+            "--robust",
+            "random:resnet18",
+            "--data",
+            str(tmp_path / "imgs"),
+            "--classes",
+            "flamingo",
+        ],
+        r"no images of class 'flamingo'",
+    )
 
 
 def test_debug_shows_traceback():

@@ -1,4 +1,5 @@
 """Image folders: layouts, pixel modes, bad files, reproducible sampling."""
+
 import csv
 
 import numpy as np
@@ -50,7 +51,9 @@ def test_flat_folder_with_labels_csv_and_own_photos(tmp_path):
     own = tmp_path / "own"
     photo(own / "p1.jpg")
     photo(own / "p2.jpg")
-    assert load_folder(own, imagenet_labels(), [FLAMINGO], 5, 0, PREP, label="flamingo").labels.tolist() == [FLAMINGO] * 2
+    assert (
+        load_folder(own, imagenet_labels(), [FLAMINGO], 5, 0, PREP, label="flamingo").labels.tolist() == [FLAMINGO] * 2
+    )
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "I;16", "1", "LA"])

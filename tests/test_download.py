@@ -1,4 +1,5 @@
 """Downloads happen once, are checked, and fail with one line when there is no network."""
+
 import hashlib
 import time
 import urllib.request

@@ -2,6 +2,7 @@
 
 Each test here backs a row of the README's "When things go wrong" table.
 """
+
 import dataclasses
 import errno
 import json
@@ -14,11 +15,29 @@ from PIL import Image
 
 import rnnviz.featvis as featvis
 import rnnviz.pipeline as pipeline
-from rnnviz.fileio import atomic_write_bytes
 from rnnviz.cli import main
+from rnnviz.fileio import atomic_write_bytes
 
-BASE = ["--preset", "fashion", "--classes", "sneaker", "--eps", "0,0.1", "--n-images", "4", "--top-k", "2",
-        "--n-examples", "1", "--recipes", "lucid", "--quality", "draft", "--quiet", "--no-pdf"]
+BASE = [
+    "--preset",
+    "fashion",
+    "--classes",
+    "sneaker",
+    "--eps",
+    "0,0.1",
+    "--n-images",
+    "4",
+    "--top-k",
+    "2",
+    "--n-examples",
+    "1",
+    "--recipes",
+    "lucid",
+    "--quality",
+    "draft",
+    "--quiet",
+    "--no-pdf",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -73,8 +92,9 @@ def test_ctrl_c_during_rendering_keeps_attack_results_and_resumes_from_cache(tmp
     same = [p.name for p in (tmp_path / "r" / "figures" / "renders").iterdir()]
     assert same
     for name in same:
-        assert (tmp_path / "r" / "figures" / "renders" / name).read_bytes() == \
-            (tmp_path / "reference" / "figures" / "renders" / name).read_bytes()
+        assert (tmp_path / "r" / "figures" / "renders" / name).read_bytes() == (
+            tmp_path / "reference" / "figures" / "renders" / name
+        ).read_bytes()
 
 
 def test_full_disk_leaves_no_partial_file(tmp_path, monkeypatch):
@@ -128,8 +148,22 @@ def test_nan_logits_are_reported_not_averaged(tmp_path, capsys):
     torch.save(state, tmp_path / "nan.pt")
     (tmp_path / "imgs" / "flamingo").mkdir(parents=True)
     Image.new("RGB", (40, 40), (200, 100, 50)).save(tmp_path / "imgs" / "flamingo" / "a.png")
-    rc = main(["--standard", str(tmp_path / "nan.pt"), "--robust", str(tmp_path / "nan.pt"), "--data",
-               str(tmp_path / "imgs"), "--classes", "flamingo", "--quality", "none", "--quiet", "--no-pdf"])
+    rc = main(
+        [
+            "--standard",
+            str(tmp_path / "nan.pt"),
+            "--robust",
+            str(tmp_path / "nan.pt"),
+            "--data",
+            str(tmp_path / "imgs"),
+            "--classes",
+            "flamingo",
+            "--quality",
+            "none",
+            "--quiet",
+            "--no-pdf",
+        ]
+    )
     assert rc == 2 and "NaN" in error_line(capsys)
 
 
@@ -140,16 +174,30 @@ def test_models_with_different_label_sets(capsys):
 
 def test_ambiguous_class(tmp_path, capsys):
     (tmp_path / "imgs").mkdir()
-    rc = main(["--standard", "random:resnet18", "--robust", "random:resnet18", "--data", str(tmp_path / "imgs"),
-               "--classes", "crane", "--quiet"])
+    rc = main(
+        [
+            "--standard",
+            "random:resnet18",
+            "--robust",
+            "random:resnet18",
+            "--data",
+            str(tmp_path / "imgs"),
+            "--classes",
+            "crane",
+            "--quiet",
+        ]
+    )
     assert rc == 2 and "n02012849" in error_line(capsys)
 
 
-@pytest.mark.parametrize("text,pattern", [
-    ("top_k = 3\nflavour = 'x'\n", "unknown key 'flavour'"),
-    ("top_k = 'three'\n", "'top_k' .* wrong type"),
-    ("eps = [0, 0.1\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text,pattern",
+    [
+        ("top_k = 3\nflavour = 'x'\n", "unknown key 'flavour'"),
+        ("top_k = 'three'\n", "'top_k' .* wrong type"),
+        ("eps = [0, 0.1\n", "not valid TOML"),
+    ],
+)
 def test_bad_config_file(tmp_path, capsys, text, pattern):
     import re
 
@@ -160,8 +208,7 @@ def test_bad_config_file(tmp_path, capsys, text, pattern):
 
 def test_config_file_sits_between_defaults_and_flags(tmp_path):
     (tmp_path / "c.toml").write_text('top_k = 1\neps = "0,4/255"\nn_images = 3\nseed = 5\n')
-    assert main(BASE + ["--config", str(tmp_path / "c.toml"), "--top-k", "2", "--quality", "none",
-                        "--out", "r"]) == 0
+    assert main(BASE + ["--config", str(tmp_path / "c.toml"), "--top-k", "2", "--quality", "none", "--out", "r"]) == 0
     r = json.loads((tmp_path / "r" / "results.json").read_text())
     assert r["config"]["top_k"] == 2 and r["config"]["n_images"] == 4 and r["config"]["eps"] == [0.0, 0.1]
     assert r["config"]["seed"] == 5

@@ -1,4 +1,5 @@
 """Feature visualization engine: batched renders rise, the model is left as found, the cache works."""
+
 from __future__ import annotations
 
 import json
@@ -9,13 +10,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from helpers import TwoLayerNet, no_hooks, tiny_resnet
 from PIL import Image
 from torch import nn
 
 from rnnviz import featvis
 from rnnviz.errors import UsageError
 from rnnviz.featvis import loop, param, rendercache, transforms
-from helpers import TwoLayerNet, no_hooks, tiny_resnet
 
 CHANNELS = [("layer3", 0), ("layer3", 7), ("layer2.0.conv2", 3)]
 
@@ -51,8 +52,16 @@ def model_state(model: nn.Module) -> list:
     """Everything a render may touch: hooks, ReLU forwards, weight tensors, grad and mode flags."""
     state = []
     for name, m in model.named_modules():
-        state.append((name, list(m._forward_hooks), list(m._forward_pre_hooks), list(m._backward_hooks),
-                      "forward" in m.__dict__, m.training))
+        state.append(
+            (
+                name,
+                list(m._forward_hooks),
+                list(m._forward_pre_hooks),
+                list(m._backward_hooks),
+                "forward" in m.__dict__,
+                m.training,
+            )
+        )
     state += [(name, p.data_ptr(), p.stride(), p.requires_grad) for name, p in model.named_parameters()]
     return state
 
@@ -81,6 +90,7 @@ def test_model_restored_after_an_error(model, monkeypatch):
 
     def boom(*args):
         raise RuntimeError("interrupted mid-render")
+
     monkeypatch.setattr(transforms, "transform", boom)
     with pytest.raises(RuntimeError, match="interrupted"):
         render(model)
@@ -92,6 +102,7 @@ def test_rerun_hits_the_cache_and_renders_nothing(model, monkeypatch):
 
     def no_render(*args, **kw):
         raise AssertionError("rendered again")
+
     monkeypatch.setattr(loop.Optimizer, "run", no_render)
     second = render(model)
     assert all(r.cache_hit for r in second)
@@ -138,7 +149,7 @@ def test_damaged_cache_entry_is_rebuilt_with_a_warning(model):
 
 
 def test_dead_channel_flagged_and_relative_activation():
-    net = TwoLayerNet().eval().requires_grad_(False)      # relu channel 1 = relu(-x): always 0 on [0, 1]
+    net = TwoLayerNet().eval().requires_grad_(False)  # relu channel 1 = relu(-x): always 0 on [0, 1]
     alive, dead = render(net, [("relu", 0), ("relu", 1)], max_activation={("relu", 0): 4.0})
     assert not alive.dead and dead.dead and dead.final_activation == 0
     assert alive.relative_activation == pytest.approx(alive.final_activation / 4.0)
@@ -162,8 +173,10 @@ def cache_warnings(fn):
     return result, [str(w.message) for w in caught if "render cache" in str(w.message)]
 
 
-@pytest.mark.parametrize("meta", [{}, {"image": 5}, [], "null", {"image": "../image.png", "diversity": []},
-                                  "losses-not-numbers", "truncated"])
+@pytest.mark.parametrize(
+    "meta",
+    [{}, {"image": 5}, [], "null", {"image": "../image.png", "diversity": []}, "losses-not-numbers", "truncated"],
+)
 def test_damaged_meta_is_named_removed_and_rebuilt(model, meta):
     """Valid JSON without the keys or types the renderer reads used to raise KeyError on every
     later run; now the entry is named in one warning, removed and rendered again, same bytes."""
@@ -197,7 +210,7 @@ def test_stale_part_files_removed_when_rendering_starts(model):
     hours_ago = time.time() - 2 * 3600
     for f in old:
         os.utime(f, (hours_ago, hours_ago))
-    render(model, [("layer3", 1)])          # something to render: the sweep runs
+    render(model, [("layer3", 1)])  # something to render: the sweep runs
     assert not any(f.exists() for f in old)
     assert young.exists(), "a young .part may belong to a run in progress"
 
@@ -209,6 +222,7 @@ def _refuse_renders(monkeypatch):
         if os.fspath(path).endswith("renders") and mode & os.W_OK:
             return False
         return real(path, mode, *a, **kw)
+
     monkeypatch.setattr(rendercache.os, "access", access)
 
 
@@ -218,6 +232,7 @@ def test_read_only_cache_is_a_usage_error_before_any_step(model, monkeypatch, tm
 
     def no_step(*args, **kw):
         raise AssertionError("optimized before checking the cache")
+
     monkeypatch.setattr(loop.Optimizer, "run", no_step)
     renders = tmp_path / "cache" / "renders"
     with pytest.raises(UsageError, match=f"{renders}.*RNNVIZ_CACHE=<writable dir>"):
@@ -241,6 +256,7 @@ def test_read_only_cache_with_chmod(model, tmp_path):
 def test_uncreatable_cache_is_a_usage_error(model, monkeypatch):
     def denied(*parts):
         raise PermissionError(13, "Permission denied", "/ro/cache/renders")
+
     monkeypatch.setattr(rendercache, "cache_dir", denied)
     with pytest.raises(UsageError, match="/ro/cache/renders.*RNNVIZ_CACHE="):
         render(model, [("layer3", 0)])
@@ -254,6 +270,7 @@ def test_fully_cached_read_only_cache_still_works(model, monkeypatch):
 
 def test_lucent_device_is_restored_also_on_error():
     from lucent.optvis.param import spatial
+
     before = spatial.device
     with pytest.raises(RuntimeError):
         with param.lucent_device(torch.device("meta")):

@@ -1,4 +1,5 @@
 """Random combinations of flags and values: every run succeeds or ends in one line, no traceback."""
+
 import itertools
 
 from hypothesis import HealthCheck, given, settings
@@ -27,14 +28,35 @@ FLAGS = sorted(VALUES)
 counter = itertools.count()
 
 
-@settings(max_examples=30, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(FLAGS), max_size=4, unique=True).flatmap(
-    lambda flags: st.tuples(*[st.tuples(st.just(f), st.sampled_from(VALUES[f])) for f in flags])))
+@settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.lists(st.sampled_from(FLAGS), max_size=4, unique=True).flatmap(
+        lambda flags: st.tuples(*[st.tuples(st.just(f), st.sampled_from(VALUES[f])) for f in flags])
+    )
+)
 def test_cli_never_shows_a_traceback(offline, capsys, pairs):
     tmp_path = offline
-    argv = ["--preset", "fashion", "--classes", "sneaker", "--eps", "0,0.1", "--n-images", "2",
-            "--quality", "none", "--no-pdf", "--quiet", "--out", str(tmp_path / f"r{next(counter)}")]
+    argv = [
+        "--preset",
+        "fashion",
+        "--classes",
+        "sneaker",
+        "--eps",
+        "0,0.1",
+        "--n-images",
+        "2",
+        "--quality",
+        "none",
+        "--no-pdf",
+        "--quiet",
+        "--out",
+        str(tmp_path / f"r{next(counter)}"),
+    ]
     for flag, value in pairs:
         argv += [flag, value]
     rc = main(argv)

@@ -4,6 +4,7 @@ A silent regression in the attack, the sensitivity sums, the data sample or the 
 changes these numbers. They were produced by this engine on a 2-core x86 CPU with the pinned
 torch; accuracies are exact image counts, sigmas agree to float32 rounding.
 """
+
 import re
 from pathlib import Path
 
@@ -12,16 +13,27 @@ import pytest
 import rnnviz
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-DEMO = {"preset": "fashion", "classes": "sneaker,bag,ankle-boot", "eps": "0,0.05,0.1,0.2",
-        "quality": "none", "bootstrap": 0}
-CORRECT = {"standard": [294, 64, 4, 0], "robust": [292, 284, 278, 155]}          # of 300 images
+DEMO = {
+    "preset": "fashion",
+    "classes": "sneaker,bag,ankle-boot",
+    "eps": "0,0.05,0.1,0.2",
+    "quality": "none",
+    "bootstrap": 0,
+}
+CORRECT = {"standard": [294, 64, 4, 0], "robust": [292, 284, 278, 155]}  # of 300 images
 TOP3 = {
-    "standard": [[], [(111, 0.840664), (116, 0.822632), (117, 0.813963)],
-                 [(116, 1.078007), (111, 1.043047), (99, 1.012798)],
-                 [(116, 1.210395), (111, 1.155307), (53, 1.101186)]],
-    "robust": [[], [(66, 0.068192), (53, 0.065591), (10, 0.058974)],
-               [(66, 0.19748), (53, 0.188722), (96, 0.138932)],
-               [(55, 0.972963), (66, 0.905391), (53, 0.867072)]],
+    "standard": [
+        [],
+        [(111, 0.840664), (116, 0.822632), (117, 0.813963)],
+        [(116, 1.078007), (111, 1.043047), (99, 1.012798)],
+        [(116, 1.210395), (111, 1.155307), (53, 1.101186)],
+    ],
+    "robust": [
+        [],
+        [(66, 0.068192), (53, 0.065591), (10, 0.058974)],
+        [(66, 0.19748), (53, 0.188722), (96, 0.138932)],
+        [(55, 0.972963), (66, 0.905391), (53, 0.867072)],
+    ],
 }
 
 

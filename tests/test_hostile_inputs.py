@@ -1,5 +1,6 @@
 """Hostile and unlucky inputs on the engine side (issue 18): shared folders, concurrent runs,
 FIFOs, unbounded settings, paths that leak, and messages that must stay one line."""
+
 import json
 import os
 import subprocess
@@ -14,8 +15,26 @@ from rnnviz.cli import main
 
 pytestmark = pytest.mark.usefixtures("offline")
 
-TINY = ["--preset", "fashion", "--classes", "sneaker", "--eps", "0,0.1", "--n-images", "3", "--top-k", "2",
-        "--n-examples", "1", "--quality", "none", "--quiet", "--no-pdf", "--bootstrap", "0"]
+TINY = [
+    "--preset",
+    "fashion",
+    "--classes",
+    "sneaker",
+    "--eps",
+    "0,0.1",
+    "--n-images",
+    "3",
+    "--top-k",
+    "2",
+    "--n-examples",
+    "1",
+    "--quality",
+    "none",
+    "--quiet",
+    "--no-pdf",
+    "--bootstrap",
+    "0",
+]
 
 
 def one_line(capsys) -> str:
@@ -58,11 +77,20 @@ def test_an_interrupted_folder_resumes_only_with_its_own_settings(offline, capsy
 def test_a_finished_api_run_is_never_reused(offline, capsys):
     import rnnviz
 
-    cfg = rnnviz.build_config({"preset": "fashion", "classes": "sneaker", "eps": "0,0.1", "n_images": 2,
-                               "quality": "none", "out": "api", "bootstrap": 0})
+    cfg = rnnviz.build_config(
+        {
+            "preset": "fashion",
+            "classes": "sneaker",
+            "eps": "0,0.1",
+            "n_images": 2,
+            "quality": "none",
+            "out": "api",
+            "bootstrap": 0,
+        }
+    )
     before = cfg.to_json()
     out = rnnviz.run(cfg, progress=False)
-    assert not runfolder.is_unfinished(out) and cfg.to_json() == before   # no side effect on cfg
+    assert not runfolder.is_unfinished(out) and cfg.to_json() == before  # no side effect on cfg
     assert main(TINY + ["--out", "api"]) == 2
     assert "finished run" in one_line(capsys)
 
@@ -78,9 +106,30 @@ def test_from_refuses_an_unfinished_folder(offline, capsys):
 
 
 def _imagenet_argv(data) -> list[str]:
-    return ["--standard", "random:resnet18", "--robust", "random:resnet18", "--data", str(data),
-            "--classes", "flamingo", "--eps", "0,0.01", "--n-images", "2", "--top-k", "1", "--quality", "none",
-            "--no-pdf", "--quiet", "--bootstrap", "0", "--layers", "layer4.1"]
+    return [
+        "--standard",
+        "random:resnet18",
+        "--robust",
+        "random:resnet18",
+        "--data",
+        str(data),
+        "--classes",
+        "flamingo",
+        "--eps",
+        "0,0.01",
+        "--n-images",
+        "2",
+        "--top-k",
+        "1",
+        "--quality",
+        "none",
+        "--no-pdf",
+        "--quiet",
+        "--bootstrap",
+        "0",
+        "--layers",
+        "layer4.1",
+    ]
 
 
 def test_a_class_with_no_readable_image_stops_the_run(offline, capsys):
@@ -102,8 +151,12 @@ def test_a_fifo_in_labels_csv_is_skipped_not_waited_on(offline):
     Image.new("RGB", (40, 40), (200, 90, 90)).save(folder / "ok.png")
     os.mkfifo(folder / "pipe.png")
     (folder / "labels.csv").write_text("file,label\npipe.png,flamingo\nok.png,flamingo\n")
-    proc = subprocess.run([sys.executable, "-m", "rnnviz.cli", *_imagenet_argv(folder), "--out", "r"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnnviz.cli", *_imagenet_argv(folder), "--out", "r"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     results = json.loads((offline / "r" / "results.json").read_text())
     assert results["n_images"] == 1 and any("pipe.png" in w for w in results["warnings"])
@@ -130,14 +183,17 @@ def test_results_hold_no_absolute_path_of_this_machine(offline):
 # ---------------------------------------------------------------- 7. bounds
 
 
-@pytest.mark.parametrize("flag,value,pattern", [
-    ("--diversity", "1000000", "--diversity must be an integer from 0 to 16"),
-    ("--n-examples", "300", "--n-examples must be an integer from 0 to 10"),
-    ("--n-images", "1000000", "--n-images must be an integer from 1 to 100000"),
-    ("--seed", "99999999999999999999", "--seed must be an integer from 0 to 4294967295"),
-    ("--bootstrap", "100000", "--bootstrap must be an integer from 0 to 2000"),
-    ("--eps", ",".join(f"{i}/255" for i in range(40)), "at most 32"),
-])
+@pytest.mark.parametrize(
+    "flag,value,pattern",
+    [
+        ("--diversity", "1000000", "--diversity must be an integer from 0 to 16"),
+        ("--n-examples", "300", "--n-examples must be an integer from 0 to 10"),
+        ("--n-images", "1000000", "--n-images must be an integer from 1 to 100000"),
+        ("--seed", "99999999999999999999", "--seed must be an integer from 0 to 4294967295"),
+        ("--bootstrap", "100000", "--bootstrap must be an integer from 0 to 2000"),
+        ("--eps", ",".join(f"{i}/255" for i in range(40)), "at most 32"),
+    ],
+)
 def test_unbounded_settings_are_refused_with_the_maximum(capsys, flag, value, pattern):
     assert main(TINY + [flag, value]) == 2
     assert pattern in one_line(capsys)
@@ -153,12 +209,15 @@ def test_a_capped_image_count_is_reported_as_used(offline):
 # ---------------------------------------------------------------- 10. messages
 
 
-@pytest.mark.parametrize("argv,pattern", [
-    (["--config", "."], "is a folder"),
-    (["--device", "mps"], "unknown --device 'mps'"),
-    (["--from", "x", "--classes", "bag"], "cannot apply --classes"),
-    (["--from", "x", "--eps", "0,0.2", "--quality", "high"], "cannot apply --eps, --quality"),
-])
+@pytest.mark.parametrize(
+    "argv,pattern",
+    [
+        (["--config", "."], "is a folder"),
+        (["--device", "mps"], "unknown --device 'mps'"),
+        (["--from", "x", "--classes", "bag"], "cannot apply --classes"),
+        (["--from", "x", "--eps", "0,0.2", "--quality", "high"], "cannot apply --eps, --quality"),
+    ],
+)
 def test_messages_are_one_line(capsys, argv, pattern):
     assert main(TINY + argv if argv[0] != "--from" else argv) == 2
     assert pattern in one_line(capsys)
@@ -187,11 +246,17 @@ def test_warnings_are_one_prefixed_line_and_silent_under_quiet(offline, capsys):
 
 def test_closed_stderr_and_broken_pipe_end_quietly(offline):
     argv = [sys.executable, "-m", "rnnviz.cli", *TINY, "--out", "p"]
-    closed = subprocess.run(argv, stderr=subprocess.DEVNULL, stdout=subprocess.PIPE, timeout=300,
-                            preexec_fn=lambda: os.close(2))
+    closed = subprocess.run(
+        argv, stderr=subprocess.DEVNULL, stdout=subprocess.PIPE, timeout=300, preexec_fn=lambda: os.close(2)
+    )
     assert closed.returncode == 0
-    piped = subprocess.run(" ".join(argv[:3] + [f"'{a}'" for a in argv[3:-2]] + ["--out", "q", "| true"]),
-                           shell=True, capture_output=True, text=True, timeout=300)
+    piped = subprocess.run(
+        " ".join(argv[:3] + [f"'{a}'" for a in argv[3:-2]] + ["--out", "q", "| true"]),
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "BrokenPipe" not in piped.stderr and "Traceback" not in piped.stderr
 
 

@@ -1,4 +1,5 @@
 """Class names as users type them: every ImageNet class reachable, typos and ambiguity caught."""
+
 from collections import defaultdict
 from importlib.resources import files
 
@@ -26,9 +27,13 @@ def test_file_is_the_standard_index_order():
     rows = _rows()
     assert [int(r[0]) for r in rows] == list(range(1000))
     assert [r[1] for r in rows] == sorted(r[1] for r in rows)
-    anchors = {0: ("n01440764", "tench"), 130: ("n02007558", "flamingo"),
-               134: ("n02012849", "crane bird"), 517: ("n03126707", "crane"),
-               999: ("n15075141", "toilet tissue")}
+    anchors = {
+        0: ("n01440764", "tench"),
+        130: ("n02007558", "flamingo"),
+        134: ("n02012849", "crane bird"),
+        517: ("n03126707", "crane"),
+        999: ("n15075141", "toilet tissue"),
+    }
     for index, (synset, name) in anchors.items():
         assert tuple(rows[index][1:3]) == (synset, name)
 
@@ -45,7 +50,7 @@ def test_every_synset_and_index_resolves():
 def test_every_name_resolves_unless_duplicated():
     labels = imagenet_labels()
     duplicated = _duplicated_names()
-    for index, synset, name, lemmas in _rows():
+    for index, _synset, name, lemmas in _rows():
         for word in (name, lemmas.split(", ")[0]):
             if _key(word) in duplicated:
                 with pytest.raises(UsageError) as err:
@@ -91,7 +96,8 @@ def test_typo_suggests_the_closest_names():
         imagenet_labels().resolve("flamingoo")
     assert str(err.value) == (
         "unknown class 'flamingoo' for imagenet; did you mean: flamingo? "
-        "(give a class name, a synset id like n02007558, or an index 0-999)")
+        "(give a class name, a synset id like n02007558, or an index 0-999)"
+    )
 
 
 @pytest.mark.parametrize("query", ["qwertyuiop", "1000", "n99999999", "-1", ""])
@@ -121,11 +127,23 @@ def test_resolve_folder():
         labels.resolve_folder("crane")
 
 
-@pytest.mark.parametrize("query,index", [
-    ("tshirt", 0), ("t-shirt", 0), ("T-shirt/top", 0), ("T_SHIRT", 0), ("top", 0),
-    ("ankle-boot", 9), ("ankle_boot", 9), ("Ankle Boot", 9), ("ankleboot", 9),
-    ("sneaker", 7), ("shirt", 6), ("7", 7),
-])
+@pytest.mark.parametrize(
+    "query,index",
+    [
+        ("tshirt", 0),
+        ("t-shirt", 0),
+        ("T-shirt/top", 0),
+        ("T_SHIRT", 0),
+        ("top", 0),
+        ("ankle-boot", 9),
+        ("ankle_boot", 9),
+        ("Ankle Boot", 9),
+        ("ankleboot", 9),
+        ("sneaker", 7),
+        ("shirt", 6),
+        ("7", 7),
+    ],
+)
 def test_fashion_is_forgiving(query, index):
     assert fashion_labels().resolve(query) == index
 
@@ -146,13 +164,16 @@ def test_label_sets_are_cached():
     assert fashion_labels() is fashion_labels()
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("flamingo", ["flamingo"]),
-    (" flamingo , goldfish ", ["flamingo", "goldfish"]),
-    ("t-shirt/top,ankle boot", ["t-shirt/top", "ankle boot"]),
-    ("130,n02007558", ["130", "n02007558"]),
-    ("flamingo,flamingo", ["flamingo"]),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("flamingo", ["flamingo"]),
+        (" flamingo , goldfish ", ["flamingo", "goldfish"]),
+        ("t-shirt/top,ankle boot", ["t-shirt/top", "ankle boot"]),
+        ("130,n02007558", ["130", "n02007558"]),
+        ("flamingo,flamingo", ["flamingo"]),
+    ],
+)
 def test_parse_classes(text, expected):
     assert parse_classes(text) == expected
 

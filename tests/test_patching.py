@@ -1,12 +1,12 @@
 """Activation patching (issue 12) against hand-computed cases."""
+
 import pytest
 import torch
+from helpers import images, no_hooks, sweep, tiny_resnet
 from torch import nn
 
 from rnnviz.analysis import analyze
 from rnnviz.patching import PatchSet, patch_sweep, plan, summarize
-
-from helpers import images, no_hooks, sweep, tiny_resnet
 
 
 class OneChannelDecides(nn.Module):
@@ -40,9 +40,14 @@ def run(net, x, y, settings, sets):
 def test_the_one_deciding_channel_undoes_all_damage_others_none():
     net, (x, y) = OneChannelDecides().eval(), hand_data()
     s = sweep([0.0, 0.05], ["feat"], bootstrap=20)
-    sets = [PatchSet("sigma", 1, (("feat", 0),)), PatchSet("random", 1, (("feat", 1),)),
-            PatchSet("random", 1, (("feat", 2),)), PatchSet("layer", 3, (("feat", 0), ("feat", 1), ("feat", 2))),
-            PatchSet("converse", 1, (("feat", 0),)), PatchSet("converse", 1, (("feat", 1),))]
+    sets = [
+        PatchSet("sigma", 1, (("feat", 0),)),
+        PatchSet("random", 1, (("feat", 1),)),
+        PatchSet("random", 1, (("feat", 2),)),
+        PatchSet("layer", 3, (("feat", 0), ("feat", 1), ("feat", 2))),
+        PatchSet("converse", 1, (("feat", 0),)),
+        PatchSet("converse", 1, (("feat", 1),)),
+    ]
     out = run(net, x, y, s, sets)
     assert out["accuracy_clean"] == 1.0 and out["accuracy_adv"] == 0.0
     undone = [r.get("undone") for r in out["sets"]]
@@ -56,7 +61,7 @@ def test_the_sweep_ranks_the_deciding_channel_first_and_plans_it():
     a = analyze(net, x, y, sweep([0.0, 0.05], ["feat"], noise=True))
     sets = plan(a, 1, (1, 3, 30), draws=2, seed=0)
     sigma = [p for p in sets if p.kind == "sigma"]
-    assert [p.k for p in sigma] == [1, 3]                 # the ladder is capped at the channel count
+    assert [p.k for p in sigma] == [1, 3]  # the ladder is capped at the channel count
     assert sigma[0].channels == (("feat", 0),)
     assert {p.kind for p in sets} == {"sigma", "excess", "random", "layer", "converse"}
     assert [p.channels for p in sets if p.kind == "layer"] == [(("feat", 0), ("feat", 1), ("feat", 2))]
@@ -72,7 +77,7 @@ def test_patching_the_whole_last_layer_gives_the_clean_predictions():
     whole = [PatchSet("whole", width, tuple(("layer4.0", c) for c in range(width)), layer="layer4.0")]
     out = run(model, x, y, s, whole)
     assert out["sets"][0]["accuracy"] == out["accuracy_clean"]
-    assert out["accuracy_adv"] == a.accuracy[1]           # the same adversarial images as the sweep
+    assert out["accuracy_adv"] == a.accuracy[1]  # the same adversarial images as the sweep
 
 
 def test_random_draws_come_from_the_seed():
@@ -99,7 +104,9 @@ def test_a_patch_share_patches_the_same_images_in_any_batching():
     model = tiny_resnet().module
     x, y = images(24, seed=6)
     sets = [PatchSet("sigma", 2, (("layer4.0", 0), ("layer4.0", 5)))]
-    counts = [patch_sweep(model, x, y, sweep([0.0, 0.1], ["layer4.0"], batch_size=b), {1: sets}, share=0.5)[1]
-              for b in (24, 5)]
+    counts = [
+        patch_sweep(model, x, y, sweep([0.0, 0.1], ["layer4.0"], batch_size=b), {1: sets}, share=0.5)[1]
+        for b in (24, 5)
+    ]
     assert 0 < counts[0].n < 24 and counts[0].n == counts[1].n
     assert torch.equal(counts[0].correct, counts[1].correct)

@@ -1,17 +1,17 @@
 """The ranking's trust measures against direct, non-streamed recomputations (issue 11)."""
+
 import dataclasses
 
 import numpy as np
 import pytest
 import torch
+from helpers import TwoLayerNet, freeze, images, sweep, tiny_resnet
 
 from rnnviz.analysis import analyze
 from rnnviz.attacks import fgsm, sign_noise
 from rnnviz.bootstrap import SUBSET_FRACTIONS, ImageWeights, interval
 from rnnviz.ranking import EpsRanking, compare, jaccard
 from rnnviz.sensitivity import channel_l1
-
-from helpers import TwoLayerNet, freeze, images, sweep, tiny_resnet
 
 LAYERS = ["layer2.0", "layer4.0"]
 
@@ -24,7 +24,7 @@ def model():
 @pytest.fixture(scope="module")
 def data():
     x, y = images(12, seed=5)
-    return x, y % 3          # three classes, four images each on average
+    return x, y % 3  # three classes, four images each on average
 
 
 def per_image(model, x, y, eps, layers, noise=False):
@@ -45,8 +45,10 @@ def per_image(model, x, y, eps, layers, noise=False):
     finally:
         for h in handles:
             h.remove()
-    return ({n: channel_l1(clean[n], adv[n]).double() for n in layers},
-            {n: clean[n].abs().flatten(2).mean(2).double() for n in layers})
+    return (
+        {n: channel_l1(clean[n], adv[n]).double() for n in layers},
+        {n: clean[n].abs().flatten(2).mean(2).double() for n in layers},
+    )
 
 
 def test_streamed_bootstrap_equals_direct_weighted_means(model, data):
@@ -67,10 +69,11 @@ def test_streamed_bootstrap_equals_direct_weighted_means(model, data):
 def test_poisson_weights_depend_on_the_image_not_the_batch():
     weights = ImageWeights(50, (0, 1), seed=3)
     whole = weights.of(torch.arange(10), torch.arange(10) % 2)
-    parts = torch.cat([weights.of(torch.arange(i, min(i + 3, 10)), torch.arange(i, min(i + 3, 10)) % 2)
-                       for i in range(0, 10, 3)])
+    parts = torch.cat(
+        [weights.of(torch.arange(i, min(i + 3, 10)), torch.arange(i, min(i + 3, 10)) % 2) for i in range(0, 10, 3)]
+    )
     assert torch.equal(whole, parts)
-    assert abs(float(whole[:, :50].mean()) - 1.0) < 0.2            # Poisson(1)
+    assert abs(float(whole[:, :50].mean()) - 1.0) < 0.2  # Poisson(1)
     assert not torch.equal(whole, ImageWeights(50, (0, 1), seed=4).of(torch.arange(10), torch.arange(10) % 2))
     subsets = whole[:, weights.columns("subsets")]
     assert (subsets[:, 0] <= subsets[:, 1]).all() and (subsets[:, 1] <= subsets[:, 2]).all()  # nested
@@ -81,8 +84,9 @@ def test_same_seed_same_intervals_for_any_batch_size(model, data):
     x, y = data
     summaries = []
     for batch in (1, 3, 8):
-        a = analyze(model, x, y, sweep([0.0, 0.05], LAYERS, bootstrap=20, noise=True, classes=[0, 1, 2],
-                                       batch_size=batch))
+        a = analyze(
+            model, x, y, sweep([0.0, 0.05], LAYERS, bootstrap=20, noise=True, classes=[0, 1, 2], batch_size=batch)
+        )
         summaries.append(EpsRanking(a, 1, "sigma").summary(3, ["a", "b", "c"]))
     for other in summaries[1:]:
         assert [r["p_top"] for r in other["top"]] == [r["p_top"] for r in summaries[0]["top"]]
@@ -100,7 +104,7 @@ def test_noise_baseline_equals_an_independent_computation(model, data):
     for name in LAYERS:
         assert torch.allclose(noise[name], direct[name].mean(0), rtol=1e-5, atol=1e-8)
     signs = (sign_noise(x, 0.1, 0, torch.arange(12)) - x) / 0.1
-    inside = (x > 0.1) & (x < 0.9)                        # away from the clamp, the step is exactly +-eps
+    inside = (x > 0.1) & (x < 0.9)  # away from the clamp, the step is exactly +-eps
     assert torch.allclose(signs[inside].abs(), torch.ones(int(inside.sum())), atol=1e-5)
     assert 0.4 < float((signs[inside] > 0).float().mean()) < 0.6
 
@@ -151,8 +155,11 @@ def test_merging_two_shards_equals_one_pass(model, data):
     for name in LAYERS:
         assert torch.allclose(merged.sigma.channels()[name], want.sigma.channels()[name], rtol=1e-6)
         assert torch.allclose(merged.noise.channels()[name], want.noise.channels()[name], rtol=1e-6)
-        for got, ref in ((merged.sigma_w, want.sigma_w), (merged.noise_w, want.noise_w),
-                         (scale.weighted, whole.scale.weighted)):
+        for got, ref in (
+            (merged.sigma_w, want.sigma_w),
+            (merged.noise_w, want.noise_w),
+            (scale.weighted, whole.scale.weighted),
+        ):
             assert torch.allclose(got.sums[name], ref.sums[name], rtol=1e-6)
             assert torch.equal(got.totals, ref.totals)
     assert merged.sigma.count == 12

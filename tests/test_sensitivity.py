@@ -1,12 +1,12 @@
 """Channel sensitivity against hand-computed values, batching, and hook hygiene."""
+
 import pytest
 import torch
+from helpers import TwoLayerNet, freeze, images, no_hooks, sweep, tiny_resnet
 
 from rnnviz.analysis import analyze
 from rnnviz.hooks import LayerHooks
 from rnnviz.sensitivity import SensitivityMeter, channel_l1, layer_means, top_channels
-
-from helpers import TwoLayerNet, freeze, images, no_hooks, sweep, tiny_resnet
 
 
 def test_channel_l1_by_hand():
@@ -54,9 +54,11 @@ def test_batch_size_does_not_change_results():
 
 def test_top_channels_keep_indices():
     ch = {"a": torch.tensor([0.1, 0.9, 0.3]), "b": torch.tensor([0.5, 0.05])}
-    assert top_channels(ch, 3) == [{"layer": "a", "channel": 1, "sensitivity": pytest.approx(0.9)},
-                                   {"layer": "b", "channel": 0, "sensitivity": 0.5},
-                                   {"layer": "a", "channel": 2, "sensitivity": pytest.approx(0.3)}]
+    assert top_channels(ch, 3) == [
+        {"layer": "a", "channel": 1, "sensitivity": pytest.approx(0.9)},
+        {"layer": "b", "channel": 0, "sensitivity": 0.5},
+        {"layer": "a", "channel": 2, "sensitivity": pytest.approx(0.3)},
+    ]
 
 
 def test_no_hook_left_after_run_or_error():

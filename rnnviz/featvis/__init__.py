@@ -27,6 +27,7 @@ of one channel batched with different neighbours can differ by float rounding, a
 Only the names below are the public API; callers look them up on this package at call time
 (``from rnnviz import featvis; featvis.render_channels(...)``), so tests can replace them.
 """
+
 from __future__ import annotations
 
 from ..names import RECIPES

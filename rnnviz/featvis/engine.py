@@ -3,6 +3,7 @@
 This module decides what to render and in which order; how one batch is optimized is
 ``loop``, where results live is ``rendercache``, and the model's state is ``modelstate``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,11 +42,22 @@ class Render:
     cache_hit: bool
 
 
-def render_channels(model: nn.Module, channels: list[tuple[str, int]], *, model_id: str, input_size: int,
-                    recipe: str = "lucid", quality: str = "standard", seed: int = 0, device="cpu",
-                    grayscale: bool = False, diversity: int = 0,
-                    max_activation: dict[tuple[str, int], float] | None = None,
-                    progress: str | None = "standard model", chunk: int = 8) -> list[Render]:
+def render_channels(
+    model: nn.Module,
+    channels: list[tuple[str, int]],
+    *,
+    model_id: str,
+    input_size: int,
+    recipe: str = "lucid",
+    quality: str = "standard",
+    seed: int = 0,
+    device="cpu",
+    grayscale: bool = False,
+    diversity: int = 0,
+    max_activation: dict[tuple[str, int], float] | None = None,
+    progress: str | None = "standard model",
+    chunk: int = 8,
+) -> list[Render]:
     """Render each (layer, channel) of ``model``; cached renders are reused, the rest batched.
 
     Returns one ``Render`` per entry of ``channels``, in order. ``model`` takes RGB NCHW in [0, 1];
@@ -53,18 +65,36 @@ def render_channels(model: nn.Module, channels: list[tuple[str, int]], *, model_
     """
     q = _check_args(model, channels, recipe, quality, diversity, chunk)
     dev = torch.device(device)
-    settings = render_settings.build(model_id=model_id, recipe=recipe, quality=quality, q=q,
-                                     input_size=input_size, seed=seed, grayscale=grayscale,
-                                     diversity=diversity, dev=dev)
+    settings = render_settings.build(
+        model_id=model_id,
+        recipe=recipe,
+        quality=quality,
+        q=q,
+        input_size=input_size,
+        seed=seed,
+        grayscale=grayscale,
+        diversity=diversity,
+        dev=dev,
+    )
     cache = RenderCache(settings)
     wanted = list(dict.fromkeys((layer, int(c)) for layer, c in channels))
-    metas = {lc: cache.load(*lc) for lc in wanted}
-    todo = [lc for lc in wanted if metas[lc] is None]
+    cached = {lc: cache.load(*lc) for lc in wanted}
+    metas: dict[tuple[str, int], dict] = {lc: meta for lc, meta in cached.items() if meta is not None}
+    todo = [lc for lc in wanted if lc not in metas]
     if todo:
         metas.update(_render_missing(model, todo, cache, settings, dev, progress, chunk))
-    return [_to_render(layer, int(c), recipe, cache.entry(layer, int(c)), metas[(layer, int(c))],
-                       hit=(layer, int(c)) not in todo, max_activation=max_activation)
-            for layer, c in channels]
+    return [
+        _to_render(
+            layer,
+            int(c),
+            recipe,
+            cache.entry(layer, int(c)),
+            metas[(layer, int(c))],
+            hit=(layer, int(c)) not in todo,
+            max_activation=max_activation,
+        )
+        for layer, c in channels
+    ]
 
 
 def _check_args(model, channels, recipe, quality, diversity, chunk) -> Quality:
@@ -82,11 +112,19 @@ def _check_args(model, channels, recipe, quality, diversity, chunk) -> Quality:
 def _to_render(layer, channel, recipe, entry: Path, meta: dict, *, hit: bool, max_activation) -> Render:
     peak = (max_activation or {}).get((layer, channel))
     final = meta["final_activation"]
-    return Render(layer=layer, channel=channel, recipe=recipe, png=entry / meta["image"],
-                  diversity=[entry / name for name in meta["diversity"]],
-                  final_activation=final, start_activation=meta["start_activation"],
-                  relative_activation=final / peak if peak and peak > 0 else None,
-                  dead=meta["dead"], losses=meta["losses"], cache_hit=hit)
+    return Render(
+        layer=layer,
+        channel=channel,
+        recipe=recipe,
+        png=entry / meta["image"],
+        diversity=[entry / name for name in meta["diversity"]],
+        final_activation=final,
+        start_activation=meta["start_activation"],
+        relative_activation=final / peak if peak and peak > 0 else None,
+        dead=meta["dead"],
+        losses=meta["losses"],
+        cache_hit=hit,
+    )
 
 
 def _render_missing(model, todo, cache: RenderCache, settings, dev, progress, chunk) -> dict:
@@ -94,21 +132,27 @@ def _render_missing(model, todo, cache: RenderCache, settings, dev, progress, ch
     steps, diversity = settings["steps"], settings["diversity"]
     elements = [Element(layer, c, element_seed(settings["seed"], layer, c)) for layer, c in todo]
     elements = _sorted_by_depth(model, elements)
-    batches = [elements[i:i + chunk] for i in range(0, len(elements), chunk)]
+    batches = [elements[i : i + chunk] for i in range(0, len(elements), chunk)]
     total = steps * (len(batches) + (len(elements) if diversity else 0))
     opt = Optimizer(model, settings, dev)
     metas = {}
     with render_mode(model, channels_last=dev.type == "cpu"), torch.random.fork_rng(devices=[]):
         _check_channels(opt, elements)
-        cache.prepare()         # a read-only cache fails here, before the first optimization step
+        cache.prepare()  # a read-only cache fails here, before the first optimization step
         with tqdm(total=total, desc=progress, unit="step", disable=progress is None) as bar:
             for batch in batches:
                 result = opt.run(batch, bar)
                 for i, el in enumerate(batch):
                     images = [result.images[i]] + _diversity_images(opt, el, diversity, bar)
-                    meta = {"layer": el.layer, "channel": el.channel, **settings,
-                            "start_activation": result.start[i], "final_activation": result.final[i],
-                            "dead": _is_dead(result.start[i], result.final[i]), "losses": result.losses[i]}
+                    meta = {
+                        "layer": el.layer,
+                        "channel": el.channel,
+                        **settings,
+                        "start_activation": result.start[i],
+                        "final_activation": result.final[i],
+                        "dead": _is_dead(result.start[i], result.final[i]),
+                        "losses": result.losses[i],
+                    }
                     metas[(el.layer, el.channel)] = cache.save(el.layer, el.channel, images, meta)
     return metas
 
@@ -137,5 +181,7 @@ def _check_channels(opt: Optimizer, elements: list[Element]) -> None:
     for el in elements:
         n = counts[el.layer]
         if not 0 <= el.channel < n:
-            raise UsageError(f"channel {el.channel} is out of range for layer '{el.layer}', which has {n} "
-                             f"channels; use a channel from 0 to {n - 1}")
+            raise UsageError(
+                f"channel {el.channel} is out of range for layer '{el.layer}', which has {n} "
+                f"channels; use a channel from 0 to {n - 1}"
+            )

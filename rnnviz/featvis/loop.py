@@ -4,6 +4,7 @@ lucent's ``render_vis`` renders one channel per call, computes weight gradients 
 whole model; this loop batches channels, runs with frozen weights (see ``modelstate``) and
 stops the forward pass after the deepest target layer (``LayerHooks(stop=True)``).
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,8 @@ LUCID_LR = 0.05
 # ReLU gradient pass-through for the first steps, and after them while a channel is still flat
 # (small raw-recipe steps need longer to leave zero); it changes nothing for a live channel.
 PASSTHROUGH_STEPS = 16
-RAW_TRAVEL = 0.5                # raw recipe: RMS pixel distance of all steps together
-                                # (Engstrom et al.: 200 L2 steps of 1 on a 224 px image, ~0.5)
+RAW_TRAVEL = 0.5  # raw recipe: RMS pixel distance of all steps together
+# (Engstrom et al.: 200 L2 steps of 1 on a 224 px image, ~0.5)
 DEAD_ACTIVATION = 1e-6
 
 
@@ -35,7 +36,7 @@ def element_seed(*parts) -> int:
 
 @dataclass
 class Result:
-    images: np.ndarray          # uint8 (N, H, W, 3)
+    images: np.ndarray  # uint8 (N, H, W, 3)
     start: list[float]
     final: list[float]
     losses: list[list[float]]
@@ -49,18 +50,19 @@ class Optimizer:
         self.recipe, self.steps, self.size = settings["recipe"], settings["steps"], settings["size"]
         self.gray = settings["grayscale"]
         self.bf16 = settings["precision"] == "bf16"
-        self.px = settings["input_size"] / 224     # Lucid's pixel amounts are for 224 px models
+        self.px = settings["input_size"] / 224  # Lucid's pixel amounts are for 224 px models
 
     def channel_counts(self, layers: list[str]) -> dict[str, int]:
         return channel_counts(self.model, layers, torch.full((1, 3, self.size, self.size), 0.5, device=self.dev))
 
     def run(self, elements: list[Element], bar, diverse: bool = False) -> Result:
         layers = sorted({el.layer for el in elements})
-        params, image_f = param.images([el.seed for el in elements], recipe=self.recipe, size=self.size,
-                                       gray=self.gray, dev=self.dev)
+        params, image_f = param.images(
+            [el.seed for el in elements], recipe=self.recipe, size=self.size, gray=self.gray, dev=self.dev
+        )
         objective = objectives.objective(elements, diverse)
         step = self._lucid_step(params) if self.recipe == "lucid" else self._raw_step(params)
-        losses = [[] for _ in elements]
+        losses: list[list[float]] = [[] for _ in elements]
         gens = [torch.Generator().manual_seed(el.seed) for el in elements]
         # With the autograd graph (the objective differentiates through it), in fp32 (under bf16
         # autocast the loss stays fp32), cloned (an in-place ReLU after a hooked layer would change it).
@@ -81,8 +83,7 @@ class Optimizer:
                     losses[k].append(-act)
                 bar.update(1)
             images = param.to_uint8(image_f().detach())
-            final = self._activations(hooks, torch.from_numpy(images).to(self.dev).permute(0, 3, 1, 2) / 255,
-                                      elements)
+            final = self._activations(hooks, torch.from_numpy(images).to(self.dev).permute(0, 3, 1, 2) / 255, elements)
         return Result(images=images, start=start, final=final, losses=losses)
 
     def _forward(self, hooks: LayerHooks, image: torch.Tensor) -> dict:
@@ -103,6 +104,7 @@ class Optimizer:
         def step():
             adam.step()
             adam.zero_grad(set_to_none=True)
+
         return step
 
     def _raw_step(self, params):
@@ -116,4 +118,5 @@ class Optimizer:
                 p -= rate * p.grad / p.grad.norm().clamp_min(1e-12)
                 p.clamp_(-0.5, 0.5)
                 p.grad = None
+
         return step

@@ -4,6 +4,7 @@ A render needs eval mode, frozen weights (no weight gradients: 1.5x faster), cha
 weights on CPU and, for some steps, a ReLU whose gradient passes through. The caller's model
 must come out exactly as it went in, also on error, so every change lives in a context manager.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -61,11 +62,11 @@ def relu_passthrough(model: nn.Module):
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     saved = [(m, m.__dict__["forward"]) for m in relus if "forward" in m.__dict__]
     for m in relus:
-        m.forward = PassthroughReLU.apply
+        m.forward = PassthroughReLU.apply  # type: ignore[method-assign]  # instance attribute, undone below
     try:
         yield
     finally:
         for m in relus:
             del m.forward
         for m, forward in saved:
-            m.forward = forward
+            m.forward = forward  # type: ignore[method-assign]

@@ -3,6 +3,7 @@
 Each batch element maximizes its own (layer, channel), so one optimization serves many channels;
 lucent has no helper for that, but its ``channel(..., batch=i)`` objectives sum.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from lucent.optvis import objectives
 
-DIVERSITY_WEIGHT = 1e2          # lucent README: channel - 1e2 * diversity
+DIVERSITY_WEIGHT = 1e2  # lucent README: channel - 1e2 * diversity
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,9 @@ def objective(elements: list[Element], diverse: bool) -> objectives.Objective:
     if diverse:
         el = elements[0]
         return objectives.channel(el.layer, el.channel) - DIVERSITY_WEIGHT * objectives.diversity(el.layer)
-    return objectives.Objective.sum([objectives.channel(el.layer, el.channel, batch=i)
-                                     for i, el in enumerate(elements)])
+    return objectives.Objective.sum(
+        [objectives.channel(el.layer, el.channel, batch=i) for i, el in enumerate(elements)]
+    )
 
 
 def channel_means(feats: dict, elements: list[Element]) -> torch.Tensor:

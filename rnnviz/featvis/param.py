@@ -4,20 +4,22 @@
 lucent keeps the device in a module global (``param.spatial.device``: cuda:0 whenever CUDA
 exists) and colour-decorrelates on that device, so both are redone here on ours.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Callable
 
 import numpy as np
 import torch
 from lucent.optvis.param import color, spatial
 
-RAW_NOISE = 0.01                # raw recipe starts at grey 0.5 plus this much Gaussian noise
+RAW_NOISE = 0.01  # raw recipe starts at grey 0.5 plus this much Gaussian noise
 
 
-def images(seeds: list[int], *, recipe: str, size: int, gray: bool, dev: torch.device
-           ) -> tuple[list[torch.Tensor], Callable[[], torch.Tensor]]:
+def images(
+    seeds: list[int], *, recipe: str, size: int, gray: bool, dev: torch.device
+) -> tuple[list[torch.Tensor], Callable[[], torch.Tensor]]:
     """One lucent image per seed; returns (params to optimize, fn giving the RGB batch in [0, 1])."""
     shape = [1, 1 if gray else 3, size, size]
     parts = []

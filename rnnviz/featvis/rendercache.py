@@ -6,6 +6,7 @@ an entry is used only if every value the renderer reads has the right type and e
 decodes; anything else is named in one warning, removed and rendered again, instead of
 failing every later run.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,7 @@ from ..cache import cache_dir
 from ..errors import UsageError
 from ..fileio import PART_SUFFIX, atomic_path, atomic_write_json, key_digest
 
-STALE_PART_S = 3600     # a .part file this old belongs to no live writer: a killed run left it
+STALE_PART_S = 3600  # a .part file this old belongs to no live writer: a killed run left it
 
 
 class RenderCache:
@@ -53,9 +54,16 @@ class RenderCache:
             return None
         try:
             return self._validated(entry)
-        except (OSError, ValueError, KeyError, TypeError, SyntaxError, RecursionError,
-                Image.DecompressionBombError) as exc:
-            reason = " ".join(f"{type(exc).__name__}: {exc}".split())       # one line
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            SyntaxError,
+            RecursionError,
+            Image.DecompressionBombError,
+        ) as exc:
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
             warnings.warn(f"damaged render cache entry {entry} ({reason}); removing it and rendering it again")
             self.damaged.append(entry)
             return None
@@ -77,7 +85,7 @@ class RenderCache:
         size = (self.settings["size"],) * 2
         for name in [meta["image"], *meta["diversity"]]:
             with Image.open(entry / name) as im:
-                im.load()                   # decode every pixel: verify() misses some truncations
+                im.load()  # decode every pixel: verify() misses some truncations
                 if im.size != size:
                     raise ValueError(f"{name} is {im.size[0]}x{im.size[1]} px, expected {size[0]}x{size[1]}")
         return meta
@@ -124,11 +132,14 @@ def remove_stale_parts(root: Path, max_age_s: float = STALE_PART_S) -> list[Path
     for folder in folders:
         try:
             for f in os.scandir(folder):
-                if f.name.endswith(PART_SUFFIX) and f.is_file(follow_symlinks=False) \
-                        and f.stat(follow_symlinks=False).st_mtime < cutoff:
+                if (
+                    f.name.endswith(PART_SUFFIX)
+                    and f.is_file(follow_symlinks=False)
+                    and f.stat(follow_symlinks=False).st_mtime < cutoff
+                ):
                     Path(f.path).unlink(missing_ok=True)
                     removed.append(Path(f.path))
-        except FileNotFoundError:       # another process removed it meanwhile
+        except FileNotFoundError:  # another process removed it meanwhile
             continue
     return removed
 
@@ -150,5 +161,6 @@ def _is_number(v) -> bool:
 
 
 def _not_writable(path) -> UsageError:
-    return UsageError(f"the render cache {path} is not writable; set RNNVIZ_CACHE=<writable dir> "
-                      "to cache renders elsewhere")
+    return UsageError(
+        f"the render cache {path} is not writable; set RNNVIZ_CACHE=<writable dir> to cache renders elsewhere"
+    )

@@ -1,5 +1,6 @@
 """What a render's settings are. Every value built here goes into the cache key, so a change
 that alters pixels must show up here (``RENDER_VERSION``) or old cache entries would be reused."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -32,31 +33,49 @@ class Quality:
 # One dict for the whole package: tests and benchmarks add or replace levels in place
 # (``monkeypatch.setitem(featvis.QUALITY, ...)``), so it must never be rebound or copied.
 QUALITY = {
-    "draft": Quality(steps=64, min_size=56, max_size=128),   # 224 -> 128 px, 28 -> 56 px
-    "standard": Quality(steps=512, min_size=84),            # 224 -> 224 px, 28 -> 84 px
-    "high": Quality(steps=1024, min_size=112),              # 224 -> 224 px, 28 -> 112 px
+    "draft": Quality(steps=64, min_size=56, max_size=128),  # 224 -> 128 px, 28 -> 56 px
+    "standard": Quality(steps=512, min_size=84),  # 224 -> 224 px, 28 -> 84 px
+    "high": Quality(steps=1024, min_size=112),  # 224 -> 224 px, 28 -> 112 px
 }
 
 
-def build(*, model_id: str, recipe: str, quality: str, q: Quality, input_size: int, seed: int,
-          grayscale: bool, diversity: int, dev: torch.device) -> dict:
+def build(
+    *,
+    model_id: str,
+    recipe: str,
+    quality: str,
+    q: Quality,
+    input_size: int,
+    seed: int,
+    grayscale: bool,
+    diversity: int,
+    dev: torch.device,
+) -> dict:
     """The settings dict: the cache key of every entry, and copied into each entry's meta.json."""
     return {
-        "model_id": model_id, "recipe": recipe, "quality": quality, "steps": q.steps,
-        "size": q.size(input_size), "seed": seed, "input_size": input_size, "grayscale": grayscale,
-        "diversity": diversity, "device": dev.type, "precision": precision(dev),
-        "versions": versions(), "render_version": RENDER_VERSION,
+        "model_id": model_id,
+        "recipe": recipe,
+        "quality": quality,
+        "steps": q.steps,
+        "size": q.size(input_size),
+        "seed": seed,
+        "input_size": input_size,
+        "grayscale": grayscale,
+        "diversity": diversity,
+        "device": dev.type,
+        "precision": precision(dev),
+        "versions": versions(),
+        "render_version": RENDER_VERSION,
     }
 
 
 def precision(dev: torch.device) -> str:
     """bf16 autocast only where the CPU has native bf16 (about 2x there; far slower when emulated)."""
-    caps = getattr(torch.cpu, "get_capabilities", dict)()     # torch >= 2.5
+    caps: dict = getattr(torch.cpu, "get_capabilities", dict)()  # torch >= 2.5
     native = caps.get("avx512_bf16", False) or caps.get("amx_bf16", False)
     return "bf16" if dev.type == "cpu" and native else "fp32"
 
 
 def versions() -> dict:
     """Library versions in the key: a new torch or lucent may round differently."""
-    return {"rnnviz": __version__, "torch": torch.__version__,
-            "lucent": importlib.metadata.version("torch-lucent")}
+    return {"rnnviz": __version__, "torch": torch.__version__, "lucent": importlib.metadata.version("torch-lucent")}

@@ -4,6 +4,7 @@ lucent applies one random draw to the whole batch from numpy's global RNG; here 
 gets its own draw from its own generator, so a channel's render does not depend on which
 channels share its batch, nor on anyone else's use of numpy's RNG.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,7 +33,7 @@ def affine(gen: torch.Generator, size: int, out: int, px: float) -> torch.Tensor
     u = torch.rand(4, generator=gen, dtype=torch.float64) * 2 - 1
     scale = 1 + SCALE_RANGE * u[0]
     angle = math.radians(ROTATE_DEG) * u[1]
-    shift = JITTER_PX * px * u[2:] * 2 / size          # pixels -> normalized source units
+    shift = JITTER_PX * px * u[2:] * 2 / size  # pixels -> normalized source units
     cos, sin = torch.cos(angle), torch.sin(angle)
     rot = torch.stack([torch.stack([cos, sin]), torch.stack([-sin, cos])])
     linear = rot * (out / size) / scale
