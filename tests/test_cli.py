@@ -71,11 +71,17 @@ def test_end_to_end_writes_every_output(report_dir):
     for name in ("report.html", "report.pdf", "results.json", "data/accuracy.csv", "data/top_channels.csv"):
         assert (report_dir / name).is_file(), name
     r = json.loads((report_dir / "results.json").read_text())
-    assert r["schema_version"] == 1 and r["config"]["eps"] == [0.0, 0.1]
+    assert r["schema_version"] == 2 and r["config"]["eps"] == [0.0, 0.1]
     assert {m["arch"] for m in r["models"].values()} == {"fashion_resnet"}
     unique = {m: {(c["layer"], c["channel"]) for per in r["top_channels"][m] for c in per} for m in r["models"]}
     assert len(r["renders"]) == 2 * sum(len(u) for u in unique.values())  # once per channel and recipe
     assert r["accuracy"]["standard"][0] >= r["accuracy"]["standard"][1]
+    # eps = 0: sigma is 0 by construction, so no ranking, no top-k row, no sigma row, no render
+    for m in r["models"]:
+        assert r["top_channels"][m][0] == [] and r["ranking"][m][0] is None and r["layer_sensitivity"][m][0] == {}
+        assert r["ranking"][m][1]["top"] and r["patching"][m][0] is None and r["patching"][m][1]["sets"]
+    assert {float(row["eps"]) for row in csv.DictReader(open(report_dir / "data" / "channel_sensitivity.csv"))} == {0.1}
+    assert {float(row["eps"]) for row in csv.DictReader(open(report_dir / "data" / "top_channels.csv"))} == {0.1}
 
 
 def test_neuron_level_sensitivity_on_request(report_dir):
@@ -101,8 +107,10 @@ def test_pdf_has_sections_in_order_and_no_empty_page(report_dir):
         "1. Accuracy under attack",
         "2. Adversarial examples",
         "3. Channel sensitivity",
-        "4. What the sensitive channels respond to",
-        "5. Method and reproducibility",
+        "4. How much to trust the ranking",
+        "5. Do the sensitive channels cause the errors?",
+        "6. What the sensitive channels respond to",
+        "7. Method and reproducibility",
     )
     positions = [text.rfind(h) for h in headings]  # the last hit is the section, not the contents line
     assert all(p >= 0 for p in positions) and positions == sorted(positions), positions
