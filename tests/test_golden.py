@@ -19,6 +19,7 @@ DEMO = {
     "eps": "0,0.05,0.1,0.2",
     "quality": "none",
     "bootstrap": 0,
+    "patch": "none",
 }
 CORRECT = {"standard": [294, 64, 4, 0], "robust": [292, 284, 278, 155]}  # of 300 images
 TOP3 = {
