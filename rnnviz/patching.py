@@ -197,7 +197,8 @@ def summarize(counts: PatchCounts) -> dict:
     boot = _boot_accuracy(counts)
     rows = []
     for j, p in enumerate(counts.sets):
-        row = {"kind": p.kind, "k": p.k, "draw": p.draw, "layer": p.layer, "accuracy": float(acc[j])}
+        converse = p.kind == "converse"     # its per-image hits are flips, not correct predictions
+        row = {"kind": p.kind, "k": p.k, "draw": p.draw, "layer": p.layer, "accuracy": None if converse else float(acc[j])}
         if p.kind == "converse":
             row["flipped"] = _share(float(acc[j]), clean)  # share of clean-correct images that flip
         else:

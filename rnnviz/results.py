@@ -48,7 +48,7 @@ def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis],
         "top_channels": {m: [r["top"] if r else [] for r in ranking[m]] for m in MODELS},
         "ranking": ranking,
         "comparison": comparison,
-        "bootstrap": {"resamples": cfg.bootstrap, "level": 0.95, "noise": "uniform random sign, same eps"},
+        "bootstrap": {"resamples": cfg.bootstrap, "level": 0.95, "noise": "a random sign of ±ε per pixel"},
         "channel_max_activation": {m: _max_activation_of_top(analyses[m], ranking[m]) for m in MODELS},
         "neuron_sensitivity": {
             m: [

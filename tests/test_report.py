@@ -27,11 +27,14 @@ from rnnviz.report.summary import caveats, summary_sentences
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ["1. Accuracy under attack", "2. Adversarial examples", "3. Channel sensitivity",
-            "4. What the sensitive channels respond to", "5. Method and reproducibility"]
-# 3 attacked eps x 2 recipes of galleries, 1 diversity figure, 2 example grids, 3 profiles, 2 curves.
-FIGURES = 14
+            "4. How much to trust the ranking", "5. Do the sensitive channels cause the errors?",
+            "6. What the sensitive channels respond to", "7. Method and reproducibility"]
+TRUST = ["ranking_stability", "noise_baseline", "ranking_convergence", "ranking_per_class"]
+# 3 attacked eps x 2 recipes of galleries, 1 diversity figure, 2 example grids, 3 profiles, 2 curves,
+# 4 figures on the ranking's trustworthiness, 2 on activation patching.
+FIGURES = 20
 PLOTS = ["accuracy_vs_eps", "accuracy_per_class", "layer_sensitivity_eps1",
-         "layer_sensitivity_eps2", "layer_sensitivity_eps3"]
+         "layer_sensitivity_eps2", "layer_sensitivity_eps3", *TRUST, "patching_undone", "patching_layers"]
 GRIDS = ["examples_sneaker", "examples_bag", "diversity_lucid"] + [
     f"gallery_eps{i}_{r}" for i in (1, 2, 3) for r in ("lucid", "raw")]
 
@@ -148,10 +151,111 @@ def test_the_renderer_never_imports_torch(tmp_path):
 def test_summary_quotes_the_numbers(tmp_path):
     results = json.loads((make_results(tmp_path) / "results.json").read_text())
     sentences = summary_sentences(results)
-    assert 3 <= len(sentences) <= 5
+    assert 3 <= len(sentences) <= 8
     assert ("At ε = 0.1 (25.5/255) the robust model still classifies 82% of sneaker and 85% of "
             "bag images correctly, the standard model 0.6% and 3.6%.") in sentences
     assert any("standard model's most sensitive channels sit in layer4" in s for s in sentences)
+
+
+def test_summary_ratio_has_its_interval_its_range_over_eps_and_its_measure(tmp_path):
+    results = json.loads((make_results(tmp_path) / "results.json").read_text())
+    results["comparison"][1].update(ratio=8.06, ratio_ci=[7.7, 8.4])
+    results["comparison"][3].update(ratio=1.84, ratio_ci=[1.8, 1.87])
+    sentences = summary_sentences(results)
+    assert ("Measured in units of each channel's own activation size (relative σ), the standard model's "
+            "channels change 3.0× (95% interval 2.5–3.5) as much as the robust model's at ε = 0.1 "
+            "(25.5/255); across the attacked ε the ratio ranges from 1.8× (ε = 0.2) to 8.1× "
+            "(ε = 0.05).") in sentences
+    assert not any("less than the standard" in s for s in sentences)
+    assert any("already cause 50% of σ in the standard model and 50% in the robust model at ε = 0.1"
+               in s for s in sentences)
+    assert any("is 0.75 (95% interval 0.50–1.00) for the standard model and 0.75 (95% interval "
+               "0.50–1.00) for the robust model" in s for s in sentences)
+
+
+def test_trust_section_and_its_figures_are_in_the_html_and_the_pdf(rendered, pdf_pages):
+    root, files = rendered
+    html = html_of(root)
+    section = html[html.index('<section id="trust"'):html.index('<section id="patching"')]
+    for key in TRUST:
+        assert f'alt="Figure' in section and (root / "figures" / f"{key}.png").exists(), key
+    assert section.count("<figure") == len(TRUST)
+    assert "<script" not in html
+    text = "\n".join(pdf_pages)
+    for words in ("How much to trust the ranking", "Noise baseline", "Enough images?",
+                  "Per-class rankings compared with the pooled ranking"):
+        assert words in text, words
+
+
+def test_patching_section_and_its_figures_are_in_the_html_and_the_pdf(rendered, pdf_pages):
+    root, _ = rendered
+    html = html_of(root)
+    section = html[html.index('<section id="patching"'):html.index('<section id="galleries"')]
+    assert section.count("<figure") == 2 and 'href="#patching"' in html
+    assert "Damage undone by putting back the clean values of k channels" in section
+    assert "Where does the damage enter?" in section and "50 images, a seeded" in section
+    assert "26% (14%–38%)" in section and "13% [12%–14%]" in section  # standard, eps 0.05, k = 5
+    assert "No damage to undo for" not in section
+    text = "\n".join(pdf_pages)
+    for words in ("Do the sensitive channels cause the errors?", "Damage undone by putting back",
+                  "Where does the damage enter?"):
+        assert words in text, words
+
+
+def test_patching_without_damage_says_so(tmp_path):
+    root = make_results(tmp_path)
+    results = json.loads((root / "results.json").read_text())
+    entry = results["patching"]["robust"][1]
+    entry["accuracy_adv"] = entry["accuracy_clean"]
+    for row in entry["sets"]:
+        if row["kind"] != "converse":
+            row.update(undone=None, undone_ci=None)
+    (root / "results.json").write_text(json.dumps(results))
+    render_report(root, pdf=False, progress=False)
+    section = html_of(root)[html_of(root).index('<section id="patching"'):html_of(root).index('<section id="galleries"')]
+    assert "No damage to undo for robust at ε = 0.05" in section
+
+
+def test_patch_none_renders_without_the_section_and_says_patching_was_off(tmp_path):
+    root = make_results(tmp_path, patch="none")
+    assert json.loads((root / "results.json").read_text())["patching"] is None
+    files = render_report(root, pdf=True, progress=False)
+    html = html_of(root)
+    assert 'id="patching"' not in html and "patching_undone" not in html
+    assert "Activation patching was off in this run (--patch none)" in html
+    assert "5. What the sensitive channels respond to" in html and "6. Method and reproducibility" in html
+    assert html.count("<b>Figure ") == FIGURES - 2
+    assert "Activation patching was off" in " ".join(" ".join(p.extract_text().split()) for p in PdfReader(files.pdf).pages)
+
+
+def test_summary_compares_the_top_k_with_random_channels(tmp_path):
+    results = json.loads((make_results(tmp_path) / "results.json").read_text())
+    sentence = next(s for s in summary_sentences(results) if "putting back the clean values" in s)
+    assert sentence == (
+        "At ε = 0.1, putting back the clean values of the standard model's top 5 channels by σ undoes 26% "
+        "(95% interval 14–38%) of the attack's damage, against 13% for 5 random channels; the top 30 undo "
+        "85% (95% interval 73–97%), against 42% for 30 random channels (50 patched images): only the top 30 "
+        "clearly beat random channels (interval above every random draw); the top 5 do not.")
+    for row in results["patching"]["standard"][2]["sets"]:
+        if row["kind"] == "random":
+            row["undone"] = 0.99
+    sentence = next(s for s in summary_sentences(results) if "putting back the clean values" in s)
+    assert sentence.endswith("so the σ ranking does not identify the channels that cause the errors.")
+
+
+def test_unsettled_channels_are_marked_and_eps_zero_is_not_ranked(tmp_path):
+    root = make_results(tmp_path)
+    results = json.loads((root / "results.json").read_text())
+    results["ranking"]["robust"][2]["top"][1]["p_top"] = 0.3
+    (root / "results.json").write_text(json.dumps(results))
+    render_report(root, pdf=False, progress=False)
+    html = html_of(root)
+    sens = html[html.index('<section id="sensitivity"'):html.index('<section id="trust"')]
+    assert sens.count('<tr class="unsure">') == 1 and "30%&nbsp;†" in sens
+    assert "in fewer than half of the" in sens and "At ε = 0 σ is 0 by construction" in sens
+    assert 'id="sens-0"' not in html and "layer_sensitivity_eps0" not in html
+    assert not list((root / "figures").glob("*eps0*"))
+    assert "<td>0.14</td><td class=\"ci\">0.11–0.17</td>" in sens  # σ with its interval (robust, eps 0.1, #1)
 
 
 def test_non_monotone_accuracy_is_derived_once_from_every_neighbouring_pair(tmp_path):
@@ -221,7 +325,7 @@ def test_pdf_is_a4_landscape_with_every_section_starting_a_page(rendered, pdf_pa
     reader = PdfReader(rendered[1].pdf)
     box = reader.pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (842, 595)
-    assert 10 <= len(pdf_pages) <= 20
+    assert 10 <= len(pdf_pages) <= 24
     starts = [next(n for n, text in enumerate(pdf_pages) if body_text(text).startswith(title))
               for title in SECTIONS]
     assert starts == sorted(starts) and starts[0] >= 2  # after the title page and contents

@@ -173,6 +173,21 @@ def test_a_fifo_in_data_files_is_refused_without_opening_it(tmp_path):
     (lambda r: r["examples"][0].update(image="../outside.png"), ["examples[0].image", "no '..'"]),
     (lambda r: r["renders"][0].update(image="figures/renders/gone.png"), ["renders[0].image", "missing"]),
     (lambda r: r.update(created="yesterday"), ["created is 'yesterday'"]),
+    # schema_version 2: ranking, comparison, bootstrap
+    (lambda r: r.update(schema_version=1), ["schema_version 1 was written by rnnviz 0.1; re-run the analysis"]),
+    (lambda r: r["config"].update(rank_by="mean"), ["config.rank_by is 'mean'", "sigma, excess"]),
+    (lambda r: r["ranking"]["robust"][1]["top"][0].update(p_top=1.5), ["ranking.robust[1].top[0].p_top is 1.5", "[0, 1]"]),
+    (lambda r: r["ranking"]["standard"][2].update(expected_jaccard=-0.1), ["ranking.standard[2].expected_jaccard"]),
+    (lambda r: r["ranking"]["standard"][2].update(jaccard_ci=[0.9, 0.5]), ["ranking.standard[2].jaccard_ci", "low <= high"]),
+    (lambda r: r["ranking"]["standard"][1].update(measure="mean"), ["ranking.standard[1].measure is 'mean'"]),
+    (lambda r: r["ranking"]["robust"][1]["per_class"].update(cat={"top": [], "jaccard_to_pooled": 1}),
+     ["ranking.robust[1].per_class.cat", "a class name from classes"]),
+    (lambda r: r["ranking"]["robust"][3]["convergence"][0].update(jaccard="1"), ["ranking.robust[3].convergence[0].jaccard"]),
+    (lambda r: r["ranking"]["robust"].pop(), ["ranking.robust has 3 entries: expected 4"]),
+    (lambda r: r["ranking"]["robust"].__setitem__(0, r["ranking"]["robust"][1]), ["ranking.robust[0]", "null at eps = 0"]),
+    (lambda r: r["comparison"].__setitem__(2, None), ["comparison[2] is None", "an object at eps > 0"]),
+    (lambda r: r["comparison"][1].update(ratio_ci=[1]), ["comparison[1].ratio_ci", "[low, high] or null"]),
+    (lambda r: r["bootstrap"].update(level=95), ["bootstrap.level is 95"]),
 ])
 def test_a_damaged_field_is_named_in_one_line(tmp_path, capsys, damage, patterns):
     root = damaged(tmp_path, damage)
@@ -191,6 +206,9 @@ def test_math_markup_in_names_and_labels_is_drawn_as_text(tmp_path, capsys):
         r["accuracy_per_class"]["robust"]["$\\frac{$"] = r["accuracy_per_class"]["robust"].pop("sneaker")
         for layers in r["layer_sensitivity"]["standard"]:
             layers["$layer$"] = layers.pop("layer1")
+        for entry in r["ranking"]["standard"][1:] + r["ranking"]["robust"][1:]:  # they reach the ranking figures too
+            entry["per_class"]["$\\frac{$"] = entry["per_class"].pop("sneaker")
+            entry["layers"]["$layer$"] = entry["layers"].pop("layer1")
     root = damaged(tmp_path, damage)
     rc, err = from_dir(capsys, root)
     assert (rc, err) == (0, "")

@@ -12,7 +12,7 @@ from PIL import Image
 
 from rnnviz.errors import UsageError
 from rnnviz.names import COLOURS, MODELS, MUTED, RIGHT, WRONG, slug
-from rnnviz.report import plots
+from rnnviz.report import patch_section, plots, trust
 from rnnviz.report.grids import (PAD, TILE, Cell, Line, arrange, fit, grid, hstack, save_image,
                                  text_image, vstack)
 from rnnviz.report.safety import output, regular_file
@@ -44,6 +44,8 @@ def make_figures(results: dict, root: Path) -> list[ReportFigure]:
     figures += [_examples(results, root, name, s)
                 for name, s in class_slugs(results).items() if _examples_of(results, name)]
     figures += [_sensitivity(results, root, i) for i in attacked_indices(results)]
+    figures += trust.figures(results, root, _figure)
+    figures += patch_section.figures(results, root, _figure)
     renders = {(r["model"], r["layer"], r["channel"], r["recipe"]): r for r in results["renders"]}
     for i in attacked_indices(results):
         figures += [_gallery(results, root, renders, i, recipe) for recipe in rendered_recipes(results)]
@@ -113,10 +115,12 @@ def _sensitivity(results: dict, root: Path, i: int) -> ReportFigure:
     plots.sensitivity_plot(results, root, f"layer_sensitivity_eps{i}", i)
     return _figure(
         root, f"layer_sensitivity_eps{i}", f"Layer sensitivity at ε = {eps_text(results, i)}",
-        "Mean sensitivity σ of each hooked layer's channels, layers in network order, for both "
-        f"models, each under its own {attack_name(results)} attack. A taller bar means the "
-        "layer's activations move more under the perturbation. Every ε uses the same y scale, so "
-        "these figures can be compared with each other.", svg=True)
+        "Mean relative σ of each hooked layer's channels (σ divided by the channel's mean clean "
+        "activation |F|, so both models are measured in units of their own activation size), "
+        f"layers in network order, each model under its own {attack_name(results)} attack; error "
+        f"bars give the {100 * results['bootstrap']['level']:.0f}% bootstrap interval. A taller bar "
+        "means the layer's activations move more, relative to their size. Every ε uses the same y "
+        "scale; raw σ per layer is in the noise-baseline table and the layer CSV.", svg=True)
 
 
 # ---------------------------------------------------------------- image grids
@@ -163,7 +167,9 @@ def _attacked_cells(root: Path, entry: dict, model: str) -> tuple[Cell, Cell]:
 def _gallery(results: dict, root: Path, renders: dict, i: int, recipe: str) -> ReportFigure:
     panels = []
     for m in MODELS:
-        cells = [_channel_cell(root, renders.get((m, c["layer"], c["channel"], recipe)), c)
+        p_top = {(r["layer"], r["channel"]): r["p_top"] for r in results["ranking"][m][i]["top"]}
+        cells = [_channel_cell(root, renders.get((m, c["layer"], c["channel"], recipe)), c,
+                               p_top.get((c["layer"], c["channel"])))
                  for c in results["top_channels"][m][i]]
         rows = [cells[j:j + PER_ROW] for j in range(0, len(cells), PER_ROW)] or [[None]]
         panels.append(vstack([text_image([Line(plots.model_label(results, m), COLOURS[m], True)]),
@@ -173,12 +179,16 @@ def _gallery(results: dict, root: Path, renders: dict, i: int, recipe: str) -> R
         root, f"gallery_eps{i}_{recipe}", f"Most sensitive channels at ε = {eps_text(results, i)}, {recipe} renders",
         f"Left: the standard model's top {results['config']['top_k']} channels by sensitivity σ "
         "at this ε; right: the robust model's. Each tile is an image optimized to excite one "
-        f"channel, captioned layer · channel · σ. {RECIPE_NOTES.get(recipe, '')} \"dead channel\": "
+        "channel, captioned layer · channel · σ and the share of bootstrap resamples that put "
+        f"the channel in the top-k († below one half). {RECIPE_NOTES.get(recipe, '')} \"dead channel\": "
         "the channel's activation stayed at zero, so there is nothing to show.")
 
 
-def _channel_cell(root: Path, render: dict | None, channel: dict) -> Cell:
+def _channel_cell(root: Path, render: dict | None, channel: dict, p_top: float | None = None) -> Cell:
     caption = [Line(f"{channel['layer']} · ch {channel['channel']} · σ={channel['sensitivity']:.2g}")]
+    if p_top is not None:
+        caption.append(Line(f"in top-k {pct(p_top)}{' †' if p_top < trust.UNSURE else ''}",
+                            WRONG if p_top < trust.UNSURE else MUTED))
     if render is None:
         return Cell(note="not rendered", lines=caption)
     if render["dead"]:

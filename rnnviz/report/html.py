@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from rnnviz.errors import UsageError
 from rnnviz.names import COLOURS, INK, MODELS, MUTED, RIGHT, WRONG
+from rnnviz.report import patch_section, trust
 from rnnviz.report.catalogue import ReportFigure, attacked_indices, class_slugs, rendered_recipes
 from rnnviz.report.summary import attack_name, eps_text, pct, summary_sentences
 
@@ -73,6 +74,11 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "example_keys": [f"examples_{slug}" for slug in class_slugs(results).values()
                          if f"examples_{slug}" in by_key],
         "sensitivity": [_sensitivity_section(results, i) for i in attacked_indices(results)],
+        "unranked_zero": 0 in config["eps"],
+        "trust": trust.context(results),
+        "trust_keys": [k for k in ("ranking_stability", "noise_baseline", "ranking_per_class",
+                                   "ranking_convergence") if k in by_key],
+        "patching": patch_section.context(results),
         "recipes": rendered_recipes(results),
         "diversity_keys": [f"diversity_{r}" for r in rendered_recipes(results)
                            if f"diversity_{r}" in by_key],
@@ -117,12 +123,10 @@ def _class_rows(results: dict) -> list[dict]:
 
 
 def _sensitivity_section(results: dict, i: int) -> dict:
-    """One eps: its profile figure and the two top-k lists side by side, rank by rank."""
-    top = {m: results["top_channels"][m][i] for m in MODELS}
-    rows = [{m: top[m][r] if r < len(top[m]) else None for m in MODELS}
-            for r in range(max(len(t) for t in top.values()))]
+    """One eps: its profile figure and each model's top-k with σ, interval, noise ratio, p_top."""
     return {"index": i, "label": eps_text(results, i), "key": f"layer_sensitivity_eps{i}",
-            "rows": rows, "gallery_keys": [f"gallery_eps{i}_{r}" for r in rendered_recipes(results)]}
+            "tops": {m: trust.topk_rows(results, m, i) for m in MODELS},
+            "gallery_keys": [f"gallery_eps{i}_{r}" for r in rendered_recipes(results)]}
 
 
 def _date(created: str) -> str:

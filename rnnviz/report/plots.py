@@ -100,17 +100,24 @@ def per_class_plot(results: dict, root: Path, stem: str) -> None:
 
 
 def sensitivity_plot(results: dict, root: Path, stem: str, i: int) -> None:
+    """Relative σ (σ over the channel's mean clean |F|) per layer, both models, with its interval:
+    in units of each channel's own activation size, so the two models are comparable."""
     layers = layer_order(results["config"]["layers"],
                          [layer for per_eps in results["layer_sensitivity"]["standard"] for layer in per_eps])
-    top = max((max(per_eps.values(), default=0) for m in MODELS
-               for per_eps in results["layer_sensitivity"][m]), default=0)
+    stats = {m: [r["layers"] if r else {} for r in results["ranking"][m]] for m in MODELS}
+    top = max((max(s["relative_ci"][1], s["relative"]) for m in MODELS for per in stats[m]
+               for s in per.values()), default=0)
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(7, 4.6), layout="constrained")
         ax = fig.subplots()
         for k, m in enumerate(MODELS):
-            values = [results["layer_sensitivity"][m][i].get(layer, 0.0) for layer in layers]
+            per = [stats[m][i].get(layer) for layer in layers]
+            values = [s["relative"] if s else 0.0 for s in per]
+            errors = [[max(0.0, s["relative"] - s["relative_ci"][0]) if s else 0.0 for s in per],
+                      [max(0.0, s["relative_ci"][1] - s["relative"]) if s else 0.0 for s in per]]
             ax.bar([x + (k - 0.5) * 0.4 for x in range(len(layers))], values, width=0.4,
-                   color=COLOURS[m], label=plain(model_label(results, m)))
+                   color=COLOURS[m], label=plain(model_label(results, m)), yerr=errors,
+                   error_kw={"elinewidth": 1.2, "capsize": 3, "ecolor": "#333333"})
         crowded = sum(len(layer) for layer in layers) > 36  # labels would touch side by side
         ax.set_xticks(range(len(layers)), [plain(layer) for layer in layers],
                       rotation=30 if crowded else 0, ha="right" if crowded else "center",
@@ -118,7 +125,7 @@ def sensitivity_plot(results: dict, root: Path, stem: str, i: int) -> None:
         ax.set_ylim(0, 1.1 * top or 1)
         ax.grid(axis="x", visible=False)
         ax.set_xlabel("layer (input → output)")
-        ax.set_ylabel("mean channel sensitivity σ")
+        ax.set_ylabel("mean relative σ (σ / mean clean |F|)")
         ax.set_title(plain(f"ε = {eps_text(results, i)}"))
         _legend_on_top(fig, ax)
         _save(fig, root, stem)

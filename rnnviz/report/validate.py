@@ -16,6 +16,8 @@ from pathlib import Path
 from rnnviz.errors import UsageError
 from rnnviz.names import ATTACKS, MODELS, QUALITIES, RECIPES, SCHEMA_VERSION
 from rnnviz.report.safety import regular_file
+from rnnviz.report.validate_patching import validate_patching
+from rnnviz.report.validate_ranking import validate_ranking
 
 BIG = 1e12          # no plotted number is larger: keeps axis limits finite
 MAX_TEXT = 500      # names and labels longer than this are not names
@@ -130,6 +132,8 @@ def validate(results, root: Path) -> None:
         c.fail("the top level", results, "an object")
     _finite(results, "")
     version = c.key(results, "schema_version", "")
+    if version == 1 and type(version) is int:
+        raise UsageError("schema_version 1 was written by rnnviz 0.1; re-run the analysis with this version")
     if version != SCHEMA_VERSION or type(version) is not int:
         raise UsageError(f"results.json has schema_version {version!r} ({type(version).__name__}); this "
                          f"rnnviz renders version {SCHEMA_VERSION} (int): use the rnnviz version that wrote it")
@@ -143,6 +147,8 @@ def validate(results, root: Path) -> None:
     _sensitivity(c, results, n)
     _examples(c, results, n)
     _renders(c, results)
+    validate_ranking(c, results, n)
+    validate_patching(c, results, n)
     data = c.dict(results, "data_files")
     for name in ("accuracy_per_class", "channel_sensitivity"):
         c.key(data, name, "data_files")
