@@ -1,5 +1,6 @@
 """Random damage to a real results folder: ``--from`` answers 0 or 2, at most one stderr line,
 never writes outside the folder and never hangs (issue 18)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,14 +13,26 @@ import signal
 from pathlib import Path
 
 import pytest
-
 from fixtures.make_results import make_results
+
 from rnnviz.cli import main
 
 CASES, SEED, HANG_S = 40, 18, 30
-PATHS = ["../x.png", "../victim/keep.png", "/etc/passwd", "javascript:alert(document.domain)",
-         "data:text/html,<script>alert(1)</script>", "figures", "data/fifo", "figures\\x.png", "",
-         "x/../../../victim/OVERWRITTEN", "$\\frac{$", "results.json", "data/accuracy.csv"]
+PATHS = [
+    "../x.png",
+    "../victim/keep.png",
+    "/etc/passwd",
+    "javascript:alert(document.domain)",
+    "data:text/html,<script>alert(1)</script>",
+    "figures",
+    "data/fifo",
+    "figures\\x.png",
+    "",
+    "x/../../../victim/OVERWRITTEN",
+    "$\\frac{$",
+    "results.json",
+    "data/accuracy.csv",
+]
 UNREAD = {"ranking", "comparison", "bootstrap", "channel_max_activation", "neuron_sensitivity", "label_set"}
 NUMBERS = [math.nan, math.inf, -math.inf, -1, 1e308, 99, 0, 2**70, 0.5]
 OTHERS = [None, True, "1", [], {}, [1, 2], {"a": 1}]
@@ -27,8 +40,14 @@ OTHERS = [None, True, "1", [], {}, [1, 2], {"a": 1}]
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> Path:
-    return make_results(tmp_path_factory.mktemp("fuzz") / "run", classes=("sneaker",),
-                        eps=(0.0, 0.1), layers=("layer3", "layer4"), top_k=2, n_examples=1)
+    return make_results(
+        tmp_path_factory.mktemp("fuzz") / "run",
+        classes=("sneaker",),
+        eps=(0.0, 0.1),
+        layers=("layer3", "layer4"),
+        top_k=2,
+        n_examples=1,
+    )
 
 
 def leaves(value, path=()):
@@ -53,7 +72,8 @@ def mutate(results: dict, rng: random.Random) -> str:
         parent[path[-1]] = rng.choice(NUMBERS)
     else:
         parent[path[-1]] = rng.choice(OTHERS)
-    return f"{kind} {'.'.join(map(str, path))} -> {parent.get(path[-1], '<deleted>') if isinstance(parent, dict) else parent[path[-1]]!r}"
+    now = parent.get(path[-1], "<deleted>") if isinstance(parent, dict) else parent[path[-1]]
+    return f"{kind} {'.'.join(map(str, path))} -> {now!r}"
 
 
 def checksum(folder: Path, skip: Path) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """The renderer: self-contained HTML, a paginated PDF, confinement to the report folder, and
 re-rendering a results folder without torch. Everything runs on a fabricated results folder."""
+
 from __future__ import annotations
 
 import json
@@ -8,35 +9,50 @@ import shutil
 import socket
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import weasyprint
+from fixtures.make_results import make_results
 from PIL import Image
 from pypdf import PdfReader
 
-from fixtures.make_results import make_results
 from rnnviz.errors import UsageError
 from rnnviz.names import COLOURS, SCHEMA_VERSION
 from rnnviz.report import render_report
+from rnnviz.report.catalogue import class_slugs
 from rnnviz.report.html import templates_dir
 from rnnviz.report.pdf import ReportFetcher, write_pdf
-from rnnviz.report.catalogue import class_slugs
 from rnnviz.report.summary import caveats, summary_sentences
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ["1. Accuracy under attack", "2. Adversarial examples", "3. Channel sensitivity",
-            "4. How much to trust the ranking", "5. Do the sensitive channels cause the errors?",
-            "6. What the sensitive channels respond to", "7. Method and reproducibility"]
+SECTIONS = [
+    "1. Accuracy under attack",
+    "2. Adversarial examples",
+    "3. Channel sensitivity",
+    "4. How much to trust the ranking",
+    "5. Do the sensitive channels cause the errors?",
+    "6. What the sensitive channels respond to",
+    "7. Method and reproducibility",
+]
 TRUST = ["ranking_stability", "noise_baseline", "ranking_convergence", "ranking_per_class"]
 # 3 attacked eps x 2 recipes of galleries, 1 diversity figure, 2 example grids, 3 profiles, 2 curves,
 # 4 figures on the ranking's trustworthiness, 2 on activation patching.
 FIGURES = 20
-PLOTS = ["accuracy_vs_eps", "accuracy_per_class", "layer_sensitivity_eps1",
-         "layer_sensitivity_eps2", "layer_sensitivity_eps3", *TRUST, "patching_undone", "patching_layers"]
+PLOTS = [
+    "accuracy_vs_eps",
+    "accuracy_per_class",
+    "layer_sensitivity_eps1",
+    "layer_sensitivity_eps2",
+    "layer_sensitivity_eps3",
+    *TRUST,
+    "patching_undone",
+    "patching_layers",
+]
 GRIDS = ["examples_sneaker", "examples_bag", "diversity_lucid"] + [
-    f"gallery_eps{i}_{r}" for i in (1, 2, 3) for r in ("lucid", "raw")]
+    f"gallery_eps{i}_{r}" for i in (1, 2, 3) for r in ("lucid", "raw")
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +72,7 @@ def html_of(root: Path) -> str:
 
 def body_text(page_text: str) -> str:
     """A page's text without the running footer (title and "n / N") every page carries."""
-    lines = [ln for ln in page_text.splitlines()
-             if not re.fullmatch(r"\s*(rnnviz · .*|\d+ / \d+)\s*", ln)]
+    lines = [ln for ln in page_text.splitlines() if not re.fullmatch(r"\s*(rnnviz · .*|\d+ / \d+)\s*", ln)]
     return "\n".join(lines).strip()
 
 
@@ -139,21 +154,26 @@ def test_rerender_from_an_existing_folder_is_identical(tmp_path):
 def test_the_renderer_never_imports_torch(tmp_path):
     """The renderer's own imports only: the package's __init__ (the engine's API) is skipped."""
     make_results(tmp_path)
-    code = ("import sys, types; pkg = types.ModuleType('rnnviz'); "
-            f"pkg.__path__ = [{str(REPO / 'rnnviz')!r}]; sys.modules['rnnviz'] = pkg; "
-            "from rnnviz.report import render_report; "
-            f"render_report({str(tmp_path)!r}, pdf=False, progress=False); "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO,
-                   env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    code = (
+        "import sys, types; pkg = types.ModuleType('rnnviz'); "
+        f"pkg.__path__ = [{str(REPO / 'rnnviz')!r}]; sys.modules['rnnviz'] = pkg; "
+        "from rnnviz.report import render_report; "
+        f"render_report({str(tmp_path)!r}, pdf=False, progress=False); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+    )
 
 
 def test_summary_quotes_the_numbers(tmp_path):
     results = json.loads((make_results(tmp_path) / "results.json").read_text())
     sentences = summary_sentences(results)
     assert 3 <= len(sentences) <= 8
-    assert ("At ε = 0.1 (25.5/255) the robust model still classifies 82% of sneaker and 85% of "
-            "bag images correctly, the standard model 0.6% and 3.6%.") in sentences
+    assert (
+        "At ε = 0.1 (25.5/255) the robust model still classifies 82% of sneaker and 85% of "
+        "bag images correctly, the standard model 0.6% and 3.6%."
+    ) in sentences
     assert any("standard model's most sensitive channels sit in layer4" in s for s in sentences)
 
 
@@ -162,43 +182,56 @@ def test_summary_ratio_has_its_interval_its_range_over_eps_and_its_measure(tmp_p
     results["comparison"][1].update(ratio=8.06, ratio_ci=[7.7, 8.4])
     results["comparison"][3].update(ratio=1.84, ratio_ci=[1.8, 1.87])
     sentences = summary_sentences(results)
-    assert ("Measured in units of each channel's own activation size (relative σ), the standard model's "
-            "channels change 3.0× (95% interval 2.5–3.5) as much as the robust model's at ε = 0.1 "
-            "(25.5/255); across the attacked ε the ratio ranges from 1.8× (ε = 0.2) to 8.1× "
-            "(ε = 0.05).") in sentences
+    assert (
+        "Measured in units of each channel's own activation size (relative σ), the standard model's "
+        "channels change 3.0× (95% interval 2.5–3.5) as much as the robust model's at ε = 0.1 "
+        "(25.5/255); across the attacked ε the ratio ranges from 1.8× (ε = 0.2) to 8.1× "
+        "(ε = 0.05)."
+    ) in sentences
     assert not any("less than the standard" in s for s in sentences)
-    assert any("already cause 50% of σ in the standard model and 50% in the robust model at ε = 0.1"
-               in s for s in sentences)
-    assert any("is 0.75 (95% interval 0.50–1.00) for the standard model and 0.75 (95% interval "
-               "0.50–1.00) for the robust model" in s for s in sentences)
+    assert any(
+        "already cause 50% of σ in the standard model and 50% in the robust model at ε = 0.1" in s for s in sentences
+    )
+    assert any(
+        "is 0.75 (95% interval 0.50–1.00) for the standard model and 0.75 (95% interval "
+        "0.50–1.00) for the robust model" in s
+        for s in sentences
+    )
 
 
 def test_trust_section_and_its_figures_are_in_the_html_and_the_pdf(rendered, pdf_pages):
     root, files = rendered
     html = html_of(root)
-    section = html[html.index('<section id="trust"'):html.index('<section id="patching"')]
+    section = html[html.index('<section id="trust"') : html.index('<section id="patching"')]
     for key in TRUST:
-        assert f'alt="Figure' in section and (root / "figures" / f"{key}.png").exists(), key
+        assert 'alt="Figure' in section and (root / "figures" / f"{key}.png").exists(), key
     assert section.count("<figure") == len(TRUST)
     assert "<script" not in html
     text = "\n".join(pdf_pages)
-    for words in ("How much to trust the ranking", "Noise baseline", "Enough images?",
-                  "Per-class rankings compared with the pooled ranking"):
+    for words in (
+        "How much to trust the ranking",
+        "Noise baseline",
+        "Enough images?",
+        "Per-class rankings compared with the pooled ranking",
+    ):
         assert words in text, words
 
 
 def test_patching_section_and_its_figures_are_in_the_html_and_the_pdf(rendered, pdf_pages):
     root, _ = rendered
     html = html_of(root)
-    section = html[html.index('<section id="patching"'):html.index('<section id="galleries"')]
+    section = html[html.index('<section id="patching"') : html.index('<section id="galleries"')]
     assert section.count("<figure") == 2 and 'href="#patching"' in html
     assert "Damage undone by putting back the clean values of k channels" in section
     assert "Where does the damage enter?" in section and "50 images, a seeded" in section
     assert "26% (14%–38%)" in section and "13% [12%–14%]" in section  # standard, eps 0.05, k = 5
     assert "No damage to undo for" not in section
     text = "\n".join(pdf_pages)
-    for words in ("Do the sensitive channels cause the errors?", "Damage undone by putting back",
-                  "Where does the damage enter?"):
+    for words in (
+        "Do the sensitive channels cause the errors?",
+        "Damage undone by putting back",
+        "Where does the damage enter?",
+    ):
         assert words in text, words
 
 
@@ -212,7 +245,9 @@ def test_patching_without_damage_says_so(tmp_path):
             row.update(undone=None, undone_ci=None)
     (root / "results.json").write_text(json.dumps(results))
     render_report(root, pdf=False, progress=False)
-    section = html_of(root)[html_of(root).index('<section id="patching"'):html_of(root).index('<section id="galleries"')]
+    section = html_of(root)[
+        html_of(root).index('<section id="patching"') : html_of(root).index('<section id="galleries"')
+    ]
     assert "No damage to undo for robust at ε = 0.05" in section
 
 
@@ -225,7 +260,9 @@ def test_patch_none_renders_without_the_section_and_says_patching_was_off(tmp_pa
     assert "Activation patching was off in this run (--patch none)" in html
     assert "5. What the sensitive channels respond to" in html and "6. Method and reproducibility" in html
     assert html.count("<b>Figure ") == FIGURES - 2
-    assert "Activation patching was off" in " ".join(" ".join(p.extract_text().split()) for p in PdfReader(files.pdf).pages)
+    assert "Activation patching was off" in " ".join(
+        " ".join(p.extract_text().split()) for p in PdfReader(files.pdf).pages
+    )
 
 
 def test_summary_compares_the_top_k_with_random_channels(tmp_path):
@@ -235,7 +272,8 @@ def test_summary_compares_the_top_k_with_random_channels(tmp_path):
         "At ε = 0.1, putting back the clean values of the standard model's top 5 channels by σ undoes 26% "
         "(95% interval 14–38%) of the attack's damage, against 13% for 5 random channels; the top 30 undo "
         "85% (95% interval 73–97%), against 42% for 30 random channels (50 patched images): only the top 30 "
-        "clearly beat random channels (interval above every random draw); the top 5 do not.")
+        "clearly beat random channels (interval above every random draw); the top 5 do not."
+    )
     for row in results["patching"]["standard"][2]["sets"]:
         if row["kind"] == "random":
             row["undone"] = 0.99
@@ -250,18 +288,20 @@ def test_unsettled_channels_are_marked_and_eps_zero_is_not_ranked(tmp_path):
     (root / "results.json").write_text(json.dumps(results))
     render_report(root, pdf=False, progress=False)
     html = html_of(root)
-    sens = html[html.index('<section id="sensitivity"'):html.index('<section id="trust"')]
+    sens = html[html.index('<section id="sensitivity"') : html.index('<section id="trust"')]
     assert sens.count('<tr class="unsure">') == 1 and "30%&nbsp;†" in sens
     assert "in fewer than half of the" in sens and "At ε = 0 σ is 0 by construction" in sens
     assert 'id="sens-0"' not in html and "layer_sensitivity_eps0" not in html
     assert not list((root / "figures").glob("*eps0*"))
-    assert "<td>0.14</td><td class=\"ci\">0.11–0.17</td>" in sens  # σ with its interval (robust, eps 0.1, #1)
+    assert '<td>0.14</td><td class="ci">0.11–0.17</td>' in sens  # σ with its interval (robust, eps 0.1, #1)
 
 
 def test_non_monotone_accuracy_is_derived_once_from_every_neighbouring_pair(tmp_path):
     results = json.loads((make_results(tmp_path) / "results.json").read_text())
-    rises = ("FGSM accuracy of the standard model rises from ε = 0.1 to 0.2 (0.6% → 1.9%): FGSM is "
-             "not monotone in ε, so read it as an upper bound on robust accuracy.")
+    rises = (
+        "FGSM accuracy of the standard model rises from ε = 0.1 to 0.2 (0.6% → 1.9%): FGSM is "
+        "not monotone in ε, so read it as an upper bound on robust accuracy."
+    )
     assert caveats(results) == [rises]
     # every neighbouring pair in eps order (not list order), and no text search over warnings
     results["warnings"] = ["FGSM is not monotone in eps"]
@@ -270,7 +310,8 @@ def test_non_monotone_accuracy_is_derived_once_from_every_neighbouring_pair(tmp_
     results["accuracy"]["robust"] = [0.5, 0.35, 0.4, 0.3]
     assert caveats(results) == [
         "FGSM accuracy of the robust model rises from ε = 0 to 0.05 (30% → 40%) and from ε = 0.1 to "
-        "0.2 (35% → 50%): FGSM is not monotone in ε, so read it as an upper bound on robust accuracy."]
+        "0.2 (35% → 50%): FGSM is not monotone in ε, so read it as an upper bound on robust accuracy."
+    ]
     assert sum("not monotone" in s for s in summary_sentences(results)) == 1
 
 
@@ -278,11 +319,14 @@ def test_the_report_states_non_monotone_accuracy_once(rendered):
     assert html_of(rendered[0]).count("not monotone in ε") == 1
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda r: r.update(schema_version=SCHEMA_VERSION + 1), f"schema_version {SCHEMA_VERSION + 1}"),
-    (lambda r: r["examples"][0].update(image="../outside.png"), r"examples\[0\]\.image is '\.\./outside\.png'"),
-    (lambda r: r["renders"][0].update(image="figures/renders/gone.png"), r"renders\[0\]\.image .* is missing"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda r: r.update(schema_version=SCHEMA_VERSION + 1), f"schema_version {SCHEMA_VERSION + 1}"),
+        (lambda r: r["examples"][0].update(image="../outside.png"), r"examples\[0\]\.image is '\.\./outside\.png'"),
+        (lambda r: r["renders"][0].update(image="figures/renders/gone.png"), r"renders\[0\]\.image .* is missing"),
+    ],
+)
 def test_a_damaged_results_folder_is_one_clear_error(tmp_path, damage, message):
     make_results(tmp_path)
     results = json.loads((tmp_path / "results.json").read_text())
@@ -326,8 +370,7 @@ def test_pdf_is_a4_landscape_with_every_section_starting_a_page(rendered, pdf_pa
     box = reader.pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (842, 595)
     assert 10 <= len(pdf_pages) <= 24
-    starts = [next(n for n, text in enumerate(pdf_pages) if body_text(text).startswith(title))
-              for title in SECTIONS]
+    starts = [next(n for n, text in enumerate(pdf_pages) if body_text(text).startswith(title)) for title in SECTIONS]
     assert starts == sorted(starts) and starts[0] >= 2  # after the title page and contents
 
 
@@ -343,9 +386,12 @@ def test_pdf_has_page_numbers_and_a_contents_page_with_real_page_numbers(pdf_pag
 
 def test_pdf_carries_the_data_files_and_no_local_path(rendered):
     root, files = rendered
-    attached = {annot.get_object()["/FS"].get_object()["/F"]
-                for page in PdfReader(files.pdf).pages for annot in page.get("/Annots", [])
-                if annot.get_object()["/Subtype"] == "/FileAttachment"}
+    attached = {
+        annot.get_object()["/FS"].get_object()["/F"]
+        for page in PdfReader(files.pdf).pages
+        for annot in page.get("/Annots", [])
+        if annot.get_object()["/Subtype"] == "/FileAttachment"
+    }
     named = json.loads((root / "results.json").read_text())["data_files"].values()
     assert attached == {Path(rel).name for rel in named} | {"results.json"}
     assert len(attached) >= 6
@@ -374,8 +420,13 @@ def test_fetcher_serves_only_data_uris_and_files_inside_the_report(tmp_path):
     fetcher = ReportFetcher(tmp_path)
     assert fetcher("data:text/plain;base64,b2s=").read() == b"ok"
     assert fetcher((tmp_path / "inside.txt").as_uri()).read() == b"ok"
-    for url in ["file:///etc/passwd", (tmp_path / "escape" / "passwd").as_uri(),
-                "http://example.com/x.png", "https://example.com/x.png", "ftp://example.com/x"]:
+    for url in [
+        "file:///etc/passwd",
+        (tmp_path / "escape" / "passwd").as_uri(),
+        "http://example.com/x.png",
+        "https://example.com/x.png",
+        "ftp://example.com/x",
+    ]:
         with pytest.raises(ValueError, match="refused"):
             fetcher(url)
 
@@ -386,8 +437,10 @@ def test_pdf_of_html_with_outside_references_fetches_nothing(tmp_path, monkeypat
 
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    html = ('<p>text</p><img src="file:///etc/passwd"><img src="http://example.com/x.png">'
-            '<link rel="stylesheet" href="https://example.com/s.css">')
+    html = (
+        '<p>text</p><img src="file:///etc/passwd"><img src="http://example.com/x.png">'
+        '<link rel="stylesheet" href="https://example.com/s.css">'
+    )
     messages = write_pdf(html, tmp_path / "out.pdf", tmp_path)
     assert (tmp_path / "out.pdf").read_bytes().startswith(b"%PDF")
     refused = [m for m in messages if "refused" in m]
@@ -429,8 +482,10 @@ def test_renderer_modules_are_small_and_define_no_shared_constant():
 
 
 # Keys whose names are data (class names, layer names, "layer:channel"): only their values' shape counts.
-DATA_KEYED = re.compile(r"(accuracy_per_class\.\w+|layer_sensitivity\.\w+\[\]|channel_max_activation\.\w+"
-                        r"|neuron_sensitivity\.\w+\[\]|ranking\.\w+\[\]\.(layers|per_class))")
+DATA_KEYED = re.compile(
+    r"(accuracy_per_class\.\w+|layer_sensitivity\.\w+\[\]|channel_max_activation\.\w+"
+    r"|neuron_sensitivity\.\w+\[\]|ranking\.\w+\[\]\.(layers|per_class))"
+)
 
 
 def shape(value, path: str = ""):
@@ -452,8 +507,7 @@ def _merge(shapes: list):
         if merged is None or s == merged:
             merged = s
         elif isinstance(s, dict) and isinstance(merged, dict):
-            merged = {k: _merge([x for x in (merged.get(k), s.get(k)) if x is not None])
-                      for k in {**merged, **s}}
+            merged = {k: _merge([x for x in (merged.get(k), s.get(k)) if x is not None]) for k in {**merged, **s}}
         elif isinstance(s, list) and isinstance(merged, list):
             merged = ["list", _merge([x for x in (merged[1], s[1]) if x is not None])]
         else:
@@ -464,9 +518,15 @@ def _merge(shapes: list):
 def differences(a, b, path: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         keys = list(dict.fromkeys([*a, *b]))
-        return [d for k in keys for d in (
-            [f"{path}.{k}: only in the {'fixture' if k in a else 'engine'}"] if (k in a) != (k in b)
-            else differences(a[k], b[k], f"{path}.{k}"))]
+        return [
+            d
+            for k in keys
+            for d in (
+                [f"{path}.{k}: only in the {'fixture' if k in a else 'engine'}"]
+                if (k in a) != (k in b)
+                else differences(a[k], b[k], f"{path}.{k}")
+            )
+        ]
     if isinstance(a, list) and isinstance(b, list):
         return [] if a[1] is None or b[1] is None else differences(a[1], b[1], path + "[]")
     return [] if a == b or None in (a, b) else [f"{path}: fixture {a}, engine {b}"]
@@ -491,9 +551,33 @@ def test_fixture_has_the_engine_s_structure(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(featvis.QUALITY, "draft", dataclasses.replace(featvis.QUALITY["draft"], steps=2))
     engine_dir = tmp_path / "engine"
-    assert main(["--preset", "fashion", "--classes", "sneaker", "--eps", "0,0.1", "--n-images", "4",
-                 "--top-k", "2", "--n-examples", "1", "--quality", "draft", "--recipes", "lucid",
-                 "--quiet", "--no-pdf", "--out", str(engine_dir)]) == 0
+    assert (
+        main(
+            [
+                "--preset",
+                "fashion",
+                "--classes",
+                "sneaker",
+                "--eps",
+                "0,0.1",
+                "--n-images",
+                "4",
+                "--top-k",
+                "2",
+                "--n-examples",
+                "1",
+                "--quality",
+                "draft",
+                "--recipes",
+                "lucid",
+                "--quiet",
+                "--no-pdf",
+                "--out",
+                str(engine_dir),
+            ]
+        )
+        == 0
+    )
     fixture_dir = make_results(tmp_path / "fixture")
     engine, fixture = (json.loads((d / "results.json").read_text()) for d in (engine_dir, fixture_dir))
     for results in (engine, fixture):

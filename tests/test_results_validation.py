@@ -3,6 +3,7 @@
 Each test damages a fabricated results folder the way the finding describes and checks the
 answer: one stderr line naming the field, exit 2, nothing written outside the folder.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fixtures.make_results import make_results
+
 from rnnviz.cli import main
 from rnnviz.names import SCHEMA_VERSION
 from rnnviz.report.pdf import write_pdf
@@ -48,8 +49,7 @@ def assert_refused(capsys, root: Path, *patterns: str) -> str:
 
 
 def tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>"
-            for p in sorted(folder.rglob("*"))}
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(folder.rglob("*"))}
 
 
 # ---------------------------------------------------------------- finding 1: writes outside
@@ -65,10 +65,12 @@ def test_a_recipe_cannot_steer_a_figure_outside_the_folder(tmp_path, capsys):
         for render in r["renders"]:
             if render["recipe"] == "raw":
                 render["recipe"] = evil
+
     root = damaged(tmp_path, damage)
     before = tree(tmp_path / "victim")
-    err = assert_refused(capsys, root, "renders[1].recipe is 'x/../../../victim/OVERWRITTEN'",
-                         "expected one of lucid, raw")
+    err = assert_refused(
+        capsys, root, "renders[1].recipe is 'x/../../../victim/OVERWRITTEN'", "expected one of lucid, raw"
+    )
     assert tree(tmp_path / "victim") == before, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "victim"]
     assert not (root / "figures" / "gallery_eps1_x").exists()
@@ -104,15 +106,18 @@ def test_an_image_behind_a_symlink_leaving_the_folder_is_refused(tmp_path, capsy
 # ---------------------------------------------------------------- finding 3: hrefs
 
 
-@pytest.mark.parametrize("value, problem", [
-    ("javascript:alert(document.domain)", "no scheme"),
-    ("data:text/html,<script>alert(1)</script>", "no scheme"),
-    ("/etc/passwd", "not an absolute one"),
-    ("../outside.csv", "no '..'"),
-    ("data\\accuracy.csv", "no scheme, backslash"),
-    ("data", "not a regular file"),
-    ("data/nope.csv", "missing"),
-])
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        ("javascript:alert(document.domain)", "no scheme"),
+        ("data:text/html,<script>alert(1)</script>", "no scheme"),
+        ("/etc/passwd", "not an absolute one"),
+        ("../outside.csv", "no '..'"),
+        ("data\\accuracy.csv", "no scheme, backslash"),
+        ("data", "not a regular file"),
+        ("data/nope.csv", "missing"),
+    ],
+)
 def test_data_files_are_plain_relative_paths_of_regular_files(tmp_path, capsys, value, problem):
     root = damaged(tmp_path, lambda r: r["data_files"].update(accuracy=value))
     assert_refused(capsys, root, "data_files.accuracy", problem)
@@ -140,8 +145,13 @@ def test_a_fifo_in_data_files_is_refused_without_opening_it(tmp_path):
     results["data_files"]["accuracy"] = "data/pipe.csv"
     (root / "results.json").write_text(json.dumps(results))
     try:
-        done = subprocess.run([sys.executable, "-m", "rnnviz.cli", "--from", str(root), "--quiet"],
-                              capture_output=True, text=True, timeout=90, cwd=REPO)
+        done = subprocess.run(
+            [sys.executable, "-m", "rnnviz.cli", "--from", str(root), "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            cwd=REPO,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("--from blocked on the FIFO")
     assert done.returncode == 2, done.stderr
@@ -153,42 +163,63 @@ def test_a_fifo_in_data_files_is_refused_without_opening_it(tmp_path):
 # ---------------------------------------------------------------- finding 10: messages
 
 
-@pytest.mark.parametrize("damage, patterns", [
-    (lambda r: r.pop("examples"), ["examples is missing"]),
-    (lambda r: r["layer_sensitivity"]["standard"].__setitem__(1, []),
-     ["layer_sensitivity.standard[1] is a list: expected an object"]),
-    (lambda r: r.update(sweet_spot=[]), ["sweet_spot is a list: expected an object"]),
-    (lambda r: r["sweet_spot"].update(best_index=99), ["sweet_spot.best_index is 99 (int)", "[0, 3]"]),
-    (lambda r: r.update(schema_version=str(SCHEMA_VERSION)),
-     [f"schema_version '{SCHEMA_VERSION}' (str)", f"version {SCHEMA_VERSION} (int)"]),
-    (lambda r: r.update(schema_version=SCHEMA_VERSION + 1), [f"schema_version {SCHEMA_VERSION + 1}"]),
-    (lambda r: r["accuracy"]["robust"].__setitem__(2, math.nan), ["accuracy.robust[2] is nan"]),
-    (lambda r: r["timings"].update(attack_s=math.inf), ["timings.attack_s is inf"]),
-    (lambda r: r["accuracy"]["robust"].__setitem__(2, 1.5), ["accuracy.robust[2] is 1.5", "[0, 1]"]),
-    (lambda r: r["accuracy"]["robust"].pop(), ["accuracy.robust has 3 entries: expected 4"]),
-    (lambda r: r["examples"][0]["by_eps"].pop(), ["examples[0].by_eps has 3 entries: expected 4"]),
-    (lambda r: r["config"].update(attack="cw"), ["config.attack is 'cw'", "fgsm, pgd"]),
-    (lambda r: r["renders"][2].update(model="evil"), ["renders[2].model is 'evil'", "standard, robust"]),
-    (lambda r: r["top_channels"]["robust"][1][0].update(channel="3"), ["top_channels.robust[1][0].channel"]),
-    (lambda r: r["examples"][0].update(image="../outside.png"), ["examples[0].image", "no '..'"]),
-    (lambda r: r["renders"][0].update(image="figures/renders/gone.png"), ["renders[0].image", "missing"]),
-    (lambda r: r.update(created="yesterday"), ["created is 'yesterday'"]),
-    # schema_version 2: ranking, comparison, bootstrap
-    (lambda r: r.update(schema_version=1), ["schema_version 1 was written by rnnviz 0.1; re-run the analysis"]),
-    (lambda r: r["config"].update(rank_by="mean"), ["config.rank_by is 'mean'", "sigma, excess"]),
-    (lambda r: r["ranking"]["robust"][1]["top"][0].update(p_top=1.5), ["ranking.robust[1].top[0].p_top is 1.5", "[0, 1]"]),
-    (lambda r: r["ranking"]["standard"][2].update(expected_jaccard=-0.1), ["ranking.standard[2].expected_jaccard"]),
-    (lambda r: r["ranking"]["standard"][2].update(jaccard_ci=[0.9, 0.5]), ["ranking.standard[2].jaccard_ci", "low <= high"]),
-    (lambda r: r["ranking"]["standard"][1].update(measure="mean"), ["ranking.standard[1].measure is 'mean'"]),
-    (lambda r: r["ranking"]["robust"][1]["per_class"].update(cat={"top": [], "jaccard_to_pooled": 1}),
-     ["ranking.robust[1].per_class.cat", "a class name from classes"]),
-    (lambda r: r["ranking"]["robust"][3]["convergence"][0].update(jaccard="1"), ["ranking.robust[3].convergence[0].jaccard"]),
-    (lambda r: r["ranking"]["robust"].pop(), ["ranking.robust has 3 entries: expected 4"]),
-    (lambda r: r["ranking"]["robust"].__setitem__(0, r["ranking"]["robust"][1]), ["ranking.robust[0]", "null at eps = 0"]),
-    (lambda r: r["comparison"].__setitem__(2, None), ["comparison[2] is None", "an object at eps > 0"]),
-    (lambda r: r["comparison"][1].update(ratio_ci=[1]), ["comparison[1].ratio_ci", "[low, high] or null"]),
-    (lambda r: r["bootstrap"].update(level=95), ["bootstrap.level is 95"]),
-])
+@pytest.mark.parametrize(
+    "damage, patterns",
+    [
+        (lambda r: r.pop("examples"), ["examples is missing"]),
+        (
+            lambda r: r["layer_sensitivity"]["standard"].__setitem__(1, []),
+            ["layer_sensitivity.standard[1] is a list: expected an object"],
+        ),
+        (lambda r: r.update(sweet_spot=[]), ["sweet_spot is a list: expected an object"]),
+        (lambda r: r["sweet_spot"].update(best_index=99), ["sweet_spot.best_index is 99 (int)", "[0, 3]"]),
+        (
+            lambda r: r.update(schema_version=str(SCHEMA_VERSION)),
+            [f"schema_version '{SCHEMA_VERSION}' (str)", f"version {SCHEMA_VERSION} (int)"],
+        ),
+        (lambda r: r.update(schema_version=SCHEMA_VERSION + 1), [f"schema_version {SCHEMA_VERSION + 1}"]),
+        (lambda r: r["accuracy"]["robust"].__setitem__(2, math.nan), ["accuracy.robust[2] is nan"]),
+        (lambda r: r["timings"].update(attack_s=math.inf), ["timings.attack_s is inf"]),
+        (lambda r: r["accuracy"]["robust"].__setitem__(2, 1.5), ["accuracy.robust[2] is 1.5", "[0, 1]"]),
+        (lambda r: r["accuracy"]["robust"].pop(), ["accuracy.robust has 3 entries: expected 4"]),
+        (lambda r: r["examples"][0]["by_eps"].pop(), ["examples[0].by_eps has 3 entries: expected 4"]),
+        (lambda r: r["config"].update(attack="cw"), ["config.attack is 'cw'", "fgsm, pgd"]),
+        (lambda r: r["renders"][2].update(model="evil"), ["renders[2].model is 'evil'", "standard, robust"]),
+        (lambda r: r["top_channels"]["robust"][1][0].update(channel="3"), ["top_channels.robust[1][0].channel"]),
+        (lambda r: r["examples"][0].update(image="../outside.png"), ["examples[0].image", "no '..'"]),
+        (lambda r: r["renders"][0].update(image="figures/renders/gone.png"), ["renders[0].image", "missing"]),
+        (lambda r: r.update(created="yesterday"), ["created is 'yesterday'"]),
+        # schema_version 2: ranking, comparison, bootstrap
+        (lambda r: r.update(schema_version=1), ["schema_version 1 was written by rnnviz 0.1; re-run the analysis"]),
+        (lambda r: r["config"].update(rank_by="mean"), ["config.rank_by is 'mean'", "sigma, excess"]),
+        (
+            lambda r: r["ranking"]["robust"][1]["top"][0].update(p_top=1.5),
+            ["ranking.robust[1].top[0].p_top is 1.5", "[0, 1]"],
+        ),
+        (lambda r: r["ranking"]["standard"][2].update(expected_jaccard=-0.1), ["ranking.standard[2].expected_jaccard"]),
+        (
+            lambda r: r["ranking"]["standard"][2].update(jaccard_ci=[0.9, 0.5]),
+            ["ranking.standard[2].jaccard_ci", "low <= high"],
+        ),
+        (lambda r: r["ranking"]["standard"][1].update(measure="mean"), ["ranking.standard[1].measure is 'mean'"]),
+        (
+            lambda r: r["ranking"]["robust"][1]["per_class"].update(cat={"top": [], "jaccard_to_pooled": 1}),
+            ["ranking.robust[1].per_class.cat", "a class name from classes"],
+        ),
+        (
+            lambda r: r["ranking"]["robust"][3]["convergence"][0].update(jaccard="1"),
+            ["ranking.robust[3].convergence[0].jaccard"],
+        ),
+        (lambda r: r["ranking"]["robust"].pop(), ["ranking.robust has 3 entries: expected 4"]),
+        (
+            lambda r: r["ranking"]["robust"].__setitem__(0, r["ranking"]["robust"][1]),
+            ["ranking.robust[0]", "null at eps = 0"],
+        ),
+        (lambda r: r["comparison"].__setitem__(2, None), ["comparison[2] is None", "an object at eps > 0"]),
+        (lambda r: r["comparison"][1].update(ratio_ci=[1]), ["comparison[1].ratio_ci", "[low, high] or null"]),
+        (lambda r: r["bootstrap"].update(level=95), ["bootstrap.level is 95"]),
+    ],
+)
 def test_a_damaged_field_is_named_in_one_line(tmp_path, capsys, damage, patterns):
     root = damaged(tmp_path, damage)
     assert_refused(capsys, root, "rnnviz-report: error: ", *patterns)
@@ -209,6 +240,7 @@ def test_math_markup_in_names_and_labels_is_drawn_as_text(tmp_path, capsys):
         for entry in r["ranking"]["standard"][1:] + r["ranking"]["robust"][1:]:  # they reach the ranking figures too
             entry["per_class"]["$\\frac{$"] = entry["per_class"].pop("sneaker")
             entry["layers"]["$layer$"] = entry["layers"].pop("layer1")
+
     root = damaged(tmp_path, damage)
     rc, err = from_dir(capsys, root)
     assert (rc, err) == (0, "")

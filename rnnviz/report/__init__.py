@@ -3,6 +3,7 @@
 It reads only the folder the engine wrote and never imports torch, so
 ``rnnviz-report --from DIR`` re-renders a report in seconds.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,7 @@ class ReportFiles:
     pdf_seconds: float
 
 
-def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False,
-                  progress: bool = True) -> ReportFiles:
+def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False, progress: bool = True) -> ReportFiles:
     """Write figures/, report.html and (unless ``pdf=False``) report.pdf into ``results_dir``.
 
     A PDF failure never loses the HTML: it is reported in ``pdf_error`` instead of raised.
@@ -51,12 +51,18 @@ def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False,
     start = time.perf_counter()
     pdf_path = _try_pdf(html, output(root, "report.pdf"), root, errors, say) if pdf else None
     pdf_seconds = time.perf_counter() - start
-    slides_path = (_try_pdf(_html.render_slides(results, figs), output(root, "slides.pdf"), root,
-                            errors, say) if slides else None)
+    slides_path = (
+        _try_pdf(_html.render_slides(results, figs), output(root, "slides.pdf"), root, errors, say) if slides else None
+    )
     _record_timings(root, results, time.perf_counter() - began, pdf_seconds if pdf else None)
-    return ReportFiles(root / "report.html", pdf_path, slides_path,
-                       [p for f in figs for p in (f.png, f.svg) if p],
-                       "; ".join(errors) or None, pdf_seconds)
+    return ReportFiles(
+        root / "report.html",
+        pdf_path,
+        slides_path,
+        [p for f in figs for p in (f.png, f.svg) if p],
+        "; ".join(errors) or None,
+        pdf_seconds,
+    )
 
 
 def _record_timings(root: Path, results: dict, report_s: float, pdf_s: float | None) -> None:
@@ -107,4 +113,5 @@ def _progress(enabled: bool):
     def say(message: str) -> None:
         if enabled:
             print(f"report: {message}", file=sys.stderr)
+
     return say

@@ -3,6 +3,7 @@
 Plots are drawn by ``plots``; grids of images are composed here from results.json with the
 generic ``grids`` toolkit. Every file is written under ``figures/`` through ``safety.output``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,23 +14,23 @@ from PIL import Image
 from rnnviz.errors import UsageError
 from rnnviz.names import COLOURS, MODELS, MUTED, RIGHT, WRONG, slug
 from rnnviz.report import patch_section, plots, trust
-from rnnviz.report.grids import (PAD, TILE, Cell, Line, arrange, fit, grid, hstack, save_image,
-                                 text_image, vstack)
+from rnnviz.report.grids import PAD, TILE, Cell, Line, arrange, fit, grid, hstack, save_image, text_image, vstack
 from rnnviz.report.safety import output, regular_file
 from rnnviz.report.summary import attack_name, eps_text, pct
 
 PER_ROW = 5
 RECIPE_NOTES = {
     "lucid": "Lucid recipe: decorrelated Fourier parameterization with transformation "
-             "robustness, a prior that makes even a standard model's channels look structured.",
+    "robustness, a prior that makes even a standard model's channels look structured.",
     "raw": "Raw recipe: plain gradient ascent in pixel space with no prior and no transforms "
-           "(Engstrom et al. 2019), so what appears is what the model itself prefers.",
+    "(Engstrom et al. 2019), so what appears is what the model itself prefers.",
 }
 
 
 @dataclass
 class ReportFigure:
     """One numbered figure of the report; ``number`` is given by the HTML in reading order."""
+
     key: str
     title: str
     caption: str
@@ -41,16 +42,20 @@ class ReportFigure:
 def make_figures(results: dict, root: Path) -> list[ReportFigure]:
     """Write every figure under ``root/figures`` and return them in reading order."""
     figures = [_accuracy(results, root), _per_class(results, root)]
-    figures += [_examples(results, root, name, s)
-                for name, s in class_slugs(results).items() if _examples_of(results, name)]
+    figures += [
+        _examples(results, root, name, s) for name, s in class_slugs(results).items() if _examples_of(results, name)
+    ]
     figures += [_sensitivity(results, root, i) for i in attacked_indices(results)]
     figures += trust.figures(results, root, _figure)
     figures += patch_section.figures(results, root, _figure)
     renders = {(r["model"], r["layer"], r["channel"], r["recipe"]): r for r in results["renders"]}
     for i in attacked_indices(results):
         figures += [_gallery(results, root, renders, i, recipe) for recipe in rendered_recipes(results)]
-    figures += [_diversity(results, root, recipe) for recipe in rendered_recipes(results)
-                if any(r["diversity"] for r in results["renders"] if r["recipe"] == recipe)]
+    figures += [
+        _diversity(results, root, recipe)
+        for recipe in rendered_recipes(results)
+        if any(r["diversity"] for r in results["renders"] if r["recipe"] == recipe)
+    ]
     return figures
 
 
@@ -62,7 +67,8 @@ def attacked_indices(results: dict) -> list[int]:
 def rendered_recipes(results: dict) -> list[str]:
     present = {r["recipe"] for r in results["renders"]}
     return [r for r in results["config"]["recipes"] if r in present] + sorted(
-        present - set(results["config"]["recipes"]))
+        present - set(results["config"]["recipes"])
+    )
 
 
 def class_slugs(results: dict) -> dict[str, str]:
@@ -78,8 +84,9 @@ def class_slugs(results: dict) -> dict[str, str]:
 
 
 def _figure(root: Path, key: str, title: str, caption: str, svg: bool = False) -> ReportFigure:
-    return ReportFigure(key, title, caption, root / "figures" / f"{key}.png",
-                        root / "figures" / f"{key}.svg" if svg else None)
+    return ReportFigure(
+        key, title, caption, root / "figures" / f"{key}.png", root / "figures" / f"{key}.svg" if svg else None
+    )
 
 
 # ---------------------------------------------------------------- plots
@@ -87,40 +94,55 @@ def _figure(root: Path, key: str, title: str, caption: str, svg: bool = False) -
 
 def _accuracy(results: dict, root: Path) -> ReportFigure:
     marked = plots.accuracy_plot(results, root, "accuracy_vs_eps")
-    if marked:
-        b, lead = plots.sweet_spot_lead(results)
-        sweet = (f"The shaded band marks the sweet spot, ε = {eps_text(results, b)}, where the robust "
-                 f"model's lead is largest ({100 * lead:.0f} percentage points).")
+    spot = plots.sweet_spot_lead(results)
+    if marked and spot is not None:
+        b, lead = spot
+        sweet = (
+            f"The shaded band marks the sweet spot, ε = {eps_text(results, b)}, where the robust "
+            f"model's lead is largest ({100 * lead:.0f} percentage points)."
+        )
     else:
         sweet = "The robust model is never ahead at these ε, so no sweet spot is marked."
     return _figure(
-        root, "accuracy_vs_eps", "Accuracy under attack vs ε",
+        root,
+        "accuracy_vs_eps",
+        "Accuracy under attack vs ε",
         f"Share of the {results['n_images']} test images each model classifies correctly after "
         f"an ε-sized {attack_name(results)} attack (each model attacked with its own gradient). "
         f"Tick labels give ε in [0, 1] pixel units and, below, in /255. {sweet} "
         f"{attack_name(results)} accuracy is an upper bound on robust accuracy: a stronger "
-        "attack such as PGD can only lower it.", svg=True)
+        "attack such as PGD can only lower it.",
+        svg=True,
+    )
 
 
 def _per_class(results: dict, root: Path) -> ReportFigure:
     plots.per_class_plot(results, root, "accuracy_per_class")
     return _figure(
-        root, "accuracy_per_class", "Accuracy under attack vs ε, per class",
+        root,
+        "accuracy_per_class",
+        "Accuracy under attack vs ε, per class",
         f"One panel per class, same axes and colours as the overall curve: the share of that "
         f"class's test images each model still classifies correctly under {attack_name(results)}. "
-        "A class where the two curves stay close gains little from adversarial training.", svg=True)
+        "A class where the two curves stay close gains little from adversarial training.",
+        svg=True,
+    )
 
 
 def _sensitivity(results: dict, root: Path, i: int) -> ReportFigure:
     plots.sensitivity_plot(results, root, f"layer_sensitivity_eps{i}", i)
     return _figure(
-        root, f"layer_sensitivity_eps{i}", f"Layer sensitivity at ε = {eps_text(results, i)}",
+        root,
+        f"layer_sensitivity_eps{i}",
+        f"Layer sensitivity at ε = {eps_text(results, i)}",
         "Mean relative σ of each hooked layer's channels (σ divided by the channel's mean clean "
         "activation |F|, so both models are measured in units of their own activation size), "
         f"layers in network order, each model under its own {attack_name(results)} attack; error "
         f"bars give the {100 * results['bootstrap']['level']:.0f}% bootstrap interval. A taller bar "
         "means the layer's activations move more, relative to their size. Every ε uses the same y "
-        "scale; raw σ per layer is in the noise-baseline table and the layer CSV.", svg=True)
+        "scale; raw σ per layer is in the noise-baseline table and the layer CSV.",
+        svg=True,
+    )
 
 
 # ---------------------------------------------------------------- image grids
@@ -134,24 +156,34 @@ def _examples(results: dict, root: Path, name: str, s: str) -> ReportFigure:
     blocks = [_example_block(results, root, ex, n + 1) for n, ex in enumerate(_examples_of(results, name))]
     save_image(arrange(blocks), output(root, "figures", f"examples_{s}.png"))
     return _figure(
-        root, f"examples_{s}", f"Adversarial examples: {name}",
+        root,
+        f"examples_{s}",
+        f"Adversarial examples: {name}",
         "Top: the clean image (small) and its true label. Each row is one ε. Per model: the "
         "adversarial image it was given, with its prediction and confidence (green ✓ right, "
         "red ✗ wrong), and the perturbation amplified to full contrast (grey: no change; "
         "white / black: +ε / −ε). Each model is attacked with its own gradient, so the "
-        "perturbations differ. Small images are enlarged without smoothing.")
+        "perturbations differ. Small images are enlarged without smoothing.",
+    )
 
 
 def _example_block(results: dict, root: Path, ex: dict, n: int) -> Image.Image:
     """Header: the clean image and its true label; then one row per eps."""
     config = results["config"]
-    header = hstack([_load(root, ex["image"], TILE // 2), text_image(
-        [Line(f"Example {n}", bold=True), Line(f"true label: {ex['true_label']}"),
-         Line("clean image", MUTED)])], gap=PAD)
-    heads = [[Line(m, COLOURS[m], True), Line(what)] for m in MODELS
-             for what in ("adversarial", "perturbation")]
-    row_heads = [[Line(f"ε = {config['eps_labels'][i]}", bold=True),
-                  Line(config["eps_255"][i], MUTED)] for i in range(len(ex["by_eps"]))]
+    header = hstack(
+        [
+            _load(root, ex["image"], TILE // 2),
+            text_image(
+                [Line(f"Example {n}", bold=True), Line(f"true label: {ex['true_label']}"), Line("clean image", MUTED)]
+            ),
+        ],
+        gap=PAD,
+    )
+    heads = [[Line(m, COLOURS[m], True), Line(what)] for m in MODELS for what in ("adversarial", "perturbation")]
+    row_heads = [
+        [Line(f"ε = {config['eps_labels'][i]}", bold=True), Line(config["eps_255"][i], MUTED)]
+        for i in range(len(ex["by_eps"]))
+    ]
     rows = [[cell for m in MODELS for cell in _attacked_cells(root, entry, m)] for entry in ex["by_eps"]]
     return vstack([header, grid(rows, col_heads=heads, row_heads=row_heads)], gap=PAD)
 
@@ -168,27 +200,39 @@ def _gallery(results: dict, root: Path, renders: dict, i: int, recipe: str) -> R
     panels = []
     for m in MODELS:
         p_top = {(r["layer"], r["channel"]): r["p_top"] for r in results["ranking"][m][i]["top"]}
-        cells = [_channel_cell(root, renders.get((m, c["layer"], c["channel"], recipe)), c,
-                               p_top.get((c["layer"], c["channel"])))
-                 for c in results["top_channels"][m][i]]
-        rows = [cells[j:j + PER_ROW] for j in range(0, len(cells), PER_ROW)] or [[None]]
-        panels.append(vstack([text_image([Line(plots.model_label(results, m), COLOURS[m], True)]),
-                              grid(rows)], gap=PAD))
+        cells = [
+            _channel_cell(
+                root, renders.get((m, c["layer"], c["channel"], recipe)), c, p_top.get((c["layer"], c["channel"]))
+            )
+            for c in results["top_channels"][m][i]
+        ]
+        rows: list[list[Cell | None]] = [list(cells[j : j + PER_ROW]) for j in range(0, len(cells), PER_ROW)] or [
+            [None]
+        ]
+        panels.append(
+            vstack([text_image([Line(plots.model_label(results, m), COLOURS[m], True)]), grid(rows)], gap=PAD)
+        )
     save_image(hstack(panels, gap=64), output(root, "figures", f"gallery_eps{i}_{recipe}.png"))
     return _figure(
-        root, f"gallery_eps{i}_{recipe}", f"Most sensitive channels at ε = {eps_text(results, i)}, {recipe} renders",
+        root,
+        f"gallery_eps{i}_{recipe}",
+        f"Most sensitive channels at ε = {eps_text(results, i)}, {recipe} renders",
         f"Left: the standard model's top {results['config']['top_k']} channels by sensitivity σ "
         "at this ε; right: the robust model's. Each tile is an image optimized to excite one "
         "channel, captioned layer · channel · σ and the share of bootstrap resamples that put "
-        f"the channel in the top-k († below one half). {RECIPE_NOTES.get(recipe, '')} \"dead channel\": "
-        "the channel's activation stayed at zero, so there is nothing to show.")
+        f'the channel in the top-k († below one half). {RECIPE_NOTES.get(recipe, "")} "dead channel": '
+        "the channel's activation stayed at zero, so there is nothing to show.",
+    )
 
 
 def _channel_cell(root: Path, render: dict | None, channel: dict, p_top: float | None = None) -> Cell:
     caption = [Line(f"{channel['layer']} · ch {channel['channel']} · σ={channel['sensitivity']:.2g}")]
     if p_top is not None:
-        caption.append(Line(f"in top-k {pct(p_top)}{' †' if p_top < trust.UNSURE else ''}",
-                            WRONG if p_top < trust.UNSURE else MUTED))
+        caption.append(
+            Line(
+                f"in top-k {pct(p_top)}{' †' if p_top < trust.UNSURE else ''}", WRONG if p_top < trust.UNSURE else MUTED
+            )
+        )
     if render is None:
         return Cell(note="not rendered", lines=caption)
     if render["dead"]:
@@ -200,15 +244,19 @@ def _diversity(results: dict, root: Path, recipe: str) -> ReportFigure:
     chosen = [r for r in results["renders"] if r["recipe"] == recipe and r["diversity"]]
     width = 1 + max(len(r["diversity"]) for r in chosen)
     heads = [[Line("render")]] + [[Line(f"diverse {d + 1}")] for d in range(width - 1)]
-    row_heads = [[Line(r["model"], COLOURS[r["model"]], True), Line(f"{r['layer']} · ch {r['channel']}")]
-                 for r in chosen]
+    row_heads = [
+        [Line(r["model"], COLOURS[r["model"]], True), Line(f"{r['layer']} · ch {r['channel']}")] for r in chosen
+    ]
     rows = [[Cell(_load(root, p)) for p in [r["image"], *r["diversity"]]] for r in chosen]
     save_image(grid(rows, col_heads=heads, row_heads=row_heads), output(root, "figures", f"diversity_{recipe}.png"))
     return _figure(
-        root, f"diversity_{recipe}", f"Diversity of channel visualizations, {recipe} renders",
+        root,
+        f"diversity_{recipe}",
+        f"Diversity of channel visualizations, {recipe} renders",
         "Each row is one channel: its main render, then several images optimized together to "
         "excite it while differing from each other. Images that look alike mean the channel "
-        "responds to one pattern; different images mean it responds to several.")
+        "responds to one pattern; different images mean it responds to several.",
+    )
 
 
 def _load(root: Path, rel: str, size: int = TILE) -> Image.Image:
@@ -218,5 +266,7 @@ def _load(root: Path, rel: str, size: int = TILE) -> Image.Image:
         with Image.open(path) as img:
             return fit(img.convert("RGB"), size)
     except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise UsageError(f"{rel}, named in results.json, is not a readable image "
-                         f"({type(err).__name__}): re-run the job that wrote the folder") from None
+        raise UsageError(
+            f"{rel}, named in results.json, is not a readable image "
+            f"({type(err).__name__}): re-run the job that wrote the folder"
+        ) from None

@@ -3,8 +3,10 @@
 WeasyPrint paginates CSS grids of images badly, so every grid of images in the report is
 one picture made here. Nothing in this module knows about results.json.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +31,7 @@ class Line:
 @dataclass
 class Cell:
     """A tile: an image, or a ``note`` written in its place, with caption lines below."""
+
     image: Image.Image | None = None
     lines: list[Line] = field(default_factory=list)
     note: str | None = None
@@ -46,8 +49,7 @@ def fit(img: Image.Image, size: int) -> Image.Image:
 
 @lru_cache(maxsize=2)
 def font(bold: bool) -> ImageFont.FreeTypeFont:
-    path = font_manager.findfont(font_manager.FontProperties(
-        family="DejaVu Sans", weight="bold" if bold else "normal"))
+    path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal"))
     return ImageFont.truetype(path, FONT_PX)
 
 
@@ -71,8 +73,12 @@ def wrap(lines: list[Line], width: int) -> list[Line]:
     return wrapped
 
 
-def grid(rows: list[list[Cell | None]], *, col_heads: list[list[Line]] | None = None,
-         row_heads: list[list[Line]] | None = None) -> Image.Image:
+def grid(
+    rows: Sequence[Sequence[Cell | None]],
+    *,
+    col_heads: list[list[Line]] | None = None,
+    row_heads: list[list[Line]] | None = None,
+) -> Image.Image:
     """Tiles of TILE px with wrapped captions; optional header lines above columns / left of rows."""
     ncols = max(len(r) for r in rows)
     cell_w = TILE + PAD
@@ -80,8 +86,7 @@ def grid(rows: list[list[Cell | None]], *, col_heads: list[list[Line]] | None = 
     row_h = [TILE + PAD + LINE_PX * max((len(c) for c in caps), default=0) + PAD for caps in captions]
     heads = [wrap(h, TILE) for h in col_heads] if col_heads else []
     head_h = LINE_PX * max((len(h) for h in heads), default=0) + (PAD if heads else 0)
-    left = (max(font(ln.bold).getlength(ln.text) for h in row_heads for ln in h) + 3 * PAD
-            if row_heads else 0)
+    left = max(font(ln.bold).getlength(ln.text) for h in row_heads for ln in h) + 3 * PAD if row_heads else 0
     canvas = Image.new("RGB", (int(left) + ncols * cell_w, head_h + sum(row_h)), "white")
     draw = ImageDraw.Draw(canvas)
     for j, head in enumerate(heads):
@@ -97,14 +102,14 @@ def grid(rows: list[list[Cell | None]], *, col_heads: list[list[Line]] | None = 
     return canvas
 
 
-def _draw_cell(canvas: Image.Image, draw: ImageDraw.ImageDraw, cell: Cell, caption: list[Line],
-               x: int, y: int) -> None:
+def _draw_cell(canvas: Image.Image, draw: ImageDraw.ImageDraw, cell: Cell, caption: list[Line], x: int, y: int) -> None:
     if cell.image is not None:
         canvas.paste(cell.image, (x + (TILE - cell.image.width) // 2, y + (TILE - cell.image.height) // 2))
     else:
         draw.rectangle((x, y, x + TILE - 1, y + TILE - 1), fill="#F4F4F4", outline="#BBBBBB")
-        text(draw, wrap([Line(cell.note or "", MUTED)], TILE - 2 * PAD), x,
-             y + TILE // 2 - LINE_PX // 2, centre_in=TILE)
+        text(
+            draw, wrap([Line(cell.note or "", MUTED)], TILE - 2 * PAD), x, y + TILE // 2 - LINE_PX // 2, centre_in=TILE
+        )
     text(draw, caption, x, y + TILE + PAD // 2, centre_in=TILE)
 
 
@@ -123,8 +128,9 @@ def text_image(lines: list[Line]) -> Image.Image:
 
 
 def hstack(images: list[Image.Image], gap: int) -> Image.Image:
-    out = Image.new("RGB", (sum(i.width for i in images) + gap * (len(images) - 1),
-                            max(i.height for i in images)), "white")
+    out = Image.new(
+        "RGB", (sum(i.width for i in images) + gap * (len(images) - 1), max(i.height for i in images)), "white"
+    )
     x = 0
     for img in images:
         out.paste(img, (x, 0))
@@ -133,8 +139,9 @@ def hstack(images: list[Image.Image], gap: int) -> Image.Image:
 
 
 def vstack(images: list[Image.Image], gap: int) -> Image.Image:
-    out = Image.new("RGB", (max(i.width for i in images),
-                            sum(i.height for i in images) + gap * (len(images) - 1)), "white")
+    out = Image.new(
+        "RGB", (max(i.width for i in images), sum(i.height for i in images) + gap * (len(images) - 1)), "white"
+    )
     y = 0
     for img in images:
         out.paste(img, (0, y))
@@ -145,8 +152,9 @@ def vstack(images: list[Image.Image], gap: int) -> Image.Image:
 def arrange(blocks: list[Image.Image], aspect: float = 1.9, gap: int = 48) -> Image.Image:
     """Rows of blocks, as many per row as makes them largest on a landscape page (width/height
     ``aspect``) or slide."""
+
     def layout(per_row: int) -> Image.Image:
-        rows = [hstack(blocks[j:j + per_row], gap) for j in range(0, len(blocks), per_row)]
+        rows = [hstack(blocks[j : j + per_row], gap) for j in range(0, len(blocks), per_row)]
         return vstack(rows, gap)
 
     def scale(img: Image.Image) -> float:
@@ -158,5 +166,4 @@ def arrange(blocks: list[Image.Image], aspect: float = 1.9, gap: int = 48) -> Im
 def save_image(img: Image.Image, path: Path) -> None:
     """``path`` must already be checked to lie inside the report folder (``safety.output``)."""
     with atomic_path(path) as tmp:
-        ImageOps.expand(img, border=PAD, fill="white").save(tmp, format="PNG", dpi=(DPI, DPI),
-                                                            optimize=True)
+        ImageOps.expand(img, border=PAD, fill="white").save(tmp, format="PNG", dpi=(DPI, DPI), optimize=True)

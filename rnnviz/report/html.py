@@ -3,6 +3,7 @@
 The HTML is one self-contained file: figures are embedded as data: URIs and the CSS is
 inlined, so the report can be mailed or archived alone and WeasyPrint needs to fetch nothing.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,15 +28,21 @@ def templates_dir(package: Path = PACKAGE) -> Path:
     for candidate in (package / "templates", package.parent / "templates"):
         if (candidate / "report.html.j2").is_file():
             return candidate
-    raise UsageError(f"report templates not found next to {package}: reinstall rnnviz "
-                     "(pip install rnnviz, or pip install -e . in a checkout)")
+    raise UsageError(
+        f"report templates not found next to {package}: reinstall rnnviz "
+        "(pip install rnnviz, or pip install -e . in a checkout)"
+    )
 
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    return Environment(loader=FileSystemLoader(templates_dir()),
-                       autoescape=select_autoescape(["html", "j2", "xml"]),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return Environment(
+        loader=FileSystemLoader(templates_dir()),
+        autoescape=select_autoescape(["html", "j2", "xml"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def render_html(results: dict, figures: list[ReportFigure]) -> str:
@@ -54,7 +61,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
     config = results["config"]
     return {
         "title": f"{results['models']['robust']['name']} vs {results['models']['standard']['name']}"
-                 f" under {attack_name(results)}",
+        f" under {attack_name(results)}",
         "created": _date(results["created"]),
         # one home for the colours (rnnviz.names): the templates set CSS custom properties from it
         "colours": {**COLOURS, "right": RIGHT, "wrong": WRONG, "ink": INK, "muted": MUTED},
@@ -71,22 +78,24 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "uri": {f.key: _data_uri(f.png) for f in figures},
         "accuracy_rows": _accuracy_rows(results),
         "class_rows": _class_rows(results),
-        "example_keys": [f"examples_{slug}" for slug in class_slugs(results).values()
-                         if f"examples_{slug}" in by_key],
+        "example_keys": [f"examples_{slug}" for slug in class_slugs(results).values() if f"examples_{slug}" in by_key],
         "sensitivity": [_sensitivity_section(results, i) for i in attacked_indices(results)],
         "unranked_zero": 0 in config["eps"],
         "trust": trust.context(results),
-        "trust_keys": [k for k in ("ranking_stability", "noise_baseline", "ranking_per_class",
-                                   "ranking_convergence") if k in by_key],
+        "trust_keys": [
+            k
+            for k in ("ranking_stability", "noise_baseline", "ranking_per_class", "ranking_convergence")
+            if k in by_key
+        ],
         "patching": patch_section.context(results),
         "recipes": rendered_recipes(results),
-        "diversity_keys": [f"diversity_{r}" for r in rendered_recipes(results)
-                           if f"diversity_{r}" in by_key],
+        "diversity_keys": [f"diversity_{r}" for r in rendered_recipes(results) if f"diversity_{r}" in by_key],
         "environment": results["environment"],
         # the report's own stage times land in results.json after it is written; leaving them out
         # keeps a re-render byte-identical
-        "timings": {k.removesuffix("_s"): f"{v:.1f} s" for k, v in results["timings"].items()
-                    if k not in ("report_s", "pdf_s")},
+        "timings": {
+            k.removesuffix("_s"): f"{v:.1f} s" for k, v in results["timings"].items() if k not in ("report_s", "pdf_s")
+        },
         "data_files": {**results["data_files"], "results": "results.json"},
     }
 
@@ -108,25 +117,40 @@ def _attack(config: dict) -> str:
 def _accuracy_rows(results: dict) -> list[dict]:
     acc = results["accuracy"]
     best = results["sweet_spot"]["best_index"]
-    return [{"eps": lab, "eps_255": results["config"]["eps_255"][i],
-             "standard": pct(acc["standard"][i]), "robust": pct(acc["robust"][i]),
-             "lead": f"{100 * (acc['robust'][i] - acc['standard'][i]):+.0f}",
-             "sweet": i == best and results["config"]["eps"][i] > 0}
-            for i, lab in enumerate(results["config"]["eps_labels"])]
+    return [
+        {
+            "eps": lab,
+            "eps_255": results["config"]["eps_255"][i],
+            "standard": pct(acc["standard"][i]),
+            "robust": pct(acc["robust"][i]),
+            "lead": f"{100 * (acc['robust'][i] - acc['standard'][i]):+.0f}",
+            "sweet": i == best and results["config"]["eps"][i] > 0,
+        }
+        for i, lab in enumerate(results["config"]["eps_labels"])
+    ]
 
 
 def _class_rows(results: dict) -> list[dict]:
     per = results["accuracy_per_class"]
-    return [{"name": c["name"], "n": c["n_images"],
-             "cells": [{m: pct(per[m][c["name"]][i]) for m in MODELS} for i in range(len(results["config"]["eps"]))]}
-            for c in results["classes"]]
+    return [
+        {
+            "name": c["name"],
+            "n": c["n_images"],
+            "cells": [{m: pct(per[m][c["name"]][i]) for m in MODELS} for i in range(len(results["config"]["eps"]))],
+        }
+        for c in results["classes"]
+    ]
 
 
 def _sensitivity_section(results: dict, i: int) -> dict:
     """One eps: its profile figure and each model's top-k with σ, interval, noise ratio, p_top."""
-    return {"index": i, "label": eps_text(results, i), "key": f"layer_sensitivity_eps{i}",
-            "tops": {m: trust.topk_rows(results, m, i) for m in MODELS},
-            "gallery_keys": [f"gallery_eps{i}_{r}" for r in rendered_recipes(results)]}
+    return {
+        "index": i,
+        "label": eps_text(results, i),
+        "key": f"layer_sensitivity_eps{i}",
+        "tops": {m: trust.topk_rows(results, m, i) for m in MODELS},
+        "gallery_keys": [f"gallery_eps{i}_{r}" for r in rendered_recipes(results)],
+    }
 
 
 def _date(created: str) -> str:

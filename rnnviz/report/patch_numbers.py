@@ -1,11 +1,14 @@
 """The numbers of the activation-patching section, read from ``results["patching"]`` (issue 12):
 which eps were patched, a kind's row at k, the random draws' mean and range, each layer's own
 top-10. Pure look-ups shared by the plots, the section's tables and the summary sentence."""
+
 from __future__ import annotations
+
+from typing import Any
 
 from rnnviz.names import MODELS, layer_order
 
-CURVES = ("sigma", "excess")   # the two rankings drawn against random channels
+CURVES = ("sigma", "excess")  # the two rankings drawn against random channels
 
 
 def enabled(results: dict) -> bool:
@@ -13,7 +16,7 @@ def enabled(results: dict) -> bool:
     return isinstance(results.get("patching"), dict)
 
 
-def entry(results: dict, m: str, i: int) -> dict | None:
+def entry(results: dict, m: str, i: int | None) -> Any:  # validated JSON, or None
     if not enabled(results) or results["config"]["eps"][i] == 0:
         return None
     return results["patching"][m][i]
@@ -24,7 +27,7 @@ def patched(results: dict) -> list[int]:
     return [i for i in range(len(results["config"]["eps"])) if any(entry(results, m, i) for m in MODELS)]
 
 
-def damaged(e: dict | None) -> bool:
+def damaged(e: Any) -> bool:
     """The attack did damage (so there is damage to undo): some non-converse row has an undone."""
     return bool(e) and any(r.get("undone") is not None for r in e["sets"] if r["kind"] != "converse")
 
@@ -33,12 +36,12 @@ def ladder(e: dict, kind: str = "sigma") -> list[int]:
     return sorted({r["k"] for r in e["sets"] if r["kind"] == kind})
 
 
-def row(e: dict, kind: str, k: int) -> dict | None:
+def row(e: dict, kind: str, k: int) -> Any:
     """The first row of ``kind`` at ``k`` (draw 0 for the ranked kinds)."""
     return next((r for r in e["sets"] if r["kind"] == kind and r["k"] == k), None)
 
 
-def random_stats(e: dict, k: int) -> tuple[float, float, float, int] | None:
+def random_stats(e: dict, k: int) -> Any:  # (mean, low, high, draws) or None
     """(mean, min, max, draws) of damage undone by k random channels, or None."""
     values = [r["undone"] for r in e["sets"] if r["kind"] == "random" and r["k"] == k and r.get("undone") is not None]
     if not values:
@@ -53,8 +56,14 @@ def layer_rows(results: dict, e: dict) -> dict[str, dict]:
 
 
 def all_layers(results: dict) -> list[str]:
-    names = [r["layer"] for m in MODELS for i in patched(results) if entry(results, m, i)
-             for r in entry(results, m, i)["sets"] if r["kind"] == "layer"]
+    names = [
+        r["layer"]
+        for m in MODELS
+        for i in patched(results)
+        if entry(results, m, i)
+        for r in entry(results, m, i)["sets"]
+        if r["kind"] == "layer"
+    ]
     return layer_order(results["config"]["layers"], names)
 
 

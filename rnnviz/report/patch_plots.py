@@ -2,9 +2,11 @@
 number of patched channels k (top-k by σ, by excess, random) and per layer (each layer's own
 top-10). Same conventions as ``plots`` (object API, PNG at 200 dpi + SVG, ``plain`` for every
 string from results.json)."""
+
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -28,9 +30,16 @@ def _limits(values: list[float]) -> tuple[float, float]:
 def undone_plot(results: dict, root: Path, stem: str) -> None:
     """One panel per (model, patched eps): damage undone against k on a log axis."""
     idx, labels = pn.patched(results), results["config"]["eps_labels"]
-    values = [v for m in MODELS for i in idx if pn.entry(results, m, i)
-              for r in pn.entry(results, m, i)["sets"] if r["kind"] in ("sigma", "excess", "random")
-              for v in [r.get("undone"), *(r.get("undone_ci") or [])] if v is not None]
+    values = [
+        v
+        for m in MODELS
+        for i in idx
+        if pn.entry(results, m, i)
+        for r in pn.entry(results, m, i)["sets"]
+        if r["kind"] in ("sigma", "excess", "random")
+        for v in [r.get("undone"), *(r.get("undone_ci") or [])]
+        if v is not None
+    ]
     low, high = _limits(values)
     ncols = len(idx)
     width = 3.2 if ncols <= 3 else 2.5
@@ -44,8 +53,10 @@ def undone_plot(results: dict, root: Path, stem: str) -> None:
                 ax.set_title(plain(f"{m} · ε = {labels[i]}"), color=COLOURS[m], fontsize=11)
                 ax.set_ylim(low, high)
             axes[r][0].set_ylabel("damage undone")
-        ks = sorted({k for m in MODELS for i in idx if pn.entry(results, m, i)
-                     for k in pn.ladder(pn.entry(results, m, i))} or {1})
+        ks = sorted(
+            {k for m in MODELS for i in idx if pn.entry(results, m, i) for k in pn.ladder(pn.entry(results, m, i))}
+            or {1}
+        )
         ax = axes[0][0]
         ax.set_xscale("log")
         ax.set_xlim(ks[0] / 1.6, ks[-1] * 1.6)
@@ -54,17 +65,28 @@ def undone_plot(results: dict, root: Path, stem: str) -> None:
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         for ax in axes[-1]:
             ax.set_xlabel("channels patched, k")
-        handles = [Line2D([], [], color=INK, ls=ls, marker=mk, label=lab) for ls, mk, lab in STYLES.values()]
-        handles.append(Patch(facecolor=MUTED, alpha=0.3, edgecolor=MUTED,
-                             label="k random channels (mean, min–max band over draws)"))
+        handles: list[Any] = [Line2D([], [], color=INK, ls=ls, marker=mk, label=lab) for ls, mk, lab in STYLES.values()]
+        handles.append(
+            Patch(
+                facecolor=MUTED, alpha=0.3, edgecolor=MUTED, label="k random channels (mean, min–max band over draws)"
+            )
+        )
         fig.legend(handles=handles, loc="outside upper center", ncols=3, fontsize=9)
         _save(fig, root, stem)
 
 
-def _undone_panel(ax, e: dict | None, m: str) -> None:
+def _undone_panel(ax, e: Any, m: str) -> None:
     if not pn.damaged(e):
-        ax.text(0.5, 0.5, NO_DAMAGE if e else "not patched", transform=ax.transAxes, ha="center",
-                va="center", fontsize=11, color=MUTED)
+        ax.text(
+            0.5,
+            0.5,
+            NO_DAMAGE if e else "not patched",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=11,
+            color=MUTED,
+        )
         ax.grid(False)
         return
     ks = [k for k in pn.ladder(e, "random") if pn.random_stats(e, k)]
@@ -80,9 +102,18 @@ def _undone_panel(ax, e: dict | None, m: str) -> None:
         xs = [r["k"] * shift for r in rows]
         ys = [r["undone"] for r in rows]
         cis = [r.get("undone_ci") or [r["undone"]] * 2 for r in rows]
-        ax.errorbar(xs, ys, yerr=[[max(0.0, y - ci[0]) for y, ci in zip(ys, cis)],
-                                  [max(0.0, ci[1] - y) for y, ci in zip(ys, cis)]],
-                    color=COLOURS[m], ls=ls, marker=mk, ms=5, lw=1.8, capsize=3, elinewidth=1)
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=[[max(0.0, y - ci[0]) for y, ci in zip(ys, cis)], [max(0.0, ci[1] - y) for y, ci in zip(ys, cis)]],
+            color=COLOURS[m],
+            ls=ls,
+            marker=mk,
+            ms=5,
+            lw=1.8,
+            capsize=3,
+            elinewidth=1,
+        )
     ax.axhline(0, color=INK, lw=0.6)
     ax.axhline(1, color=MUTED, lw=0.8, ls=":")
 
@@ -92,9 +123,15 @@ def layer_plot(results: dict, root: Path, stem: str) -> None:
     idx, labels = pn.patched(results), results["config"]["eps_labels"]
     layers = pn.all_layers(results)
     crowded = sum(len(la) for la in layers) > 30
-    values = [v for m in MODELS for i in idx if pn.damaged(pn.entry(results, m, i))
-              for r in pn.layer_rows(results, pn.entry(results, m, i)).values()
-              for v in [r.get("undone"), *(r.get("undone_ci") or [])] if v is not None]
+    values = [
+        v
+        for m in MODELS
+        for i in idx
+        if pn.damaged(pn.entry(results, m, i))
+        for r in pn.layer_rows(results, pn.entry(results, m, i)).values()
+        for v in [r.get("undone"), *(r.get("undone_ci") or [])]
+        if v is not None
+    ]
     low, high = _limits(values)
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(max(8.4, 0.9 * len(layers) * 2 + 1.5), 3.7), layout="constrained")
@@ -108,20 +145,41 @@ def layer_plot(results: dict, root: Path, stem: str) -> None:
                 per = [rows.get(la) for la in layers]
                 ys = [r["undone"] if r and r.get("undone") is not None else 0.0 for r in per]
                 cis = [(r.get("undone_ci") if r else None) or [y, y] for r, y in zip(per, ys)]
-                ax.bar([x + (n - (len(hit) - 1) / 2) * width for x in range(len(layers))], ys, width=width,
-                       color=COLOURS[m], alpha=0.35 + 0.65 * (n + 1) / len(hit), label=plain(f"ε = {labels[i]}"),
-                       yerr=[[max(0.0, y - ci[0]) for y, ci in zip(ys, cis)],
-                             [max(0.0, ci[1] - y) for y, ci in zip(ys, cis)]],
-                       error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333333"})
+                ax.bar(
+                    [x + (n - (len(hit) - 1) / 2) * width for x in range(len(layers))],
+                    ys,
+                    width=width,
+                    color=COLOURS[m],
+                    alpha=0.35 + 0.65 * (n + 1) / len(hit),
+                    label=plain(f"ε = {labels[i]}"),
+                    yerr=[
+                        [max(0.0, y - ci[0]) for y, ci in zip(ys, cis)],
+                        [max(0.0, ci[1] - y) for y, ci in zip(ys, cis)],
+                    ],
+                    error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333333"},
+                )
             if spared:
-                ax.text(0.02, 0.97, plain(f"{NO_DAMAGE} at ε = {', '.join(spared)}"), transform=ax.transAxes,
-                        ha="left", va="top", fontsize=9, color=MUTED)
+                ax.text(
+                    0.02,
+                    0.97,
+                    plain(f"{NO_DAMAGE} at ε = {', '.join(spared)}"),
+                    transform=ax.transAxes,
+                    ha="left",
+                    va="top",
+                    fontsize=9,
+                    color=MUTED,
+                )
             if hit:
                 ax.legend(fontsize=8, loc="upper right", title="attacked at", title_fontsize=8)
             ax.axhline(1, color=MUTED, lw=0.8, ls=":")
-            ax.set_xticks(range(len(layers)), [plain(la) for la in layers], fontsize=9,
-                          rotation=30 if crowded else 0, ha="right" if crowded else "center",
-                          rotation_mode="anchor")
+            ax.set_xticks(
+                range(len(layers)),
+                [plain(la) for la in layers],
+                fontsize=9,
+                rotation=30 if crowded else 0,
+                ha="right" if crowded else "center",
+                rotation_mode="anchor",
+            )
             ax.set_ylim(low, high + (0.18 if spared else 0.1))
             ax.grid(axis="x", visible=False)
             ax.set_xlabel("layer (input → output)")

@@ -3,6 +3,7 @@
 The HTML is self-contained, so WeasyPrint should fetch nothing; the fetcher makes sure of it:
 a results.json from someone else cannot make the renderer read local files or reach the network.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,9 @@ def write_pdf(html: str, target: Path, root: Path) -> list[str]:
     one line; a failure that matters raises and becomes the report's one-line ``pdf_error``.
     """
     with _quiet_weasyprint() as messages:
-        document = weasyprint.HTML(string=html, base_url=str(Path(root).resolve()) + "/",
-                                   url_fetcher=ReportFetcher(root))
+        document = weasyprint.HTML(
+            string=html, base_url=str(Path(root).resolve()) + "/", url_fetcher=ReportFetcher(root)
+        )
         with atomic_path(target) as tmp:
             document.write_pdf(tmp)
     return messages

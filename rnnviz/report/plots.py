@@ -4,10 +4,12 @@ matplotlib's object API only (no pyplot, no global backend or rcParams change), 
 a report never touches a GUI or the caller's settings. Every string from results.json goes
 through ``plain`` so a ``$`` is drawn as written, never parsed as mathtext.
 """
+
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -19,10 +21,15 @@ from rnnviz.report.safety import output
 from rnnviz.report.summary import attack_name, eps_text
 
 DPI = 200
-STYLE = {
-    "font.family": "DejaVu Sans", "font.size": 11, "axes.titlesize": 12,
-    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
-    "grid.alpha": 0.3, "legend.frameon": False,
+STYLE: Any = {  # matplotlib rcParams (typed Any: rc_context wants its own key literals)
+    "font.family": "DejaVu Sans",
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.frameon": False,
     "svg.fonttype": "path",  # text as outlines: renders the same in every viewer
     "svg.hashsalt": "rnnviz",  # stable element ids, so the SVG is byte-identical run to run
     "savefig.bbox": "tight",
@@ -75,8 +82,14 @@ def _mark_sweet_spot(ax, results: dict) -> bool:
     half = 0.3 * min(gaps or [eps[b]])
     ax.axvspan(eps[b] - half, eps[b] + half, color="#888888", alpha=0.15, lw=0)
     middle = (acc["robust"][b] + acc["standard"][b]) / 2  # between the curves, clear of both
-    ax.annotate(f"sweet spot\nrobust +{100 * lead:.0f} pts", (eps[b], middle), ha="center",
-                va="center", fontsize=10, color=MUTED)
+    ax.annotate(
+        f"sweet spot\nrobust +{100 * lead:.0f} pts",
+        (eps[b], middle),
+        ha="center",
+        va="center",
+        fontsize=10,
+        color=MUTED,
+    )
     return True
 
 
@@ -89,11 +102,17 @@ def per_class_plot(results: dict, root: Path, stem: str) -> None:
         axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
         for ax, name in zip(axes, names):
             for m in MODELS:
-                ax.plot(results["config"]["eps"], results["accuracy_per_class"][m][name],
-                        marker="o", lw=1.8, color=COLOURS[m], label=plain(model_label(results, m)))
+                ax.plot(
+                    results["config"]["eps"],
+                    results["accuracy_per_class"][m][name],
+                    marker="o",
+                    lw=1.8,
+                    color=COLOURS[m],
+                    label=plain(model_label(results, m)),
+                )
             ax.set_title(plain(name))
             _eps_axis(ax, results, both_forms=False)
-        for ax in axes[len(names):]:
+        for ax in axes[len(names) :]:
             ax.set_visible(False)
         _legend_on_top(fig, axes[0])
         _save(fig, root, stem)
@@ -102,26 +121,41 @@ def per_class_plot(results: dict, root: Path, stem: str) -> None:
 def sensitivity_plot(results: dict, root: Path, stem: str, i: int) -> None:
     """Relative σ (σ over the channel's mean clean |F|) per layer, both models, with its interval:
     in units of each channel's own activation size, so the two models are comparable."""
-    layers = layer_order(results["config"]["layers"],
-                         [layer for per_eps in results["layer_sensitivity"]["standard"] for layer in per_eps])
+    layers = layer_order(
+        results["config"]["layers"],
+        [layer for per_eps in results["layer_sensitivity"]["standard"] for layer in per_eps],
+    )
     stats = {m: [r["layers"] if r else {} for r in results["ranking"][m]] for m in MODELS}
-    top = max((max(s["relative_ci"][1], s["relative"]) for m in MODELS for per in stats[m]
-               for s in per.values()), default=0)
+    top = max(
+        (max(s["relative_ci"][1], s["relative"]) for m in MODELS for per in stats[m] for s in per.values()), default=0
+    )
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(7, 4.6), layout="constrained")
         ax = fig.subplots()
         for k, m in enumerate(MODELS):
             per = [stats[m][i].get(layer) for layer in layers]
             values = [s["relative"] if s else 0.0 for s in per]
-            errors = [[max(0.0, s["relative"] - s["relative_ci"][0]) if s else 0.0 for s in per],
-                      [max(0.0, s["relative_ci"][1] - s["relative"]) if s else 0.0 for s in per]]
-            ax.bar([x + (k - 0.5) * 0.4 for x in range(len(layers))], values, width=0.4,
-                   color=COLOURS[m], label=plain(model_label(results, m)), yerr=errors,
-                   error_kw={"elinewidth": 1.2, "capsize": 3, "ecolor": "#333333"})
+            errors = [
+                [max(0.0, s["relative"] - s["relative_ci"][0]) if s else 0.0 for s in per],
+                [max(0.0, s["relative_ci"][1] - s["relative"]) if s else 0.0 for s in per],
+            ]
+            ax.bar(
+                [x + (k - 0.5) * 0.4 for x in range(len(layers))],
+                values,
+                width=0.4,
+                color=COLOURS[m],
+                label=plain(model_label(results, m)),
+                yerr=errors,
+                error_kw={"elinewidth": 1.2, "capsize": 3, "ecolor": "#333333"},
+            )
         crowded = sum(len(layer) for layer in layers) > 36  # labels would touch side by side
-        ax.set_xticks(range(len(layers)), [plain(layer) for layer in layers],
-                      rotation=30 if crowded else 0, ha="right" if crowded else "center",
-                      rotation_mode="anchor")
+        ax.set_xticks(
+            range(len(layers)),
+            [plain(layer) for layer in layers],
+            rotation=30 if crowded else 0,
+            ha="right" if crowded else "center",
+            rotation_mode="anchor",
+        )
         ax.set_ylim(0, 1.1 * top or 1)
         ax.grid(axis="x", visible=False)
         ax.set_xlabel("layer (input → output)")
@@ -133,8 +167,9 @@ def sensitivity_plot(results: dict, root: Path, stem: str, i: int) -> None:
 
 def _eps_axis(ax, results: dict, both_forms: bool) -> None:
     config = results["config"]
-    labels = ([f"{a}\n{b}" for a, b in zip(config["eps_labels"], config["eps_255"])]
-              if both_forms else config["eps_labels"])
+    labels = (
+        [f"{a}\n{b}" for a, b in zip(config["eps_labels"], config["eps_255"])] if both_forms else config["eps_labels"]
+    )
     ax.set_xticks(config["eps"], [plain(label) for label in labels], fontsize=9)
     ax.set_xlabel("ε")
     ax.set_ylim(0, 1.04)

@@ -5,6 +5,7 @@ is checked before use, and every file the renderer writes has a name built from 
 and is checked to lie inside the folder before it is opened. No symlink may lead out of the
 folder, and only regular files are read (a FIFO would block forever).
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,8 @@ from pathlib import Path
 
 from rnnviz.errors import UsageError
 
-SAFE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,150}")   # one file or folder name we write
-UNSAFE = re.compile(r"[\\:\x00-\x1f]")                          # backslash, scheme / drive, control
+SAFE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,150}")  # one file or folder name we write
+UNSAFE = re.compile(r"[\\:\x00-\x1f]")  # backslash, scheme / drive, control
 
 
 def relative_problem(rel: object) -> str | None:
@@ -45,13 +46,16 @@ def regular_file(root: Path, rel: str, field: str) -> Path:
         raise UsageError(f"results.json: {field} is {_show(rel)}: {problem}")
     path = root / rel
     if not inside(root, path):
-        raise UsageError(f"results.json: {field} is {_show(rel)}, which leads outside {root} "
-                         "(a symlink?): a report reads only its own folder")
+        raise UsageError(
+            f"results.json: {field} is {_show(rel)}, which leads outside {root} "
+            "(a symlink?): a report reads only its own folder"
+        )
     try:
         mode = os.stat(path).st_mode
     except OSError:
-        raise UsageError(f"results.json: {field} names {_show(rel)}, which is missing: re-run the job "
-                         "that wrote the folder") from None
+        raise UsageError(
+            f"results.json: {field} names {_show(rel)}, which is missing: re-run the job that wrote the folder"
+        ) from None
     if not stat.S_ISREG(mode):
         raise UsageError(f"results.json: {field} names {_show(rel)}, which is not a regular file")
     return path
@@ -67,8 +71,9 @@ def output(root: Path, *parts: str) -> Path:
     for part in parts[:-1]:
         folder = folder / part
         if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-            raise UsageError(f"{folder} is a symlink or not a folder: a report writes only inside "
-                             f"{root}; remove it and re-render")
+            raise UsageError(
+                f"{folder} is a symlink or not a folder: a report writes only inside {root}; remove it and re-render"
+            )
         folder.mkdir(exist_ok=True)
     target = folder / parts[-1]
     if not inside(root, target.parent) or (target.is_symlink() and not inside(root, target)):

@@ -3,6 +3,7 @@
 A reader should get the finding without opening a figure, so every sentence
 quotes the measured numbers; none is generic boilerplate.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -56,8 +57,10 @@ def _clean_sentence(results: dict) -> str | None:
         return None
     i = eps.index(0)
     acc = results["accuracy"]
-    return (f"On clean images the standard model classifies {pct(acc['standard'][i])} of the "
-            f"{results['n_images']} test images correctly, the robust model {pct(acc['robust'][i])}.")
+    return (
+        f"On clean images the standard model classifies {pct(acc['standard'][i])} of the "
+        f"{results['n_images']} test images correctly, the robust model {pct(acc['robust'][i])}."
+    )
 
 
 def _focus_sentence(results: dict) -> str:
@@ -66,13 +69,17 @@ def _focus_sentence(results: dict) -> str:
     names = [c["name"] for c in results["classes"]]
     if len(names) > 3:
         acc = results["accuracy"]
-        return (f"At ε = {eps_text(results, i)} the robust model still classifies "
-                f"{pct(acc['robust'][i])} of the images correctly, the standard model "
-                f"{pct(acc['standard'][i])}.")
+        return (
+            f"At ε = {eps_text(results, i)} the robust model still classifies "
+            f"{pct(acc['robust'][i])} of the images correctly, the standard model "
+            f"{pct(acc['standard'][i])}."
+        )
     robust = _join([f"{pct(per_class['robust'][n][i])} of {n}" for n in names])
     standard = _join([pct(per_class["standard"][n][i]) for n in names])
-    return (f"At ε = {eps_text(results, i)} the robust model still classifies {robust} images "
-            f"correctly, the standard model {standard}.")
+    return (
+        f"At ε = {eps_text(results, i)} the robust model still classifies {robust} images "
+        f"correctly, the standard model {standard}."
+    )
 
 
 def _top_layer_sentence(results: dict) -> str | None:
@@ -85,9 +92,11 @@ def _top_layer_sentence(results: dict) -> str | None:
         layer, count = Counter(c["layer"] for c in top).most_common(1)[0]
         parts.append((model, layer, count, len(top)))
     (_, s_layer, s_count, k), (_, r_layer, r_count, _) = parts
-    return (f"The standard model's most sensitive channels sit in {s_layer} ({s_count} of its "
-            f"top {k} at ε = {results['config']['eps_labels'][i]}), the robust model's in "
-            f"{r_layer} ({r_count} of {k}).")
+    return (
+        f"The standard model's most sensitive channels sit in {s_layer} ({s_count} of its "
+        f"top {k} at ε = {results['config']['eps_labels'][i]}), the robust model's in "
+        f"{r_layer} ({r_count} of {k})."
+    )
 
 
 def interval(ci, fmt: str = "{:.2g}") -> str:
@@ -118,15 +127,18 @@ def _sensitivity_ratio_sentence(results: dict) -> str | None:
         return None
     ci = focus["ratio_ci"]
     ci_text = f"{_level(results)} {ci[0]:.1f}–{ci[1]:.1f}" if ci else "no interval"
-    sentence = (f"Measured in units of each channel's own activation size (relative σ), the standard "
-                f"model's channels change {focus['ratio']:.1f}× ({ci_text}) as much as the robust "
-                f"model's at ε = {eps_text(results, i)}")
+    sentence = (
+        f"Measured in units of each channel's own activation size (relative σ), the standard "
+        f"model's channels change {focus['ratio']:.1f}× ({ci_text}) as much as the robust "
+        f"model's at ε = {eps_text(results, i)}"
+    )
     ratios = _attacked_entries(results, results["comparison"])
     if len(ratios) > 1:
-        (lo_i, lo), (hi_i, hi) = (min(ratios, key=lambda p: p[1]["ratio"]),
-                                  max(ratios, key=lambda p: p[1]["ratio"]))
-        sentence += (f"; across the attacked ε the ratio ranges from {lo['ratio']:.1f}× (ε = {labels[lo_i]}) "
-                     f"to {hi['ratio']:.1f}× (ε = {labels[hi_i]})")
+        (lo_i, lo), (hi_i, hi) = (min(ratios, key=lambda p: p[1]["ratio"]), max(ratios, key=lambda p: p[1]["ratio"]))
+        sentence += (
+            f"; across the attacked ε the ratio ranges from {lo['ratio']:.1f}× (ε = {labels[lo_i]}) "
+            f"to {hi['ratio']:.1f}× (ε = {labels[hi_i]})"
+        )
     return sentence + "."
 
 
@@ -139,10 +151,12 @@ def _noise_sentence(results: dict) -> str | None:
             return None
         means[m] = _mean(s["noise_ratio"] for s in entry["layers"].values())
     n = len(results["ranking"]["standard"][i]["layers"])
-    return (f"Random noise of the same size ({results['bootstrap']['noise']}) already cause "
-            f"{pct(means['standard'])} of σ in the standard model and {pct(means['robust'])} in the "
-            f"robust model at ε = {results['config']['eps_labels'][i]} (σ_noise / σ averaged over the {n} "
-            "hooked layers); only the rest is specific to the attack.")
+    return (
+        f"Random noise of the same size ({results['bootstrap']['noise']}) already cause "
+        f"{pct(means['standard'])} of σ in the standard model and {pct(means['robust'])} in the "
+        f"robust model at ε = {results['config']['eps_labels'][i]} (σ_noise / σ averaged over the {n} "
+        "hooked layers); only the rest is specific to the attack."
+    )
 
 
 def _stability_sentence(results: dict) -> str | None:
@@ -157,17 +171,21 @@ def _stability_sentence(results: dict) -> str | None:
         parts.append(f"{entry['expected_jaccard']:.2f}{ci_text} for the {m} model")
     lowest = min(results["ranking"][m][i]["expected_jaccard"] for m in MODELS)
     how = "stable" if lowest >= 0.9 else "fairly but not fully stable"
-    return (f"Ranked by {measure_name(results)}, the top {k} is {how} under resampling of the "
-            f"images: the expected Jaccard index between a bootstrap resample's top {k} and the "
-            f"reported one at ε = {results['config']['eps_labels'][i]} is {_join(parts)}.")
+    return (
+        f"Ranked by {measure_name(results)}, the top {k} is {how} under resampling of the "
+        f"images: the expected Jaccard index between a bootstrap resample's top {k} and the "
+        f"reported one at ε = {results['config']['eps_labels'][i]} is {_join(parts)}."
+    )
 
 
 def _patching_sentence(results: dict) -> str | None:
     """Top-k by σ against random channels at the focus eps (or the first eps with damage to undo),
     for the standard model where the attack damaged it; the verdict follows the numbers."""
     if not pn.enabled(results):
-        return ("Activation patching was off in this run (--patch none), so the report does not test "
-                "whether the sensitive channels cause the errors.")
+        return (
+            "Activation patching was off in this run (--patch none), so the report does not test "
+            "whether the sensitive channels cause the errors."
+        )
     order = [focus_index(results)] + pn.patched(results)
     m, i = next(((m, i) for m in MODELS for i in order if pn.damaged(pn.entry(results, m, i))), (None, None))
     if m is None:
@@ -186,8 +204,10 @@ def _patching_sentence(results: dict) -> str | None:
     if not parts:
         return None
     (k0, value, against), rest = parts[0], parts[1:]
-    sentence = (f"At ε = {results['config']['eps_labels'][i]}, putting back the clean values of the {m} "
-                f"model's top {k0} channel{'s' * (k0 > 1)} by σ undoes {value} of the attack's damage{against}")
+    sentence = (
+        f"At ε = {results['config']['eps_labels'][i]}, putting back the clean values of the {m} "
+        f"model's top {k0} channel{'s' * (k0 > 1)} by σ undoes {value} of the attack's damage{against}"
+    )
     sentence += "".join(f"; the top {k} undo {v}{a}" for k, v, a in rest)
     return f"{sentence} ({e['n_images']} patched images){_patching_verdict(verdicts)}."
 
@@ -200,9 +220,14 @@ def _patching_verdict(verdicts: dict[int, bool]) -> str:
     if not worse:
         return ": the σ ranking does pick channels that carry more of the damage than random ones"
     if not better:
-        return ": no more than random channels within the intervals, so the σ ranking does not identify the channels that cause the errors"
-    return (f": only the top {_join(better)} clearly beat random channels (interval above every random draw); "
-            f"the top {_join(worse)} do not")
+        return (
+            ": no more than random channels within the intervals, so the σ ranking does not identify "
+            "the channels that cause the errors"
+        )
+    return (
+        f": only the top {_join(better)} clearly beat random channels (interval above every random draw); "
+        f"the top {_join(worse)} do not"
+    )
 
 
 def caveats(results: dict) -> list[str]:
@@ -214,10 +239,11 @@ def caveats(results: dict) -> list[str]:
         acc = results["accuracy"][model]
         pairs = non_monotone(acc, config["eps"])
         if pairs:
-            rises = _join([f"from ε = {labels[a]} to {labels[b]} ({pct(acc[a])} → {pct(acc[b])})"
-                           for a, b in pairs])
-            sentences.append(f"{attack} accuracy of the {model} model rises {rises}: {attack} is not "
-                             f"monotone in ε, so read it as an upper bound on robust accuracy.")
+            rises = _join([f"from ε = {labels[a]} to {labels[b]} ({pct(acc[a])} → {pct(acc[b])})" for a, b in pairs])
+            sentences.append(
+                f"{attack} accuracy of the {model} model rises {rises}: {attack} is not "
+                f"monotone in ε, so read it as an upper bound on robust accuracy."
+            )
     return sentences
 
 

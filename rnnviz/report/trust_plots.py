@@ -1,6 +1,7 @@
 """Plots of the section "How much to trust the ranking": ranking stability, the noise baseline,
 per-class rankings and convergence with the number of images. Same conventions as ``plots``
 (object API, PNG at 200 dpi + SVG, ``plain`` for every string from results.json)."""
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ from matplotlib.figure import Figure
 from rnnviz.names import COLOURS, MODELS, MUTED, layer_order
 from rnnviz.report.plots import STYLE, _legend_on_top, _save, model_label, plain
 
-SETTLED = 0.8   # Jaccard with the full-set top-k at half of the images that counts as settled
+SETTLED = 0.8  # Jaccard with the full-set top-k at half of the images that counts as settled
 
 
 def attacked(results: dict) -> list[int]:
@@ -37,8 +38,17 @@ def stability_plot(results: dict, root: Path, stem: str) -> None:
                 ys.append(r["expected_jaccard"])
                 lo.append(max(0.0, ys[-1] - ci[0]))
                 hi.append(max(0.0, ci[1] - ys[-1]))
-            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", ms=7, capsize=4, lw=1.6, color=COLOURS[m],
-                        label=plain(model_label(results, m)))
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=[lo, hi],
+                fmt="o",
+                ms=7,
+                capsize=4,
+                lw=1.6,
+                color=COLOURS[m],
+                label=plain(model_label(results, m)),
+            )
         ax.set_xticks(range(len(idx)), [plain(labels[i]) for i in idx])
         ax.set_xlim(-0.5, len(idx) - 0.5)
         ax.set_ylim(0, 1.05)
@@ -52,10 +62,13 @@ def stability_plot(results: dict, root: Path, stem: str) -> None:
 def noise_plot(results: dict, root: Path, stem: str) -> None:
     """σ_noise / σ per layer, both models, one panel per attacked eps."""
     idx = attacked(results)
-    layers = layer_order(results["config"]["layers"],
-                         [la for m in MODELS for i in idx for la in results["ranking"][m][i]["layers"]])
-    ratios = {m: {i: [results["ranking"][m][i]["layers"].get(la, {}).get("noise_ratio", 0.0)
-                      for la in layers] for i in idx} for m in MODELS}
+    layers = layer_order(
+        results["config"]["layers"], [la for m in MODELS for i in idx for la in results["ranking"][m][i]["layers"]]
+    )
+    ratios = {
+        m: {i: [results["ranking"][m][i]["layers"].get(la, {}).get("noise_ratio", 0.0) for la in layers] for i in idx}
+        for m in MODELS
+    }
     top = max([1.0] + [v for m in MODELS for i in idx for v in ratios[m][i]])
     ncols = min(len(idx), 3)
     nrows = math.ceil(len(idx) / ncols)
@@ -65,16 +78,26 @@ def noise_plot(results: dict, root: Path, stem: str) -> None:
         axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
         for ax, i in zip(axes, idx):
             for k, m in enumerate(MODELS):
-                ax.bar([x + (k - 0.5) * 0.4 for x in range(len(layers))], ratios[m][i], width=0.4,
-                       color=COLOURS[m], label=plain(model_label(results, m)))
+                ax.bar(
+                    [x + (k - 0.5) * 0.4 for x in range(len(layers))],
+                    ratios[m][i],
+                    width=0.4,
+                    color=COLOURS[m],
+                    label=plain(model_label(results, m)),
+                )
             ax.axhline(1.0, color=MUTED, lw=1, ls="--")
-            ax.set_xticks(range(len(layers)), [plain(la) for la in layers], fontsize=9,
-                          rotation=35 if crowded else 0, ha="right" if crowded else "center",
-                          rotation_mode="anchor")
+            ax.set_xticks(
+                range(len(layers)),
+                [plain(la) for la in layers],
+                fontsize=9,
+                rotation=35 if crowded else 0,
+                ha="right" if crowded else "center",
+                rotation_mode="anchor",
+            )
             ax.set_ylim(0, 1.08 * top)
             ax.grid(axis="x", visible=False)
             ax.set_title(plain(f"ε = {results['config']['eps_labels'][i]}"))
-        for ax in axes[len(idx):]:
+        for ax in axes[len(idx) :]:
             ax.set_visible(False)
         for ax in axes[::ncols]:
             ax.set_ylabel("σ_noise / σ")
@@ -90,12 +113,24 @@ def per_class_plot(results: dict, root: Path, stem: str) -> None:
         fig = Figure(figsize=(2.4 + 0.8 * len(idx) * 2, 1.2 + 0.4 * len(names)), layout="constrained")
         axes = fig.subplots(1, 2, sharey=True)
         for ax, m in zip(axes, MODELS):
-            grid = np.array([[_or_nan(results["ranking"][m][i]["per_class"].get(n, {}).get("jaccard_to_pooled"))
-                              for i in idx] for n in names], dtype=float)
+            grid = np.array(
+                [
+                    [_or_nan(results["ranking"][m][i]["per_class"].get(n, {}).get("jaccard_to_pooled")) for i in idx]
+                    for n in names
+                ],
+                dtype=float,
+            )
             image = ax.imshow(grid, vmin=0, vmax=1, cmap="Blues", aspect="auto")
             for (r, k), v in np.ndenumerate(grid):
-                ax.text(k, r, "–" if math.isnan(v) else f"{v:.2f}", ha="center", va="center",
-                        fontsize=10, color="white" if v > 0.6 else "#222222")
+                ax.text(
+                    k,
+                    r,
+                    "–" if math.isnan(v) else f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=10,
+                    color="white" if v > 0.6 else "#222222",
+                )
             ax.set_xticks(range(len(idx)), [plain(f"ε={labels[i]}") for i in idx], fontsize=9)
             ax.set_yticks(range(len(names)), [plain(n) for n in names], fontsize=9)
             ax.set_title(plain(model_label(results, m)), color=COLOURS[m], fontsize=11)
@@ -113,9 +148,15 @@ def convergence_plot(results: dict, root: Path, stem: str) -> None:
         for ax, m in zip(axes, MODELS):
             for shade, i in zip(shades, idx):
                 points = results["ranking"][m][i]["convergence"]
-                ax.plot([100 * p["fraction"] for p in points], [_or_nan(p["jaccard"]) for p in points],
-                        marker="o", lw=1.8, color=COLOURS[m], alpha=shade,
-                        label=plain(f"ε = {labels[i]}"))
+                ax.plot(
+                    [100 * p["fraction"] for p in points],
+                    [_or_nan(p["jaccard"]) for p in points],
+                    marker="o",
+                    lw=1.8,
+                    color=COLOURS[m],
+                    alpha=shade,
+                    label=plain(f"ε = {labels[i]}"),
+                )
             ax.axhline(SETTLED, color=MUTED, lw=1, ls="--")
             ax.set_xlim(0, 105)
             ax.set_ylim(0, 1.05)

@@ -7,11 +7,13 @@ inside the folder. The first problem raises ``UsageError`` with one line naming 
 ``results.json: renders[3].recipe is 'x/..': expected one of lucid, raw``.
 docs/results-schema.md lists what is checked.
 """
+
 from __future__ import annotations
 
 import math
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from rnnviz.errors import UsageError
 from rnnviz.names import ATTACKS, MODELS, QUALITIES, RECIPES, SCHEMA_VERSION
@@ -19,8 +21,8 @@ from rnnviz.report.safety import regular_file
 from rnnviz.report.validate_patching import validate_patching
 from rnnviz.report.validate_ranking import validate_ranking
 
-BIG = 1e12          # no plotted number is larger: keeps axis limits finite
-MAX_TEXT = 500      # names and labels longer than this are not names
+BIG = 1e12  # no plotted number is larger: keeps axis limits finite
+MAX_TEXT = 500  # names and labels longer than this are not names
 
 
 class _Check:
@@ -38,15 +40,16 @@ class _Check:
             shown += "" if value is None else f" ({type(value).__name__})"
         raise UsageError(f"results.json: {field} is {shown}: expected {expected}")
 
-    def key(self, obj: dict | list, name: str | int, field: str):
+    def key(self, obj: Any, name: Any, field: str):
         if isinstance(obj, list):
             return obj[name]  # an index the caller took from the list itself
         if name not in obj:
-            raise UsageError(f"results.json: {field + '.' if field else ''}{name} is missing: "
-                             "re-run the job that wrote the folder")
+            raise UsageError(
+                f"results.json: {field + '.' if field else ''}{name} is missing: re-run the job that wrote the folder"
+            )
         return obj[name]
 
-    def dict(self, obj: dict, name: str, field: str = "") -> dict:
+    def dict(self, obj: Any, name: Any, field: str = "") -> dict:
         path = _path(field, name)
         value = self.key(obj, name, field)
         if not isinstance(value, dict):
@@ -59,11 +62,10 @@ class _Check:
         if not isinstance(value, list):
             self.fail(path, value, "a list")
         if length is not None and len(value) != length:
-            raise UsageError(f"results.json: {path} has {len(value)} entries: expected {length}, "
-                             "one per config.eps")
+            raise UsageError(f"results.json: {path} has {len(value)} entries: expected {length}, one per config.eps")
         return value
 
-    def text(self, obj: dict, name: str, field: str = "", choices=None, optional: bool = False):
+    def text(self, obj: Any, name: Any, field: str = "", choices=None, optional: bool = False):
         path = _path(field, name)
         value = obj.get(name) if optional else self.key(obj, name, field)
         if optional and value is None:
@@ -74,21 +76,24 @@ class _Check:
             self.fail(path, value, f"a string of at most {MAX_TEXT} characters")
         return value
 
-    def integer(self, obj: dict, name: str, field: str = "", low: int = 0, high: int | None = None,
-                optional: bool = False):
+    def integer(
+        self, obj: Any, name: Any, field: str = "", low: int = 0, high: int | None = None, optional: bool = False
+    ):
         path = _path(field, name)
         value = obj.get(name) if optional else self.key(obj, name, field)
         if optional and value is None:
             return None
-        if (not isinstance(value, int) or isinstance(value, bool) or value < low
-                or (high is not None and value > high)):
-            self.fail(path, value, f"an integer in [{low}, {high}]" if high is not None
-                      else f"an integer >= {low}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+            self.fail(path, value, f"an integer in [{low}, {high}]" if high is not None else f"an integer >= {low}")
         return value
 
     def number(self, value, path: str, low: float = -BIG, high: float = BIG) -> float:
-        if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
-                or not low <= value <= high):
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or not low <= value <= high
+        ):
             self.fail(path, value, f"a finite number in [{low:g}, {high:g}]")
         return value
 
@@ -99,16 +104,16 @@ class _Check:
             self.number(v, f"{path}[{j}]", low, high)
         return values
 
-    def boolean(self, obj: dict, name: str, field: str):
+    def boolean(self, obj: Any, name: Any, field: str):
         value = self.key(obj, name, field)
         if not isinstance(value, bool):
             self.fail(f"{field}.{name}", value, "true or false")
         return value
 
-    def file(self, obj: dict, name: str, field: str) -> None:
+    def file(self, obj: Any, name: Any, field: str) -> None:
         regular_file(self.root, self.key(obj, name, field), f"{field}.{name}")
 
-    def each(self, values: list, path: str):
+    def each(self, values: Any, path: str):
         for j, item in enumerate(values):
             if not isinstance(item, dict):
                 self.fail(f"{path}[{j}]", item, "an object")
@@ -135,8 +140,10 @@ def validate(results, root: Path) -> None:
     if version == 1 and type(version) is int:
         raise UsageError("schema_version 1 was written by rnnviz 0.1; re-run the analysis with this version")
     if version != SCHEMA_VERSION or type(version) is not int:
-        raise UsageError(f"results.json has schema_version {version!r} ({type(version).__name__}); this "
-                         f"rnnviz renders version {SCHEMA_VERSION} (int): use the rnnviz version that wrote it")
+        raise UsageError(
+            f"results.json has schema_version {version!r} ({type(version).__name__}); this "
+            f"rnnviz renders version {SCHEMA_VERSION} (int): use the rnnviz version that wrote it"
+        )
     try:
         datetime.fromisoformat(c.text(results, "created"))
     except ValueError:
@@ -198,7 +205,7 @@ def _config(c: _Check, results: dict) -> int:
         c.boolean(pgd, "random_start", "config.pgd")
     for name in ("top_k", "n_images", "n_examples", "diversity"):
         c.integer(config, name, "config")
-    c.integer(config, "seed", "config", low=-2**63)
+    c.integer(config, "seed", "config", low=-(2**63))
     c.text(config, "quality", "config", QUALITIES)
     for name in ("data", "device", "preset"):
         c.text(config, name, "config")

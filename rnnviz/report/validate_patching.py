@@ -6,13 +6,14 @@ model of len(config.eps) entries, null at eps = 0 and where not patched; each en
 a kind from KINDS, k >= 1, accuracies in [0, 1], a finite ``undone`` or null (it may fall slightly
 outside [0, 1]) with a ``[lo, hi]`` interval or null, and ``flipped`` in [0, 1] or null for the converse.
 """
+
 from __future__ import annotations
 
 from rnnviz.names import MODELS
 from rnnviz.report.validate_ranking import _interval, _optional_number
 
 KINDS = ("sigma", "excess", "random", "layer", "converse")
-UNDONE = 1e6   # (patched - adv) / (clean - adv): large only where the damage is tiny
+UNDONE = 1e6  # (patched - adv) / (clean - adv): large only where the damage is tiny
 
 
 def validate_patching(c, results: dict, n: int) -> None:

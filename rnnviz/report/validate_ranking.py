@@ -6,6 +6,7 @@ Probabilities and Jaccard indices lie in [0, 1], sigmas and ratios are >= 0, int
 entries and are null exactly at eps = 0 (sigma is 0 there by construction, nothing is ranked),
 and ``per_class`` names only classes from ``classes``.
 """
+
 from __future__ import annotations
 
 from rnnviz.errors import UsageError
@@ -21,7 +22,7 @@ def validate_ranking(c, results: dict, n: int) -> None:
     c.text(config, "rank_by", "config", MEASURES)
     classes = {cls["name"] for cls in results["classes"]}
     boot = c.dict(results, "bootstrap")
-    c.integer(boot, "resamples", "bootstrap", 0)   # 0: --bootstrap 0, no intervals
+    c.integer(boot, "resamples", "bootstrap", 0)  # 0: --bootstrap 0, no intervals
     c.number(c.key(boot, "level", "bootstrap"), "bootstrap.level", 0, 1)
     c.text(boot, "noise", "bootstrap")
     ranking = c.dict(results, "ranking")
@@ -55,7 +56,7 @@ def _entry(c, entry: dict, path: str, classes: set) -> None:
         _channel(c, row, at)
         for name, low in ROW_NUMBERS:
             c.number(c.key(row, name, at), f"{at}.{name}", -1e12 if low is None else low)
-        _optional_number(c, row, "p_top", at)                 # null with --bootstrap 0
+        _optional_number(c, row, "p_top", at)  # null with --bootstrap 0
         _interval(c, row, "sensitivity_ci", at, 0, optional=True)
         _interval(c, row, "excess_ci", at, -1e12, optional=True)
     for at, row in c.each(c.list(entry, "candidates", path), f"{path}.candidates"):
@@ -99,8 +100,7 @@ def _optional_number(c, obj: dict, name: str, path: str, low: float = 0, high: f
         c.number(value, f"{path}.{name}", low, high)
 
 
-def _interval(c, obj: dict, name: str, path: str, low: float, high: float = 1e12,
-              optional: bool = False) -> None:
+def _interval(c, obj: dict, name: str, path: str, low: float, high: float = 1e12, optional: bool = False) -> None:
     value = c.key(obj, name, path)
     if optional and value is None:
         return
