@@ -1,7 +1,14 @@
 """Presets: matched model pairs of one architecture, with the data and defaults that fit them.
 
-Each preset names where its weights come from; ``--preset`` help and the README's table are
-written from this one list.
+Each preset names where its weights come from, the architecture, the published clean top-1
+accuracy of both models and the robust model's threat model; ``--preset`` help and the README's
+table are written from this one list.
+
+The MadryLab twins (Salman et al. 2020, "Do Adversarially Robust ImageNet Models Transfer
+Better?") are ``{arch}_l2_eps0.ckpt`` (standard) and ``{arch}_l2_eps3.ckpt`` (L2 eps 3) on
+Hugging Face; the file names are those of the paper's repository (microsoft/robust-models-transfer)
+and the short names map to torchvision builders as its loaders do. Loading still confirms the
+architecture from the checkpoint's keys.
 """
 from __future__ import annotations
 
@@ -12,7 +19,11 @@ MADRY_URL = "https://huggingface.co/madrylab/robust-imagenet-models/resolve/main
 
 @dataclass(frozen=True)
 class Preset:
-    """A matched model pair of one architecture, with data and defaults that fit it."""
+    """A matched model pair of one architecture, with data and defaults that fit it.
+
+    ``published`` is the clean top-1 (%) of (standard, robust) as published, ``None`` where the
+    pair is rnnviz's own (its model card has the measured figures).
+    """
 
     standard: str
     robust: str
@@ -20,17 +31,52 @@ class Preset:
     classes: tuple[str, ...]
     eps: str
     description: str = ""
+    arch: str | None = None
+    published: tuple[float, float] | None = None
+    threat_model: str = ""
 
 
 DEFAULT_PRESET = "imagenet"
+
+
+def _imagenet(standard: str, robust: str, description: str, arch: str, published: tuple[float, float],
+              threat_model: str) -> Preset:
+    """An ImageNet pair: no data folder of its own, the flamingo class, eps 0, 0.01, 0.1."""
+    return Preset(MADRY_URL + standard, MADRY_URL + robust, None, ("flamingo",), "0,0.01,0.1",
+                  description=description, arch=arch, published=published, threat_model=threat_model)
+
+
+# preset name -> (MadryLab short name, torchvision arch, label, standard %, robust %)
+MADRY_TWINS = {
+    "imagenet-densenet": ("densenet", "densenet161", "DenseNet-161", 77.37, 66.98),
+    "imagenet-mnasnet": ("mnasnet", "mnasnet1_0", "MNASNet 1.0", 60.97, 41.83),
+    "imagenet-mobilenet": ("mobilenet", "mobilenet_v2", "MobileNet-v2", 65.26, 50.40),
+    "imagenet-resnext50": ("resnext50_32x4d", "resnext50_32x4d", "ResNeXt-50 32x4d", 77.38, 66.25),
+    "imagenet-shufflenet": ("shufflenet", "shufflenet_v2_x1_0", "ShuffleNet-v2 1.0x", 64.25, 43.32),
+    "imagenet-vgg16bn": ("vgg16_bn", "vgg16_bn", "VGG16-bn", 73.66, 57.19),
+    "imagenet-wrn50-2": ("wide_resnet50_2", "wide_resnet50_2", "Wide ResNet-50-2", 76.97, 66.90),
+    "imagenet-wrn50-4": ("wide_resnet50_4", "wide_resnet50_4", "Wide ResNet-50-4", 77.91, 69.67),
+}
+
 PRESETS = {
     "fashion": Preset("builtin:fashion-standard", "builtin:fashion-robust", "builtin",
                       ("sneaker", "bag", "ankle boot"), "0,0.05,0.1,0.2",
-                      description="built-in Fashion-MNIST ResNet pair (offline)"),
-    "imagenet": Preset(MADRY_URL + "resnet50_l2_eps0.ckpt", MADRY_URL + "resnet50_linf_eps4.0.ckpt", None,
-                       ("flamingo",), "0,0.01,0.1",
-                       description="MadryLab ResNet-50: standard vs Linf 4/255 adversarially trained"),
-    "imagenet-r18": Preset(MADRY_URL + "resnet18_l2_eps0.ckpt", MADRY_URL + "resnet18_linf_eps4.0.ckpt", None,
-                           ("flamingo",), "0,0.01,0.1",
-                           description="MadryLab ResNet-18: standard vs Linf 4/255 adversarially trained"),
+                      description="built-in Fashion-MNIST ResNet pair (offline)", arch="fashion_resnet",
+                      threat_model="Linf eps 0.1 (FGSM-RS training)"),
+    "fashion-vgg": Preset("builtin:fashion-vgg-standard", "builtin:fashion-vgg-robust", "builtin",
+                          ("sneaker", "bag", "ankle boot"), "0,0.05,0.1,0.2",
+                          description="built-in Fashion-MNIST VGG-style pair (offline)", arch="fashion_vgg",
+                          threat_model="Linf eps 0.1 (FGSM-RS training)"),
+    "imagenet": _imagenet("resnet50_l2_eps0.ckpt", "resnet50_linf_eps4.0.ckpt",
+                          "MadryLab ResNet-50: standard vs Linf 4/255 adversarially trained",
+                          "resnet50", (75.80, 63.86), "Linf eps 4/255"),
+    "imagenet-r18": _imagenet("resnet18_l2_eps0.ckpt", "resnet18_linf_eps4.0.ckpt",
+                              "MadryLab ResNet-18: standard vs Linf 4/255 adversarially trained",
+                              "resnet18", (69.79, 52.49), "Linf eps 4/255"),
 }
+for _name, (_short, _arch, _label, _std, _rob) in MADRY_TWINS.items():
+    PRESETS[_name] = _imagenet(f"{_short}_l2_eps0.ckpt", f"{_short}_l2_eps3.ckpt",
+                               f"MadryLab {_label}: standard vs L2 eps 3 adversarially trained",
+                               _arch, (_std, _rob), "L2 eps 3")
+
+del _name, _short, _arch, _label, _std, _rob

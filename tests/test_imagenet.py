@@ -80,3 +80,47 @@ def test_preset_missing_weights_names_file_and_path(offline, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert "resnet50_l2_eps0.ckpt" in err and str(tmp_path / "cache" / "weights") in err and "--preset fashion" in err
+
+
+MADRY_TWINS = [name for name, p in PRESETS.items() if p.threat_model == "L2 eps 3"]
+
+
+def test_every_madrylab_twin_preset_says_arch_accuracy_and_threat_model():
+    assert len(MADRY_TWINS) == 8
+    for name in MADRY_TWINS:
+        p = PRESETS[name]
+        assert p.standard.endswith("_l2_eps0.ckpt") and p.robust.endswith("_l2_eps3.ckpt")
+        assert p.arch and p.published[0] > p.published[1] > 40
+
+
+@pytest.mark.parametrize("preset", MADRY_TWINS)
+def test_twin_preset_offline_names_file_url_and_place(preset, offline, capsys):
+    (offline / "photos" / "flamingo").mkdir(parents=True)
+    rc = main(["--preset", preset, "--classes", "flamingo", "--data", str(offline / "photos")])
+    err = capsys.readouterr().err.strip()
+    url = PRESETS[preset].standard
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert url in err and url.rsplit("/", 1)[1] in err and str(offline / "cache" / "weights") in err
+
+
+def test_mobilenet_twin_preset_runs_on_real_photos(offline, capsys):
+    """Random MobileNet-v2 weights in MadryLab's layout under the preset's file names."""
+    weights = offline / "cache" / "weights"
+    weights.mkdir(parents=True)
+    preset = PRESETS["imagenet-mobilenet"]
+    for seed, url in enumerate((preset.standard, preset.robust)):
+        torch.manual_seed(seed)
+        net = torchvision.models.mobilenet_v2(weights=None)
+        sd = {"module.normalizer.new_mean": torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1),
+              "module.normalizer.new_std": torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)}
+        sd.update({f"module.model.{k}": v for k, v in net.state_dict().items()})
+        sd.update({f"module.attacker.model.{k}": v for k, v in net.state_dict().items()})
+        torch.save({"model": sd, "epoch": 89}, weights / url.rsplit("/", 1)[1])
+    data = foolbox_images(offline / "photos")
+    out = offline / "report"
+    rc = main(["--preset", "imagenet-mobilenet", "--classes", "jeep", "--eps", "0,1/255", "--data", str(data),
+               "--quality", "none", "--n-images", "2", "--top-k", "2", "--out", str(out), "--quiet", "--no-pdf"])
+    assert rc == 0, capsys.readouterr().err
+    r = json.loads((out / "results.json").read_text())
+    assert all(m["arch"] == "mobilenet_v2" for m in r["models"].values())
+    assert r["config"]["layers"][:3] == ["features.0", "features.1", "features.3"]

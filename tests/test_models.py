@@ -93,8 +93,10 @@ def test_arch_inference_and_override(tmp_path):
     assert load_model(str(path)).arch == "resnet34"
     with pytest.raises(UsageError, match="does not fit resnet18"):
         load_model(str(path), arch="resnet18")
-    with pytest.raises(UsageError, match="unknown architecture"):
+    with pytest.raises(UsageError, match="does not fit vgg16"):
         load_model(str(path), arch="vgg16")
+    with pytest.raises(UsageError, match="unknown architecture 'resnet35'"):
+        load_model(str(path), arch="resnet35")
 
 
 def test_truncated_and_missing_checkpoints(tmp_path, net):
@@ -130,6 +132,30 @@ def test_torchvision_weights_from_hub_cache(tmp_path, monkeypatch, net, x):
 def test_layer_names_are_module_paths():
     model = load_model("random:resnet18")
     assert check_layers(model.module, ["layer3", "layer3.1", "layer3.1.conv2"])
-    with pytest.raises(UsageError, match="unknown layer 'layer9'.*layer1"):
+    with pytest.raises(UsageError, match="unknown layer 'layer9'; the defaults for this ResNet are maxpool, layer1.0"):
         check_layers(model.module, ["layer9"])
-    assert model.default_layers[:3] == ["conv1", "layer1.0", "layer1.1"]
+    assert model.default_layers[:3] == ["maxpool", "layer1.0", "layer1.1"]
+
+
+def test_unrecognized_keys_ask_for_arch_in_one_line(tmp_path):
+    path = tmp_path / "odd.pt"
+    torch.save({"encoder.weight": torch.zeros(3, 3), "head.bias": torch.zeros(3)}, path)
+    with pytest.raises(UsageError, match="cannot infer the architecture of odd.pt.*pass --arch") as err:
+        load_model(str(path))
+    assert "\n" not in str(err.value)
+
+
+def test_resnext_is_told_from_resnet50_by_shapes(tmp_path):
+    path = tmp_path / "rx.pt"
+    torch.save(torchvision.models.resnext50_32x4d(weights=None).state_dict(), path)
+    assert load_model(str(path)).arch == "resnext50_32x4d"
+
+
+def test_fewer_classes_give_a_generic_label_set(tmp_path, x):
+    torch.manual_seed(0)
+    net = torchvision.models.mobilenet_v2(weights=None, num_classes=7).eval()
+    path = tmp_path / "m7.pt"
+    torch.save(net.state_dict(), path)
+    model = load_model(str(path))
+    assert model.arch == "mobilenet_v2" and len(model.labels) == 7
+    assert torch.allclose(logits(model, x), reference_logits(net, x), atol=1e-5)

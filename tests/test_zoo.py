@@ -5,16 +5,26 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnviz.fileio import sha256_file
+from rnnviz import attacks
 from rnnviz.errors import UsageError
-from rnnviz.zoo import BUILTIN_SHA256, FASHION_CLASSES, FashionResNet, builtin_weights_path, load_fashion_sample
+from rnnviz.fileio import sha256_file
+from rnnviz.zoo import (
+    BUILTIN_NETS,
+    BUILTIN_SHA256,
+    FASHION_CLASSES,
+    FashionResNet,
+    FashionVGG,
+    builtin_weights_path,
+    load_fashion_sample,
+    train,
+)
 from rnnviz.zoo.train import DEFAULT_DATA, SPLITS, as_rgb, evaluate, fit, load_split
 
 EPS = 0.1
 
 
-def load_builtin(name: str) -> FashionResNet:
-    model = FashionResNet()
+def load_builtin(name: str) -> torch.nn.Module:
+    model = BUILTIN_NETS[name][0]()
     model.load_state_dict(torch.load(builtin_weights_path(name), weights_only=True))
     return model.eval()
 
@@ -57,10 +67,11 @@ def test_sample_is_class_balanced_uint8():
     assert labels.dtype.name == "int64" and (torch.bincount(torch.from_numpy(labels)) == 100).all()
 
 
-def test_robust_model_resists_fgsm_better_than_standard():
+@pytest.mark.parametrize("prefix", ["fashion", "fashion-vgg"])
+def test_robust_model_resists_fgsm_better_than_standard(prefix):
     images, labels = load_fashion_sample()
     x, y = as_rgb(images[:200]), torch.from_numpy(labels[:200])
-    standard, robust = load_builtin("fashion-standard"), load_builtin("fashion-robust")
+    standard, robust = load_builtin(f"{prefix}-standard"), load_builtin(f"{prefix}-robust")
     with torch.no_grad():
         assert (standard(x).argmax(1) == y).float().mean() >= 0.85
     assert fgsm_accuracy(robust, x, y, EPS) > fgsm_accuracy(standard, x, y, EPS) + 0.3
@@ -72,11 +83,30 @@ def test_eps_zero_attack_reproduces_clean_accuracy():
     assert result["clean"] == result["fgsm"] == result["pgd2"]
 
 
+def test_vgg_net_has_stages_and_is_small():
+    model = FashionVGG().eval()
+    assert [n for n, _ in model.named_children() if n.startswith("stage")] == ["stage1", "stage2", "stage3", "stage4"]
+    assert isinstance(model.get_submodule("stage4.2"), torch.nn.ReLU)
+    with torch.no_grad():
+        assert model(torch.rand(3, 3, 28, 28)).shape == (3, 10)
+    assert sum(p.numel() for p in model.parameters()) < 700_000     # weights file under 3 MB
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_SHA256))
+def test_shipped_weights_are_under_3_mb(name):
+    assert builtin_weights_path(name).stat().st_size < 3 * 2**20
+
+
+def test_training_uses_the_engines_attacks():
+    assert train.fgsm is attacks.fgsm and train.pgd is attacks.pgd and train.input_gradient is attacks.input_gradient
+
+
+@pytest.mark.parametrize("net", [FashionResNet, FashionVGG])
 @pytest.mark.parametrize("mode", ["standard", "robust"])
-def test_short_training_lowers_the_loss(mode):
+def test_short_training_lowers_the_loss(mode, net):
     images, labels = load_fashion_sample()
     torch.manual_seed(0)
-    losses = fit(FashionResNet(), images[:256], labels[:256], mode=mode, epochs=2, seed=0,
+    losses = fit(net(), images[:256], labels[:256], mode=mode, epochs=2, seed=0,
                  batch_size=32, log=lambda _: None)
     assert losses[-1] < losses[0]
 
@@ -87,7 +117,8 @@ def test_missing_data_names_the_fix(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not all((DEFAULT_DATA / f).is_file() for f in SPLITS["train"]), reason="Fashion-MNIST not installed")
+@pytest.mark.skipif(not all((DEFAULT_DATA / f).is_file() for f in SPLITS["train"]),
+                    reason="Fashion-MNIST not installed")
 def test_one_epoch_on_real_data_learns():
     images, labels = load_split(DEFAULT_DATA, "train")
     torch.manual_seed(0)
@@ -95,3 +126,12 @@ def test_one_epoch_on_real_data_learns():
     fit(model, images, labels, mode="standard", epochs=1, seed=0, log=lambda _: None)
     sample_images, sample_labels = load_fashion_sample()
     assert evaluate(model, sample_images, sample_labels, pgd_steps=1)["clean"] >= 0.8
+
+
+@pytest.mark.parametrize("name", ["fashion-vgg-standard", "fashion-vgg-robust"])
+def test_builtin_vgg_pair_loads_by_spec_and_from_its_file(name):
+    from rnnviz.models import load_model
+
+    by_spec, by_file = load_model(f"builtin:{name}"), load_model(str(builtin_weights_path(name)))
+    assert by_spec.arch == by_file.arch == "fashion_vgg" and by_spec.sha256 == by_file.sha256
+    assert by_spec.default_layers == ["stage1", "stage2", "stage3", "stage4"] and by_spec.grayscale

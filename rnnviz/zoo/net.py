@@ -1,4 +1,4 @@
-"""The small ResNet of the built-in Fashion-MNIST pair.
+"""The small nets of the built-in Fashion-MNIST pairs (a ResNet and a VGG-style net).
 
 It follows the engine's pixel contract (RGB NCHW in [0, 1], normalization inside)
 and torchvision's module names, so every stage treats it like any other ResNet.
@@ -59,4 +59,48 @@ class FashionResNet(nn.Module):
         x = (x - self.pixel_mean) / self.pixel_std
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def _conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+VGG_STAGES = ((16, 2), (32, 2), (64, 2), (128, 1))  # (width, 3x3 convs) per stage
+
+
+class FashionVGG(nn.Module):
+    """A small VGG-style net for 28x28 images: four stages of 3x3 conv + BN + ReLU (widths
+    16/32/64/128), a 2x2 max-pool between stages (28 -> 14 -> 7 -> 3), global average pool, linear.
+
+    ``stage1``..``stage4`` are the stage outputs after their last ReLU (before pooling), the layers
+    a reader compares; the pools are separate modules (``pool1``..``pool3``).
+    """
+
+    def __init__(self, num_classes: int = 10, mean: float = FASHION_MEAN, std: float = FASHION_STD):
+        super().__init__()
+        self.register_buffer("pixel_mean", torch.tensor(float(mean)))
+        self.register_buffer("pixel_std", torch.tensor(float(std)))
+        cin = 1
+        for i, (width, convs) in enumerate(VGG_STAGES, start=1):
+            layers = []
+            for _ in range(convs):
+                layers += _conv_bn_relu(cin, width)
+                cin = width
+            setattr(self, f"stage{i}", nn.Sequential(*layers))
+            if i < len(VGG_STAGES):
+                setattr(self, f"pool{i}", nn.MaxPool2d(2))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """RGB in [0, 1] -> logits (grey conversion and normalization inside, as ``FashionResNet``)."""
+        x = (x.mean(dim=1, keepdim=True) - self.pixel_mean) / self.pixel_std
+        x = self.pool1(self.stage1(x))
+        x = self.pool2(self.stage2(x))
+        x = self.pool3(self.stage3(x))
+        x = self.stage4(x)
         return self.fc(torch.flatten(self.avgpool(x), 1))

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from rnnviz.attacks import PGDSettings, fgsm, input_gradient, pgd
-from rnnviz.fileio import atomic_path, sha256_file
 from rnnviz.errors import UsageError
+from rnnviz.fileio import atomic_path, sha256_file
 from rnnviz.zoo import BUILTIN_NETS, NETS, SAMPLE_PATH, builtin_weights_path, load_fashion_sample
 
 DEFAULT_DATA = Path("/usr/share/datasets/fashion-mnist")
@@ -67,24 +67,31 @@ def as_rgb(images: np.ndarray) -> torch.Tensor:
     return torch.tensor(images, dtype=torch.float32).div_(255).unsqueeze(1).expand(-1, 3, -1, -1)
 
 
-def fgsm_rs(model, x, y, eps: float, generator: torch.Generator) -> torch.Tensor:
-    """Wong et al. 2020: a uniform random start in the eps-ball, then one signed step of 1.25 eps."""
+def fgsm_rs(model, x, y, eps: float, generator: torch.Generator, step: float = 1.25) -> torch.Tensor:
+    """Wong et al. 2020: a uniform random start in the eps-ball, then one signed step of ``step`` eps."""
     delta = (torch.rand(x.shape, generator=generator) * 2 - 1) * eps
     start = (x + delta).clamp(0, 1)
     grad, _ = input_gradient(model, start, y)
-    delta = (start - x + 1.25 * eps * grad.sign()).clamp(-eps, eps)
+    delta = (start - x + step * eps * grad.sign()).clamp(-eps, eps)
     return (x + delta).clamp(0, 1)
 
 
 def fit(model, images: np.ndarray, labels: np.ndarray, *, mode: str, epochs: int, seed: int,
-        batch_size: int = 128, lr: float = 0.1, eps: float = EPS, log=print) -> list[float]:
-    """SGD (Nesterov, wd 5e-4) with a one-cycle LR; returns the mean training loss of each epoch."""
+        batch_size: int = 128, lr: float = 0.1, eps: float = EPS, fgsm_step: float = 1.25,
+        log=print) -> list[float]:
+    """SGD (Nesterov, wd 5e-4) with a one-cycle LR; returns the mean training loss of each epoch.
+
+    Robust mode guards against catastrophic overfitting (Wong et al. 2020, section 5): after each
+    epoch, PGD-10 accuracy on a fixed batch of 500 training images; if it falls 20 points below
+    the best so far, the best epoch's weights are restored and training stops.
+    """
     x, y = as_rgb(images), torch.from_numpy(labels)
     n = len(y)
     generator = torch.Generator().manual_seed(seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * math.ceil(n / batch_size))
-    losses = []
+    losses: list[float] = []
+    guard = _Guard(model, x[:500], y[:500], eps) if mode == "robust" else None
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         model.train()
@@ -92,7 +99,7 @@ def fit(model, images: np.ndarray, labels: np.ndarray, *, mode: str, epochs: int
         for idx in torch.randperm(n, generator=generator).split(batch_size):
             xb, yb = x[idx], y[idx]
             if mode == "robust":
-                xb = fgsm_rs(model, xb, yb, eps, generator)
+                xb = fgsm_rs(model, xb, yb, eps, generator, fgsm_step)
             out = model(xb)
             loss = F.cross_entropy(out, yb)
             opt.zero_grad(set_to_none=True)
@@ -104,7 +111,33 @@ def fit(model, images: np.ndarray, labels: np.ndarray, *, mode: str, epochs: int
         losses.append(loss_sum / n)
         log(f"epoch {epoch}/{epochs}  loss {losses[-1]:.4f}  train acc {correct / n:.4f}  "
             f"({time.perf_counter() - start:.1f} s)")
+        if guard is not None and guard.collapsed(epoch, log):
+            break
     return losses
+
+
+class _Guard:
+    """Early stopping on PGD accuracy of a fixed batch: the check for catastrophic overfitting."""
+
+    def __init__(self, model, x, y, eps: float):
+        self.model, self.x, self.y, self.eps = model, x, y, eps
+        self.best, self.best_state = -1.0, None
+
+    def collapsed(self, epoch: int, log) -> bool:
+        self.model.eval()
+        adv = pgd(self.model, self.x, self.y, self.eps, PGDSettings(steps=10), torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            acc = (self.model(adv).argmax(1) == self.y).float().mean().item()
+        self.model.train()
+        log(f"  epoch {epoch}: PGD-10 accuracy on 500 training images {acc:.3f}")
+        if acc > self.best:
+            self.best, self.best_state = acc, {k: v.clone() for k, v in self.model.state_dict().items()}
+            return False
+        if acc < self.best - 0.2:
+            log(f"  catastrophic overfitting: PGD accuracy fell from {self.best:.3f}; restoring the best epoch")
+            self.model.load_state_dict(self.best_state)
+            return True
+        return False
 
 
 def evaluate(model, images: np.ndarray, labels: np.ndarray, *, eps: float = EPS, pgd_steps: int = PGD_STEPS,
@@ -116,7 +149,8 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, *, eps: float = EPS,
     for xb, yb in zip(as_rgb(images).split(batch_size), torch.from_numpy(labels).split(batch_size)):
         with torch.no_grad():
             hits["clean"] += (model(xb).argmax(1) == yb).sum().item()
-        advs = (("fgsm", fgsm(model, xb, yb, eps)), ("pgd", pgd(model, xb, yb, eps, PGDSettings(steps=pgd_steps), generator)))
+        advs = (("fgsm", fgsm(model, xb, yb, eps)),
+                ("pgd", pgd(model, xb, yb, eps, PGDSettings(steps=pgd_steps), generator)))
         for name, adv in advs:
             with torch.no_grad():
                 hits[name] += (model(adv).argmax(1) == yb).sum().item()
@@ -154,12 +188,15 @@ def train_and_report(args) -> None:
     name = f"{NETS[args.net]}-{args.mode}"
     model = BUILTIN_NETS[name][0](mean=pixels.mean(), std=pixels.std())
     start = time.perf_counter()
-    fit(model, train_images, train_labels, mode=args.mode, epochs=args.epochs, seed=args.seed)
+    fit(model, train_images, train_labels, mode=args.mode, epochs=args.epochs, seed=args.seed,
+        fgsm_step=args.fgsm_step)
     train_s = time.perf_counter() - start
     print(f"trained {args.mode} in {train_s:.1f} s")
     out = args.out or builtin_weights_path(name)
     save_weights(model, out)
-    report = {"net": args.net, "mode": args.mode, "epochs": args.epochs, "seed": args.seed, "train_s": round(train_s, 1),
+    report = {"net": args.net, "mode": args.mode, "epochs": args.epochs, "seed": args.seed,
+              "fgsm_step": args.fgsm_step,
+              "train_s": round(train_s, 1),
               "weights": str(out), "sha256": sha256_file(out),
               "test": evaluate(model, test_images, test_labels, seed=args.seed)}
     if SAMPLE_PATH.is_file():
@@ -176,6 +213,7 @@ def parse_args(argv):
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--out", type=Path, help="output file (default: the shipped file in rnnviz/zoo/)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fgsm-step", type=float, default=1.25, help="FGSM-RS step in units of eps (default 1.25)")
     args = p.parse_args(argv)
     if not args.make_sample and args.mode is None:
         p.error("give --mode standard|robust, or --make-sample")
