@@ -11,6 +11,7 @@ outputs tokens (N, T, D) and a Swin stage (N, H, W, C); for them a "channel" is 
 dimension, and ``channel_first`` turns the output into (N, D, T) / (N, C, H, W), so the spatial
 mean of a channel is its mean over tokens (the class token included) or positions.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,8 +32,8 @@ TORCHVISION_ARCHES = tuple(sorted(tvm.list_models(module=tvm)))
 @dataclass(frozen=True)
 class Family:
     name: str
-    prefixes: tuple[str, ...]     # torchvision builder names that belong to it
-    markers: tuple[str, ...]      # state_dict keys every member has
+    prefixes: tuple[str, ...]  # torchvision builder names that belong to it
+    markers: tuple[str, ...]  # state_dict keys every member has
 
 
 FAMILIES = (
@@ -71,9 +72,11 @@ def family_of(arch: str) -> str:
 
 def check_arch(arch: str) -> str:
     if arch not in arch_names():
-        raise UsageError(f"unknown architecture '{arch}'; use a torchvision classifier name "
-                         f"(e.g. resnet50, vgg16_bn, densenet161, mobilenet_v2, vit_b_16) or one of: "
-                         f"{', '.join((*EXTRA_ARCHES, *FASHION_ARCHES))}")
+        raise UsageError(
+            f"unknown architecture '{arch}'; use a torchvision classifier name "
+            f"(e.g. resnet50, vgg16_bn, densenet161, mobilenet_v2, vit_b_16) or one of: "
+            f"{', '.join((*EXTRA_ARCHES, *FASHION_ARCHES))}"
+        )
     return arch
 
 
@@ -92,6 +95,7 @@ def build(arch: str, num_classes: int = 1000, image_size: int | None = None) -> 
 
 # ------------------------------------------------------------------ default layers
 
+
 def default_layers(net: nn.Module) -> list[str]:
     """The outputs a reader compares, in network order, for any supported network."""
     from .zoo import FashionResNet, FashionVGG
@@ -109,7 +113,7 @@ def default_layers(net: nn.Module) -> list[str]:
         return ["features.1", *(f"features.{i}" for i, m in enumerate(net.features) if type(m).__name__ == "Fire")]
     if isinstance(net, tvm.DenseNet):
         trans = [f"features.{n}.relu" for n, _ in net.features.named_children() if n.startswith("transition")]
-        return ["features.relu0", *trans, "features.norm5"]     # the last ReLU is functional
+        return ["features.relu0", *trans, "features.norm5"]  # the last ReLU is functional
     if isinstance(net, (tvm.MobileNetV2, tvm.MobileNetV3)):
         return ["features.0", *_last_of_each_width(net.features, "features", start=1)]
     if isinstance(net, tvm.MNASNet):
@@ -120,13 +124,17 @@ def default_layers(net: nn.Module) -> list[str]:
         return ["stem", *(f"trunk_output.{n}" for n, _ in net.trunk_output.named_children())]
     if isinstance(net, tvm.EfficientNet):
         return [f"features.{i}" for i in range(len(net.features))]
-    if isinstance(net, (tvm.ConvNeXt, tvm.SwinTransformer)):     # stages; even entries downsample
+    if isinstance(net, (tvm.ConvNeXt, tvm.SwinTransformer)):  # stages; even entries downsample
         return [f"features.{i}" for i in range(1, len(net.features), 2)]
     if isinstance(net, tvm.VisionTransformer):
         return [f"encoder.layers.{n}" for n, _ in net.encoder.layers.named_children()]
     skip = (nn.Linear, nn.Dropout, nn.Identity, nn.AdaptiveAvgPool2d, nn.MaxPool2d, nn.AvgPool2d)
-    return [n for n, m in net.named_children() if not isinstance(m, skip)
-            and n not in ("input_normalize", "classifier", "fc", "heads", "head", "aux1", "aux2", "AuxLogits")]
+    return [
+        n
+        for n, m in net.named_children()
+        if not isinstance(m, skip)
+        and n not in ("input_normalize", "classifier", "fc", "heads", "head", "aux1", "aux2", "AuxLogits")
+    ]
 
 
 def _blocks(net: nn.Module, stages: list[str]) -> list[str]:
@@ -136,21 +144,26 @@ def _blocks(net: nn.Module, stages: list[str]) -> list[str]:
 def _last_of_each_width(seq: nn.Sequential, prefix: str, start: int = 0) -> list[str]:
     """The last block of each run of blocks with the same output width (a stage)."""
     widths = [[m.out_channels for m in block.modules() if isinstance(m, nn.Conv2d)][-1] for block in seq]
-    return [f"{prefix}.{i}" for i, w in enumerate(widths)
-            if i >= start and (i + 1 == len(widths) or widths[i + 1] != w)]
+    return [
+        f"{prefix}.{i}" for i, w in enumerate(widths) if i >= start and (i + 1 == len(widths) or widths[i + 1] != w)
+    ]
 
 
 # -------------------------------------------------------------------------- layouts
+
 
 def layout(model: nn.Module, name: str) -> str:
     """``"NCHW"`` (channel first, conv-like), ``"NTD"`` (ViT tokens) or ``"NHWC"`` (Swin)."""
     if isinstance(model, tvm.VisionTransformer) and name.split(".")[0] == "encoder":
         return "NTD"
-    if isinstance(model, tvm.SwinTransformer) and name.split(".")[0] in ("features", "norm") \
-            and not isinstance(model.get_submodule(name), nn.Conv2d):
+    if (
+        isinstance(model, tvm.SwinTransformer)
+        and name.split(".")[0] in ("features", "norm")
+        and not isinstance(model.get_submodule(name), nn.Conv2d)
+    ):
         return "NHWC"
     parts = name.split(".")
-    if isinstance(model, tvm.ConvNeXt) and "block" in parts:    # inside a CNBlock, between its permutes
+    if isinstance(model, tvm.ConvNeXt) and "block" in parts:  # inside a CNBlock, between its permutes
         k = parts.index("block")
         if k + 1 < len(parts) and 2 <= int(parts[k + 1]) <= 4:
             return "NHWC"
@@ -167,6 +180,7 @@ def channel_first(output: torch.Tensor, layout_: str) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- inference by keys
+
 
 def infer(state: dict) -> tuple[str, dict] | None:
     """The architecture whose state_dict keys and shapes ``state`` has, and its build kwargs.
@@ -227,7 +241,7 @@ def skeleton(arch: str, num_classes: int = 1000, image_size: int | None = None) 
     try:
         with torch.device("meta"):
             return build(arch, num_classes, image_size)
-    except NotImplementedError:     # regnet computes its widths with tensors: build on CPU, no init
+    except NotImplementedError:  # regnet computes its widths with tensors: build on CPU, no init
         with _no_init():
             return build(arch, num_classes, image_size)
 
@@ -252,5 +266,17 @@ def input_size(arch: str, kwargs: dict | None = None) -> int:
     return 28 if arch in FASHION_ARCHES else 224
 
 
-__all__ = ["FAMILIES", "arch_names", "build", "channel_first", "check_arch", "default_layers", "family_of",
-           "infer", "input_size", "layout", "signature", "skeleton"]
+__all__ = [
+    "FAMILIES",
+    "arch_names",
+    "build",
+    "channel_first",
+    "check_arch",
+    "default_layers",
+    "family_of",
+    "infer",
+    "input_size",
+    "layout",
+    "signature",
+    "skeleton",
+]

@@ -7,6 +7,7 @@ Layouts (any architecture of ``rnnviz.architectures``):
   plain                    ``{<keys>}``, possibly behind ``module.`` (DataParallel) or inside
                            ``{'state_dict': ...}`` / ``{'model_state_dict': ...}``
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,11 +25,16 @@ from .errors import UsageError
 
 log = logging.getLogger(__name__)
 
-NORMALIZATION_KEYS = (("new_mean", "new_std"), ("normalize.mean", "normalize.std"),
-                      ("normalizer.mean", "normalizer.std"))
+NORMALIZATION_KEYS = (
+    ("new_mean", "new_std"),
+    ("normalize.mean", "normalize.std"),
+    ("normalizer.mean", "normalizer.std"),
+)
 # torchvision's own fix for DenseNet files saved before its module names changed (norm.1 -> norm1)
-_OLD_DENSENET = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\."
-                           r"((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
+_OLD_DENSENET = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\."
+    r"((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$"
+)
 
 
 def state_dict_sha256(state: dict) -> str:
@@ -49,10 +55,12 @@ def torch_load(path: Path, trust_pickle: bool):
         if not trust_pickle:
             raise UsageError(
                 f"{path.name} is a full pickle, which can run code when loaded; if you trust its "
-                f"source, rerun with --trust-pickle (it will be recorded in the report)") from err
+                f"source, rerun with --trust-pickle (it will be recorded in the report)"
+            ) from err
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise UsageError(f"cannot read checkpoint {path}: {one_line(err)}; is the file complete? "
-                         f"download it again") from err
+        raise UsageError(
+            f"cannot read checkpoint {path}: {one_line(err)}; is the file complete? download it again"
+        ) from err
     log.warning("loading %s as a trusted pickle (--trust-pickle)", path)
     try:
         return torch.load(path, map_location="cpu", weights_only=False), True
@@ -72,22 +80,26 @@ def split_checkpoint(raw, path: Path) -> tuple[dict, tuple | None, tuple | None]
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UsageError(f"{path.name} holds no state_dict of tensors; save the model with "
-                         f"torch.save(model.state_dict(), path)")
+        raise UsageError(
+            f"{path.name} holds no state_dict of tensors; save the model with torch.save(model.state_dict(), path)"
+        )
     state = {k: v for k, v in state.items() if "attacker." not in k}
     mean, std = _find_normalization(state)
     body = {k: v for k, v in state.items() if not _is_normalizer(k)}
-    for prefix in ("module.", "model.", "module."):     # DataParallel, MadryLab, RobustBench
+    for prefix in ("module.", "model.", "module."):  # DataParallel, MadryLab, RobustBench
         if body and all(k.startswith(prefix) for k in body):
-            body = {k[len(prefix):]: v for k, v in body.items()}
+            body = {k[len(prefix) :]: v for k, v in body.items()}
     body = {_OLD_DENSENET.sub(r"\1\2", k): v for k, v in body.items()}
     return body, mean, std
 
 
 def _is_normalizer(key: str) -> bool:
     parts = key.split(".")
-    return len(parts) >= 2 and parts[-2] in ("normalizer", "normalize") and parts[-1] in (
-        "new_mean", "new_std", "mean", "std")
+    return (
+        len(parts) >= 2
+        and parts[-2] in ("normalizer", "normalize")
+        and parts[-1] in ("new_mean", "new_std", "mean", "std")
+    )
 
 
 def _find_normalization(state: dict):
@@ -108,8 +120,10 @@ def infer_arch_kwargs(state: dict, path: Path) -> tuple[str, dict]:
     found = architectures.infer(state)
     if found is None:
         sample = ", ".join(list(state)[:3])
-        raise UsageError(f"cannot infer the architecture of {path.name} (keys such as {sample} match no "
-                         f"torchvision classifier); pass --arch, e.g. --arch resnet50 or --arch mobilenet_v2")
+        raise UsageError(
+            f"cannot infer the architecture of {path.name} (keys such as {sample} match no "
+            f"torchvision classifier); pass --arch, e.g. --arch resnet50 or --arch mobilenet_v2"
+        )
     return found
 
 
@@ -126,10 +140,12 @@ def load_strict(net: nn.Module, state: dict, *, arch: str, what: str) -> None:
     wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
     if missing or unexpected or wrong:
         sample = (missing or unexpected or wrong)[:2]
-        raise UsageError(f"checkpoint {what} does not fit {arch}: {len(missing)} missing, {len(unexpected)} "
-                         f"unexpected, {len(wrong)} mis-shaped keys (e.g. {', '.join(sample)}); "
-                         f"check --arch or the checkpoint")
-    if getattr(state, "_metadata", None) is None:    # lost with the prefixes; keys and shapes fit, so the
-        state = OrderedDict(state)                  # net's own module versions apply (MNASNet needs one)
+        raise UsageError(
+            f"checkpoint {what} does not fit {arch}: {len(missing)} missing, {len(unexpected)} "
+            f"unexpected, {len(wrong)} mis-shaped keys (e.g. {', '.join(sample)}); "
+            f"check --arch or the checkpoint"
+        )
+    if getattr(state, "_metadata", None) is None:  # lost with the prefixes; keys and shapes fit, so the
+        state = OrderedDict(state)  # net's own module versions apply (MNASNet needs one)
         state._metadata = getattr(own, "_metadata", None)  # type: ignore[attr-defined]
     net.load_state_dict(state, strict=True)

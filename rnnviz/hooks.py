@@ -11,6 +11,7 @@ conv outputs as they are; a Vision Transformer's tokens (N, T, D) as (N, D, T) a
 (N, H, W, C) as (N, C, H, W), the layout of each layer coming from ``architectures.layout``.
 A module called twice in one forward pass (torchvision's shared ``relu``) counts at its first call.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -40,8 +41,16 @@ class LayerHooks:
             ``architectures.layout`` of the model, which keeps conv outputs untouched.
     """
 
-    def __init__(self, model: nn.Module, layers: list[str], *, detach: bool = True,
-                 dtype: torch.dtype | None = None, stop: bool = False, layouts: dict[str, str] | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: list[str],
+        *,
+        detach: bool = True,
+        dtype: torch.dtype | None = None,
+        stop: bool = False,
+        layouts: dict[str, str] | None = None,
+    ):
         self.model, self.layers = model, list(dict.fromkeys(layers))
         self.layouts = dict(layouts or {})
         self.detach, self.dtype, self.stop = detach, dtype, stop
@@ -70,8 +79,7 @@ class LayerHooks:
     def _hook(self, name: str):
         def hook(_module, _inputs, output):
             if not isinstance(output, torch.Tensor) or output.dim() < 2:
-                raise UsageError(f"layer '{name}' does not output an (N, C, ...) tensor; "
-                                 "pick a conv or block layer")
+                raise UsageError(f"layer '{name}' does not output an (N, C, ...) tensor; pick a conv or block layer")
             form = self.layouts[name]
             if name in self._replace:
                 output = _with_channels(output, *self._replace[name], form)
@@ -81,6 +89,7 @@ class LayerHooks:
                 if self.stop and len(self.outputs) == len(self.layers):
                     raise StopForward
             return output if name in self._replace else None
+
         return hook
 
     def take(self) -> dict[str, torch.Tensor]:
@@ -97,8 +106,9 @@ class LayerHooks:
             pass
         missing = [name for name in self.layers if name not in self.outputs]
         if missing and self.recording:
-            raise UsageError(f"layer(s) {', '.join(missing)} never run in the model's forward pass; "
-                             "pick layers the model uses")
+            raise UsageError(
+                f"layer(s) {', '.join(missing)} never run in the model's forward pass; pick layers the model uses"
+            )
         return self.take()
 
     @contextmanager
@@ -128,8 +138,9 @@ class LayerHooks:
             self._replace = {}
 
 
-def _with_channels(output: torch.Tensor, channels: torch.Tensor, source: torch.Tensor,
-                   form: str = "NCHW") -> torch.Tensor:
+def _with_channels(
+    output: torch.Tensor, channels: torch.Tensor, source: torch.Tensor, form: str = "NCHW"
+) -> torch.Tensor:
     """``output`` with channels ``channels`` (indices, or a boolean (N, C) mask per image) replaced by
     ``source``'s (a new tensor in the output's own layout; ``source`` is channel first, as recorded)."""
     patched = output.clone()

@@ -15,6 +15,7 @@ Spec kinds (``load_model``), for any architecture of ``rnnviz.architectures``:
                                  (``rnnviz.checkpoints``); ``--arch`` where keys do not tell
   ``https://.../file.ckpt``      downloaded once into the cache, then as a file
 """
+
 from __future__ import annotations
 
 import logging
@@ -68,9 +69,15 @@ class LoadedModel:
         return architectures.default_layers(self.module)
 
     def describe(self) -> dict:
-        return {"name": self.name, "arch": self.arch, "sha256": self.sha256, "source": self.source,
-                "pickle_used": self.pickle_used, "input_size": self.input_size,
-                "labels": self.labels.name}
+        return {
+            "name": self.name,
+            "arch": self.arch,
+            "sha256": self.sha256,
+            "source": self.source,
+            "pickle_used": self.pickle_used,
+            "input_size": self.input_size,
+            "labels": self.labels.name,
+        }
 
 
 class Normalize(nn.Module):
@@ -106,8 +113,10 @@ def freeze(net: nn.Module) -> nn.Module:
 
 # --------------------------------------------------------------------------- specs
 
-def load_model(spec: str, *, arch: str | None = None, trust_pickle: bool = False,
-               name: str | None = None, device: str = "cpu") -> LoadedModel:
+
+def load_model(
+    spec: str, *, arch: str | None = None, trust_pickle: bool = False, name: str | None = None, device: str = "cpu"
+) -> LoadedModel:
     """Turn a model spec string into a frozen ``LoadedModel`` on ``device``."""
     kind, _, rest = spec.partition(":")
     if kind == "builtin":
@@ -135,12 +144,21 @@ def _load_builtin(name: str) -> LoadedModel:
     net_class, arch = zoo.BUILTIN_NETS[name]
     net = net_class()
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return LoadedModel(freeze(net), name=name, arch=arch, sha256=sha256_file(path),
-                       labels=fashion_labels(), input_size=28, resize=None, grayscale=True)
+    return LoadedModel(
+        freeze(net),
+        name=name,
+        arch=arch,
+        sha256=sha256_file(path),
+        labels=fashion_labels(),
+        input_size=28,
+        resize=None,
+        grayscale=True,
+    )
 
 
-def _imagenet_model(arch: str, state: dict | None, mean=IMAGENET_MEAN, std=IMAGENET_STD, *,
-                    what: str, **kwargs) -> nn.Module:
+def _imagenet_model(
+    arch: str, state: dict | None, mean=IMAGENET_MEAN, std=IMAGENET_STD, *, what: str, **kwargs
+) -> nn.Module:
     net = architectures.build(arch, **kwargs)
     if state is not None:
         load_strict(net, state, arch=arch, what=what)
@@ -164,9 +182,14 @@ def _load_random(arch: str, seed: int = 0) -> LoadedModel:
             net = freeze(architectures.build(arch))
         else:
             net = _imagenet_model(arch, None, what=arch, **kwargs)
-    model = LoadedModel(net, name=f"{arch} (random init)", arch=arch,
-                        sha256=state_dict_sha256(net.state_dict()), labels=imagenet_labels(),
-                        **_sizes(int(size) if size else architectures.input_size(arch)))
+    model = LoadedModel(
+        net,
+        name=f"{arch} (random init)",
+        arch=arch,
+        sha256=state_dict_sha256(net.state_dict()),
+        labels=imagenet_labels(),
+        **_sizes(int(size) if size else architectures.input_size(arch)),
+    )
     if arch in architectures.FASHION_ARCHES:
         model.labels, model.input_size, model.resize, model.grayscale = fashion_labels(), 28, None, True
     return model
@@ -188,8 +211,15 @@ def _load_torchvision(arch: str) -> LoadedModel:
     crop = preprocess.get("crop_size", 224)
     net = _imagenet_model(arch, state, what=str(path), **build_kwargs(arch, state))
     resize = preprocess.get("resize_size", round(crop * 256 / 224))
-    return LoadedModel(net, name=f"torchvision {arch} ({weights.name})", arch=arch, sha256=sha256_file(path),
-                       labels=imagenet_labels(), input_size=crop, resize=resize)
+    return LoadedModel(
+        net,
+        name=f"torchvision {arch} ({weights.name})",
+        arch=arch,
+        sha256=sha256_file(path),
+        labels=imagenet_labels(),
+        input_size=crop,
+        resize=resize,
+    )
 
 
 def _load_url(spec: str, arch: str | None, trust_pickle: bool) -> LoadedModel:
@@ -199,6 +229,7 @@ def _load_url(spec: str, arch: str | None, trust_pickle: bool) -> LoadedModel:
 
 
 # --------------------------------------------------------------------- checkpoints
+
 
 def load_checkpoint(path: Path, *, arch: str | None = None, trust_pickle: bool = False) -> LoadedModel:
     """Load any of the supported checkpoint layouts, safely unless the user trusts the pickle."""
@@ -214,12 +245,27 @@ def load_checkpoint(path: Path, *, arch: str | None = None, trust_pickle: bool =
     if arch in architectures.FASHION_ARCHES:
         net = architectures.build(arch, n_classes)
         load_strict(net, state, arch=arch, what=str(path))
-        return LoadedModel(freeze(net), name=path.stem, arch=arch, sha256=sha256_file(path),
-                           labels=_labels_for(n_classes, path), input_size=28, resize=None, grayscale=True,
-                           pickle_used=pickle_used)
+        return LoadedModel(
+            freeze(net),
+            name=path.stem,
+            arch=arch,
+            sha256=sha256_file(path),
+            labels=_labels_for(n_classes, path),
+            input_size=28,
+            resize=None,
+            grayscale=True,
+            pickle_used=pickle_used,
+        )
     net = _imagenet_model(arch, state, mean or IMAGENET_MEAN, std or IMAGENET_STD, what=str(path), **kwargs)
-    model = LoadedModel(net, name=path.stem, arch=arch, sha256=sha256_file(path), labels=_labels_for(n_classes, path),
-                        pickle_used=pickle_used, **_sizes(architectures.input_size(arch, kwargs)))
+    model = LoadedModel(
+        net,
+        name=path.stem,
+        arch=arch,
+        sha256=sha256_file(path),
+        labels=_labels_for(n_classes, path),
+        pickle_used=pickle_used,
+        **_sizes(architectures.input_size(arch, kwargs)),
+    )
     if mean is None:
         model.notes.append("no normalization in checkpoint: assumed ImageNet mean/std")
     return model
@@ -236,8 +282,10 @@ def _labels_for(n_classes: int, path: Path) -> LabelSet:
 def check_same_labels(a: LoadedModel, b: LoadedModel) -> None:
     """Both models must predict over one label set, or accuracies are not comparable."""
     if a.labels.names != b.labels.names:
-        raise UsageError(f"the two models have different label sets ({a.labels.name}, {len(a.labels)} classes vs "
-                         f"{b.labels.name}, {len(b.labels)} classes); compare models trained on the same classes")
+        raise UsageError(
+            f"the two models have different label sets ({a.labels.name}, {len(a.labels)} classes vs "
+            f"{b.labels.name}, {len(b.labels)} classes); compare models trained on the same classes"
+        )
 
 
 def check_layers(module: nn.Module, layers: list[str]) -> list[str]:
@@ -248,12 +296,27 @@ def check_layers(module: nn.Module, layers: list[str]) -> list[str]:
             defaults = architectures.default_layers(module)
             names = [n for n in known if n and n.count(".") <= 2 and not n.startswith("input_normalize")]
             names = list(dict.fromkeys([*defaults, *names]))
-            raise UsageError(f"unknown layer '{layer}'; the defaults for this {type(module).__name__} are "
-                             f"{', '.join(defaults)}; valid names include: {', '.join(names[:24])}"
-                             f"{' ...' if len(names) > 24 else ''} (any module path)")
+            raise UsageError(
+                f"unknown layer '{layer}'; the defaults for this {type(module).__name__} are "
+                f"{', '.join(defaults)}; valid names include: {', '.join(names[:24])}"
+                f"{' ...' if len(names) > 24 else ''} (any module path)"
+            )
     return layers
 
 
-__all__ = ["ARCHES", "IMAGENET_MEAN", "IMAGENET_STD", "LoadedModel", "Normalize", "add_input_normalization",
-           "check_layers", "check_same_labels", "freeze", "infer_arch", "load_checkpoint", "load_model",
-           "split_checkpoint", "state_dict_sha256"]
+__all__ = [
+    "ARCHES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "LoadedModel",
+    "Normalize",
+    "add_input_normalization",
+    "check_layers",
+    "check_same_labels",
+    "freeze",
+    "infer_arch",
+    "load_checkpoint",
+    "load_model",
+    "split_checkpoint",
+    "state_dict_sha256",
+]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .analysis import ModelAnalysis, SweepSettings, _adversarial, _eval_mode, _forward
+from .analysis import ModelAnalysis, SweepSettings, adversarial, eval_mode, forward_no_grad
 from .attacks import input_gradient
 from .bootstrap import WeightedSums, image_uniform, interval
 from .hooks import LayerHooks
@@ -128,7 +128,7 @@ def patch_sweep(
     s = settings
     weights = s.weights if s.bootstrap else None
     counts = {e: PatchCounts(sets) for e, sets in plans.items()}
-    with _eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
+    with eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
         for start in range(0, len(labels), s.batch_size):
             index = torch.arange(start, min(start + s.batch_size, len(labels))) + s.first_index
             keep = torch.tensor([share >= 1 or image_uniform(s.seed, int(i)) < share for i in index])
@@ -137,16 +137,16 @@ def patch_sweep(
             index = index[keep]
             x = images[start : start + s.batch_size][keep].to(s.device, memory_format=torch.channels_last)
             y = labels[start : start + s.batch_size][keep].to(s.device)
-            grad, logits = input_gradient(model, x, y) if s.attack == "fgsm" else (None, _forward(model, x))
+            grad, logits = input_gradient(model, x, y) if s.attack == "fgsm" else (None, forward_no_grad(model, x))
             clean = hooks.take()
             w = weights.of(index, y.cpu())[:, weights.columns("bootstrap")] if weights is not None else None
             for e, eps_value in enumerate(s.eps):
                 if eps_value == 0:
                     continue
-                x_adv = _adversarial(model, hooks, x, y, grad, eps_value, s, index)
+                x_adv = adversarial(model, hooks, x, y, grad, eps_value, s, index)
                 if e not in counts:
                     continue
-                adv_logits = _forward(model, x_adv)
+                adv_logits = forward_no_grad(model, x_adv)
                 adv = hooks.take()
                 clean_right = logits.argmax(1) == y
                 hits = _hits(model, hooks, counts[e].sets, x, x_adv, clean, adv, y, clean_right)
@@ -186,7 +186,7 @@ def _patched_predictions(model, hooks: LayerHooks, group: list[PatchSet], target
         values[layer] = (mask.repeat_interleave(n, dim=0), rep)
     batch = target.repeat(g, 1, 1, 1).contiguous(memory_format=torch.channels_last)
     with hooks.paused(), hooks.replacing(values):
-        return _forward(model, batch).argmax(1).view(g, n)
+        return forward_no_grad(model, batch).argmax(1).view(g, n)
 
 
 def summarize(counts: PatchCounts) -> dict:
@@ -197,8 +197,14 @@ def summarize(counts: PatchCounts) -> dict:
     boot = _boot_accuracy(counts)
     rows = []
     for j, p in enumerate(counts.sets):
-        converse = p.kind == "converse"     # its per-image hits are flips, not correct predictions
-        row = {"kind": p.kind, "k": p.k, "draw": p.draw, "layer": p.layer, "accuracy": None if converse else float(acc[j])}
+        converse = p.kind == "converse"  # its per-image hits are flips, not correct predictions
+        row = {
+            "kind": p.kind,
+            "k": p.k,
+            "draw": p.draw,
+            "layer": p.layer,
+            "accuracy": None if converse else float(acc[j]),
+        }
         if p.kind == "converse":
             row["flipped"] = _share(float(acc[j]), clean)  # share of clean-correct images that flip
         else:

@@ -9,13 +9,12 @@ neither its ``Config`` nor any global state (every random draw has its own gener
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Sequence
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from . import patching
+from . import galleries, patching
 from .analysis import ModelAnalysis, NonFiniteOutput, SweepSettings, analyze
 from .attacks import PGDSettings
 from .cache import cache_dir
@@ -23,10 +22,9 @@ from .config import Config, check_sources, patch_ladder, validate
 from .data import ImageSet, Preprocess, load_builtin_sample, load_folder
 from .errors import UsageError
 from .examples import choose_examples, write_examples
-from .fileio import atomic_path
 from .hooks import channel_counts
 from .models import LoadedModel, check_layers, check_same_labels, load_model
-from .names import MODELS, layer_order, slug
+from .names import MODELS
 from .results import build_results, write_results
 from .runfolder import claim
 from .tables import write_tables
@@ -158,41 +156,6 @@ def run_patching(
     return out
 
 
-def render_galleries(
-    cfg: Config, out: Path, models: dict[str, LoadedModel], results: dict, progress: bool = True
-) -> list[dict]:
-    """Render the union of top-k channels over all eps, once per model and recipe."""
-    from . import featvis
-
-    entries = []
-    for m in MODELS:
-        order = layer_order(
-            results["config"]["layers"], [r["layer"] for per in results["top_channels"][m] for r in per]
-        )
-        channels = sorted(
-            {(r["layer"], r["channel"]) for per in results["top_channels"][m] for r in per},
-            key=lambda lc: (order.index(lc[0]), lc[1]),
-        )
-        max_act = {_layer_channel(key): v for key, v in results["channel_max_activation"][m].items()}
-        for recipe in cfg.recipes:
-            renders = featvis.render_channels(
-                models[m].module,
-                channels,
-                model_id=models[m].sha256,
-                input_size=models[m].input_size,
-                recipe=recipe,
-                quality=cfg.quality,
-                seed=cfg.seed,
-                device=cfg.device,
-                grayscale=models[m].grayscale,
-                diversity=cfg.diversity,
-                max_activation=max_act,
-                progress=f"render {m} ({recipe})" if progress else None,
-            )
-            entries += [_copy_render(out, m, r) for r in renders]
-    return entries
-
-
 def check_device(device: str) -> None:
     """``--device cuda`` on a machine without one: say so before any work, with the fix."""
     import torch
@@ -226,31 +189,6 @@ def _layer_channel(key: str) -> tuple[str, int]:
     """``"layer3.1:17"`` (results.json's key) -> ``("layer3.1", 17)``."""
     layer, _, channel = key.rpartition(":")
     return layer, int(channel)
-
-
-def _copy(src: Path, dest: Path) -> None:
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(src, tmp)
-
-
-def _copy_render(out: Path, model: str, render) -> dict:
-    stem = f"figures/renders/{model}_{slug(render.layer)}_{render.channel}_{render.recipe}"
-    _copy(render.png, out / f"{stem}.png")
-    diversity = []
-    for i, path in enumerate(render.diversity):
-        _copy(path, out / f"{stem}_div{i}.png")
-        diversity.append(f"{stem}_div{i}.png")
-    return {
-        "model": model,
-        "layer": render.layer,
-        "channel": render.channel,
-        "recipe": render.recipe,
-        "image": f"{stem}.png",
-        "relative_activation": render.relative_activation,
-        "final_activation": render.final_activation,
-        "dead": render.dead,
-        "diversity": diversity,
-    }
 
 
 # ------------------------------------------------------------------ the whole job
@@ -300,7 +238,7 @@ def run(cfg: Config, progress: bool = True) -> Path:
 
         if cfg.quality != "none":
             t = time.perf_counter()
-            results["renders"] = render_galleries(resolved, out, models, results, progress)
+            results["renders"] = galleries.render_galleries(resolved, out, models, results, progress)
             timings["render_s"] = round(time.perf_counter() - t, 3)
             write_results(out, results)
         folder.finish()

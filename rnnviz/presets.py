@@ -10,6 +10,7 @@ Hugging Face; the file names are those of the paper's repository (microsoft/robu
 and the short names map to torchvision builders as its loaders do. Loading still confirms the
 architecture from the checkpoint's keys.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,11 +40,21 @@ class Preset:
 DEFAULT_PRESET = "imagenet"
 
 
-def _imagenet(standard: str, robust: str, description: str, arch: str, published: tuple[float, float],
-              threat_model: str) -> Preset:
+def _imagenet(
+    standard: str, robust: str, description: str, arch: str, published: tuple[float, float], threat_model: str
+) -> Preset:
     """An ImageNet pair: no data folder of its own, the flamingo class, eps 0, 0.01, 0.1."""
-    return Preset(MADRY_URL + standard, MADRY_URL + robust, None, ("flamingo",), "0,0.01,0.1",
-                  description=description, arch=arch, published=published, threat_model=threat_model)
+    return Preset(
+        MADRY_URL + standard,
+        MADRY_URL + robust,
+        None,
+        ("flamingo",),
+        "0,0.01,0.1",
+        description=description,
+        arch=arch,
+        published=published,
+        threat_model=threat_model,
+    )
 
 
 # preset name -> (MadryLab short name, torchvision arch, label, standard %, robust %)
@@ -59,24 +70,51 @@ MADRY_TWINS = {
 }
 
 PRESETS = {
-    "fashion": Preset("builtin:fashion-standard", "builtin:fashion-robust", "builtin",
-                      ("sneaker", "bag", "ankle boot"), "0,0.05,0.1,0.2",
-                      description="built-in Fashion-MNIST ResNet pair (offline)", arch="fashion_resnet",
-                      threat_model="Linf eps 0.1 (FGSM-RS training)"),
-    "fashion-vgg": Preset("builtin:fashion-vgg-standard", "builtin:fashion-vgg-robust", "builtin",
-                          ("sneaker", "bag", "ankle boot"), "0,0.05,0.1,0.2",
-                          description="built-in Fashion-MNIST VGG-style pair (offline)", arch="fashion_vgg",
-                          threat_model="Linf eps 0.1 (FGSM-RS training)"),
-    "imagenet": _imagenet("resnet50_l2_eps0.ckpt", "resnet50_linf_eps4.0.ckpt",
-                          "MadryLab ResNet-50: standard vs Linf 4/255 adversarially trained",
-                          "resnet50", (75.80, 63.86), "Linf eps 4/255"),
-    "imagenet-r18": _imagenet("resnet18_l2_eps0.ckpt", "resnet18_linf_eps4.0.ckpt",
-                              "MadryLab ResNet-18: standard vs Linf 4/255 adversarially trained",
-                              "resnet18", (69.79, 52.49), "Linf eps 4/255"),
+    "fashion": Preset(
+        "builtin:fashion-standard",
+        "builtin:fashion-robust",
+        "builtin",
+        ("sneaker", "bag", "ankle boot"),
+        "0,0.05,0.1,0.2",
+        description="built-in Fashion-MNIST ResNet pair (offline)",
+        arch="fashion_resnet",
+        threat_model="Linf eps 0.1 (FGSM-RS training)",
+    ),
+    "fashion-vgg": Preset(
+        "builtin:fashion-vgg-standard",
+        "builtin:fashion-vgg-robust",
+        "builtin",
+        ("sneaker", "bag", "ankle boot"),
+        "0,0.05,0.1,0.2",
+        description="built-in Fashion-MNIST VGG-style pair (offline)",
+        arch="fashion_vgg",
+        threat_model="Linf eps 0.1 (FGSM-RS training)",
+    ),
+    "imagenet": _imagenet(
+        "resnet50_l2_eps0.ckpt",
+        "resnet50_linf_eps4.0.ckpt",
+        "MadryLab ResNet-50: standard vs Linf 4/255 adversarially trained",
+        "resnet50",
+        (75.80, 63.86),
+        "Linf eps 4/255",
+    ),
+    "imagenet-r18": _imagenet(
+        "resnet18_l2_eps0.ckpt",
+        "resnet18_linf_eps4.0.ckpt",
+        "MadryLab ResNet-18: standard vs Linf 4/255 adversarially trained",
+        "resnet18",
+        (69.79, 52.49),
+        "Linf eps 4/255",
+    ),
 }
 for _name, (_short, _arch, _label, _std, _rob) in MADRY_TWINS.items():
-    PRESETS[_name] = _imagenet(f"{_short}_l2_eps0.ckpt", f"{_short}_l2_eps3.ckpt",
-                               f"MadryLab {_label}: standard vs L2 eps 3 adversarially trained",
-                               _arch, (_std, _rob), "L2 eps 3")
+    PRESETS[_name] = _imagenet(
+        f"{_short}_l2_eps0.ckpt",
+        f"{_short}_l2_eps3.ckpt",
+        f"MadryLab {_label}: standard vs L2 eps 3 adversarially trained",
+        _arch,
+        (_std, _rob),
+        "L2 eps 3",
+    )
 
 del _name, _short, _arch, _label, _std, _rob

@@ -1,5 +1,6 @@
 """Other architectures: default layers, hooks, sensitivity and renders for each torchvision family,
 architecture inference from keys, and the three checkpoint layouts for several families."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,8 +44,9 @@ def raw_output(module, layer, x):
     """The layer's output as the network produces it (a plain hook, no rnnviz code)."""
     out = {}
 
-    def hook(_module, _inputs, output):      # returns None: the network goes on with its own output
+    def hook(_module, _inputs, output):  # returns None: the network goes on with its own output
         out.setdefault("y", output.clone())
+
     handle = module.get_submodule(layer).register_forward_hook(hook)
     try:
         with torch.no_grad():
@@ -81,19 +83,29 @@ def test_family_layers_hooks_sensitivity_and_render(spec, pair, offline, monkeyp
     assert torch.allclose(meter.channels()[layer], expected, rtol=1e-4, atol=1e-6)
 
     # the last channel: for a ViT an index past the token count, so the objective must see (N, D, T)
-    recipe = "raw" if FAMILIES[spec] == "NTD" else "lucid"      # see test_vit_lucid_render below
+    recipe = "raw" if FAMILIES[spec] == "NTD" else "lucid"  # see test_vit_lucid_render below
     renders = render(model, layer, channels - 1, recipe, monkeypatch)
     assert renders[0].png.is_file() and renders[0].channel == channels - 1
 
 
 def render(model, layer, channel, recipe, monkeypatch):
     monkeypatch.setitem(featvis.QUALITY, "draft", featvis.Quality(steps=2, min_size=SIZE, max_size=SIZE))
-    return featvis.render_channels(model.module, [(layer, channel)], model_id=model.sha256, input_size=SIZE,
-                                   recipe=recipe, quality="draft", progress=None)
+    return featvis.render_channels(
+        model.module,
+        [(layer, channel)],
+        model_id=model.sha256,
+        input_size=SIZE,
+        recipe=recipe,
+        quality="draft",
+        progress=None,
+    )
 
 
-@pytest.mark.xfail(reason="featvis's lucid transforms pad/scale the image (32 -> 38 px) and a ViT takes only "
-                          "its own size: featvis must crop or resize back to input_size", strict=False)
+@pytest.mark.xfail(
+    reason="featvis's lucid transforms pad/scale the image (32 -> 38 px) and a ViT takes only "
+    "its own size: featvis must crop or resize back to input_size",
+    strict=False,
+)
 def test_vit_lucid_render(offline, monkeypatch):
     model = load_model(f"random:vit_b_16@{SIZE}")
     assert render(model, "encoder.layers.encoder_layer_11", 700, "lucid", monkeypatch)[0].png.is_file()
@@ -119,12 +131,32 @@ def test_token_layer_patching_replaces_embedding_dims(pair):
     assert torch.allclose(patched, clean)
 
 
-@pytest.mark.parametrize("arch", ["resnet50", "resnext50_32x4d", "wide_resnet50_2", "wide_resnet50_4", "vgg16_bn",
-                                  "vgg16", "densenet161", "mobilenet_v2", "mobilenet_v3_large", "mnasnet1_0",
-                                  "shufflenet_v2_x1_0", "regnet_y_400mf", "efficientnet_b0", "convnext_tiny",
-                                  "swin_t", "vit_b_16", "alexnet", "squeezenet1_0", "googlenet"])
+@pytest.mark.parametrize(
+    "arch",
+    [
+        "resnet50",
+        "resnext50_32x4d",
+        "wide_resnet50_2",
+        "wide_resnet50_4",
+        "vgg16_bn",
+        "vgg16",
+        "densenet161",
+        "mobilenet_v2",
+        "mobilenet_v3_large",
+        "mnasnet1_0",
+        "shufflenet_v2_x1_0",
+        "regnet_y_400mf",
+        "efficientnet_b0",
+        "convnext_tiny",
+        "swin_t",
+        "vit_b_16",
+        "alexnet",
+        "squeezenet1_0",
+        "googlenet",
+    ],
+)
 def test_arch_is_inferred_from_keys_and_shapes(arch):
-    state = dict(architectures.skeleton(arch).state_dict())     # shapes only: no memory, no init
+    state = dict(architectures.skeleton(arch).state_dict())  # shapes only: no memory, no init
     assert architectures.infer(state)[0] == arch
 
 
@@ -137,9 +169,12 @@ def layouts(net):
     """The same weights as a plain state_dict, a MadryLab checkpoint and a RobustBench state dict."""
     sd = net.state_dict()
     mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
-    madry = {"module.normalizer.new_mean": mean.view(3, 1, 1), "module.normalizer.new_std": std.view(3, 1, 1),
-             "module.attacker.normalizer.new_mean": mean.view(3, 1, 1),
-             "module.attacker.normalizer.new_std": std.view(3, 1, 1)}
+    madry = {
+        "module.normalizer.new_mean": mean.view(3, 1, 1),
+        "module.normalizer.new_std": std.view(3, 1, 1),
+        "module.attacker.normalizer.new_mean": mean.view(3, 1, 1),
+        "module.attacker.normalizer.new_std": std.view(3, 1, 1),
+    }
     madry.update({f"module.model.{k}": v for k, v in sd.items()})
     madry.update({f"module.attacker.model.{k}": v for k, v in sd.items()})
     bench = {"normalize.mean": mean.view(1, 3, 1, 1), "normalize.std": std.view(1, 3, 1, 1)}
@@ -147,8 +182,18 @@ def layouts(net):
     return {"plain": sd, "madrylab": {"model": madry, "epoch": 89}, "robustbench": bench}
 
 
-@pytest.mark.parametrize("arch", ["mobilenet_v2", "shufflenet_v2_x0_5", "mnasnet0_5", "densenet121",
-                                  "regnet_x_400mf", "efficientnet_b0", "squeezenet1_1"])
+@pytest.mark.parametrize(
+    "arch",
+    [
+        "mobilenet_v2",
+        "shufflenet_v2_x0_5",
+        "mnasnet0_5",
+        "densenet121",
+        "regnet_x_400mf",
+        "efficientnet_b0",
+        "squeezenet1_1",
+    ],
+)
 def test_checkpoint_layouts_round_trip_to_identical_logits(arch, tmp_path, pair):
     torch.manual_seed(1)
     net = architectures.build(arch).eval()
@@ -173,8 +218,11 @@ def test_old_densenet_key_names_are_accepted(tmp_path):
 
 def test_unknown_layer_names_family_defaults_for_any_model():
     model = load_model("random:mobilenet_v2")
-    with pytest.raises(UsageError, match=r"unknown layer 'blocks.3'; the defaults for this MobileNetV2 are "
-                                         r"features.0, features.1, features.3.*valid names include"):
+    with pytest.raises(
+        UsageError,
+        match=r"unknown layer 'blocks.3'; the defaults for this MobileNetV2 are "
+        r"features.0, features.1, features.3.*valid names include",
+    ):
         check_layers(model.module, ["blocks.3"])
 
 

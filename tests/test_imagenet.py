@@ -1,5 +1,6 @@
 """The ImageNet path end to end on real photographs (foolbox's 20 labelled JPEGs) with
 fabricated MadryLab checkpoints of the preset's architecture placed in the cache by hand."""
+
 import argparse
 import csv
 import json
@@ -31,8 +32,10 @@ def madry_file(path: Path, seed: int) -> None:
     """Random ResNet-18 weights in MadryLab's robustness layout, as a full pickle (args inside)."""
     torch.manual_seed(seed)
     net = torchvision.models.resnet18(weights=None)
-    sd = {"module.normalizer.new_mean": torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1),
-          "module.normalizer.new_std": torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)}
+    sd = {
+        "module.normalizer.new_mean": torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1),
+        "module.normalizer.new_std": torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1),
+    }
     sd.update({f"module.model.{k}": v for k, v in net.state_dict().items()})
     sd.update({f"module.attacker.model.{k}": v for k, v in net.state_dict().items()})
     torch.save({"model": sd, "epoch": 89, "args": argparse.Namespace(arch="resnet18")}, path)
@@ -52,9 +55,29 @@ def imagenet_r18_cache(offline):
 def test_imagenet_preset_runs_on_real_photos(imagenet_r18_cache, capsys):
     data = foolbox_images(imagenet_r18_cache / "photos")
     out = imagenet_r18_cache / "report"
-    rc = main(["--preset", "imagenet-r18", "--classes", "jeep,n02006656,99", "--eps", "0,1/255,4/255",
-               "--data", str(data), "--trust-pickle", "--quality", "none", "--n-images", "4",
-               "--top-k", "3", "--out", str(out), "--quiet", "--no-pdf"])
+    rc = main(
+        [
+            "--preset",
+            "imagenet-r18",
+            "--classes",
+            "jeep,n02006656,99",
+            "--eps",
+            "0,1/255,4/255",
+            "--data",
+            str(data),
+            "--trust-pickle",
+            "--quality",
+            "none",
+            "--n-images",
+            "4",
+            "--top-k",
+            "3",
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-pdf",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     r = json.loads((out / "results.json").read_text())
     assert [c["index"] for c in r["classes"]] == [609, 129, 99]
@@ -111,15 +134,37 @@ def test_mobilenet_twin_preset_runs_on_real_photos(offline, capsys):
     for seed, url in enumerate((preset.standard, preset.robust)):
         torch.manual_seed(seed)
         net = torchvision.models.mobilenet_v2(weights=None)
-        sd = {"module.normalizer.new_mean": torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1),
-              "module.normalizer.new_std": torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)}
+        sd = {
+            "module.normalizer.new_mean": torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1),
+            "module.normalizer.new_std": torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1),
+        }
         sd.update({f"module.model.{k}": v for k, v in net.state_dict().items()})
         sd.update({f"module.attacker.model.{k}": v for k, v in net.state_dict().items()})
         torch.save({"model": sd, "epoch": 89}, weights / url.rsplit("/", 1)[1])
     data = foolbox_images(offline / "photos")
     out = offline / "report"
-    rc = main(["--preset", "imagenet-mobilenet", "--classes", "jeep", "--eps", "0,1/255", "--data", str(data),
-               "--quality", "none", "--n-images", "2", "--top-k", "2", "--out", str(out), "--quiet", "--no-pdf"])
+    rc = main(
+        [
+            "--preset",
+            "imagenet-mobilenet",
+            "--classes",
+            "jeep",
+            "--eps",
+            "0,1/255",
+            "--data",
+            str(data),
+            "--quality",
+            "none",
+            "--n-images",
+            "2",
+            "--top-k",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+            "--no-pdf",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     r = json.loads((out / "results.json").read_text())
     assert all(m["arch"] == "mobilenet_v2" for m in r["models"].values())

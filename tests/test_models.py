@@ -1,4 +1,5 @@
 """Model specs and checkpoint formats, fabricated in their published key layouts."""
+
 import argparse
 
 import pytest
@@ -80,8 +81,10 @@ def test_madrylab_pickle_needs_explicit_trust(tmp_path, net, x):
 
 def test_robustbench_sequential_layout(tmp_path, net, x):
     path = tmp_path / "Salman2020Do_R18.pt"
-    sd = {"normalize.mean": torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
-          "normalize.std": torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)}
+    sd = {
+        "normalize.mean": torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+        "normalize.std": torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
+    }
     sd.update({f"model.{k}": v for k, v in net.state_dict().items()})
     torch.save(sd, path)
     assert torch.allclose(logits(load_model(str(path)), x), reference_logits(net, x), atol=1e-5)

@@ -1,4 +1,5 @@
 """The built-in Fashion-MNIST pair: shipped files, architecture contract, and a real robustness gap."""
+
 from __future__ import annotations
 
 import pytest
@@ -89,7 +90,7 @@ def test_vgg_net_has_stages_and_is_small():
     assert isinstance(model.get_submodule("stage4.2"), torch.nn.ReLU)
     with torch.no_grad():
         assert model(torch.rand(3, 3, 28, 28)).shape == (3, 10)
-    assert sum(p.numel() for p in model.parameters()) < 700_000     # weights file under 3 MB
+    assert sum(p.numel() for p in model.parameters()) < 700_000  # weights file under 3 MB
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_SHA256))
@@ -106,8 +107,7 @@ def test_training_uses_the_engines_attacks():
 def test_short_training_lowers_the_loss(mode, net):
     images, labels = load_fashion_sample()
     torch.manual_seed(0)
-    losses = fit(net(), images[:256], labels[:256], mode=mode, epochs=2, seed=0,
-                 batch_size=32, log=lambda _: None)
+    losses = fit(net(), images[:256], labels[:256], mode=mode, epochs=2, seed=0, batch_size=32, log=lambda _: None)
     assert losses[-1] < losses[0]
 
 
@@ -117,8 +117,9 @@ def test_missing_data_names_the_fix(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not all((DEFAULT_DATA / f).is_file() for f in SPLITS["train"]),
-                    reason="Fashion-MNIST not installed")
+@pytest.mark.skipif(
+    not all((DEFAULT_DATA / f).is_file() for f in SPLITS["train"]), reason="Fashion-MNIST not installed"
+)
 def test_one_epoch_on_real_data_learns():
     images, labels = load_split(DEFAULT_DATA, "train")
     torch.manual_seed(0)

@@ -4,6 +4,7 @@
 Shipped inside the package (weights, a 1000-image test sample) so that rnnviz runs
 end to end with no download. ``MODEL_CARD.md`` says how they were trained.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,16 @@ SAMPLE_PATH = ZOO_DIR / "fashion_sample.npz"
 
 # The dataset's own class names, in label order.
 FASHION_CLASSES = (
-    "t-shirt/top", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
 )
 
 BUILTIN_SHA256 = {

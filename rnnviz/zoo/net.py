@@ -3,6 +3,7 @@
 It follows the engine's pixel contract (RGB NCHW in [0, 1], normalization inside)
 and torchvision's module names, so every stage treats it like any other ResNet.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,6 +28,13 @@ def _stage(inplanes: int, planes: int, stride: int) -> nn.Sequential:
 
 class FashionResNet(nn.Module):
     """A 4-stage ResNet for 28x28 images: 3x3 stem, no max-pool, one BasicBlock per stage."""
+
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
+    layer1: nn.Module
+    layer2: nn.Module
+    layer3: nn.Module
+    layer4: nn.Module
 
     def __init__(self, num_classes: int = 10, mean: float = FASHION_MEAN, std: float = FASHION_STD):
         super().__init__()
@@ -76,6 +84,16 @@ class FashionVGG(nn.Module):
     ``stage1``..``stage4`` are the stage outputs after their last ReLU (before pooling), the layers
     a reader compares; the pools are separate modules (``pool1``..``pool3``).
     """
+
+    pixel_mean: torch.Tensor
+    pixel_std: torch.Tensor
+    stage1: nn.Module
+    stage2: nn.Module
+    stage3: nn.Module
+    stage4: nn.Module
+    pool1: nn.Module
+    pool2: nn.Module
+    pool3: nn.Module
 
     def __init__(self, num_classes: int = 10, mean: float = FASHION_MEAN, std: float = FASHION_STD):
         super().__init__()

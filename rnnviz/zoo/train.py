@@ -10,6 +10,7 @@ device and versions give the same weights. Everything the engine later measures 
 measured here the same way, with the engine's own attacks (``rnnviz.attacks``): RGB input in
 [0, 1], eps in the same units.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,9 +77,20 @@ def fgsm_rs(model, x, y, eps: float, generator: torch.Generator, step: float = 1
     return (x + delta).clamp(0, 1)
 
 
-def fit(model, images: np.ndarray, labels: np.ndarray, *, mode: str, epochs: int, seed: int,
-        batch_size: int = 128, lr: float = 0.1, eps: float = EPS, fgsm_step: float = 1.25,
-        log=print) -> list[float]:
+def fit(
+    model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    mode: str,
+    epochs: int,
+    seed: int,
+    batch_size: int = 128,
+    lr: float = 0.1,
+    eps: float = EPS,
+    fgsm_step: float = 1.25,
+    log=print,
+) -> list[float]:
     """SGD (Nesterov, wd 5e-4) with a one-cycle LR; returns the mean training loss of each epoch.
 
     Robust mode guards against catastrophic overfitting (Wong et al. 2020, section 5): after each
@@ -109,8 +121,10 @@ def fit(model, images: np.ndarray, labels: np.ndarray, *, mode: str, epochs: int
             loss_sum += loss.item() * len(idx)
             correct += (out.argmax(1) == yb).sum().item()
         losses.append(loss_sum / n)
-        log(f"epoch {epoch}/{epochs}  loss {losses[-1]:.4f}  train acc {correct / n:.4f}  "
-            f"({time.perf_counter() - start:.1f} s)")
+        log(
+            f"epoch {epoch}/{epochs}  loss {losses[-1]:.4f}  train acc {correct / n:.4f}  "
+            f"({time.perf_counter() - start:.1f} s)"
+        )
         if guard is not None and guard.collapsed(epoch, log):
             break
     return losses
@@ -121,7 +135,8 @@ class _Guard:
 
     def __init__(self, model, x, y, eps: float):
         self.model, self.x, self.y, self.eps = model, x, y, eps
-        self.best, self.best_state = -1.0, None
+        self.best: float = -1.0
+        self.best_state: dict | None = None
 
     def collapsed(self, epoch: int, log) -> bool:
         self.model.eval()
@@ -140,8 +155,16 @@ class _Guard:
         return False
 
 
-def evaluate(model, images: np.ndarray, labels: np.ndarray, *, eps: float = EPS, pgd_steps: int = PGD_STEPS,
-             seed: int = 0, batch_size: int = 500) -> dict:
+def evaluate(
+    model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    eps: float = EPS,
+    pgd_steps: int = PGD_STEPS,
+    seed: int = 0,
+    batch_size: int = 500,
+) -> dict:
     """Clean, FGSM and PGD accuracy in eval mode, with true labels and a seeded PGD start."""
     model.eval()
     generator = torch.Generator().manual_seed(seed)
@@ -149,14 +172,21 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, *, eps: float = EPS,
     for xb, yb in zip(as_rgb(images).split(batch_size), torch.from_numpy(labels).split(batch_size)):
         with torch.no_grad():
             hits["clean"] += (model(xb).argmax(1) == yb).sum().item()
-        advs = (("fgsm", fgsm(model, xb, yb, eps)),
-                ("pgd", pgd(model, xb, yb, eps, PGDSettings(steps=pgd_steps), generator)))
+        advs = (
+            ("fgsm", fgsm(model, xb, yb, eps)),
+            ("pgd", pgd(model, xb, yb, eps, PGDSettings(steps=pgd_steps), generator)),
+        )
         for name, adv in advs:
             with torch.no_grad():
                 hits[name] += (model(adv).argmax(1) == yb).sum().item()
     n = len(labels)
-    return {"n": n, "eps": eps, "clean": hits["clean"] / n, "fgsm": hits["fgsm"] / n,
-            f"pgd{pgd_steps}": hits["pgd"] / n}
+    return {
+        "n": n,
+        "eps": eps,
+        "clean": hits["clean"] / n,
+        "fgsm": hits["fgsm"] / n,
+        f"pgd{pgd_steps}": hits["pgd"] / n,
+    }
 
 
 def make_sample(images: np.ndarray, labels: np.ndarray, per_class: int = 100, seed: int = 0):
@@ -188,17 +218,22 @@ def train_and_report(args) -> None:
     name = f"{NETS[args.net]}-{args.mode}"
     model = BUILTIN_NETS[name][0](mean=pixels.mean(), std=pixels.std())
     start = time.perf_counter()
-    fit(model, train_images, train_labels, mode=args.mode, epochs=args.epochs, seed=args.seed,
-        fgsm_step=args.fgsm_step)
+    fit(model, train_images, train_labels, mode=args.mode, epochs=args.epochs, seed=args.seed, fgsm_step=args.fgsm_step)
     train_s = time.perf_counter() - start
     print(f"trained {args.mode} in {train_s:.1f} s")
     out = args.out or builtin_weights_path(name)
     save_weights(model, out)
-    report = {"net": args.net, "mode": args.mode, "epochs": args.epochs, "seed": args.seed,
-              "fgsm_step": args.fgsm_step,
-              "train_s": round(train_s, 1),
-              "weights": str(out), "sha256": sha256_file(out),
-              "test": evaluate(model, test_images, test_labels, seed=args.seed)}
+    report = {
+        "net": args.net,
+        "mode": args.mode,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "fgsm_step": args.fgsm_step,
+        "train_s": round(train_s, 1),
+        "weights": str(out),
+        "sha256": sha256_file(out),
+        "test": evaluate(model, test_images, test_labels, seed=args.seed),
+    }
     if SAMPLE_PATH.is_file():
         report["sample"] = evaluate(model, *load_fashion_sample(), seed=args.seed)
     print(json.dumps(report, indent=2))
