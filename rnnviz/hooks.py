@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .architectures import channel_first, layout
+from .architectures import channel_first, default_layers, layout
 from .errors import UsageError
 
 
@@ -162,3 +162,19 @@ def channel_counts(model: nn.Module, layers: list[str], x: torch.Tensor) -> dict
     """How many channels each layer outputs for input ``x`` (one no-grad forward, stopped early)."""
     with torch.no_grad(), LayerHooks(model, layers, stop=True) as hooks:
         return {name: out.shape[1] for name, out in hooks.run(x).items()}
+
+
+def check_layers(module: nn.Module, layers: list[str]) -> list[str]:
+    """Every layer name must be a module path; a bad one gets the defaults and valid names listed."""
+    known = dict(module.named_modules())
+    for layer in layers:
+        if not layer or layer not in known:
+            defaults = default_layers(module)
+            names = [n for n in known if n and n.count(".") <= 2 and not n.startswith("input_normalize")]
+            names = list(dict.fromkeys([*defaults, *names]))
+            raise UsageError(
+                f"unknown layer '{layer}'; the defaults for this {type(module).__name__} are "
+                f"{', '.join(defaults)}; valid names include: {', '.join(names[:24])}"
+                f"{' ...' if len(names) > 24 else ''} (any module path)"
+            )
+    return layers

@@ -279,31 +279,6 @@ def _labels_for(n_classes: int, path: Path) -> LabelSet:
     return LabelSet(name=f"{n_classes}-class", names=tuple(f"class {i}" for i in range(n_classes)))
 
 
-def check_same_labels(a: LoadedModel, b: LoadedModel) -> None:
-    """Both models must predict over one label set, or accuracies are not comparable."""
-    if a.labels.names != b.labels.names:
-        raise UsageError(
-            f"the two models have different label sets ({a.labels.name}, {len(a.labels)} classes vs "
-            f"{b.labels.name}, {len(b.labels)} classes); compare models trained on the same classes"
-        )
-
-
-def check_layers(module: nn.Module, layers: list[str]) -> list[str]:
-    """Every layer name must be a module path; a bad one gets the defaults and valid names listed."""
-    known = dict(module.named_modules())
-    for layer in layers:
-        if not layer or layer not in known:
-            defaults = architectures.default_layers(module)
-            names = [n for n in known if n and n.count(".") <= 2 and not n.startswith("input_normalize")]
-            names = list(dict.fromkeys([*defaults, *names]))
-            raise UsageError(
-                f"unknown layer '{layer}'; the defaults for this {type(module).__name__} are "
-                f"{', '.join(defaults)}; valid names include: {', '.join(names[:24])}"
-                f"{' ...' if len(names) > 24 else ''} (any module path)"
-            )
-    return layers
-
-
 __all__ = [
     "ARCHES",
     "IMAGENET_MEAN",
@@ -311,8 +286,6 @@ __all__ = [
     "LoadedModel",
     "Normalize",
     "add_input_normalization",
-    "check_layers",
-    "check_same_labels",
     "freeze",
     "infer_arch",
     "load_checkpoint",

@@ -22,8 +22,8 @@ from .config import Config, check_sources, patch_ladder, validate
 from .data import ImageSet, Preprocess, load_builtin_sample, load_folder
 from .errors import UsageError
 from .examples import choose_examples, write_examples
-from .hooks import channel_counts
-from .models import LoadedModel, check_layers, check_same_labels, load_model
+from .hooks import channel_counts, check_layers
+from .models import LoadedModel, load_model
 from .names import MODELS
 from .results import build_results, write_results
 from .runfolder import claim
@@ -45,6 +45,15 @@ def load_pair(cfg: Config) -> dict[str, LoadedModel]:
     }
     check_same_labels(models["standard"], models["robust"])
     return models
+
+
+def check_same_labels(a: LoadedModel, b: LoadedModel) -> None:
+    """Both models must predict over one label set, or accuracies are not comparable."""
+    if a.labels.names != b.labels.names:
+        raise UsageError(
+            f"the two models have different label sets ({a.labels.name}, {len(a.labels)} classes vs "
+            f"{b.labels.name}, {len(b.labels)} classes); compare models trained on the same classes"
+        )
 
 
 def resolve_classes(cfg: Config, model: LoadedModel) -> list[int]:

@@ -10,8 +10,8 @@ import torchvision
 from rnnviz import architectures, featvis
 from rnnviz.checkpoints import split_checkpoint
 from rnnviz.errors import UsageError
-from rnnviz.hooks import LayerHooks
-from rnnviz.models import IMAGENET_MEAN, IMAGENET_STD, check_layers, load_model
+from rnnviz.hooks import LayerHooks, check_layers
+from rnnviz.models import IMAGENET_MEAN, IMAGENET_STD, load_model
 from rnnviz.sensitivity import SensitivityMeter
 
 SIZE = 32

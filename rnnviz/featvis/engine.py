@@ -15,7 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import UsageError
-from ..models import check_layers
+from ..hooks import check_layers
 from ..names import RECIPES
 from . import settings as render_settings
 from .loop import DEAD_ACTIVATION, Optimizer, element_seed
