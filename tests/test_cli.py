@@ -154,7 +154,7 @@ def test_from_rerenders_without_recomputing(report_dir, tmp_path, capsys):
 
 def test_existing_out_folder_is_never_overwritten(report_dir, capsys):
     before = (report_dir / "results.json").read_bytes()
-    one_line_error(capsys, TINY + ["--out", str(report_dir)], "already exists")
+    one_line_error(capsys, TINY + ["--out", str(report_dir)], "already holds a finished run")
     assert (report_dir / "results.json").read_bytes() == before
 
 
@@ -170,8 +170,8 @@ def test_existing_out_folder_is_never_overwritten(report_dir, capsys):
         (["--eps", "abc"], r"not a number"),
         (["--eps", "0.1,1/10"], r"more than once"),
         (["--layers", "layer9"], r"unknown layer 'layer9'.*layer1"),
-        (["--top-k", "0"], r"top-k must be an integer >= 1"),
-        (["--top-k", "100000"], r"more than the \d+ channels"),
+        (["--top-k", "0"], r"top-k must be an integer from 1 to 1000"),
+        (["--top-k", "999"], r"more than the \d+ channels"),
         (["--n-images", "x"], r"invalid int value"),
         (["--attack", "cw"], r"invalid choice"),
         (["--neurons", "layer4.0"], r"not LAYER:CHANNEL"),

@@ -23,6 +23,9 @@ VALUES = {
     "--standard": ["builtin:fashion-standard", "builtin:nope", "random:resnet18", "/no/such/file.pt"],
     "--robust": ["builtin:fashion-robust", "random:vgg"],
     "--recipes": ["lucid", "raw", "deepdream"],
+    "--rank-by": ["sigma", "excess", "mean"],
+    "--patch": ["none", "1,3", "0", "x", "20000"],
+    "--patch-share": ["1", "0.5", "0", "2"],
 }
 FLAGS = sorted(VALUES)
 counter = itertools.count()
@@ -54,6 +57,10 @@ def test_cli_never_shows_a_traceback(offline, capsys, pairs):
         "none",
         "--no-pdf",
         "--quiet",
+        "--bootstrap",
+        "10",
+        "--patch",
+        "1",
         "--out",
         str(tmp_path / f"r{next(counter)}"),
     ]

@@ -118,6 +118,12 @@ def per_class_plot(results: dict, root: Path, stem: str) -> None:
         _save(fig, root, stem)
 
 
+def _upper(stats: dict) -> float:
+    """The top of a layer's bar: its interval's upper end, or the value without a bootstrap."""
+    value = stats.get("relative") or 0.0
+    return max(value, (stats.get("relative_ci") or [value, value])[1])
+
+
 def sensitivity_plot(results: dict, root: Path, stem: str, i: int) -> None:
     """Relative σ (σ over the channel's mean clean |F|) per layer, both models, with its interval:
     in units of each channel's own activation size, so the two models are comparable."""
@@ -126,18 +132,17 @@ def sensitivity_plot(results: dict, root: Path, stem: str, i: int) -> None:
         [layer for per_eps in results["layer_sensitivity"]["standard"] for layer in per_eps],
     )
     stats = {m: [r["layers"] if r else {} for r in results["ranking"][m]] for m in MODELS}
-    top = max(
-        (max(s["relative_ci"][1], s["relative"]) for m in MODELS for per in stats[m] for s in per.values()), default=0
-    )
+    top = max((_upper(s) for m in MODELS for per in stats[m] for s in per.values()), default=0)
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(7, 4.6), layout="constrained")
         ax = fig.subplots()
         for k, m in enumerate(MODELS):
             per = [stats[m][i].get(layer) for layer in layers]
-            values = [s["relative"] if s else 0.0 for s in per]
+            values = [(s or {}).get("relative") or 0.0 for s in per]
+            cis = [(s or {}).get("relative_ci") or [v, v] for s, v in zip(per, values)]
             errors = [
-                [max(0.0, s["relative"] - s["relative_ci"][0]) if s else 0.0 for s in per],
-                [max(0.0, s["relative_ci"][1] - s["relative"]) if s else 0.0 for s in per],
+                [max(0.0, v - ci[0]) for v, ci in zip(values, cis)],
+                [max(0.0, ci[1] - v) for v, ci in zip(values, cis)],
             ]
             ax.bar(
                 [x + (k - 0.5) * 0.4 for x in range(len(layers))],

@@ -75,9 +75,9 @@ def topk_rows(results: dict, m: str, i: int) -> list[dict]:
             "channel": r["channel"],
             "sigma": f"{r['sensitivity']:.3g}",
             "ci": interval(r["sensitivity_ci"]),
-            "noise": f"{r['noise_ratio']:.2f}",
-            "p": pct(r["p_top"]),
-            "unsure": r["p_top"] < UNSURE,
+            "noise": "–" if r.get("noise_ratio") is None else f"{r['noise_ratio']:.2f}",
+            "p": "–" if r["p_top"] is None else pct(r["p_top"]),  # no bootstrap: no top-k probability
+            "unsure": r["p_top"] is not None and r["p_top"] < UNSURE,
         }
         for r in results["ranking"][m][i]["top"]
     ]
@@ -105,7 +105,7 @@ def _stability_row(results: dict, m: str, i: int) -> dict:
         "eps": results["config"]["eps_labels"][i],
         "jaccard": "–" if j is None else f"{j:.2f}",
         "ci": interval(r["jaccard_ci"], "{:.2f}"),
-        "unsure": sum(t["p_top"] < UNSURE for t in r["top"]),
+        "unsure": sum(t["p_top"] is not None and t["p_top"] < UNSURE for t in r["top"]),
         "candidates": ", ".join(f"{c['layer']} · {c['channel']} ({pct(c['p_top'])})" for c in r["candidates"])
         or "none",
     }
