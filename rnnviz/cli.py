@@ -69,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     models = p.add_argument_group("models and data")
     models.add_argument("--standard", help="standard model spec: torchvision:resnet50, a file, a URL, builtin:NAME")
     models.add_argument("--robust", help="robust model spec (same kinds)")
-    models.add_argument("--arch", help="architecture of checkpoint files, e.g. resnet34 (default: inferred)")
+    models.add_argument(
+        "--arch",
+        help="architecture of checkpoint files: any torchvision classifier name (resnet50, vgg16_bn, "
+        "densenet161, mobilenet_v2, vit_b_16, ...) or wide_resnet50_4 (default: inferred from the keys)",
+    )
     models.add_argument(
         "--trust-pickle",
         action="store_true",

@@ -63,7 +63,10 @@ def hand_sigma(a, b, layout):
     return diff.mean(dims).mean(0)
 
 
-@pytest.mark.parametrize("spec", list(FAMILIES))
+HEAVY = {"random:densenet121", "random:convnext_tiny", "random:swin_t"}  # > 20 s each on 2 cores: `make test-all`
+
+
+@pytest.mark.parametrize("spec", [pytest.param(s, marks=pytest.mark.slow) if s in HEAVY else s for s in FAMILIES])
 def test_family_layers_hooks_sensitivity_and_render(spec, pair, offline, monkeypatch):
     x, x_adv = pair
     model = load_model(spec)
