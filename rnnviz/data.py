@@ -218,7 +218,8 @@ def _folder_hint(labels: LabelSet, index: int) -> str:
 
 def load_builtin_sample(class_indices: list[int], n_per_class: int, seed: int) -> ImageSet:
     """The shipped Fashion-MNIST test sample as RGB 28x28 (gray repeated to three channels)."""
-    from .zoo import FASHION_CLASSES, load_fashion_sample
+    from .labels import FASHION_NAMES
+    from .zoo import load_fashion_sample
 
     pixels, labels = load_fashion_sample()
     chosen: list[int] = []
@@ -229,7 +230,7 @@ def load_builtin_sample(class_indices: list[int], n_per_class: int, seed: int) -
         if len(rows) < n_per_class:
             notes.append(
                 f"--n-images {n_per_class}: the built-in sample holds {len(rows)} images of "
-                f"{FASHION_CLASSES[index]}; all {len(rows)} were used"
+                f"{FASHION_NAMES[index]}; all {len(rows)} were used"
             )
         rng = np.random.default_rng([seed, index])
         pick = rows if len(rows) <= n_per_class else np.sort(rng.choice(rows, n_per_class, replace=False))

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnviz.errors import UsageError
+from rnnviz.labels import FASHION_NAMES
 from rnnviz.zoo.net import FashionResNet, FashionVGG
 
 __all__ = [
@@ -27,19 +28,7 @@ __all__ = [
 ZOO_DIR = Path(__file__).resolve().parent
 SAMPLE_PATH = ZOO_DIR / "fashion_sample.npz"
 
-# The dataset's own class names, in label order.
-FASHION_CLASSES = (
-    "t-shirt/top",
-    "trouser",
-    "pullover",
-    "dress",
-    "coat",
-    "sandal",
-    "shirt",
-    "sneaker",
-    "bag",
-    "ankle boot",
-)
+FASHION_CLASSES = FASHION_NAMES  # the dataset's own class names, in label order (one home: labels)
 
 BUILTIN_SHA256 = {
     "fashion-standard": "cdb44a6fa4d6d97e42a683232bb1cddbabb027dcf5bdecacae971ed6c96260fa",
