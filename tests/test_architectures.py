@@ -234,3 +234,43 @@ def test_unknown_arch_and_random_size_are_one_line_errors():
         load_model("random:resnet35")
     with pytest.raises(UsageError, match="bad input size"):
         load_model("random:vit_b_16@big")
+
+
+CLI_FAMILIES = [
+    "resnet18",
+    "vgg11_bn",
+    "densenet121",
+    "mobilenet_v2",
+    "mnasnet0_5",
+    "shufflenet_v2_x0_5",
+    "regnet_x_400mf",
+    "efficientnet_b0",
+    "squeezenet1_1",
+    "convnext_tiny",
+    "swin_t",
+    "vit_b_16",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", CLI_FAMILIES)
+def test_the_whole_cli_runs_for_each_family(arch, offline, monkeypatch, capsys):
+    """rnnviz-report end to end (attack, sensitivity, trust, patching, draft renders, HTML) on real
+    photos for twelve families at 32 px with random weights."""
+    import json
+
+    from test_imagenet import foolbox_images
+
+    from rnnviz.cli import main
+
+    monkeypatch.setitem(featvis.QUALITY, "draft", featvis.Quality(steps=2, min_size=SIZE, max_size=SIZE))
+    spec = f"random:{arch}@{SIZE}"
+    recipes = "raw" if arch.startswith("vit") else "lucid"  # see test_vit_lucid_render
+    argv = ["--standard", spec, "--robust", spec, "--data", str(foolbox_images(offline / "photos")),
+            "--classes", "jeep", "--eps", "0,0.01", "--n-images", "2", "--top-k", "2", "--bootstrap", "10",
+            "--patch", "1", "--patch-share", "1", "--quality", "draft", "--recipes", recipes,
+            "--no-pdf", "--quiet", "--out", "r"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    results = json.loads((offline / "r" / "results.json").read_text())
+    assert results["config"]["layers"] and results["renders"] and results["ranking"]["standard"][1]["top"]
+    assert (offline / "r" / "report.html").is_file()
