@@ -24,6 +24,7 @@ import torch
 from PIL import Image, ImageOps
 
 from .errors import UsageError
+from .fileio import strict_images
 from .labels import LabelSet
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 def load_image(path: Path, prep: Preprocess) -> torch.Tensor:
     """Decode, convert, resize and crop one file to a (3, size, size) tensor in [0, 1]."""
-    with Image.open(path) as opened:
+    with strict_images(), Image.open(path) as opened:
         opened.draft("RGB", (prep.resize or prep.size,) * 2)  # JPEG: decode small, fast for huge files
         img = to_rgb(ImageOps.exif_transpose(opened))
         if prep.resize:

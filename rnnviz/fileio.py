@@ -66,3 +66,17 @@ def key_digest(**fields) -> str:
     """A stable content key from keyword fields (sorted JSON, sha256, 24 hex digits)."""
     blob = json.dumps(fields, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:24]
+
+
+@contextmanager
+def strict_images() -> Iterator[None]:
+    """Pillow raises on truncated files inside: WeasyPrint, once imported, sets Pillow's global
+    ``LOAD_TRUNCATED_IMAGES``, which would let a half-written PNG or JPEG pass as complete."""
+    from PIL import ImageFile
+
+    saved = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = saved

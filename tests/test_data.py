@@ -112,3 +112,16 @@ def test_builtin_sample():
     s = load_builtin_sample([7, 8], 5, 0)
     assert s.images.shape == (10, 3, 28, 28) and s.labels.tolist() == [7] * 5 + [8] * 5
     assert load_builtin_sample([7], 5, 0).sources == load_builtin_sample([7], 5, 0).sources
+
+
+def test_a_truncated_image_stays_unreadable_after_weasyprint_is_imported(tmp_path):
+    """WeasyPrint sets Pillow's global LOAD_TRUNCATED_IMAGES at import; rnnviz decodes strictly anyway."""
+    import weasyprint  # noqa: F401 - its import is the point
+    from PIL import ImageFile
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES  # the global WeasyPrint leaves behind
+    path = tmp_path / "half.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:400])
+    with pytest.raises(OSError, match="truncated"):
+        load_image(path, Preprocess(32))

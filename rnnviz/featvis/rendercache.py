@@ -22,7 +22,7 @@ from PIL import Image
 
 from ..cache import cache_dir
 from ..errors import UsageError
-from ..fileio import PART_SUFFIX, atomic_path, atomic_write_json, key_digest
+from ..fileio import PART_SUFFIX, atomic_path, atomic_write_json, key_digest, strict_images
 
 STALE_PART_S = 3600  # a .part file this old belongs to no live writer: a killed run left it
 
@@ -84,7 +84,7 @@ class RenderCache:
         _check(meta, "losses", lambda v: isinstance(v, list) and all(_is_number(x) for x in v))
         size = (self.settings["size"],) * 2
         for name in [meta["image"], *meta["diversity"]]:
-            with Image.open(entry / name) as im:
+            with strict_images(), Image.open(entry / name) as im:
                 im.load()  # decode every pixel: verify() misses some truncations
                 if im.size != size:
                     raise ValueError(f"{name} is {im.size[0]}x{im.size[1]} px, expected {size[0]}x{size[1]}")
