@@ -10,6 +10,7 @@ columns show whether the ranking has settled as images are added. Two measures c
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -128,13 +129,20 @@ class EpsRanking:
         assert self.m.sigma_w is not None, "no resampling weights were accumulated"
         return self.m.sigma_w
 
-    def _channel_samples(self, layer: str, ch: int):
+    @cached_property
+    def _boot_means(self) -> tuple[dict, dict | None] | None:
+        """Per layer, sigma and sigma_noise of every bootstrap resample (B, C); computed once."""
         if self.a.weights is None or not self.a.weights.bootstrap:
             return None
         cols = self.a.weights.columns("bootstrap")
-        sigma = self._weighted().means(cols)[layer][:, ch]
-        noise = self.m.noise_w.means(cols)[layer][:, ch] if self.m.noise_w is not None else None
-        return sigma, noise
+        noise = self.m.noise_w.means(cols) if self.m.noise_w is not None else None
+        return self._weighted().means(cols), noise
+
+    def _channel_samples(self, layer: str, ch: int):
+        if self._boot_means is None:
+            return None
+        sigma, noise = self._boot_means
+        return sigma[layer][:, ch], noise[layer][:, ch] if noise is not None else None
 
     def _layers(self) -> dict[str, dict]:
         """Per layer: mean sigma, the noise share, and relative sigma (mean sigma / mean |F|), each

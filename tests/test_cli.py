@@ -10,6 +10,7 @@ import time
 import pytest
 import torch
 import torchvision
+from test_report import SECTIONS
 
 from rnnviz.cli import main
 from rnnviz.errors import UsageError
@@ -103,15 +104,7 @@ def test_html_is_self_contained_and_embeds_figures(report_dir):
 def test_pdf_has_sections_in_order_and_no_empty_page(report_dir):
     pdf = report_dir / "report.pdf"
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    headings = (
-        "1. Accuracy under attack",
-        "2. Adversarial examples",
-        "3. Channel sensitivity",
-        "4. How much to trust the ranking",
-        "5. Do the sensitive channels cause the errors?",
-        "6. What the sensitive channels respond to",
-        "7. Method and reproducibility",
-    )
+    headings = SECTIONS  # the report's section titles, in order (one list, in test_report)
     positions = [text.rfind(h) for h in headings]  # the last hit is the section, not the contents line
     assert all(p >= 0 for p in positions) and positions == sorted(positions), positions
     pages = int(
