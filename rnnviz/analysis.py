@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .accumulators import EpsMeasures, ExampleKeeper, PeakActivation, Predictions, ScaleMeter, Step
-from .attacks import PGDSettings, fgsm_step, input_gradient, pgd, sign_noise
+from .attacks import PGDSettings, attack, input_gradient, sign_noise
 from .bootstrap import ImageWeights, WeightedSums
 from .errors import UsageError
 from .hooks import LayerHooks
@@ -155,46 +155,69 @@ def analyze(
     Returns:
         ``ModelAnalysis``: accuracy per eps, sigma per channel per eps, top-k, predictions.
     """
+    return analyze_attacks(model, images, labels, settings, (settings.attack,), progress=progress)[settings.attack]
+
+
+def analyze_attacks(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    settings: SweepSettings,
+    attacks: Sequence[str],
+    *,
+    progress: str | None = None,
+) -> dict[str, ModelAnalysis]:
+    """``analyze`` under several attacks in one pass over the images.
+
+    The clean forward pass (with FGSM's gradient when FGSM is among them), the peak and scale
+    meters and the noise baseline's forward passes are shared; each attack gets the numbers a
+    run with that attack alone gives.
+    """
     s = settings
     n, n_eps = len(labels), len(s.eps)
     weights = s.weights
-    result = ModelAnalysis(
-        list(s.eps),
-        labels.numpy(),
-        Predictions(n_eps, n),
-        [_measures(s, weights is not None) for _ in s.eps],
-        PeakActivation(),
-        ExampleKeeper(s.examples, n_eps),
-        ScaleMeter(weights is not None),
-        weights,
-    )
-    bar = tqdm(total=n * n_eps, desc=progress, unit="img", disable=progress is None, leave=False)
+    peak, scale = PeakActivation(), ScaleMeter(weights is not None)
+    results = {
+        a: ModelAnalysis(
+            list(s.eps),
+            labels.numpy(),
+            Predictions(n_eps, n),
+            [_measures(s, weights is not None) for _ in s.eps],
+            peak,
+            ExampleKeeper(s.examples, n_eps),
+            scale,
+            weights,
+        )
+        for a in attacks
+    }
+    bar = tqdm(total=n * n_eps * len(attacks), desc=progress, unit="img", disable=progress is None, leave=False)
     with eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
         for start in range(0, n, s.batch_size):
             x = images[start : start + s.batch_size].to(s.device, memory_format=torch.channels_last)
             y = labels[start : start + s.batch_size].to(s.device)
-            grad, logits = input_gradient(model, x, y) if s.attack == "fgsm" else (None, forward_no_grad(model, x))
+            grad, logits = input_gradient(model, x, y) if "fgsm" in attacks else (None, forward_no_grad(model, x))
             clean = hooks.take()
             _check_finite(logits)
             index = torch.arange(start, start + len(y)) + s.first_index
             w = weights.of(index, y.cpu()) if weights is not None else None
-            result.peak.add(clean)
-            result.scale.add(clean, w)
+            peak.add(clean)
+            scale.add(clean, w)
             for e, eps_value in enumerate(s.eps):
-                if eps_value == 0:
-                    step, noise_adv = Step(start, e, clean, clean, logits, x), None
-                else:
-                    x_adv = adversarial(model, hooks, x, y, grad, eps_value, s, index)
-                    out = forward_no_grad(model, x_adv)
-                    _check_finite(out)
-                    step = Step(start, e, clean, hooks.take(), out, x_adv)
-                    noise_adv = _noise_activations(model, hooks, x, eps_value, s, index) if s.noise else None
-                result.measures[e].add(step, noise_adv, w if eps_value > 0 else None)
-                result.predictions.add(step)
-                result.kept.add(step)
-                bar.update(len(y))
+                noise_adv = _noise_activations(model, hooks, x, eps_value, s, index) if s.noise and eps_value else None
+                for name, result in results.items():
+                    if eps_value == 0:
+                        step = Step(start, e, clean, clean, logits, x)
+                    else:
+                        x_adv = adversarial(model, hooks, x, y, grad, eps_value, s, index, name)
+                        out = forward_no_grad(model, x_adv)
+                        _check_finite(out)
+                        step = Step(start, e, clean, hooks.take(), out, x_adv)
+                    result.measures[e].add(step, noise_adv, w if eps_value > 0 else None)
+                    result.predictions.add(step)
+                    result.kept.add(step)
+                    bar.update(len(y))
     bar.close()
-    return result
+    return results
 
 
 @contextmanager
@@ -229,11 +252,10 @@ def forward_no_grad(model, x):
         return model(x)
 
 
-def adversarial(model, hooks: LayerHooks, x, y, grad, eps_value: float, s: SweepSettings, index):
-    if s.attack == "fgsm":
-        return fgsm_step(x, grad, eps_value)
+def adversarial(model, hooks: LayerHooks, x, y, grad, eps_value: float, s: SweepSettings, index, name: str = ""):
+    """``x`` under attack ``name`` (default: the settings' attack), with the hooks silent meanwhile."""
     with hooks.paused():
-        return pgd(model, x, y, eps_value, s.pgd, seed=s.seed, indices=index)
+        return attack(name or s.attack, model, x, y, eps_value, s.pgd, grad=grad, seed=s.seed, indices=index)
 
 
 class NonFiniteOutput(UsageError):

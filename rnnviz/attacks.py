@@ -1,9 +1,12 @@
-"""FGSM and Linf PGD in [0, 1] pixel units, against true labels, in eval mode.
+"""FGSM, Linf PGD and L2 PGD in [0, 1] pixel units, against true labels, in eval mode.
 
 FGSM needs one gradient per image for every epsilon: ``x' = clamp(x + eps * sign(g), 0, 1)``
 with the same ``g``, so ``input_gradient`` is computed once and ``fgsm_step`` is applied
-per epsilon. At eps = 0 both attacks return the input itself, so eps = 0 accuracy is
-clean accuracy exactly.
+per epsilon. L2 PGD measures eps as the L2 norm of the whole per-image perturbation (the unit
+MadryLab's L2-trained models are trained in), so its eps are not comparable with the Linf ones;
+``ATTACK_NORM`` says which norm each attack's eps is in. At eps = 0 every attack returns the
+input itself, so eps = 0 accuracy is clean accuracy exactly. ``attack`` is the one dispatch by
+name the engine uses.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .fileio import key_digest
+from .names import NORMS
+
+ATTACK_NORM = NORMS  # the norm each attack's eps is measured in (one home: rnnviz.names)
+_DIVISION_EPS = 1e-10  # torchattacks' and MadryLab's guard against a zero gradient or perturbation norm
 
 
 @dataclass(frozen=True)
 class PGDSettings:
-    """Madry et al. Linf PGD; ``step_size=None`` means 2.5 * eps / steps."""
+    """Madry et al. PGD (Linf and L2); ``step_size=None`` means 2.5 * eps / steps."""
 
     steps: int = 10
     step_size: float | None = None
@@ -91,6 +98,77 @@ def pgd(
     return x_adv.detach()
 
 
+def pgd_l2(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    settings: PGDSettings = PGDSettings(),
+    generator: torch.Generator | None = None,
+    *,
+    seed: int = 0,
+    indices: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Projected gradient descent in the L2 ball of radius ``eps`` around each image.
+
+    torchattacks' PGDL2 order (which is MadryLab's): step ``size * g / (||g|| + 1e-10)``, scale the
+    perturbation back into the ball, clamp to [0, 1]. The random start is a Gaussian direction at a
+    radius uniform in [0, eps), as torchattacks draws it, per image from (``seed``, global index)
+    when ``indices`` is given, else from ``generator``.
+    """
+    if eps == 0:
+        return x
+    step = settings.step_for(eps)
+    x_adv = x.clone()
+    if settings.random_start:
+        direction, radius = (
+            _l2_start(x.shape[1:], seed, indices)
+            if indices is not None
+            else (
+                torch.randn(x.shape, generator=generator, device="cpu"),
+                torch.rand(len(x), generator=generator, device="cpu"),
+            )
+        )
+        direction, radius = direction.to(x.device, x.dtype), radius.to(x.device, x.dtype)
+        delta = direction * (radius * eps / _norms(direction)).view(-1, *[1] * (x.dim() - 1))
+        x_adv = (x + delta).clamp_(0.0, 1.0)
+    for _ in range(settings.steps):
+        grad, _ = input_gradient(model, x_adv, y)
+        x_adv = x_adv + step * grad / (_norms(grad) + _DIVISION_EPS).view(-1, *[1] * (x.dim() - 1))
+        delta = x_adv - x
+        factor = torch.clamp(eps / _norms(delta), max=1.0)
+        x_adv = (x + delta * factor.view(-1, *[1] * (x.dim() - 1))).clamp_(0.0, 1.0)
+    return x_adv.detach()
+
+
+def attack(
+    name: str,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    settings: PGDSettings = PGDSettings(),
+    *,
+    grad: torch.Tensor | None = None,
+    seed: int = 0,
+    indices: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The adversarial images of attack ``name`` (a key of ``ATTACK_NORM``) at ``eps``.
+
+    FGSM reuses ``grad`` (``input_gradient`` of the same x and y) where given, so a sweep over
+    many eps costs one backward pass; PGD's settings and seeding are as in ``pgd`` / ``pgd_l2``.
+    """
+    if name == "fgsm":
+        if grad is None:
+            return fgsm(model, x, y, eps)
+        return fgsm_step(x, grad, eps)
+    if name == "pgd":
+        return pgd(model, x, y, eps, settings, seed=seed, indices=indices)
+    if name == "pgd-l2":
+        return pgd_l2(model, x, y, eps, settings, seed=seed, indices=indices)
+    raise ValueError(f"unknown attack {name!r}; expected one of {', '.join(ATTACK_NORM)}")
+
+
 def sign_noise(x: torch.Tensor, eps: float, seed: int, indices: torch.Tensor) -> torch.Tensor:
     """The noise baseline: ``clamp(x + eps * s, 0, 1)`` with s uniform in {-1, +1} per pixel.
 
@@ -107,6 +185,19 @@ def _start(shape, seed: int, indices: torch.Tensor) -> torch.Tensor:
     """PGD's uniform random start in [0, 1), one seeded draw per image."""
     gens = [torch.Generator().manual_seed(int(key_digest(pgd_start=(seed, int(i)))[:15], 16)) for i in indices]
     return torch.stack([torch.rand(tuple(shape), generator=g) for g in gens])
+
+
+def _l2_start(shape, seed: int, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """L2 PGD's random start, one seeded draw per image: a Gaussian direction and a radius in [0, 1)."""
+    gens = [torch.Generator().manual_seed(int(key_digest(pgd_l2_start=(seed, int(i)))[:15], 16)) for i in indices]
+    directions = [torch.randn(tuple(shape), generator=g) for g in gens]
+    radii = [torch.rand(1, generator=g) for g in gens]
+    return torch.stack(directions), torch.cat(radii)
+
+
+def _norms(t: torch.Tensor) -> torch.Tensor:
+    """Per-image L2 norm over all pixels (any memory layout)."""
+    return t.flatten(1).norm(p=2, dim=1)
 
 
 def _signs(shape, seed: int, index: int, eps: float) -> torch.Tensor:

@@ -49,7 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--preset", choices=sorted(PRESETS), help="model pair and data defaults (default: imagenet)")
     what.add_argument("--classes", help="comma-separated class names, synset ids or indices, e.g. flamingo")
     what.add_argument("--eps", help="comma-separated epsilons in [0,1] pixel units, e.g. 0,0.01,4/255")
-    what.add_argument("--attack", choices=ATTACKS, help="attack (default fgsm)")
+    what.add_argument(
+        "--attack",
+        help=f"comma-separated attacks from {', '.join(ATTACKS)} (default fgsm); the first drives ranking, "
+        "patching and galleries; pgd-l2 reads --eps as L2 radii",
+    )
+    what.add_argument(
+        "--train-eps", type=float, help="the robust model's training eps (in the first attack's unit), marked on plots"
+    )
+    what.add_argument(
+        "--no-transfer",
+        dest="transfer",
+        action="store_false",
+        default=None,
+        help="skip evaluating each model on the other's adversarial images",
+    )
+    what.add_argument("--fgsm-grid", type=int, help="FGSM accuracy on this many eps up to the largest (default 21)")
     what.add_argument("--pgd-steps", type=int, help="PGD iterations (default 10)")
     what.add_argument("--pgd-step-size", type=float, help="PGD step size (default 2.5*eps/steps)")
     what.add_argument("--top-k", type=int, help="most sensitive channels per model and eps (default 5)")

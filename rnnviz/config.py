@@ -28,7 +28,10 @@ class Config:
     classes: list[str] = field(default_factory=list)
     eps: list[float] = field(default_factory=list)
     eps_labels: list[str] = field(default_factory=list)
-    attack: str = "fgsm"
+    attack: list[str] = field(default_factory=lambda: ["fgsm"])  # the first drives ranking and patching
+    train_eps: float | None = None  # the robust model's training eps (default: the preset's)
+    fgsm_grid: int = 21  # FGSM accuracy on this many eps from 0 to the largest (0: off)
+    transfer: bool = True  # each model on the other's adversarial images
     pgd_steps: int = 10
     pgd_step_size: float | None = None
     top_k: int = 5
@@ -56,6 +59,11 @@ class Config:
     patch_share: float = 0.25  # share of the images patched (a seeded random subset)
     pdf: bool = True
     slides: bool = False
+
+    @property
+    def primary_attack(self) -> str:
+        """The attack the ranking, patching, examples and galleries use: the first one listed."""
+        return self.attack[0]
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -107,7 +115,7 @@ def parse_list(text: str | list, what: str) -> list[str]:
 # ------------------------------------------------------------------ building a Config
 
 FIELD_TYPES = {f.name: f.type for f in fields(Config)}
-LIST_FIELDS = ("classes", "layers", "recipes", "neurons")  # comma-separated on the command line
+LIST_FIELDS = ("classes", "layers", "recipes", "neurons", "attack")  # comma-separated on the command line
 SETTABLE = sorted(set(FIELD_TYPES) - {"eps_labels"})
 
 
@@ -205,6 +213,7 @@ INT_BOUNDS = {
     "seed": (0, 2**32 - 1),
     "bootstrap": (0, 2000),
     "patch_draws": (0, 20),
+    "fgsm_grid": (0, 201),
 }
 MAX_EPS = 32
 MAX_CLASSES = 100
@@ -213,7 +222,16 @@ RANK_BY = ("sigma", "excess")
 
 def validate(cfg: Config) -> None:
     """Range checks that need no model; layer names and top-k vs channels are checked later."""
-    _check_choice("attack", cfg.attack, ATTACKS)
+    for attack in cfg.attack:
+        _check_choice("attack", attack, ATTACKS)
+    if not cfg.attack or len(set(cfg.attack)) < len(cfg.attack):
+        raise UsageError(f"--attack '{','.join(cfg.attack)}' must list each attack once, e.g. fgsm,pgd")
+    if cfg.train_eps is not None and (
+        not isinstance(cfg.train_eps, (int, float)) or isinstance(cfg.train_eps, bool) or not 0 <= cfg.train_eps <= 100
+    ):
+        raise UsageError(
+            f"--train-eps must be a number from 0 to 100 (the robust model's training eps), got {cfg.train_eps!r}"
+        )
     _check_choice("quality", cfg.quality, QUALITIES)
     _check_choice("rank-by", cfg.rank_by, RANK_BY)
     for recipe in cfg.recipes:

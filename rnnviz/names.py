@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 import re
 
-SCHEMA_VERSION = 2  # of results.json; bump on any rename (docs/results-schema.md)
+SCHEMA_VERSION = 3  # of results.json; bump on any rename (docs/results-schema.md)
 MODELS = ("standard", "robust")  # the two roles of a pair, in the order the report shows them
-ATTACKS = ("fgsm", "pgd")
-RECIPES = ("lucid", "raw")  # feature-visualization recipes (rnnviz.featvis)
+ATTACKS = ("fgsm", "pgd", "pgd-l2")  # --attack takes a list; the first drives ranking and patching
+NORMS = {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2"}  # the unit each attack reads its eps in
+RECIPES = ("lucid", "raw", "accent")  # feature-visualization recipes (rnnviz.featvis)
 QUALITIES = ("none", "draft", "standard", "high")  # "none" skips rendering
 
 # Okabe-Ito: colour-blind safe. Plots, image grids, the HTML (through its context) and slides.

@@ -141,11 +141,9 @@ def patch_sweep(
             clean = hooks.take()
             w = weights.of(index, y.cpu())[:, weights.columns("bootstrap")] if weights is not None else None
             for e, eps_value in enumerate(s.eps):
-                if eps_value == 0:
+                if eps_value == 0 or e not in counts:
                     continue
                 x_adv = adversarial(model, hooks, x, y, grad, eps_value, s, index)
-                if e not in counts:
-                    continue
                 adv_logits = forward_no_grad(model, x_adv)
                 adv = hooks.take()
                 clean_right = logits.argmax(1) == y

@@ -15,19 +15,22 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import galleries, patching
-from .analysis import ModelAnalysis, NonFiniteOutput, SweepSettings, analyze
+from .analysis import ModelAnalysis, NonFiniteOutput, SweepSettings, analyze_attacks
+from .attack_results import attack_results, context, curve_results
 from .attacks import PGDSettings
 from .cache import cache_dir
 from .config import Config, check_sources, patch_ladder, validate
+from .curves import eps_grid, fgsm_curve
 from .data import ImageSet, Preprocess, load_builtin_sample, load_folder
 from .errors import UsageError
 from .examples import choose_examples, write_examples
 from .hooks import channel_counts, check_layers
 from .models import LoadedModel, load_model
-from .names import MODELS
+from .names import MODELS, NORMS
 from .results import build_results, write_results
 from .runfolder import claim
 from .tables import write_tables
+from .transfer import TransferCounts, transfer
 
 # ------------------------------------------------------------------ stages
 
@@ -93,7 +96,7 @@ def sweep_settings(
     return SweepSettings(
         eps=cfg.eps,
         layers=layers,
-        attack=cfg.attack,
+        attack=cfg.primary_attack,
         pgd=PGDSettings(cfg.pgd_steps, cfg.pgd_step_size),
         batch_size=cfg.batch_size,
         seed=cfg.seed,
@@ -124,21 +127,46 @@ def check_top_k(cfg: Config, model: LoadedModel, layers: list[str], images: Imag
 
 def run_analysis(
     cfg: Config, models: dict[str, LoadedModel], images: ImageSet, settings: SweepSettings, progress: bool = True
-) -> dict[str, ModelAnalysis]:
-    """Attack both models with the same settings; a NaN names the model that produced it."""
-    analyses = {}
+) -> dict[str, dict[str, ModelAnalysis]]:
+    """Attack both models with every attack of ``cfg`` (attack -> model -> analysis); a NaN names
+    the model that produced it."""
+    by_attack: dict[str, dict[str, ModelAnalysis]] = {a: {} for a in cfg.attack}
     for m in MODELS:
         try:
-            analyses[m] = analyze(
+            per = analyze_attacks(
                 models[m].module,
                 images.images,
                 images.labels,
                 settings,
-                progress=f"{cfg.attack.upper()} {m}" if progress else None,
+                cfg.attack,
+                progress=f"{'+'.join(cfg.attack).upper()} {m}" if progress else None,
             )
         except NonFiniteOutput as err:
             raise NonFiniteOutput(f"the {m} model ({models[m].name}) {err}") from None
-    return analyses
+        for a in cfg.attack:
+            by_attack[a][m] = per[a]
+    return by_attack
+
+
+def run_transfer(
+    cfg: Config, models: dict[str, LoadedModel], images: ImageSet, settings: SweepSettings
+) -> dict[tuple[str, str], TransferCounts] | None:
+    """Each model on the other's adversarial images (the primary attack); None with ``--no-transfer``."""
+    if not cfg.transfer:
+        return None
+    return transfer({m: models[m].module for m in MODELS}, images.images, images.labels, settings)
+
+
+def run_fgsm_curve(cfg: Config, models: dict[str, LoadedModel], images: ImageSet) -> dict | None:
+    """FGSM accuracy of both models on a fine eps grid (Linf attacks only); None when off."""
+    grid = eps_grid(cfg.eps, cfg.fgsm_grid) if any(NORMS[a] == "linf" for a in cfg.attack) else []
+    if not grid:
+        return None
+    correct = {
+        m: fgsm_curve(models[m].module, images.images, images.labels, grid, cfg.batch_size, cfg.device).tolist()
+        for m in MODELS
+    }
+    return curve_results(grid, correct, len(images))
 
 
 def run_patching(
@@ -230,10 +258,16 @@ def run(cfg: Config, progress: bool = True) -> Path:
 
         t = time.perf_counter()
         examples = choose_examples(images.labels, images.class_indices, cfg.n_examples)
-        analyses = run_analysis(
+        by_attack = run_analysis(
             cfg, models, images, sweep_settings(cfg, layers, examples, images.class_indices), progress
         )
+        analyses = by_attack[cfg.primary_attack]
         timings["attack_s"] = round(time.perf_counter() - t, 3)
+
+        t = time.perf_counter()
+        transferred = run_transfer(cfg, models, images, sweep_settings(cfg, layers))
+        curve = run_fgsm_curve(cfg, models, images)
+        timings["transfer_s"] = round(time.perf_counter() - t, 3)
 
         t = time.perf_counter()
         patched = run_patching(cfg, models, images, analyses, sweep_settings(cfg, layers, (), images.class_indices))
@@ -241,6 +275,9 @@ def run(cfg: Config, progress: bool = True) -> Path:
 
         results = build_results(resolved, models, images, analyses, timings)
         results["patching"] = patched
+        display = models["standard"].labels.display
+        results["attacks"] = attack_results(resolved, by_attack, images.class_indices, display, transferred, curve)
+        results["context"] = context(resolved)
         results["examples"] = write_examples(out, results, images, analyses, models["standard"].labels)
         results["data_files"] = write_tables(out, results, analyses)
         write_results(out, results)

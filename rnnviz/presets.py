@@ -22,8 +22,8 @@ MADRY_URL = "https://huggingface.co/madrylab/robust-imagenet-models/resolve/main
 class Preset:
     """A matched model pair of one architecture, with data and defaults that fit it.
 
-    ``published`` is the clean top-1 (%) of (standard, robust) as published, ``None`` where the
-    pair is rnnviz's own (its model card has the measured figures).
+    ``published`` is the clean top-1 (%) of (standard, robust) on the whole test set, as published
+    (for rnnviz's own pairs: as its model card measured); ``accuracy_source`` says where from.
     """
 
     standard: str
@@ -35,13 +35,23 @@ class Preset:
     arch: str | None = None
     published: tuple[float, float] | None = None
     threat_model: str = ""
+    train_eps: float | None = None  # the robust model's training eps, in the unit of ``train_norm``
+    train_norm: str = "linf"
+    accuracy_source: str = "published"
 
 
 DEFAULT_PRESET = "imagenet"
 
 
 def _imagenet(
-    standard: str, robust: str, description: str, arch: str, published: tuple[float, float], threat_model: str
+    standard: str,
+    robust: str,
+    description: str,
+    arch: str,
+    published: tuple[float, float],
+    threat_model: str,
+    train_eps: float,
+    train_norm: str,
 ) -> Preset:
     """An ImageNet pair: no data folder of its own, the flamingo class, eps 0, 0.01, 0.1."""
     return Preset(
@@ -54,6 +64,9 @@ def _imagenet(
         arch=arch,
         published=published,
         threat_model=threat_model,
+        train_eps=train_eps,
+        train_norm=train_norm,
+        accuracy_source="MadryLab robustness library (ImageNet validation set, 50,000 images)",
     )
 
 
@@ -79,6 +92,9 @@ PRESETS = {
         description="built-in Fashion-MNIST ResNet pair (offline)",
         arch="fashion_resnet",
         threat_model="Linf eps 0.1 (FGSM-RS training)",
+        published=(92.83, 86.61),
+        train_eps=0.1,
+        accuracy_source="model card (full Fashion-MNIST test set, 10,000 images)",
     ),
     "fashion-vgg": Preset(
         "builtin:fashion-vgg-standard",
@@ -89,6 +105,9 @@ PRESETS = {
         description="built-in Fashion-MNIST VGG-style pair (offline)",
         arch="fashion_vgg",
         threat_model="Linf eps 0.1 (FGSM-RS training)",
+        published=(92.92, 86.87),
+        train_eps=0.1,
+        accuracy_source="model card (full Fashion-MNIST test set, 10,000 images)",
     ),
     "imagenet": _imagenet(
         "resnet50_l2_eps0.ckpt",
@@ -97,6 +116,8 @@ PRESETS = {
         "resnet50",
         (75.80, 63.86),
         "Linf eps 4/255",
+        4 / 255,
+        "linf",
     ),
     "imagenet-r18": _imagenet(
         "resnet18_l2_eps0.ckpt",
@@ -105,6 +126,8 @@ PRESETS = {
         "resnet18",
         (69.79, 52.49),
         "Linf eps 4/255",
+        4 / 255,
+        "linf",
     ),
 }
 for _name, (_short, _arch, _label, _std, _rob) in MADRY_TWINS.items():
@@ -115,6 +138,8 @@ for _name, (_short, _arch, _label, _std, _rob) in MADRY_TWINS.items():
         _arch,
         (_std, _rob),
         "L2 eps 3",
+        3.0,
+        "l2",
     )
 
 del _name, _short, _arch, _label, _std, _rob

@@ -28,7 +28,7 @@ def _flat(per_layer: dict[str, torch.Tensor]) -> tuple[torch.Tensor, list[tuple[
     return torch.cat(list(per_layer.values()), dim=-1), keys
 
 
-def _top(values: torch.Tensor, k: int) -> list[int]:
+def top_indices(values: torch.Tensor, k: int) -> list[int]:
     """Indices of the k largest values, ties broken by position (stable, as ``top_channels``)."""
     order = sorted(range(values.shape[-1]), key=lambda j: (-float(values[j]), j))
     return order[:k]
@@ -76,9 +76,21 @@ class EpsRanking:
         noise = self.m.noise_w.means(cols) if self.m.noise_w is not None else None
         return self._measure(sigma, noise)
 
+    def scores(self) -> tuple[torch.Tensor, list[tuple[str, int]]]:
+        """The ranking measure of every channel as one flat vector, with each column's (layer, channel)."""
+        return _flat(self.point)
+
+    def expected_jaccard(self, k: int) -> float | None:
+        """Mean Jaccard overlap of a bootstrap resample's top-k with this top-k (None without resamples)."""
+        boot = self._samples("bootstrap")
+        if boot is None:
+            return None
+        values, _ = _flat(self.point)
+        return float(self._stability(boot, top_indices(values, k), k)[1].mean())
+
     def summary(self, k: int, class_names: list[str]) -> dict:
         values, keys = _flat(self.point)
-        top = _top(values, k)
+        top = top_indices(values, k)
         boot = self._samples("bootstrap")
         p_top, jaccards = self._stability(boot, top, k) if boot is not None else (None, None)
         rows = [self._row(keys[j], p_top[j] if p_top is not None else None) for j in top]
@@ -188,7 +200,7 @@ class EpsRanking:
         values, _ = _flat(per)
         out = {}
         for c, name in enumerate(class_names):
-            chosen = _top(values[c], k)
+            chosen = top_indices(values[c], k)
             out[name] = {
                 "top": [{"layer": keys[j][0], "channel": keys[j][1], "value": _float(values[c, j])} for j in chosen],
                 "jaccard_to_pooled": jaccard(chosen, top),
@@ -207,7 +219,7 @@ class EpsRanking:
             {
                 "fraction": f,
                 "n_images": int(totals[i]),
-                "jaccard": jaccard(_top(values[i], k), top) if totals[i] > 0 else None,
+                "jaccard": jaccard(top_indices(values[i], k), top) if totals[i] > 0 else None,
             }
             for i, f in enumerate(SUBSET_FRACTIONS)
         ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import ModelAnalysis
+from .attack_tables import attack_tables
 from .fileio import atomic_write_bytes
 from .names import MODELS
 
@@ -22,6 +23,7 @@ def write_tables(out: Path, results: dict, analyses: dict[str, ModelAnalysis]) -
         **_sensitivity_tables(results, analyses),
         **_trust_tables(results),
         **_patching_table(results),
+        **attack_tables(results),
     }
     files = {}
     for name, (header, rows) in tables.items():

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from helpers import TwoLayerNet, freeze, images, sweep, tiny_resnet
 
 from rnnviz.analysis import analyze
-from rnnviz.attacks import PGDSettings, fgsm, input_gradient, pgd
+from rnnviz.attacks import ATTACK_NORM, PGDSettings, attack, fgsm, fgsm_step, input_gradient, pgd, pgd_l2
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +44,8 @@ def test_eps_zero_reproduces_clean_predictions_exactly(resnet):
     x, y = images(5)
     with torch.no_grad():
         clean = resnet.module(x).argmax(1).numpy()
-    for attack in ("fgsm", "pgd"):
-        a = analyze(resnet.module, x, y, sweep([0.0, 0.05], ["layer1.0"], attack=attack, pgd=PGDSettings(steps=2)))
+    for name in ("fgsm", "pgd"):
+        a = analyze(resnet.module, x, y, sweep([0.0, 0.05], ["layer1.0"], attack=name, pgd=PGDSettings(steps=2)))
         assert (a.pred[0] == clean).all()
         assert a.accuracy[0] == float((clean == y.numpy()).mean())
     assert fgsm(resnet.module, x, y, 0.0) is x and pgd(resnet.module, x, y, 0.0) is x
@@ -113,3 +113,85 @@ def test_pgd_random_start_belongs_to_the_image_not_the_batch(resnet):
     assert torch.allclose(whole, parts, atol=1e-6)
     other = pgd(resnet.module, x, y, 0.05, settings, seed=4, indices=torch.arange(5))
     assert not torch.equal(whole, other)
+
+
+def _l2(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(dim=1)
+
+
+def test_pgd_l2_stays_in_l2_ball_and_pixel_range(resnet):
+    x, y = images(4, seed=5)
+    for eps in (0.1, 0.5, 2.0):
+        adv = pgd_l2(resnet.module, x, y, eps, PGDSettings(steps=3), seed=1, indices=torch.arange(4))
+        assert (_l2(adv - x) <= eps + 1e-5).all()
+        assert adv.min() >= 0 and adv.max() <= 1
+    # a large step is projected back onto the sphere, not just clipped per pixel
+    adv = pgd_l2(resnet.module, x, y, 0.5, PGDSettings(steps=2, step_size=5.0, random_start=False))
+    assert torch.allclose(_l2(adv - x), torch.full((4,), 0.5), atol=0.05)
+    assert pgd_l2(resnet.module, x, y, 0.0) is x
+
+
+def test_pgd_l2_matches_torchattacks(resnet):
+    torchattacks = pytest.importorskip("torchattacks")
+    x, y = images(4, seed=6)
+    for eps, steps in ((0.25, 5), (1.0, 10)):
+        settings = PGDSettings(steps=steps, random_start=False)
+        theirs = torchattacks.PGDL2(
+            resnet.module, eps=eps, alpha=settings.step_for(eps), steps=steps, random_start=False
+        )(x, y)
+        ours = pgd_l2(resnet.module, x, y, eps, settings)
+        assert not torch.allclose(ours, x, atol=1e-3)
+        assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_pgd_l2_random_start_belongs_to_the_image_not_the_batch(resnet):
+    x, y = images(5, seed=7)
+    settings = PGDSettings(steps=2)
+    whole = pgd_l2(resnet.module, x, y, 0.5, settings, seed=3, indices=torch.arange(5))
+    parts = torch.cat(
+        [
+            pgd_l2(resnet.module, x[:2], y[:2], 0.5, settings, seed=3, indices=torch.arange(0, 2)),
+            pgd_l2(resnet.module, x[2:], y[2:], 0.5, settings, seed=3, indices=torch.arange(2, 5)),
+        ]
+    )
+    assert torch.allclose(whole, parts, atol=1e-6)
+    assert not torch.allclose(whole, pgd_l2(resnet.module, x, y, 0.5, settings, seed=4, indices=torch.arange(5)))
+    # the start alone (no steps) lies inside the ball and differs from the clean image
+    start = pgd_l2(resnet.module, x, y, 0.5, PGDSettings(steps=0, step_size=0.1), seed=3, indices=torch.arange(5))
+    assert (_l2(start - x) <= 0.5 + 1e-5).all() and (_l2(start - x) > 0).all()
+
+
+def test_pgd_l2_raises_loss_and_lowers_accuracy():
+    from rnnviz.data import load_builtin_sample
+    from rnnviz.models import load_model
+
+    model = load_model("builtin:fashion-standard").module
+    data = load_builtin_sample([0, 7, 9], 8, 0)
+    x, y = data.images, data.labels
+    adv = pgd_l2(model, x, y, 1.5, PGDSettings(steps=5), seed=0, indices=torch.arange(len(y)))
+    with torch.no_grad():
+        clean_logits, adv_logits = model(x), model(adv)
+    assert F.cross_entropy(adv_logits, y) > F.cross_entropy(clean_logits, y)
+    assert (adv_logits.argmax(1) == y).float().mean() < (clean_logits.argmax(1) == y).float().mean()
+
+
+def test_attack_dispatch(resnet):
+    x, y = images(3, seed=8)
+    grad, _ = input_gradient(resnet.module, x, y)
+    settings = PGDSettings(steps=2)
+    idx = torch.arange(3)
+    assert torch.equal(attack("fgsm", resnet.module, x, y, 0.1, settings, grad=grad), fgsm_step(x, grad, 0.1))
+    assert torch.allclose(attack("fgsm", resnet.module, x, y, 0.1, settings), fgsm(resnet.module, x, y, 0.1))
+    assert torch.equal(
+        attack("pgd", resnet.module, x, y, 0.05, settings, seed=2, indices=idx),
+        pgd(resnet.module, x, y, 0.05, settings, seed=2, indices=idx),
+    )
+    assert torch.equal(
+        attack("pgd-l2", resnet.module, x, y, 0.5, settings, seed=2, indices=idx),
+        pgd_l2(resnet.module, x, y, 0.5, settings, seed=2, indices=idx),
+    )
+    for name in ATTACK_NORM:
+        assert attack(name, resnet.module, x, y, 0.0, settings, grad=grad, indices=idx) is x
+    assert ATTACK_NORM == {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2"}
+    with pytest.raises(ValueError, match="pgd-l2"):
+        attack("cw", resnet.module, x, y, 0.1, settings)
