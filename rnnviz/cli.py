@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="seed for sampling, attacks and renders (default 0)")
     run.add_argument("--batch-size", type=int, help="images per forward pass (default 32)")
     run.add_argument("--quality", choices=QUALITIES, help="feature-visualization quality; none skips rendering")
-    run.add_argument("--recipes", help="comma-separated render recipes: lucid,raw (default both)")
+    run.add_argument(
+        "--recipes", help="comma-separated render recipes: lucid, raw, accent (from a real image) (default lucid,raw)"
+    )
     run.add_argument("--diversity", type=int, help="extra distinct renders per channel (default 0)")
     run.add_argument("--config", help="TOML file of settings (keys as the flags, e.g. top_k = 5)")
     out = p.add_argument_group("report")

@@ -49,7 +49,7 @@ class Config:
     device: str = "cpu"
     seed: int = 0
     quality: str = "draft"
-    recipes: list[str] = field(default_factory=lambda: list(RECIPES))
+    recipes: list[str] = field(default_factory=lambda: ["lucid", "raw"])  # accent needs exemplars: opt in
     diversity: int = 0
     batch_size: int = 32
     bootstrap: int = 200

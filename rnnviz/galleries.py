@@ -9,7 +9,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import torch
+
 from .config import Config
+from .data import ImageSet
 from .fileio import atomic_path
 from .models import LoadedModel
 from .names import MODELS, layer_order, slug
@@ -22,9 +25,19 @@ def _layer_channel(key: str) -> tuple[str, int]:
 
 
 def render_galleries(
-    cfg: Config, out: Path, models: dict[str, LoadedModel], results: dict, progress: bool = True
+    cfg: Config,
+    out: Path,
+    models: dict[str, LoadedModel],
+    results: dict,
+    progress: bool = True,
+    images: ImageSet | None = None,
 ) -> list[dict]:
-    """Render the union of top-k channels over all eps, once per model and recipe."""
+    """Render the union of top-k channels over all eps, once per model and recipe.
+
+    ``accent`` starts each channel from its best real image (``results["exemplars"]``' first clean
+    exemplar, an index into ``images``); without exemplars or images it is skipped, and so is a
+    channel that has no clean exemplar.
+    """
     from . import featvis
 
     entries = []
@@ -38,6 +51,9 @@ def render_galleries(
         )
         max_act = {_layer_channel(key): v for key, v in results["channel_max_activation"][m].items()}
         for recipe in cfg.recipes:
+            seeds = _seed_images(results, m, images) if recipe == "accent" else None
+            if recipe == "accent" and not seeds:
+                continue
             renders = featvis.render_channels(
                 models[m].module,
                 channels,
@@ -51,9 +67,24 @@ def render_galleries(
                 diversity=cfg.diversity,
                 max_activation=max_act,
                 progress=f"render {m} ({recipe})" if progress else None,
+                seeds=seeds,
             )
             entries += [_copy_render(out, m, r) for r in renders]
     return entries
+
+
+def _seed_images(results: dict, model: str, images: ImageSet | None) -> dict[tuple[str, int], torch.Tensor]:
+    """(layer, channel) -> the channel's top clean exemplar, (3, H, W) in [0, 1]; empty when the
+    run has no exemplars or no images."""
+    exemplars = (results.get("exemplars") or {}).get(model) or {}
+    if images is None:
+        return {}
+    seeds = {}
+    for key, entry in exemplars.items():
+        clean = (entry or {}).get("clean") or []
+        if clean:
+            seeds[_layer_channel(key)] = images.images[int(clean[0]["index"])]
+    return seeds
 
 
 def _copy(src: Path, dest: Path) -> None:

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from helpers import TwoLayerNet, no_hooks, tiny_resnet
+from helpers import TwoLayerNet, images, no_hooks, tiny_resnet
 from PIL import Image
 from torch import nn
 
@@ -277,3 +277,185 @@ def test_lucent_device_is_restored_also_on_error():
             assert spatial.device == torch.device("meta")
             raise RuntimeError
     assert spatial.device is before
+
+
+# --- accent: feature accentuation from the channel's best real image -------------------------
+
+ACCENT = [("layer3", 0), ("layer4", 5)]
+
+
+def top_exemplars(model, channels=ACCENT, n=8) -> tuple[dict, dict]:
+    """Each channel's best image of a small random set, and its activation (spatial mean, fp32)."""
+    from rnnviz.hooks import LayerHooks
+
+    imgs, _ = images(n)
+    layers = sorted({layer for layer, _ in channels})
+    with LayerHooks(model, layers) as hooks, torch.no_grad():
+        feats = hooks.run(imgs)
+    seeds, peaks = {}, {}
+    for layer, c in channels:
+        acts = feats[layer][:, c].float().mean((1, 2))
+        seeds[(layer, c)], peaks[(layer, c)] = imgs[int(acts.argmax())], float(acts.max())
+    return seeds, peaks
+
+
+def test_accent_parameterization_starts_exactly_at_the_seed():
+    seeds = torch.rand(2, 3, 28, 28, generator=torch.Generator().manual_seed(3))
+    seeds[0, :, :4] = 0.0  # real images hold exact 0 and 1, which a sigmoid never reaches
+    seeds[1, :, -4:] = 1.0
+    for gray in (False, True):
+        params, image_f = param.images(
+            [1, 2], recipe="accent", size=28, gray=gray, dev=torch.device("cpu"), start=seeds
+        )
+        assert (image_f() - seeds).abs().max() <= 1e-6
+        assert all(p.requires_grad for p in params)
+
+
+def test_accent_loss_by_hand():
+    """loss = -sum(act_i / |seed act_i|) + pull * sum(mean squared pixel distance_i)."""
+    from rnnviz.featvis.objectives import Element, accent
+
+    elements = [Element("a", 1, 0), Element("a", 0, 0)]
+    feats = {"a": torch.zeros(2, 2, 3, 3)}
+    feats["a"][0, 1] = 3.0
+    feats["a"][1, 0] = -1.0
+    seeds = torch.zeros(2, 3, 4, 4)
+    image = seeds.clone()
+    image[0, 0, 0, 0] = 0.4  # mse 0.16 / 48
+    loss = accent(elements, [2.0, -0.5], seeds, pull=6.0)(feats, image)
+    assert float(loss) == pytest.approx(-(3.0 / 2.0) - (-1.0 / 0.5) + 6.0 * 0.16 / 48)
+
+
+def test_accent_starts_from_the_exemplar_and_raises_the_channel(model, monkeypatch):
+    seeds, peaks = top_exemplars(model)
+    monkeypatch.setitem(featvis.QUALITY, "zero", featvis.Quality(steps=0, min_size=64, max_size=64))
+    still = render(model, ACCENT, recipe="accent", quality="zero", seeds=seeds, max_activation=peaks)
+    for r in still:
+        seed = seeds[(r.layer, r.channel)]
+        assert np.array_equal(pixels(r.png), param.to_uint8(seed[None])[0]), "steps=0 must give the seed itself"
+        assert r.start_activation == pytest.approx(peaks[(r.layer, r.channel)], rel=1e-2)  # bf16 on some CPUs
+    renders = render(model, ACCENT, recipe="accent", seeds=seeds, max_activation=peaks)
+    assert [(r.layer, r.channel, r.recipe) for r in renders] == [(lc[0], lc[1], "accent") for lc in ACCENT]
+    for r, s in zip(renders, still):
+        assert r.start_activation == s.start_activation
+        assert r.final_activation > r.start_activation and not r.dead, (r.layer, r.channel)
+        peak = peaks[(r.layer, r.channel)]
+        assert r.relative_activation == pytest.approx(r.final_activation / peak)
+        assert r.relative_activation > 1, "accentuated image below its own seed"
+        out = pixels(r.png).astype(float) / 255
+        seed = seeds[(r.layer, r.channel)].permute(1, 2, 0).numpy()
+        assert out.shape == seed.shape == (28, 28, 3)  # rendered at the seed's own size
+        assert 0 < np.sqrt(((out - seed) ** 2).mean()) < 0.25, "moved, yet still the same image"
+
+
+def test_accent_cache_key_holds_the_seed_image(model, monkeypatch):
+    seeds, _ = top_exemplars(model, ACCENT[:1])
+    (first,) = render(model, ACCENT[:1], recipe="accent", seeds=seeds)
+    (again,) = render(model, ACCENT[:1], recipe="accent", seeds={k: v.clone() for k, v in seeds.items()})
+    assert again.cache_hit and again.png == first.png
+    other = {k: v.clone() for k, v in seeds.items()}
+    next(iter(other.values()))[0, 5, 5] += 1e-3  # one value of one pixel
+    (changed,) = render(model, ACCENT[:1], recipe="accent", seeds=other)
+    assert not changed.cache_hit and changed.png.parent != first.png.parent
+    assert rendercache.seed_digest(next(iter(other.values()))) != rendercache.seed_digest(seeds[ACCENT[0]])
+    meta = json.loads((first.png.parent / "meta.json").read_text())
+    assert meta["seed_image"] == rendercache.seed_digest(seeds[ACCENT[0]]) and meta["recipe"] == "accent"
+    # the other recipes ignore seeds: the same entries as without them
+    (lucid,) = render(model, ACCENT[:1])
+    (lucid_seeded,) = render(model, ACCENT[:1], seeds=seeds)
+    assert lucid_seeded.cache_hit and lucid_seeded.png == lucid.png
+
+
+def test_accent_skips_channels_without_a_seed_image(model, monkeypatch):
+    seeds, _ = top_exemplars(model)
+    del seeds[ACCENT[0]]
+    renders = render(model, ACCENT, recipe="accent", seeds=seeds)
+    assert [(r.layer, r.channel) for r in renders] == ACCENT[1:]
+
+    def no_render(*args, **kw):
+        raise AssertionError("rendered without a seed image")
+
+    monkeypatch.setattr(loop.Optimizer, "run", no_render)
+    assert render(model, ACCENT, recipe="accent") == []
+    assert render(model, ACCENT[:1], recipe="accent", seeds=seeds) == []
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.rand(1, 28, 28), r"shape \(1, 28, 28\); expected \(3, S, S\)"),
+        (torch.rand(3, 28, 20), "expected"),
+        (torch.full((3, 28, 28), 2.0), r"not in \[0, 1\]"),
+        (torch.full((3, 28, 28), float("nan")), r"not in \[0, 1\]"),
+    ],
+)
+def test_accent_bad_seed_image_is_a_usage_error(model, bad, message):
+    with pytest.raises(UsageError, match=message):
+        render(model, ACCENT[:1], recipe="accent", seeds={ACCENT[0]: bad})
+    with pytest.raises(UsageError, match="differ in size"):
+        render(
+            model, ACCENT, recipe="accent", seeds={ACCENT[0]: torch.rand(3, 28, 28), ACCENT[1]: torch.rand(3, 32, 32)}
+        )
+
+
+def gallery_inputs(recipes):
+    from rnnviz.config import Config
+    from rnnviz.data import ImageSet
+
+    imgs, labels = images(5)
+    image_set = ImageSet(imgs, labels, list(range(10)), ["x"] * 5, "test images")
+    tops = [[{"layer": "layer3", "channel": 0}, {"layer": "layer4", "channel": 5}]]
+    results = {
+        "config": {"layers": ["layer3", "layer4"]},
+        "top_channels": {m: tops for m in ("standard", "robust")},
+        "channel_max_activation": {m: {"layer3:0": 1.0, "layer4:5": 2.0} for m in ("standard", "robust")},
+        "exemplars": {
+            "n": 2,
+            "standard": {"layer3:0": {"clean": [{"index": 3, "value": 1.0}, {"index": 1, "value": 0.5}]}},
+            "robust": {"layer3:0": {"clean": []}, "layer4:5": {"clean": [{"index": 4, "value": 2.0}]}},
+        },
+    }
+    net = tiny_resnet()
+    return Config(recipes=recipes, quality="draft"), {"standard": net, "robust": net}, results, image_set
+
+
+def test_galleries_seed_accent_from_the_top_clean_exemplar(monkeypatch, tmp_path):
+    from rnnviz import galleries
+
+    calls = []
+
+    def fake(module, channels, **kw):
+        calls.append((kw["recipe"], channels, kw.get("seeds")))
+        return []
+
+    monkeypatch.setattr(featvis, "render_channels", fake)
+    cfg, models, results, image_set = gallery_inputs(["lucid", "accent"])
+    galleries.render_galleries(cfg, tmp_path, models, results, progress=False, images=image_set)
+    accent = [(channels, seeds) for recipe, channels, seeds in calls if recipe == "accent"]
+    assert [seeds is None for recipe, _, seeds in calls if recipe == "lucid"] == [True, True]
+    (std_channels, std_seeds), (rob_channels, rob_seeds) = accent
+    assert list(std_seeds) == [("layer3", 0)] and torch.equal(std_seeds[("layer3", 0)], image_set.images[3])
+    assert list(rob_seeds) == [("layer4", 5)] and torch.equal(rob_seeds[("layer4", 5)], image_set.images[4])
+    # no exemplars, or no images: accent is skipped without an error, the other recipes still render
+    for drop_images in (False, True):
+        calls.clear()
+        if not drop_images:
+            del results["exemplars"]
+        galleries.render_galleries(
+            cfg, tmp_path, models, results, progress=False, images=None if drop_images else image_set
+        )
+        assert [recipe for recipe, _, _ in calls] == ["lucid", "lucid"]
+
+
+def test_galleries_accent_end_to_end(tmp_path, monkeypatch):
+    from rnnviz import galleries
+
+    cfg, models, results, image_set = gallery_inputs(["accent"])
+    monkeypatch.setitem(featvis.QUALITY, "draft", featvis.QUALITY["test"])
+    entries = galleries.render_galleries(cfg, tmp_path, models, results, progress=False, images=image_set)
+    assert [(e["model"], e["layer"], e["channel"], e["recipe"]) for e in entries] == [
+        ("standard", "layer3", 0, "accent"),
+        ("robust", "layer4", 5, "accent"),
+    ]
+    for e in entries:
+        assert (tmp_path / e["image"]).is_file() and e["relative_activation"] is not None

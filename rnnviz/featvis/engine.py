@@ -21,7 +21,7 @@ from . import settings as render_settings
 from .loop import DEAD_ACTIVATION, Optimizer, element_seed
 from .modelstate import render_mode
 from .objectives import Element
-from .rendercache import RenderCache
+from .rendercache import RenderCache, seed_digest
 from .settings import QUALITY, Quality
 
 
@@ -57,13 +57,25 @@ def render_channels(
     max_activation: dict[tuple[str, int], float] | None = None,
     progress: str | None = "standard model",
     chunk: int = 8,
+    seeds: dict[tuple[str, int], torch.Tensor] | None = None,
 ) -> list[Render]:
     """Render each (layer, channel) of ``model``; cached renders are reused, the rest batched.
 
     Returns one ``Render`` per entry of ``channels``, in order. ``model`` takes RGB NCHW in [0, 1];
     it is left exactly as it was (hooks, ReLU modules, grad flags, train/eval mode).
+
+    ``recipe="accent"`` (feature accentuation) starts each channel from its seed image,
+    ``seeds[(layer, channel)]``, a (3, S, S) tensor in [0, 1] (the channel's best real image), and
+    renders at that size S with no diversity images. A channel without a seed image has nothing to
+    accentuate and is left out of the result; other recipes ignore ``seeds``.
     """
     q = _check_args(model, channels, recipe, quality, diversity, chunk)
+    seed_images: dict[tuple[str, int], torch.Tensor] = {}
+    if recipe == "accent":
+        seed_images = _check_seeds(seeds)
+        channels = [(layer, c) for layer, c in channels if (layer, int(c)) in seed_images]
+        if not channels:
+            return []
     dev = torch.device(device)
     settings = render_settings.build(
         model_id=model_id,
@@ -75,14 +87,17 @@ def render_channels(
         grayscale=grayscale,
         diversity=diversity,
         dev=dev,
+        seed_size=next(iter(seed_images.values())).shape[-1] if seed_images else None,
     )
-    cache = RenderCache(settings)
     wanted = list(dict.fromkeys((layer, int(c)) for layer, c in channels))
+    seed_images = {lc: seed_images[lc] for lc in wanted if lc in seed_images}
+    cache = RenderCache(settings, {lc: seed_digest(img) for lc, img in seed_images.items()})
     cached = {lc: cache.load(*lc) for lc in wanted}
     metas: dict[tuple[str, int], dict] = {lc: meta for lc, meta in cached.items() if meta is not None}
     todo = [lc for lc in wanted if lc not in metas]
     if todo:
-        metas.update(_render_missing(model, todo, cache, settings, dev, progress, chunk))
+        opt = Optimizer(model, settings, dev, seed_images)
+        metas.update(_render_missing(model, opt, todo, cache, settings, dev, progress, chunk))
     return [
         _to_render(
             layer,
@@ -109,6 +124,22 @@ def _check_args(model, channels, recipe, quality, diversity, chunk) -> Quality:
     return QUALITY[quality]
 
 
+def _check_seeds(seeds) -> dict[tuple[str, int], torch.Tensor]:
+    """accent's seed images: one size, square, RGB, finite and in [0, 1], each fixed on the CPU
+    as float32 (what its cache key digests)."""
+    out: dict[tuple[str, int], torch.Tensor] = {}
+    for (layer, c), img in (seeds or {}).items():
+        t = torch.as_tensor(img).detach().to("cpu", torch.float32)
+        if t.dim() != 3 or t.shape[0] != 3 or t.shape[1] != t.shape[2] or t.shape[1] < 1:
+            raise UsageError(f"the seed image of {layer}:{c} has shape {tuple(t.shape)}; expected (3, S, S)")
+        if not torch.isfinite(t).all() or t.min() < 0 or t.max() > 1:
+            raise UsageError(f"the seed image of {layer}:{c} is not in [0, 1]; pass images as the model takes them")
+        out[(layer, int(c))] = t
+    if len({t.shape for t in out.values()}) > 1:
+        raise UsageError("accent seed images differ in size; pass them all at the model's input size")
+    return out
+
+
 def _to_render(layer, channel, recipe, entry: Path, meta: dict, *, hit: bool, max_activation) -> Render:
     peak = (max_activation or {}).get((layer, channel))
     final = meta["final_activation"]
@@ -127,14 +158,13 @@ def _to_render(layer, channel, recipe, entry: Path, meta: dict, *, hit: bool, ma
     )
 
 
-def _render_missing(model, todo, cache: RenderCache, settings, dev, progress, chunk) -> dict:
+def _render_missing(model, opt: Optimizer, todo, cache: RenderCache, settings, dev, progress, chunk) -> dict:
     """Render the uncached channels in batches and write each entry as soon as it is complete."""
     steps, diversity = settings["steps"], settings["diversity"]
     elements = [Element(layer, c, element_seed(settings["seed"], layer, c)) for layer, c in todo]
     elements = _sorted_by_depth(model, elements)
     batches = [elements[i : i + chunk] for i in range(0, len(elements), chunk)]
     total = steps * (len(batches) + (len(elements) if diversity else 0))
-    opt = Optimizer(model, settings, dev)
     metas = {}
     with render_mode(model, channels_last=dev.type == "cpu"), torch.random.fork_rng(devices=[]):
         _check_channels(opt, elements)

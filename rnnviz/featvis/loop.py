@@ -45,8 +45,15 @@ class Result:
 class Optimizer:
     """One model's render loop: parameterize a batch, optimize it, measure and quantize the result."""
 
-    def __init__(self, model: nn.Module, settings: dict, dev: torch.device):
+    def __init__(
+        self,
+        model: nn.Module,
+        settings: dict,
+        dev: torch.device,
+        seed_images: dict[tuple[str, int], torch.Tensor] | None = None,
+    ):
         self.model, self.dev = model, dev
+        self.seed_images = seed_images or {}  # accent: (layer, channel) -> (3, H, W) in [0, 1]
         self.recipe, self.steps, self.size = settings["recipe"], settings["steps"], settings["size"]
         self.gray = settings["grayscale"]
         self.bf16 = settings["precision"] == "bf16"
@@ -57,25 +64,24 @@ class Optimizer:
 
     def run(self, elements: list[Element], bar, diverse: bool = False) -> Result:
         layers = sorted({el.layer for el in elements})
+        seeds = self._seed_batch(elements)
         params, image_f = param.images(
-            [el.seed for el in elements], recipe=self.recipe, size=self.size, gray=self.gray, dev=self.dev
+            [el.seed for el in elements], recipe=self.recipe, size=self.size, gray=self.gray, dev=self.dev, start=seeds
         )
-        objective = objectives.objective(elements, diverse)
-        step = self._lucid_step(params) if self.recipe == "lucid" else self._raw_step(params)
+        step = self._raw_step(params) if self.recipe == "raw" else self._lucid_step(params)
         losses: list[list[float]] = [[] for _ in elements]
         gens = [torch.Generator().manual_seed(el.seed) for el in elements]
         # With the autograd graph (the objective differentiates through it), in fp32 (under bf16
         # autocast the loss stays fp32), cloned (an in-place ReLU after a hooked layer would change it).
         with LayerHooks(self.model, layers, detach=False, dtype=torch.float32, stop=True) as hooks:
             start = acts = self._activations(hooks, image_f().detach(), elements)
+            loss_f = self._loss(elements, diverse, start, seeds)
             for i in range(self.steps):
                 redirect = i < PASSTHROUGH_STEPS or min(acts) <= DEAD_ACTIVATION
                 with modelstate.relu_passthrough(self.model) if redirect else nullcontext():
                     image = image_f()
-                    if self.recipe == "lucid":
-                        image = transforms.transform(image, gens, self.px)
-                    feats = self._forward(hooks, image)
-                    loss = objective(feats.__getitem__)
+                    feats = self._forward(hooks, self._transform(image, gens))
+                    loss = loss_f(feats, image)
                     loss.backward()
                 step()
                 acts = objectives.channel_means(feats, elements).tolist()
@@ -85,6 +91,28 @@ class Optimizer:
             images = param.to_uint8(image_f().detach())
             final = self._activations(hooks, torch.from_numpy(images).to(self.dev).permute(0, 3, 1, 2) / 255, elements)
         return Result(images=images, start=start, final=final, losses=losses)
+
+    def _seed_batch(self, elements: list[Element]) -> torch.Tensor | None:
+        """accent: the batch's seed images, (N, 3, H, W) on the render's device; else None."""
+        if self.recipe != "accent":
+            return None
+        return torch.stack([self.seed_images[(el.layer, el.channel)] for el in elements]).float().to(self.dev)
+
+    def _loss(self, elements, diverse: bool, start: list[float], seeds: torch.Tensor | None):
+        """``loss(feats, image)``: lucent's channel objectives, or accent's pull towards the seeds."""
+        if self.recipe == "accent":
+            assert seeds is not None
+            return objectives.accent(elements, start, seeds)
+        objective = objectives.objective(elements, diverse)
+        return lambda feats, image: objective(feats.__getitem__)
+
+    def _transform(self, image: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
+        """What the model sees: Lucid's transforms, accent's light jitter, or raw's untouched image."""
+        if self.recipe == "lucid":
+            return transforms.transform(image, gens, self.px)
+        if self.recipe == "accent":
+            return transforms.jitter(image, gens, self.px)
+        return image
 
     def _forward(self, hooks: LayerHooks, image: torch.Tensor) -> dict:
         """The model part in channels-last (on CPU, ~15% faster here) and, where native, bf16;

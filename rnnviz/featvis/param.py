@@ -1,5 +1,6 @@
-"""Image parameterizations: lucent's decorrelated Fourier image (``lucid``) or plain pixels
-(``raw``), one per batch element, each from its own seed, on the render's device.
+"""Image parameterizations: lucent's decorrelated Fourier image (``lucid``), plain pixels
+(``raw``) or a real image plus a decorrelated Fourier residual (``accent``), one per batch
+element, each from its own seed, on the render's device.
 
 lucent keeps the device in a module global (``param.spatial.device``: cuda:0 whenever CUDA
 exists) and colour-decorrelates on that device, so both are redone here on ours.
@@ -15,12 +16,23 @@ import torch
 from lucent.optvis.param import color, spatial
 
 RAW_NOISE = 0.01  # raw recipe starts at grey 0.5 plus this much Gaussian noise
+# accent recipe: the residual is scaled by the sigmoid's slope at 0, so an Adam step moves a pixel
+# about as far as the same step moves a mid-grey pixel of a lucid image.
+ACCENT_GAIN = 0.25
 
 
 def images(
-    seeds: list[int], *, recipe: str, size: int, gray: bool, dev: torch.device
+    seeds: list[int], *, recipe: str, size: int, gray: bool, dev: torch.device, start: torch.Tensor | None = None
 ) -> tuple[list[torch.Tensor], Callable[[], torch.Tensor]]:
-    """One lucent image per seed; returns (params to optimize, fn giving the RGB batch in [0, 1])."""
+    """One lucent image per seed; returns (params to optimize, fn giving the RGB batch in [0, 1]).
+
+    ``accent`` also needs ``start``, the real images (N, 3, size, size) in [0, 1] the batch begins
+    from: the function returns exactly ``start`` until the first step.
+    """
+    if recipe == "accent":
+        if start is None:
+            raise ValueError("the accent recipe starts from real images: pass start")
+        return accent_images(start.to(dev), gray=gray, dev=dev)
     shape = [1, 1 if gray else 3, size, size]
     parts = []
     with lucent_device(dev):
@@ -34,6 +46,27 @@ def images(
     fns = [fn for _, fn in parts]
     to_rgb = lucid_rgb if recipe == "lucid" else raw_rgb
     return params, lambda: to_rgb(torch.cat([fn() for fn in fns]), gray)
+
+
+def accent_images(
+    start: torch.Tensor, *, gray: bool, dev: torch.device
+) -> tuple[list[torch.Tensor], Callable[[], torch.Tensor]]:
+    """``clamp(start + residual, 0, 1)``, the residual a lucent Fourier image (1/f spectrum,
+    colour-decorrelated like ``lucid``) whose spectrum starts at zero, so the first image IS
+    ``start``; no sigmoid, since real images hold exact 0 and 1, which a sigmoid never reaches."""
+    n, _, h, w = start.shape
+    with lucent_device(dev):
+        spectrum, fft = spatial.fft_image([n, 1 if gray else 3, h, w])
+    with torch.no_grad():
+        spectrum[0].zero_()
+    m = torch.as_tensor(color.color_correlation_normalized, device=dev)
+
+    def image() -> torch.Tensor:
+        t = fft()
+        residual = t.expand(-1, 3, -1, -1) if gray else torch.einsum("bchw,dc->bdhw", t, m)
+        return (start + ACCENT_GAIN * residual).clamp(0, 1)
+
+    return spectrum, image
 
 
 @contextmanager

@@ -9,6 +9,7 @@ failing every later run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -18,6 +19,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from ..cache import cache_dir
@@ -30,8 +32,9 @@ STALE_PART_S = 3600  # a .part file this old belongs to no live writer: a killed
 class RenderCache:
     """The entries of one ``render_channels`` call (one settings dict)."""
 
-    def __init__(self, settings: dict):
+    def __init__(self, settings: dict, seed_digests: dict[tuple[str, int], str] | None = None):
         self.settings = settings
+        self.seed_digests = seed_digests or {}  # accent: (layer, channel) -> its seed image's digest
         try:
             self.root = cache_dir("renders")
         except OSError as exc:
@@ -39,7 +42,11 @@ class RenderCache:
         self.damaged: list[Path] = []
 
     def entry(self, layer: str, channel: int) -> Path:
-        return self.root / key_digest(layer=layer, channel=channel, **self.settings)
+        """The entry's folder: a digest of the settings, the channel and (accent) its seed image;
+        other recipes' keys carry no seed field, so their existing entries stay valid."""
+        digest = self.seed_digests.get((layer, channel))
+        seed = {"seed_image": digest} if digest is not None else {}
+        return self.root / key_digest(layer=layer, channel=channel, **self.settings, **seed)
 
     def load(self, layer: str, channel: int) -> dict | None:
         """The entry's metadata if it is complete and valid; ``None`` means render it."""
@@ -119,8 +126,19 @@ class RenderCache:
             with atomic_path(entry / name) as tmp:
                 Image.fromarray(array).save(tmp, format="PNG")
         meta = {**meta, "image": names[0], "diversity": names[1:]}
+        if (layer, channel) in self.seed_digests:
+            meta["seed_image"] = self.seed_digests[(layer, channel)]
         atomic_write_json(entry / "meta.json", meta)
         return meta
+
+
+def seed_digest(image: torch.Tensor) -> str:
+    """A content digest of a seed image (shape and exact float32 values): a different seed image,
+    even one pixel, is a different cache entry."""
+    t = image.detach().to("cpu", torch.float32).contiguous()
+    h = hashlib.sha256(repr(tuple(t.shape)).encode())
+    h.update(t.numpy().tobytes())
+    return h.hexdigest()[:24]
 
 
 def remove_stale_parts(root: Path, max_age_s: float = STALE_PART_S) -> list[Path]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 
 from .. import __version__
+from .objectives import ACCENT_PULL
+from .transforms import ACCENT_JITTER_PX
 
 # Bump when a change to the package changes the pixels of a render: old cache entries then miss.
 RENDER_VERSION = 1
@@ -50,18 +52,27 @@ def build(
     grayscale: bool,
     diversity: int,
     dev: torch.device,
+    seed_size: int | None = None,
 ) -> dict:
-    """The settings dict: the cache key of every entry, and copied into each entry's meta.json."""
+    """The settings dict: the cache key of every entry, and copied into each entry's meta.json.
+
+    ``accent`` renders at its seed images' own size ``seed_size`` (the real image, not a resized
+    copy), with no diversity images, and its pull weight and jitter in the key; each entry's key
+    also holds its seed image's digest (``rendercache``).
+    """
+    accent = recipe == "accent"
+    extra = {"pull": ACCENT_PULL, "jitter_px": ACCENT_JITTER_PX} if accent else {}
     return {
         "model_id": model_id,
         "recipe": recipe,
         "quality": quality,
         "steps": q.steps,
-        "size": q.size(input_size),
+        "size": seed_size if accent and seed_size else q.size(input_size),
         "seed": seed,
         "input_size": input_size,
         "grayscale": grayscale,
-        "diversity": diversity,
+        "diversity": 0 if accent else diversity,
+        **extra,
         "device": dev.type,
         "precision": precision(dev),
         "versions": versions(),

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 # Lucid's default transforms at 224 px (pad 12, jitter 8 then 4, scale 0.9-1.1, rotate +-10 deg),
 # scaled to the model's input size.
 PAD_PX, JITTER_PX, SCALE_RANGE, ROTATE_DEG = 12, 6, 0.1, 10
+ACCENT_JITTER_PX = 4  # the accent recipe's jitter (at 224 px): light, the image must stay itself
 
 
 def transform(images: torch.Tensor, gens: list[torch.Generator], px: float) -> torch.Tensor:
@@ -38,3 +39,18 @@ def affine(gen: torch.Generator, size: int, out: int, px: float) -> torch.Tensor
     rot = torch.stack([torch.stack([cos, sin]), torch.stack([-sin, cos])])
     linear = rot * (out / size) / scale
     return torch.cat([linear, (-rot @ shift / scale)[:, None]], dim=1).float()
+
+
+def jitter(images: torch.Tensor, gens: list[torch.Generator], px: float) -> torch.Tensor:
+    """The accent recipe's light jitter: a whole-pixel shift of up to ``ACCENT_JITTER_PX`` (at
+    224 px, at least 1) per image, borders reflected; no padding, scaling or rotation, so what
+    the model sees is the image being accentuated, moved by a pixel or two."""
+    n, c, h, w = images.shape
+    limit = max(1, round(ACCENT_JITTER_PX * px))
+    shifts = torch.stack([torch.randint(-limit, limit + 1, (2,), generator=g) for g in gens]).double()
+    theta = torch.zeros(n, 2, 3, dtype=torch.float64)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    theta[:, 0, 2] = shifts[:, 0] * 2 / w  # whole pixels in normalized units: samples land on pixel centres
+    theta[:, 1, 2] = shifts[:, 1] * 2 / h
+    grid = F.affine_grid(theta.float().to(images.device), [n, c, h, w], align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
