@@ -31,6 +31,7 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_attack.py
 	$(PY) benchmarks/bench_render.py
+	$(PY) benchmarks/bench_attacks.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

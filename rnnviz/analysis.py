@@ -21,6 +21,7 @@ from .accumulators import EpsMeasures, ExampleKeeper, PeakActivation, Prediction
 from .attacks import PGDSettings, attack, input_gradient, sign_noise
 from .bootstrap import ImageWeights, WeightedSums
 from .errors import UsageError
+from .exemplars import TopExemplars
 from .hooks import LayerHooks
 from .sensitivity import SensitivityMeter, layer_means, top_channels
 
@@ -44,6 +45,8 @@ class SweepSettings:
         classes: label indices with a per-class view (with ``bootstrap``, weighted sums per class).
         first_index: the global index of ``images[0]`` (a shard of a larger set): resampling weights
             and noise belong to an image's global index, so shards merge into the whole exactly.
+        exemplars: keep, per channel, this many top images by clean activation and by change
+            (``rnnviz.exemplars``; under the first attack only); 0: none.
     """
 
     eps: Sequence[float]
@@ -59,6 +62,7 @@ class SweepSettings:
     noise: bool = False
     classes: Sequence[int] = ()
     first_index: int = 0
+    exemplars: int = 0
 
     @property
     def weights(self) -> ImageWeights | None:
@@ -87,6 +91,7 @@ class ModelAnalysis:
     kept: ExampleKeeper
     scale: ScaleMeter
     weights: ImageWeights | None = None
+    exemplars: TopExemplars | None = None
 
     @property
     def meters(self) -> list[SensitivityMeter]:
@@ -171,7 +176,7 @@ def analyze_attacks(
 
     The clean forward pass (with FGSM's gradient when FGSM is among them), the peak and scale
     meters and the noise baseline's forward passes are shared; each attack gets the numbers a
-    run with that attack alone gives.
+    run with that attack alone gives. Exemplars are kept under the first attack.
     """
     s = settings
     n, n_eps = len(labels), len(s.eps)
@@ -190,6 +195,9 @@ def analyze_attacks(
         )
         for a in attacks
     }
+    first = results[attacks[0]]
+    if s.exemplars:
+        first.exemplars = TopExemplars(list(s.layers), s.exemplars, n_eps, eps=list(s.eps), offset=s.first_index)
     bar = tqdm(total=n * n_eps * len(attacks), desc=progress, unit="img", disable=progress is None, leave=False)
     with eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
         for start in range(0, n, s.batch_size):
@@ -202,6 +210,8 @@ def analyze_attacks(
             w = weights.of(index, y.cpu()) if weights is not None else None
             peak.add(clean)
             scale.add(clean, w)
+            if first.exemplars is not None:
+                first.exemplars.add_clean(start, clean)
             for e, eps_value in enumerate(s.eps):
                 noise_adv = _noise_activations(model, hooks, x, eps_value, s, index) if s.noise and eps_value else None
                 for name, result in results.items():
@@ -215,6 +225,8 @@ def analyze_attacks(
                     result.measures[e].add(step, noise_adv, w if eps_value > 0 else None)
                     result.predictions.add(step)
                     result.kept.add(step)
+                    if result.exemplars is not None:
+                        result.exemplars.add(step)
                     bar.update(len(y))
     bar.close()
     return results

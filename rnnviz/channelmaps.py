@@ -160,79 +160,70 @@ def overlay_rgb(image: torch.Tensor, amap: torch.Tensor, scale: tuple[float, flo
     return (1 - alpha) * rgb + alpha * colour
 
 
-def _panel(fig: Figure, ax, rgb: np.ndarray, k: int, scale: tuple[float, float], cmap: str, title: str, extend: str):
-    ax.imshow(_enlarge(rgb, k), interpolation="nearest")
-    ax.set_title(title, fontsize=9)
-    ax.set_axis_off()
-    bar = fig.colorbar(ScalarMappable(Normalize(*scale), cmap), ax=ax, fraction=0.046, pad=0.03, extend=extend)
-    bar.ax.tick_params(labelsize=7)
+GAP = 4  # white pixels between the tiles of a sheet
 
 
-def _save(fig: Figure, path: str | Path) -> None:
+def _save_rgb(array: np.ndarray, path: str | Path) -> None:
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
+        Image.fromarray((np.clip(array, 0, 1) * 255).round().astype(np.uint8)).save(tmp, format="PNG")
 
 
-def _extend(maps: Sequence[torch.Tensor], scale: tuple[float, float]) -> str:
-    """Mark a colour bar end where some drawn value lies beyond the scale (clipped)."""
-    values = torch.cat([m.float().flatten() for m in maps])
-    low, high = bool((values < scale[0]).any()), bool((values > scale[1]).any())
-    return {(False, False): "neither", (True, False): "min", (False, True): "max"}.get((low, high), "both")
+def _sheet(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+    """Tiles (H, W, 3) in a grid with white gaps, each enlarged so small images stay visible."""
+    k = enlargement(*rows[0][0].shape[:2])
+    tiles = [[_enlarge(t, k) for t in row] for row in rows]
+    h, w = tiles[0][0].shape[:2]
+    cols = max(len(r) for r in tiles)
+    out = np.ones((len(tiles) * (h + GAP) - GAP, cols * (w + GAP) - GAP, 3))
+    for i, row in enumerate(tiles):
+        for j, tile in enumerate(row):
+            out[i * (h + GAP) : i * (h + GAP) + h, j * (w + GAP) : j * (w + GAP) + w] = tile
+    return out
 
 
-def overlay_png(image: torch.Tensor, amap: torch.Tensor, scale: tuple[float, float], path: str | Path) -> np.ndarray:
-    """Write the image with the channel's map over it and a colour bar on the channel's own scale.
+def clean_sheet_png(
+    images: Sequence[torch.Tensor], maps: Sequence[torch.Tensor], scale: tuple[float, float], path: str | Path
+) -> list[np.ndarray]:
+    """The exemplars in a row, each with the channel's map over it on the channel's own ``scale``.
 
-    Returns the upsampled map (H, W) that was drawn, in image pixel coordinates.
+    Returns the upsampled maps drawn (image pixel coordinates), one per image.
     """
-    rgb = overlay_rgb(image, amap, scale)
-    fig = Figure(figsize=(2.6, 2.1), layout="constrained")
-    _panel(fig, fig.subplots(), rgb, enlargement(*rgb.shape[:2]), scale, CMAP, "", _extend([amap], scale))
-    _save(fig, path)
-    return upsample(amap, rgb.shape[:2]).numpy()
+    _save_rgb(_sheet([[overlay_rgb(img, m, scale) for img, m in zip(images, maps)]]), path)
+    return [upsample(m, tuple(img.shape[1:])).numpy() for img, m in zip(images, maps)]
 
 
-@dataclass
-class ChangePanel:
-    """What a change panel drew: the maps at feature resolution and the |dF| scale."""
-
-    clean: torch.Tensor
-    adv: torch.Tensor
-    change: torch.Tensor
-    change_scale: tuple[float, float]
-
-
-def change_panel_png(
-    image: torch.Tensor,
-    clean_map: torch.Tensor,
-    adv_map: torch.Tensor,
+def change_sheet_png(
+    images: Sequence[torch.Tensor],
+    adv_images: Sequence[torch.Tensor],
+    clean_maps: Sequence[torch.Tensor],
+    adv_maps: Sequence[torch.Tensor],
     scale: tuple[float, float],
     path: str | Path,
-    *,
-    adv_image: torch.Tensor | None = None,
-) -> ChangePanel:
-    """Clean map | adversarial map | |dF| map side by side, written to ``path``.
+) -> tuple[float, float]:
+    """One row per image: clean map | adversarial map (over the adversarial image) | |dF| map.
 
-    Clean and adversarial maps share ``scale`` (the channel's own) and one colour bar each on it;
-    |dF| = |adv - clean| is taken at feature resolution (the quantity sigma averages) and gets its
-    own scale [0, max]. The adversarial map is drawn over ``adv_image`` when given, else over ``image``.
+    Clean and adversarial maps share ``scale`` (the channel's own); |dF| = |adv - clean|, taken at
+    feature resolution (what sigma averages), shares one scale [0, max] over the sheet, returned.
     """
-    clean_map, adv_map = torch.as_tensor(clean_map).float().cpu(), torch.as_tensor(adv_map).float().cpu()
-    change = change_map(clean_map, adv_map)
-    top = float(change.max()) if change.numel() else 0.0
+    changes = [change_map(torch.as_tensor(c).float(), torch.as_tensor(a).float()) for c, a in zip(clean_maps, adv_maps)]
+    top = max((float(c.max()) for c in changes if c.numel()), default=0.0)
     change_scale = (0.0, top if top > 0 else 1.0)
-    rgb = _rgb(image)
-    k = enlargement(*rgb.shape[:2])
-    fig = Figure(figsize=(7.2, 2.1), layout="constrained")
-    axes = fig.subplots(1, 3)
-    extend = _extend([clean_map, adv_map], scale)
-    _panel(fig, axes[0], overlay_rgb(image, clean_map, scale), k, scale, CMAP, "clean", extend)
-    background = image if adv_image is None else adv_image
-    _panel(fig, axes[1], overlay_rgb(background, adv_map, scale), k, scale, CMAP, "adversarial", extend)
-    changed = overlay_rgb(image, change, change_scale, CHANGE_CMAP)
-    _panel(fig, axes[2], changed, k, change_scale, CHANGE_CMAP, "|ΔF|", "neither")
-    _save(fig, path)
-    return ChangePanel(clean_map, adv_map, change, change_scale)
+    rows = [
+        [overlay_rgb(x, c, scale), overlay_rgb(xa, a, scale), overlay_rgb(x, d, change_scale, CHANGE_CMAP)]
+        for x, xa, c, a, d in zip(images, adv_images, clean_maps, adv_maps, changes)
+    ]
+    _save_rgb(_sheet(rows), path)
+    return change_scale
+
+
+def colour_bar_png(scale: tuple[float, float], path: str | Path, *, label: str, cmap: str = CMAP) -> None:
+    """A horizontal colour bar for a sheet: the numbers its colours stand for."""
+    fig = Figure(figsize=(3.2, 0.62), layout="constrained")
+    bar = fig.colorbar(ScalarMappable(Normalize(*scale), cmap), cax=fig.subplots(), orientation="horizontal")
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
 
 
 def filter_image(weight: torch.Tensor, channel: int) -> np.ndarray:

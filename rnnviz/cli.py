@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--patch", help="activation patching: channel counts k (default 1,5,30) or none")
     what.add_argument("--patch-draws", type=int, help="random channel sets per k for patching (default 2)")
     what.add_argument("--patch-share", type=float, help="share of the images patched (default 0.25; 1 = all)")
+    what.add_argument("--exemplars", type=int, help="real images per channel card (default 4; 0: no cards)")
     what.add_argument("--neurons", help="channels to map per spatial position, e.g. layer4.0:17,layer3.0:5")
     models = p.add_argument_group("models and data")
     models.add_argument("--standard", help="standard model spec: torchvision:resnet50, a file, a URL, builtin:NAME")

@@ -32,6 +32,7 @@ class Config:
     train_eps: float | None = None  # the robust model's training eps (default: the preset's)
     fgsm_grid: int = 21  # FGSM accuracy on this many eps from 0 to the largest (0: off)
     transfer: bool = True  # each model on the other's adversarial images
+    exemplars: int = 4  # real images per channel card and list (0: no cards)
     pgd_steps: int = 10
     pgd_step_size: float | None = None
     top_k: int = 5
@@ -214,6 +215,7 @@ INT_BOUNDS = {
     "bootstrap": (0, 2000),
     "patch_draws": (0, 20),
     "fgsm_grid": (0, 201),
+    "exemplars": (0, 20),
 }
 MAX_EPS = 32
 MAX_CLASSES = 100
@@ -236,6 +238,8 @@ def validate(cfg: Config) -> None:
     _check_choice("rank-by", cfg.rank_by, RANK_BY)
     for recipe in cfg.recipes:
         _check_choice("recipes", recipe, RECIPES)
+    if "accent" in cfg.recipes and not cfg.exemplars:
+        raise UsageError("--recipes accent starts from each channel's best real image; it needs --exemplars 1 or more")
     for name, (low, high) in INT_BOUNDS.items():
         value = getattr(cfg, name)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:

@@ -19,6 +19,7 @@ from .analysis import ModelAnalysis, NonFiniteOutput, SweepSettings, analyze_att
 from .attack_results import attack_results, context, curve_results
 from .attacks import PGDSettings
 from .cache import cache_dir
+from .cards import write_cards
 from .config import Config, check_sources, patch_ladder, validate
 from .curves import eps_grid, fgsm_curve
 from .data import ImageSet, Preprocess, load_builtin_sample, load_folder
@@ -106,6 +107,7 @@ def sweep_settings(
         bootstrap=cfg.bootstrap,
         noise=True,
         classes=classes,
+        exemplars=cfg.exemplars,
     )
 
 
@@ -279,12 +281,26 @@ def run(cfg: Config, progress: bool = True) -> Path:
         results["attacks"] = attack_results(resolved, by_attack, images.class_indices, display, transferred, curve)
         results["context"] = context(resolved)
         results["examples"] = write_examples(out, results, images, analyses, models["standard"].labels)
+        t = time.perf_counter()
+        results["exemplars"] = write_cards(
+            out,
+            results,
+            {m: models[m].module for m in MODELS},
+            images.images,
+            images.labels,
+            analyses,
+            attack_name=cfg.primary_attack,
+            pgd=PGDSettings(cfg.pgd_steps, cfg.pgd_step_size),
+            seed=cfg.seed,
+            device=cfg.device,
+        )
+        timings["cards_s"] = round(time.perf_counter() - t, 3)
         results["data_files"] = write_tables(out, results, analyses)
         write_results(out, results)
 
         if cfg.quality != "none":
             t = time.perf_counter()
-            results["renders"] = galleries.render_galleries(resolved, out, models, results, progress)
+            results["renders"] = galleries.render_galleries(resolved, out, models, results, progress, images=images)
             timings["render_s"] = round(time.perf_counter() - t, 3)
             write_results(out, results)
         folder.finish()

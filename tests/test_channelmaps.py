@@ -11,12 +11,13 @@ from torch import nn
 
 from rnnviz.channelmaps import (
     activation_maps,
-    change_panel_png,
+    change_sheet_png,
+    clean_sheet_png,
+    colour_bar_png,
     filter_image,
     filter_weights_png,
     first_conv,
     map_scale,
-    overlay_png,
     overlay_rgb,
     spatial,
     upsample,
@@ -68,7 +69,7 @@ def test_overlay_peak_sits_on_the_square(tmp_path):
     net = BrightBlock()
     image = _square(2, 4)
     amap = activation_maps(net, "relu", 0, image[None]).clean[0]
-    drawn = overlay_png(image, amap, (0.0, 0.5), tmp_path / "o.png")
+    (drawn,) = clean_sheet_png([image], [amap], (0.0, 0.5), tmp_path / "o.png")
     assert drawn.shape == (28, 42)
     # the hot spot is the block's centre pixel (17, 31): align_corners=False puts cell (2, 4)'s
     # value at the centre of its pixels (align_corners=True would put it at (18, 32))
@@ -93,18 +94,25 @@ def test_upsample_of_a_constant_and_a_one_by_one_map():
     torch.testing.assert_close(upsample(torch.tensor([[4.0]]), (5, 7)), torch.full((5, 7), 4.0))
 
 
-def test_change_panel_draws_the_absolute_change(tmp_path):
+def test_change_sheet_draws_the_absolute_change(tmp_path):
     clean = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
     adv = torch.tensor([[0.5, 0.0], [2.0, 5.0]])
     image = torch.rand(3, 28, 28, generator=torch.Generator().manual_seed(0))
-    panel = change_panel_png(image, clean, adv, (0.0, 3.0), tmp_path / "c.png", adv_image=image * 0.5)
-    torch.testing.assert_close(panel.change, torch.tensor([[0.5, 1.0], [0.0, 2.0]]))
-    assert panel.change_scale == (0.0, 2.0)
+    scale = change_sheet_png(
+        [image, image], [image * 0.5, image], [clean, clean], [adv, clean], (0.0, 3.0), tmp_path / "c.png"
+    )
+    assert scale == (0.0, 2.0)  # max |adv - clean| = |5 - 3| over the sheet
     with strict_images(), Image.open(tmp_path / "c.png") as png:
         png.load()
-        assert png.width > 2 * png.height  # three panels side by side
-    no_change = change_panel_png(image, clean, clean, (0.0, 3.0), tmp_path / "d.png")
-    assert no_change.change_scale == (0.0, 1.0) and float(no_change.change.abs().sum()) == 0
+        assert png.width > png.height  # two rows of three panels
+        sheet = np.asarray(png).astype(float) / 255
+    k = sheet.shape[1] // 3 // 28  # tiles are enlarged 28 px images with 4 px gaps
+    third = sheet[: 28 * k, 2 * (28 * k + 4) : 3 * (28 * k + 4) - 4]  # row 0, the |dF| panel
+    expected = overlay_rgb(image, (adv - clean).abs(), scale, "viridis")
+    np.testing.assert_allclose(third[::k, ::k], expected, atol=1 / 255)
+    assert change_sheet_png([image], [image], [clean], [clean], (0.0, 3.0), tmp_path / "d.png") == (0.0, 1.0)
+    colour_bar_png((0.0, 2.0), tmp_path / "bar.png", label="|ΔF|")
+    assert (tmp_path / "bar.png").stat().st_size > 0
 
 
 def test_map_scale():
