@@ -13,6 +13,8 @@ epsilons, same layers (stem + every residual block), all in one run:
   +patching    rnnviz+trust, then activation patching with the default ladder (k = 1, 5, 30;
                top-k by sigma and by excess, 2 random draws, each layer's top-10, the
                converse) on the default seeded 25% of the images.
+  +exemplars   rnnviz+trust, also keeping each channel's top-4 images by clean activation and by
+               change (running top-n; what the channel cards need).
   rnnviz+trust the same with what the report needs to say how far to trust the ranking:
                Poisson bootstrap (200 resamples), the random-noise baseline (one more
                forward per non-zero eps), per-class and subset sums, and the ranking
@@ -98,8 +100,9 @@ def engine(model, x, y, layers, batch_size):
     return analyze(model, x, y, SweepSettings(eps=EPS, layers=layers, batch_size=batch_size)).channels
 
 
-def engine_with_trust(model, x, y, layers, batch_size, bootstrap=200):
-    """The stage as the report runs it: bootstrap, noise baseline, per-class sums, summaries."""
+def engine_with_trust(model, x, y, layers, batch_size, bootstrap=200, exemplars=0):
+    """The stage as the report runs it: bootstrap, noise baseline, per-class sums, summaries
+    (and with ``exemplars``, the running top-n images per channel the cards need)."""
     settings = SweepSettings(
         eps=EPS,
         layers=layers,
@@ -107,6 +110,7 @@ def engine_with_trust(model, x, y, layers, batch_size, bootstrap=200):
         bootstrap=bootstrap,
         noise=True,
         classes=sorted(set(y.tolist()))[:10],
+        exemplars=exemplars,
     )
     a = analyze(model, x, y, settings)
     names = [str(c) for c in settings.classes]
@@ -181,6 +185,9 @@ def main():
 
     t_engine, ours = timed(lambda: engine(model.module, x, y, layers, args.batch_size), args.repeats)
     t_trust, _ = timed(lambda: engine_with_trust(model.module, x, y, layers, args.batch_size), args.repeats)
+    t_exemplars, _ = timed(
+        lambda: engine_with_trust(model.module, x, y, layers, args.batch_size, exemplars=4), args.repeats
+    )
     t_patch, _ = timed(lambda: engine_with_patching(model.module, x, y, layers, args.batch_size), args.repeats)
     t_ta, theirs = timed(lambda: with_torchattacks(user_model, x, y, layers, args.batch_size), args.repeats)
     t_ta_cl, _ = timed(lambda: with_torchattacks(model.module, x, y, layers, args.batch_size), args.repeats)
@@ -197,10 +204,12 @@ def main():
         ("  same, channels_last", t_ta_cl),
         ("rnnviz", t_engine),
         ("rnnviz + trust (B=200, noise)", t_trust),
+        ("rnnviz + trust + exemplars (4)", t_exemplars),
         ("rnnviz + trust + patching", t_patch),
     ]
     for name, t in rows:
         print(f"  {name:<30} {t:8.2f} s   ratio to rnnviz {t / t_engine:6.2f}")
+    print(f"  exemplar tracking adds {100 * (t_exemplars / t_trust - 1):+.1f}% to the trust stage")
     print(f"  sensitivities agree with the plain way to {check:.1e} (max relative difference)")
     print(f"  torchattacks sensitivities agree to {max_rel_diff(ours, theirs):.1e}")
     mem = {
@@ -220,6 +229,8 @@ def main():
                     "rnnviz_s": t_engine,
                     "rnnviz_trust_s": t_trust,
                     "ratio_trust": t_trust / t_engine,
+                    "rnnviz_exemplars_s": t_exemplars,
+                    "ratio_exemplars_to_trust": t_exemplars / t_trust,
                     "rnnviz_patch_s": t_patch,
                     "ratio_patch_to_trust": t_patch / t_trust,
                     "ratio_plain": t_plain / t_engine,

@@ -23,6 +23,7 @@ from .bootstrap import ImageWeights, WeightedSums
 from .errors import UsageError
 from .exemplars import TopExemplars
 from .hooks import LayerHooks
+from .names import NORMS
 from .sensitivity import SensitivityMeter, layer_means, top_channels
 
 
@@ -255,7 +256,7 @@ def _measures(s: SweepSettings, weighted: bool) -> EpsMeasures:
 
 def _noise_activations(model, hooks: LayerHooks, x, eps_value: float, s: SweepSettings, index) -> dict:
     """The baseline's one extra forward pass: the layers' outputs under random sign noise."""
-    forward_no_grad(model, sign_noise(x, eps_value, s.seed, index))
+    forward_no_grad(model, sign_noise(x, eps_value, s.seed, index, NORMS[s.attack]))
     return hooks.take()
 
 

@@ -11,6 +11,7 @@ name the engine uses.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -169,16 +170,18 @@ def attack(
     raise ValueError(f"unknown attack {name!r}; expected one of {', '.join(ATTACK_NORM)}")
 
 
-def sign_noise(x: torch.Tensor, eps: float, seed: int, indices: torch.Tensor) -> torch.Tensor:
+def sign_noise(x: torch.Tensor, eps: float, seed: int, indices: torch.Tensor, norm: str = "linf") -> torch.Tensor:
     """The noise baseline: ``clamp(x + eps * s, 0, 1)`` with s uniform in {-1, +1} per pixel.
 
     Same size as an FGSM step but blind to the model; each image's signs depend only on ``seed``,
-    its global index and eps, so batching changes nothing.
+    its global index and eps, so batching changes nothing. With ``norm="l2"`` the same signs are
+    scaled to L2 length eps (eps / sqrt(pixels) each), the size of an L2 attack's perturbation.
     """
     if eps == 0:
         return x
     signs = torch.stack([_signs(x.shape[1:], seed, int(i), eps) for i in indices]).to(x.device, x.dtype)
-    return (x + eps * signs).clamp_(0.0, 1.0).contiguous(memory_format=torch.channels_last)
+    size = eps if norm == "linf" else eps / math.sqrt(signs[0].numel())
+    return (x + size * signs).clamp_(0.0, 1.0).contiguous(memory_format=torch.channels_last)
 
 
 def _start(shape, seed: int, indices: torch.Tensor) -> torch.Tensor:

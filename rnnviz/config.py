@@ -16,7 +16,7 @@ from pathlib import Path
 import tomllib
 
 from .errors import UsageError
-from .names import ATTACKS, QUALITIES, RECIPES
+from .names import ATTACKS, NORMS, QUALITIES, RECIPES
 from .presets import DEFAULT_PRESET, PRESETS
 
 
@@ -93,7 +93,7 @@ def parse_eps(text: str | list) -> tuple[list[float], list[str]]:
             raise UsageError(
                 f"--eps value '{item}' is not a number; use decimals (0.01) or fractions (4/255)"
             ) from None
-        if not math.isfinite(value) or value < 0 or value > 1:
+        if not math.isfinite(value) or value < 0 or value > MAX_L2_EPS:
             raise UsageError(
                 f"--eps value '{item}' is outside [0, 1]; epsilon is in [0, 1] pixel units (8/255 = {8 / 255:.4f})"
             )
@@ -218,6 +218,7 @@ INT_BOUNDS = {
     "exemplars": (0, 20),
 }
 MAX_EPS = 32
+MAX_L2_EPS = 256.0  # an L2 radius (pgd-l2) may exceed 1; the diameter of a 224 px image is about 388
 MAX_CLASSES = 100
 RANK_BY = ("sigma", "excess")
 
@@ -255,6 +256,12 @@ def validate(cfg: Config) -> None:
         raise UsageError(f"--classes lists {len(cfg.classes)} classes; use at most {MAX_CLASSES} per report")
     if not cfg.eps:
         raise UsageError("no epsilons given; pass --eps, e.g. --eps 0,0.01,0.1")
+    linf = [a for a in cfg.attack if NORMS.get(a) == "linf"]
+    if linf and max(cfg.eps) > 1:
+        raise UsageError(
+            f"--eps value {max(cfg.eps):g} is outside [0, 1], the range of {', '.join(linf)} (pixel units); "
+            f"radii above 1 are for L2 PGD alone: --attack pgd-l2"
+        )
     if len(cfg.eps) > MAX_EPS:
         raise UsageError(f"--eps lists {len(cfg.eps)} values; use at most {MAX_EPS}")
     patch_ladder(cfg.patch)

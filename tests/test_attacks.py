@@ -6,7 +6,17 @@ import torch.nn.functional as F
 from helpers import TwoLayerNet, freeze, images, sweep, tiny_resnet
 
 from rnnviz.analysis import analyze
-from rnnviz.attacks import ATTACK_NORM, PGDSettings, attack, fgsm, fgsm_step, input_gradient, pgd, pgd_l2
+from rnnviz.attacks import (
+    ATTACK_NORM,
+    PGDSettings,
+    attack,
+    fgsm,
+    fgsm_step,
+    input_gradient,
+    pgd,
+    pgd_l2,
+    sign_noise,
+)
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +205,12 @@ def test_attack_dispatch(resnet):
     assert ATTACK_NORM == {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2"}
     with pytest.raises(ValueError, match="pgd-l2"):
         attack("cw", resnet.module, x, y, 0.1, settings)
+
+
+def test_l2_sign_noise_has_the_l2_attacks_size():
+    x = torch.full((2, 3, 8, 8), 0.5)
+    index = torch.tensor([4, 9])
+    noisy = sign_noise(x, 2.0, 0, index, "l2")
+    torch.testing.assert_close((noisy - x).flatten(1).norm(dim=1), torch.full((2,), 2.0))
+    same_signs = (sign_noise(x, 2.0, 0, index) - x).sign()
+    assert torch.equal((noisy - x).sign(), same_signs)  # the Linf baseline's signs, scaled
