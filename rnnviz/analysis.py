@@ -9,6 +9,7 @@ size, not on the number of images.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -140,6 +141,60 @@ class ModelAnalysis:
 
     def top(self, k: int) -> list[list[dict]]:
         return [top_channels(ch, k) for ch in self.channels]
+
+    @classmethod
+    def concat(cls, parts: Sequence["ModelAnalysis"], shared: dict | None = None) -> "ModelAnalysis":
+        """The analyses of contiguous shards, in image order, as one pass over all their images.
+
+        Per-image arrays (labels, predictions) are concatenated, kept example indices move from
+        shard positions to whole-set positions, and every sum merges (sums and counts, never means
+        of means). ``parts`` are left unchanged. ``shared`` is a memo across the attacks of one
+        ``analyze_attacks`` call, whose analyses share one peak and one scale meter: those merge once
+        and stay shared.
+        """
+        if not parts:
+            raise ValueError("no shards to concatenate")
+        memo = {} if shared is None else shared
+        first = parts[0]
+        starts = np.cumsum([0] + [len(p.labels) for p in parts[:-1]])
+        predictions = Predictions(len(first.eps), 0)
+        predictions.pred = np.concatenate([p.predictions.pred for p in parts], axis=1)
+        predictions.confidence = np.concatenate([p.predictions.confidence for p in parts], axis=1)
+        kept = ExampleKeeper((), len(first.eps))
+        kept.images = {int(i) + int(s): v for p, s in zip(parts, starts) for i, v in p.kept.images.items()}
+        return cls(
+            list(first.eps),
+            np.concatenate([p.labels for p in parts]),
+            predictions,
+            [_merged([p.measures[e] for p in parts]) for e in range(len(first.eps))],
+            _merged_once(memo, [p.peak for p in parts]),
+            kept,
+            _merged_once(memo, [p.scale for p in parts]),
+            first.weights,
+            _merged([p.exemplars for p in parts]) if first.exemplars is not None else None,
+        )
+
+
+def concat_attacks(parts: Sequence[dict[str, ModelAnalysis]]) -> dict[str, ModelAnalysis]:
+    """``analyze_attacks``' results on contiguous shards (in image order) -> the whole's, per attack."""
+    memo: dict = {}
+    return {a: ModelAnalysis.concat([p[a] for p in parts], memo) for a in parts[0]}
+
+
+def _merged(parts: list):
+    """A copy of the first accumulator with the others merged in, in order."""
+    whole = copy.deepcopy(parts[0])
+    for p in parts[1:]:
+        whole.merge(p)
+    return whole
+
+
+def _merged_once(memo: dict, parts: list):
+    """``_merged``, once per distinct set of objects (meters shared between attacks)."""
+    key = tuple(id(p) for p in parts)
+    if key not in memo:
+        memo[key] = (_merged(parts), parts)  # the parts are held so their ids stay theirs
+    return memo[key][0]
 
 
 def analyze(

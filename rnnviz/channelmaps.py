@@ -189,7 +189,7 @@ def clean_sheet_png(
     Returns the upsampled maps drawn (image pixel coordinates), one per image.
     """
     _save_rgb(_sheet([[overlay_rgb(img, m, scale) for img, m in zip(images, maps)]]), path)
-    return [upsample(m, tuple(img.shape[1:])).numpy() for img, m in zip(images, maps)]
+    return [upsample(m, (int(img.shape[1]), int(img.shape[2]))).numpy() for img, m in zip(images, maps)]
 
 
 def change_sheet_png(

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from .config import build_config, check_sources, load_toml
+from .distributed import PeerFailure, is_main_process, session
 from .errors import UsageError
 from .names import ATTACKS, QUALITIES
 from .presets import PRESETS
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         _one_line_warnings(quiet)
         try:
             return _main(build_parser().parse_args(argv))
+        except PeerFailure as err:  # torchrun: the failing rank printed the one line
+            return EXIT_USAGE if err.usage else EXIT_FAILURE
         except UsageError as err:
             if debug:
                 raise
@@ -222,19 +225,29 @@ def _main(args: argparse.Namespace) -> int:
 
     progress = not args.quiet
     if args.from_dir:  # no torch import on this path: a re-render takes seconds
+        if not is_main_process():  # torchrun: one rank re-renders
+            return 0
         _check_from_flags(args)
         files = render_report(
             Path(args.from_dir), pdf=args.pdf is not False, slides=bool(args.slides), progress=progress
         )
         return _print_files(Path(args.from_dir), files)
-    cfg = build_config(settings_from(args))
-    check_sources(cfg)  # before importing torch: a missing folder or file is reported in a second
-    from .pipeline import run
+    with session() as ctx:  # torchrun: every rank runs the job (rnnviz.distributed); else one process
+        cfg = ctx.stage("reading the settings", lambda: _checked_config(args))
+        from .pipeline import run
 
-    out = run(cfg, progress=progress)
+        out = run(cfg, progress=progress, dist=ctx)
+    if not ctx.is_main:  # rank 0 writes the report
+        return 0
     files = render_report(out, pdf=cfg.pdf, slides=cfg.slides, progress=progress)
     _print_summary(out)
     return _print_files(out, files)
+
+
+def _checked_config(args: argparse.Namespace):
+    cfg = build_config(settings_from(args))
+    check_sources(cfg)  # before importing torch: a missing folder or file is reported in a second
+    return cfg
 
 
 def _print_summary(out: Path) -> None:

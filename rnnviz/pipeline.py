@@ -8,14 +8,19 @@ neither its ``Config`` nor any global state (every random draw has its own gener
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from . import galleries, patching
-from .analysis import ModelAnalysis, NonFiniteOutput, SweepSettings, analyze_attacks
+from .analysis import ModelAnalysis, NonFiniteOutput, SweepSettings, analyze_attacks, concat_attacks
 from .attack_results import attack_results, context, curve_results
 from .attacks import PGDSettings
 from .cache import cache_dir
@@ -23,6 +28,7 @@ from .cards import write_cards
 from .config import Config, check_sources, patch_ladder, validate
 from .curves import eps_grid, fgsm_curve
 from .data import ImageSet, Preprocess, load_builtin_sample, load_folder
+from .distributed import Distributed, session
 from .errors import UsageError
 from .examples import choose_examples, write_examples
 from .hooks import channel_counts, check_layers
@@ -91,9 +97,14 @@ def choose_layers(cfg: Config, models: dict[str, LoadedModel]) -> list[str]:
 
 
 def sweep_settings(
-    cfg: Config, layers: list[str], examples: Sequence[int] = (), classes: Sequence[int] = ()
+    cfg: Config,
+    layers: list[str],
+    examples: Sequence[int] = (),
+    classes: Sequence[int] = (),
+    first_index: int = 0,
 ) -> SweepSettings:
-    """The engine's settings for ``cfg``: one object, shared by both models."""
+    """The engine's settings for ``cfg``: one object, shared by both models (``first_index``: the
+    global index of the first image of this rank's shard)."""
     return SweepSettings(
         eps=cfg.eps,
         layers=layers,
@@ -108,6 +119,7 @@ def sweep_settings(
         noise=True,
         classes=classes,
         exemplars=cfg.exemplars,
+        first_index=first_index,
     )
 
 
@@ -161,14 +173,24 @@ def run_transfer(
 
 def run_fgsm_curve(cfg: Config, models: dict[str, LoadedModel], images: ImageSet) -> dict | None:
     """FGSM accuracy of both models on a fine eps grid (Linf attacks only); None when off."""
+    counts = fgsm_counts(cfg, models, images)
+    return None if counts is None else curve_results(counts[0], _lists(counts[1]), len(images))
+
+
+def fgsm_counts(
+    cfg: Config, models: dict[str, LoadedModel], images: ImageSet
+) -> tuple[list[float], dict[str, np.ndarray]] | None:
+    """The FGSM curve's grid and its correct counts per model (counts of shards add up)."""
     grid = eps_grid(cfg.eps, cfg.fgsm_grid) if any(NORMS[a] == "linf" for a in cfg.attack) else []
     if not grid:
         return None
-    correct = {
-        m: fgsm_curve(models[m].module, images.images, images.labels, grid, cfg.batch_size, cfg.device).tolist()
-        for m in MODELS
+    return grid, {
+        m: fgsm_curve(models[m].module, images.images, images.labels, grid, cfg.batch_size, cfg.device) for m in MODELS
     }
-    return curve_results(grid, correct, len(images))
+
+
+def _lists(correct: dict[str, np.ndarray]) -> dict[str, list]:
+    return {m: c.tolist() for m, c in correct.items()}
 
 
 def run_patching(
@@ -180,19 +202,43 @@ def run_patching(
 ) -> dict | None:
     """Per model and non-zero eps, the damage undone by patching ranked, random and whole-layer
     channel sets (``rnnviz.patching``); None with ``--patch none``."""
+    plans = patch_plans(cfg, analyses)
+    return summarize_patching(cfg, patch_counts(cfg, models, images, plans, settings))
+
+
+def patch_plans(cfg: Config, analyses: dict[str, ModelAnalysis]) -> dict[str, dict] | None:
+    """Per model, eps index -> the channel sets to patch (from the merged analysis); None when off."""
     ladder = patch_ladder(cfg.patch)
     if not ladder:
         return None
-    out = {}
-    for m in MODELS:
-        plans = {
+    return {
+        m: {
             e: patching.plan(analyses[m], e, ladder, cfg.patch_draws, cfg.seed)
             for e, eps in enumerate(cfg.eps)
             if eps > 0
         }
-        counts = patching.patch_sweep(models[m].module, images.images, images.labels, settings, plans, cfg.patch_share)
-        out[m] = [patching.summarize(counts[e]) if e in counts else None for e in range(len(cfg.eps))]
-    return out
+        for m in MODELS
+    }
+
+
+def patch_counts(
+    cfg: Config, models: dict[str, LoadedModel], images: ImageSet, plans: dict | None, settings: SweepSettings
+) -> dict[str, dict[int, patching.PatchCounts]] | None:
+    """Per model, eps index -> the patching counts over ``images`` (counts of shards merge)."""
+    if plans is None:
+        return None
+    return {
+        m: patching.patch_sweep(models[m].module, images.images, images.labels, settings, plans[m], cfg.patch_share)
+        for m in MODELS
+    }
+
+
+def summarize_patching(cfg: Config, counts: dict[str, dict[int, patching.PatchCounts]] | None) -> dict | None:
+    if counts is None:
+        return None
+    return {
+        m: [patching.summarize(counts[m][e]) if e in counts[m] else None for e in range(len(cfg.eps))] for m in MODELS
+    }
 
 
 def check_device(device: str) -> None:
@@ -230,78 +276,213 @@ def _layer_channel(key: str) -> tuple[str, int]:
     return layer, int(channel)
 
 
+# ------------------------------------------------------------------ shards
+
+
+def shard_images(images: ImageSet, span: range) -> ImageSet:
+    """This rank's images: the one place a shard is cut from the image set (a streaming loader
+    replaces it by loading only ``span``)."""
+    return replace(
+        images,
+        images=images.images[span.start : span.stop],
+        labels=images.labels[span.start : span.stop],
+        sources=images.sources[span.start : span.stop],
+    )
+
+
+def merge_analyses(shards: list[dict[str, dict[str, ModelAnalysis]]]) -> dict[str, dict[str, ModelAnalysis]]:
+    """attack -> model -> analysis of every shard (rank order = image order) -> the whole's.
+    One shard is returned as it is, so a single process keeps its numbers bit for bit."""
+    if len(shards) == 1:
+        return shards[0]
+    attacks = list(shards[0])
+    out: dict[str, dict[str, ModelAnalysis]] = {a: {} for a in attacks}
+    for m in MODELS:
+        whole = concat_attacks([{a: shard[a][m] for a in attacks} for shard in shards])
+        for a in attacks:
+            out[a][m] = whole[a]
+    return out
+
+
+def merge_transfer(parts: list[Any]) -> dict | None:
+    """(source, target) -> TransferCounts of every shard, summed in rank order."""
+    if parts[0] is None or len(parts) == 1:
+        return parts[0]
+    whole = copy.deepcopy(parts[0])
+    for part in parts[1:]:
+        for pair, counts in part.items():
+            whole[pair].merge(counts)
+    return whole
+
+
+def merge_curve(parts: list) -> tuple[list[float], dict[str, np.ndarray]] | None:
+    """The FGSM curve's counts of every shard, summed."""
+    if parts[0] is None:
+        return None
+    grid = parts[0][0]
+    return grid, {m: sum((p[1][m] for p in parts), np.zeros(len(grid), dtype=np.int64)) for m in MODELS}
+
+
+def merge_patch_counts(parts: list) -> dict | None:
+    """model -> eps index -> PatchCounts of every shard, merged in rank order."""
+    if parts[0] is None or len(parts) == 1:
+        return parts[0]
+    whole = copy.deepcopy(parts[0])
+    for part in parts[1:]:
+        for m, per_eps in part.items():
+            for e, counts in per_eps.items():
+                whole[m][e].merge(counts)
+    return whole
+
+
 # ------------------------------------------------------------------ the whole job
 
 
-def run(cfg: Config, progress: bool = True) -> Path:
+def run(cfg: Config, progress: bool = True, dist: Distributed | None = None) -> Path:
     """Run every stage for ``cfg`` and return the finished report folder (without the report
     itself: ``render_report`` writes that from the folder).
 
+    Under torchrun every rank calls ``run``: each measures its shard of the images, rank 0 merges
+    the shards, writes the folder and shows progress; the renders are split across the ranks.
+
     Args:
         cfg: a validated ``Config``; it is not modified.
-        progress: show progress bars on stderr.
+        progress: show progress bars on stderr (rank 0 only).
+        dist: the job's ranks (``rnnviz.distributed.session``); opened from torchrun's
+            environment when not given (one process outside torchrun).
     Returns:
-        The folder holding results.json, data/*.csv and figures/.
+        The folder holding results.json, data/*.csv and figures/ (on every rank).
     """
-    t0 = time.perf_counter()
+    if dist is not None:
+        return _run(cfg, progress, dist)
+    with session() as ctx:
+        return _run(cfg, progress, ctx)
+
+
+def _checked(cfg: Config, ctx: Distributed) -> Config:
+    """``cfg`` validated, with this rank's device (``cuda`` under torchrun: cuda:LOCAL_RANK)."""
     validate(cfg)
     check_sources(cfg)
-    check_device(cfg.device)
+    work = replace(cfg, device=ctx.device(cfg.device))
+    check_device(work.device)
     if cfg.quality != "none":
         check_render_cache()
-    models = load_pair(cfg)
-    images = load_images(cfg, models["standard"])
+    return work
+
+
+def _load_models(cfg: Config, ctx: Distributed) -> dict[str, LoadedModel]:
+    """Rank 0 loads (and downloads) first; the others then load from the warm cache."""
+    first = ctx.stage("loading the models", lambda: load_pair(cfg) if ctx.is_main else None)
+    return ctx.stage("loading the models", lambda: first if first is not None else load_pair(cfg))
+
+
+def _chosen_layers(cfg: Config, models: dict[str, LoadedModel], images: ImageSet) -> list[str]:
     layers = choose_layers(cfg, models)
     check_top_k(cfg, models["standard"], layers, images)
-    resolved = replace(cfg, layers=layers)
-    with claim(cfg.out, resolved.to_json(), cfg.preset + "-" + "-".join(cfg.classes)) as folder:
-        out = folder.path
+    return layers
+
+
+def _path(folder) -> Path:
+    assert folder is not None, "rank 0 holds the folder"
+    return folder.path
+
+
+def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
+    t0 = time.perf_counter()
+    main, progress = ctx.is_main, progress and ctx.is_main
+    work = ctx.stage("checks", lambda: _checked(cfg, ctx))
+    models = _load_models(work, ctx)
+    images = ctx.stage("loading the images", lambda: load_images(work, models["standard"]))
+    layers = ctx.stage("checking the layers", lambda: _chosen_layers(work, models, images))
+    resolved, work = replace(cfg, layers=layers), replace(work, layers=layers)
+    span = ctx.shard(len(images))
+    part = shard_images(images, span) if ctx.world > 1 else images
+    with ExitStack() as stack:
+        folder: Any = ctx.stage(
+            "claiming the output folder",
+            lambda: (
+                stack.enter_context(claim(cfg.out, resolved.to_json(), cfg.preset + "-" + "-".join(cfg.classes)))
+                if main
+                else None
+            ),
+        )
+        out = ctx.share("claiming the output folder", lambda: _path(folder))
         timings = {"load_s": round(time.perf_counter() - t0, 3)}
 
         t = time.perf_counter()
         examples = choose_examples(images.labels, images.class_indices, cfg.n_examples)
-        by_attack = run_analysis(
-            cfg, models, images, sweep_settings(cfg, layers, examples, images.class_indices), progress
-        )
-        analyses = by_attack[cfg.primary_attack]
+        mine = [i - span.start for i in examples if i in span]
+        settings = sweep_settings(work, layers, mine, images.class_indices, span.start)
+        shards: Any = ctx.gather("the attack", lambda: run_analysis(work, models, part, settings, progress))
+        by_attack: Any = ctx.stage("merging the attack", lambda: merge_analyses(shards) if shards else None)
         timings["attack_s"] = round(time.perf_counter() - t, 3)
 
         t = time.perf_counter()
-        transferred = run_transfer(cfg, models, images, sweep_settings(cfg, layers))
-        curve = run_fgsm_curve(cfg, models, images)
+        plain = sweep_settings(work, layers, first_index=span.start)
+        side: Any = ctx.gather(
+            "transfer", lambda: (run_transfer(work, models, part, plain), fgsm_counts(work, models, part))
+        )
         timings["transfer_s"] = round(time.perf_counter() - t, 3)
 
         t = time.perf_counter()
-        patched = run_patching(cfg, models, images, analyses, sweep_settings(cfg, layers, (), images.class_indices))
+        plans = ctx.share("planning the patching", lambda: patch_plans(cfg, by_attack[cfg.primary_attack]))
+        patch_settings = sweep_settings(work, layers, (), images.class_indices, span.start)
+        counts: Any = ctx.gather("patching", lambda: patch_counts(work, models, part, plans, patch_settings))
         timings["patch_s"] = round(time.perf_counter() - t, 3)
 
-        results = build_results(resolved, models, images, analyses, timings)
-        results["patching"] = patched
-        display = models["standard"].labels.display
-        results["attacks"] = attack_results(resolved, by_attack, images.class_indices, display, transferred, curve)
-        results["context"] = context(resolved)
-        results["examples"] = write_examples(out, results, images, analyses, models["standard"].labels)
-        t = time.perf_counter()
-        results["exemplars"] = write_cards(
-            out,
-            results,
-            {m: models[m].module for m in MODELS},
-            images.images,
-            images.labels,
-            analyses,
-            attack_name=cfg.primary_attack,
-            pgd=PGDSettings(cfg.pgd_steps, cfg.pgd_step_size),
-            seed=cfg.seed,
-            device=cfg.device,
-        )
-        timings["cards_s"] = round(time.perf_counter() - t, 3)
-        results["data_files"] = write_tables(out, results, analyses)
-        write_results(out, results)
+        def write_measurements() -> dict:
+            analyses = by_attack[cfg.primary_attack]
+            transferred = merge_transfer([s[0] for s in side])
+            curve = merge_curve([s[1] for s in side])
+            results = build_results(resolved, models, images, analyses, timings)
+            results["patching"] = summarize_patching(cfg, merge_patch_counts(counts))
+            if ctx.world > 1:
+                results["environment"]["world_size"] = ctx.world
+            display = models["standard"].labels.display
+            results["attacks"] = attack_results(
+                resolved,
+                by_attack,
+                images.class_indices,
+                display,
+                transferred,
+                curve and curve_results(curve[0], _lists(curve[1]), len(images)),
+            )
+            results["context"] = context(resolved)
+            results["examples"] = write_examples(out, results, images, analyses, models["standard"].labels)
+            t = time.perf_counter()
+            results["exemplars"] = write_cards(
+                out,
+                results,
+                {m: models[m].module for m in MODELS},
+                images.images,
+                images.labels,
+                analyses,
+                attack_name=cfg.primary_attack,
+                pgd=PGDSettings(cfg.pgd_steps, cfg.pgd_step_size),
+                seed=cfg.seed,
+                device=work.device,
+            )
+            timings["cards_s"] = round(time.perf_counter() - t, 3)
+            results["data_files"] = write_tables(out, results, analyses)
+            write_results(out, results)
+            return results
+
+        results: Any = ctx.stage("writing the results", lambda: write_measurements() if main else None)
 
         if cfg.quality != "none":
             t = time.perf_counter()
-            results["renders"] = galleries.render_galleries(resolved, out, models, results, progress, images=images)
-            timings["render_s"] = round(time.perf_counter() - t, 3)
-            write_results(out, results)
-        folder.finish()
+            if ctx.world == 1:
+                results["renders"] = galleries.render_galleries(resolved, out, models, results, progress, images=images)
+            else:
+                jobs = ctx.share("planning the renders", lambda: galleries.render_jobs(work, models, results, images))
+                shares = ctx.gather("rendering", lambda: galleries.render_share(work, models, jobs, ctx, progress))
+                rendered = ctx.stage(
+                    "writing the renders", lambda: galleries.write_shared_renders(out, jobs, shares) if shares else None
+                )
+                if main:
+                    results["renders"] = rendered
+            if main:
+                timings["render_s"] = round(time.perf_counter() - t, 3)
+            ctx.stage("writing the results", lambda: write_results(out, results) if main else None)
+        ctx.stage("finishing", lambda: folder.finish() if main else None)
     return out

@@ -60,12 +60,12 @@ def results_without_timings(folder: Path) -> dict:
 
 
 def test_ctrl_c_during_attack_keeps_nothing_half_done_and_rerun_works(tmp_path, monkeypatch, capsys):
-    real = pipeline.analyze
-    monkeypatch.setattr(pipeline, "analyze", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    real = pipeline.analyze_attacks
+    monkeypatch.setattr(pipeline, "analyze_attacks", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     assert main(BASE + ["--out", "r"]) == 130
     assert "interrupted" in error_line(capsys)
     assert not (tmp_path / "r" / "results.json").exists()
-    monkeypatch.setattr(pipeline, "analyze", real)
+    monkeypatch.setattr(pipeline, "analyze_attacks", real)
     assert main(BASE + ["--out", "r"]) == 0
     assert (tmp_path / "r" / "report.html").is_file()
 

@@ -264,7 +264,7 @@ def test_a_read_only_render_cache_is_named_before_the_attack(offline, capsys, mo
     import rnnviz.pipeline as pipeline
 
     monkeypatch.setattr(pipeline.os, "access", lambda path, mode: False)
-    monkeypatch.setattr(pipeline, "analyze", lambda *a, **k: pytest.fail("attack started"))
+    monkeypatch.setattr(pipeline, "analyze_attacks", lambda *a, **k: pytest.fail("attack started"))
     assert main([a if a != "none" else "draft" for a in TINY]) == 2
     err = one_line(capsys)
     assert "render cache" in err and "not writable" in err and "RNNVIZ_CACHE" in err
