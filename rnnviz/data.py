@@ -79,20 +79,37 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 def load_image(path: Path, prep: Preprocess) -> torch.Tensor:
     """Decode, convert, resize and crop one file to a (3, size, size) tensor in [0, 1]."""
+    return to_tensor(fit(decode(path, prep), prep))
+
+
+def decode(path: Path, prep: Preprocess) -> Image.Image:
+    """Every step of ``load_image`` that can fail on a bad file: open, decode, orient, to RGB.
+
+    What is left after it (resize, crop, to tensor) cannot fail on a decoded RGB image, so a file
+    ``decode`` accepts is one ``load_image`` reads: the stream's up-front check relies on that.
+    """
     with strict_images(), Image.open(path) as opened:
         opened.draft("RGB", (prep.resize or prep.size,) * 2)  # JPEG: decode small, fast for huge files
-        img = to_rgb(ImageOps.exif_transpose(opened))
-        if prep.resize:
-            scale = prep.resize / min(img.size)
-            img = img.resize(
-                (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR
-            )
-        img = (
-            ImageOps.fit(img, (prep.size, prep.size), Image.Resampling.BILINEAR)
-            if prep.resize is None
-            else _center_crop(img, prep.size)
+        return to_rgb(ImageOps.exif_transpose(opened))  # a decoded copy, independent of the file
+
+
+def fit(img: Image.Image, prep: Preprocess) -> Image.Image:
+    """Shorter side to ``prep.resize`` then centre crop, or (no resize) scale-and-crop to fill."""
+    if prep.resize:
+        scale = prep.resize / min(img.size)
+        img = img.resize(
+            (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR
         )
-    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255.0
+        return _center_crop(img, prep.size)
+    return ImageOps.fit(img, (prep.size, prep.size), Image.Resampling.BILINEAR)
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """8-bit RGB to (3, H, W) float32 in [0, 1]; numpy, so no torch thread pool wakes per image
+    (bit-identical to ``.float() / 255``: both are one correctly rounded float32 division)."""
+    arr = np.ascontiguousarray(np.asarray(img, dtype=np.uint8).transpose(2, 0, 1), dtype=np.float32)
+    arr /= np.float32(255.0)
+    return torch.from_numpy(arr)
 
 
 def _center_crop(img: Image.Image, size: int) -> Image.Image:
@@ -154,12 +171,82 @@ def _check_regular(path: Path) -> None:
         raise OSError(f"{path.name} is not a regular file")
 
 
+def read_image(path: Path, prep: Preprocess) -> torch.Tensor:
+    """``load_image`` of a regular file (what a folder run reads per image)."""
+    _check_regular(path)
+    return load_image(path, prep)
+
+
+def check_image(path: Path, prep: Preprocess) -> None:
+    """Raise exactly where ``read_image`` would, without the resize and crop."""
+    _check_regular(path)
+    decode(path, prep)
+
+
+def skip_note(path: Path, err: BaseException) -> str:
+    """How a skipped file is listed in the warning and the report."""
+    return f"{path.name} ({type(err).__name__})"
+
+
 def sample_files(files: list[Path], n: int, seed: int, class_index: int) -> list[Path]:
     """``n`` files drawn reproducibly: the same seed gives the same images on any machine."""
     if len(files) <= n:
         return files
     rng = np.random.default_rng([seed, class_index])
     return [files[i] for i in sorted(rng.choice(len(files), size=n, replace=False))]
+
+
+@dataclass(frozen=True)
+class ClassFiles:
+    """One class's share of a folder run: the files to read, in order, of ``n_found`` found."""
+
+    index: int
+    files: list[Path]
+    n_found: int
+
+
+def select_files(
+    root: Path,
+    labels: LabelSet,
+    class_indices: list[int],
+    n_per_class: int,
+    seed: int,
+    label: str | None = None,
+) -> list[ClassFiles]:
+    """Which files a folder run reads, in which order, with which labels (nothing decoded yet)."""
+    by_class = find_class_files(Path(root), labels, class_indices, label)
+    chosen = []
+    for index in class_indices:
+        files = by_class.get(index, [])
+        chosen.append(ClassFiles(index, sample_files(files, n_per_class, seed, index), len(files)))
+    return chosen
+
+
+def require_files(root: Path, labels: LabelSet, chosen: ClassFiles) -> None:
+    """A class with no image files at all is the user's mistake, named with the folder to make."""
+    if not chosen.files:
+        raise UsageError(
+            f"no images of class '{labels.display(chosen.index)}' under {root}; expected a folder "
+            f"named {_folder_hint(labels, chosen.index)} holding its images"
+        )
+
+
+def require_readable(root: Path, labels: LabelSet, chosen: ClassFiles, n_read: int) -> None:
+    if n_read == 0:
+        raise UsageError(
+            f"none of the {chosen.n_found} image file(s) of class '{labels.display(chosen.index)}' under "
+            f"{root} could be read; check they are JPEG/PNG images"
+        )
+
+
+def warn_skipped(skipped: list[str], stacklevel: int = 2) -> None:
+    """One warning for all unreadable files (the first ten named)."""
+    if skipped:
+        warnings.warn(
+            f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:10])}"
+            f"{' ...' if len(skipped) > 10 else ''}",
+            stacklevel=stacklevel + 1,
+        )
 
 
 def load_folder(
@@ -172,39 +259,23 @@ def load_folder(
     label: str | None = None,
 ) -> ImageSet:
     """Read up to ``n_per_class`` images of each class; unreadable files are skipped, listed once."""
-    by_class = find_class_files(Path(root), labels, class_indices, label)
     images: list[torch.Tensor] = []
     targets: list[int] = []
     sources: list[str] = []
     skipped: list[str] = []
-    for index in class_indices:
-        files = by_class.get(index, [])
-        if not files:
-            raise UsageError(
-                f"no images of class '{labels.display(index)}' under {root}; expected a folder "
-                f"named {_folder_hint(labels, index)} holding its images"
-            )
+    for chosen in select_files(Path(root), labels, class_indices, n_per_class, seed, label):
+        require_files(root, labels, chosen)
         before = len(images)
-        for path in sample_files(files, n_per_class, seed, index):
+        for path in chosen.files:
             try:
-                _check_regular(path)
-                images.append(load_image(path, prep))
+                images.append(read_image(path, prep))
             except Exception as err:  # PIL raises many types for bad files; all mean "skip it"
-                skipped.append(f"{path.name} ({type(err).__name__})")
+                skipped.append(skip_note(path, err))
                 continue
-            targets.append(index)
+            targets.append(chosen.index)
             sources.append(str(path))
-        if len(images) == before:
-            raise UsageError(
-                f"none of the {len(files)} image file(s) of class '{labels.display(index)}' under "
-                f"{root} could be read; check they are JPEG/PNG images"
-            )
-    if skipped:
-        warnings.warn(
-            f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:10])}"
-            f"{' ...' if len(skipped) > 10 else ''}",
-            stacklevel=2,
-        )
+        require_readable(root, labels, chosen, len(images) - before)
+    warn_skipped(skipped)
     return ImageSet(
         torch.stack(images), torch.tensor(targets), class_indices, sources, f"image folder '{Path(root).name}'", skipped
     )
@@ -217,14 +288,13 @@ def _folder_hint(labels: LabelSet, index: int) -> str:
     return hint
 
 
-def load_builtin_sample(class_indices: list[int], n_per_class: int, seed: int) -> ImageSet:
-    """The shipped Fashion-MNIST test sample as RGB 28x28 (gray repeated to three channels)."""
+def select_builtin(class_indices: list[int], n_per_class: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """Rows of the shipped Fashion-MNIST sample a run uses, in order, and notes on short classes."""
     from .labels import FASHION_NAMES
     from .zoo import load_fashion_sample
 
-    pixels, labels = load_fashion_sample()
-    chosen: list[int] = []
-    sources: list[str] = []
+    _, labels = load_fashion_sample()
+    chosen: list[np.ndarray] = []
     notes: list[str] = []
     for index in class_indices:
         rows = np.flatnonzero(labels == index)
@@ -234,9 +304,30 @@ def load_builtin_sample(class_indices: list[int], n_per_class: int, seed: int) -
                 f"{FASHION_NAMES[index]}; all {len(rows)} were used"
             )
         rng = np.random.default_rng([seed, index])
-        pick = rows if len(rows) <= n_per_class else np.sort(rng.choice(rows, n_per_class, replace=False))
-        chosen += pick.tolist()
-        sources += [f"fashion-mnist test sample #{i}" for i in pick]
-    x = torch.from_numpy(pixels[chosen]).float().div(255.0).unsqueeze(1).repeat(1, 3, 1, 1)
-    y = torch.from_numpy(labels[chosen]).long()
-    return ImageSet(x, y, class_indices, sources, "built-in Fashion-MNIST test sample (MIT licence)", notes=notes)
+        chosen.append(rows if len(rows) <= n_per_class else np.sort(rng.choice(rows, n_per_class, replace=False)))
+    return np.concatenate(chosen).astype(np.int64) if chosen else np.zeros(0, np.int64), notes
+
+
+def builtin_source(row: int) -> str:
+    return f"fashion-mnist test sample #{row}"
+
+
+def builtin_pixels(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 (..., 28, 28) gray -> float (..., 3, 28, 28) in [0, 1], gray repeated to RGB."""
+    x = torch.from_numpy(pixels).float().div(255.0).unsqueeze(-3)
+    return x.repeat(*([1] * (x.dim() - 3)), 3, 1, 1)
+
+
+BUILTIN_DESCRIPTION = "built-in Fashion-MNIST test sample (MIT licence)"
+
+
+def load_builtin_sample(class_indices: list[int], n_per_class: int, seed: int) -> ImageSet:
+    """The shipped Fashion-MNIST test sample as RGB 28x28 (gray repeated to three channels)."""
+    from .zoo import load_fashion_sample
+
+    pixels, labels = load_fashion_sample()
+    rows, notes = select_builtin(class_indices, n_per_class, seed)
+    sources = [builtin_source(int(i)) for i in rows]
+    x = builtin_pixels(pixels[rows])
+    y = torch.from_numpy(labels[rows]).long()
+    return ImageSet(x, y, class_indices, sources, BUILTIN_DESCRIPTION, notes=notes)

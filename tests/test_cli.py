@@ -14,6 +14,7 @@ from test_report import SECTIONS
 
 from rnnviz.cli import main
 from rnnviz.errors import UsageError
+from rnnviz.names import SCHEMA_VERSION
 
 TINY = [
     "--preset",
@@ -31,7 +32,13 @@ TINY = [
     "--quality",
     "draft",
     "--recipes",
-    "lucid,raw",
+    "lucid,raw,accent",
+    "--attack",
+    "fgsm,pgd",
+    "--pgd-steps",
+    "2",
+    "--exemplars",
+    "2",
     "--quiet",
     "--neurons",
     "layer4.0:3",
@@ -72,10 +79,12 @@ def test_end_to_end_writes_every_output(report_dir):
     for name in ("report.html", "report.pdf", "results.json", "data/accuracy.csv", "data/top_channels.csv"):
         assert (report_dir / name).is_file(), name
     r = json.loads((report_dir / "results.json").read_text())
-    assert r["schema_version"] == 2 and r["config"]["eps"] == [0.0, 0.1]
+    assert r["schema_version"] == SCHEMA_VERSION and r["config"]["eps"] == [0.0, 0.1]
     assert {m["arch"] for m in r["models"].values()} == {"fashion_resnet"}
     unique = {m: {(c["layer"], c["channel"]) for per in r["top_channels"][m] for c in per} for m in r["models"]}
-    assert len(r["renders"]) == 2 * sum(len(u) for u in unique.values())  # once per channel and recipe
+    assert len(r["renders"]) == 3 * sum(len(u) for u in unique.values())  # once per channel and recipe
+    assert {e["recipe"] for e in r["renders"]} == {"lucid", "raw", "accent"}
+    assert r["attacks"]["names"] == ["fgsm", "pgd"] and r["exemplars"]["n"] == 2
     assert r["accuracy"]["standard"][0] >= r["accuracy"]["standard"][1]
     # eps = 0: sigma is 0 by construction, so no ranking, no top-k row, no sigma row, no render
     for m in r["models"]:

@@ -31,15 +31,18 @@ SECTIONS = [
     "1. Accuracy under attack",
     "2. Adversarial examples",
     "3. Channel sensitivity",
-    "4. How much to trust the ranking",
-    "5. Do the sensitive channels cause the errors?",
-    "6. What the sensitive channels respond to",
-    "7. Method and reproducibility",
+    "4. Does the attack change the answer?",
+    "5. How much to trust the ranking",
+    "6. Do the sensitive channels cause the errors?",
+    "7. What the sensitive channels respond to",
+    "8. What each channel responds to: channel cards",
+    "9. Method and reproducibility",
 ]
+FIGURE_IMAGE = re.compile(r'<figure id="fig-\d+"[^>]*>\s*<img src="data:image')  # cards add images of their own
 TRUST = ["ranking_stability", "noise_baseline", "ranking_convergence", "ranking_per_class"]
 # 3 attacked eps x 2 recipes of galleries, 1 diversity figure, 2 example grids, 3 profiles, 2 curves,
-# 4 figures on the ranking's trustworthiness, 2 on activation patching.
-FIGURES = 20
+# 4 figures on the ranking's trustworthiness, 2 on activation patching, 2 comparing the attacks.
+FIGURES = 22
 PLOTS = [
     "accuracy_vs_eps",
     "accuracy_per_class",
@@ -49,6 +52,8 @@ PLOTS = [
     *TRUST,
     "patching_undone",
     "patching_layers",
+    "attack_overlap",
+    "attack_collapse",
 ]
 GRIDS = ["examples_sneaker", "examples_bag", "diversity_lucid"] + [
     f"gallery_eps{i}_{r}" for i in (1, 2, 3) for r in ("lucid", "raw")
@@ -102,7 +107,7 @@ def test_html_is_self_contained(rendered):
 
 def test_html_embeds_every_figure_once_in_numbered_order(rendered):
     html = html_of(rendered[0])
-    assert html.count("data:image") == FIGURES
+    assert len(FIGURE_IMAGE.findall(html)) == FIGURES
     numbers = [int(n) for n in re.findall(r"<b>Figure (\d+)\.</b>", html)]
     assert numbers == list(range(1, FIGURES + 1))
 
@@ -136,7 +141,7 @@ def test_skipped_rendering_is_clearly_noted(tmp_path):
     render_report(tmp_path, pdf=False, progress=False)
     html = html_of(tmp_path)
     assert "Rendering was skipped" in html
-    assert html.count("data:image") == FIGURES - 7
+    assert len(FIGURE_IMAGE.findall(html)) == FIGURES - 7
     assert not list((tmp_path / "figures").glob("gallery_*"))
 
 
@@ -369,7 +374,7 @@ def test_pdf_is_a4_landscape_with_every_section_starting_a_page(rendered, pdf_pa
     reader = PdfReader(rendered[1].pdf)
     box = reader.pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (842, 595)
-    assert 10 <= len(pdf_pages) <= 24
+    assert 10 <= len(pdf_pages) <= 34
     starts = [next(n for n, text in enumerate(pdf_pages) if body_text(text).startswith(title)) for title in SECTIONS]
     assert starts == sorted(starts) and starts[0] >= 2  # after the title page and contents
 
@@ -484,7 +489,9 @@ def test_renderer_modules_are_small_and_define_no_shared_constant():
 # Keys whose names are data (class names, layer names, "layer:channel"): only their values' shape counts.
 DATA_KEYED = re.compile(
     r"(accuracy_per_class\.\w+|layer_sensitivity\.\w+\[\]|channel_max_activation\.\w+"
-    r"|neuron_sensitivity\.\w+\[\]|ranking\.\w+\[\]\.(layers|per_class))"
+    r"|neuron_sensitivity\.\w+\[\]|ranking\.\w+\[\]\.(layers|per_class)"
+    r"|attacks\.(accuracy|sigma_mean|top|collapse|norm)|exemplars\.\w+|exemplars\.\w+\.<key>\.(change|images\.change"
+    r"|images\.bars\.change|map_scale\.change))"
 )
 
 

@@ -80,7 +80,7 @@ def test_a_symlinked_figures_folder_is_refused(tmp_path, capsys):
     """Without images under figures/ (no examples, no renders) every figure would land elsewhere."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    root = make_results(tmp_path / "run", n_examples=0, renders=False)
+    root = make_results(tmp_path / "run", n_examples=0, renders=False, exemplars=False)
     for p in (root / "figures").rglob("*"):
         assert p.is_dir(), p
     (root / "figures" / "examples").rmdir()

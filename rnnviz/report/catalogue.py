@@ -13,7 +13,7 @@ from PIL import Image
 
 from rnnviz.errors import UsageError
 from rnnviz.names import COLOURS, MODELS, MUTED, RIGHT, WRONG, slug
-from rnnviz.report import patch_section, plots, trust
+from rnnviz.report import attack_section, patch_section, plots, trust
 from rnnviz.report.grids import PAD, TILE, Cell, Line, arrange, fit, grid, hstack, save_image, text_image, vstack
 from rnnviz.report.safety import output, regular_file
 from rnnviz.report.summary import attack_name, eps_text, pct
@@ -24,6 +24,8 @@ RECIPE_NOTES = {
     "robustness, a prior that makes even a standard model's channels look structured.",
     "raw": "Raw recipe: plain gradient ascent in pixel space with no prior and no transforms "
     "(Engstrom et al. 2019), so what appears is what the model itself prefers.",
+    "accent": "Accent recipe: optimization from the channel's best real image with a pull back towards it, "
+    "so it shows what the channel amplifies in a real input.",
 }
 
 
@@ -46,6 +48,7 @@ def make_figures(results: dict, root: Path) -> list[ReportFigure]:
         _examples(results, root, name, s) for name, s in class_slugs(results).items() if _examples_of(results, name)
     ]
     figures += [_sensitivity(results, root, i) for i in attacked_indices(results)]
+    figures += attack_section.figures(results, root, _figure)
     figures += trust.figures(results, root, _figure)
     figures += patch_section.figures(results, root, _figure)
     renders = {(r["model"], r["layer"], r["channel"], r["recipe"]): r for r in results["renders"]}
@@ -111,7 +114,7 @@ def _accuracy(results: dict, root: Path) -> ReportFigure:
         f"an ε-sized {attack_name(results)} attack (each model attacked with its own gradient). "
         f"Tick labels give ε in [0, 1] pixel units and, below, in /255. {sweet} "
         f"{attack_name(results)} accuracy is an upper bound on robust accuracy: a stronger "
-        "attack such as PGD can only lower it.",
+        f"attack such as PGD can only lower it. {attack_section.accuracy_caption(results)}".rstrip(),
         svg=True,
     )
 
@@ -221,7 +224,8 @@ def _gallery(results: dict, root: Path, renders: dict, i: int, recipe: str) -> R
         "at this ε; right: the robust model's. Each tile is an image optimized to excite one "
         "channel, captioned layer · channel · σ and the share of bootstrap resamples that put "
         f'the channel in the top-k († below one half). {RECIPE_NOTES.get(recipe, "")} "dead channel": '
-        "the channel's activation stayed at zero, so there is nothing to show.",
+        'the channel\'s activation stayed at zero, so there is nothing to show. "weak": the render excites '
+        "its channel less than the best real image does (activation relative to it below 1×).",
     )
 
 
@@ -237,6 +241,9 @@ def _channel_cell(root: Path, render: dict | None, channel: dict, p_top: float |
         return Cell(note="not rendered", lines=caption)
     if render["dead"]:
         return Cell(note="dead channel", lines=caption)
+    rel = render.get("relative_activation")
+    if rel is not None and rel < 1:  # text, not colour only: the render is below the best real image
+        caption.append(Line(f"weak: {rel:.2f}× best real image", WRONG))
     return Cell(_load(root, render["image"]), caption)
 
 

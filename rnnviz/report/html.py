@@ -15,9 +15,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from rnnviz.errors import UsageError
 from rnnviz.names import COLOURS, INK, MODELS, MUTED, RIGHT, WRONG
-from rnnviz.report import patch_section, trust
+from rnnviz.report import attack_section, cards_section, patch_section, trust
 from rnnviz.report.catalogue import ReportFigure, attacked_indices, class_slugs, rendered_recipes
-from rnnviz.report.summary import attack_name, eps_text, pct, summary_sentences
+from rnnviz.report.summary import attack_label, attack_list, attack_name, eps_text, pct, summary_sentences
 
 PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -61,7 +61,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
     config = results["config"]
     return {
         "title": f"{results['models']['robust']['name']} vs {results['models']['standard']['name']}"
-        f" under {attack_name(results)}",
+        f" under {' and '.join(attack_label(a) for a in attack_list(results['config']))}",
         "created": _date(results["created"]),
         # one home for the colours (rnnviz.names): the templates set CSS custom properties from it
         "colours": {**COLOURS, "right": RIGHT, "wrong": WRONG, "ink": INK, "muted": MUTED},
@@ -71,8 +71,11 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "n_images": results["n_images"],
         "eps": [eps_text(results, i) for i in range(len(config["eps"]))],
         "attack": _attack(config),
+        "attack_short": attack_name(results),
         "summary": summary_sentences(results),
-        "warnings": results.get("warnings", []),
+        "warnings": _warnings(results),
+        "attacks": attack_section.context(results),
+        "front": attack_section.front(results),
         "figures": figures,
         "fig": by_key,
         "uri": {f.key: _data_uri(f.png) for f in figures},
@@ -88,6 +91,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
             if k in by_key
         ],
         "patching": patch_section.context(results),
+        "cards": cards_section.context(results, _root(figures)),
         "recipes": rendered_recipes(results),
         "diversity_keys": [f"diversity_{r}" for r in rendered_recipes(results) if f"diversity_{r}" in by_key],
         "environment": results["environment"],
@@ -106,12 +110,26 @@ def _model(results: dict, role: str) -> dict:
 
 
 def _attack(config: dict) -> str:
-    if config["attack"] == "pgd":
+    """Every attack of the run, primary first (the one the single-attack figures use)."""
+    names = attack_list(config)
+    text = "; ".join(_one_attack(config, a) for a in names)
+    return text + (f" (primary: {attack_label(names[0])})" if len(names) > 1 else "")
+
+
+def _one_attack(config: dict, name: str) -> str:
+    if name.startswith("pgd"):
         pgd = config["pgd"]
         step = f"step size {pgd['step_size']}" if pgd["step_size"] is not None else "default step size"
         start = "random start" if pgd["random_start"] else "no random start"
-        return f"PGD, {pgd['steps']} steps, {step}, {start}, true labels"
-    return f"{config['attack'].upper()} (L∞, one signed-gradient step of size ε), true labels"
+        norm = "L2" if name == "pgd-l2" else "L∞"
+        return f"{attack_label(name)}, {norm}, {pgd['steps']} steps, {step}, {start}, true labels"
+    return f"{attack_label(name)} (L∞, one signed-gradient step of size ε), true labels"
+
+
+def _warnings(results: dict) -> list[str]:
+    """The run's warnings, then the attacks' (a collapse) where the engine did not list them already."""
+    own = list(results.get("warnings", []))
+    return own + [w for w in (results.get("attacks") or {}).get("warnings", []) if w not in own]
 
 
 def _accuracy_rows(results: dict) -> list[dict]:
@@ -155,6 +173,11 @@ def _sensitivity_section(results: dict, i: int) -> dict:
 
 def _date(created: str) -> str:
     return datetime.fromisoformat(created).strftime("%Y-%m-%d %H:%M")
+
+
+def _root(figures: list[ReportFigure]) -> Path | None:
+    """The report folder: every figure is written as ``root/figures/<key>.png``."""
+    return figures[0].png.parent.parent if figures else None
 
 
 def _data_uri(path: Path) -> str:

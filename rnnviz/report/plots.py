@@ -13,12 +13,14 @@ from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
 from rnnviz.fileio import atomic_path
-from rnnviz.names import COLOURS, MODELS, MUTED, layer_order
+from rnnviz.names import COLOURS, INK, MODELS, MUTED, layer_order
 from rnnviz.report.safety import output
-from rnnviz.report.summary import attack_name, eps_text
+from rnnviz.report.summary import attack_label, attack_name, eps_text
 
 DPI = 200
 STYLE: Any = {  # matplotlib rcParams (typed Any: rc_context wants its own key literals)
@@ -46,19 +48,77 @@ def model_label(results: dict, model: str) -> str:
 
 
 def accuracy_plot(results: dict, root: Path, stem: str) -> bool:
-    """Accuracy vs eps, both models; returns whether a sweet spot was marked."""
+    """Accuracy vs eps, both models; returns whether a sweet spot was marked. With several attacks
+    (``results["attacks"]``) every attack is drawn, L∞ and L2 in separate panels (never mixed units)."""
     eps, acc = results["config"]["eps"], results["accuracy"]
+    att = results.get("attacks")
+    norms = [n for n in ("linf", "l2") if att and n in att["norm"].values()] or ["linf"]
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7, 4.6), layout="constrained")
-        ax = fig.subplots()
-        for m in MODELS:
-            ax.plot(eps, acc[m], marker="o", lw=2, color=COLOURS[m], label=plain(model_label(results, m)))
-        marked = _mark_sweet_spot(ax, results)
-        _eps_axis(ax, results, both_forms=True)
-        ax.set_ylabel(f"accuracy under {attack_name(results)}")
-        _legend_on_top(fig, ax)
+        fig = Figure(figsize=(7 if len(norms) == 1 else 11, 4.6), layout="constrained")
+        axes = fig.subplots(1, len(norms), sharey=True, squeeze=False)[0]
+        marked = trained = False
+        for ax, norm in zip(axes, norms):
+            if not att:
+                for m in MODELS:
+                    ax.plot(eps, acc[m], marker="o", lw=2, color=COLOURS[m], label=plain(model_label(results, m)))
+            else:
+                for a in [a for a in att["names"] if att["norm"][a] == norm]:
+                    for m in MODELS:
+                        _attack_curve(ax, results, a, m)
+            if not att or att["norm"][att["primary"]] == norm:
+                marked = _mark_sweet_spot(ax, results)
+            _eps_axis(ax, results, both_forms=norm == "linf")
+            trained = _train_eps(ax, results, norm) or trained
+            if len(norms) > 1:
+                ax.set_xlabel("ε (L∞)" if norm == "linf" else "ε (L2)")
+                ax.set_title("L∞ attacks" if norm == "linf" else "L2 attacks", fontsize=11)
+        axes[0].set_ylabel("accuracy under attack" if att else f"accuracy under {attack_name(results)}")
+        if att:
+            fig.legend(handles=_attack_legend(results, trained), loc="outside upper center", ncols=3, fontsize=9)
+        else:
+            _legend_on_top(fig, axes[0])
         _save(fig, root, stem)
     return marked
+
+
+ATTACK_STYLE = {"pgd": ("-", "o"), "pgd-l2": ("-", "D"), "fgsm": ("--", "s")}  # the strongest solid
+
+
+def _attack_curve(ax, results: dict, a: str, m: str) -> None:
+    """One attack, one model: the accuracy with its Wilson band; FGSM along its fine grid if measured."""
+    att, eps = results["attacks"], results["config"]["eps"]
+    ls, marker = ATTACK_STYLE.get(a, (":", "^"))
+    points = att["accuracy"][a][m]
+    curve = att.get("fgsm_curve") if a == "fgsm" else None
+    line = (curve["eps"], curve[m]) if curve else (eps, points)
+    xs, ivs = line
+    ax.fill_between(xs, [r["low"] for r in ivs], [r["high"] for r in ivs], color=COLOURS[m], alpha=0.12, lw=0)
+    ax.plot(xs, [r["accuracy"] for r in ivs], ls=ls, lw=1.8, color=COLOURS[m])
+    ax.plot(eps, [r["accuracy"] for r in points], ls="none", marker=marker, ms=5, color=COLOURS[m])
+
+
+def _train_eps(ax, results: dict, norm: str) -> bool:
+    """A dotted vertical line at the robust model's training eps, where it lies on this axis."""
+    train = (results.get("context") or {}).get("train_eps")
+    eps = results["config"]["eps"]
+    if not train or train["norm"] != norm or not train.get("robust") or train["robust"] > 1.05 * max(eps):
+        return False
+    ax.axvline(train["robust"], color=COLOURS["robust"], ls=":", lw=1.4)
+    return True
+
+
+def _attack_legend(results: dict, trained: bool) -> list:
+    att, train = results["attacks"], (results.get("context") or {}).get("train_eps")
+    handles: list = [Line2D([], [], color=COLOURS[m], lw=2, label=plain(model_label(results, m))) for m in MODELS]
+    for a in att["names"]:
+        ls, marker = ATTACK_STYLE.get(a, (":", "^"))
+        fine = " (fine ε grid; markers: the run's ε)" if a == "fgsm" and att.get("fgsm_curve") else ""
+        handles.append(Line2D([], [], color=INK, ls=ls, marker=marker, ms=5, label=plain(attack_label(a) + fine)))
+    handles.append(Patch(color=MUTED, alpha=0.25, lw=0, label="95% Wilson interval"))
+    if trained and train:
+        label = f"robust model trained at ε = {train['robust']:g}" + (" (L2)" if train["norm"] == "l2" else "")
+        handles.append(Line2D([], [], color=COLOURS["robust"], ls=":", lw=1.4, label=label))
+    return handles
 
 
 def sweet_spot_lead(results: dict) -> tuple[int, float] | None:
@@ -89,6 +149,7 @@ def _mark_sweet_spot(ax, results: dict) -> bool:
         va="center",
         fontsize=10,
         color=MUTED,
+        bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1},
     )
     return True
 

@@ -32,8 +32,20 @@ def focus_index(results: dict) -> int:
     return best if best is not None and results["config"]["eps"][best] > 0 else len(results["config"]["eps"]) - 1
 
 
+def attack_list(config: dict) -> list[str]:
+    """``config.attack``: a list, primary first (schema 3), or one name (older folders)."""
+    attack = config["attack"]
+    return [attack] if isinstance(attack, str) else list(attack)
+
+
+def attack_label(name: str) -> str:
+    """``pgd`` -> ``PGD``; the L2 attack and the noise baseline by their own names."""
+    return {"pgd-l2": "PGD (L2)", "noise": "noise"}.get(name, name.upper())
+
+
 def attack_name(results: dict) -> str:
-    return results["config"]["attack"].upper()
+    """The primary attack, the one every single-attack figure and table uses."""
+    return attack_label(attack_list(results["config"])[0])
 
 
 def summary_sentences(results: dict) -> list[str]:

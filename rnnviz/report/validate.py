@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from rnnviz.errors import UsageError
-from rnnviz.names import ATTACKS, MODELS, QUALITIES, RECIPES, SCHEMA_VERSION
+from rnnviz.names import MODELS, QUALITIES, RECIPES, SCHEMA_VERSION
 from rnnviz.report.safety import regular_file
+from rnnviz.report.validate_attacks import attack_names, validate_attacks
+from rnnviz.report.validate_cards import validate_cards
 from rnnviz.report.validate_patching import validate_patching
 from rnnviz.report.validate_ranking import validate_ranking
 
@@ -156,6 +158,8 @@ def validate(results, root: Path) -> None:
     _renders(c, results)
     validate_ranking(c, results, n)
     validate_patching(c, results, n)
+    validate_attacks(c, results, n)
+    validate_cards(c, results)
     data = c.dict(results, "data_files")
     for name in ("accuracy_per_class", "channel_sensitivity"):
         c.key(data, name, "data_files")
@@ -196,8 +200,7 @@ def _config(c: _Check, results: dict) -> int:
     for name in ("eps_labels", "eps_255"):
         for j, _ in enumerate(c.list(config, name, "config", n)):
             c.text(config[name], j, f"config.{name}")
-    attack = c.text(config, "attack", "config", ATTACKS)
-    if attack == "pgd":
+    if any(a.startswith("pgd") for a in attack_names(c, config)):
         pgd = c.dict(config, "pgd", "config")
         c.integer(pgd, "steps", "config.pgd", 1)
         if pgd.get("step_size") is not None:

@@ -1,0 +1,159 @@
+"""Several attacks in one run (issue 13), the report side: the section "Does the attack change the
+answer?", the accuracy figure with every attack, the first page's context, and validation of the
+``attacks`` and ``context`` keys. Everything runs on a fabricated results folder (HTML only)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from html import unescape
+
+import pytest
+from fixtures.make_results import make_results, wilson
+
+from rnnviz.errors import UsageError
+from rnnviz.report import render_report
+from rnnviz.report.attack_section import front
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    root = make_results(tmp_path_factory.mktemp("attacks"))
+    render_report(root, pdf=False, progress=False)
+    return root, (root / "report.html").read_text(encoding="utf-8")
+
+
+def section(html: str) -> str:
+    return unescape(html[html.index('<section id="attacks"') : html.index('<section id="trust"')])
+
+
+def test_the_section_renders_with_its_figures_tables_and_warning(rendered):
+    root, html = rendered
+    part = section(html)
+    assert "4. Does the attack change the answer?" in part and 'href="#attacks"' in html
+    assert "5. How much to trust the ranking" in html and "6. Do the sensitive channels cause the errors?" in html
+    assert part.count("<figure") == 2 and "Do different attacks pick the same sensitive channels?" in part
+    for stem in ("attack_overlap", "attack_collapse", "accuracy_vs_eps"):
+        assert (root / "figures" / f"{stem}.png").is_file() and (root / "figures" / f"{stem}.svg").is_file()
+    # the collapse warning: prominent in the section and in the first page's warnings
+    warning = "robust model, FGSM, ε = 0.2: 82% of all predictions are 'bag'"
+    assert warning in part and warning in unescape(html[: html.index('<nav class="toc">')])
+    assert part.count('<tr class="collapsed">') == 1
+    for name in ("attack_overlap", "attacks_accuracy", "transfer", "collapse"):
+        assert f'href="data/{name}.csv"' in html, name
+
+
+def test_transfer_table_quotes_the_fixture_s_intervals(rendered):
+    results = json.loads((rendered[0] / "results.json").read_text())
+    part = section(rendered[1])
+    # robust-crafted FGSM images evaluated by the standard model at eps 0.1: 24 of 200 correct
+    seen = results["attacks"]["transfer"]["accuracy"]["robust"]["standard"][2]
+    assert seen == wilson(24, 200)
+    assert "12% (8.2–17%)" in part
+    assert (
+        "At ε = 0.1 the standard model classifies 12% (8.2–17%) of the robust model's FGSM images correctly, "
+        "against 0.5% (0.1–2.8%) of its own: its own gradient hurts it more than the other model's." in part
+    )
+    assert (
+        '<td class="split">0.26</td><td>0.221</td>' in part
+    )  # standard's mean sigma: own vs on the robust model's images
+
+
+def test_overlap_sentence_counts_shared_channels_against_the_bootstrap_reference(rendered):
+    part = section(rendered[1])
+    results = json.loads((rendered[0] / "results.json").read_text())
+    fgsm, pgd = (set(results["attacks"]["top"][a]["standard"][2]) for a in ("fgsm", "pgd"))
+    assert len(fgsm & pgd) == 1 and len(fgsm) == 3
+    assert (
+        "at ε = 0.1: FGSM and PGD share 1 of 3 top channels (Jaccard 0.20, Spearman 0.63 over all channels), "
+        "below the 0.75 expected from resampling alone: the sensitive set depends on the attack." in part
+    )
+
+
+def test_first_page_has_the_full_test_set_accuracy_and_the_training_eps(rendered):
+    results = json.loads((rendered[0] / "results.json").read_text())
+    page = front(results)
+    assert page["full"].startswith("standard 92.8%, robust 86.6% — model card")
+    assert page["full"].endswith("these classes, clean: 93% vs 88%")
+    assert page["beyond"] == ["ε = 0.2 is twice the robust model's training ε 0.1"]
+    results["config"].update(eps=[0.0, 0.05, 0.15], eps_labels=["0", "0.05", "0.15"])
+    assert front(results)["beyond"] == ["ε = 0.15 is 1.5× the robust model's training ε 0.1"]
+    head = rendered[1][: rendered[1].index('<nav class="toc">')]
+    assert "Full test set" in head and "robust model trained at ε = 0.1 (L∞)" in head
+
+
+def test_a_folder_without_attacks_or_context_renders_as_before(tmp_path):
+    root = make_results(tmp_path, attacks=None)
+    results = json.loads((root / "results.json").read_text())
+    assert "attacks" not in results and "context" not in results and results["config"]["attack"] == "fgsm"
+    render_report(root, pdf=False, progress=False)
+    html = (root / "report.html").read_text(encoding="utf-8")
+    assert 'id="attacks"' not in html and "Full test set" not in html
+    assert "4. How much to trust the ranking" in html and "5. Do the sensitive channels cause the errors?" in html
+    assert not (root / "figures" / "attack_overlap.png").exists()
+
+
+def test_an_l2_attack_gets_its_own_panel(tmp_path):
+    root = make_results(tmp_path, attacks=("pgd", "fgsm", "pgd-l2"))
+    render_report(root, pdf=False, progress=False)
+    svg = (root / "figures" / "accuracy_vs_eps.svg").read_text()
+    assert svg.count('<g id="axes_') == 2  # L∞ and L2 never share an axis
+    html = (root / "report.html").read_text(encoding="utf-8")
+    assert "PGD (L2)" in html and "primary: PGD" in html
+
+
+def damaged(tmp_path, damage):
+    root = make_results(tmp_path)
+    results = json.loads((root / "results.json").read_text())
+    damage(results)
+    (root / "results.json").write_text(json.dumps(results))  # NaN is written as NaN, like a bug would
+    return root
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda r: r["attacks"]["overlap"]["robust"]["jaccard"][2].pop(),
+            r"attacks\.overlap\.robust\.jaccard\[2\] has 8 entries: expected 9 \(a square matrix\)",
+        ),
+        (
+            lambda r: r["attacks"]["accuracy"]["pgd"]["standard"][1].update(accuracy=math.nan),
+            r"attacks\.accuracy\.pgd\.standard\[1\]\.accuracy is nan",
+        ),
+        (
+            lambda r: r["attacks"]["sigma_mean"]["fgsm"]["robust"].pop(),
+            r"attacks\.sigma_mean\.fgsm\.robust has 3 entries: expected 4, one per config\.eps",
+        ),
+        (
+            lambda r: r["attacks"]["overlap"]["standard"]["conditions"][0].update(attack="../x"),
+            r"overlap\.standard\.conditions\[0\]\.attack is '\.\./x' \(str\): expected one of fgsm, pgd, noise",
+        ),
+        (lambda r: r["attacks"].update(names=["fgsm", "cw"]), r"attacks\.names\[1\] is 'cw'"),
+        (lambda r: r["config"].update(attack=[]), r"config\.attack is a list: expected a non-empty list"),
+        (
+            lambda r: r["attacks"]["transfer"]["accuracy"]["robust"]["standard"][0].update(low=0.99),
+            r"attacks\.transfer\.accuracy\.robust\.standard\[0\] has low 0\.99 > high",
+        ),
+        (
+            lambda r: r["attacks"]["collapse"]["fgsm"]["robust"][3]["confusion"]["counts"][0].append(1),
+            r"collapse\.fgsm\.robust\[3\]\.confusion\.counts\[0\] has 4 entries: expected 3",
+        ),
+        (lambda r: r["context"]["full_test_accuracy"].update(robust=186.6), r"context\.full_test_accuracy\.robust"),
+        (lambda r: r["context"]["train_eps"].update(norm="l1"), r"context\.train_eps\.norm is 'l1'"),
+    ],
+)
+def test_broken_attacks_entries_are_one_clear_line(tmp_path, damage, message):
+    root = damaged(tmp_path, damage)
+    with pytest.raises(UsageError, match=message) as err:
+        render_report(root, pdf=False, progress=False)
+    assert len(str(err.value).splitlines()) == 1
+    assert not (root / "report.html").exists()
+
+
+def test_the_wilson_interval_of_the_fixture_is_the_textbook_one():
+    """Hand-computed: 24 of 200 correct, z = 1.96 -> [0.0820, 0.1723]."""
+    r = wilson(24, 200)
+    assert (r["low"], r["high"]) == (0.082, 0.1723) and r["accuracy"] == 0.12
+    assert re.fullmatch(r"0\.\d+", str(r["low"]))

@@ -1,0 +1,248 @@
+"""Channel cards (issue 14), report side: a card per channel from ``exemplars``, gallery links to
+them, weak renders marked in cards and gallery tiles, validation of the untrusted ``exemplars``,
+and a folder without exemplars rendering as before. Everything runs on the fabricated folder."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from fixtures.make_results import WEAK, make_results
+from pypdf import PdfReader
+
+from rnnviz.cli import main
+from rnnviz.errors import UsageError
+from rnnviz.names import MODELS
+from rnnviz.report import render_report
+from rnnviz.report.cards_section import card_id, relative_text
+from rnnviz.report.catalogue import _channel_cell
+
+SMALL = {"classes": ("sneaker",), "eps": (0.0, 0.1), "layers": ("layer3", "layer4"), "top_k": 2, "n_examples": 1}
+CARD = re.compile(r'<article class="card" id="([^"]+)">(.*?)</article>', re.S)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """A rendered folder with exemplars and accent renders (HTML only: fast)."""
+    root = make_results(tmp_path_factory.mktemp("cards") / "run", accent=True)
+    render_report(root, pdf=False, progress=False)
+    return root
+
+
+def results_of(root: Path) -> dict:
+    return json.loads((root / "results.json").read_text())
+
+
+def html_of(root: Path) -> str:
+    return (root / "report.html").read_text(encoding="utf-8")
+
+
+def cards_of(html: str) -> dict[str, str]:
+    return {ident: body for ident, body in CARD.findall(html)}
+
+
+def rewrite(root: Path, damage) -> None:
+    results = results_of(root)
+    damage(results)
+    (root / "results.json").write_text(json.dumps(results))  # NaN is written as NaN, like a bug would
+
+
+def section_number(html: str, title: str) -> int:
+    """The number of the section headed ``title`` (its <h2>)."""
+    return int(re.search(rf"<h2>(\d+)\. {re.escape(title)}</h2>", html).group(1))
+
+
+def first_card(results: dict, m: str = "robust") -> dict:
+    return next(iter(results["exemplars"][m].values()))
+
+
+# ---------------------------------------------------------------- cards and links
+
+
+def test_one_card_per_channel_with_its_id_in_its_section(folder):
+    results, html = results_of(folder), html_of(folder)
+    expected = [card_id(m, key) for m in MODELS for key in results["exemplars"][m]]
+    assert expected == [
+        "card-standard-layer3-35",
+        "card-standard-layer4-17",
+        "card-standard-layer4-26",
+        "card-robust-layer3-18",
+        "card-robust-layer3-27",
+        "card-robust-layer4-36",
+    ]
+    assert list(cards_of(html)) == expected  # each once, in network order per model
+    gal = section_number(html, "What the sensitive channels respond to")
+    assert section_number(html, "What each channel responds to: channel cards") == gal + 1
+    assert section_number(html, "Method and reproducibility") == gal + 2
+    assert f'<a href="#cards">{gal + 1}. What each channel responds to: channel cards</a>' in html
+    assert html.index('id="galleries"') < html.index('<section id="cards"') < html.index('id="appendix"')
+
+
+def test_gallery_links_resolve_to_cards_in_tile_order(folder):
+    results, html = results_of(folder), html_of(folder)
+    ids = set(cards_of(html))
+    links = re.findall(r'<p class="cardlinks">(.*?)</p>', html, re.S)
+    attacked = [i for i, e in enumerate(results["config"]["eps"]) if e > 0]
+    assert len(links) == len(attacked)
+    for i, para in zip(attacked, links):
+        hrefs = re.findall(r'href="#([^"]+)"', para)
+        assert hrefs == [
+            card_id(m, f"{c['layer']}:{c['channel']}") for m in MODELS for c in results["top_channels"][m][i]
+        ]
+        assert set(hrefs) <= ids
+
+
+def test_weak_renders_are_marked_in_words_and_others_are_not(folder):
+    results, cards = results_of(folder), cards_of(html_of(folder))
+    weak = {(r["model"], r["layer"], r["channel"]) for r in results["renders"] if (r["relative_activation"] or 2) < 1}
+    assert len(weak) == 2  # the fixture's two weak accent renders, one per model
+    for m in MODELS:
+        for key in results["exemplars"][m]:
+            layer, _, ch = key.rpartition(":")
+            body = cards[card_id(m, key)]
+            if (m, layer, int(ch)) in weak:
+                assert body.count('class="weakmark"') == 1, key
+                assert f"weak: below the best real image ({WEAK:.2f}×)" in body
+            else:
+                assert "weakmark" not in body and "weak:" not in body, key
+    assert relative_text({"relative_activation": 1.3}) == "1.30× the best real image"
+    assert relative_text({"relative_activation": 0.999}) == "weak: below the best real image (1.00×)"
+
+
+def test_a_weak_gallery_tile_says_so_in_its_caption(tmp_path):
+    root = make_results(tmp_path, accent=True)
+    render = dict(results_of(root)["renders"][0])
+    channel = {"layer": render["layer"], "channel": render["channel"], "sensitivity": 0.5}
+    texts = lambda rel: [
+        line.text for line in _channel_cell(root, {**render, "relative_activation": rel}, channel).lines
+    ]  # noqa: E731
+    assert texts(0.41)[-1] == "weak: 0.41× best real image"
+    assert not any("weak" in t for t in texts(1.0) + texts(None))
+
+
+def test_accent_renders_get_their_own_galleries(folder):
+    html = html_of(folder)
+    for i in (1, 2, 3):
+        assert f"Most sensitive channels at ε = {results_of(folder)['config']['eps_labels'][i]}" in html
+        assert (folder / "figures" / f"gallery_eps{i}_accent.png").is_file()
+    assert "Accent recipe: optimization from the channel" in html
+
+
+def test_a_card_quotes_sigma_its_interval_noise_and_patching(folder):
+    results, cards = results_of(folder), cards_of(html_of(folder))
+    top = results["ranking"]["standard"][3]["top"][0]  # eps 0.2: layer4 ch 17, σ 0.84 [0.672, 1.008], noise 0.336
+    body = cards[card_id("standard", f"{top['layer']}:{top['channel']}")]
+    assert "σ = 0.84 [0.672–1.01], noise σ_noise = 0.336 (0.40 of σ); rank 1 of 3, in the top 3 in 90%" in body
+    # k = 1 sigma set = this channel: undone 0.09 (0.09 * 1 ** 0.66) with [0, 0.21]; random draws 0.0405, 0.0495
+    assert "undoes 9% (0%–21%) of the damage (clean 93% → attacked 1.9%)" in body
+    assert "one random channel: 4.5% on average (4.0%–5.0%, 2 draws)" in body
+    second = results["ranking"]["standard"][3]["top"][1]
+    assert "Putting back" not in cards[card_id("standard", f"{second['layer']}:{second['channel']}")]
+    best = first_card(results, "standard")["clean"][0]["value"]
+    assert f"Best real image: mean activation {best:.3g}." in cards["card-standard-layer3-35"]
+
+
+def test_every_card_picture_is_embedded_and_the_change_sheets_have_column_labels(folder):
+    results, cards = results_of(folder), cards_of(html_of(folder))
+    n_eps = sum(e > 0 for e in results["config"]["eps"])
+    for body in cards.values():
+        # clean sheet + its bar, one change sheet + bar per eps
+        assert body.count('src="data:image/png;base64,') >= 2 + 2 * n_eps
+        assert body.count("<th>clean</th><th>adversarial</th><th>|ΔF|</th>") == n_eps
+        assert body.count("screen-only") >= n_eps - 1  # the PDF shows only the largest eps
+
+
+# ---------------------------------------------------------------- untrusted exemplars
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda r: first_card(r)["images"].update(clean="figures/cards/../../outside.png"),
+            r"exemplars\.robust\.layer3:18\.images\.clean is 'figures/cards/\.\./\.\./outside\.png'",
+        ),
+        (
+            lambda r: first_card(r)["images"].update(clean="figures/examples/ex00_clean.png"),
+            r"images\.clean is .*: expected a path under figures/cards/",
+        ),
+        (
+            lambda r: first_card(r)["clean"][0].update(value=math.nan),
+            r"exemplars\.robust\.layer3:18\.clean\[0\]\.value is nan",
+        ),
+        (
+            lambda r: first_card(r)["change"].update({"0.3": []}),
+            r"exemplars\.robust\.layer3:18\.change\.0\.3 is '0\.3'",
+        ),
+        (lambda r: first_card(r)["clean"][0].update(index=-1), r"clean\[0\]\.index is -1"),
+        (lambda r: r["exemplars"]["robust"].update({"no-channel": {}}), r"exemplars\.robust\.no-channel is"),
+        (lambda r: r["renders"][0].update(relative_activation="big"), r"renders\[0\]\.relative_activation is 'big'"),
+    ],
+)
+def test_damaged_exemplars_are_one_line_naming_the_key(tmp_path, capsys, damage, message):
+    root = make_results(tmp_path / "run")
+    rewrite(root, damage)
+    with pytest.raises(UsageError, match=message) as err:
+        render_report(root, pdf=False, progress=False)
+    assert "\n" not in str(err.value)
+    assert main(["--from", str(root), "--no-pdf", "--quiet"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (root / "report.html").exists()
+
+
+def test_a_symlink_out_of_the_folder_is_refused(tmp_path):
+    root = make_results(tmp_path / "run")
+    outside = tmp_path / "secret.png"
+    shutil.copy(root / first_card(results_of(root))["images"]["clean"], outside)
+    target = root / first_card(results_of(root))["images"]["clean"]
+    target.unlink()
+    target.symlink_to(outside)
+    with pytest.raises(UsageError, match=r"images\.clean names .* not a regular file inside the report folder"):
+        render_report(root, pdf=False, progress=False)
+
+
+def test_a_missing_or_broken_picture_is_shown_as_missing(tmp_path):
+    root = make_results(tmp_path / "run", **SMALL)
+    card = first_card(results_of(root))
+    (root / card["images"]["clean"]).unlink()
+    (root / next(iter(card["images"]["change"].values()))).write_bytes(b"not a png")
+    render_report(root, pdf=False, progress=False)
+    body = cards_of(html_of(root))["card-robust-layer3-18"]
+    assert body.count("picture missing") == 2
+
+
+def test_a_folder_without_exemplars_renders_as_before(tmp_path):
+    """No cards, no links, the same section numbers and figure count as before issue 14."""
+    html = {}
+    for name, damage in (("absent", lambda r: r.pop("exemplars")), ("null", lambda r: None)):
+        root = make_results(tmp_path / name, exemplars=name == "absent", **SMALL)
+        rewrite(root, damage)
+        render_report(root, pdf=False, progress=False)
+        html[name] = html_of(root)
+        assert not (root / "figures" / "cards").exists() or name == "absent"
+    assert html["absent"] == html["null"]
+    text = html["null"].split("</style>", 1)[1]  # the stylesheet names the card classes either way
+    assert 'id="cards"' not in text and "card-" not in text and "cardlinks" not in text
+    gal = section_number(text, "What the sensitive channels respond to")
+    assert section_number(text, "Method and reproducibility") == gal + 1
+    assert text.count("data:image") == len(re.findall(r"<b>Figure \d+\.</b>", text))
+
+
+def test_the_pdf_has_compact_card_pages_with_the_largest_eps_only(tmp_path):
+    root = make_results(
+        tmp_path / "run", classes=("sneaker",), eps=(0.0, 0.05, 0.1), layers=("layer3", "layer4"), top_k=2, patch="none"
+    )
+    files = render_report(root, pdf=True, progress=False)
+    assert files.pdf_error is None
+    pages = [p.extract_text() for p in PdfReader(files.pdf).pages]
+    cards = [t for t in pages if "Real images that excite it most" in t]
+    per_model = {m: [t for t in cards if f"{m} · layer" in t] for m in MODELS}
+    assert all(1 <= len(v) <= 2 for v in per_model.values()), [len(v) for v in per_model.values()]
+    text = "\n".join(cards)
+    n_cards = sum(len(results_of(root)["exemplars"][m]) for m in MODELS)
+    assert text.count("Changed most by the attack, ε = 0.1") == n_cards
+    assert "Changed most by the attack, ε = 0.05" not in text
