@@ -170,6 +170,7 @@ def main():
         help="run the (slow) plain way on this many images and scale linearly (default: all)",
     )
     p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--quick", action="store_true", help="only rnnviz, +trust and +exemplars (no plain way, no memory)")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model = load_model("random:resnet18")
@@ -188,6 +189,11 @@ def main():
     t_exemplars, _ = timed(
         lambda: engine_with_trust(model.module, x, y, layers, args.batch_size, exemplars=4), args.repeats
     )
+    if args.quick:
+        for name, t in [("rnnviz", t_engine), ("+ trust", t_trust), ("+ trust + exemplars (4)", t_exemplars)]:
+            print(f"  {name:<30} {t:8.2f} s   ratio to rnnviz {t / t_engine:6.2f}")
+        print(f"  exemplar tracking adds {100 * (t_exemplars / t_trust - 1):+.1f}% to the trust stage")
+        return
     t_patch, _ = timed(lambda: engine_with_patching(model.module, x, y, layers, args.batch_size), args.repeats)
     t_ta, theirs = timed(lambda: with_torchattacks(user_model, x, y, layers, args.batch_size), args.repeats)
     t_ta_cl, _ = timed(lambda: with_torchattacks(model.module, x, y, layers, args.batch_size), args.repeats)
