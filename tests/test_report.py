@@ -263,7 +263,7 @@ def test_patch_none_renders_without_the_section_and_says_patching_was_off(tmp_pa
     html = html_of(root)
     assert 'id="patching"' not in html and "patching_undone" not in html
     assert "Activation patching was off in this run (--patch none)" in html
-    assert "5. What the sensitive channels respond to" in html and "6. Method and reproducibility" in html
+    assert "6. What the sensitive channels respond to" in html and "8. Method and reproducibility" in html
     assert html.count("<b>Figure ") == FIGURES - 2
     assert "Activation patching was off" in " ".join(
         " ".join(p.extract_text().split()) for p in PdfReader(files.pdf).pages
