@@ -1,7 +1,8 @@
 """Image loading speed and memory: rnnviz's stream vs torchvision's ImageFolder + DataLoader.
 
     python benchmarks/bench_data.py [--images 2000 --repeats 3 --batch-size 32 --workers 0,2 --tv-workers 2
-                                    --rss 1000,4000]
+                                    --rss 1000,4000 --attack-rss 1000,4000]
+    python benchmarks/bench_data.py --images 0 --attack-rss 1000,4000   # the attack-stage rows alone
 
 Data: ``--images`` synthetic 500x375 JPEGs (smooth random images, quality 90, the size of a typical
 ImageNet validation photo) in four ImageNet synset folders in a temporary directory. Every row
@@ -16,6 +17,11 @@ rnnviz, its up-front check of every file); "CPU ms/img" is the total's CPU time,
 workers (steadier than wall time on a shared machine). Peak memory: a fresh
 process iterates each ``--rss`` count of images through the stream (2 workers), and reports its own
 peak RSS and the largest worker's; flat means the same for 1,000 and 4,000 images.
+
+Attack stage (``--attack-rss``, e.g. 1000,4000): a fresh process runs the pipeline's attack stage
+(``load_images`` then ``run_analysis``: FGSM at eps 0 and 0.1 on both models of the built-in Fashion
+pair, 28 px, every default layer hooked) over that many small synthetic JPEGs in Fashion class folders,
+once through the lazy view (``run``'s path, 2 workers) and once from one tensor (``load_images(lazy=False)``).
 """
 
 from __future__ import annotations
@@ -123,6 +129,66 @@ def measure_rss(root: Path, n: int, workers: int, batch_size: int) -> tuple[int,
     return int(out[0]), float(out[1]), float(out[2])
 
 
+FASHION = ("sneaker", "bag", "sandal", "trouser")
+
+
+def make_fashion_folder(root: Path, n: int, seed: int = 0) -> None:
+    """``n`` small (64x48) smooth random JPEGs over four Fashion class folders."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        img = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((64, 48))
+        folder = root / FASHION[i % len(FASHION)]
+        folder.mkdir(parents=True, exist_ok=True)
+        img.save(folder / f"{i:06d}.jpg", quality=90)
+
+
+def attack_child(root: Path, n: int, workers: int, lazy: bool, batch_size: int) -> None:
+    """Run in a fresh process: the pipeline's attack stage on ``n`` images; print n, accuracy, peak RSS (MiB)."""
+    from rnnviz.config import build_config
+    from rnnviz.pipeline import choose_layers, load_images, load_pair, run_analysis, sweep_settings
+
+    cfg = build_config(
+        {
+            "preset": "fashion",
+            "classes": ",".join(FASHION),
+            "data": str(root),
+            "n_images": n // len(FASHION),
+            "eps": "0,0.1",
+            "attack": "fgsm",
+            "bootstrap": 0,
+            "exemplars": 0,
+            "quality": "none",
+            "batch_size": batch_size,
+            "workers": workers,
+        }
+    )
+    models = load_pair(cfg)
+    images = load_images(cfg, models["standard"], lazy=lazy)
+    layers = choose_layers(cfg, models)
+    done = run_analysis(cfg, models, images, sweep_settings(cfg, layers), progress=False)
+    acc = done["fgsm"]["robust"].accuracy[1]
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"{len(images)} {acc:.4f} {own:.1f} {child:.1f}")
+
+
+def attack_rows(tmp: Path, counts: list[int], batch_size: int) -> None:
+    root = tmp / "fashion"
+    make_fashion_folder(root, max(counts))
+    print(
+        f"\n{'images':>7} {'images held':>12} {'peak RSS MiB':>13} {'largest worker MiB':>19} {'s':>6}   (attack stage)"
+    )
+    for count in counts:
+        count -= count % len(FASHION)
+        for lazy, workers in ((True, 2), (False, 0)):
+            cmd = [sys.executable, __file__, "--attack-child", str(root), str(count), str(workers), str(int(lazy))]
+            t = time.perf_counter()
+            out = subprocess.run(cmd + ["--batch-size", str(batch_size)], check=True, capture_output=True, text=True)
+            got, _, own, child = out.stdout.split()
+            held = "lazy view" if lazy else "one tensor"
+            print(f"{got:>7} {held:>12} {float(own):>13.0f} {float(child):>19.0f} {time.perf_counter() - t:>6.0f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=2000)
@@ -131,8 +197,19 @@ def main() -> None:
     ap.add_argument("--workers", default="0,2", help="rnnviz's worker counts, comma-separated")
     ap.add_argument("--tv-workers", default="2", help="torchvision's worker counts, comma-separated")
     ap.add_argument("--rss", default="1000,4000", help="image counts for the peak-memory rows ('' to skip)")
+    ap.add_argument("--attack-rss", default="", help="image counts for the attack-stage memory rows, e.g. 1000,4000")
     ap.add_argument("--rss-child", nargs=3, metavar=("FOLDER", "N", "WORKERS"), help=argparse.SUPPRESS)
+    ap.add_argument("--attack-child", nargs=4, metavar=("FOLDER", "N", "WORKERS", "LAZY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.attack_child:
+        folder, n, workers, lazy = args.attack_child
+        attack_child(Path(folder), int(n), int(workers), lazy == "1", args.batch_size)
+        return
+    attack_counts = [int(c) for c in args.attack_rss.split(",") if c]
+    if attack_counts and args.images == 0:  # the attack rows alone
+        with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
+            attack_rows(Path(tmp), attack_counts, args.batch_size)
+        return
     if args.rss_child:
         folder, n, workers = args.rss_child
         rss_child(Path(folder), int(n), int(workers), args.batch_size)
@@ -183,6 +260,8 @@ def main() -> None:
                 count -= count % len(SYNSETS)
                 got, own, child = measure_rss(big, count, 2, args.batch_size)
                 print(f"{got:>7} {own:>13.0f} {child:>19.0f}")
+        if attack_counts:
+            attack_rows(Path(tmp), attack_counts, args.batch_size)
 
 
 if __name__ == "__main__":

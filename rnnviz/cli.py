@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
     run.add_argument("--seed", type=int, help="seed for sampling, attacks and renders (default 0)")
     run.add_argument("--batch-size", type=int, help="images per forward pass (default 32)")
+    run.add_argument(
+        "--workers", type=int, help="processes decoding images ahead of the attack (default 0: in the run's process)"
+    )
     run.add_argument("--quality", choices=QUALITIES, help="feature-visualization quality; none skips rendering")
     run.add_argument(
         "--recipes", help="comma-separated render recipes: lucid, raw, accent (from a real image) (default lucid,raw)"

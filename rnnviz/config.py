@@ -53,6 +53,7 @@ class Config:
     recipes: list[str] = field(default_factory=lambda: ["lucid", "raw"])  # accent needs exemplars: opt in
     diversity: int = 0
     batch_size: int = 32
+    workers: int = 0  # processes decoding images ahead of the attack (0: decode in the run's own process)
     bootstrap: int = 200
     rank_by: str = "sigma"
     patch: str = "1,5,30"  # activation-patching ladder k, or "none"
@@ -209,6 +210,7 @@ INT_BOUNDS = {
     "n_images": (1, 100_000),
     "pgd_steps": (1, 1000),
     "batch_size": (1, 4096),
+    "workers": (0, 64),
     "n_examples": (0, 10),
     "diversity": (0, 16),
     "seed": (0, 2**32 - 1),

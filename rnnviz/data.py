@@ -18,6 +18,7 @@ import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -32,11 +33,21 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
+class ImageView(Protocol):
+    """What a run reads of its images: a tensor's ``len``, slices, single images and index lists
+    (``rnnviz.stream.LazyImages`` decodes just those, so a run's memory is flat in its images)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: Any) -> torch.Tensor: ...
+
+
 @dataclass
 class ImageSet:
-    """``images`` (N, 3, H, W) float in [0, 1], ``labels`` (N,) label-set indices."""
+    """``images`` (N, 3, H, W) float in [0, 1], ``labels`` (N,) label-set indices. ``images`` is a
+    tensor, or (``rnnviz.run``) a view of a stream that decodes what it is asked for."""
 
-    images: torch.Tensor
+    images: torch.Tensor | ImageView
     labels: torch.Tensor
     class_indices: list[int]
     sources: list[str]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -36,8 +36,12 @@ from .models import LoadedModel, load_model
 from .names import MODELS, NORMS
 from .results import build_results, write_results
 from .runfolder import claim
+from .stream import LazyImages, lazy_set, stream_builtin, stream_folder
 from .tables import write_tables
 from .transfer import TransferCounts, transfer
+
+if TYPE_CHECKING:
+    import torch
 
 # ------------------------------------------------------------------ stages
 
@@ -74,18 +78,34 @@ def resolve_classes(cfg: Config, model: LoadedModel) -> list[int]:
     return indices
 
 
-def load_images(cfg: Config, model: LoadedModel) -> ImageSet:
+def load_images(cfg: Config, model: LoadedModel, lazy: bool = False) -> ImageSet:
     """The images of ``cfg.classes`` (``cfg.n_images`` per class), preprocessed for ``model``.
 
+    Args:
+        lazy: pixels as a ``LazyImages`` view of a stream (what ``run`` uses: memory flat in the
+            number of images, decoded a batch at a time in ``cfg.workers`` processes) instead of a tensor.
     Returns:
         ``ImageSet``: images (N, 3, H, W) in [0, 1], labels, class indices, sources.
     """
     class_indices = resolve_classes(cfg, model)
     if cfg.data == "builtin":
-        return load_builtin_sample(class_indices, cfg.n_images, cfg.seed)
-    prep = Preprocess(model.input_size, model.resize)
-    assert cfg.data is not None, "check_sources names the missing data folder first"
-    return load_folder(Path(cfg.data), model.labels, class_indices, cfg.n_images, cfg.seed, prep, cfg.label)
+        if not lazy:
+            return load_builtin_sample(class_indices, cfg.n_images, cfg.seed)
+        stream = stream_builtin(class_indices, cfg.n_images, cfg.seed)
+    else:
+        assert cfg.data is not None, "check_sources names the missing data folder first"
+        prep = Preprocess(model.input_size, model.resize)
+        folder = (Path(cfg.data), model.labels, class_indices, cfg.n_images, cfg.seed, prep, cfg.label)
+        if not lazy:
+            return load_folder(*folder)
+        stream = stream_folder(*folder, workers=cfg.workers)
+    return lazy_set(stream, cfg.batch_size, cfg.workers)
+
+
+def _pixels(images: ImageSet) -> torch.Tensor:
+    """The engine's ``images``: a tensor, or a ``LazyImages`` view, which serves all the engine reads
+    of one (``len``, slices, index lists), so it stands in for the tensor."""
+    return cast("torch.Tensor", images.images)
 
 
 def choose_layers(cfg: Config, models: dict[str, LoadedModel]) -> list[str]:
@@ -149,7 +169,7 @@ def run_analysis(
         try:
             per = analyze_attacks(
                 models[m].module,
-                images.images,
+                _pixels(images),
                 images.labels,
                 settings,
                 cfg.attack,
@@ -168,7 +188,7 @@ def run_transfer(
     """Each model on the other's adversarial images (the primary attack); None with ``--no-transfer``."""
     if not cfg.transfer:
         return None
-    return transfer({m: models[m].module for m in MODELS}, images.images, images.labels, settings)
+    return transfer({m: models[m].module for m in MODELS}, _pixels(images), images.labels, settings)
 
 
 def run_fgsm_curve(cfg: Config, models: dict[str, LoadedModel], images: ImageSet) -> dict | None:
@@ -185,7 +205,8 @@ def fgsm_counts(
     if not grid:
         return None
     return grid, {
-        m: fgsm_curve(models[m].module, images.images, images.labels, grid, cfg.batch_size, cfg.device) for m in MODELS
+        m: fgsm_curve(models[m].module, _pixels(images), images.labels, grid, cfg.batch_size, cfg.device)
+        for m in MODELS
     }
 
 
@@ -228,7 +249,7 @@ def patch_counts(
     if plans is None:
         return None
     return {
-        m: patching.patch_sweep(models[m].module, images.images, images.labels, settings, plans[m], cfg.patch_share)
+        m: patching.patch_sweep(models[m].module, _pixels(images), images.labels, settings, plans[m], cfg.patch_share)
         for m in MODELS
     }
 
@@ -280,11 +301,12 @@ def _layer_channel(key: str) -> tuple[str, int]:
 
 
 def shard_images(images: ImageSet, span: range) -> ImageSet:
-    """This rank's images: the one place a shard is cut from the image set (a streaming loader
-    replaces it by loading only ``span``)."""
+    """This rank's images: the one place a shard is cut from the image set (of a ``LazyImages``
+    view, a view of ``span`` alone: the rank decodes only its own images)."""
+    pixels = images.images
     return replace(
         images,
-        images=images.images[span.start : span.stop],
+        images=pixels.shard(span) if isinstance(pixels, LazyImages) else pixels[span.start : span.stop],
         labels=images.labels[span.start : span.stop],
         sources=images.sources[span.start : span.stop],
     )
@@ -392,7 +414,7 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
     main, progress = ctx.is_main, progress and ctx.is_main
     work = ctx.stage("checks", lambda: _checked(cfg, ctx))
     models = _load_models(work, ctx)
-    images = ctx.stage("loading the images", lambda: load_images(work, models["standard"]))
+    images = ctx.stage("loading the images", lambda: load_images(work, models["standard"], lazy=True))
     layers = ctx.stage("checking the layers", lambda: _chosen_layers(work, models, images))
     resolved, work = replace(cfg, layers=layers), replace(work, layers=layers)
     span = ctx.shard(len(images))
@@ -454,7 +476,7 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
                 out,
                 results,
                 {m: models[m].module for m in MODELS},
-                images.images,
+                _pixels(images),
                 images.labels,
                 analyses,
                 attack_name=cfg.primary_attack,

@@ -20,7 +20,7 @@ from .names import slug
 
 INCOMPLETE_MARKER = ".rnnviz-incomplete"  # holds the fingerprint of the unfinished run's settings
 LOCK_FILE = ".rnnviz-lock"
-UNFINGERPRINTED = ("out", "pdf", "slides")  # settings that change no result
+UNFINGERPRINTED = ("out", "pdf", "slides", "workers")  # settings that change no result
 
 
 def fingerprint(cfg_json: dict) -> str:

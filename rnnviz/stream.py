@@ -20,7 +20,7 @@ Sharding: rank r of w gets the contiguous block ``shard_range(n, r, w)`` of glob
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, default_collate, get_
 
 from .data import (
     BUILTIN_DESCRIPTION,
+    ImageSet,
     Preprocess,
     builtin_pixels,
     builtin_source,
@@ -197,8 +198,10 @@ class ImageStream:
         be short), decoded by ``workers`` processes (0: in this one)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-        block = self.shard(*shard)
-        plan = [range(s, min(s + batch_size, block.stop)) for s in range(block.start, block.stop, batch_size)]
+        yield from self.load(_plan(self.shard(*shard), batch_size), workers, pin_memory)
+
+    def load(self, plan: list[range], workers: int = 0, pin_memory: bool = False) -> Generator[Batch, None, None]:
+        """The batches of ``plan`` (ranges of global indices), in order, decoded by ``workers`` processes."""
         if not plan:
             return
         loader = DataLoader(
@@ -223,6 +226,98 @@ class ImageStream:
         if isinstance(out, list) and out and isinstance(out[0], str):
             raise UsageError(f"image(s) can no longer be read: {', '.join(out)}; restore them or rerun")
         return out[0]
+
+
+def _plan(block: range, batch_size: int) -> list[range]:
+    return [range(s, min(s + batch_size, block.stop)) for s in range(block.start, block.stop, batch_size)]
+
+
+class LazyImages:
+    """A block of a stream's images that reads like the tensor ``ImageSet.images`` (the same values,
+    bit for bit) for what the engine reads: ``len``, contiguous slices, single images and index lists.
+    Pixels are decoded per request, so at most a batch exists (plus the workers' prefetch).
+
+    The engine's passes read ``view[a : a + batch_size]`` in order. A full batch that is not the one
+    expected next starts a ``DataLoader`` over the rest of the block, in ``workers`` processes that
+    decode ahead while the model computes; later slices come from it (slices it would have yielded
+    in between are skipped). Anything else (a short slice, an index, an index list) is decoded here.
+    """
+
+    def __init__(self, stream: ImageStream, span: range | None = None, batch_size: int = 32, workers: int = 0):
+        self.stream, self.batch_size, self.workers = stream, batch_size, workers
+        self.span = range(len(stream)) if span is None else span
+        self._ahead: Generator[Batch, None, None] | None = None
+        self._next = 0  # the local start of the batch ``_ahead`` yields next
+
+    def __len__(self) -> int:
+        return len(self.span)
+
+    def shard(self, span: range) -> LazyImages:
+        """The view of ``span`` (local indices) of this block: a shard, still undecoded."""
+        return LazyImages(self.stream, self.span[span.start : span.stop], self.batch_size, self.workers)
+
+    def __getitem__(self, key: Any) -> torch.Tensor:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            if step == 1 and stop > start:
+                return self._slice(start, stop)
+            return self._at(range(start, stop, step))
+        if isinstance(key, torch.Tensor) and key.dtype == torch.bool:
+            key = key.nonzero().flatten()
+        if isinstance(key, torch.Tensor | np.ndarray) and key.ndim == 0 or isinstance(key, int | np.integer):
+            return self._at([int(key)])[0]
+        return self._at([int(i) for i in key])
+
+    def _slice(self, start: int, stop: int) -> torch.Tensor:
+        """Contiguous images ``start .. stop``: from the read-ahead loader when a pass asks for them."""
+        full = min(start + self.batch_size, len(self))
+        lag = start - self._next
+        if stop != full or self._ahead is None or lag < 0 or lag % self.batch_size:
+            if stop - start != self.batch_size:
+                return self._at(range(start, stop))
+            self.close()
+            plan = _plan(self.span[start:], self.batch_size)
+            self._ahead, self._next, lag = self.stream.load(plan, self.workers), start, 0
+        assert self._ahead is not None
+        for _ in range(lag // self.batch_size + 1):
+            batch = next(self._ahead)
+        self._next = stop
+        if stop == len(self):
+            self.close()  # the pass is done: let the workers go
+        return batch.images
+
+    def _at(self, indices: Sequence[int]) -> torch.Tensor:
+        """Images by local index, decoded here (negative indices count from the end, as a tensor's)."""
+        n = len(self)
+        for i in indices:
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for {n} images")
+        if not indices:
+            return self._at([0])[:0] if n else torch.empty(0)
+        return self.stream.images_at([self.span[i] for i in indices])
+
+    def close(self) -> None:
+        """Stop the read-ahead loader (and its worker processes), if one runs."""
+        if self._ahead is not None:
+            self._ahead.close()
+        self._ahead = None
+
+    def __del__(self) -> None:
+        if getattr(self, "_ahead", None) is not None:
+            self.close()
+
+
+def lazy_set(stream: ImageStream, batch_size: int = 32, workers: int = 0) -> ImageSet:
+    """``stream`` as an ``ImageSet`` whose ``images`` is a ``LazyImages`` view of all of it."""
+    return ImageSet(
+        LazyImages(stream, None, batch_size, workers),
+        stream.labels,
+        stream.class_indices,
+        stream.sources,
+        stream.description,
+        stream.skipped,
+        stream.notes,
+    )
 
 
 class ImageKeeper:

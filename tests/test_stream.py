@@ -19,7 +19,15 @@ from rnnviz.data import (
 )
 from rnnviz.errors import UsageError
 from rnnviz.labels import imagenet_labels
-from rnnviz.stream import ImageKeeper, find_unreadable, shard_range, stream_builtin, stream_folder
+from rnnviz.stream import (
+    ImageKeeper,
+    LazyImages,
+    find_unreadable,
+    lazy_set,
+    shard_range,
+    stream_builtin,
+    stream_folder,
+)
 
 PREP = Preprocess(size=32, resize=36)
 FLAMINGO, GOLDFISH = 130, 1
@@ -220,3 +228,99 @@ def test_to_tensor_is_bit_identical_to_torch_float_division():
     values = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
     expected = torch.from_numpy(values.copy()).permute(2, 0, 1).float() / 255.0
     assert torch.equal(to_tensor(Image.fromarray(values)), expected)
+
+
+# ------------------------------------------------------------------ the lazy view the pipeline feeds the engine
+
+
+def passes(view, batch_size):
+    """What every engine pass reads: consecutive slices ``[a, a + batch_size)``, the last one short."""
+    return [view[a : a + batch_size] for a in range(0, len(view), batch_size)]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_lazy_view_reads_exactly_as_the_tensor(folder, workers):
+    whole, stream, _ = read_both(folder)
+    x, view = whole.images, LazyImages(stream, batch_size=3, workers=workers)
+    assert len(view) == len(x) == 11
+    for _ in range(2):  # a second pass starts over
+        assert torch.equal(torch.cat(passes(view, 3)), x)
+    assert torch.equal(view[0:3], x[0:3]) and torch.equal(view[6:9], x[6:9])  # a pass that skips a batch
+    assert torch.equal(view[3:6], x[3:6])  # out of order: decoded directly
+    assert torch.equal(view[:1], x[:1]) and torch.equal(view[2:7], x[2:7]) and torch.equal(view[::4], x[::4])
+    assert torch.equal(view[4], x[4]) and torch.equal(view[-1], x[-1]) and torch.equal(view[np.int64(2)], x[2])
+    assert torch.equal(view[[9, 0, 9]], x[[9, 0, 9]]) and torch.equal(view[torch.tensor([5, 1])], x[[5, 1]])
+    assert torch.equal(view[torch.arange(11) % 3 == 0], x[torch.arange(11) % 3 == 0])
+    assert view[5:5].shape == x[5:5].shape
+    with pytest.raises(IndexError):
+        view[11]
+    part = view.shard(range(4, 9))
+    assert len(part) == 5 and torch.equal(torch.cat(passes(part, 3)), x[4:9]) and torch.equal(part[[0, -1]], x[[4, 8]])
+
+
+class Counting(torch.utils.data.Dataset):
+    """A stream's dataset that counts the images it decodes."""
+
+    def __init__(self, inner):
+        self.inner, self.decoded = inner, 0
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __getitem__(self, i):
+        self.decoded += 1
+        return self.inner[i]
+
+
+def test_lazy_view_decodes_only_what_is_asked_for():
+    """Never more than the request (at most a batch) is decoded, so memory is flat in the images."""
+    stream = stream_builtin([7, 8, 9], 10, 0)
+    stream.dataset = counting = Counting(stream.dataset)
+    view = LazyImages(stream, batch_size=4)
+    for _ in range(2):
+        for a in range(0, 30, 4):
+            before = counting.decoded
+            assert len(view[a : a + 4]) == counting.decoded - before == min(4, 30 - a)
+        assert view._ahead is None  # the pass is over: its loader is gone
+    before = counting.decoded
+    view[[3, 17]], view[5], view[:1]
+    assert counting.decoded - before == 4
+    assert counting.decoded == 2 * 30 + 4
+
+
+def test_lazy_set_is_the_image_set():
+    whole, stream = load_builtin_sample([7, 8], 5, 0), stream_builtin([7, 8], 5, 0)
+    lazy = lazy_set(stream, batch_size=4)
+    assert isinstance(lazy.images, LazyImages) and torch.equal(lazy.images[0:4], whole.images[0:4])
+    assert torch.equal(lazy.labels, whole.labels) and lazy.sources == whole.sources and len(lazy) == len(whole)
+
+
+def test_workers_give_the_same_results(offline):
+    """A run decoding in 2 worker processes writes the numbers of a run decoding in its own."""
+    import json
+
+    import rnnviz
+
+    tiny = {
+        "preset": "fashion",
+        "classes": "sneaker,bag",
+        "n_images": 5,  # 10 images in batches of 4, 4, 2
+        "batch_size": 4,
+        "eps": "0,0.1",
+        "attack": "fgsm",
+        "bootstrap": 20,
+        "patch": "none",
+        "transfer": False,
+        "fgsm_grid": 0,
+        "exemplars": 2,
+        "n_examples": 1,
+        "top_k": 2,
+        "quality": "none",
+    }
+    got = []
+    for workers in (0, 2):
+        out = rnnviz.run(rnnviz.build_config({**tiny, "workers": workers, "out": f"w{workers}"}), progress=False)
+        results = json.loads((out / "results.json").read_text())
+        assert results["config"].pop("workers") == workers
+        got.append({k: v for k, v in results.items() if k not in {"timings", "created", "environment", "out"}})
+    assert got[0] == got[1]
