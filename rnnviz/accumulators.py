@@ -97,7 +97,8 @@ class EpsMeasures:
     sigma_w: WeightedSums | None = None  # sigma's weighted sums (bootstrap, classes, subsets)
     noise_w: WeightedSums | None = None
 
-    def add(self, step: "Step", noise_adv: dict | None, w: torch.Tensor | None) -> None:
+    def add(self, step: "Step", noise_adv: dict | None, w: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Fold in one batch; returns sigma's per-image values (layer -> (n, C)) for the exemplars."""
         q = self.sigma.add(step.clean, step.adv)
         if self.sigma_w is not None and w is not None:
             self.sigma_w.add(q, w)
@@ -105,6 +106,7 @@ class EpsMeasures:
             q_noise = self.noise.add(step.clean, noise_adv)
             if self.noise_w is not None and w is not None:
                 self.noise_w.add(q_noise, w)
+        return q
 
     def merge(self, other: "EpsMeasures") -> "EpsMeasures":
         for name in ("sigma", "noise", "sigma_w", "noise_w"):

@@ -278,11 +278,11 @@ def analyze_attacks(
                         out = forward_no_grad(model, x_adv)
                         _check_finite(out)
                         step = Step(start, e, clean, hooks.take(), out, x_adv)
-                    result.measures[e].add(step, noise_adv, w if eps_value > 0 else None)
+                    per_image = result.measures[e].add(step, noise_adv, w if eps_value > 0 else None)
                     result.predictions.add(step)
                     result.kept.add(step)
                     if result.exemplars is not None:
-                        result.exemplars.add(step)
+                        result.exemplars.add(step, per_image)
                     bar.update(len(y))
     bar.close()
     return results

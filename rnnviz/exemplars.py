@@ -76,13 +76,17 @@ class TopExemplars:
             values = channel_mean(clean[name])
             self.clean[name] = top_n(self.clean.get(name), values, self._indices(start, len(values)), self.n)
 
-    def add(self, step: Step) -> None:
-        """One batch at one eps: the images whose channel changed most (eps 0 is skipped)."""
+    def add(self, step: Step, per_image: dict[str, torch.Tensor] | None = None) -> None:
+        """One batch at one eps: the images whose channel changed most (eps 0 is skipped).
+
+        ``per_image``: the (n, C) |dF| values sigma's meter already computed for this step (saves
+        recomputing them); by default computed here.
+        """
         if self.eps is not None and self.eps[step.eps_index] == 0:
             return
         kept = self.change[step.eps_index]
         for name in self.layers:
-            values = channel_l1(step.clean[name], step.adv[name])
+            values = per_image[name] if per_image is not None else channel_l1(step.clean[name], step.adv[name])
             kept[name] = top_n(kept.get(name), values, self._indices(step.start, len(values)), self.n)
 
     def merge(self, other: "TopExemplars") -> "TopExemplars":
