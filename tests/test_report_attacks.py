@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from html import unescape
+from pathlib import Path
 
 import pytest
 from fixtures.make_results import make_results, wilson
@@ -103,8 +105,14 @@ def test_an_l2_attack_gets_its_own_panel(tmp_path):
     assert "PGD (L2)" in html and "primary: PGD" in html
 
 
-def damaged(tmp_path, damage):
-    root = make_results(tmp_path)
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    """One fabricated folder; each damage case works on its own copy (building one takes seconds)."""
+    return make_results(tmp_path_factory.mktemp("pristine"))
+
+
+def damaged(tmp_path, damage, pristine):
+    root = Path(shutil.copytree(pristine, tmp_path / "run"))
     results = json.loads((root / "results.json").read_text())
     damage(results)
     (root / "results.json").write_text(json.dumps(results))  # NaN is written as NaN, like a bug would
@@ -144,8 +152,8 @@ def damaged(tmp_path, damage):
         (lambda r: r["context"]["train_eps"].update(norm="l1"), r"context\.train_eps\.norm is 'l1'"),
     ],
 )
-def test_broken_attacks_entries_are_one_clear_line(tmp_path, damage, message):
-    root = damaged(tmp_path, damage)
+def test_broken_attacks_entries_are_one_clear_line(tmp_path, damage, message, pristine):
+    root = damaged(tmp_path, damage, pristine)
     with pytest.raises(UsageError, match=message) as err:
         render_report(root, pdf=False, progress=False)
     assert len(str(err.value).splitlines()) == 1

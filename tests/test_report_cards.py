@@ -26,6 +26,12 @@ CARD = re.compile(r'<article class="card" id="([^"]+)">(.*?)</article>', re.S)
 
 
 @pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> Path:
+    """One fabricated folder the damage cases copy (building one takes seconds)."""
+    return make_results(tmp_path_factory.mktemp("pristine") / "run")
+
+
+@pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     """A rendered folder with exemplars and accent renders (HTML only: fast)."""
     root = make_results(tmp_path_factory.mktemp("cards") / "run", accent=True)
@@ -183,8 +189,8 @@ def test_every_card_picture_is_embedded_and_the_change_sheets_have_column_labels
         (lambda r: r["renders"][0].update(relative_activation="big"), r"renders\[0\]\.relative_activation is 'big'"),
     ],
 )
-def test_damaged_exemplars_are_one_line_naming_the_key(tmp_path, capsys, damage, message):
-    root = make_results(tmp_path / "run")
+def test_damaged_exemplars_are_one_line_naming_the_key(tmp_path, capsys, damage, message, pristine):
+    root = Path(shutil.copytree(pristine, tmp_path / "run"))
     rewrite(root, damage)
     with pytest.raises(UsageError, match=message) as err:
         render_report(root, pdf=False, progress=False)
