@@ -26,6 +26,13 @@ def _layer_channel(key: str) -> tuple[str, int]:
     return layer, int(channel)
 
 
+def gallery_channels(results: dict, model: str) -> list[tuple[str, int]]:
+    """The union of the model's top-k over eps, in network order then channel: what its gallery shows."""
+    rows = [r for per in results["top_channels"][model] for r in per]
+    order = layer_order(results["config"]["layers"], [r["layer"] for r in rows])
+    return sorted({(r["layer"], r["channel"]) for r in rows}, key=lambda lc: (order.index(lc[0]), lc[1]))
+
+
 def render_galleries(
     cfg: Config,
     out: Path,
@@ -44,13 +51,7 @@ def render_galleries(
 
     entries = []
     for m in MODELS:
-        order = layer_order(
-            results["config"]["layers"], [r["layer"] for per in results["top_channels"][m] for r in per]
-        )
-        channels = sorted(
-            {(r["layer"], r["channel"]) for per in results["top_channels"][m] for r in per},
-            key=lambda lc: (order.index(lc[0]), lc[1]),
-        )
+        channels = gallery_channels(results, m)
         max_act = {_layer_channel(key): v for key, v in results["channel_max_activation"][m].items()}
         for recipe in cfg.recipes:
             seeds = _seed_images(results, m, images) if recipe == "accent" else None
@@ -137,13 +138,7 @@ def render_jobs(
     """What ``render_galleries`` renders, as jobs (channels without an accent seed left out)."""
     jobs = []
     for m in MODELS:
-        order = layer_order(
-            results["config"]["layers"], [r["layer"] for per in results["top_channels"][m] for r in per]
-        )
-        channels = sorted(
-            {(r["layer"], r["channel"]) for per in results["top_channels"][m] for r in per},
-            key=lambda lc: (order.index(lc[0]), lc[1]),
-        )
+        channels = gallery_channels(results, m)
         max_act = {_layer_channel(key): v for key, v in results["channel_max_activation"][m].items()}
         for recipe in cfg.recipes:
             seeds = _seed_images(results, m, images) if recipe == "accent" else None
