@@ -80,16 +80,16 @@ def plain(model, x, y, layers):
     return [m.channels() for m in meters]
 
 
-def with_torchattacks(model, x, y, layers, batch_size):
+def with_torchattacks(model, x, y, layers, batch_size, eps_list=EPS):
     """torchattacks FGSM per epsilon (batched) + one hooked forward per epsilon."""
     import torchattacks
 
-    meters = [SensitivityMeter(layers) for _ in EPS]
+    meters = [SensitivityMeter(layers) for _ in eps_list]
     for start in range(0, len(y), batch_size):
         xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         with LayerHooks(model, layers) as hooks, torch.no_grad():
             clean = hooks.run(xb)
-        for e, eps in enumerate(EPS):
+        for e, eps in enumerate(eps_list):
             adv = torchattacks.FGSM(model, eps=eps)(xb, yb)
             with LayerHooks(model, layers) as hooks, torch.no_grad():
                 meters[e].add(clean, hooks.run(adv))

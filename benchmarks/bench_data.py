@@ -19,9 +19,12 @@ process iterates each ``--rss`` count of images through the stream (2 workers), 
 peak RSS and the largest worker's; flat means the same for 1,000 and 4,000 images.
 
 Attack stage (``--attack-rss``, e.g. 1000,4000): a fresh process runs the pipeline's attack stage
-(``load_images`` then ``run_analysis``: FGSM at eps 0 and 0.1 on both models of the built-in Fashion
-pair, 28 px, every default layer hooked) over that many small synthetic JPEGs in Fashion class folders,
-once through the lazy view (``run``'s path, 2 workers) and once from one tensor (``load_images(lazy=False)``).
+(``load_images`` then ``run_analysis``: FGSM at eps 0 and 0.1 on both models, every default layer
+hooked) over that many synthetic JPEGs, once through the lazy view (``run``'s path, 2 workers) and
+once from one tensor (``load_images(lazy=False)``). ``--attack-size 28``: the built-in Fashion pair on
+small JPEGs in Fashion class folders (the tensor is small, so the two modes barely differ);
+``--attack-size 224``: two random-init ResNet-18s (``--attack-model``) on the 500x375 JPEGs above,
+where the one tensor of 4,000 images is 2.4 GB. ``--device cuda`` runs the models on the GPU.
 """
 
 from __future__ import annotations
@@ -142,17 +145,21 @@ def make_fashion_folder(root: Path, n: int, seed: int = 0) -> None:
         img.save(folder / f"{i:06d}.jpg", quality=90)
 
 
-def attack_child(root: Path, n: int, workers: int, lazy: bool, batch_size: int) -> None:
+def attack_child(root: Path, n: int, workers: int, lazy: bool, batch_size: int, size: int, device: str) -> None:
     """Run in a fresh process: the pipeline's attack stage on ``n`` images; print n, accuracy, peak RSS (MiB)."""
     from rnnviz.config import build_config
     from rnnviz.pipeline import choose_layers, load_images, load_pair, run_analysis, sweep_settings
 
+    if size == 28:
+        data = {"preset": "fashion", "classes": ",".join(FASHION), "n_images": n // len(FASHION)}
+    else:
+        model = os.environ.get("BENCH_ATTACK_MODEL", "random:resnet18")
+        data = {"preset": "imagenet", "standard": model, "robust": model, "classes": ",".join(SYNSETS)}
+        data["n_images"] = n // len(SYNSETS)
     cfg = build_config(
         {
-            "preset": "fashion",
-            "classes": ",".join(FASHION),
+            **data,
             "data": str(root),
-            "n_images": n // len(FASHION),
             "eps": "0,0.1",
             "attack": "fgsm",
             "bootstrap": 0,
@@ -160,6 +167,7 @@ def attack_child(root: Path, n: int, workers: int, lazy: bool, batch_size: int) 
             "quality": "none",
             "batch_size": batch_size,
             "workers": workers,
+            "device": device,
         }
     )
     models = load_pair(cfg)
@@ -172,18 +180,21 @@ def attack_child(root: Path, n: int, workers: int, lazy: bool, batch_size: int) 
     print(f"{len(images)} {acc:.4f} {own:.1f} {child:.1f}")
 
 
-def attack_rows(tmp: Path, counts: list[int], batch_size: int) -> None:
-    root = tmp / "fashion"
-    make_fashion_folder(root, max(counts))
+def attack_rows(tmp: Path, counts: list[int], batch_size: int, size: int, device: str) -> None:
+    classes = FASHION if size == 28 else SYNSETS
+    root = tmp / f"attack{size}"
+    (make_fashion_folder if size == 28 else make_folder)(root, max(counts))
     print(
-        f"\n{'images':>7} {'images held':>12} {'peak RSS MiB':>13} {'largest worker MiB':>19} {'s':>6}   (attack stage)"
+        f"\n{'images':>7} {'images held':>12} {'peak RSS MiB':>13} {'largest worker MiB':>19} {'s':>6}"
+        f"   (attack stage, {size} px, {device})"
     )
     for count in counts:
-        count -= count % len(FASHION)
+        count -= count % len(classes)
         for lazy, workers in ((True, 2), (False, 0)):
             cmd = [sys.executable, __file__, "--attack-child", str(root), str(count), str(workers), str(int(lazy))]
+            cmd += ["--batch-size", str(batch_size), "--attack-size", str(size), "--device", device]
             t = time.perf_counter()
-            out = subprocess.run(cmd + ["--batch-size", str(batch_size)], check=True, capture_output=True, text=True)
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
             got, _, own, child = out.stdout.split()
             held = "lazy view" if lazy else "one tensor"
             print(f"{got:>7} {held:>12} {float(own):>13.0f} {float(child):>19.0f} {time.perf_counter() - t:>6.0f}")
@@ -198,17 +209,19 @@ def main() -> None:
     ap.add_argument("--tv-workers", default="2", help="torchvision's worker counts, comma-separated")
     ap.add_argument("--rss", default="1000,4000", help="image counts for the peak-memory rows ('' to skip)")
     ap.add_argument("--attack-rss", default="", help="image counts for the attack-stage memory rows, e.g. 1000,4000")
+    ap.add_argument("--attack-size", type=int, default=28, choices=(28, 224), help="attack rows' image size")
+    ap.add_argument("--device", default="cpu", help="attack rows' device (cpu, cuda)")
     ap.add_argument("--rss-child", nargs=3, metavar=("FOLDER", "N", "WORKERS"), help=argparse.SUPPRESS)
     ap.add_argument("--attack-child", nargs=4, metavar=("FOLDER", "N", "WORKERS", "LAZY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.attack_child:
         folder, n, workers, lazy = args.attack_child
-        attack_child(Path(folder), int(n), int(workers), lazy == "1", args.batch_size)
+        attack_child(Path(folder), int(n), int(workers), lazy == "1", args.batch_size, args.attack_size, args.device)
         return
     attack_counts = [int(c) for c in args.attack_rss.split(",") if c]
     if attack_counts and args.images == 0:  # the attack rows alone
         with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
-            attack_rows(Path(tmp), attack_counts, args.batch_size)
+            attack_rows(Path(tmp), attack_counts, args.batch_size, args.attack_size, args.device)
         return
     if args.rss_child:
         folder, n, workers = args.rss_child
@@ -261,7 +274,7 @@ def main() -> None:
                 got, own, child = measure_rss(big, count, 2, args.batch_size)
                 print(f"{got:>7} {own:>13.0f} {child:>19.0f}")
         if attack_counts:
-            attack_rows(Path(tmp), attack_counts, args.batch_size)
+            attack_rows(Path(tmp), attack_counts, args.batch_size, args.attack_size, args.device)
 
 
 if __name__ == "__main__":

@@ -179,30 +179,45 @@ def sign_noise(x: torch.Tensor, eps: float, seed: int, indices: torch.Tensor, no
     """
     if eps == 0:
         return x
-    signs = torch.stack([_signs(x.shape[1:], seed, int(i), eps) for i in indices]).to(x.device, x.dtype)
+    bits = _PerImage(x.shape[1:], indices, lambda i: {"noise": (seed, i, repr(float(eps)))}, torch.int64)
+    for row, gen in bits:
+        torch.randint(0, 2, tuple(row.shape), generator=gen, out=row)
+    # 0/1 travel as bytes (an eighth of int64's), and become -1/+1 where x lives
+    signs = bits.values.to(torch.uint8).to(x.device, x.dtype).mul_(2).sub_(1)
     size = eps if norm == "linf" else eps / math.sqrt(signs[0].numel())
     return (x + size * signs).clamp_(0.0, 1.0).contiguous(memory_format=torch.channels_last)
 
 
+class _PerImage:
+    """One preallocated buffer for a batch's per-image random draws, each row with its own
+    generator: a batch of draws without a tensor allocated (and page-faulted in) per image."""
+
+    def __init__(self, shape, indices: torch.Tensor, key, dtype: torch.dtype = torch.float32):
+        self.values = torch.empty((len(indices), *shape), dtype=dtype)
+        self.gens = [torch.Generator().manual_seed(int(key_digest(**key(int(i)))[:15], 16)) for i in indices]
+
+    def __iter__(self):
+        return iter(zip(self.values, self.gens))
+
+
 def _start(shape, seed: int, indices: torch.Tensor) -> torch.Tensor:
     """PGD's uniform random start in [0, 1), one seeded draw per image."""
-    gens = [torch.Generator().manual_seed(int(key_digest(pgd_start=(seed, int(i)))[:15], 16)) for i in indices]
-    return torch.stack([torch.rand(tuple(shape), generator=g) for g in gens])
+    draws = _PerImage(shape, indices, lambda i: {"pgd_start": (seed, i)})
+    for row, gen in draws:
+        torch.rand(tuple(row.shape), generator=gen, out=row)
+    return draws.values
 
 
 def _l2_start(shape, seed: int, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """L2 PGD's random start, one seeded draw per image: a Gaussian direction and a radius in [0, 1)."""
-    gens = [torch.Generator().manual_seed(int(key_digest(pgd_l2_start=(seed, int(i)))[:15], 16)) for i in indices]
-    directions = [torch.randn(tuple(shape), generator=g) for g in gens]
-    radii = [torch.rand(1, generator=g) for g in gens]
-    return torch.stack(directions), torch.cat(radii)
+    draws = _PerImage(shape, indices, lambda i: {"pgd_l2_start": (seed, i)})
+    radii = torch.empty(len(indices))
+    for j, (row, gen) in enumerate(draws):
+        torch.randn(tuple(row.shape), generator=gen, out=row)
+        radii[j] = torch.rand(1, generator=gen)[0]
+    return draws.values, radii
 
 
 def _norms(t: torch.Tensor) -> torch.Tensor:
     """Per-image L2 norm over all pixels (any memory layout)."""
     return t.flatten(1).norm(p=2, dim=1)
-
-
-def _signs(shape, seed: int, index: int, eps: float) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(int(key_digest(noise=(seed, index, repr(float(eps))))[:15], 16))
-    return torch.randint(0, 2, tuple(shape), generator=gen).float() * 2 - 1

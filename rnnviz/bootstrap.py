@@ -66,8 +66,8 @@ class WeightedSums:
 
     def add(self, q: dict[str, torch.Tensor], w: torch.Tensor) -> None:
         """``q``: layer -> (n, C) per-image values; ``w``: (n, K) weights of the same images."""
-        for name, values in q.items():
-            part = w.T @ values.double().cpu()
+        for name, values in q.items():  # the product on the values' device: on a GPU, not on the host
+            part = (w.to(values.device).T @ values.double()).cpu()
             self.sums[name] = self.sums[name] + part if name in self.sums else part
         total = w.sum(0)
         self.totals = total if self.totals is None else self.totals + total

@@ -62,7 +62,9 @@ class PatchCounts:
         self.correct = torch.zeros(len(self.sets) + 2, dtype=torch.float64)
 
     def add(self, hits: torch.Tensor, w: torch.Tensor | None) -> None:
-        """``hits``: (n, S + 2) correct indicators: every set, then clean, then adversarial."""
+        """``hits``: (n, S + 2) correct indicators: every set, then clean, then adversarial (any
+        device; the counts stay on the CPU, where shards merge)."""
+        hits = hits.cpu()
         self.correct += hits.double().sum(0)
         self.n += len(hits)
         if w is not None:
