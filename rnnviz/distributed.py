@@ -100,6 +100,17 @@ class Distributed:
         dist.gather_object(payload, parts, dst=0)
         return [pickle.loads(p) for p in parts] if parts is not None else None
 
+    def all_gather(self, value: T) -> list[T]:
+        """Every rank's ``value``, in rank order, on every rank. A bare collective, not a stage:
+        only for steps every rank reaches (the image check's findings, which cannot raise)."""
+        if self.world == 1:
+            return [value]
+        import torch.distributed as dist
+
+        out: list[Any] = [None] * self.world
+        dist.all_gather_object(out, value)
+        return out
+
     def share(self, name: str, work: Callable[[], T]) -> T:
         """Rank 0's result of ``work`` (run there only), on every rank."""
         if self.world == 1:

@@ -78,12 +78,13 @@ def resolve_classes(cfg: Config, model: LoadedModel) -> list[int]:
     return indices
 
 
-def load_images(cfg: Config, model: LoadedModel, lazy: bool = False) -> ImageSet:
+def load_images(cfg: Config, model: LoadedModel, lazy: bool = False, ctx: Distributed | None = None) -> ImageSet:
     """The images of ``cfg.classes`` (``cfg.n_images`` per class), preprocessed for ``model``.
 
     Args:
         lazy: pixels as a ``LazyImages`` view of a stream (what ``run`` uses: memory flat in the
             number of images, decoded a batch at a time in ``cfg.workers`` processes) instead of a tensor.
+        ctx: under torchrun, each rank checks 1/world of the files up front and all share the findings.
     Returns:
         ``ImageSet``: images (N, 3, H, W) in [0, 1], labels, class indices, sources.
     """
@@ -98,7 +99,9 @@ def load_images(cfg: Config, model: LoadedModel, lazy: bool = False) -> ImageSet
         folder = (Path(cfg.data), model.labels, class_indices, cfg.n_images, cfg.seed, prep, cfg.label)
         if not lazy:
             return load_folder(*folder)
-        stream = stream_folder(*folder, workers=cfg.workers)
+        ctx = ctx or Distributed()
+        gather = ctx.all_gather if ctx.world > 1 else None
+        stream = stream_folder(*folder, workers=cfg.workers, check_shard=(ctx.rank, ctx.world), gather=gather)
     return lazy_set(stream, cfg.batch_size, cfg.workers)
 
 
@@ -414,7 +417,7 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
     main, progress = ctx.is_main, progress and ctx.is_main
     work = ctx.stage("checks", lambda: _checked(cfg, ctx))
     models = _load_models(work, ctx)
-    images = ctx.stage("loading the images", lambda: load_images(work, models["standard"], lazy=True))
+    images = ctx.stage("loading the images", lambda: load_images(work, models["standard"], lazy=True, ctx=ctx))
     layers = ctx.stage("checking the layers", lambda: _chosen_layers(work, models, images))
     resolved, work = replace(cfg, layers=layers), replace(work, layers=layers)
     span = ctx.shard(len(images))

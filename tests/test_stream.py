@@ -147,10 +147,18 @@ def test_a_fifo_named_in_labels_csv_is_skipped_unopened(tmp_path):
     assert torch.equal(concat(stream.batches(8))[0], whole.images)
 
 
-@pytest.mark.parametrize("suffix", ["jpg", "png"])
-def test_the_check_fails_exactly_where_reading_fails(tmp_path, suffix):
-    """The up-front check skips the resize and crop; on every truncation of a file it agrees with a full read."""
-    data = picture(tmp_path / f"whole.{suffix}", 1, (70, 50)).read_bytes()
+@pytest.mark.parametrize(
+    "suffix, size, progressive",
+    [("jpg", (70, 50), False), ("png", (70, 50), False), ("jpg", (520, 390), False), ("jpg", (520, 390), True)],
+)
+def test_the_check_fails_exactly_where_reading_fails(tmp_path, suffix, size, progressive):
+    """The up-front check skips the resize and crop and decodes a JPEG at 1/8 scale; on every
+    truncation of a file (baseline and progressive JPEG, PNG) it agrees with a full read."""
+    whole = picture(tmp_path / f"whole.{suffix}", 1, size)
+    if progressive:
+        Image.open(whole).save(whole, format="JPEG", progressive=True, quality=90)
+    data = whole.read_bytes()
+    prep = PREP if size[0] < 100 else Preprocess(size=224, resize=256)  # 520x390 is read at full scale
     path = tmp_path / f"cut.{suffix}"
     outcomes = set()
     for cut in sorted({*range(0, len(data), max(1, len(data) // 40)), len(data) - 2, len(data) - 1, len(data)}):
@@ -158,7 +166,7 @@ def test_the_check_fails_exactly_where_reading_fails(tmp_path, suffix):
         results = []
         for fn in (read_image, check_image):
             try:
-                fn(path, PREP)
+                fn(path, prep)
                 results.append(None)
             except Exception as err:
                 results.append(type(err))
@@ -205,6 +213,35 @@ def test_ranks_check_their_own_share_of_files(folder):
     assert sharded.skipped == whole.skipped and sharded.sources == whole.sources
     with pytest.raises(ValueError, match="needs gather"):
         stream_folder(folder, imagenet_labels(), CLASSES, 6, 3, PREP, check_shard=(0, 2))
+
+
+def test_under_torchrun_the_pipeline_checks_one_share_of_the_files_per_rank(folder):
+    """``load_images`` with a rank's context checks that rank's share and builds the whole index."""
+    from rnnviz.config import build_config
+    from rnnviz.distributed import Distributed
+    from rnnviz.models import load_model
+    from rnnviz.pipeline import load_images
+
+    model = load_model("random:resnet18")
+    cfg = build_config(
+        {"preset": "imagenet", "classes": ",".join(map(str, CLASSES)), "n_images": 6, "seed": 3, "data": str(folder)}
+    )
+    prep = Preprocess(model.input_size, model.resize)
+    paths = [p for c in select_files(folder, imagenet_labels(), CLASSES, 6, 3) for p in c.files]
+    seen = []
+
+    def all_gather(local):
+        seen.append(local)
+        return [find_unreadable(paths, prep, shard=(r, 3)) for r in range(3)]
+
+    ctx = Distributed(rank=2, world=3)
+    ctx.all_gather = all_gather  # type: ignore[method-assign]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sharded = load_images(cfg, model, lazy=True, ctx=ctx)
+        whole = load_images(cfg, model, lazy=True)
+    assert seen == [find_unreadable(paths, prep, shard=(2, 3))] and len(seen[0]) == 1  # rank 2 checked g9 itself
+    assert sharded.sources == whole.sources and sharded.skipped == whole.skipped and len(whole.skipped) == 1
 
 
 def test_examples_are_kept_on_the_way_and_by_index(folder):
