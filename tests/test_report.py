@@ -46,9 +46,9 @@ FIGURES = 22
 PLOTS = [
     "accuracy_vs_eps",
     "accuracy_per_class",
-    "layer_sensitivity_eps1",
-    "layer_sensitivity_eps2",
-    "layer_sensitivity_eps3",
+    "layer_sensitivity_eps-0.05",
+    "layer_sensitivity_eps-0.1",
+    "layer_sensitivity_eps-0.2",
     *TRUST,
     "patching_undone",
     "patching_layers",
@@ -56,7 +56,7 @@ PLOTS = [
     "attack_collapse",
 ]
 GRIDS = ["examples_sneaker", "examples_bag", "diversity_lucid"] + [
-    f"gallery_eps{i}_{r}" for i in (1, 2, 3) for r in ("lucid", "raw")
+    f"gallery_eps-{e}_{r}" for e in ("0.05", "0.1", "0.2") for r in ("lucid", "raw")
 ]
 
 
@@ -296,8 +296,8 @@ def test_unsettled_channels_are_marked_and_eps_zero_is_not_ranked(tmp_path):
     sens = html[html.index('<section id="sensitivity"') : html.index('<section id="trust"')]
     assert sens.count('<tr class="unsure">') == 1 and "30%&nbsp;†" in sens
     assert "in fewer than half of the" in sens and "At ε = 0 σ is 0 by construction" in sens
-    assert 'id="sens-0"' not in html and "layer_sensitivity_eps0" not in html
-    assert not list((root / "figures").glob("*eps0*"))
+    assert 'id="sens-0"' not in html and not re.search(r"layer_sensitivity_eps-0(?![.\d])", html)
+    assert not [p for p in (root / "figures").rglob("*") if re.search(r"eps-0(?![.\d])", p.name)]
     assert '<td>0.14</td><td class="ci">0.11–0.17</td>' in sens  # σ with its interval (robust, eps 0.1, #1)
 
 
@@ -382,10 +382,10 @@ def test_pdf_is_a4_landscape_with_every_section_starting_a_page(rendered, pdf_pa
 def test_pdf_has_page_numbers_and_a_contents_page_with_real_page_numbers(pdf_pages):
     n = len(pdf_pages)
     assert all(f"{k + 1} / {n}" in text for k, text in enumerate(pdf_pages))
-    contents = pdf_pages[1]
-    assert contents.startswith("Contents")
+    contents = pdf_pages[1]  # beside the run's facts; a narrow column may wrap a title
+    assert "Contents" in contents
     for title in SECTIONS:
-        listed = int(re.search(re.escape(title) + r"[ .]*(\d+)", contents)[1])
+        listed = int(re.search(re.escape(title).replace(r"\ ", r"\s+") + r"[\s.]*(\d+)", contents)[1])
         assert body_text(pdf_pages[listed - 1]).startswith(title)
 
 
@@ -400,6 +400,15 @@ def test_pdf_carries_the_data_files_and_no_local_path(rendered):
     named = json.loads((root / "results.json").read_text())["data_files"].values()
     assert attached == {Path(rel).name for rel in named} | {"results.json"}
     assert len(attached) >= 6
+    # One attachment annotation per file (a viewer lists each); links in the text jump to it.
+    annotations = [
+        annot.get_object()["/FS"].get_object()["/F"]
+        for page in PdfReader(files.pdf).pages
+        for annot in page.get("/Annots", [])
+        if annot.get_object()["/Subtype"] == "/FileAttachment"
+    ]
+    assert len(annotations) == len(attached)
+    assert files.pdf.read_bytes().count(b"/Type /EmbeddedFile") == len(attached)
     assert str(root).encode() not in files.pdf.read_bytes()
 
 
@@ -414,9 +423,8 @@ def test_slides_are_16_9_one_figure_per_page(rendered):
     reader = PdfReader(rendered[1].slides)
     box = reader.pages[0].mediabox
     assert abs(float(box.width) / float(box.height) - 16 / 9) < 0.01
-    assert len(reader.pages) == 1 + FIGURES
-    for k, page in enumerate(reader.pages[1:], start=1):
-        assert f"Figure {k}." in page.extract_text()
+    # title, then every figure redrawn for slides (grids split per model / example), tables, provenance
+    assert len(reader.pages) >= 1 + FIGURES  # tests/test_slides.py checks the deck in detail
 
 
 def test_fetcher_serves_only_data_uris_and_files_inside_the_report(tmp_path):

@@ -133,8 +133,9 @@ def test_a_weak_gallery_tile_says_so_in_its_caption(tmp_path):
 def test_accent_renders_get_their_own_galleries(folder):
     html = html_of(folder)
     for i in (1, 2, 3):
-        assert f"Most sensitive channels at ε = {results_of(folder)['config']['eps_labels'][i]}" in html
-        assert (folder / "figures" / f"gallery_eps{i}_accent.png").is_file()
+        label = results_of(folder)["config"]["eps_labels"][i]
+        assert f"Most sensitive channels at ε = {label}" in html
+        assert (folder / "figures" / f"gallery_eps-{label}_accent.png").is_file()
     assert "Accent recipe: optimization from the channel" in html
 
 

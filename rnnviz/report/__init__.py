@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnviz.errors import UsageError
 from rnnviz.fileio import atomic_write_json, atomic_write_text
 from rnnviz.report import catalogue as _catalogue
 from rnnviz.report import html as _html
+from rnnviz.report import slides as _slides
 from rnnviz.report.safety import output, regular_file
 from rnnviz.report.validate import validate
 from rnnviz.runfolder import is_unfinished
@@ -31,6 +32,7 @@ class ReportFiles:
     figures: list[Path]
     pdf_error: str | None
     pdf_seconds: float
+    slide_figures: list = field(default_factory=list)  # slides.SlideFigure: placed width, smallest text
 
 
 def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False, progress: bool = True) -> ReportFiles:
@@ -51,8 +53,11 @@ def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False, 
     start = time.perf_counter()
     pdf_path = _try_pdf(html, output(root, "report.pdf"), root, errors, say) if pdf else None
     pdf_seconds = time.perf_counter() - start
+    deck = _slides.build(results, root, figs) if slides else []
     slides_path = (
-        _try_pdf(_html.render_slides(results, figs), output(root, "slides.pdf"), root, errors, say) if slides else None
+        _try_pdf(_html.render_slides(results, figs, deck), output(root, "slides.pdf"), root, errors, say)
+        if slides
+        else None
     )
     _record_timings(root, results, time.perf_counter() - began, pdf_seconds if pdf else None)
     return ReportFiles(
@@ -62,6 +67,7 @@ def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False, 
         [p for f in figs for p in (f.png, f.svg) if p],
         "; ".join(errors) or None,
         pdf_seconds,
+        [s.figure for s in deck if s.figure],
     )
 
 

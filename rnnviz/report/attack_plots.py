@@ -15,7 +15,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
 from rnnviz.names import COLOURS, INK, MODELS, MUTED
-from rnnviz.report.plots import STYLE, _save, plain
+from rnnviz.report.look import PAGE, Look
+from rnnviz.report.plots import _save, plain
 from rnnviz.report.summary import attack_label
 
 # Okabe-Ito without the two model colours: the predicted classes of the collapse figure.
@@ -28,14 +29,16 @@ def condition_label(results: dict, cond: dict) -> str:
     return f"{attack_label(cond['attack'])} {labels[cond['eps_index']]}"
 
 
-def overlap_plot(results: dict, root: Path, stem: str) -> None:
+def overlap_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """Per model a square heatmap: top-k Jaccard below the diagonal, Spearman ρ above, and each
     condition's bootstrap expected Jaccard (the "same within noise" reference) on the diagonal."""
     overlaps = results["attacks"]["overlap"]
     size = max(len(overlaps[m]["conditions"]) for m in MODELS)
     cell = 0.36 if size <= 12 else 0.24
-    with matplotlib.rc_context({**STYLE, "axes.grid": False}):
-        fig = Figure(figsize=(2 * size * cell + 2.8, size * cell + 1.9), layout="constrained")
+    with matplotlib.rc_context(look.rc(**{"axes.grid": False})):
+        fig = Figure(figsize=look.figsize(2 * size * cell + 2.8, size * cell + 1.9), layout="constrained")
+        # numbers in the cells only where a cell holds four characters at the smallest size
+        annotate = size <= 12 and (look.size is None or look.size[1] * 72 * 0.6 / size > 2.6 * look.tiny)
         axes = fig.subplots(1, len(MODELS), squeeze=False)[0]
         jac_norm, rho_norm = Normalize(0, 1), Normalize(-1, 1)
         jac_cmap, rho_cmap = matplotlib.colormaps["Blues"], matplotlib.colormaps["PuOr"]
@@ -49,14 +52,14 @@ def overlap_plot(results: dict, root: Path, stem: str) -> None:
             lower = np.tril(np.ones((k, k), dtype=bool), -1)
             ax.imshow(np.ma.masked_where(~lower, jac), cmap=jac_cmap, norm=jac_norm, aspect="equal")
             ax.imshow(np.ma.masked_where(~lower.T, rho), cmap=rho_cmap, norm=rho_norm, aspect="equal")
-            if k <= 12:
-                _annotate(ax, jac, rho, o["expected_jaccard"], jac_norm, rho_norm)
+            if annotate:
+                _annotate(ax, jac, rho, o["expected_jaccard"], jac_norm, rho_norm, look.tiny)
             _blocks(ax, o["conditions"])
             labels = [plain(condition_label(results, c)) for c in o["conditions"]]
-            ax.set_xticks(range(k), labels, rotation=90, fontsize=8)
-            ax.set_yticks(range(k), labels, fontsize=8)
+            ax.set_xticks(range(k), labels, rotation=90)
+            ax.set_yticks(range(k), labels)
             ax.tick_params(length=0)
-            ax.set_title(plain(m), color=COLOURS[m], fontsize=11)
+            ax.set_title(plain(m), color=COLOURS[m], fontsize=look.font)
             for spine in ax.spines.values():
                 spine.set_visible(False)
         fig.colorbar(
@@ -65,17 +68,18 @@ def overlap_plot(results: dict, root: Path, stem: str) -> None:
         fig.colorbar(
             matplotlib.cm.ScalarMappable(rho_norm, rho_cmap), ax=axes, shrink=0.7, label="Spearman ρ (upper right)"
         )
-        _save(fig, root, stem)
+        _save(fig, root, stem, look)
+    return fig
 
 
-def _annotate(ax, jac, rho, expected: list, jac_norm, rho_norm) -> None:
+def _annotate(ax, jac, rho, expected: list, jac_norm, rho_norm, size: float) -> None:
     k = len(jac)
     for x in range(k):
         for y in range(k):
             if x == y:
                 value = expected[x]
                 text, colour = ("–" if value is None else f"{value:.2f}".lstrip("0")), MUTED
-                ax.text(y, x, text, ha="center", va="center", fontsize=7, color=colour, style="italic")
+                ax.text(y, x, text, ha="center", va="center", fontsize=size, color=colour, style="italic")
                 continue
             value, norm = (jac[x][y], jac_norm) if x > y else (rho[x][y], rho_norm)
             strong = abs(norm(value) - (0 if x > y else 0.5)) > (0.6 if x > y else 0.33)
@@ -85,7 +89,7 @@ def _annotate(ax, jac, rho, expected: list, jac_norm, rho_norm) -> None:
                 f"{value:.2f}".replace("0.", ".", 1),
                 ha="center",
                 va="center",
-                fontsize=7,
+                fontsize=size,
                 color="white" if strong else INK,
             )
 
@@ -98,14 +102,15 @@ def _blocks(ax, conditions: list[dict]) -> None:
             ax.axvline(j - 0.5, color="white", lw=2)
 
 
-def collapse_plot(results: dict, root: Path, stem: str) -> None:
+def collapse_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """Per model and attack, the share of all predictions each class takes at each ε (stacked)."""
     att, config = results["attacks"], results["config"]
     names = att["names"]
     classes = _shown_classes(att)
     colours = dict(zip(classes, CLASS_COLOURS))
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(max(9.0, 3.8 * len(names) + 1.5), 2.1 * len(MODELS) + 0.9), layout="constrained")
+    with matplotlib.rc_context(look.rc()):
+        size = (max(9.0, 3.8 * len(names) + 1.5), 2.1 * len(MODELS) + 0.9)
+        fig = Figure(figsize=look.figsize(*size), layout="constrained")
         axes = fig.subplots(len(MODELS), len(names), sharex=True, sharey=True, squeeze=False)
         for r, m in enumerate(MODELS):
             for col, a in enumerate(names):
@@ -119,19 +124,20 @@ def collapse_plot(results: dict, root: Path, stem: str) -> None:
                         ax.bar(i, share, bottom=bottom, width=0.7, color=colour, edgecolor="white", lw=0.5)
                         bottom += share
                     if entry and entry["dominant"]:
-                        ax.text(i, min(bottom, 1.0) + 0.03, "collapse", ha="center", fontsize=7, color=INK)
-                ax.set_title(plain(f"{m} · {attack_label(a)}"), color=COLOURS[m], fontsize=10)
-                ax.set_xticks(range(len(entries)), [plain(e) for e in config["eps_labels"]], fontsize=8)
+                        ax.text(i, min(bottom, 1.0) + 0.03, "collapse", ha="center", fontsize=look.tiny, color=INK)
+                ax.set_title(plain(f"{m} · {attack_label(a)}"), color=COLOURS[m], fontsize=look.font)
+                ax.set_xticks(range(len(entries)), [plain(e) for e in config["eps_labels"]])
                 ax.set_ylim(0, 1.15)
                 ax.grid(axis="x", visible=False)
-            axes[r][0].set_ylabel("share of predictions")
             axes[r][0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         for ax in axes[-1]:
             ax.set_xlabel("ε")
+        fig.supylabel("share of predictions", fontsize=look.font)  # once: rows are short on a slide
         handles = [Patch(color=colours[c], label=plain(c)) for c in classes]
         handles.append(Patch(color=REST, label="other classes"))
-        fig.legend(handles=handles, loc="outside upper center", ncols=min(7, len(handles)), fontsize=9)
-        _save(fig, root, stem)
+        fig.legend(handles=handles, loc="outside upper center", ncols=min(7 if look.size is None else 4, len(handles)))
+        _save(fig, root, stem, look)
+    return fig
 
 
 def _shown_classes(att: dict) -> list[str]:

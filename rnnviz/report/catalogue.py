@@ -15,6 +15,7 @@ from rnnviz.errors import UsageError
 from rnnviz.names import COLOURS, MODELS, MUTED, RIGHT, WRONG, slug
 from rnnviz.report import attack_section, patch_section, plots, trust
 from rnnviz.report.grids import PAD, TILE, Cell, Line, arrange, fit, grid, hstack, save_image, text_image, vstack
+from rnnviz.report.naming import eps_slugs
 from rnnviz.report.safety import output, regular_file
 from rnnviz.report.summary import attack_name, eps_text, pct
 
@@ -86,6 +87,14 @@ def class_slugs(results: dict) -> dict[str, str]:
     return slugs
 
 
+def sensitivity_key(results: dict, i: int) -> str:
+    return f"layer_sensitivity_{eps_slugs(results['config'])[i]}"
+
+
+def gallery_key(results: dict, i: int, recipe: str) -> str:
+    return f"gallery_{eps_slugs(results['config'])[i]}_{recipe}"
+
+
 def _figure(root: Path, key: str, title: str, caption: str, svg: bool = False) -> ReportFigure:
     return ReportFigure(
         key, title, caption, root / "figures" / f"{key}.png", root / "figures" / f"{key}.svg" if svg else None
@@ -96,9 +105,9 @@ def _figure(root: Path, key: str, title: str, caption: str, svg: bool = False) -
 
 
 def _accuracy(results: dict, root: Path) -> ReportFigure:
-    marked = plots.accuracy_plot(results, root, "accuracy_vs_eps")
+    plots.accuracy_plot(results, root, "accuracy_vs_eps")
     spot = plots.sweet_spot_lead(results)
-    if marked and spot is not None:
+    if spot is not None:
         b, lead = spot
         sweet = (
             f"The shaded band marks the sweet spot, ε = {eps_text(results, b)}, where the robust "
@@ -125,7 +134,7 @@ def _per_class(results: dict, root: Path) -> ReportFigure:
         root,
         "accuracy_per_class",
         "Accuracy under attack vs ε, per class",
-        f"One panel per class, same axes and colours as the overall curve: the share of that "
+        f"One panel per class, same axes, colours and markers as the overall curve: the share of that "
         f"class's test images each model still classifies correctly under {attack_name(results)}. "
         "A class where the two curves stay close gains little from adversarial training.",
         svg=True,
@@ -133,14 +142,16 @@ def _per_class(results: dict, root: Path) -> ReportFigure:
 
 
 def _sensitivity(results: dict, root: Path, i: int) -> ReportFigure:
-    plots.sensitivity_plot(results, root, f"layer_sensitivity_eps{i}", i)
+    key = sensitivity_key(results, i)
+    plots.sensitivity_plot(results, root, key, i)
     return _figure(
         root,
-        f"layer_sensitivity_eps{i}",
+        key,
         f"Layer sensitivity at ε = {eps_text(results, i)}",
         "Mean relative σ of each hooked layer's channels (σ divided by the channel's mean clean "
         "activation |F|, so both models are measured in units of their own activation size), "
-        f"layers in network order, each model under its own {attack_name(results)} attack; error "
+        f"layers in network order, each model under its own {attack_name(results)} attack (standard "
+        f"hatched); error "
         f"bars give the {100 * results['bootstrap']['level']:.0f}% bootstrap interval. A taller bar "
         "means the layer's activations move more, relative to their size. Every ε uses the same y "
         "scale; raw σ per layer is in the noise-baseline table and the layer CSV.",
@@ -163,8 +174,9 @@ def _examples(results: dict, root: Path, name: str, s: str) -> ReportFigure:
         f"examples_{s}",
         f"Adversarial examples: {name}",
         "Top: the clean image (small) and its true label. Each row is one ε. Per model: the "
-        "adversarial image it was given, with its prediction and confidence (green ✓ right, "
-        "red ✗ wrong), and the perturbation amplified to full contrast (grey: no change; "
+        "adversarial image it was given, with its prediction and confidence (✓ in an outlined "
+        "green frame: right; ✗ white on a filled dark badge: wrong), and the perturbation amplified "
+        "to full contrast (grey: no change; "
         "white / black: +ε / −ε). Each model is attacked with its own gradient, so the "
         "perturbations differ. Small images are enlarged without smoothing.",
     )
@@ -193,10 +205,17 @@ def _example_block(results: dict, root: Path, ex: dict, n: int) -> Image.Image:
 
 def _attacked_cells(root: Path, entry: dict, model: str) -> tuple[Cell, Cell]:
     shot = entry[model]
-    mark, colour = ("✓", RIGHT) if shot["correct"] else ("✗", WRONG)
-    verdict = Cell(_load(root, shot["image"]), [Line(f"{mark} {shot['pred']} {pct(shot['confidence'])}", colour)])
+    verdict = Cell(_load(root, shot["image"]), [verdict_line(shot)])
     delta = Cell(note="no perturbation") if entry["eps"] == 0 else Cell(_load(root, shot["perturbation"]))
     return verdict, delta
+
+
+def verdict_line(shot: dict) -> Line:
+    """✓ outlined in RIGHT, or ✗ white on a filled WRONG badge: told apart by shape, not colour only."""
+    text = f"{shot['pred']} {pct(shot['confidence'])}"
+    if shot["correct"]:
+        return Line(f"✓ {text}", RIGHT, True, badge="outline")
+    return Line(f"✗ {text}", WRONG, True, badge="filled")
 
 
 def _gallery(results: dict, root: Path, renders: dict, i: int, recipe: str) -> ReportFigure:
@@ -215,10 +234,11 @@ def _gallery(results: dict, root: Path, renders: dict, i: int, recipe: str) -> R
         panels.append(
             vstack([text_image([Line(plots.model_label(results, m), COLOURS[m], True)]), grid(rows)], gap=PAD)
         )
-    save_image(hstack(panels, gap=64), output(root, "figures", f"gallery_eps{i}_{recipe}.png"))
+    key = gallery_key(results, i, recipe)
+    save_image(hstack(panels, gap=64), output(root, "figures", f"{key}.png"))
     return _figure(
         root,
-        f"gallery_eps{i}_{recipe}",
+        key,
         f"Most sensitive channels at ε = {eps_text(results, i)}, {recipe} renders",
         f"Left: the standard model's top {results['config']['top_k']} channels by sensitivity σ "
         "at this ε; right: the robust model's. Each tile is an image optimized to excite one "
@@ -229,7 +249,7 @@ def _gallery(results: dict, root: Path, renders: dict, i: int, recipe: str) -> R
     )
 
 
-def _channel_cell(root: Path, render: dict | None, channel: dict, p_top: float | None = None) -> Cell:
+def _channel_cell(root: Path, render: dict | None, channel: dict, p_top: float | None = None, size: int = TILE) -> Cell:
     caption = [Line(f"{channel['layer']} · ch {channel['channel']} · σ={channel['sensitivity']:.2g}")]
     if p_top is not None:
         caption.append(
@@ -244,7 +264,7 @@ def _channel_cell(root: Path, render: dict | None, channel: dict, p_top: float |
     rel = render.get("relative_activation")
     if rel is not None and rel < 1:  # text, not colour only: the render is below the best real image
         caption.append(Line(f"weak: {rel:.2f}× best real image", WRONG))
-    return Cell(_load(root, render["image"]), caption)
+    return Cell(_load(root, render["image"], size), caption)
 
 
 def _diversity(results: dict, root: Path, recipe: str) -> ReportFigure:

@@ -16,7 +16,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from rnnviz.errors import UsageError
 from rnnviz.names import COLOURS, INK, MODELS, MUTED, RIGHT, WRONG
 from rnnviz.report import attack_section, cards_section, patch_section, trust
-from rnnviz.report.catalogue import ReportFigure, attacked_indices, class_slugs, rendered_recipes
+from rnnviz.report.catalogue import (
+    ReportFigure,
+    attacked_indices,
+    class_slugs,
+    gallery_key,
+    rendered_recipes,
+    sensitivity_key,
+)
 from rnnviz.report.summary import attack_label, attack_list, attack_name, eps_text, pct, summary_sentences
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -49,8 +56,13 @@ def render_html(results: dict, figures: list[ReportFigure]) -> str:
     return environment().get_template("report.html.j2").render(**context(results, figures))
 
 
-def render_slides(results: dict, figures: list[ReportFigure]) -> str:
-    return environment().get_template("slides.html.j2").render(**context(results, figures))
+def render_slides(results: dict, figures: list[ReportFigure], slides: list) -> str:
+    """The deck: the report's context plus the slides (``rnnviz.report.slides``) and their pictures."""
+    from rnnviz.report.slides import provenance
+
+    pictures = {s.figure.key: _data_uri(s.figure.png) for s in slides if s.figure}
+    extra = {"slides": slides, "slide_uri": pictures, "provenance": provenance(results)}
+    return environment().get_template("slides.html.j2").render(**context(results, figures), **extra)
 
 
 def context(results: dict, figures: list[ReportFigure]) -> dict:
@@ -165,9 +177,9 @@ def _sensitivity_section(results: dict, i: int) -> dict:
     return {
         "index": i,
         "label": eps_text(results, i),
-        "key": f"layer_sensitivity_eps{i}",
+        "key": sensitivity_key(results, i),
         "tops": {m: trust.topk_rows(results, m, i) for m in MODELS},
-        "gallery_keys": [f"gallery_eps{i}_{r}" for r in rendered_recipes(results)],
+        "gallery_keys": [gallery_key(results, i, r) for r in rendered_recipes(results)],
     }
 
 

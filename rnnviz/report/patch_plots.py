@@ -14,12 +14,14 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter, PercentFormatter
 
-from rnnviz.names import COLOURS, INK, MODELS, MUTED
+from rnnviz.names import COLOURS, HATCHES, INK, MODELS, MUTED
 from rnnviz.report import patch_numbers as pn
-from rnnviz.report.plots import STYLE, _save, plain
+from rnnviz.report.look import PAGE, Look
+from rnnviz.report.plots import _save, plain
 
 NO_DAMAGE = "no damage to undo"
-STYLES = {"sigma": ("-", "o", "top-k by σ"), "excess": ("--", "s", "top-k by excess σ − σ_noise")}
+# The ranking by dash (the model has its own row, colour and marker); random channels: grey triangles.
+STYLES = {"sigma": ("-", "top-k by σ"), "excess": ("--", "top-k by excess σ − σ_noise")}
 
 
 def _limits(values: list[float]) -> tuple[float, float]:
@@ -27,7 +29,7 @@ def _limits(values: list[float]) -> tuple[float, float]:
     return min([0.0] + values) - 0.05, max([1.0] + values) + 0.05
 
 
-def undone_plot(results: dict, root: Path, stem: str) -> None:
+def undone_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """One panel per (model, patched eps): damage undone against k on a log axis."""
     idx, labels = pn.patched(results), results["config"]["eps_labels"]
     values = [
@@ -43,16 +45,15 @@ def undone_plot(results: dict, root: Path, stem: str) -> None:
     low, high = _limits(values)
     ncols = len(idx)
     width = 3.2 if ncols <= 3 else 2.5
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(max(6.5, width * ncols + 0.8), 2.2 * len(MODELS) + 0.6), layout="constrained")
+    with matplotlib.rc_context(look.rc()):
+        fig = Figure(figsize=look.figsize(max(6.5, width * ncols + 0.8), 2.2 * len(MODELS) + 0.6), layout="constrained")
         axes = fig.subplots(len(MODELS), ncols, sharex=True, sharey=True, squeeze=False)
         for r, m in enumerate(MODELS):
             for c, i in enumerate(idx):
                 ax = axes[r][c]
-                _undone_panel(ax, pn.entry(results, m, i), m)
-                ax.set_title(plain(f"{m} · ε = {labels[i]}"), color=COLOURS[m], fontsize=11)
+                _undone_panel(ax, pn.entry(results, m, i), m, look)
+                ax.set_title(plain(f"{m} · ε = {labels[i]}"), color=COLOURS[m], fontsize=look.font)
                 ax.set_ylim(low, high)
-            axes[r][0].set_ylabel("damage undone")
         ks = sorted(
             {k for m in MODELS for i in idx if pn.entry(results, m, i) for k in pn.ladder(pn.entry(results, m, i))}
             or {1}
@@ -65,17 +66,17 @@ def undone_plot(results: dict, root: Path, stem: str) -> None:
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         for ax in axes[-1]:
             ax.set_xlabel("channels patched, k")
-        handles: list[Any] = [Line2D([], [], color=INK, ls=ls, marker=mk, label=lab) for ls, mk, lab in STYLES.values()]
-        handles.append(
-            Patch(
-                facecolor=MUTED, alpha=0.3, edgecolor=MUTED, label="k random channels (mean, min–max band over draws)"
-            )
-        )
-        fig.legend(handles=handles, loc="outside upper center", ncols=3, fontsize=9)
-        _save(fig, root, stem)
+        fig.supylabel("damage undone", fontsize=look.font)  # once: rows are short on a slide
+        handles: list[Any] = [
+            Line2D([], [], color=INK, ls=ls, lw=1.8 * look.line, label=lab) for ls, lab in STYLES.values()
+        ]
+        handles.append(Patch(facecolor=MUTED, alpha=0.3, edgecolor=MUTED, label="k random channels (mean, min–max)"))
+        fig.legend(handles=handles, loc="outside upper center", ncols=3 if look.size is None else 2)
+        _save(fig, root, stem, look)
+    return fig
 
 
-def _undone_panel(ax, e: Any, m: str) -> None:
+def _undone_panel(ax, e: Any, m: str, look: Look) -> None:
     if not pn.damaged(e):
         ax.text(
             0.5,
@@ -84,7 +85,7 @@ def _undone_panel(ax, e: Any, m: str) -> None:
             transform=ax.transAxes,
             ha="center",
             va="center",
-            fontsize=11,
+            fontsize=look.font,
             color=MUTED,
         )
         ax.grid(False)
@@ -93,9 +94,9 @@ def _undone_panel(ax, e: Any, m: str) -> None:
     stats = [pn.random_stats(e, k) for k in ks]
     if ks:
         ax.fill_between(ks, [s[1] for s in stats], [s[2] for s in stats], color=MUTED, alpha=0.25, lw=0)
-        ax.plot(ks, [s[0] for s in stats], color=MUTED, lw=1.6, marker="^", ms=5)
+        ax.plot(ks, [s[0] for s in stats], color=MUTED, lw=1.6 * look.line, marker="^", ms=5 * look.line)
     for shift, kind in zip((0.94, 1.06), pn.CURVES):
-        ls, mk, _ = STYLES[kind]
+        ls, _ = STYLES[kind]
         rows = [r for r in (pn.row(e, kind, k) for k in pn.ladder(e, kind)) if r and r.get("undone") is not None]
         if not rows:
             continue
@@ -106,23 +107,20 @@ def _undone_panel(ax, e: Any, m: str) -> None:
             xs,
             ys,
             yerr=[[max(0.0, y - ci[0]) for y, ci in zip(ys, cis)], [max(0.0, ci[1] - y) for y, ci in zip(ys, cis)]],
-            color=COLOURS[m],
             ls=ls,
-            marker=mk,
-            ms=5,
-            lw=1.8,
-            capsize=3,
-            elinewidth=1,
+            lw=1.8 * look.line,
+            capsize=3 * look.line,
+            elinewidth=look.line,
+            **look.model(m),
         )
     ax.axhline(0, color=INK, lw=0.6)
     ax.axhline(1, color=MUTED, lw=0.8, ls=":")
 
 
-def layer_plot(results: dict, root: Path, stem: str) -> None:
+def layer_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """Damage undone by each layer's own top-10 channels, per model, one bar per attacked eps."""
     idx, labels = pn.patched(results), results["config"]["eps_labels"]
     layers = pn.all_layers(results)
-    crowded = sum(len(la) for la in layers) > 30
     values = [
         v
         for m in MODELS
@@ -133,8 +131,9 @@ def layer_plot(results: dict, root: Path, stem: str) -> None:
         if v is not None
     ]
     low, high = _limits(values)
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(max(8.4, 0.9 * len(layers) * 2 + 1.5), 3.7), layout="constrained")
+    with matplotlib.rc_context(look.rc()):
+        fig = Figure(figsize=look.figsize(max(8.4, 0.9 * len(layers) * 2 + 1.5), 3.7), layout="constrained")
+        crowded = look.crowded(layers, fig.get_figwidth() / len(MODELS) - 0.8)
         axes = fig.subplots(1, len(MODELS), sharey=True, squeeze=False)[0]
         for ax, m in zip(axes, MODELS):
             hit = [i for i in idx if pn.damaged(pn.entry(results, m, i))]
@@ -150,6 +149,9 @@ def layer_plot(results: dict, root: Path, stem: str) -> None:
                     ys,
                     width=width,
                     color=COLOURS[m],
+                    hatch=HATCHES[m],
+                    edgecolor="white",
+                    linewidth=0,
                     alpha=0.35 + 0.65 * (n + 1) / len(hit),
                     label=plain(f"ε = {labels[i]}"),
                     yerr=[
@@ -166,16 +168,15 @@ def layer_plot(results: dict, root: Path, stem: str) -> None:
                     transform=ax.transAxes,
                     ha="left",
                     va="top",
-                    fontsize=9,
+                    fontsize=look.small,
                     color=MUTED,
                 )
             if hit:
-                ax.legend(fontsize=8, loc="upper right", title="attacked at", title_fontsize=8)
+                ax.legend(loc="upper right", title="attacked at")
             ax.axhline(1, color=MUTED, lw=0.8, ls=":")
             ax.set_xticks(
                 range(len(layers)),
                 [plain(la) for la in layers],
-                fontsize=9,
                 rotation=30 if crowded else 0,
                 ha="right" if crowded else "center",
                 rotation_mode="anchor",
@@ -183,7 +184,8 @@ def layer_plot(results: dict, root: Path, stem: str) -> None:
             ax.set_ylim(low, high + (0.18 if spared else 0.1))
             ax.grid(axis="x", visible=False)
             ax.set_xlabel("layer (input → output)")
-            ax.set_title(plain(m), color=COLOURS[m], fontsize=11)
-        axes[0].set_ylabel("damage undone by the layer's top-10")
+            ax.set_title(plain(m), color=COLOURS[m], fontsize=look.font)
+        axes[0].set_ylabel("damage undone\nby the layer's top-10")
         axes[0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        _save(fig, root, stem)
+        _save(fig, root, stem, look)
+    return fig

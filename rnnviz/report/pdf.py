@@ -45,10 +45,32 @@ def write_pdf(html: str, target: Path, root: Path) -> list[str]:
     with _quiet_weasyprint() as messages:
         document = weasyprint.HTML(
             string=html, base_url=str(Path(root).resolve()) + "/", url_fetcher=ReportFetcher(root)
-        )
+        ).render()
+        attach_once(document.pages)
         with atomic_path(target) as tmp:
             document.write_pdf(tmp)
     return messages
+
+
+def attach_once(pages) -> None:
+    """Give each attached file one attachment annotation: the link that has an id (the appendix's
+    list of files). WeasyPrint embeds the file once but annotates every ``rel="attachment"`` link,
+    so a viewer lists a file named in the text and in the list twice; the other links become
+    links to the list entry.
+    """
+    homes = {
+        target: box.element.get("id")
+        for page in pages
+        for kind, target, _, box in page.links
+        if kind == "attachment" and box.element is not None and box.element.get("id")
+    }
+    for page in pages:
+        page.links = [
+            ("internal", homes[target], rect, box)
+            if kind == "attachment" and target in homes and box.element.get("id") != homes[target]
+            else (kind, target, rect, box)
+            for kind, target, rect, box in page.links
+        ]
 
 
 class _Collect(logging.Handler):

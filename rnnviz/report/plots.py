@@ -2,14 +2,14 @@
 
 matplotlib's object API only (no pyplot, no global backend or rcParams change), so rendering
 a report never touches a GUI or the caller's settings. Every string from results.json goes
-through ``plain`` so a ``$`` is drawn as written, never parsed as mathtext.
+through ``plain`` so a ``$`` is drawn as written, never parsed as mathtext. Each plot takes a
+``look.Look`` (page or slide) and returns its Figure, so its text size can be measured.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -18,24 +18,12 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
 from rnnviz.fileio import atomic_path
-from rnnviz.names import COLOURS, INK, MODELS, MUTED, layer_order
+from rnnviz.names import COLOURS, DASHES, INK, MODELS, MUTED, layer_order
+from rnnviz.report.look import PAGE, Look
 from rnnviz.report.safety import output
 from rnnviz.report.summary import attack_label, attack_name, eps_text
 
 DPI = 200
-STYLE: Any = {  # matplotlib rcParams (typed Any: rc_context wants its own key literals)
-    "font.family": "DejaVu Sans",
-    "font.size": 11,
-    "axes.titlesize": 12,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "legend.frameon": False,
-    "svg.fonttype": "path",  # text as outlines: renders the same in every viewer
-    "svg.hashsalt": "rnnviz",  # stable element ids, so the SVG is byte-identical run to run
-    "savefig.bbox": "tight",
-}
 
 
 def plain(text: str) -> str:
@@ -47,54 +35,52 @@ def model_label(results: dict, model: str) -> str:
     return f"{model} ({results['models'][model]['name']})"
 
 
-def accuracy_plot(results: dict, root: Path, stem: str) -> bool:
-    """Accuracy vs eps, both models; returns whether a sweet spot was marked. With several attacks
-    (``results["attacks"]``) every attack is drawn, L∞ and L2 in separate panels (never mixed units)."""
+def accuracy_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
+    """Accuracy vs eps, both models (a sweet spot marked where ``sweet_spot_lead``). With several
+    attacks (``results["attacks"]``) every attack is drawn, L∞ and L2 in separate panels (never
+    mixed units): the marker names the model, the dash the attack."""
     eps, acc = results["config"]["eps"], results["accuracy"]
     att = results.get("attacks")
     norms = [n for n in ("linf", "l2") if att and n in att["norm"].values()] or ["linf"]
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7 if len(norms) == 1 else 11, 4.6), layout="constrained")
+    with matplotlib.rc_context(look.rc()):
+        fig = Figure(figsize=look.figsize(7 if len(norms) == 1 else 11, 4.6), layout="constrained")
         axes = fig.subplots(1, len(norms), sharey=True, squeeze=False)[0]
-        marked = trained = False
+        trained = False
         for ax, norm in zip(axes, norms):
             if not att:
                 for m in MODELS:
-                    ax.plot(eps, acc[m], marker="o", lw=2, color=COLOURS[m], label=plain(model_label(results, m)))
+                    ax.plot(eps, acc[m], lw=2 * look.line, label=plain(model_label(results, m)), **look.model(m))
             else:
                 for a in [a for a in att["names"] if att["norm"][a] == norm]:
                     for m in MODELS:
-                        _attack_curve(ax, results, a, m)
+                        _attack_curve(ax, results, a, m, look)
             if not att or att["norm"][att["primary"]] == norm:
-                marked = _mark_sweet_spot(ax, results)
+                _mark_sweet_spot(ax, results, look)
             _eps_axis(ax, results, both_forms=norm == "linf")
             trained = _train_eps(ax, results, norm) or trained
             if len(norms) > 1:
                 ax.set_xlabel("ε (L∞)" if norm == "linf" else "ε (L2)")
-                ax.set_title("L∞ attacks" if norm == "linf" else "L2 attacks", fontsize=11)
+                ax.set_title("L∞ attacks" if norm == "linf" else "L2 attacks", fontsize=look.font)
         axes[0].set_ylabel("accuracy under attack" if att else f"accuracy under {attack_name(results)}")
         if att:
-            fig.legend(handles=_attack_legend(results, trained), loc="outside upper center", ncols=3, fontsize=9)
+            handles = _attack_legend(results, trained, look)
+            fig.legend(handles=handles, loc="outside upper center", ncols=3 if look.size is None else 2)
         else:
             _legend_on_top(fig, axes[0])
-        _save(fig, root, stem)
-    return marked
+        _save(fig, root, stem, look)
+    return fig
 
 
-ATTACK_STYLE = {"pgd": ("-", "o"), "pgd-l2": ("-", "D"), "fgsm": ("--", "s")}  # the strongest solid
-
-
-def _attack_curve(ax, results: dict, a: str, m: str) -> None:
+def _attack_curve(ax, results: dict, a: str, m: str, look: Look) -> None:
     """One attack, one model: the accuracy with its Wilson band; FGSM along its fine grid if measured."""
     att, eps = results["attacks"], results["config"]["eps"]
-    ls, marker = ATTACK_STYLE.get(a, (":", "^"))
     points = att["accuracy"][a][m]
     curve = att.get("fgsm_curve") if a == "fgsm" else None
     line = (curve["eps"], curve[m]) if curve else (eps, points)
     xs, ivs = line
     ax.fill_between(xs, [r["low"] for r in ivs], [r["high"] for r in ivs], color=COLOURS[m], alpha=0.12, lw=0)
-    ax.plot(xs, [r["accuracy"] for r in ivs], ls=ls, lw=1.8, color=COLOURS[m])
-    ax.plot(eps, [r["accuracy"] for r in points], ls="none", marker=marker, ms=5, color=COLOURS[m])
+    ax.plot(xs, [r["accuracy"] for r in ivs], ls=DASHES.get(a, ":"), lw=1.8 * look.line, color=COLOURS[m])
+    ax.plot(eps, [r["accuracy"] for r in points], ls="none", **look.model(m))
 
 
 def _train_eps(ax, results: dict, norm: str) -> bool:
@@ -107,13 +93,15 @@ def _train_eps(ax, results: dict, norm: str) -> bool:
     return True
 
 
-def _attack_legend(results: dict, trained: bool) -> list:
+def _attack_legend(results: dict, trained: bool, look: Look) -> list:
+    """Models by colour and marker (no line), attacks by dash (in ink, no marker)."""
     att, train = results["attacks"], (results.get("context") or {}).get("train_eps")
-    handles: list = [Line2D([], [], color=COLOURS[m], lw=2, label=plain(model_label(results, m))) for m in MODELS]
+    handles: list = [Line2D([], [], ls="none", label=plain(model_label(results, m)), **look.model(m)) for m in MODELS]
     for a in att["names"]:
-        ls, marker = ATTACK_STYLE.get(a, (":", "^"))
-        fine = " (fine ε grid; markers: the run's ε)" if a == "fgsm" and att.get("fgsm_curve") else ""
-        handles.append(Line2D([], [], color=INK, ls=ls, marker=marker, ms=5, label=plain(attack_label(a) + fine)))
+        fine = " (fine ε grid)" if a == "fgsm" and att.get("fgsm_curve") else ""
+        handles.append(
+            Line2D([], [], color=INK, ls=DASHES.get(a, ":"), lw=1.8 * look.line, label=plain(attack_label(a) + fine))
+        )
     handles.append(Patch(color=MUTED, alpha=0.25, lw=0, label="95% Wilson interval"))
     if trained and train:
         label = f"robust model trained at ε = {train['robust']:g}" + (" (L2)" if train["norm"] == "l2" else "")
@@ -131,7 +119,7 @@ def sweet_spot_lead(results: dict) -> tuple[int, float] | None:
     return (b, lead) if lead > 0 else None
 
 
-def _mark_sweet_spot(ax, results: dict) -> bool:
+def _mark_sweet_spot(ax, results: dict, look: Look) -> bool:
     """Shade the eps where the robust model leads most."""
     spot = sweet_spot_lead(results)
     if spot is None:
@@ -147,36 +135,35 @@ def _mark_sweet_spot(ax, results: dict) -> bool:
         (eps[b], middle),
         ha="center",
         va="center",
-        fontsize=10,
+        fontsize=look.small,
         color=MUTED,
         bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1},
     )
     return True
 
 
-def per_class_plot(results: dict, root: Path, stem: str) -> None:
+def per_class_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
     names = [c["name"] for c in results["classes"]]
     ncols = min(len(names), 4)
     nrows = math.ceil(len(names) / ncols)
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(3.4 * ncols, 2.9 * nrows + 0.5), layout="constrained")
+    with matplotlib.rc_context(look.rc()):
+        fig = Figure(figsize=look.figsize(3.4 * ncols, 2.9 * nrows + 0.5), layout="constrained")
         axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
         for ax, name in zip(axes, names):
             for m in MODELS:
                 ax.plot(
                     results["config"]["eps"],
                     results["accuracy_per_class"][m][name],
-                    marker="o",
-                    lw=1.8,
-                    color=COLOURS[m],
                     label=plain(model_label(results, m)),
+                    **look.model(m),
                 )
             ax.set_title(plain(name))
             _eps_axis(ax, results, both_forms=False)
         for ax in axes[len(names) :]:
             ax.set_visible(False)
         _legend_on_top(fig, axes[0])
-        _save(fig, root, stem)
+        _save(fig, root, stem, look)
+    return fig
 
 
 def _upper(stats: dict) -> float:
@@ -185,7 +172,7 @@ def _upper(stats: dict) -> float:
     return max(value, (stats.get("relative_ci") or [value, value])[1])
 
 
-def sensitivity_plot(results: dict, root: Path, stem: str, i: int) -> None:
+def sensitivity_plot(results: dict, root: Path, stem: str, i: int, look: Look = PAGE) -> Figure:
     """Relative σ (σ over the channel's mean clean |F|) per layer, both models, with its interval:
     in units of each channel's own activation size, so the two models are comparable."""
     layers = layer_order(
@@ -194,8 +181,8 @@ def sensitivity_plot(results: dict, root: Path, stem: str, i: int) -> None:
     )
     stats = {m: [r["layers"] if r else {} for r in results["ranking"][m]] for m in MODELS}
     top = max((_upper(s) for m in MODELS for per in stats[m] for s in per.values()), default=0)
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7, 4.6), layout="constrained")
+    with matplotlib.rc_context(look.rc()):
+        fig = Figure(figsize=look.figsize(7, 4.6), layout="constrained")
         ax = fig.subplots()
         for k, m in enumerate(MODELS):
             per = [stats[m][i].get(layer) for layer in layers]
@@ -209,12 +196,12 @@ def sensitivity_plot(results: dict, root: Path, stem: str, i: int) -> None:
                 [x + (k - 0.5) * 0.4 for x in range(len(layers))],
                 values,
                 width=0.4,
-                color=COLOURS[m],
                 label=plain(model_label(results, m)),
                 yerr=errors,
-                error_kw={"elinewidth": 1.2, "capsize": 3, "ecolor": "#333333"},
+                error_kw={"elinewidth": 1.2 * look.line, "capsize": 3 * look.line, "ecolor": "#333333"},
+                **look.bars(m),
             )
-        crowded = sum(len(layer) for layer in layers) > 36  # labels would touch side by side
+        crowded = look.crowded(layers, fig.get_figwidth() - 1)  # labels would touch side by side
         ax.set_xticks(
             range(len(layers)),
             [plain(layer) for layer in layers],
@@ -225,10 +212,11 @@ def sensitivity_plot(results: dict, root: Path, stem: str, i: int) -> None:
         ax.set_ylim(0, 1.1 * top or 1)
         ax.grid(axis="x", visible=False)
         ax.set_xlabel("layer (input → output)")
-        ax.set_ylabel("mean relative σ (σ / mean clean |F|)")
+        ax.set_ylabel("mean relative σ\n(σ / mean clean |F|)")
         ax.set_title(plain(f"ε = {eps_text(results, i)}"))
         _legend_on_top(fig, ax)
-        _save(fig, root, stem)
+        _save(fig, root, stem, look)
+    return fig
 
 
 def _eps_axis(ax, results: dict, both_forms: bool) -> None:
@@ -236,7 +224,7 @@ def _eps_axis(ax, results: dict, both_forms: bool) -> None:
     labels = (
         [f"{a}\n{b}" for a, b in zip(config["eps_labels"], config["eps_255"])] if both_forms else config["eps_labels"]
     )
-    ax.set_xticks(config["eps"], [plain(label) for label in labels], fontsize=9)
+    ax.set_xticks(config["eps"], [plain(label) for label in labels])
     ax.set_xlabel("ε")
     ax.set_ylim(0, 1.04)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -248,8 +236,9 @@ def _legend_on_top(fig: Figure, ax) -> None:
     fig.legend(handles, labels, loc="outside upper center", ncols=2)
 
 
-def _save(fig: Figure, root: Path, stem: str) -> None:
-    with atomic_path(output(root, "figures", f"{stem}.png")) as tmp:
+def _save(fig: Figure, root: Path, stem: str, look: Look = PAGE) -> None:
+    """PNG and SVG under the look's folder (``figures/`` or ``figures/slides/``)."""
+    with atomic_path(output(root, *look.folder, f"{stem}.png")) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
-    with atomic_path(output(root, "figures", f"{stem}.svg")) as tmp:
+    with atomic_path(output(root, *look.folder, f"{stem}.svg")) as tmp:
         fig.savefig(tmp, format="svg", metadata={"Date": None})

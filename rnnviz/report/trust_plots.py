@@ -12,7 +12,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rnnviz.names import COLOURS, MODELS, MUTED, layer_order
-from rnnviz.report.plots import STYLE, _legend_on_top, _save, model_label, plain
+from rnnviz.report.look import PAGE, Look
+from rnnviz.report.plots import _legend_on_top, _save, model_label, plain
 
 SETTLED = 0.8  # Jaccard with the full-set top-k at half of the images that counts as settled
 
@@ -21,11 +22,11 @@ def attacked(results: dict) -> list[int]:
     return [i for i, e in enumerate(results["config"]["eps"]) if e > 0]
 
 
-def stability_plot(results: dict, root: Path, stem: str) -> None:
+def stability_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """Expected Jaccard of a resample's top-k with the reported top-k, per model and eps."""
     idx, labels = attacked(results), results["config"]["eps_labels"]
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(6.2, 3.3), layout="constrained")
+    with matplotlib.rc_context(look.rc()):
+        fig = Figure(figsize=look.figsize(6.2, 3.3), layout="constrained")
         ax = fig.subplots()
         for k, m in enumerate(MODELS):
             xs, ys, lo, hi = [], [], [], []
@@ -42,12 +43,11 @@ def stability_plot(results: dict, root: Path, stem: str) -> None:
                 xs,
                 ys,
                 yerr=[lo, hi],
-                fmt="o",
-                ms=7,
-                capsize=4,
-                lw=1.6,
-                color=COLOURS[m],
+                ls="none",
+                capsize=4 * look.line,
+                lw=1.6 * look.line,
                 label=plain(model_label(results, m)),
+                **look.model(m),
             )
         ax.set_xticks(range(len(idx)), [plain(labels[i]) for i in idx])
         ax.set_xlim(-0.5, len(idx) - 0.5)
@@ -56,10 +56,11 @@ def stability_plot(results: dict, root: Path, stem: str) -> None:
         ax.set_xlabel("ε")
         ax.set_ylabel("expected top-k Jaccard")
         _legend_on_top(fig, ax)
-        _save(fig, root, stem)
+        _save(fig, root, stem, look)
+    return fig
 
 
-def noise_plot(results: dict, root: Path, stem: str) -> None:
+def noise_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """σ_noise / σ per layer, both models, one panel per attacked eps."""
     idx = attacked(results)
     layers = layer_order(
@@ -72,9 +73,9 @@ def noise_plot(results: dict, root: Path, stem: str) -> None:
     top = max([1.0] + [v for m in MODELS for i in idx for v in ratios[m][i]])
     ncols = min(len(idx), 3)
     nrows = math.ceil(len(idx) / ncols)
-    crowded = sum(len(la) for la in layers) > 24
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(3.9 * ncols, 3.3 * nrows + 0.6), layout="constrained")
+    with matplotlib.rc_context(look.rc()):
+        fig = Figure(figsize=look.figsize(3.9 * ncols, 3.3 * nrows + 0.6), layout="constrained")
+        crowded = look.crowded(layers, fig.get_figwidth() / ncols - 0.6)
         axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
         for ax, i in zip(axes, idx):
             for k, m in enumerate(MODELS):
@@ -82,14 +83,13 @@ def noise_plot(results: dict, root: Path, stem: str) -> None:
                     [x + (k - 0.5) * 0.4 for x in range(len(layers))],
                     ratios[m][i],
                     width=0.4,
-                    color=COLOURS[m],
                     label=plain(model_label(results, m)),
+                    **look.bars(m),
                 )
             ax.axhline(1.0, color=MUTED, lw=1, ls="--")
             ax.set_xticks(
                 range(len(layers)),
                 [plain(la) for la in layers],
-                fontsize=9,
                 rotation=35 if crowded else 0,
                 ha="right" if crowded else "center",
                 rotation_mode="anchor",
@@ -102,15 +102,16 @@ def noise_plot(results: dict, root: Path, stem: str) -> None:
         for ax in axes[::ncols]:
             ax.set_ylabel("σ_noise / σ")
         _legend_on_top(fig, axes[0])
-        _save(fig, root, stem)
+        _save(fig, root, stem, look)
+    return fig
 
 
-def per_class_plot(results: dict, root: Path, stem: str) -> None:
+def per_class_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """Heatmap of the Jaccard between each class's top-k and the pooled top-k (model x class x eps)."""
     idx, labels = attacked(results), results["config"]["eps_labels"]
     names = [c["name"] for c in results["classes"]]
-    with matplotlib.rc_context({**STYLE, "axes.grid": False}):
-        fig = Figure(figsize=(2.4 + 0.8 * len(idx) * 2, 1.2 + 0.4 * len(names)), layout="constrained")
+    with matplotlib.rc_context(look.rc(**{"axes.grid": False})):
+        fig = Figure(figsize=look.figsize(2.4 + 0.8 * len(idx) * 2, 1.2 + 0.4 * len(names)), layout="constrained")
         axes = fig.subplots(1, 2, sharey=True)
         for ax, m in zip(axes, MODELS):
             grid = np.array(
@@ -128,22 +129,23 @@ def per_class_plot(results: dict, root: Path, stem: str) -> None:
                     "–" if math.isnan(v) else f"{v:.2f}",
                     ha="center",
                     va="center",
-                    fontsize=10,
+                    fontsize=look.small,
                     color="white" if v > 0.6 else "#222222",
                 )
-            ax.set_xticks(range(len(idx)), [plain(f"ε={labels[i]}") for i in idx], fontsize=9)
-            ax.set_yticks(range(len(names)), [plain(n) for n in names], fontsize=9)
-            ax.set_title(plain(model_label(results, m)), color=COLOURS[m], fontsize=11)
+            ax.set_xticks(range(len(idx)), [plain(f"ε={labels[i]}") for i in idx])
+            ax.set_yticks(range(len(names)), [plain(n) for n in names])
+            ax.set_title(plain(model_label(results, m)), color=COLOURS[m], fontsize=look.font)
         fig.colorbar(image, ax=list(axes), shrink=0.9, label="Jaccard to pooled top-k")
-        _save(fig, root, stem)
+        _save(fig, root, stem, look)
+    return fig
 
 
-def convergence_plot(results: dict, root: Path, stem: str) -> None:
+def convergence_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """Jaccard of the top-k on a fraction of the images with the full-set top-k, one panel per model."""
     idx, labels = attacked(results), results["config"]["eps_labels"]
     shades = [0.35 + 0.65 * k / max(1, len(idx) - 1) for k in range(len(idx))]
-    with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(8.4, 3.6), layout="constrained")
+    with matplotlib.rc_context(look.rc()):
+        fig = Figure(figsize=look.figsize(8.4, 3.6), layout="constrained")
         axes = fig.subplots(1, 2, sharey=True)
         for ax, m in zip(axes, MODELS):
             for shade, i in zip(shades, idx):
@@ -151,20 +153,19 @@ def convergence_plot(results: dict, root: Path, stem: str) -> None:
                 ax.plot(
                     [100 * p["fraction"] for p in points],
                     [_or_nan(p["jaccard"]) for p in points],
-                    marker="o",
-                    lw=1.8,
-                    color=COLOURS[m],
                     alpha=shade,
                     label=plain(f"ε = {labels[i]}"),
+                    **look.model(m),
                 )
             ax.axhline(SETTLED, color=MUTED, lw=1, ls="--")
             ax.set_xlim(0, 105)
             ax.set_ylim(0, 1.05)
             ax.set_xlabel("share of the images used (%)")
-            ax.set_title(plain(model_label(results, m)), color=COLOURS[m], fontsize=11)
-            ax.legend(fontsize=9, loc="lower right")
+            ax.set_title(plain(model_label(results, m)), color=COLOURS[m], fontsize=look.font)
+            ax.legend(loc="lower right")
         axes[0].set_ylabel("Jaccard with full-set top-k")
-        _save(fig, root, stem)
+        _save(fig, root, stem, look)
+    return fig
 
 
 def _or_nan(value) -> float:

@@ -1,0 +1,96 @@
+"""The slide deck (issue 17): text a room can read, one message per slide, tables, provenance and
+slide-sized figure files named by eps value.
+
+Readable means at least 18 pt on a 13.33-inch slide, i.e. 13.5 pt on the deck's 10-inch page.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+from fixtures.make_results import make_results
+from pypdf import PdfReader
+
+from rnnviz.report import load_results, render_report
+from rnnviz.report.look import PAGE, SLIDE, SLIDE_MIN_PT, SLIDE_WIDTH_IN, smallest_text_pt
+from rnnviz.report.naming import eps_slug, eps_slugs
+from rnnviz.report.plots import accuracy_plot, sensitivity_plot
+
+DEJAVU_BOX = 1.164  # pdftotext's word box height over the font size, for DejaVu Sans (ascent + descent)
+
+
+@pytest.fixture(scope="module")
+def deck(tmp_path_factory):
+    root = make_results(tmp_path_factory.mktemp("slides"))
+    return root, render_report(root, pdf=False, slides=True, progress=False)
+
+
+def test_the_slide_minimum_is_18_pt_on_a_13_inch_slide():
+    assert SLIDE_WIDTH_IN == 10.0 and SLIDE_MIN_PT == pytest.approx(13.5, abs=0.01)
+
+
+def test_every_slide_figure_has_slide_sized_text(deck):
+    _, files = deck
+    assert len(files.slide_figures) >= 20
+    small = {f.key: round(f.text_pt, 1) for f in files.slide_figures if f.text_pt < SLIDE_MIN_PT}
+    assert not small, f"text below {SLIDE_MIN_PT:.1f} pt on the slide: {small}"
+    assert all(f.width_mm <= 234 for f in files.slide_figures)  # placed inside the image area
+
+
+def test_text_measure_tells_page_figures_from_slide_figures(tmp_path):
+    results = load_results(make_results(tmp_path))
+    slide = accuracy_plot(results, tmp_path, "a", look=SLIDE)
+    assert smallest_text_pt(slide, slide.get_figwidth()) >= SLIDE_MIN_PT
+    page = sensitivity_plot(results, tmp_path, "b", 2, look=PAGE)
+    # the report's own figure, stretched over the slide's image area, would still be too small
+    assert smallest_text_pt(page, 9.2) < SLIDE_MIN_PT
+
+
+def test_deck_is_16_9_with_title_tables_and_provenance(deck):
+    root, files = deck
+    pages = PdfReader(files.slides).pages
+    box = pages[0].mediabox
+    assert abs(float(box.width) / float(box.height) - 16 / 9) < 0.01
+    text = [" ".join(page.extract_text().split()) for page in pages]
+    assert "fashion-robust vs fashion-standard" in text[0]
+    tables = [t for t in text if "most sensitive channels sit in" in t and "interval" in t]
+    assert len(tables) == 3  # one per attacked eps (top 3 fits one slide)
+    assert "Where these numbers come from" in text[-1]
+    for expected in ("sha256 111111111111", "sha256 222222222222", "rnnviz 0.1.0", "seed 0", "FGSM, PGD", "2026-11-25"):
+        assert expected in text[-1], expected
+    assert any(t.startswith("At ε = 0.1 the robust model still gets 82% right") for t in text)
+
+
+def test_slide_figures_are_written_as_png_and_svg_named_by_eps_value(deck):
+    root, files = deck
+    folder = root / "figures" / "slides"
+    for stem in ("accuracy", "accuracy_per_class", "layer_sensitivity_eps-0.1", "ranking_stability"):
+        assert (folder / f"{stem}.png").is_file() and "<svg" in (folder / f"{stem}.svg").read_text()
+    for name in ("gallery_eps-0.1_lucid_standard.png", "gallery_eps-0.05_raw_robust.png", "examples_sneaker_1.png"):
+        assert (folder / name).is_file(), name
+    # every figure the report draws (the engine's inputs under examples/ and renders/ aside)
+    everything = [p.name for p in (root / "figures").rglob("*.*") if p.parent.name not in ("renders", "examples")]
+    assert not [n for n in everything if re.search(r"_eps\d", n)], "an eps index in a figure name"
+    assert (root / "figures" / "gallery_eps-0.05_lucid.png").is_file()  # the report's own figures too
+
+
+def test_eps_slug_is_file_name_safe_and_unique():
+    assert eps_slug(0.05) == "eps-0.05" and eps_slug("4/255") == "eps-4_255"
+    assert eps_slugs({"eps": [0, 0.1], "eps_labels": ["0", "0.1"]}) == ["eps-0", "eps-0.1"]
+    assert len(set(eps_slugs({"eps": [0.1, 0.2], "eps_labels": ["a/b", "a b"]}))) == 2
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler's pdftotext is not installed")
+def test_html_text_on_slides_is_at_least_13_5_pt(deck):
+    root, _ = deck
+    xml = subprocess.run(
+        ["pdftotext", "-bbox", str(root / "slides.pdf"), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    words = re.findall(r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">([^<]*)</word>', xml)
+    assert len(words) > 300
+    sizes = [(float(y1) - float(y0)) / DEJAVU_BOX for y0, y1, _ in words]
+    smallest = min(sizes)
+    assert smallest >= SLIDE_MIN_PT - 0.1, [w for (y0, y1, w), s in zip(words, sizes) if s < SLIDE_MIN_PT - 0.1][:10]
