@@ -10,7 +10,7 @@ from PIL import Image
 
 from .analysis import ModelAnalysis
 from .fileio import atomic_path
-from .names import MODELS
+from .names import MODELS, eps_slugs
 
 
 def save_png(tensor: torch.Tensor, path: Path) -> None:
@@ -23,6 +23,7 @@ def save_png(tensor: torch.Tensor, path: Path) -> None:
 def write_examples(out: Path, results: dict, images, analyses: dict[str, ModelAnalysis], labels) -> list[dict]:
     """Clean image, each model's adversarial image and amplified perturbation, per eps."""
     eps = results["config"]["eps"]
+    slugs = eps_slugs(results["config"])
     examples = []
     for n, index in enumerate(sorted(analyses["standard"].examples)):
         clean = images.images[index]
@@ -35,12 +36,12 @@ def write_examples(out: Path, results: dict, images, analyses: dict[str, ModelAn
             for m in MODELS:
                 adv = analyses[m].examples[index][e]
                 delta = 0.5 + (adv - clean) / (2 * eps_value) if eps_value > 0 else torch.full_like(clean, 0.5)
-                save_png(adv, out / f"{stem}_eps{e}_{m}.png")
-                save_png(delta, out / f"{stem}_eps{e}_{m}_delta.png")
+                save_png(adv, out / f"{stem}_{slugs[e]}_{m}.png")
+                save_png(delta, out / f"{stem}_{slugs[e]}_{m}_delta.png")
                 pred = int(analyses[m].pred[e, index])
                 entry[m] = {
-                    "image": f"{stem}_eps{e}_{m}.png",
-                    "perturbation": f"{stem}_eps{e}_{m}_delta.png",
+                    "image": f"{stem}_{slugs[e]}_{m}.png",
+                    "perturbation": f"{stem}_{slugs[e]}_{m}_delta.png",
                     "pred_index": pred,
                     "pred": labels.display(pred),
                     "confidence": float(analyses[m].confidence[e, index]),

@@ -12,10 +12,9 @@ from pathlib import Path
 from PIL import Image
 
 from rnnviz.errors import UsageError
-from rnnviz.names import COLOURS, MODELS, MUTED, RIGHT, WRONG, slug
+from rnnviz.names import COLOURS, MODELS, MUTED, RIGHT, WRONG, eps_slugs, slug
 from rnnviz.report import attack_section, patch_section, plots, trust
 from rnnviz.report.grids import PAD, TILE, Cell, Line, arrange, fit, grid, hstack, save_image, text_image, vstack
-from rnnviz.report.naming import eps_slugs
 from rnnviz.report.safety import output, regular_file
 from rnnviz.report.summary import attack_name, eps_text, pct
 

@@ -13,13 +13,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from rnnviz.names import MODELS
+from rnnviz.names import MODELS, eps_slugs
 from rnnviz.report import attack_plots, patch_plots, plots, slide_grids, trust, trust_plots
 from rnnviz.report import slide_titles as say
 from rnnviz.report.catalogue import ReportFigure, attacked_indices, class_slugs, rendered_recipes
 from rnnviz.report.grids import PAD, SLIDE_GRID, GridStyle, save_image
 from rnnviz.report.look import SLIDE, SLIDE_AREA_IN, SLIDE_MIN_PT, image_text_pt, smallest_text_pt
-from rnnviz.report.naming import eps_slugs
 from rnnviz.report.safety import output
 from rnnviz.report.summary import attack_label
 
