@@ -227,12 +227,16 @@ def analyze_attacks(
     attacks: Sequence[str],
     *,
     progress: str | None = None,
+    ranks: int = 1,
 ) -> dict[str, ModelAnalysis]:
     """``analyze`` under several attacks in one pass over the images.
 
     The clean forward pass (with FGSM's gradient when FGSM is among them), the peak and scale
     meters and the noise baseline's forward passes are shared; each attack gets the numbers a
     run with that attack alone gives. Exemplars are kept under the first attack.
+
+    ``ranks``: this is one of that many equal shards (torchrun); the progress bar counts every
+    rank's images as this rank's times ``ranks``, so rank 0's one bar shows the whole job's rate.
     """
     s = settings
     n, n_eps = len(labels), len(s.eps)
@@ -254,7 +258,7 @@ def analyze_attacks(
     first = results[attacks[0]]
     if s.exemplars:
         first.exemplars = TopExemplars(list(s.layers), s.exemplars, n_eps, eps=list(s.eps), offset=s.first_index)
-    bar = tqdm(total=n * n_eps * len(attacks), desc=progress, unit="img", disable=progress is None, leave=False)
+    bar = tqdm(total=n * n_eps * len(attacks) * ranks, desc=progress, unit="img", disable=progress is None, leave=False)
     with eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
         for start in range(0, n, s.batch_size):
             x = images[start : start + s.batch_size].to(s.device, memory_format=torch.channels_last)
@@ -283,7 +287,7 @@ def analyze_attacks(
                     result.kept.add(step)
                     if result.exemplars is not None:
                         result.exemplars.add(step, per_image)
-                    bar.update(len(y))
+                    bar.update(len(y) * ranks)
     bar.close()
     return results
 

@@ -163,10 +163,15 @@ def check_top_k(cfg: Config, model: LoadedModel, layers: list[str], images: Imag
 
 
 def run_analysis(
-    cfg: Config, models: dict[str, LoadedModel], images: ImageSet, settings: SweepSettings, progress: bool = True
+    cfg: Config,
+    models: dict[str, LoadedModel],
+    images: ImageSet,
+    settings: SweepSettings,
+    progress: bool = True,
+    ranks: int = 1,
 ) -> dict[str, dict[str, ModelAnalysis]]:
     """Attack both models with every attack of ``cfg`` (attack -> model -> analysis); a NaN names
-    the model that produced it."""
+    the model that produced it. ``images`` is one of ``ranks`` shards (the bar shows the job's rate)."""
     by_attack: dict[str, dict[str, ModelAnalysis]] = {a: {} for a in cfg.attack}
     for m in MODELS:
         try:
@@ -177,6 +182,7 @@ def run_analysis(
                 settings,
                 cfg.attack,
                 progress=f"{'+'.join(cfg.attack).upper()} {m}" if progress else None,
+                ranks=ranks,
             )
         except NonFiniteOutput as err:
             raise NonFiniteOutput(f"the {m} model ({models[m].name}) {err}") from None
@@ -438,7 +444,7 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
         examples = choose_examples(images.labels, images.class_indices, cfg.n_examples)
         mine = [i - span.start for i in examples if i in span]
         settings = sweep_settings(work, layers, mine, images.class_indices, span.start)
-        shards: Any = ctx.gather("the attack", lambda: run_analysis(work, models, part, settings, progress))
+        shards: Any = ctx.gather("the attack", lambda: run_analysis(work, models, part, settings, progress, ctx.world))
         by_attack: Any = ctx.stage("merging the attack", lambda: merge_analyses(shards) if shards else None)
         timings["attack_s"] = round(time.perf_counter() - t, 3)
 

@@ -39,10 +39,32 @@ def test_shard_refuses_a_rank_outside_the_world():
 def test_one_process_is_a_plain_call():
     ctx = Distributed()
     assert ctx.is_main and ctx.shard(7) == range(7) and ctx.device("cuda") == "cuda"
-    assert ctx.gather("x", lambda: 3) == [3] and ctx.share("x", lambda: 4) == 4
+    assert ctx.gather("x", lambda: 3) == [3] and ctx.share("x", lambda: 4) == 4 and ctx.all_gather(5) == [5]
     with pytest.raises(KeyError):  # errors propagate unchanged
         ctx.stage("x", lambda: {}["missing"])
     assert Distributed(rank=1, world=2, local_rank=1).device("cuda") == "cuda:1"
+
+
+def test_rank_zero_s_bar_counts_the_whole_job(monkeypatch):
+    """With 3 equal shards, rank 0's one bar runs to the job's total at 3x its own pace."""
+    import rnnviz.analysis
+
+    seen = {}
+
+    class Bar:
+        def __init__(self, total, **_):
+            seen["total"], seen["done"] = total, 0
+
+        def update(self, k):
+            seen["done"] += k
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(rnnviz.analysis, "tqdm", Bar)
+    x, y = images(4)
+    analyze_attacks(tiny_resnet().module, x, y, sweep([0.0, 0.1], ["layer1"]), ("fgsm", "pgd"), progress="x", ranks=3)
+    assert seen == {"total": 3 * 4 * 2 * 2, "done": 3 * 4 * 2 * 2}
 
 
 # ------------------------------------------------------------------ merging analyses
