@@ -22,8 +22,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check rnnviz tests benchmarks scripts
 	$(VENV)/bin/mypy
 
+# two workers: most tests are single-threaded rendering and subprocess work (measured 1.7 cores busy)
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m ''

@@ -53,6 +53,8 @@ def imagenet_r18_cache(offline):
 
 
 def test_imagenet_preset_runs_on_real_photos(imagenet_r18_cache, capsys):
+    """Preset, pickle checkpoints and real photos through the attack and the report (the stages after
+    the attack, slow at 224 px on a CPU, are covered by test_cli's end-to-end run)."""
     data = foolbox_images(imagenet_r18_cache / "photos")
     out = imagenet_r18_cache / "report"
     rc = main(
@@ -75,6 +77,13 @@ def test_imagenet_preset_runs_on_real_photos(imagenet_r18_cache, capsys):
             "--out",
             str(out),
             "--quiet",
+            "--exemplars",
+            "0",
+            "--patch",
+            "none",
+            "--no-transfer",
+            "--fgsm-grid",
+            "0",
             "--no-pdf",
         ]
     )
@@ -162,6 +171,13 @@ def test_mobilenet_twin_preset_runs_on_real_photos(offline, capsys):
             "--out",
             str(out),
             "--quiet",
+            "--exemplars",
+            "0",
+            "--patch",
+            "none",
+            "--no-transfer",
+            "--fgsm-grid",
+            "0",
             "--no-pdf",
         ]
     )
