@@ -41,6 +41,10 @@ def madry_file(path: Path, seed: int) -> None:
     torch.save({"model": sd, "epoch": 89, "args": argparse.Namespace(arch="resnet18")}, path)
 
 
+# the stages after the attack (slow at 224 px on a CPU) are test_cli's end-to-end run's to cover
+ATTACK_AND_REPORT_ONLY = ["--exemplars", "0", "--patch", "none", "--no-transfer", "--fgsm-grid", "0", "--no-pdf"]
+
+
 @pytest.fixture
 def imagenet_r18_cache(offline):
     tmp_path = offline
@@ -53,8 +57,7 @@ def imagenet_r18_cache(offline):
 
 
 def test_imagenet_preset_runs_on_real_photos(imagenet_r18_cache, capsys):
-    """Preset, pickle checkpoints and real photos through the attack and the report (the stages after
-    the attack, slow at 224 px on a CPU, are covered by test_cli's end-to-end run)."""
+    """Preset, pickle checkpoints and real photos through the attack and the report."""
     data = foolbox_images(imagenet_r18_cache / "photos")
     out = imagenet_r18_cache / "report"
     rc = main(
@@ -77,14 +80,7 @@ def test_imagenet_preset_runs_on_real_photos(imagenet_r18_cache, capsys):
             "--out",
             str(out),
             "--quiet",
-            "--exemplars",
-            "0",
-            "--patch",
-            "none",
-            "--no-transfer",
-            "--fgsm-grid",
-            "0",
-            "--no-pdf",
+            *ATTACK_AND_REPORT_ONLY,
         ]
     )
     assert rc == 0, capsys.readouterr().err
@@ -171,14 +167,7 @@ def test_mobilenet_twin_preset_runs_on_real_photos(offline, capsys):
             "--out",
             str(out),
             "--quiet",
-            "--exemplars",
-            "0",
-            "--patch",
-            "none",
-            "--no-transfer",
-            "--fgsm-grid",
-            "0",
-            "--no-pdf",
+            *ATTACK_AND_REPORT_ONLY,
         ]
     )
     assert rc == 0, capsys.readouterr().err
