@@ -61,7 +61,7 @@ def test_deck_is_16_9_with_title_tables_and_provenance(deck):
     assert "Where these numbers come from" in text[-1]
     for expected in ("sha256 111111111111", "sha256 222222222222", "rnnviz 0.1.0", "seed 0", "FGSM, PGD", "2026-11-25"):
         assert expected in text[-1], expected
-    assert any(t.startswith("At ε = 0.1 the robust model still gets 82% right") for t in text)
+    assert any(t.startswith("At ε = 0.1 the robust model still gets 82% (95% CI") for t in text)
 
 
 def test_slide_figures_are_written_as_png_and_svg_named_by_eps_value(deck):
@@ -94,3 +94,22 @@ def test_html_text_on_slides_is_at_least_13_5_pt(deck):
     sizes = [(float(y1) - float(y0)) / DEJAVU_BOX for y0, y1, _ in words]
     smallest = min(sizes)
     assert smallest >= SLIDE_MIN_PT - 0.1, [w for (y0, y1, w), s in zip(words, sizes) if s < SLIDE_MIN_PT - 0.1][:10]
+
+
+def test_titles_quote_numbers_with_their_intervals(tmp_path):
+    """A title is what a listener quotes: accuracy with its Wilson interval, the cross-model ratio and
+    the ranking's stability with their bootstrap intervals (the summary's own numbers)."""
+    from rnnviz.intervals import wilson
+    from rnnviz.report import slide_titles
+    from rnnviz.report.summary import focus_index, pct
+
+    results = load_results(make_results(tmp_path))
+    i, n = focus_index(results), results["n_images"]
+    low, high = wilson(round(results["accuracy"]["robust"][i] * n), n)
+    assert f"(95% CI {pct(low)}–{pct(high)})" in slide_titles.accuracy(results)
+    c = results["comparison"][i]
+    assert f"{c['ratio']:.1f}× (95% CI {c['ratio_ci'][0]:.1f}–{c['ratio_ci'][1]:.1f})" in slide_titles.sensitivity(
+        results, i
+    )
+    ci = results["ranking"]["robust"][i]["jaccard_ci"]
+    assert f"({ci[0]:.2f}–{ci[1]:.2f}) (robust)" in slide_titles.stability(results)

@@ -1,13 +1,15 @@
 """One-sentence slide titles: each slide says its finding, quoted from the numbers in results.json.
 
 The report's summary sentences (``summary``) are too long for a slide title; these are the same
-findings in at most about two lines at title size.
+findings in at most about two lines at title size, each number with its 95% interval where the
+run has one (a title is what a listener quotes).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
+from rnnviz.intervals import wilson
 from rnnviz.names import MODELS
 from rnnviz.report.summary import attack_name, focus_index, pct
 
@@ -17,10 +19,15 @@ def label(results: dict, i: int) -> str:
 
 
 def accuracy(results: dict) -> str:
-    i, acc = focus_index(results), results["accuracy"]
+    i, acc, n = focus_index(results), results["accuracy"], results["n_images"]
+
+    def with_ci(m: str) -> str:
+        low, high = wilson(round(acc[m][i] * n), n)
+        return f"{pct(acc[m][i])} (95% CI {pct(low)}–{pct(high)})"
+
     return (
-        f"At ε = {label(results, i)} the robust model still gets {pct(acc['robust'][i])} right under "
-        f"{attack_name(results)}, the standard model {pct(acc['standard'][i])}"
+        f"At ε = {label(results, i)} the robust model still gets {with_ci('robust')} right under "
+        f"{attack_name(results)}, the standard model {with_ci('standard')}"
     )
 
 
@@ -41,18 +48,15 @@ def per_class(results: dict) -> str:
 
 
 def sensitivity(results: dict, i: int) -> str:
-    """The two models' mean relative σ over the layers, as a ratio."""
-    means = {}
-    for m in MODELS:
-        values = [s.get("relative") or 0.0 for s in (results["ranking"][m][i] or {}).get("layers", {}).values()]
-        means[m] = sum(values) / len(values) if values else 0.0
-    s, r = means["standard"], means["robust"]
-    if not s or not r:
+    """The summary's cross-model ratio of relative σ (``results["comparison"]``), with its interval."""
+    entry = results["comparison"][i]
+    if not entry or not entry.get("ratio"):
         return f"Layer sensitivity at ε = {label(results, i)}"
-    more, less, ratio = ("standard", "robust", s / r) if s >= r else ("robust", "standard", r / s)
+    ci = entry.get("ratio_ci")
+    ci_text = f" (95% CI {ci[0]:.1f}–{ci[1]:.1f})" if ci else ""
     return (
-        f"At ε = {label(results, i)} the {more} model's layers move {ratio:.1f}× as much as the {less} model's, "
-        "relative to their own size"
+        f"At ε = {label(results, i)} the standard model's channels move {entry['ratio']:.1f}×{ci_text} as much "
+        "as the robust model's, relative to their own size"
     )
 
 
@@ -90,13 +94,17 @@ def gallery(results: dict, i: int, model: str, recipe: str) -> str:
 
 def stability(results: dict) -> str:
     i = focus_index(results)
-    js = {m: (results["ranking"][m][i] or {}).get("expected_jaccard") for m in MODELS}
-    if any(j is None for j in js.values()):
+    entries = {m: results["ranking"][m][i] or {} for m in MODELS}
+    if any(e.get("expected_jaccard") is None for e in entries.values()):
         return "Stability of the top-k ranking under resampling of the images"
-    k = results["config"]["top_k"]
+
+    def jaccard(m: str) -> str:
+        ci = entries[m].get("jaccard_ci")
+        return f"{entries[m]['expected_jaccard']:.2f}" + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else "")
+
     return (
-        f"Resampling the images keeps the top {k} at ε = {label(results, i)} with Jaccard "
-        f"{js['standard']:.2f} (standard) and {js['robust']:.2f} (robust)"
+        f"Resampling the images keeps the top {results['config']['top_k']} at ε = {label(results, i)} with "
+        f"Jaccard {jaccard('standard')} (standard) and {jaccard('robust')} (robust), 95% intervals"
     )
 
 
