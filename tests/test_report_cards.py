@@ -19,7 +19,7 @@ from rnnviz.errors import UsageError
 from rnnviz.names import MODELS
 from rnnviz.report import render_report
 from rnnviz.report.cards_section import card_id, relative_text
-from rnnviz.report.catalogue import _channel_cell
+from rnnviz.report.catalogue import channel_cell
 
 SMALL = {"classes": ("sneaker",), "eps": (0.0, 0.1), "layers": ("layer3", "layer4"), "top_k": 2, "n_examples": 1}
 CARD = re.compile(r'<article class="card" id="([^"]+)">(.*?)</article>', re.S)
@@ -124,7 +124,7 @@ def test_a_weak_gallery_tile_says_so_in_its_caption(tmp_path):
     render = dict(results_of(root)["renders"][0])
     channel = {"layer": render["layer"], "channel": render["channel"], "sensitivity": 0.5}
     texts = lambda rel: [
-        line.text for line in _channel_cell(root, {**render, "relative_activation": rel}, channel).lines
+        line.text for line in channel_cell(root, {**render, "relative_activation": rel}, channel).lines
     ]  # noqa: E731
     assert texts(0.41)[-1] == "weak: 0.41× best real image"
     assert not any("weak" in t for t in texts(1.0) + texts(None))

@@ -186,7 +186,7 @@ def _example_block(results: dict, root: Path, ex: dict, n: int) -> Image.Image:
     config = results["config"]
     header = hstack(
         [
-            _load(root, ex["image"], TILE // 2),
+            load_tile(root, ex["image"], TILE // 2),
             text_image(
                 [Line(f"Example {n}", bold=True), Line(f"true label: {ex['true_label']}"), Line("clean image", MUTED)]
             ),
@@ -204,8 +204,8 @@ def _example_block(results: dict, root: Path, ex: dict, n: int) -> Image.Image:
 
 def _attacked_cells(root: Path, entry: dict, model: str) -> tuple[Cell, Cell]:
     shot = entry[model]
-    verdict = Cell(_load(root, shot["image"]), [verdict_line(shot)])
-    delta = Cell(note="no perturbation") if entry["eps"] == 0 else Cell(_load(root, shot["perturbation"]))
+    verdict = Cell(load_tile(root, shot["image"]), [verdict_line(shot)])
+    delta = Cell(note="no perturbation") if entry["eps"] == 0 else Cell(load_tile(root, shot["perturbation"]))
     return verdict, delta
 
 
@@ -222,7 +222,7 @@ def _gallery(results: dict, root: Path, renders: dict, i: int, recipe: str) -> R
     for m in MODELS:
         p_top = {(r["layer"], r["channel"]): r["p_top"] for r in results["ranking"][m][i]["top"]}
         cells = [
-            _channel_cell(
+            channel_cell(
                 root, renders.get((m, c["layer"], c["channel"], recipe)), c, p_top.get((c["layer"], c["channel"]))
             )
             for c in results["top_channels"][m][i]
@@ -248,7 +248,7 @@ def _gallery(results: dict, root: Path, renders: dict, i: int, recipe: str) -> R
     )
 
 
-def _channel_cell(root: Path, render: dict | None, channel: dict, p_top: float | None = None, size: int = TILE) -> Cell:
+def channel_cell(root: Path, render: dict | None, channel: dict, p_top: float | None = None, size: int = TILE) -> Cell:
     caption = [Line(f"{channel['layer']} · ch {channel['channel']} · σ={channel['sensitivity']:.2g}")]
     if p_top is not None:
         caption.append(
@@ -263,7 +263,7 @@ def _channel_cell(root: Path, render: dict | None, channel: dict, p_top: float |
     rel = render.get("relative_activation")
     if rel is not None and rel < 1:  # text, not colour only: the render is below the best real image
         caption.append(Line(f"weak: {rel:.2f}× best real image", WRONG))
-    return Cell(_load(root, render["image"], size), caption)
+    return Cell(load_tile(root, render["image"], size), caption)
 
 
 def _diversity(results: dict, root: Path, recipe: str) -> ReportFigure:
@@ -273,7 +273,7 @@ def _diversity(results: dict, root: Path, recipe: str) -> ReportFigure:
     row_heads = [
         [Line(r["model"], COLOURS[r["model"]], True), Line(f"{r['layer']} · ch {r['channel']}")] for r in chosen
     ]
-    rows = [[Cell(_load(root, p)) for p in [r["image"], *r["diversity"]]] for r in chosen]
+    rows = [[Cell(load_tile(root, p)) for p in [r["image"], *r["diversity"]]] for r in chosen]
     save_image(grid(rows, col_heads=heads, row_heads=row_heads), output(root, "figures", f"diversity_{recipe}.png"))
     return _figure(
         root,
@@ -285,7 +285,7 @@ def _diversity(results: dict, root: Path, recipe: str) -> ReportFigure:
     )
 
 
-def _load(root: Path, rel: str, size: int = TILE) -> Image.Image:
+def load_tile(root: Path, rel: str, size: int = TILE) -> Image.Image:
     """An image named in results.json (already validated; checked again before it is opened)."""
     path = regular_file(root, rel, "an image")
     try:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from rnnviz.names import COLOURS, MODELS, MUTED, RIGHT, WRONG
 from rnnviz.report import plots
-from rnnviz.report.catalogue import _channel_cell, _load
+from rnnviz.report.catalogue import channel_cell, load_tile
 from rnnviz.report.grids import SLIDE_GRID, Cell, GridStyle, Line, grid, text_image, vstack
 from rnnviz.report.summary import pct
 
@@ -28,7 +28,7 @@ def example(results: dict, root: Path, ex: dict, style: GridStyle = SLIDE_GRID) 
     heads = [[Line("clean" if e == 0 else f"ε = {labels[k]}", bold=True)] for k, e in enumerate(_eps(results, ex))]
     row_heads = [[Line(m, COLOURS[m], True)] for m in MODELS]
     rows = [
-        [Cell(_load(root, entry[m]["image"], style.tile), [_verdict(entry[m])]) for entry in ex["by_eps"]]
+        [Cell(load_tile(root, entry[m]["image"], style.tile), [_verdict(entry[m])]) for entry in ex["by_eps"]]
         for m in MODELS
     ]
     return grid(rows, col_heads=heads, row_heads=row_heads, style=style)
@@ -52,7 +52,7 @@ def gallery(
     """One model's top-k channels at eps index ``i``, ``PER_SLIDE`` to a picture."""
     p_top = {(r["layer"], r["channel"]): r["p_top"] for r in results["ranking"][model][i]["top"]}
     cells = [
-        _channel_cell(
+        channel_cell(
             root,
             renders.get((model, c["layer"], c["channel"], recipe)),
             c,
@@ -77,6 +77,6 @@ def diversity(results: dict, root: Path, recipe: str, style: GridStyle = SLIDE_G
         row_heads = [
             [Line(r["model"], COLOURS[r["model"]], True), Line(f"{r['layer']} · {r['channel']}")] for r in part
         ]
-        rows = [[Cell(_load(root, p, style.tile)) for p in [r["image"], *r["diversity"]]] for r in part]
+        rows = [[Cell(load_tile(root, p, style.tile)) for p in [r["image"], *r["diversity"]]] for r in part]
         out.append(grid(rows, col_heads=heads, row_heads=row_heads, style=style))
     return out
