@@ -42,13 +42,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rnnviz import patching  # noqa: E402
-from rnnviz.analysis import SweepSettings, analyze  # noqa: E402
-from rnnviz.config import Config, patch_ladder  # noqa: E402
-from rnnviz.hooks import LayerHooks  # noqa: E402
-from rnnviz.models import load_model  # noqa: E402
-from rnnviz.ranking import EpsRanking  # noqa: E402
-from rnnviz.sensitivity import SensitivityMeter  # noqa: E402
+from rnnviz.measures import patching
+from rnnviz.measures.ranking import EpsRanking
+from rnnviz.models.loading import load_model
+from rnnviz.settings.config import Config, patch_ladder
+from rnnviz.sweep.analysis import SweepSettings, analyze
+from rnnviz.sweep.hooks import LayerHooks
+from rnnviz.sweep.sensitivity import SensitivityMeter
 
 EPS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]  # the PyTorch FGSM tutorial's list
 
@@ -142,7 +142,7 @@ def peak_memory_mb(n: int, size: int, batch_size: int, stage: str = "engine") ->
     code = (
         f"import resource, sys, torch; sys.path.insert(0, {root!r}); torch.set_num_threads(2)\n"
         "from benchmarks.bench_attack import data, engine, engine_with_trust, EPS\n"
-        "from rnnviz.models import load_model\n"
+        "from rnnviz.models.loading import load_model\n"
         f"m = load_model('random:resnet18'); x, y = data({n}, {size})\n"
         f"{stage}(m.module, x, y, m.default_layers, {batch_size})\n"
         "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - x.numel() * 4) / 2**20)\n"

@@ -28,9 +28,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_attack import data  # noqa: E402
-from rnnviz.analysis import SweepSettings, analyze, analyze_attacks  # noqa: E402
-from rnnviz.attacks import PGDSettings  # noqa: E402
-from rnnviz.models import load_model  # noqa: E402
+from rnnviz.models.loading import load_model
+from rnnviz.sweep.analysis import SweepSettings, analyze, analyze_attacks
+from rnnviz.sweep.attacks import PGDSettings
 
 EPS = [0.0, 0.01, 0.03]
 ATTACKS = ("fgsm", "pgd")

@@ -51,9 +51,9 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rnnviz.data import Preprocess  # noqa: E402
-from rnnviz.labels import imagenet_labels  # noqa: E402
-from rnnviz.stream import stream_folder  # noqa: E402
+from rnnviz.data.images import Preprocess
+from rnnviz.data.stream import stream_folder
+from rnnviz.models.labels import imagenet_labels
 
 SYNSETS = ("n01440764", "n01443537", "n02007558", "n02123045")  # tench, goldfish, flamingo, tabby
 PREP = Preprocess(size=224, resize=256)  # rnnviz's ImageNet preprocessing (torchvision's resize 256, crop 224)
@@ -147,8 +147,8 @@ def make_fashion_folder(root: Path, n: int, seed: int = 0) -> None:
 
 def attack_child(root: Path, n: int, workers: int, lazy: bool, batch_size: int, size: int, device: str) -> None:
     """Run in a fresh process: the pipeline's attack stage on ``n`` images; print n, accuracy, peak RSS (MiB)."""
-    from rnnviz.config import build_config
-    from rnnviz.pipeline import choose_layers, load_images, load_pair, run_analysis, sweep_settings
+    from rnnviz.pipeline.job import choose_layers, load_images, load_pair, run_analysis, sweep_settings
+    from rnnviz.settings.config import build_config
 
     if size == 28:
         data = {"preset": "fashion", "classes": ",".join(FASHION), "n_images": n // len(FASHION)}

@@ -9,7 +9,7 @@ image size for every row:
   (a) plain lucent, one ``render_vis`` call per channel as lucent's README shows (weights left
       trainable, lucent's own normalization off since the model normalizes; the model sees the
       padded image, size + 24 px, as in rnnviz);
-  (b) ``rnnviz.featvis.render_channels`` with an empty cache;
+  (b) ``rnnviz.channels.featvis.render_channels`` with an empty cache;
   (c) the same call again (every render a cache hit).
 
 Rows run interleaved per repeat; the table gives medians of wall-clock and process CPU seconds
@@ -37,9 +37,9 @@ warnings.filterwarnings("ignore", category=FutureWarning)  # kornia 0.4.1 at imp
 
 from lucent.optvis import param, render  # noqa: E402
 
-from rnnviz import featvis  # noqa: E402
-from rnnviz.featvis.settings import precision  # noqa: E402
-from rnnviz.models import IMAGENET_MEAN, IMAGENET_STD, add_input_normalization, freeze  # noqa: E402
+from rnnviz.channels import featvis
+from rnnviz.channels.featvis.settings import precision
+from rnnviz.models.loading import IMAGENET_MEAN, IMAGENET_STD, add_input_normalization, freeze
 
 LAYER = "layer3"
 

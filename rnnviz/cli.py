@@ -1,4 +1,4 @@
-"""``rnnviz-report``: the command line, a thin layer over ``rnnviz.pipeline``.
+"""``rnnviz-report``: the command line, a thin layer over ``rnnviz.pipeline.job``.
 
 Settings merge as defaults < preset < ``--config FILE.toml`` < flags. Bad input
 ends in one line naming the problem and the fix and a nonzero exit; ``--debug``
@@ -14,11 +14,11 @@ import sys
 import warnings
 from pathlib import Path
 
-from .config import build_config, check_sources, load_toml
-from .distributed import PeerFailure, is_main_process, session
-from .errors import UsageError
-from .names import ATTACKS, QUALITIES
-from .presets import PRESETS
+from rnnviz.common.errors import UsageError
+from rnnviz.common.names import ATTACKS, QUALITIES
+from rnnviz.settings.config import build_config, check_sources, load_toml
+from rnnviz.settings.presets import PRESETS
+from rnnviz.sweep.distributed import PeerFailure, is_main_process, session
 
 EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
 DESCRIPTION = (
@@ -224,7 +224,7 @@ def _one_line_warnings(quiet: bool) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from .report import render_report
+    from rnnviz.report import render_report
 
     progress = not args.quiet
     if args.from_dir:  # no torch import on this path: a re-render takes seconds
@@ -235,9 +235,9 @@ def _main(args: argparse.Namespace) -> int:
             Path(args.from_dir), pdf=args.pdf is not False, slides=bool(args.slides), progress=progress
         )
         return _print_files(Path(args.from_dir), files)
-    with session() as ctx:  # torchrun: every rank runs the job (rnnviz.distributed); else one process
+    with session() as ctx:  # torchrun: every rank runs the job (rnnviz.sweep.distributed); else one process
         cfg = ctx.stage("reading the settings", lambda: _checked_config(args))
-        from .pipeline import run
+        from rnnviz.pipeline.job import run
 
         out = run(cfg, progress=progress, dist=ctx)
     if not ctx.is_main:  # rank 0 writes the report
@@ -254,14 +254,14 @@ def _checked_config(args: argparse.Namespace):
 
 
 def _print_summary(out: Path) -> None:
-    from .report import load_results
+    from rnnviz.report import load_results
 
     r = load_results(out)
     labels = r["config"]["eps_labels"]
     print(f"{'eps':>8}  {'standard':>9}  {'robust':>9}")
     for i, label in enumerate(labels):
         print(f"{label:>8}  {r['accuracy']['standard'][i]:>9.1%}  {r['accuracy']['robust'][i]:>9.1%}")
-    from .report.summary import caveats
+    from rnnviz.report.text.summary import caveats
 
     for note in [*r["warnings"], *caveats(r)]:
         print(f"note: {note}")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnnviz.analysis import SweepSettings
-from rnnviz.models import LoadedModel, add_input_normalization, freeze
-from rnnviz.zoo.net import FashionResNet
+from rnnviz.models.loading import LoadedModel, add_input_normalization, freeze
+from rnnviz.models.zoo.net import FashionResNet
+from rnnviz.sweep.analysis import SweepSettings
 
 N_CLASSES = 10
 
@@ -18,7 +18,7 @@ def tiny_resnet(seed: int = 0) -> LoadedModel:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         net = FashionResNet()
-    from rnnviz.labels import fashion_labels
+    from rnnviz.models.labels import fashion_labels
 
     return LoadedModel(
         freeze(net),

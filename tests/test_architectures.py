@@ -7,12 +7,13 @@ import pytest
 import torch
 import torchvision
 
-from rnnviz import architectures, featvis
-from rnnviz.checkpoints import split_checkpoint
-from rnnviz.errors import UsageError
-from rnnviz.hooks import LayerHooks, check_layers
-from rnnviz.models import IMAGENET_MEAN, IMAGENET_STD, load_model
-from rnnviz.sensitivity import SensitivityMeter
+from rnnviz.channels import featvis
+from rnnviz.common.errors import UsageError
+from rnnviz.models import architectures
+from rnnviz.models.checkpoints import split_checkpoint
+from rnnviz.models.loading import IMAGENET_MEAN, IMAGENET_STD, load_model
+from rnnviz.sweep.hooks import LayerHooks, check_layers
+from rnnviz.sweep.sensitivity import SensitivityMeter
 
 SIZE = 32
 # spec -> raw output layout of its layers, as the family's own code lays it out

@@ -6,14 +6,14 @@ import torch
 from helpers import images, sweep, tiny_resnet
 from scipy.stats import spearmanr
 
-from rnnviz.analysis import analyze, analyze_attacks
-from rnnviz.attack_overlap import overlap, ranks, spearman
-from rnnviz.attack_results import context
-from rnnviz.attacks import PGDSettings, fgsm
-from rnnviz.config import build_config
-from rnnviz.curves import eps_grid, fgsm_curve
-from rnnviz.errors import UsageError
-from rnnviz.transfer import transfer
+from rnnviz.common.errors import UsageError
+from rnnviz.measures.curves import eps_grid, fgsm_curve
+from rnnviz.measures.overlap import overlap, ranks, spearman
+from rnnviz.measures.transfer import transfer
+from rnnviz.results.attack_entries import context
+from rnnviz.settings.config import build_config
+from rnnviz.sweep.analysis import analyze, analyze_attacks
+from rnnviz.sweep.attacks import PGDSettings, fgsm
 
 LAYERS = ["layer1", "layer3"]
 ATTACKS = ("fgsm", "pgd", "pgd-l2")

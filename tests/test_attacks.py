@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from helpers import TwoLayerNet, freeze, images, sweep, tiny_resnet
 
-from rnnviz.analysis import analyze
-from rnnviz.attacks import (
+from rnnviz.sweep.analysis import analyze
+from rnnviz.sweep.attacks import (
     ATTACK_NORM,
     PGDSettings,
     attack,
@@ -172,8 +172,8 @@ def test_pgd_l2_random_start_belongs_to_the_image_not_the_batch(resnet):
 
 
 def test_pgd_l2_raises_loss_and_lowers_accuracy():
-    from rnnviz.data import load_builtin_sample
-    from rnnviz.models import load_model
+    from rnnviz.data.images import load_builtin_sample
+    from rnnviz.models.loading import load_model
 
     model = load_model("builtin:fashion-standard").module
     data = load_builtin_sample([0, 7, 9], 8, 0)

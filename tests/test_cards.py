@@ -6,12 +6,12 @@ import torch
 from helpers import images, sweep, tiny_resnet
 from PIL import Image
 
-from rnnviz.analysis import analyze
-from rnnviz.attacks import PGDSettings
-from rnnviz.attacks import attack as make
-from rnnviz.cards import card_channels, write_cards
-from rnnviz.channelmaps import activation_maps
-from rnnviz.fileio import strict_images
+from rnnviz.channels.cards import card_channels, write_cards
+from rnnviz.channels.maps import activation_maps
+from rnnviz.common.files import strict_images
+from rnnviz.sweep.analysis import analyze
+from rnnviz.sweep.attacks import PGDSettings
+from rnnviz.sweep.attacks import attack as make
 
 
 def test_cards_remake_the_sweeps_adversarial_images_and_values(tmp_path):

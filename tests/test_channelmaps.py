@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from rnnviz.channelmaps import (
+from rnnviz.channels.maps import (
     activation_maps,
     change_sheet_png,
     clean_sheet_png,
@@ -22,8 +22,8 @@ from rnnviz.channelmaps import (
     spatial,
     upsample,
 )
-from rnnviz.fileio import strict_images
-from rnnviz.zoo.net import FashionResNet, FashionVGG
+from rnnviz.common.files import strict_images
+from rnnviz.models.zoo.net import FashionResNet, FashionVGG
 from tests.helpers import no_hooks
 
 CELL = 7  # the detector's stride: each map cell sees one 7 x 7 block of pixels

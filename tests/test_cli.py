@@ -13,8 +13,8 @@ import torchvision
 from test_report import SECTIONS
 
 from rnnviz.cli import main
-from rnnviz.errors import UsageError
-from rnnviz.names import SCHEMA_VERSION
+from rnnviz.common.errors import UsageError
+from rnnviz.common.names import SCHEMA_VERSION
 
 TINY = [
     "--preset",
@@ -67,7 +67,7 @@ def report_dir(tmp_path_factory):
     mp.chdir(root)
     import dataclasses
 
-    import rnnviz.featvis as featvis
+    import rnnviz.channels.featvis as featvis
 
     mp.setitem(featvis.QUALITY, "draft", dataclasses.replace(featvis.QUALITY["draft"], steps=4))
     assert main(TINY + ["--out", str(root / "report")]) == 0

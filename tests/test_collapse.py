@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from rnnviz.attacks import fgsm, fgsm_step, input_gradient
-from rnnviz.collapse import collapse_entries, collapse_warnings
-from rnnviz.intervals import wilson
+from rnnviz.common.intervals import wilson
+from rnnviz.measures.collapse import collapse_entries, collapse_warnings
+from rnnviz.sweep.attacks import fgsm, fgsm_step, input_gradient
 
 NAMES = {0: "tee", 1: "trouser", 2: "pullover", 3: "dress", 7: "sneaker", 8: "bag", 9: "boot"}
 
@@ -125,8 +125,8 @@ def test_a_model_built_to_collapse_is_flagged():
 
 
 def test_the_builtin_standard_model_does_not_fire_at_eps_005():
-    from rnnviz.data import load_builtin_sample
-    from rnnviz.models import load_model
+    from rnnviz.data.images import load_builtin_sample
+    from rnnviz.models.loading import load_model
 
     loaded = load_model("builtin:fashion-standard")
     model = loaded.module.eval()

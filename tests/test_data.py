@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rnnviz.data import Preprocess, load_builtin_sample, load_folder, load_image, to_rgb
-from rnnviz.errors import UsageError
-from rnnviz.labels import imagenet_labels
+from rnnviz.common.errors import UsageError
+from rnnviz.data.images import Preprocess, load_builtin_sample, load_folder, load_image, to_rgb
+from rnnviz.models.labels import imagenet_labels
 
 PREP = Preprocess(size=32, resize=36)
 FLAMINGO, GOLDFISH = 130, 1

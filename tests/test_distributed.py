@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from rnnviz.analysis import ModelAnalysis, analyze_attacks, concat_attacks
-from rnnviz.attacks import PGDSettings
-from rnnviz.distributed import Distributed, shard
+from rnnviz.sweep.analysis import ModelAnalysis, analyze_attacks, concat_attacks
+from rnnviz.sweep.attacks import PGDSettings
+from rnnviz.sweep.distributed import Distributed, shard
 from tests.helpers import images, sweep, tiny_resnet
 
 # ------------------------------------------------------------------ shards
@@ -47,7 +47,7 @@ def test_one_process_is_a_plain_call():
 
 def test_rank_zero_s_bar_counts_the_whole_job(monkeypatch):
     """With 3 equal shards, rank 0's one bar runs to the job's total at 3x its own pace."""
-    import rnnviz.analysis
+    import rnnviz.sweep.analysis
 
     seen = {}
 
@@ -61,7 +61,7 @@ def test_rank_zero_s_bar_counts_the_whole_job(monkeypatch):
         def close(self):
             pass
 
-    monkeypatch.setattr(rnnviz.analysis, "tqdm", Bar)
+    monkeypatch.setattr(rnnviz.sweep.analysis, "tqdm", Bar)
     x, y = images(4)
     analyze_attacks(tiny_resnet().module, x, y, sweep([0.0, 0.1], ["layer1"]), ("fgsm", "pgd"), progress="x", ranks=3)
     assert seen == {"total": 3 * 4 * 2 * 2, "done": 3 * 4 * 2 * 2}
@@ -143,9 +143,9 @@ def test_concat_leaves_the_shards_unchanged():
 WORKER = textwrap.dedent(
     """
     import dataclasses, os, sys
-    import rnnviz.featvis as featvis
+    import rnnviz.channels.featvis as featvis
     import rnnviz.report as report
-    import rnnviz.pipeline as pipeline
+    import rnnviz.pipeline.job as pipeline
     from rnnviz.cli import main
 
     featvis.QUALITY["draft"] = dataclasses.replace(featvis.QUALITY["draft"], steps=4)

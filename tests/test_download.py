@@ -6,9 +6,9 @@ import urllib.request
 
 import pytest
 
-from rnnviz import download
-from rnnviz.download import fetch
-from rnnviz.errors import UsageError
+from rnnviz.common.errors import UsageError
+from rnnviz.models import download
+from rnnviz.models.download import fetch
 
 PAYLOAD = b"not really weights\n" * 1000
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()

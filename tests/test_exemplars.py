@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnviz.accumulators import Step
-from rnnviz.exemplars import TopExemplars
-from rnnviz.hooks import LayerHooks, channel_mean
-from rnnviz.sensitivity import channel_l1
+from rnnviz.sweep.accumulators import Step
+from rnnviz.sweep.exemplars import TopExemplars
+from rnnviz.sweep.hooks import LayerHooks, channel_mean
+from rnnviz.sweep.sensitivity import channel_l1
 from tests.helpers import images, tiny_resnet
 
 LAYERS = ["relu", "layer2", "layer4", "fc"]

@@ -13,10 +13,10 @@ import torch
 import torchvision
 from PIL import Image
 
-import rnnviz.featvis as featvis
-import rnnviz.pipeline as pipeline
+import rnnviz.channels.featvis as featvis
+import rnnviz.pipeline.job as pipeline
 from rnnviz.cli import main
-from rnnviz.fileio import atomic_write_bytes
+from rnnviz.common.files import atomic_write_bytes
 
 BASE = [
     "--preset",
@@ -115,7 +115,7 @@ def test_full_disk_leaves_no_partial_file(tmp_path, monkeypatch):
 
 
 def test_full_disk_during_a_run_is_one_line(tmp_path, monkeypatch, capsys):
-    import rnnviz.results as results
+    import rnnviz.results.build as results
 
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -221,8 +221,8 @@ def test_output_folder_not_writable(tmp_path, capsys):
 
 
 def test_huge_image_is_skipped_with_a_warning(tmp_path):
-    from rnnviz.data import Preprocess, load_folder
-    from rnnviz.labels import imagenet_labels
+    from rnnviz.data.images import Preprocess, load_folder
+    from rnnviz.models.labels import imagenet_labels
 
     folder = tmp_path / "flamingo"
     folder.mkdir()

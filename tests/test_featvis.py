@@ -14,9 +14,9 @@ from helpers import TwoLayerNet, images, no_hooks, tiny_resnet
 from PIL import Image
 from torch import nn
 
-from rnnviz import featvis
-from rnnviz.errors import UsageError
-from rnnviz.featvis import loop, param, rendercache, transforms
+from rnnviz.channels import featvis
+from rnnviz.channels.featvis import loop, param, rendercache, transforms
+from rnnviz.common.errors import UsageError
 
 CHANNELS = [("layer3", 0), ("layer3", 7), ("layer2.0.conv2", 3)]
 
@@ -286,7 +286,7 @@ ACCENT = [("layer3", 0), ("layer4", 5)]
 
 def top_exemplars(model, channels=ACCENT, n=8) -> tuple[dict, dict]:
     """Each channel's best image of a small random set, and its activation (spatial mean, fp32)."""
-    from rnnviz.hooks import LayerHooks
+    from rnnviz.sweep.hooks import LayerHooks
 
     imgs, _ = images(n)
     layers = sorted({layer for layer, _ in channels})
@@ -313,7 +313,7 @@ def test_accent_parameterization_starts_exactly_at_the_seed():
 
 def test_accent_loss_by_hand():
     """loss = -sum(act_i / |seed act_i|) + pull * sum(mean squared pixel distance_i)."""
-    from rnnviz.featvis.objectives import Element, accent
+    from rnnviz.channels.featvis.objectives import Element, accent
 
     elements = [Element("a", 1, 0), Element("a", 0, 0)]
     feats = {"a": torch.zeros(2, 2, 3, 3)}
@@ -399,8 +399,8 @@ def test_accent_bad_seed_image_is_a_usage_error(model, bad, message):
 
 
 def gallery_inputs(recipes):
-    from rnnviz.config import Config
-    from rnnviz.data import ImageSet
+    from rnnviz.data.images import ImageSet
+    from rnnviz.settings.config import Config
 
     imgs, labels = images(5)
     image_set = ImageSet(imgs, labels, list(range(10)), ["x"] * 5, "test images")
@@ -420,7 +420,7 @@ def gallery_inputs(recipes):
 
 
 def test_galleries_seed_accent_from_the_top_clean_exemplar(monkeypatch, tmp_path):
-    from rnnviz import galleries
+    from rnnviz.channels import galleries
 
     calls = []
 
@@ -448,7 +448,7 @@ def test_galleries_seed_accent_from_the_top_clean_exemplar(monkeypatch, tmp_path
 
 
 def test_galleries_accent_end_to_end(tmp_path, monkeypatch):
-    from rnnviz import galleries
+    from rnnviz.channels import galleries
 
     cfg, models, results, image_set = gallery_inputs(["accent"])
     monkeypatch.setitem(featvis.QUALITY, "draft", featvis.QUALITY["test"])

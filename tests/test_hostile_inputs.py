@@ -10,8 +10,8 @@ import warnings
 import pytest
 from PIL import Image
 
-from rnnviz import runfolder
 from rnnviz.cli import main
+from rnnviz.results import runfolder
 
 pytestmark = pytest.mark.usefixtures("offline")
 
@@ -261,7 +261,7 @@ def test_closed_stderr_and_broken_pipe_end_quietly(offline):
 
 
 def test_a_read_only_render_cache_is_named_before_the_attack(offline, capsys, monkeypatch):
-    import rnnviz.pipeline as pipeline
+    import rnnviz.pipeline.job as pipeline
 
     monkeypatch.setattr(pipeline.os, "access", lambda path, mode: False)
     monkeypatch.setattr(pipeline, "analyze_attacks", lambda *a, **k: pytest.fail("attack started"))
@@ -273,7 +273,7 @@ def test_a_read_only_render_cache_is_named_before_the_attack(offline, capsys, mo
 def test_disk_full_names_the_file(offline, capsys, monkeypatch):
     import errno
 
-    import rnnviz.results as results
+    import rnnviz.results.build as results
 
     def full(path, obj):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))

@@ -12,7 +12,7 @@ import torch
 import torchvision
 
 from rnnviz.cli import main
-from rnnviz.presets import PRESETS
+from rnnviz.settings.presets import PRESETS
 
 
 def foolbox_images(dest: Path) -> Path:

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from rnnviz.intervals import accuracy_interval, wilson
+from rnnviz.common.intervals import accuracy_interval, wilson
 
 Z = 1.959963984540054  # the two-sided 95% normal quantile
 

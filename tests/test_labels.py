@@ -5,8 +5,8 @@ from importlib.resources import files
 
 import pytest
 
-from rnnviz.errors import UsageError
-from rnnviz.labels import _key, fashion_labels, imagenet_labels, parse_classes
+from rnnviz.common.errors import UsageError
+from rnnviz.models.labels import _key, fashion_labels, imagenet_labels, parse_classes
 
 
 def _rows():

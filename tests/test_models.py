@@ -6,9 +6,9 @@ import pytest
 import torch
 import torchvision
 
-from rnnviz.errors import UsageError
-from rnnviz.hooks import check_layers
-from rnnviz.models import IMAGENET_MEAN, IMAGENET_STD, load_model
+from rnnviz.common.errors import UsageError
+from rnnviz.models.loading import IMAGENET_MEAN, IMAGENET_STD, load_model
+from rnnviz.sweep.hooks import check_layers
 
 MADRY_MEAN, MADRY_STD = (0.4850, 0.4560, 0.4060), (0.2290, 0.2240, 0.2250)
 

@@ -5,8 +5,8 @@ import torch
 from helpers import images, no_hooks, sweep, tiny_resnet
 from torch import nn
 
-from rnnviz.analysis import analyze
-from rnnviz.patching import PatchSet, patch_sweep, plan, summarize
+from rnnviz.measures.patching import PatchSet, patch_sweep, plan, summarize
+from rnnviz.sweep.analysis import analyze
 
 
 class OneChannelDecides(nn.Module):

@@ -18,13 +18,13 @@ from fixtures.make_results import make_results
 from PIL import Image
 from pypdf import PdfReader
 
-from rnnviz.errors import UsageError
-from rnnviz.names import COLOURS, SCHEMA_VERSION
+from rnnviz.common.errors import UsageError
+from rnnviz.common.names import COLOURS, SCHEMA_VERSION
 from rnnviz.report import render_report
-from rnnviz.report.catalogue import class_slugs
+from rnnviz.report.figures.catalogue import class_slugs
 from rnnviz.report.html import templates_dir
 from rnnviz.report.pdf import ReportFetcher, write_pdf
-from rnnviz.report.summary import caveats, summary_sentences
+from rnnviz.report.text.summary import caveats, summary_sentences
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = [
@@ -558,7 +558,7 @@ def test_fixture_has_the_engine_s_structure(tmp_path, monkeypatch):
     """One real engine run at tiny settings; the fixture must write the same keys, types and CSV headers."""
     import dataclasses
 
-    import rnnviz.featvis as featvis
+    import rnnviz.channels.featvis as featvis
     from rnnviz.cli import main
 
     monkeypatch.setenv("RNNVIZ_CACHE", str(tmp_path / "cache"))

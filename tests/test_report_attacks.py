@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from fixtures.make_results import make_results, wilson
 
-from rnnviz.errors import UsageError
+from rnnviz.common.errors import UsageError
 from rnnviz.report import render_report
-from rnnviz.report.attack_section import front
+from rnnviz.report.sections.attacks import front
 
 
 @pytest.fixture(scope="module")

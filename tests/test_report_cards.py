@@ -15,11 +15,11 @@ from fixtures.make_results import WEAK, make_results
 from pypdf import PdfReader
 
 from rnnviz.cli import main
-from rnnviz.errors import UsageError
-from rnnviz.names import MODELS
+from rnnviz.common.errors import UsageError
+from rnnviz.common.names import MODELS
 from rnnviz.report import render_report
-from rnnviz.report.cards_section import card_id, relative_text
-from rnnviz.report.catalogue import channel_cell
+from rnnviz.report.figures.catalogue import channel_cell
+from rnnviz.report.sections.cards import card_id, relative_text
 
 SMALL = {"classes": ("sneaker",), "eps": (0.0, 0.1), "layers": ("layer3", "layer4"), "top_k": 2, "n_examples": 1}
 CARD = re.compile(r'<article class="card" id="([^"]+)">(.*?)</article>', re.S)

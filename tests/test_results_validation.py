@@ -18,9 +18,9 @@ import pytest
 from fixtures.make_results import make_results
 
 from rnnviz.cli import main
-from rnnviz.names import SCHEMA_VERSION
+from rnnviz.common.names import SCHEMA_VERSION
 from rnnviz.report.pdf import write_pdf
-from rnnviz.runfolder import INCOMPLETE_MARKER
+from rnnviz.results.runfolder import INCOMPLETE_MARKER
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from helpers import TwoLayerNet, freeze, images, no_hooks, sweep, tiny_resnet
 
-from rnnviz.analysis import analyze
-from rnnviz.hooks import LayerHooks
-from rnnviz.sensitivity import SensitivityMeter, channel_l1, layer_means, top_channels
+from rnnviz.sweep.analysis import analyze
+from rnnviz.sweep.hooks import LayerHooks
+from rnnviz.sweep.sensitivity import SensitivityMeter, channel_l1, layer_means, top_channels
 
 
 def test_channel_l1_by_hand():

@@ -14,10 +14,10 @@ import pytest
 from fixtures.make_results import make_results
 from pypdf import PdfReader
 
-from rnnviz.names import eps_slug, eps_slugs
+from rnnviz.common.names import eps_slug, eps_slugs
 from rnnviz.report import load_results, render_report
-from rnnviz.report.look import PAGE, SLIDE, SLIDE_MIN_PT, SLIDE_WIDTH_IN, smallest_text_pt
-from rnnviz.report.plots import accuracy_plot, sensitivity_plot
+from rnnviz.report.figures.look import PAGE, SLIDE, SLIDE_MIN_PT, SLIDE_WIDTH_IN, smallest_text_pt
+from rnnviz.report.figures.plots import accuracy_plot, sensitivity_plot
 
 DEJAVU_BOX = 1.164  # pdftotext's word box height over the font size, for DejaVu Sans (ascent + descent)
 
@@ -99,9 +99,9 @@ def test_html_text_on_slides_is_at_least_13_5_pt(deck):
 def test_titles_quote_numbers_with_their_intervals(tmp_path):
     """A title is what a listener quotes: accuracy with its Wilson interval, the cross-model ratio and
     the ranking's stability with their bootstrap intervals (the summary's own numbers)."""
-    from rnnviz.intervals import wilson
-    from rnnviz.report import slide_titles
-    from rnnviz.report.summary import focus_index, pct
+    from rnnviz.common.intervals import wilson
+    from rnnviz.report.slides import titles as slide_titles
+    from rnnviz.report.text.summary import focus_index, pct
 
     results = load_results(make_results(tmp_path))
     i, n = focus_index(results), results["n_images"]

@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from rnnviz.data import (
+from rnnviz.common.errors import UsageError
+from rnnviz.data.images import (
     Preprocess,
     check_image,
     load_builtin_sample,
@@ -17,9 +18,7 @@ from rnnviz.data import (
     select_files,
     to_tensor,
 )
-from rnnviz.errors import UsageError
-from rnnviz.labels import imagenet_labels
-from rnnviz.stream import (
+from rnnviz.data.stream import (
     ImageKeeper,
     LazyImages,
     find_unreadable,
@@ -28,6 +27,7 @@ from rnnviz.stream import (
     stream_builtin,
     stream_folder,
 )
+from rnnviz.models.labels import imagenet_labels
 
 PREP = Preprocess(size=32, resize=36)
 FLAMINGO, GOLDFISH = 130, 1
@@ -217,10 +217,10 @@ def test_ranks_check_their_own_share_of_files(folder):
 
 def test_under_torchrun_the_pipeline_checks_one_share_of_the_files_per_rank(folder):
     """``load_images`` with a rank's context checks that rank's share and builds the whole index."""
-    from rnnviz.config import build_config
-    from rnnviz.distributed import Distributed
-    from rnnviz.models import load_model
-    from rnnviz.pipeline import load_images
+    from rnnviz.models.loading import load_model
+    from rnnviz.pipeline.job import load_images
+    from rnnviz.settings.config import build_config
+    from rnnviz.sweep.distributed import Distributed
 
     model = load_model("random:resnet18")
     cfg = build_config(

@@ -6,10 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnviz import attacks
-from rnnviz.errors import UsageError
-from rnnviz.fileio import sha256_file
-from rnnviz.zoo import (
+from rnnviz.common.errors import UsageError
+from rnnviz.common.files import sha256_file
+from rnnviz.models.zoo import (
     BUILTIN_NETS,
     BUILTIN_SHA256,
     FASHION_CLASSES,
@@ -19,7 +18,8 @@ from rnnviz.zoo import (
     load_fashion_sample,
     train,
 )
-from rnnviz.zoo.train import DEFAULT_DATA, SPLITS, as_rgb, evaluate, fit, load_split
+from rnnviz.models.zoo.train import DEFAULT_DATA, SPLITS, as_rgb, evaluate, fit, load_split
+from rnnviz.sweep import attacks
 
 EPS = 0.1
 
@@ -131,7 +131,7 @@ def test_one_epoch_on_real_data_learns():
 
 @pytest.mark.parametrize("name", ["fashion-vgg-standard", "fashion-vgg-robust"])
 def test_builtin_vgg_pair_loads_by_spec_and_from_its_file(name):
-    from rnnviz.models import load_model
+    from rnnviz.models.loading import load_model
 
     by_spec, by_file = load_model(f"builtin:{name}"), load_model(str(builtin_weights_path(name)))
     assert by_spec.arch == by_file.arch == "fashion_vgg" and by_spec.sha256 == by_file.sha256

@@ -12,14 +12,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnviz.errors import UsageError
-from rnnviz.fileio import atomic_write_json, atomic_write_text
-from rnnviz.report import catalogue as _catalogue
+from rnnviz.common.errors import UsageError
+from rnnviz.common.files import atomic_write_json, atomic_write_text
 from rnnviz.report import html as _html
-from rnnviz.report import slides as _slides
-from rnnviz.report.safety import output, regular_file
-from rnnviz.report.validate import validate
-from rnnviz.runfolder import is_unfinished
+from rnnviz.report.figures import catalogue as _catalogue
+from rnnviz.report.slides import deck as _slides
+from rnnviz.report.validate.results import validate
+from rnnviz.report.validate.safety import output, regular_file
+from rnnviz.results.runfolder import is_unfinished
 
 __all__ = ["ReportFiles", "render_report", "load_results"]
 
@@ -103,7 +103,7 @@ def _try_pdf(html: str, target: Path, root: Path, errors: list[str], say) -> Pat
     """WeasyPrint failures (missing Pango, a layout bug) become one line in ``errors``."""
     start = time.perf_counter()
     try:
-        from rnnviz.report.pdf import write_pdf  # WeasyPrint loads system libraries on import
+        from rnnviz.report.pdf import write_pdf
 
         write_pdf(html, target, root)
     except Exception as e:  # noqa: BLE001 - any failure here must not cost the HTML

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from rnnviz.errors import UsageError
-from rnnviz.names import COLOURS, INK, MODELS, MUTED, RIGHT, WRONG
-from rnnviz.report import attack_section, cards_section, patch_section, trust
-from rnnviz.report.catalogue import (
+from rnnviz.common.errors import UsageError
+from rnnviz.common.names import COLOURS, INK, MODELS, MUTED, RIGHT, WRONG
+from rnnviz.report.figures.catalogue import (
     ReportFigure,
     attacked_indices,
     class_slugs,
@@ -24,7 +23,11 @@ from rnnviz.report.catalogue import (
     rendered_recipes,
     sensitivity_key,
 )
-from rnnviz.report.summary import attack_label, attack_list, attack_name, eps_text, pct, summary_sentences
+from rnnviz.report.sections import attacks as attack_section
+from rnnviz.report.sections import cards as cards_section
+from rnnviz.report.sections import patching as patch_section
+from rnnviz.report.sections import trust
+from rnnviz.report.text.summary import attack_label, attack_list, attack_name, eps_text, pct, summary_sentences
 
 PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -57,8 +60,8 @@ def render_html(results: dict, figures: list[ReportFigure]) -> str:
 
 
 def render_slides(results: dict, figures: list[ReportFigure], slides: list) -> str:
-    """The deck: the report's context plus the slides (``rnnviz.report.slides``) and their pictures."""
-    from rnnviz.report.slides import provenance
+    """The deck: the report's context plus the slides (``rnnviz.report.slides.deck``) and their pictures."""
+    from rnnviz.report.slides.deck import provenance
 
     pictures = {s.figure.key: _data_uri(s.figure.png) for s in slides if s.figure}
     extra = {"slides": slides, "slide_uri": pictures, "provenance": provenance(results)}
@@ -75,7 +78,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "title": f"{results['models']['robust']['name']} vs {results['models']['standard']['name']}"
         f" under {' and '.join(attack_label(a) for a in attack_list(results['config']))}",
         "created": _date(results["created"]),
-        # one home for the colours (rnnviz.names): the templates set CSS custom properties from it
+        # one home for the colours (rnnviz.common.names): the templates set CSS custom properties from it
         "colours": {**COLOURS, "right": RIGHT, "wrong": WRONG, "ink": INK, "muted": MUTED},
         "models": [_model(results, m) for m in MODELS],
         "config": config,

@@ -15,7 +15,7 @@ from urllib.request import url2pathname
 import weasyprint
 from weasyprint.urls import URLFetcher
 
-from rnnviz.fileio import atomic_path
+from rnnviz.common.files import atomic_path
 
 
 class ReportFetcher(URLFetcher):

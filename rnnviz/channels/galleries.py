@@ -1,0 +1,251 @@
+"""Feature-visualization galleries: render each model's top-k channels and copy them into the folder.
+
+The renders live in the content-keyed cache (``rnnviz.channels.featvis``); the report folder gets its own
+copies under ``figures/renders/`` so it stays self-contained.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from rnnviz.common.files import atomic_path
+from rnnviz.common.names import MODELS, layer_order, slug
+from rnnviz.data.images import ImageSet
+from rnnviz.models.loading import LoadedModel
+from rnnviz.settings.config import Config
+from rnnviz.sweep.distributed import Distributed, split_evenly
+
+
+def _layer_channel(key: str) -> tuple[str, int]:
+    """``"layer3.1:17"`` (results.json's key) -> ``("layer3.1", 17)``."""
+    layer, _, channel = key.rpartition(":")
+    return layer, int(channel)
+
+
+def gallery_channels(results: dict, model: str) -> list[tuple[str, int]]:
+    """The union of the model's top-k over eps, in network order then channel: what its gallery shows."""
+    rows = [r for per in results["top_channels"][model] for r in per]
+    order = layer_order(results["config"]["layers"], [r["layer"] for r in rows])
+    return sorted({(r["layer"], r["channel"]) for r in rows}, key=lambda lc: (order.index(lc[0]), lc[1]))
+
+
+def render_galleries(
+    cfg: Config,
+    out: Path,
+    models: dict[str, LoadedModel],
+    results: dict,
+    progress: bool = True,
+    images: ImageSet | None = None,
+) -> list[dict]:
+    """Render the union of top-k channels over all eps, once per model and recipe.
+
+    ``accent`` starts each channel from its best real image (``results["exemplars"]``' first clean
+    exemplar, an index into ``images``); without exemplars or images it is skipped, and so is a
+    channel that has no clean exemplar.
+    """
+    from rnnviz.channels import featvis
+
+    entries = []
+    for m in MODELS:
+        channels = gallery_channels(results, m)
+        max_act = {_layer_channel(key): v for key, v in results["channel_max_activation"][m].items()}
+        for recipe in cfg.recipes:
+            seeds = _seed_images(results, m, images) if recipe == "accent" else None
+            if recipe == "accent" and not seeds:
+                continue
+            renders = featvis.render_channels(
+                models[m].module,
+                channels,
+                model_id=models[m].sha256,
+                input_size=models[m].input_size,
+                recipe=recipe,
+                quality=cfg.quality,
+                seed=cfg.seed,
+                device=cfg.device,
+                grayscale=models[m].grayscale,
+                diversity=cfg.diversity,
+                max_activation=max_act,
+                progress=f"render {m} ({recipe})" if progress else None,
+                seeds=seeds,
+            )
+            entries += [_copy_render(out, m, r) for r in renders]
+    return entries
+
+
+def _seed_images(results: dict, model: str, images: ImageSet | None) -> dict[tuple[str, int], torch.Tensor]:
+    """(layer, channel) -> the channel's top clean exemplar, (3, H, W) in [0, 1]; empty when the
+    run has no exemplars or no images."""
+    exemplars = (results.get("exemplars") or {}).get(model) or {}
+    if images is None:
+        return {}
+    seeds = {}
+    for key, entry in exemplars.items():
+        clean = (entry or {}).get("clean") or []
+        if clean:
+            seeds[_layer_channel(key)] = images.images[int(clean[0]["index"])]
+    return seeds
+
+
+def _copy(src: Path, dest: Path) -> None:
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+def _copy_render(out: Path, model: str, render) -> dict:
+    stem = f"figures/renders/{model}_{slug(render.layer)}_{render.channel}_{render.recipe}"
+    _copy(render.png, out / f"{stem}.png")
+    diversity = []
+    for i, path in enumerate(render.diversity):
+        _copy(path, out / f"{stem}_div{i}.png")
+        diversity.append(f"{stem}_div{i}.png")
+    return {
+        "model": model,
+        "layer": render.layer,
+        "channel": render.channel,
+        "recipe": render.recipe,
+        "image": f"{stem}.png",
+        "relative_activation": render.relative_activation,
+        "final_activation": render.final_activation,
+        "dead": render.dead,
+        "diversity": diversity,
+    }
+
+
+# ------------------------------------------------------------------ many ranks
+
+RENDER_CHUNK = 8  # channels optimized together: featvis.render_channels' default batch
+
+
+@dataclass
+class RenderJob:
+    """One ``render_channels`` call of the single-process path: a model and recipe, its channels in
+    the gallery's order, accent's seed images and the peak activations."""
+
+    model: str
+    recipe: str
+    channels: list[tuple[str, int]]
+    seeds: dict[tuple[str, int], torch.Tensor] | None = None
+    max_activation: dict[tuple[str, int], float] = field(default_factory=dict)
+
+
+def render_jobs(
+    cfg: Config, models: dict[str, LoadedModel], results: dict, images: ImageSet | None = None
+) -> list[RenderJob]:
+    """What ``render_galleries`` renders, as jobs (channels without an accent seed left out)."""
+    jobs = []
+    for m in MODELS:
+        channels = gallery_channels(results, m)
+        max_act = {_layer_channel(key): v for key, v in results["channel_max_activation"][m].items()}
+        for recipe in cfg.recipes:
+            seeds = _seed_images(results, m, images) if recipe == "accent" else None
+            if recipe == "accent":
+                if not seeds:
+                    continue
+                channels_here = [lc for lc in channels if lc in seeds]
+                seeds = {lc: seeds[lc] for lc in channels_here}
+            else:
+                channels_here = list(channels)
+            if channels_here:
+                jobs.append(RenderJob(m, recipe, channels_here, seeds, max_act))
+    return jobs
+
+
+def render_units(jobs: list[RenderJob], models: dict[str, LoadedModel]) -> list[tuple[int, list[tuple[str, int]]]]:
+    """(job index, channels) units: each job's channels in the renderer's own order (shallow layers
+    first) cut into its batches, so a rank renders exactly the batches one process would, and every
+    render (optimized with its batch neighbours) comes out with the same pixels."""
+    units = []
+    for j, job in enumerate(jobs):
+        depth = {name: i for i, (name, _) in enumerate(models[job.model].module.named_modules())}
+        ordered = sorted(job.channels, key=lambda lc: (depth[lc[0]], lc[1]))
+        units += [(j, ordered[i : i + RENDER_CHUNK]) for i in range(0, len(ordered), RENDER_CHUNK)]
+    return units
+
+
+def render_share(
+    cfg: Config,
+    models: dict[str, LoadedModel],
+    jobs: list[RenderJob],
+    ctx: Distributed,
+    progress: bool = True,
+) -> list[tuple[int, dict]]:
+    """This rank's units rendered: (job index, the render's fields and PNG bytes) per channel.
+
+    The bytes travel to rank 0 with the rest, so ranks on different machines need no shared
+    render cache (each rank's own cache still makes a rerun resume)."""
+    from rnnviz.channels import featvis
+
+    done = []
+    for j, channels in split_evenly(render_units(jobs, models), ctx.rank, ctx.world):
+        job, m = jobs[j], jobs[j].model
+        renders = featvis.render_channels(
+            models[m].module,
+            channels,
+            model_id=models[m].sha256,
+            input_size=models[m].input_size,
+            recipe=job.recipe,
+            quality=cfg.quality,
+            seed=cfg.seed,
+            device=cfg.device,
+            grayscale=models[m].grayscale,
+            diversity=cfg.diversity,
+            max_activation=job.max_activation,
+            progress=f"render {m} ({job.recipe})" if progress else None,
+            chunk=RENDER_CHUNK,
+            seeds=job.seeds,
+        )
+        done += [(j, _packed(r)) for r in renders]
+    return done
+
+
+def _packed(render) -> dict:
+    return {
+        "layer": render.layer,
+        "channel": render.channel,
+        "recipe": render.recipe,
+        "png": render.png.read_bytes(),
+        "diversity": [p.read_bytes() for p in render.diversity],
+        "relative_activation": render.relative_activation,
+        "final_activation": render.final_activation,
+        "dead": render.dead,
+    }
+
+
+def write_shared_renders(out: Path, jobs: list[RenderJob], shares: list[list[tuple[int, dict]]]) -> list[dict]:
+    """Rank 0: every rank's renders written into the folder, listed as ``render_galleries`` lists them."""
+    by_key = {(j, packed["layer"], packed["channel"]): packed for share in shares for j, packed in share}
+    entries = []
+    for j, job in enumerate(jobs):
+        for layer, ch in job.channels:
+            entries.append(_write_render(out, job.model, by_key[(j, layer, ch)]))
+    return entries
+
+
+def _write_bytes(data: bytes, dest: Path) -> None:
+    with atomic_path(dest) as tmp:
+        Path(tmp).write_bytes(data)
+
+
+def _write_render(out: Path, model: str, packed: dict) -> dict:
+    """``_copy_render`` for a render that arrived as bytes."""
+    stem = f"figures/renders/{model}_{slug(packed['layer'])}_{packed['channel']}_{packed['recipe']}"
+    _write_bytes(packed["png"], out / f"{stem}.png")
+    diversity = []
+    for i, data in enumerate(packed["diversity"]):
+        _write_bytes(data, out / f"{stem}_div{i}.png")
+        diversity.append(f"{stem}_div{i}.png")
+    return {
+        "model": model,
+        "layer": packed["layer"],
+        "channel": packed["channel"],
+        "recipe": packed["recipe"],
+        "image": f"{stem}.png",
+        "relative_activation": packed["relative_activation"],
+        "final_activation": packed["final_activation"],
+        "dead": packed["dead"],
+        "diversity": diversity,
+    }

@@ -1,0 +1,430 @@
+"""The run's images as a stream of batches, for samples too big to hold in memory (ImageNet val: 30 GB).
+
+Same images, order, labels, preprocessing and skipped files as ``rnnviz.data.images``'s ``load_folder`` and
+``load_builtin_sample`` (it reuses their selection and decoding), but decoded a batch at a time in
+``DataLoader`` workers, so memory is flat in the number of images; only the index (a path and a label
+per image) is held.
+
+Global indices are fixed before the first batch: the engine keys per-image randomness and the example
+images on them, and ranks shard on them. So unreadable files are found up front, by a check pass that
+runs every step of ``load_image`` that can fail (open, decode, orient, convert; not the resize and crop)
+and can be split across ranks; they are dropped from the index and listed exactly as ``load_folder``
+lists them. A file that breaks after the check (deleted or rewritten mid-run) stops the run with a
+``UsageError``: its index is already taken, and silently dropping it would shift every later image.
+
+Sharding: rank r of w gets the contiguous block ``shard_range(n, r, w)`` of global indices, sizes as
+``np.array_split`` (differing by at most one), every index exactly once, no padding: unlike
+``DistributedSampler``, no image is counted twice. Batches never cross a shard boundary.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate, get_worker_info
+
+from rnnviz.common.errors import UsageError
+from rnnviz.data.images import (
+    BUILTIN_DESCRIPTION,
+    ImageSet,
+    Preprocess,
+    builtin_pixels,
+    builtin_source,
+    check_image,
+    read_image,
+    require_files,
+    require_readable,
+    select_builtin,
+    select_files,
+    skip_note,
+    warn_skipped,
+)
+from rnnviz.models.labels import LabelSet
+
+Shard = tuple[int, int]  # (rank, world size)
+Gather = Callable[[list], list[list]]  # every rank's object, in rank order (``all_gather_object``)
+CHECK_CHUNK = 64  # files per check task: big enough to keep workers busy, small enough to balance
+
+
+def shard_range(n: int, rank: int, world: int) -> range:
+    """Rank ``rank``'s contiguous block of ``range(n)``: ``np.array_split`` sizes, no padding."""
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"shard rank {rank} of world size {world}: need 0 <= rank < world")
+    base, extra = divmod(n, world)
+    lo = rank * base + min(rank, extra)
+    return range(lo, lo + base + (rank < extra))
+
+
+def _path_array(paths: Sequence[str | Path]) -> np.ndarray:
+    """File system bytes (any file name survives, one byte a character), one buffer for all."""
+    return np.array([os.fsencode(p) for p in paths], dtype=np.bytes_)
+
+
+class Batch(NamedTuple):
+    """``images`` (n, 3, H, W) float in [0, 1] and ``labels`` (n,) of global indices ``start`` .. ``start + n``."""
+
+    start: int
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+# ------------------------------------------------------------------ datasets (what a worker decodes)
+
+
+class FolderImages(Dataset):
+    """Image files by global index. Paths live in one numpy bytes array, not a list of objects, so
+    forked workers do not copy the index page by page as Python's reference counts touch it."""
+
+    def __init__(self, paths: Sequence[str | Path], labels: Sequence[int], prep: Preprocess):
+        self.paths = _path_array(paths)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.prep = prep
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor | str, int]:
+        """The image, or the skip note of a file that broke after the check (reported by the caller)."""
+        path = Path(os.fsdecode(self.paths[i]))
+        try:
+            return read_image(path, self.prep), int(self.labels[i])
+        except Exception as err:  # any decode error: the caller names the file and stops
+            return skip_note(path, err), int(self.labels[i])
+
+
+class BuiltinImages(Dataset):
+    """The chosen rows of the shipped Fashion-MNIST sample (uint8, a few MB at most)."""
+
+    def __init__(self, pixels: np.ndarray, labels: np.ndarray):
+        self.pixels = np.ascontiguousarray(pixels)
+        self.labels = np.asarray(labels, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return builtin_pixels(self.pixels[i]), int(self.labels[i])
+
+
+class _FileCheck(Dataset):
+    """Check tasks: each is a chunk of positions; returns the (position, skip note) of bad files."""
+
+    def __init__(self, paths: np.ndarray, prep: Preprocess, chunks: list[range]):
+        self.paths, self.prep, self.chunks = paths, prep, chunks
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, k: int) -> list[tuple[int, str]]:
+        bad = []
+        for i in self.chunks[k]:
+            path = Path(os.fsdecode(self.paths[i]))
+            try:
+                check_image(path, self.prep)
+            except Exception as err:  # PIL raises many types for bad files; all mean "skip it"
+                bad.append((i, skip_note(path, err)))
+        return bad
+
+
+def _collate(items: list[tuple[Any, int]]) -> Any:
+    """Stack a batch, or pass on the notes of files that broke after the check. A worker stacks
+    straight into shared memory (``default_collate``); this process stacks in numpy, since torch's
+    multi-threaded copy costs several times as much CPU here (its idle threads spin beside the decoding)."""
+    broken = [image for image, _ in items if isinstance(image, str)]
+    if broken:
+        return broken
+    if get_worker_info() is not None:
+        return default_collate(items)
+    images = torch.from_numpy(np.stack([image.numpy() for image, _ in items]))
+    return [images, torch.tensor([label for _, label in items], dtype=torch.long)]
+
+
+def _as_is(item: Any) -> Any:
+    """No collation: each check task's list of findings comes back as it is."""
+    return item
+
+
+class _Blocks(Sampler[list[int]]):
+    """Batches as index lists, made one at a time from ranges (no N-long list of ints)."""
+
+    def __init__(self, plan: list[range]):
+        self.plan = plan
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return (list(r) for r in self.plan)
+
+
+# ------------------------------------------------------------------ the stream
+
+
+@dataclass
+class ImageStream:
+    """The run's images by global index, ``ImageSet``'s fields without the pixels.
+
+    ``labels`` and ``sources`` are per-image metadata (a label and a path each, what
+    ``choose_examples`` and the report need); pixels exist only a batch at a time.
+    """
+
+    dataset: Dataset
+    labels: torch.Tensor
+    class_indices: list[int]
+    sources: list[str]
+    description: str
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def count(self, class_index: int) -> int:
+        return int((self.labels == class_index).sum())
+
+    def shard(self, rank: int, world: int) -> range:
+        return shard_range(len(self), rank, world)
+
+    def batches(
+        self, batch_size: int, workers: int = 0, shard: Shard = (0, 1), pin_memory: bool = False
+    ) -> Iterator[Batch]:
+        """This shard's images in global order, ``batch_size`` at a time (the shard's last batch may
+        be short), decoded by ``workers`` processes (0: in this one)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        yield from self.load(_plan(self.shard(*shard), batch_size), workers, pin_memory)
+
+    def load(self, plan: list[range], workers: int = 0, pin_memory: bool = False) -> Generator[Batch, None, None]:
+        """The batches of ``plan`` (ranges of global indices), in order, decoded by ``workers`` processes."""
+        if not plan:
+            return
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=_Blocks(plan),
+            num_workers=workers,
+            collate_fn=_collate,
+            pin_memory=pin_memory,
+        )
+        for indices, out in zip(plan, loader, strict=True):
+            if isinstance(out, list) and out and isinstance(out[0], str):
+                raise UsageError(
+                    f"image(s) readable when the run started can no longer be read: {', '.join(out)}; "
+                    "the images were indexed then, so restore the file(s) or start the run again"
+                )
+            images, labels = out
+            yield Batch(indices.start, images, labels)
+
+    def images_at(self, indices: Sequence[int]) -> torch.Tensor:
+        """A few images by global index, decoded here (the report's examples on rank 0, no gather)."""
+        out = _collate([self.dataset[int(i)] for i in indices])
+        if isinstance(out, list) and out and isinstance(out[0], str):
+            raise UsageError(f"image(s) can no longer be read: {', '.join(out)}; restore them or rerun")
+        return out[0]
+
+
+def _plan(block: range, batch_size: int) -> list[range]:
+    return [range(s, min(s + batch_size, block.stop)) for s in range(block.start, block.stop, batch_size)]
+
+
+class LazyImages:
+    """A block of a stream's images that reads like the tensor ``ImageSet.images`` (the same values,
+    bit for bit) for what the engine reads: ``len``, contiguous slices, single images and index lists.
+    Pixels are decoded per request, so at most a batch exists (plus the workers' prefetch).
+
+    The engine's passes read ``view[a : a + batch_size]`` in order. A full batch that is not the one
+    expected next starts a ``DataLoader`` over the rest of the block, in ``workers`` processes that
+    decode ahead while the model computes; later slices come from it (slices it would have yielded
+    in between are skipped). Anything else (a short slice, an index, an index list) is decoded here.
+    """
+
+    def __init__(self, stream: ImageStream, span: range | None = None, batch_size: int = 32, workers: int = 0):
+        self.stream, self.batch_size, self.workers = stream, batch_size, workers
+        self.span = range(len(stream)) if span is None else span
+        self._ahead: Generator[Batch, None, None] | None = None
+        self._next = 0  # the local start of the batch ``_ahead`` yields next
+
+    def __len__(self) -> int:
+        return len(self.span)
+
+    def shard(self, span: range) -> LazyImages:
+        """The view of ``span`` (local indices) of this block: a shard, still undecoded."""
+        return LazyImages(self.stream, self.span[span.start : span.stop], self.batch_size, self.workers)
+
+    def __getitem__(self, key: Any) -> torch.Tensor:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            if step == 1 and stop > start:
+                return self._slice(start, stop)
+            return self._at(range(start, stop, step))
+        if isinstance(key, torch.Tensor) and key.dtype == torch.bool:
+            key = key.nonzero().flatten()
+        if isinstance(key, torch.Tensor | np.ndarray) and key.ndim == 0 or isinstance(key, int | np.integer):
+            return self._at([int(key)])[0]
+        return self._at([int(i) for i in key])
+
+    def _slice(self, start: int, stop: int) -> torch.Tensor:
+        """Contiguous images ``start .. stop``: from the read-ahead loader when a pass asks for them."""
+        full = min(start + self.batch_size, len(self))
+        lag = start - self._next
+        if stop != full or self._ahead is None or lag < 0 or lag % self.batch_size:
+            if stop - start != self.batch_size:
+                return self._at(range(start, stop))
+            self.close()
+            plan = _plan(self.span[start:], self.batch_size)
+            self._ahead, self._next, lag = self.stream.load(plan, self.workers), start, 0
+        assert self._ahead is not None
+        for _ in range(lag // self.batch_size + 1):
+            batch = next(self._ahead)
+        self._next = stop
+        if stop == len(self):
+            self.close()  # the pass is done: let the workers go
+        return batch.images
+
+    def _at(self, indices: Sequence[int]) -> torch.Tensor:
+        """Images by local index, decoded here (negative indices count from the end, as a tensor's)."""
+        n = len(self)
+        for i in indices:
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for {n} images")
+        if not indices:
+            return self._at([0])[:0] if n else torch.empty(0)
+        return self.stream.images_at([self.span[i] for i in indices])
+
+    def close(self) -> None:
+        """Stop the read-ahead loader (and its worker processes), if one runs."""
+        if self._ahead is not None:
+            self._ahead.close()
+        self._ahead = None
+
+    def __del__(self) -> None:
+        if getattr(self, "_ahead", None) is not None:
+            self.close()
+
+
+def lazy_set(stream: ImageStream, batch_size: int = 32, workers: int = 0) -> ImageSet:
+    """``stream`` as an ``ImageSet`` whose ``images`` is a ``LazyImages`` view of all of it."""
+    return ImageSet(
+        LazyImages(stream, None, batch_size, workers),
+        stream.labels,
+        stream.class_indices,
+        stream.sources,
+        stream.description,
+        stream.skipped,
+        stream.notes,
+    )
+
+
+class ImageKeeper:
+    """The clean images of a few chosen global indices, picked up as the batches go by (the
+    ``ExampleKeeper`` pattern: ``add`` per batch, ``merge`` across ranks)."""
+
+    def __init__(self, indices: Sequence[int]):
+        self.images: dict[int, torch.Tensor | None] = {int(i): None for i in indices}
+
+    def add(self, batch: Batch) -> None:
+        for i in self.images:
+            if batch.start <= i < batch.start + len(batch.images):
+                self.images[i] = batch.images[i - batch.start].clone()  # not a view pinning the batch
+
+    def merge(self, other: ImageKeeper) -> ImageKeeper:
+        for i, image in other.images.items():
+            if image is not None:
+                self.images[i] = image
+        return self
+
+    def stacked(self) -> dict[int, torch.Tensor]:
+        missing = [i for i, image in self.images.items() if image is None]
+        if missing:
+            raise ValueError(f"images {missing} were never in a batch (merge every shard first)")
+        return {i: image for i, image in self.images.items() if image is not None}
+
+
+# ------------------------------------------------------------------ building a stream
+
+
+def find_unreadable(
+    paths: Sequence[str | Path], prep: Preprocess, workers: int = 0, shard: Shard = (0, 1)
+) -> list[tuple[int, str]]:
+    """(position, skip note) of every file in this shard of ``paths`` that ``load_folder`` would skip."""
+    arr = _path_array(paths)
+    block = shard_range(len(arr), *shard)
+    chunks = [range(s, min(s + CHECK_CHUNK, block.stop)) for s in range(block.start, block.stop, CHECK_CHUNK)]
+    if not chunks:
+        return []
+    loader = DataLoader(_FileCheck(arr, prep, chunks), batch_size=None, num_workers=workers, collate_fn=_as_is)
+    return [item for bad in loader for item in bad]
+
+
+def stream_folder(
+    root: Path,
+    labels: LabelSet,
+    class_indices: list[int],
+    n_per_class: int,
+    seed: int,
+    prep: Preprocess,
+    label: str | None = None,
+    *,
+    workers: int = 0,
+    check_shard: Shard = (0, 1),
+    gather: Gather | None = None,
+) -> ImageStream:
+    """``load_folder``'s images as a stream: same files, order, labels, skip list, warning and errors.
+
+    The up-front check of every file runs in ``workers`` processes. Under torchrun each rank can
+    check its own ``check_shard`` of the files and ``gather`` the findings (e.g. a wrapper of
+    ``torch.distributed.all_gather_object``), so every rank builds the same index for 1/world the work.
+    """
+    if check_shard[1] > 1 and gather is None:
+        raise ValueError("a check_shard over several ranks needs gather, or each rank misses the others' findings")
+    root = Path(root)
+    chosen = select_files(root, labels, class_indices, n_per_class, seed, label)
+    for part in chosen:
+        require_files(root, labels, part)
+    paths = [path for part in chosen for path in part.files]
+    found = find_unreadable(paths, prep, workers, check_shard)
+    bad = dict(item for rank_found in (gather(found) if gather else [found]) for item in rank_found)
+    keep: list[Path] = []
+    targets: list[int] = []
+    skipped: list[str] = []
+    position = 0
+    for part in chosen:
+        before = len(keep)
+        for path in part.files:
+            if position in bad:
+                skipped.append(bad[position])
+            else:
+                keep.append(path)
+                targets.append(part.index)
+            position += 1
+        require_readable(root, labels, part, len(keep) - before)
+    warn_skipped(skipped)
+    return ImageStream(
+        FolderImages(keep, targets, prep),
+        torch.tensor(targets, dtype=torch.long),
+        class_indices,
+        [str(p) for p in keep],
+        f"image folder '{root.name}'",
+        skipped,
+    )
+
+
+def stream_builtin(class_indices: list[int], n_per_class: int, seed: int) -> ImageStream:
+    """``load_builtin_sample``'s images as a stream (same rows, order, notes)."""
+    from rnnviz.models.zoo import load_fashion_sample
+
+    pixels, labels = load_fashion_sample()
+    rows, notes = select_builtin(class_indices, n_per_class, seed)
+    return ImageStream(
+        BuiltinImages(pixels[rows], labels[rows]),
+        torch.from_numpy(labels[rows]).long(),
+        class_indices,
+        [builtin_source(int(i)) for i in rows],
+        BUILTIN_DESCRIPTION,
+        notes=notes,
+    )

@@ -1,0 +1,238 @@
+"""Do the sensitive channels cause the errors? Activation patching against random channels.
+
+A second pass over the images, after the sweep has ranked the channels. For each non-zero eps
+it recomputes the same adversarial images (same seed, same batch order) and runs, forward only:
+
+* **patching**: the adversarial forward pass with the chosen channels' outputs replaced by
+  their clean values for the same image (``LayerHooks.replacing``), for the top-k by sigma, the
+  top-k by adversarial excess, k random channels of the same layers (seeded draws) and each
+  hooked layer whole. Damage undone = (acc_patched - acc_adv) / (acc_clean - acc_adv).
+* **the converse**: the clean forward pass with the top-k channels' adversarial values put in:
+  the share of correct predictions that flip (are those channels sufficient, not only necessary?).
+
+Patching a channel at layer l changes everything downstream of l; when a set spans several
+hooked layers, all are patched in the same pass, so a deeper layer's patched channels hold their
+clean values while its other channels see the upstream patch. Counts are running (and bootstrap
+weighted) sums, so memory is flat in the number of images and shards merge exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from rnnviz.sweep.analysis import ModelAnalysis, SweepSettings, adversarial, eval_mode, forward_no_grad
+from rnnviz.sweep.attacks import input_gradient
+from rnnviz.sweep.bootstrap import WeightedSums, image_uniform, interval
+from rnnviz.sweep.hooks import LayerHooks
+
+LAYER_K = 10  # "where does the damage enter?": each layer's own top-10 channels by sigma
+PATCH_BATCH = 512  # images per patched forward pass: several sets ride in one batch
+
+
+@dataclass(frozen=True)
+class PatchSet:
+    """One set of channels patched together: ``kind`` is sigma, excess, random, layer or converse."""
+
+    kind: str
+    k: int
+    channels: tuple[tuple[str, int], ...]
+    draw: int = 0
+    layer: str = ""
+
+    def by_layer(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for layer, ch in self.channels:
+            out.setdefault(layer, []).append(ch)
+        return out
+
+
+@dataclass
+class PatchCounts:
+    """Correct predictions per set: plain sums and bootstrap-weighted sums (one column per set)."""
+
+    sets: list[PatchSet]
+    correct: torch.Tensor = field(init=False)  # (S,) plain counts, then clean and adv last
+    n: int = 0
+    weighted: WeightedSums = field(default_factory=WeightedSums)
+
+    def __post_init__(self):
+        self.correct = torch.zeros(len(self.sets) + 2, dtype=torch.float64)
+
+    def add(self, hits: torch.Tensor, w: torch.Tensor | None) -> None:
+        """``hits``: (n, S + 2) correct indicators: every set, then clean, then adversarial (any
+        device; the counts stay on the CPU, where shards merge)."""
+        hits = hits.cpu()
+        self.correct += hits.double().sum(0)
+        self.n += len(hits)
+        if w is not None:
+            self.weighted.add({"hits": hits}, w)
+
+    def merge(self, other: PatchCounts) -> PatchCounts:
+        self.correct += other.correct
+        self.n += other.n
+        self.weighted.merge(other.weighted)
+        return self
+
+
+def plan(analysis: ModelAnalysis, e: int, ladder: tuple[int, ...], draws: int, seed: int) -> list[PatchSet]:
+    """The sets patched at eps index e: top-k by sigma and by excess, random draws, whole layers,
+    and the converse of the top-k by sigma."""
+    sigma = analysis.measures[e].sigma.channels()
+    noise = analysis.measures[e].noise
+    keys = [(layer, c) for layer, s in sigma.items() for c in range(len(s))]
+    ladder = tuple(sorted({min(k, len(keys)) for k in ladder}))
+    sets = [PatchSet("sigma", k, tuple(_top(sigma, keys)[:k])) for k in ladder]
+    if noise is not None:
+        excess = {name: sigma[name] - noise.channels()[name] for name in sigma}
+        sets += [PatchSet("excess", k, tuple(_top(excess, keys)[:k])) for k in ladder]
+    for k in ladder:
+        for r in range(draws):
+            rng = np.random.default_rng([seed, e, k, r])
+            sets.append(
+                PatchSet("random", k, tuple(keys[j] for j in sorted(rng.choice(len(keys), k, replace=False))), draw=r)
+            )
+    sets += [
+        PatchSet(
+            "layer",
+            min(LAYER_K, len(s)),
+            tuple(_top({name: s}, [(name, c) for c in range(len(s))])[:LAYER_K]),
+            layer=name,
+        )
+        for name, s in sigma.items()
+    ]
+    sets += [PatchSet("converse", k, tuple(_top(sigma, keys)[:k])) for k in ladder]
+    return sets
+
+
+def _top(values: dict[str, torch.Tensor], keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    flat = torch.cat(list(values.values()))
+    return [keys[j] for j in sorted(range(len(keys)), key=lambda j: (-float(flat[j]), j))]
+
+
+def patch_sweep(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    settings: SweepSettings,
+    plans: dict[int, list[PatchSet]],
+    share: float = 1.0,
+) -> dict[int, PatchCounts]:
+    """Count correct predictions of every set in ``plans`` (eps index -> sets), forward passes only.
+
+    ``share`` < 1 patches a random subset of the images (each image is in it or not by its own
+    seeded draw, so the subset does not depend on batching). The adversarial images are
+    recomputed exactly as the sweep made them (per-image randomness), so on all images acc_adv
+    here equals the sweep's accuracy.
+    """
+    s = settings
+    weights = s.weights if s.bootstrap else None
+    counts = {e: PatchCounts(sets) for e, sets in plans.items()}
+    with eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
+        for start in range(0, len(labels), s.batch_size):
+            index = torch.arange(start, min(start + s.batch_size, len(labels))) + s.first_index
+            keep = torch.tensor([share >= 1 or image_uniform(s.seed, int(i)) < share for i in index])
+            if not keep.any():
+                continue
+            index = index[keep]
+            x = images[start : start + s.batch_size][keep].to(s.device, memory_format=torch.channels_last)
+            y = labels[start : start + s.batch_size][keep].to(s.device)
+            grad, logits = input_gradient(model, x, y) if s.attack == "fgsm" else (None, forward_no_grad(model, x))
+            clean = hooks.take()
+            w = weights.of(index, y.cpu())[:, weights.columns("bootstrap")] if weights is not None else None
+            for e, eps_value in enumerate(s.eps):
+                if eps_value == 0 or e not in counts:
+                    continue
+                x_adv = adversarial(model, hooks, x, y, grad, eps_value, s, index)
+                adv_logits = forward_no_grad(model, x_adv)
+                adv = hooks.take()
+                clean_right = logits.argmax(1) == y
+                hits = _hits(model, hooks, counts[e].sets, x, x_adv, clean, adv, y, clean_right)
+                counts[e].add(torch.cat([hits, clean_right[:, None], (adv_logits.argmax(1) == y)[:, None]], dim=1), w)
+    return counts
+
+
+def _hits(
+    model, hooks: LayerHooks, sets: list[PatchSet], x, x_adv, clean: dict, adv: dict, y, clean_right
+) -> torch.Tensor:
+    """(n, S) per image and set: right with the set's clean values patched into the adversarial
+    pass; for a converse set, a clean-correct prediction that flips when its adversarial values go
+    into the clean pass. Several sets share one forward pass (the batch repeated once per set)."""
+    out = torch.zeros(len(y), len(sets), dtype=torch.bool, device=y.device)
+    per_pass = max(1, PATCH_BATCH // len(y))
+    for converse in (False, True):
+        target, source = (x, adv) if converse else (x_adv, clean)
+        chosen = [j for j, p in enumerate(sets) if (p.kind == "converse") == converse]
+        for start in range(0, len(chosen), per_pass):
+            group = chosen[start : start + per_pass]
+            preds = _patched_predictions(model, hooks, [sets[j] for j in group], target, source)
+            right = preds == y[None, :]
+            out[:, group] = (clean_right[None, :] & ~right if converse else right).T
+    return out
+
+
+def _patched_predictions(model, hooks: LayerHooks, group: list[PatchSet], target, source: dict) -> torch.Tensor:
+    """Predictions (len(group), n): ``target`` repeated once per set, each copy with its own channels
+    replaced by ``source``'s values."""
+    n, g = len(target), len(group)
+    values = {}
+    for layer in sorted({layer for p in group for layer, _ in p.channels}):
+        mask = torch.zeros(g, source[layer].shape[1], dtype=torch.bool, device=target.device)
+        for k, p in enumerate(group):
+            mask[k, p.by_layer().get(layer, [])] = True
+        rep = source[layer].repeat(g, *[1] * (source[layer].dim() - 1))
+        values[layer] = (mask.repeat_interleave(n, dim=0), rep)
+    batch = target.repeat(g, 1, 1, 1).contiguous(memory_format=torch.channels_last)
+    with hooks.paused(), hooks.replacing(values):
+        return forward_no_grad(model, batch).argmax(1).view(g, n)
+
+
+def summarize(counts: PatchCounts) -> dict:
+    """Accuracies and damage undone per set, with bootstrap intervals where resampled."""
+    n = max(counts.n, 1)
+    acc = counts.correct / n
+    clean, adv = float(acc[-2]), float(acc[-1])
+    boot = _boot_accuracy(counts)
+    rows = []
+    for j, p in enumerate(counts.sets):
+        converse = p.kind == "converse"  # its per-image hits are flips, not correct predictions
+        row = {
+            "kind": p.kind,
+            "k": p.k,
+            "draw": p.draw,
+            "layer": p.layer,
+            "accuracy": None if converse else float(acc[j]),
+        }
+        if p.kind == "converse":
+            row["flipped"] = _share(float(acc[j]), clean)  # share of clean-correct images that flip
+        else:
+            row["undone"] = _undone(float(acc[j]), clean, adv)
+            row["undone_ci"] = _undone_ci(boot, j) if boot is not None else None
+        rows.append(row)
+    return {"accuracy_clean": clean, "accuracy_adv": adv, "n_images": counts.n, "sets": rows}
+
+
+def _boot_accuracy(counts: PatchCounts) -> torch.Tensor | None:
+    if counts.weighted.totals is None:
+        return None
+    return counts.weighted.sums["hits"] / counts.weighted.totals[:, None]  # (B, S + 2)
+
+
+def _undone(patched: float, clean: float, adv: float) -> float | None:
+    """(acc_patched - acc_adv) / (acc_clean - acc_adv); undefined where the attack did no damage."""
+    return None if clean - adv <= 0 else (patched - adv) / (clean - adv)
+
+
+def _undone_ci(boot: torch.Tensor, j: int) -> list[float] | None:
+    damage = boot[:, -2] - boot[:, -1]
+    ok = damage > 0
+    if int(ok.sum()) < 2:
+        return None
+    lo, hi = interval(((boot[ok, j] - boot[ok, -1]) / damage[ok])[:, None])
+    return [float(lo), float(hi)]
+
+
+def _share(part: float, whole: float) -> float | None:
+    return None if whole <= 0 else part / whole

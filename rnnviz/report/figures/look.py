@@ -1,0 +1,120 @@
+"""How a plot is drawn for where it is shown: the report page or a 16:9 slide.
+
+Every plot takes a ``Look`` explicitly (no global state): the page look keeps each plot's own
+size and crops to its content; the slide look draws every plot at the size of the slide's image
+area with text large enough for the back of a room, and keeps that exact size so the template can
+place it at 100%. ``smallest_text_pt`` measures what a reader will see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from rnnviz.common.names import COLOURS, HATCHES, MARKER_FILL, MARKERS
+
+# 18 pt on a 13.33-inch-wide slide is 1.875% of the slide's width: 13.5 pt on our 10-inch slide.
+SLIDE_WIDTH_IN = 10.0  # 254 mm, the slide template's page width
+SLIDE_MIN_PT = 18 * SLIDE_WIDTH_IN / 13.333
+SLIDE_AREA_IN = (9.2, 3.85)  # the image area under a two-line title (slides.html.j2)
+
+STYLE: Any = {  # matplotlib rcParams (typed Any: rc_context wants its own key literals)
+    "font.family": "DejaVu Sans",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.frameon": False,
+    "svg.fonttype": "path",  # text as outlines: renders the same in every viewer
+    "svg.hashsalt": "rnnviz",  # stable element ids, so the SVG is byte-identical run to run
+}
+
+
+@dataclass(frozen=True)
+class Look:
+    """Text sizes (points, at the figure's own size), figure size and output folder of one medium."""
+
+    name: str
+    font: float  # axis labels, legends, panel titles
+    small: float  # dense tick labels, secondary notes
+    tiny: float  # cell annotations in heatmaps
+    size: tuple[float, float] | None  # the figure size in inches; None: each plot's own
+    folder: tuple[str, ...]  # under the report folder
+    tight: bool  # crop to the drawn content; False keeps the exact size (placed at 100%)
+    line: float = 1.0  # line width and marker size factor
+
+    def figsize(self, width: float, height: float) -> tuple[float, float]:
+        return self.size or (width, height)
+
+    def rc(self, **extra: Any) -> Any:
+        """rcParams for ``matplotlib.rc_context``: STYLE with this look's text sizes."""
+        sizes = {
+            "font.size": self.font,
+            "axes.titlesize": self.font + 1,
+            "axes.labelsize": self.font,
+            "xtick.labelsize": self.small,
+            "ytick.labelsize": self.small,
+            "legend.fontsize": self.small,
+            "legend.title_fontsize": self.small,
+            "figure.titlesize": self.font + 1,
+            "lines.linewidth": 1.8 * self.line,
+            "lines.markersize": 6 * self.line,
+            "savefig.bbox": "tight" if self.tight else None,
+        }
+        return {**STYLE, **sizes, **extra}
+
+    def crowded(self, labels: list[str], width_in: float) -> bool:
+        """Would these tick labels touch side by side on an axis ``width_in`` wide?"""
+        chars = sum(len(label) + 2 for label in labels)
+        return chars * 0.6 * self.small > 0.9 * 72 * width_in
+
+    def model(self, model: str) -> dict:
+        """Keyword arguments for a model's line: colour, marker shape and fill (names.MARKERS)."""
+        return {
+            "color": COLOURS[model],
+            "marker": MARKERS[model],
+            "markerfacecolor": MARKER_FILL[model] or COLOURS[model],
+            "markeredgewidth": 1.6 * self.line,
+            "markersize": 7 * self.line,
+        }
+
+    def bars(self, model: str) -> dict:
+        """Keyword arguments for a model's bars: colour and hatch (names.HATCHES), outlined."""
+        return {"color": COLOURS[model], "hatch": HATCHES[model], "edgecolor": "white", "linewidth": 0}
+
+
+PAGE = Look("page", font=11, small=9, tiny=7, size=None, folder=("figures",), tight=True)
+SLIDE = Look(
+    "slide", font=16, small=14, tiny=14, size=SLIDE_AREA_IN, folder=("figures", "slides"), tight=False, line=1.4
+)
+
+
+def smallest_text_pt(fig: Figure, shown_width_in: float) -> float:
+    """The smallest visible text of ``fig``, in points, once the figure is shown ``shown_width_in``
+    wide (a slide figure is placed at its own size, so the factor is 1 there)."""
+    fig.draw_without_rendering()
+    sizes = [
+        float(t.get_fontsize())
+        for t in fig.findobj(Text)
+        if isinstance(t, Text)
+        and t.get_visible()
+        and t.get_text().strip()
+        and (t.axes is None or t.axes.get_visible())
+        and _inside(t, fig)
+    ]
+    return min(sizes, default=float("inf")) * shown_width_in / fig.get_figwidth()
+
+
+def _inside(t: Text, fig: Figure) -> bool:
+    """Drawn on the canvas (tick labels of ticks outside the view are kept but never drawn)."""
+    box = t.get_window_extent()
+    whole = fig.bbox
+    return box.width > 0 and box.x1 > whole.x0 and box.x0 < whole.x1 and box.y1 > whole.y0 and box.y0 < whole.y1
+
+
+def image_text_pt(font_px: float, image_width_px: int, shown_width_in: float) -> float:
+    """The size in points of ``font_px`` text in a raster image shown ``shown_width_in`` wide."""
+    return font_px * 72 * shown_width_in / image_width_px

@@ -1,0 +1,191 @@
+"""Plots of the section "Do the sensitive channels cause the errors?": damage undone against the
+number of patched channels k (top-k by σ, by excess, random) and per layer (each layer's own
+top-10). Same conventions as ``plots`` (object API, PNG at 200 dpi + SVG, ``plain`` for every
+string from results.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter, PercentFormatter
+
+from rnnviz.common.names import COLOURS, HATCHES, INK, MODELS, MUTED
+from rnnviz.report.figures.look import PAGE, Look
+from rnnviz.report.figures.plots import _save, plain
+from rnnviz.report.text import patch_numbers as pn
+
+NO_DAMAGE = "no damage to undo"
+# The ranking by dash (the model has its own row, colour and marker); random channels: grey triangles.
+STYLES = {"sigma": ("-", "top-k by σ"), "excess": ("--", "top-k by excess σ − σ_noise")}
+
+
+def _limits(values: list[float]) -> tuple[float, float]:
+    """Damage undone is a share, usually in [0, 1]; it can go slightly below 0 or above 1."""
+    return min([0.0] + values) - 0.05, max([1.0] + values) + 0.05
+
+
+def undone_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
+    """One panel per (model, patched eps): damage undone against k on a log axis."""
+    idx, labels = pn.patched(results), results["config"]["eps_labels"]
+    values = [
+        v
+        for m in MODELS
+        for i in idx
+        if pn.entry(results, m, i)
+        for r in pn.entry(results, m, i)["sets"]
+        if r["kind"] in ("sigma", "excess", "random")
+        for v in [r.get("undone"), *(r.get("undone_ci") or [])]
+        if v is not None
+    ]
+    low, high = _limits(values)
+    ncols = len(idx)
+    width = 3.2 if ncols <= 3 else 2.5
+    with matplotlib.rc_context(look.rc()):
+        fig = Figure(figsize=look.figsize(max(6.5, width * ncols + 0.8), 2.2 * len(MODELS) + 0.6), layout="constrained")
+        axes = fig.subplots(len(MODELS), ncols, sharex=True, sharey=True, squeeze=False)
+        for r, m in enumerate(MODELS):
+            for c, i in enumerate(idx):
+                ax = axes[r][c]
+                _undone_panel(ax, pn.entry(results, m, i), m, look)
+                ax.set_title(plain(f"{m} · ε = {labels[i]}"), color=COLOURS[m], fontsize=look.font)
+                ax.set_ylim(low, high)
+        ks = sorted(
+            {k for m in MODELS for i in idx if pn.entry(results, m, i) for k in pn.ladder(pn.entry(results, m, i))}
+            or {1}
+        )
+        ax = axes[0][0]
+        ax.set_xscale("log")
+        ax.set_xlim(ks[0] / 1.6, ks[-1] * 1.6)
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        for ax in axes[-1]:
+            ax.set_xlabel("channels patched, k")
+        fig.supylabel("damage undone", fontsize=look.font)  # once: rows are short on a slide
+        handles: list[Any] = [
+            Line2D([], [], color=INK, ls=ls, lw=1.8 * look.line, label=lab) for ls, lab in STYLES.values()
+        ]
+        handles.append(Patch(facecolor=MUTED, alpha=0.3, edgecolor=MUTED, label="k random channels (mean, min–max)"))
+        fig.legend(handles=handles, loc="outside upper center", ncols=3 if look.size is None else 2)
+        _save(fig, root, stem, look)
+    return fig
+
+
+def _undone_panel(ax, e: Any, m: str, look: Look) -> None:
+    if not pn.damaged(e):
+        ax.text(
+            0.5,
+            0.5,
+            NO_DAMAGE if e else "not patched",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=look.font,
+            color=MUTED,
+        )
+        ax.grid(False)
+        return
+    ks = [k for k in pn.ladder(e, "random") if pn.random_stats(e, k)]
+    stats = [pn.random_stats(e, k) for k in ks]
+    if ks:
+        ax.fill_between(ks, [s[1] for s in stats], [s[2] for s in stats], color=MUTED, alpha=0.25, lw=0)
+        ax.plot(ks, [s[0] for s in stats], color=MUTED, lw=1.6 * look.line, marker="^", ms=5 * look.line)
+    for shift, kind in zip((0.94, 1.06), pn.CURVES):
+        ls, _ = STYLES[kind]
+        rows = [r for r in (pn.row(e, kind, k) for k in pn.ladder(e, kind)) if r and r.get("undone") is not None]
+        if not rows:
+            continue
+        xs = [r["k"] * shift for r in rows]
+        ys = [r["undone"] for r in rows]
+        cis = [r.get("undone_ci") or [r["undone"]] * 2 for r in rows]
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=[[max(0.0, y - ci[0]) for y, ci in zip(ys, cis)], [max(0.0, ci[1] - y) for y, ci in zip(ys, cis)]],
+            ls=ls,
+            lw=1.8 * look.line,
+            capsize=3 * look.line,
+            elinewidth=look.line,
+            **look.model(m),
+        )
+    ax.axhline(0, color=INK, lw=0.6)
+    ax.axhline(1, color=MUTED, lw=0.8, ls=":")
+
+
+def layer_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
+    """Damage undone by each layer's own top-10 channels, per model, one bar per attacked eps."""
+    idx, labels = pn.patched(results), results["config"]["eps_labels"]
+    layers = pn.all_layers(results)
+    values = [
+        v
+        for m in MODELS
+        for i in idx
+        if pn.damaged(pn.entry(results, m, i))
+        for r in pn.layer_rows(results, pn.entry(results, m, i)).values()
+        for v in [r.get("undone"), *(r.get("undone_ci") or [])]
+        if v is not None
+    ]
+    low, high = _limits(values)
+    with matplotlib.rc_context(look.rc()):
+        fig = Figure(figsize=look.figsize(max(8.4, 0.9 * len(layers) * 2 + 1.5), 3.7), layout="constrained")
+        crowded = look.crowded(layers, fig.get_figwidth() / len(MODELS) - 0.8)
+        axes = fig.subplots(1, len(MODELS), sharey=True, squeeze=False)[0]
+        for ax, m in zip(axes, MODELS):
+            hit = [i for i in idx if pn.damaged(pn.entry(results, m, i))]
+            spared = [labels[i] for i in idx if pn.entry(results, m, i) and i not in hit]
+            width = 0.8 / max(1, len(hit))
+            for n, i in enumerate(hit):
+                rows = pn.layer_rows(results, pn.entry(results, m, i))
+                per = [rows.get(la) for la in layers]
+                ys = [r["undone"] if r and r.get("undone") is not None else 0.0 for r in per]
+                cis = [(r.get("undone_ci") if r else None) or [y, y] for r, y in zip(per, ys)]
+                ax.bar(
+                    [x + (n - (len(hit) - 1) / 2) * width for x in range(len(layers))],
+                    ys,
+                    width=width,
+                    color=COLOURS[m],
+                    hatch=HATCHES[m],
+                    edgecolor="white",
+                    linewidth=0,
+                    alpha=0.35 + 0.65 * (n + 1) / len(hit),
+                    label=plain(f"ε = {labels[i]}"),
+                    yerr=[
+                        [max(0.0, y - ci[0]) for y, ci in zip(ys, cis)],
+                        [max(0.0, ci[1] - y) for y, ci in zip(ys, cis)],
+                    ],
+                    error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333333"},
+                )
+            if spared:
+                ax.text(
+                    0.02,
+                    0.97,
+                    plain(f"{NO_DAMAGE} at ε = {', '.join(spared)}"),
+                    transform=ax.transAxes,
+                    ha="left",
+                    va="top",
+                    fontsize=look.small,
+                    color=MUTED,
+                )
+            if hit:
+                ax.legend(loc="upper right", title="attacked at")
+            ax.axhline(1, color=MUTED, lw=0.8, ls=":")
+            ax.set_xticks(
+                range(len(layers)),
+                [plain(la) for la in layers],
+                rotation=30 if crowded else 0,
+                ha="right" if crowded else "center",
+                rotation_mode="anchor",
+            )
+            ax.set_ylim(low, high + (0.18 if spared else 0.1))
+            ax.grid(axis="x", visible=False)
+            ax.set_xlabel("layer (input → output)")
+            ax.set_title(plain(m), color=COLOURS[m], fontsize=look.font)
+        axes[0].set_ylabel("damage undone\nby the layer's top-10")
+        axes[0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        _save(fig, root, stem, look)
+    return fig

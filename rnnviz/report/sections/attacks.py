@@ -1,0 +1,269 @@
+"""The section "Does the attack change the answer?" (several attacks in one run, issue 13): its
+figures (drawn by ``attack_plots``) with their captions, its tables and sentences, already
+formatted, and the first page's context (full-test-set accuracy, the robust model's training ε)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnnviz.common.names import MODELS
+from rnnviz.report.figures import attacks as attack_plots
+from rnnviz.report.text.summary import attack_label, focus_index, pct
+
+OTHER = {"standard": "robust", "robust": "standard"}
+TIMES = {2: "twice", 3: "three times", 4: "four times"}
+
+
+def enabled(results: dict) -> bool:
+    return bool(results.get("attacks"))
+
+
+def figures(results: dict, root: Path, make) -> list:
+    """The section's figures in reading order; ``make`` is the catalogue's figure factory."""
+    if not enabled(results):
+        return []
+    out = []
+    if all(results["attacks"]["overlap"][m]["conditions"] for m in MODELS):
+        attack_plots.overlap_plot(results, root, "attack_overlap")
+        out.append(
+            make(
+                root,
+                "attack_overlap",
+                "Do different attacks pick the same sensitive channels?",
+                f"Every pair of conditions (attack, ε; the noise baseline is a random sign of ±ε per pixel), "
+                f"per model. Lower left: Jaccard index between the two top-{results['config']['top_k']} "
+                "channel sets (1: the same channels). Upper right: Spearman rank correlation of the ranking "
+                "score over all channels (1: the same order). Diagonal, in grey italics: the bootstrap's "
+                "expected Jaccard of that condition's top-k with itself, the overlap resampling the images "
+                "alone already gives; an overlap between two attacks below it means the attacks differ, "
+                "not the sample.",
+                svg=True,
+            )
+        )
+    attack_plots.collapse_plot(results, root, "attack_collapse")
+    out.append(
+        make(
+            root,
+            "attack_collapse",
+            "Where do the predictions go under each attack?",
+            "Share of all predictions (every analysed image) that each class takes, per model, attack and ε "
+            "(ε = 0: the clean images). A class taking far more than its share of the images marks a "
+            "collapse: accuracy then stays high for that class only, which reads as robustness but is not.",
+            svg=True,
+        )
+    )
+    return out
+
+
+def accuracy_caption(results: dict) -> str:
+    """What Figure 1 adds when several attacks were run."""
+    if not enabled(results):
+        return ""
+    att = results["attacks"]
+    parts = [
+        f"Every attack of the run: {', '.join(attack_label(a) for a in att['names'])} (PGD solid, FGSM dashed); "
+        "the shaded bands are 95% Wilson intervals."
+    ]
+    if att.get("fgsm_curve"):
+        parts.append("The FGSM line follows a fine ε grid (one gradient per image); its markers are the run's ε.")
+    if "l2" in att["norm"].values():
+        parts.append("L2 attacks measure ε in another unit, so they have their own panel.")
+    train = (results.get("context") or {}).get("train_eps")
+    if train and train.get("robust"):
+        parts.append(f"The dotted line marks the robust model's training ε = {train['robust']:g} ({train['source']}).")
+    return " ".join(parts)
+
+
+def front(results: dict) -> dict:
+    """First page: the models' full-test-set accuracy beside this run's, and the training ε."""
+    ctx = results.get("context") or {}
+    full, train = ctx.get("full_test_accuracy"), ctx.get("train_eps")
+    eps = results["config"]["eps"]
+    out: dict = {"full": None, "train": None, "beyond": []}
+    if full and all(full.get(m) is not None for m in MODELS):
+        text = f"standard {full['standard']:.1f}%, robust {full['robust']:.1f}% — {full['source']}"
+        if 0 in eps:
+            i = eps.index(0)
+            clean = {m: pct(results["accuracy"][m][i]) for m in MODELS}
+            text += f"; these classes, clean: {clean['standard']} vs {clean['robust']}"
+        out["full"] = text
+    if train and train.get("robust") is not None:
+        norm = "L2" if train["norm"] == "l2" else "L∞"
+        out["train"] = (
+            f"robust model trained at ε = {train['robust']:g} ({norm}), standard at ε = {train.get('standard') or 0:g}"
+        )
+        out["train"] += f" ({train['source']})"
+        out["beyond"] = _beyond(results, train)
+    return out
+
+
+def _beyond(results: dict, train: dict) -> list[str]:
+    """Each run ε above the robust model's training ε, in the training norm's attacks only."""
+    t, att = train["robust"], results.get("attacks")
+    same_norm = not att or train["norm"] in att["norm"].values()
+    if not t or not same_norm:
+        return []
+    labels = results["config"]["eps_labels"]
+    out = []
+    for i, e in enumerate(results["config"]["eps"]):
+        if e > t * 1.0001:
+            ratio = e / t
+            word = TIMES.get(round(ratio)) if abs(ratio - round(ratio)) < 0.01 else None
+            out.append(f"ε = {labels[i]} is {word or f'{ratio:.1f}×'} the robust model's training ε {t:g}")
+    return out
+
+
+def context(results: dict) -> dict:
+    if not enabled(results):
+        return {"enabled": False}
+    att = results["attacks"]
+    return {
+        "enabled": True,
+        "names": [attack_label(a) for a in att["names"]],
+        "primary": attack_label(att["primary"]),
+        "accuracy_rows": _accuracy_rows(results),
+        "accuracy_heads": [(attack_label(a), m) for a in att["names"] for m in MODELS],
+        "overlap": [s for m in MODELS for s in _overlap_sentences(results, m)],
+        "transfer": _transfer(results),
+        "collapse_rows": _collapse_rows(results),
+        "warnings": att["warnings"],
+    }
+
+
+def _interval(r: dict) -> str:
+    return f"{pct(r['accuracy'])} ({pct(r['low'])[:-1]}–{pct(r['high'])})"
+
+
+def _accuracy_rows(results: dict) -> list[dict]:
+    att, labels = results["attacks"], results["config"]["eps_labels"]
+    return [
+        {"eps": lab, "cells": [_interval(att["accuracy"][a][m][i]) for a in att["names"] for m in MODELS]}
+        for i, lab in enumerate(labels)
+    ]
+
+
+def _focus(results: dict) -> int:
+    i = focus_index(results)
+    eps = results["config"]["eps"]
+    return i if eps[i] > 0 else max(range(len(eps)), key=lambda j: eps[j])
+
+
+def _overlap_sentences(results: dict, m: str) -> list[dict]:
+    """The primary attack against every other attack (and noise) at the focus eps, for model ``m``."""
+    att, i = results["attacks"], _focus(results)
+    o, label = att["overlap"][m], results["config"]["eps_labels"][i]
+    where = {(c["attack"], c["eps_index"]): x for x, c in enumerate(o["conditions"])}
+    p = att["primary"]
+    if (p, i) not in where:
+        return []
+    x, out = where[(p, i)], []
+    for a in [a for a in att["names"] if a != p] + ["noise"]:
+        if (a, i) not in where:
+            continue
+        y = where[(a, i)]
+        jac, rho = o["jaccard"][x][y], o["spearman"][x][y]
+        refs = [r for r in (o["expected_jaccard"][x], o["expected_jaccard"][y]) if r is not None]
+        ref = min(refs) if refs else None
+        if a == "noise":
+            share = (
+                f"{attack_label(p)}'s top-k and the noise baseline's have a Jaccard index of {jac:.2f} "
+                f"(Spearman {rho:.2f})"
+            )
+        else:
+            tops = (set(att["top"][p][m][i]), set(att["top"][a][m][i]))
+            share = (
+                f"{attack_label(p)} and {attack_label(a)} share {len(tops[0] & tops[1])} of "
+                f"{len(tops[0])} top channels (Jaccard {jac:.2f}, Spearman {rho:.2f} over all channels)"
+            )
+        if ref is None:
+            verdict = "; without a bootstrap there is no resampling reference"
+        elif jac < ref:
+            verdict = f", below the {ref:.2f} expected from resampling alone: " + (
+                "the sensitive set depends on the attack"
+                if a != "noise"
+                else "the attack moves other channels than noise does"
+            )
+        else:
+            verdict = f", as much as the {ref:.2f} expected from resampling alone: " + (
+                "within noise both attacks find the same channels"
+                if a != "noise"
+                else "noise alone already moves these channels"
+            )
+        out.append({"model": m, "text": f"at ε = {label}: {share}{verdict}."})
+    return out
+
+
+def _transfer(results: dict) -> dict | None:
+    t = results["attacks"].get("transfer")
+    if not t:
+        return None
+    labels, acc, sigma = results["config"]["eps_labels"], t["accuracy"], t["sigma_mean"]
+
+    def num(v) -> str:
+        return "–" if v is None else f"{v:.3g}"
+
+    rows = [
+        {
+            "eps": labels[i],
+            "acc": {m: (_interval(acc[m][m][i]), _interval(acc[OTHER[m]][m][i])) for m in MODELS},
+            "sigma": {m: (num(sigma[m][m][i]), num(sigma[OTHER[m]][m][i])) for m in MODELS},
+        }
+        for i in range(len(labels))
+    ]
+    return {"attack": attack_label(t["attack"]), "rows": rows, "sentences": _transfer_sentences(results, t)}
+
+
+def _transfer_sentences(results: dict, t: dict) -> list[str]:
+    i, acc, sigma = _focus(results), t["accuracy"], t["sigma_mean"]
+    label, name = results["config"]["eps_labels"][i], attack_label(t["attack"])
+    out = [
+        f"At ε = {label} the {m} model classifies {_interval(acc[OTHER[m]][m][i])} of the {OTHER[m]} model's "
+        f"{name} images correctly, against {_interval(acc[m][m][i])} of its own: "
+        + (
+            "its own gradient hurts it more than the other model's."
+            if acc[OTHER[m]][m][i]["accuracy"] > acc[m][m][i]["high"]
+            else "the other model's perturbation hurts it as much as its own."
+        )
+        for m in MODELS
+    ]
+    for s in MODELS:
+        own, seen = sigma[s][s][i], sigma[s][OTHER[s]][i]
+        if own and seen:
+            out.append(
+                f"On the same images (crafted on the {s} model) the {s} model's mean σ is {own:.3g} and the "
+                f"{OTHER[s]} model's {seen:.3g} ({max(own, seen) / min(own, seen):.1f}× apart): with identical "
+                "perturbations the difference in σ comes from the models, not from what each was shown."
+            )
+    return out
+
+
+def _cell(names: list[str], counts: list[int]) -> str:
+    pairs = sorted(((k, n) for n, k in zip(names, counts) if k), key=lambda p: -p[0])
+    text = " · ".join(f"{k} {n}" for k, n in pairs[:3])
+    return text + (f" · +{sum(k for k, _ in pairs[3:])}" if len(pairs) > 3 else "") or "–"
+
+
+def _collapse_rows(results: dict) -> list[dict]:
+    att, config = results["attacks"], results["config"]
+    rows = []
+    for m in MODELS:
+        for a in att["names"]:
+            for i, entry in enumerate(att["collapse"][a][m]):
+                if entry is None or config["eps"][i] == 0:
+                    continue
+                conf = entry["confusion"]
+                rows.append(
+                    {
+                        "model": m,
+                        "attack": attack_label(a),
+                        "eps": config["eps_labels"][i],
+                        "top": " · ".join(f"{p['class']} {pct(p['share'])}" for p in entry["predicted"][:3]) or "–",
+                        "confusion": [
+                            {"true": true, "text": _cell(conf["cols"], counts)}
+                            for true, counts in zip(conf["rows"], conf["counts"])
+                        ],
+                        "dominant": ", ".join(entry["dominant"]),
+                        "rising": ", ".join(entry["rising"]),
+                    }
+                )
+    return rows

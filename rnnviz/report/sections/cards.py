@@ -1,0 +1,229 @@
+"""The section "What each channel responds to: channel cards" (issue 14), already formatted.
+
+One card per channel a gallery shows (``results["exemplars"]``, validated by ``validate_cards``):
+its renders with their activation relative to the best real image, the real images that excite it
+most with the channel's map over them, per eps the images the attack changes most (clean |
+adversarial | |ΔF|), σ with its interval and noise baseline where it is in the top-k, the
+first layer's filter, and the damage patching it alone undoes where it is the k = 1 set.
+
+Card pictures are embedded as data: URIs like the figures. A picture that is missing or is not a
+plain PNG of sane size is shown as missing, never opened by the browser or WeasyPrint.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+
+from PIL import Image
+
+from rnnviz.common.names import MODELS, layer_order, slug
+from rnnviz.report.figures.catalogue import rendered_recipes
+from rnnviz.report.text import patch_numbers as pn
+from rnnviz.report.text.summary import eps_text, interval, pct
+from rnnviz.report.validate.cards import card_key, eps_keys, picture
+
+PNG = b"\x89PNG\r\n\x1a\n"
+MAX_BYTES = 8_000_000  # a card picture the engine writes is tens of kB
+MAX_SIDE = 8192
+
+
+def enabled(results: dict) -> bool:
+    return isinstance(results.get("exemplars"), dict) and any(results["exemplars"].get(m) for m in MODELS)
+
+
+def card_id(model: str, key: str) -> str:
+    """``("robust", "layer4.0:53")`` -> ``card-robust-layer4-0-53`` (an HTML id and link target)."""
+    layer, channel = card_key(key)
+    return f"card-{model}-{slug(layer)}-{channel}"
+
+
+def weak(render: dict) -> bool:
+    """A render that excites its channel less than the best real image does."""
+    rel = render.get("relative_activation")
+    return rel is not None and rel < 1
+
+
+def relative_text(render: dict) -> str:
+    rel = render.get("relative_activation")
+    if rel is None:
+        return "activation relative to the best real image unknown"
+    if rel < 1:
+        return f"weak: below the best real image ({rel:.2f}×)"
+    return f"{rel:.2f}× the best real image"
+
+
+def context(results: dict, root: Path | None) -> dict:
+    if not enabled(results) or root is None:
+        return {"enabled": False, "links": {}}
+    ex = results["exemplars"]
+    keys = eps_keys(results)
+    eps = results["config"]["eps"]
+    largest = max(keys.values(), key=lambda i: eps[i], default=None)
+    return {
+        "enabled": True,
+        "n": ex["n"],
+        "largest": None if largest is None else eps_text(results, largest),
+        "models": [
+            {"role": m, "name": results["models"][m]["name"], "cards": _cards(results, root, m, keys, largest)}
+            for m in MODELS
+        ],
+        "links": {i: {m: links(results, m, i) for m in MODELS} for i in keys.values()},
+    }
+
+
+def links(results: dict, m: str, i: int) -> list[dict]:
+    """The gallery tiles of one model at eps index ``i``, in tile order, with their card's id."""
+    cards = (results.get("exemplars") or {}).get(m) or {}
+    return [
+        {"href": f"#{card_id(m, key)}", "label": f"{c['layer']} · {c['channel']}"}
+        for c in results["top_channels"][m][i]
+        if (key := f"{c['layer']}:{c['channel']}") in cards
+    ]
+
+
+def _cards(results: dict, root: Path, m: str, keys: dict[str, int], largest: int | None) -> list[dict]:
+    cards = results["exemplars"][m]
+    order = layer_order(results["config"]["layers"], [card_key(k)[0] for k in cards])
+    seen: set[str] = set()
+    out = []
+    for key in sorted(cards, key=lambda k: (order.index(card_key(k)[0]), card_key(k)[1])):
+        ident = card_id(m, key)
+        while ident in seen:  # two layer names with one slug ("a.b", "a-b")
+            ident += "-x"
+        seen.add(ident)
+        out.append(_card(results, root, m, key, ident, keys, largest))
+    return out
+
+
+def _card(results: dict, root: Path, m: str, key: str, ident: str, keys: dict, largest: int | None) -> dict:
+    card = results["exemplars"][m][key]
+    layer, channel = card_key(key)
+    images = card["images"]
+    bars = images["bars"]
+    best = _best(results, m, key, card)
+    return {
+        "id": ident,
+        "model": m,
+        "layer": layer,
+        "channel": channel,
+        "best": "–" if best is None else f"{best:.3g}",
+        "renders": _renders(results, root, m, layer, channel),
+        "clean": {
+            "uri": uri(root, images["clean"]),
+            "bar": uri(root, bars["activation"]),
+            "numbers": _values(card["clean"]),
+        },
+        "changes": [
+            {
+                "label": eps_text(results, i),
+                "largest": i == largest,
+                "uri": uri(root, images["change"].get(k)),
+                "bar": uri(root, bars["change"].get(k)),
+                "numbers": _values(card["change"].get(k, [])),
+                "sigma": _sigma(results, m, i, layer, channel),
+                "ranked": _ranked(results, m, i, layer, channel),
+                "patching": _patching(results, m, i, layer, channel),
+            }
+            for k, i in sorted(keys.items(), key=lambda kv: kv[1])
+            if k in card["change"] or k in images["change"]
+        ],
+        "weights": uri(root, card["weights"]),
+    }
+
+
+def _best(results: dict, m: str, key: str, card: dict) -> float | None:
+    """The best real image's spatial-mean activation: the first clean exemplar, else the sweep's maximum."""
+    if card["clean"]:
+        return card["clean"][0]["value"]
+    value = (results.get("channel_max_activation") or {}).get(m, {}).get(key)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return value if ok else None
+
+
+def _renders(results: dict, root: Path, m: str, layer: str, channel: int) -> list[dict]:
+    mine = {r["recipe"]: r for r in results["renders"] if (r["model"], r["layer"], r["channel"]) == (m, layer, channel)}
+    out = []
+    for recipe in rendered_recipes(results):
+        r = mine.get(recipe)
+        if r is None:
+            out.append({"recipe": recipe, "uri": None, "note": "not rendered", "text": "", "weak": False})
+        elif r["dead"]:
+            out.append({"recipe": recipe, "uri": None, "note": "dead channel", "text": "", "weak": False})
+        else:
+            src = uri(root, r["image"])
+            note = "" if src else "picture missing"
+            out.append({"recipe": recipe, "uri": src, "note": note, "text": relative_text(r), "weak": weak(r)})
+    return out
+
+
+def _values(rows: list[dict]) -> str:
+    return " · ".join(f"{r['value']:.3g}" for r in rows)
+
+
+def _sigma(results: dict, m: str, i: int, layer: str, channel: int) -> str:
+    """σ with its interval and the noise baseline at eps index ``i``, where the channel is in the top-k."""
+    entry = results["ranking"][m][i]
+    top = entry["top"] if entry else []
+    for rank, r in enumerate(top, start=1):
+        if (r["layer"], r["channel"]) == (layer, channel):
+            ci = "" if r.get("sensitivity_ci") is None else f" [{interval(r['sensitivity_ci'], '{:.3g}')}]"
+            p = "" if r.get("p_top") is None else f", in the top {len(top)} in {pct(r['p_top'])} of resamples"
+            return (
+                f"σ = {r['sensitivity']:.3g}{ci}, noise σ_noise = {r['noise']:.3g} "
+                f"({r['noise_ratio']:.2f} of σ); rank {rank} of {len(top)}{p}"
+            )
+    return f"not in the top {len(top)} at this ε"
+
+
+def _ranked(results: dict, m: str, i: int, layer: str, channel: int) -> bool:
+    entry = results["ranking"][m][i]
+    return bool(entry) and any((r["layer"], r["channel"]) == (layer, channel) for r in entry["top"])
+
+
+def _patching(results: dict, m: str, i: int, layer: str, channel: int) -> str:
+    """Where the channel alone is the k = 1 set (the top of the ranking), what patching it undoes."""
+    e = pn.entry(results, m, i)
+    entry = results["ranking"][m][i]
+    if (
+        not e
+        or not entry
+        or not entry["top"]
+        or (entry["top"][0]["layer"], entry["top"][0]["channel"])
+        != (
+            layer,
+            channel,
+        )
+    ):
+        return ""
+    row = pn.row(e, entry["measure"], 1)
+    if row is None or row.get("undone") is None:
+        return ""
+    ci = row.get("undone_ci")
+    text = (
+        f"Putting back this channel's clean values alone undoes {pct(row['undone'])}"
+        + ("" if ci is None else f" ({interval(ci, '{:.0%}')})")
+        + f" of the damage (clean {pct(e['accuracy_clean'])} → attacked {pct(e['accuracy_adv'])})"
+    )
+    rnd = pn.random_stats(e, 1)
+    if rnd is not None:
+        text += f"; one random channel: {pct(rnd[0])} on average ({pct(rnd[1])}–{pct(rnd[2])}, {rnd[3]} draws)"
+    return text + "."
+
+
+def uri(root: Path, rel: str | None) -> str | None:
+    """A card picture as a data: URI, or None where it is null, missing or not a sane PNG."""
+    path = picture(root, rel)
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes() if path.stat().st_size <= MAX_BYTES else b""
+        if not data.startswith(PNG):
+            return None
+        with Image.open(path) as img:  # reads the header only: size and format
+            if img.format != "PNG" or max(img.size) > MAX_SIDE:
+                return None
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")

@@ -1,0 +1,127 @@
+"""The section "Do the sensitive channels cause the errors?" (activation patching, issue 12): its
+figures (drawn by ``patch_plots``) with their captions, and its tables, already formatted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnnviz.common.names import MODELS
+from rnnviz.report.figures import patching as patch_plots
+from rnnviz.report.text import patch_numbers as pn
+from rnnviz.report.text.summary import interval, pct
+
+
+def figures(results: dict, root: Path, make) -> list:
+    """The section's figures in reading order; ``make`` is the catalogue's figure factory."""
+    if not pn.patched(results):
+        return []
+    patch_plots.undone_plot(results, root, "patching_undone")
+    patch_plots.layer_plot(results, root, "patching_layers")
+    level = f"{100 * results['bootstrap']['level']:.0f}%"
+    return [
+        make(
+            root,
+            "patching_undone",
+            "Damage undone by putting back the clean values of k channels",
+            "In the adversarial forward pass the chosen channels' outputs are replaced by their clean "
+            "values for the same image; damage undone = (accuracy patched − accuracy under attack) / "
+            "(clean accuracy − accuracy under attack), so 0% changes nothing and 100% restores the clean "
+            "accuracy. Solid: the top k by σ; dashed: the top k by excess σ − σ_noise (error bars: "
+            f"{level} bootstrap interval); grey: k random channels of the same layers, mean with the "
+            "min–max band over the seeded draws. One row per model, one column per attacked ε; x is "
+            "logarithmic. Patching a channel changes everything downstream of it, so channels in "
+            "several layers are patched in the same pass. Values slightly below 0% or above 100% "
+            "occur because patching can also break a correct prediction.",
+            svg=True,
+        ),
+        make(
+            root,
+            "patching_layers",
+            "Where does the damage enter? Each layer's own top-10 channels",
+            "Damage undone when only one layer's 10 channels with the largest σ are put back to their "
+            "clean values, per model and attacked ε (darker: larger ε), layers in network order; error "
+            f"bars give the {level} bootstrap interval. A tall bar early in the network means the "
+            "damage already sits there and is carried downstream; a bar that rises late means the "
+            "damage enters there.",
+            svg=True,
+        ),
+    ]
+
+
+def context(results: dict) -> dict:
+    config = results["config"]
+    if not pn.enabled(results):
+        return {"enabled": False}
+    idx = pn.patched(results)
+    first = next((pn.entry(results, m, i) for i in idx for m in MODELS if pn.entry(results, m, i)), None)
+    return {
+        "enabled": True,
+        "any": bool(idx),
+        "n_images": first["n_images"] if first else 0,
+        "share": pct(config.get("patch_share", 1.0)),
+        "draws": config.get("patch_draws"),
+        "ladder": config.get("patch", ""),
+        "rows": _rows(results, idx),
+        "layer_eps": [config["eps_labels"][i] for i in idx],
+        "layer_rows": _layer_rows(results, idx),
+        "spared": [
+            f"{m} at ε = {config['eps_labels'][i]}"
+            for m in MODELS
+            for i in idx
+            if pn.entry(results, m, i) and not pn.damaged(pn.entry(results, m, i))
+        ],
+    }
+
+
+def _cell(r: dict | None) -> str:
+    if r is None or r.get("undone") is None:
+        return "–"
+    ci = r.get("undone_ci")
+    return pct(r["undone"]) + ("" if ci is None else f" ({interval(ci, '{:.0%}')})")
+
+
+def _rows(results: dict, idx: list[int]) -> list[dict]:
+    labels, rows = results["config"]["eps_labels"], []
+    for m in MODELS:
+        for i in idx:
+            e = pn.entry(results, m, i)
+            if not e:
+                continue
+            ks = sorted(
+                set(pn.ladder(e))
+                | set(pn.ladder(e, "excess"))
+                | set(pn.ladder(e, "random"))
+                | set(pn.ladder(e, "converse"))
+            )
+            for k in ks:
+                rnd, conv = pn.random_stats(e, k), pn.row(e, "converse", k)
+                rows.append(
+                    {
+                        "model": m,
+                        "eps": labels[i],
+                        "k": k,
+                        "first": k == ks[0],
+                        "span": len(ks),
+                        "damage": pct(e["accuracy_clean"] - e["accuracy_adv"]),
+                        "sigma": _cell(pn.row(e, "sigma", k)),
+                        "excess": _cell(pn.row(e, "excess", k)),
+                        "random": "–" if rnd is None else f"{pct(rnd[0])} [{pct(rnd[1])}–{pct(rnd[2])}]",
+                        "flipped": "–" if conv is None or conv.get("flipped") is None else pct(conv["flipped"]),
+                    }
+                )
+    return rows
+
+
+def _layer_rows(results: dict, idx: list[int]) -> list[dict]:
+    out = []
+    for la in pn.all_layers(results):
+        cells = []
+        for i in idx:
+            cell = {}
+            for m in MODELS:
+                e = pn.entry(results, m, i)
+                r = pn.layer_rows(results, e).get(la) if e else None
+                cell[m] = "–" if r is None or r.get("undone") is None else pct(r["undone"])
+            cells.append(cell)
+        out.append({"layer": la, "cells": cells})
+    return out

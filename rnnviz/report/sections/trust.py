@@ -1,0 +1,157 @@
+"""The section "How much to trust the ranking": its figures (drawn by ``trust_plots``) with their
+captions, and its tables, already formatted for the template. Also the top-k rows of the
+sensitivity section, which carry σ with its interval, the noise ratio and the top-k probability."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnnviz.common.names import MODELS, layer_order
+from rnnviz.report.figures import trust as trust_plots
+from rnnviz.report.figures.trust import SETTLED, attacked
+from rnnviz.report.text.summary import interval, measure_name, pct
+
+UNSURE = 0.5  # a top-k channel in the top-k in fewer than half of the resamples is marked †
+
+
+def figures(results: dict, root: Path, make) -> list:
+    """The section's figures in reading order; ``make`` is the catalogue's figure factory."""
+    if not attacked(results):
+        return []
+    boot, k = results["bootstrap"], results["config"]["top_k"]
+    level = f"{100 * boot['level']:.0f}%"
+    trust_plots.stability_plot(results, root, "ranking_stability")
+    trust_plots.noise_plot(results, root, "noise_baseline")
+    trust_plots.per_class_plot(results, root, "ranking_per_class")
+    trust_plots.convergence_plot(results, root, "ranking_convergence")
+    return [
+        make(
+            root,
+            "ranking_stability",
+            "Stability of the top-k ranking under resampling of the images",
+            f"Each point is the expected Jaccard index between the top {k} of a bootstrap resample of "
+            f"the images ({boot['resamples']} resamples) and the reported top {k}, ranked by "
+            f"{measure_name(results)}; bars give the {level} interval. 1 means every resample picks "
+            "the same channels; 0.67 with k = 5 means a resample typically swaps one channel.",
+            svg=True,
+        ),
+        make(
+            root,
+            "noise_baseline",
+            "Noise baseline: how much of σ random noise of the same size causes",
+            f"Per layer, σ_noise / σ: the change a random perturbation ({boot['noise']}) causes, as a "
+            "share of the change the attack causes, both models, one panel per attacked ε. Near 1 "
+            "(dashed line) the attack moves the layer no more than noise does; the lower the bar, the "
+            "more of σ is specific to the attack.",
+            svg=True,
+        ),
+        make(
+            root,
+            "ranking_convergence",
+            "Does the ranking settle with more images?",
+            f"Jaccard index between the top {k} computed on a random 10, 25, 50 % of the images and "
+            f"the top {k} on all {results['n_images']} images, one line per attacked ε (darker: larger "
+            f"ε). A curve that reaches the dashed line ({SETTLED}) by 50 % means more images would "
+            "hardly change the ranking.",
+            svg=True,
+        ),
+        make(
+            root,
+            "ranking_per_class",
+            "Per-class rankings compared with the pooled ranking",
+            f"Jaccard index between the top {k} computed on one class's images only and the top {k} "
+            "over all images, per model, class and attacked ε. Low values mean the pooled top-k is a "
+            "mix of class-specific channels rather than channels every class shares.",
+            svg=True,
+        ),
+    ]
+
+
+def topk_rows(results: dict, m: str, i: int) -> list[dict]:
+    """One model's top-k at one eps: σ with its interval, noise ratio, top-k probability."""
+    return [
+        {
+            "layer": r["layer"],
+            "channel": r["channel"],
+            "sigma": f"{r['sensitivity']:.3g}",
+            "ci": interval(r["sensitivity_ci"]),
+            "noise": "–" if r.get("noise_ratio") is None else f"{r['noise_ratio']:.2f}",
+            "p": "–" if r["p_top"] is None else pct(r["p_top"]),  # no bootstrap: no top-k probability
+            "unsure": r["p_top"] is not None and r["p_top"] < UNSURE,
+        }
+        for r in results["ranking"][m][i]["top"]
+    ]
+
+
+def context(results: dict) -> dict:
+    idx = attacked(results)
+    labels = results["config"]["eps_labels"]
+    return {
+        "measure": measure_name(results),
+        "level": f"{100 * results['bootstrap']['level']:.0f}%",
+        "resamples": results["bootstrap"]["resamples"],
+        "eps": [labels[i] for i in idx],
+        "stability_rows": [_stability_row(results, m, i) for m in MODELS for i in idx],
+        "noise_rows": _noise_rows(results, idx),
+        "convergence": [_convergence_sentence(results, m, idx) for m in MODELS],
+    }
+
+
+def _stability_row(results: dict, m: str, i: int) -> dict:
+    r = results["ranking"][m][i]
+    j = r["expected_jaccard"]
+    return {
+        "model": m,
+        "eps": results["config"]["eps_labels"][i],
+        "jaccard": "–" if j is None else f"{j:.2f}",
+        "ci": interval(r["jaccard_ci"], "{:.2f}"),
+        "unsure": sum(t["p_top"] is not None and t["p_top"] < UNSURE for t in r["top"]),
+        "candidates": ", ".join(f"{c['layer']} · {c['channel']} ({pct(c['p_top'])})" for c in r["candidates"])
+        or "none",
+    }
+
+
+def _noise_rows(results: dict, idx: list[int]) -> list[dict]:
+    layers = layer_order(
+        results["config"]["layers"], [la for m in MODELS for i in idx for la in results["ranking"][m][i]["layers"]]
+    )
+    cells = []
+    for la in layers:
+        row = []
+        for i in idx:
+            stats = {m: results["ranking"][m][i]["layers"].get(la) for m in MODELS}
+            row.append(
+                {
+                    m: (f"{stats[m]['sigma']:.3g}", pct(stats[m]["noise_ratio"])) if stats[m] else ("–", "–")
+                    for m in MODELS
+                }
+            )
+        cells.append({"layer": la, "cells": row})
+    return cells
+
+
+def _convergence_sentence(results: dict, m: str, idx: list[int]) -> dict:
+    """Settled where the Jaccard at half of the images (the largest fraction <= 0.5) is >= SETTLED."""
+    labels, loose = results["config"]["eps_labels"], []
+    for i in idx:
+        half = [p for p in results["ranking"][m][i]["convergence"] if p["fraction"] <= 0.5 and p["jaccard"] is not None]
+        if half:
+            point = max(half, key=lambda p: p["fraction"])
+            if point["jaccard"] < SETTLED:
+                loose.append(
+                    f"ε = {labels[i]} (Jaccard {point['jaccard']:.2f} at {100 * point['fraction']:.0f}% of the images)"
+                )
+    if not loose:
+        return {
+            "model": m,
+            "settled": True,
+            "suggest": None,
+            "text": f"settled: at every attacked ε, half of the images already give a top-k with "
+            f"Jaccard ≥ {SETTLED} to the full-set top-k",
+        }
+    return {
+        "model": m,
+        "settled": False,
+        "suggest": 2 * results["config"]["n_images"],
+        "text": f"not settled at {', '.join(loose)}",
+    }

@@ -1,0 +1,176 @@
+"""The slide deck (``--slides``): one message per slide, every figure redrawn at slide size.
+
+Plots are drawn again with ``look.SLIDE`` (the size of the slide's image area, text of at least
+18 pt on a 13.33-inch slide) and image grids recomposed by ``slide_grids``; each is written under
+``figures/slides/`` (PNG, and SVG for plots) and placed at a known width, so its smallest text on
+the slide is measured here, not hoped for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from PIL import Image
+
+from rnnviz.common.names import MODELS, eps_slugs
+from rnnviz.report.figures import attacks as attack_plots
+from rnnviz.report.figures import patching as patch_plots
+from rnnviz.report.figures import plots
+from rnnviz.report.figures import trust as trust_plots
+from rnnviz.report.figures.catalogue import ReportFigure, attacked_indices, class_slugs, rendered_recipes
+from rnnviz.report.figures.grids import PAD, SLIDE_GRID, GridStyle, save_image
+from rnnviz.report.figures.look import SLIDE, SLIDE_AREA_IN, SLIDE_MIN_PT, image_text_pt, smallest_text_pt
+from rnnviz.report.sections import trust
+from rnnviz.report.slides import grids as slide_grids
+from rnnviz.report.slides import titles as say
+from rnnviz.report.text.summary import attack_label
+from rnnviz.report.validate.safety import output
+
+TABLE_ROWS = 10  # top-k rows on one slide
+
+
+@dataclass
+class SlideFigure:
+    """A figure file as placed on a slide: ``width_mm`` wide, its smallest text ``text_pt`` there."""
+
+    key: str
+    png: Path
+    svg: Path | None
+    width_mm: float
+    text_pt: float
+
+
+@dataclass
+class Slide:
+    title: str  # the slide's message, one sentence
+    figure: SlideFigure | None = None
+    table: dict | None = None  # a top-k table: eps label and each model's rows
+
+
+def build(results: dict, root: Path, figures: list[ReportFigure]) -> list[Slide]:
+    """Every slide after the title slide, in the report's reading order; writes figures/slides/."""
+    titles = {f.key: f.title for f in figures}
+    slugs = eps_slugs(results["config"])
+    deck = [
+        Slide(say.accuracy(results), _plot(plots.accuracy_plot, results, root, "accuracy")),
+        Slide(say.per_class(results), _plot(plots.per_class_plot, results, root, "accuracy_per_class")),
+    ]
+    for name, s in class_slugs(results).items():
+        for n, ex in enumerate([ex for ex in results["examples"] if ex["class"] == name], start=1):
+            pictures = _grid(
+                lambda style, ex=ex: [slide_grids.example(results, root, ex, style)], root, f"examples_{s}_{n}"
+            )
+            deck.append(Slide(say.example(results, ex), pictures[0]))
+    renders = {(r["model"], r["layer"], r["channel"], r["recipe"]): r for r in results["renders"]}
+    for i in attacked_indices(results):
+        fig = _plot(plots.sensitivity_plot, results, root, f"layer_sensitivity_{slugs[i]}", i)
+        deck.append(Slide(say.sensitivity(results, i), fig))
+        deck += _topk_slides(results, i)
+        for recipe in rendered_recipes(results):
+            for m in MODELS:
+
+                def tiles(style, i=i, recipe=recipe, m=m):
+                    return slide_grids.gallery(results, root, renders, i, recipe, m, style)
+
+                stem = f"gallery_{slugs[i]}_{recipe}_{m}"
+                figs = _grid(tiles, root, stem, slide_grids.GALLERY_GRID)
+                deck += [Slide(say.gallery(results, i, m, recipe), fig) for fig in figs]
+    deck += _section_slides(results, root, titles)
+    for recipe in rendered_recipes(results):
+        if f"diversity_{recipe}" in titles:
+            figs = _grid(
+                lambda style, r=recipe: slide_grids.diversity(results, root, r, style), root, f"diversity_{recipe}"
+            )
+            deck += [Slide(titles[f"diversity_{recipe}"], fig) for fig in figs]
+    return deck
+
+
+def _section_slides(results: dict, root: Path, titles: dict[str, str]) -> list[Slide]:
+    """The sections' plots, where the report has them; their own titles where no number fits better."""
+    own = {"ranking_stability": say.stability(results), "noise_baseline": say.noise(results)}
+    draw = {
+        "attack_overlap": attack_plots.overlap_plot,
+        "attack_collapse": attack_plots.collapse_plot,
+        "ranking_stability": trust_plots.stability_plot,
+        "noise_baseline": trust_plots.noise_plot,
+        "ranking_convergence": trust_plots.convergence_plot,
+        "ranking_per_class": trust_plots.per_class_plot,
+        "patching_undone": patch_plots.undone_plot,
+        "patching_layers": patch_plots.layer_plot,
+    }
+    return [
+        Slide(own.get(key, titles[key]), _plot(fn, results, root, key)) for key, fn in draw.items() if key in titles
+    ]
+
+
+def _plot(draw, results: dict, root: Path, stem: str, *args) -> SlideFigure:
+    """Draw a plot at slide size; it is placed at its own width, so text keeps its size in points."""
+    fig = draw(results, root, stem, *args, look=SLIDE)
+    width = fig.get_figwidth()
+    folder = root.joinpath(*SLIDE.folder)
+    return SlideFigure(stem, folder / f"{stem}.png", folder / f"{stem}.svg", width * 25.4, smallest_text_pt(fig, width))
+
+
+def _grid(make, root: Path, stem: str, style: GridStyle = SLIDE_GRID) -> list[SlideFigure]:
+    """Compose the pictures ``make(style)`` returns, with larger text until every one reaches the
+    slide minimum once placed as large as the image area allows; write them ``stem``, ``stem_2``..."""
+    for step in range(4):
+        font_px = style.font_px + 4 * step
+        trial = replace(style, font_px=font_px, line_px=round(1.36 * font_px))
+        images = make(trial)
+        placed = [_placed(img, trial) for img in images]
+        if min(pt for _, pt in placed) >= SLIDE_MIN_PT + 0.2:
+            break
+    out = []
+    for n, (img, (width, pt)) in enumerate(zip(images, placed), start=1):
+        key = stem + (f"_{n}" if n > 1 else "")
+        path = output(root, *SLIDE.folder, f"{key}.png")
+        save_image(img, path)
+        out.append(SlideFigure(key, path, None, width * 25.4, pt))
+    return out
+
+
+def _placed(img: Image.Image, style: GridStyle) -> tuple[float, float]:
+    """(width in inches, smallest text in points) of ``img`` with its border, fitted to the image area."""
+    area_w, area_h = SLIDE_AREA_IN
+    w, h = img.width + 2 * PAD, img.height + 2 * PAD
+    width = min(area_w, area_h * w / h)
+    return width, image_text_pt(style.font_px, w, width)
+
+
+def _topk_slides(results: dict, i: int) -> list[Slide]:
+    """The top-k table at eps index ``i``, both models side by side, ``TABLE_ROWS`` rows a slide."""
+    rows = {m: trust.topk_rows(results, m, i) for m in MODELS}
+    longest = max(len(r) for r in rows.values())
+    out = []
+    for start in range(0, max(longest, 1), TABLE_ROWS):
+        part = {m: rows[m][start : start + TABLE_ROWS] for m in MODELS}
+        table = {"eps": results["config"]["eps_labels"][i], "rows": part, "first": start + 1}
+        out.append(Slide(say.top_channels(results, i), table=table))
+    return out
+
+
+def provenance(results: dict) -> list[tuple[str, str]]:
+    """Where the numbers come from, all from results.json: what a listener may ask after the talk."""
+    config, env = results["config"], results["environment"]
+    models = [
+        (
+            f"{m.capitalize()} model",
+            f"{results['models'][m]['name']} ({results['models'][m]['arch']}), "
+            f"sha256 {results['models'][m]['sha256'][:12]}",
+        )
+        for m in MODELS
+    ]
+    attacks = config["attack"] if isinstance(config["attack"], list) else [config["attack"]]
+    return [
+        *models,
+        ("Data", str(config.get("data") or config.get("preset") or "–")),
+        ("Classes", ", ".join(c["name"] for c in results["classes"])),
+        ("Images", f"{results['n_images']} ({config['n_images']} per class)"),
+        ("ε", ", ".join(config["eps_labels"])),
+        ("Attacks", ", ".join(attack_label(a) for a in attacks)),
+        ("Top-k, seed", f"{config['top_k']} channels per model, seed {config['seed']}"),
+        ("Software", f"rnnviz {env.get('rnnviz', '?')}" + (f", torch {env['torch']}" if env.get("torch") else "")),
+        ("Created", results["created"].replace("T", " ")),
+    ]

@@ -1,0 +1,82 @@
+"""The report's image grids recomposed for slides: fewer tiles per picture, text at slide size.
+
+A page grid holds both models and every tile; on a slide its captions would shrink to a few
+points. Here each picture holds what one slide can show with text of at least 18 pt on a
+13.33-inch slide: one example (models x eps), or up to ``PER_SLIDE`` channels of one model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from rnnviz.common.names import COLOURS, MODELS, MUTED, RIGHT, WRONG
+from rnnviz.report.figures import plots
+from rnnviz.report.figures.catalogue import channel_cell, load_tile
+from rnnviz.report.figures.grids import SLIDE_GRID, Cell, GridStyle, Line, grid, text_image, vstack
+from rnnviz.report.text.summary import pct
+
+PER_SLIDE = 5  # channel tiles in one row of one slide
+ROWS_PER_SLIDE = 2  # diversity rows on one slide
+GALLERY_GRID = GridStyle(tile=224, font_px=SLIDE_GRID.font_px, line_px=SLIDE_GRID.line_px, pad=SLIDE_GRID.pad)
+
+
+def example(results: dict, root: Path, ex: dict, style: GridStyle = SLIDE_GRID) -> Image.Image:
+    """One example: a row per model, a column per eps, each tile with its verdict badge."""
+    labels = results["config"]["eps_labels"]
+    heads = [[Line("clean" if e == 0 else f"ε = {labels[k]}", bold=True)] for k, e in enumerate(_eps(results, ex))]
+    row_heads = [[Line(m, COLOURS[m], True)] for m in MODELS]
+    rows = [
+        [Cell(load_tile(root, entry[m]["image"], style.tile), [_verdict(entry[m])]) for entry in ex["by_eps"]]
+        for m in MODELS
+    ]
+    return grid(rows, col_heads=heads, row_heads=row_heads, style=style)
+
+
+def _eps(results: dict, ex: dict) -> list[float]:
+    return [entry["eps"] for entry in ex["by_eps"]]
+
+
+def _verdict(shot: dict) -> Line:
+    """Shorter than the page's: the true label is in the slide's title, so a right answer is ✓ and its
+    confidence; a wrong one names the class it was taken for."""
+    if shot["correct"]:
+        return Line(f"✓ {pct(shot['confidence'])}", RIGHT, True, badge="outline")
+    return Line(f"✗ {shot['pred']}", WRONG, True, badge="filled")
+
+
+def gallery(
+    results: dict, root: Path, renders: dict, i: int, recipe: str, model: str, style: GridStyle = GALLERY_GRID
+) -> list[Image.Image]:
+    """One model's top-k channels at eps index ``i``, ``PER_SLIDE`` to a picture."""
+    p_top = {(r["layer"], r["channel"]): r["p_top"] for r in results["ranking"][model][i]["top"]}
+    cells = [
+        channel_cell(
+            root,
+            renders.get((model, c["layer"], c["channel"], recipe)),
+            c,
+            p_top.get((c["layer"], c["channel"])),
+            style.tile,
+        )
+        for c in results["top_channels"][model][i]
+    ]
+    head = text_image([Line(plots.model_label(results, model), COLOURS[model], True)], style)
+    chunks = [cells[j : j + PER_SLIDE] for j in range(0, len(cells), PER_SLIDE)] or [[Cell(note="no channels")]]
+    return [vstack([head, grid([list(chunk)], style=style)], gap=style.pad) for chunk in chunks]
+
+
+def diversity(results: dict, root: Path, recipe: str, style: GridStyle = SLIDE_GRID) -> list[Image.Image]:
+    """Each channel's render and its diverse images, ``ROWS_PER_SLIDE`` channels to a picture."""
+    chosen = [r for r in results["renders"] if r["recipe"] == recipe and r["diversity"]]
+    out = []
+    for j in range(0, len(chosen), ROWS_PER_SLIDE):
+        part = chosen[j : j + ROWS_PER_SLIDE]
+        width = 1 + max(len(r["diversity"]) for r in part)
+        heads = [[Line("render", bold=True)]] + [[Line(f"diverse {d + 1}", MUTED)] for d in range(width - 1)]
+        row_heads = [
+            [Line(r["model"], COLOURS[r["model"]], True), Line(f"{r['layer']} · {r['channel']}")] for r in part
+        ]
+        rows = [[Cell(load_tile(root, p, style.tile)) for p in [r["image"], *r["diversity"]]] for r in part]
+        out.append(grid(rows, col_heads=heads, row_heads=row_heads, style=style))
+    return out

@@ -1,0 +1,76 @@
+"""The numbers of the activation-patching section, read from ``results["patching"]`` (issue 12):
+which eps were patched, a kind's row at k, the random draws' mean and range, each layer's own
+top-10. Pure look-ups shared by the plots, the section's tables and the summary sentence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnnviz.common.names import MODELS, layer_order
+
+CURVES = ("sigma", "excess")  # the two rankings drawn against random channels
+
+
+def enabled(results: dict) -> bool:
+    """Patching ran (``--patch none`` writes null; results from before patching have no key)."""
+    return isinstance(results.get("patching"), dict)
+
+
+def entry(results: dict, m: str, i: int | None) -> Any:  # validated JSON, or None
+    if not enabled(results) or results["config"]["eps"][i] == 0:
+        return None
+    return results["patching"][m][i]
+
+
+def patched(results: dict) -> list[int]:
+    """Eps indices where at least one model was patched."""
+    return [i for i in range(len(results["config"]["eps"])) if any(entry(results, m, i) for m in MODELS)]
+
+
+def damaged(e: Any) -> bool:
+    """The attack did damage (so there is damage to undo): some non-converse row has an undone."""
+    return bool(e) and any(r.get("undone") is not None for r in e["sets"] if r["kind"] != "converse")
+
+
+def ladder(e: dict, kind: str = "sigma") -> list[int]:
+    return sorted({r["k"] for r in e["sets"] if r["kind"] == kind})
+
+
+def row(e: dict, kind: str, k: int) -> Any:
+    """The first row of ``kind`` at ``k`` (draw 0 for the ranked kinds)."""
+    return next((r for r in e["sets"] if r["kind"] == kind and r["k"] == k), None)
+
+
+def random_stats(e: dict, k: int) -> Any:  # (mean, low, high, draws) or None
+    """(mean, min, max, draws) of damage undone by k random channels, or None."""
+    values = [r["undone"] for r in e["sets"] if r["kind"] == "random" and r["k"] == k and r.get("undone") is not None]
+    if not values:
+        return None
+    return sum(values) / len(values), min(values), max(values), len(values)
+
+
+def layer_rows(results: dict, e: dict) -> dict[str, dict]:
+    """Layer -> its row for each layer's own top-10, in network order."""
+    rows = {r["layer"]: r for r in e["sets"] if r["kind"] == "layer"}
+    return {la: rows[la] for la in layer_order(results["config"]["layers"], rows)}
+
+
+def all_layers(results: dict) -> list[str]:
+    names = [
+        r["layer"]
+        for m in MODELS
+        for i in patched(results)
+        if entry(results, m, i)
+        for r in entry(results, m, i)["sets"]
+        if r["kind"] == "layer"
+    ]
+    return layer_order(results["config"]["layers"], names)
+
+
+def summary_ks(results: dict, e: dict) -> list[int]:
+    """The k the summary quotes: the ladder's k nearest config.top_k, then the largest k."""
+    ks = ladder(e)
+    if not ks:
+        return []
+    near = min(ks, key=lambda k: (abs(k - results["config"]["top_k"]), -k))
+    return [near] if near == ks[-1] else [near, ks[-1]]

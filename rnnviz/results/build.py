@@ -1,0 +1,122 @@
+"""results.json: everything the engine measured, as plain JSON (data/*.csv: ``tables``).
+
+The renderer reads only what is written here (see docs/results-schema.md), so a
+report can be rebuilt from a folder without torch doing any work.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+from rnnviz import __version__
+from rnnviz.common.files import atomic_write_json
+from rnnviz.common.names import MODELS, SCHEMA_VERSION
+from rnnviz.measures.ranking import EpsRanking, compare
+from rnnviz.sweep.analysis import ModelAnalysis, sweet_spot
+
+# ------------------------------------------------------------------ results.json
+
+
+def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis], timings: dict) -> dict:
+    """Everything the report shows, as plain JSON (per-eps lists aligned with config.eps)."""
+    labels = models["standard"].labels
+    class_indices = images.class_indices
+    labels_np = images.labels.numpy()
+    names = {i: labels.display(i) for i in class_indices}
+    ranking, comparison = rank(cfg, analyses, [names[i] for i in class_indices])
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "config": {**cfg.to_json(), "data": images.description, "out": None},  # no paths of this machine
+        "models": {m: models[m].describe() for m in MODELS},
+        "label_set": labels.name,
+        "classes": [{"name": names[i], "index": i, "n_images": images.count(i)} for i in class_indices],
+        "n_images": len(images),
+        "accuracy": {m: analyses[m].accuracy for m in MODELS},
+        "accuracy_per_class": {
+            m: {names[i]: analyses[m].accuracy_for(labels_np == i) for i in class_indices} for m in MODELS
+        },
+        "sweet_spot": sweet_spot(analyses["standard"], analyses["robust"]),
+        "layer_sensitivity": {
+            m: [layers if e > 0 else {} for e, layers in zip(cfg.eps, analyses[m].layer_sensitivity())] for m in MODELS
+        },
+        "top_channels": {m: [r["top"] if r else [] for r in ranking[m]] for m in MODELS},
+        "ranking": ranking,
+        "comparison": comparison,
+        "bootstrap": {"resamples": cfg.bootstrap, "level": 0.95, "noise": "a random sign of ±ε per pixel"},
+        "channel_max_activation": {m: _max_activation_of_top(analyses[m], ranking[m]) for m in MODELS},
+        "neuron_sensitivity": {
+            m: [
+                {f"{layer}:{ch}": grid.tolist() for (layer, ch), grid in per.items()} for per in analyses[m].neuron_maps
+            ]
+            for m in MODELS
+        },
+        "patching": None,  # filled by the patching pass (rnnviz.measures.patching)
+        "examples": [],
+        "renders": [],
+        "data_files": {},
+        "warnings": _warnings(models, images),
+        "environment": environment(cfg.device),
+        "timings": timings,
+    }
+
+
+def rank(cfg, analyses: dict[str, ModelAnalysis], class_names: list[str]) -> tuple[dict, list]:
+    """Per model and non-zero eps the ranking with its stability; per eps the cross-model ratio.
+    At eps = 0 nothing moves (sigma is 0 by construction), so there is nothing to rank: None."""
+    rankings = {
+        m: [EpsRanking(analyses[m], e, cfg.rank_by) if eps > 0 else None for e, eps in enumerate(cfg.eps)]
+        for m in MODELS
+    }
+    ranking = {m: [r.summary(cfg.top_k, class_names) if r else None for r in rankings[m]] for m in MODELS}
+    comparison = [compare(s, r) if s and r else None for s, r in zip(rankings["standard"], rankings["robust"])]
+    return ranking, comparison
+
+
+def _max_activation_of_top(analysis: ModelAnalysis, ranking: list) -> dict[str, float]:
+    tops = {(row["layer"], row["channel"]) for per_eps in ranking if per_eps for row in per_eps["top"]}
+    return {f"{layer}:{ch}": float(analysis.max_activation[layer][ch]) for layer, ch in sorted(tops)}
+
+
+def _warnings(models, images) -> list[str]:
+    notes = []
+    for m in MODELS:
+        notes += [f"{m} model: {n}" for n in models[m].notes]
+        if models[m].pickle_used:
+            notes.append(f"{m} model was loaded from a full pickle (--trust-pickle)")
+    notes += images.notes
+    if images.skipped:
+        notes.append(f"skipped {len(images.skipped)} unreadable image(s): {', '.join(images.skipped[:5])}")
+    return notes
+
+
+def environment(device: str) -> dict:
+    import torchvision
+
+    try:
+        from importlib.metadata import version
+
+        lucent = version("torch-lucent")
+    except Exception:
+        lucent = "not installed"
+    return {
+        "rnnviz": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "lucent": lucent,
+        "python": sys.version.split()[0],
+        "device": device,
+        "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def write_results(out: Path, results: dict) -> Path:
+    path = out / "results.json"
+    atomic_write_json(path, results)
+    return path

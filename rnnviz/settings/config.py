@@ -1,0 +1,295 @@
+"""Run settings: defaults < preset < ``--config FILE.toml`` < command-line flags.
+
+Every value is checked here, once, so later stages can trust it; a bad value
+raises ``UsageError`` naming the setting and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, field, fields
+from fractions import Fraction
+from pathlib import Path
+
+import tomllib
+
+from rnnviz.common.errors import UsageError
+from rnnviz.common.names import ATTACKS, NORMS, QUALITIES, RECIPES
+from rnnviz.settings.presets import DEFAULT_PRESET, PRESETS
+
+
+@dataclass
+class Config:
+    """Everything one report run needs; ``to_json`` goes into results.json."""
+
+    preset: str = DEFAULT_PRESET
+    classes: list[str] = field(default_factory=list)
+    eps: list[float] = field(default_factory=list)
+    eps_labels: list[str] = field(default_factory=list)
+    attack: list[str] = field(default_factory=lambda: ["fgsm"])  # the first drives ranking and patching
+    train_eps: float | None = None  # the robust model's training eps (default: the preset's)
+    fgsm_grid: int = 21  # FGSM accuracy on this many eps from 0 to the largest (0: off)
+    transfer: bool = True  # each model on the other's adversarial images
+    exemplars: int = 4  # real images per channel card and list (0: no cards)
+    pgd_steps: int = 10
+    pgd_step_size: float | None = None
+    top_k: int = 5
+    n_images: int = 100
+    n_examples: int = 2
+    layers: list[str] | None = None
+    neurons: list[str] | None = None
+    standard: str | None = None
+    robust: str | None = None
+    arch: str | None = None
+    trust_pickle: bool = False
+    data: str | None = None
+    label: str | None = None
+    out: str | None = None
+    device: str = "cpu"
+    seed: int = 0
+    quality: str = "draft"
+    recipes: list[str] = field(default_factory=lambda: ["lucid", "raw"])  # accent needs exemplars: opt in
+    diversity: int = 0
+    batch_size: int = 32
+    workers: int = 0  # processes decoding images ahead of the attack (0: decode in the run's own process)
+    bootstrap: int = 200
+    rank_by: str = "sigma"
+    patch: str = "1,5,30"  # activation-patching ladder k, or "none"
+    patch_draws: int = 2
+    patch_share: float = 0.25  # share of the images patched (a seeded random subset)
+    pdf: bool = True
+    slides: bool = False
+
+    @property
+    def primary_attack(self) -> str:
+        """The attack the ranking, patching, examples and galleries use: the first one listed."""
+        return self.attack[0]
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["eps_255"] = [f"{_round(e * 255)}/255" for e in self.eps]
+        d["pgd"] = {"steps": self.pgd_steps, "step_size": self.pgd_step_size, "random_start": True}
+        return d
+
+
+def _round(x: float) -> str:
+    return f"{x:.4g}"
+
+
+# ------------------------------------------------------------------ parsing values
+
+
+def parse_eps(text: str | list) -> tuple[list[float], list[str]]:
+    """``"0,0.01,4/255"`` -> sorted values in [0, 1] and the user's own spelling of each."""
+    items = [str(t).strip() for t in (text if isinstance(text, list) else str(text).split(","))]
+    if not items or any(not t for t in items):
+        raise UsageError(f"--eps '{text}' has an empty entry; give comma-separated values like 0,0.01,4/255")
+    pairs = []
+    for item in items:
+        try:
+            value = float(Fraction(item))
+        except (ValueError, ZeroDivisionError):
+            raise UsageError(
+                f"--eps value '{item}' is not a number; use decimals (0.01) or fractions (4/255)"
+            ) from None
+        if not math.isfinite(value) or value < 0 or value > MAX_L2_EPS:
+            raise UsageError(
+                f"--eps value '{item}' is outside [0, 1]; epsilon is in [0, 1] pixel units (8/255 = {8 / 255:.4f})"
+            )
+        pairs.append((value, item))
+    values = [v for v, _ in pairs]
+    dupes = sorted({t for v, t in pairs if values.count(v) > 1})
+    if dupes:
+        raise UsageError(f"--eps lists the same epsilon more than once ({', '.join(dupes)}); give each once")
+    pairs.sort()
+    return [v for v, _ in pairs], [t for _, t in pairs]
+
+
+def parse_list(text: str | list, what: str) -> list[str]:
+    items = [str(t).strip() for t in (text if isinstance(text, list) else str(text).split(","))]
+    if not items or any(not t for t in items):
+        raise UsageError(f"--{what} '{text}' has an empty entry; give comma-separated names")
+    return items
+
+
+# ------------------------------------------------------------------ building a Config
+
+FIELD_TYPES = {f.name: f.type for f in fields(Config)}
+LIST_FIELDS = ("classes", "layers", "recipes", "neurons", "attack")  # comma-separated on the command line
+SETTABLE = sorted(set(FIELD_TYPES) - {"eps_labels"})
+
+
+def load_toml(path: str | Path) -> dict:
+    """Read a config file; unknown keys and wrong types are errors, not silently ignored."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise UsageError(f"--config {path} is a folder; pass a TOML file") from None
+    except OSError as err:
+        raise UsageError(f"cannot read config file {path} ({err.strerror}); pass a readable TOML file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(f"config file {path} is not valid TOML: {err}") from None
+    settings = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in SETTABLE:
+            raise UsageError(f"unknown key '{key}' in {path}; valid keys: {', '.join(SETTABLE)}")
+        settings[name] = _check_type(name, value, path)
+    return settings
+
+
+def _check_type(name: str, value, source) -> object:
+    kind = FIELD_TYPES[name]
+    ok = {
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+    }
+    if name == "eps" or name in LIST_FIELDS:
+        ok_value = isinstance(value, (str, list))
+    elif "float" in kind:
+        ok_value = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        base = kind.split("|")[0].strip()
+        ok_value = ok.get(base, True)
+    if not ok_value:
+        raise UsageError(f"'{name}' in {source} has the wrong type ({type(value).__name__}); expected {kind}")
+    return value
+
+
+def build_config(settings: dict) -> Config:
+    """Merge preset defaults under the given settings and validate everything."""
+    preset_name = settings.get("preset") or DEFAULT_PRESET
+    if preset_name not in PRESETS:
+        raise UsageError(f"unknown preset '{preset_name}'; choose one of: {', '.join(PRESETS)}")
+    preset = PRESETS[preset_name]
+    cfg = Config(preset=preset_name)
+    cfg.standard, cfg.robust = preset.standard, preset.robust
+    cfg.data = preset.data or os.environ.get("RNNVIZ_DATA")
+    cfg.classes = list(preset.classes)
+    cfg.eps, cfg.eps_labels = parse_eps(preset.eps)
+    for name, value in settings.items():
+        if value is None or name == "preset":
+            continue
+        if name == "eps":
+            cfg.eps, cfg.eps_labels = parse_eps(value)
+        elif name in LIST_FIELDS:
+            setattr(cfg, name, parse_list(value, name.replace("_", "-")))
+        else:
+            setattr(cfg, name, value)
+    validate(cfg)
+    return cfg
+
+
+def check_sources(cfg: Config) -> None:
+    """Fail in seconds, before torch is imported or any model loads, when images or weights are
+    missing: no data folder, or a URL checkpoint that is neither cached nor downloadable."""
+    from rnnviz.models.download import fetch_checkpoint
+
+    if cfg.data is None:
+        raise UsageError(
+            f"no image folder for preset '{cfg.preset}': pass --data DIR (ImageNet validation layout, "
+            f"one folder per synset such as n02007558/) or set RNNVIZ_DATA; offline alternative: --preset fashion"
+        )
+    if cfg.data != "builtin" and not Path(cfg.data).is_dir():
+        raise UsageError(f"data folder not found: {cfg.data}; pass --data with an existing folder of images")
+    for spec in (cfg.standard, cfg.robust):
+        if spec and spec.startswith(("http://", "https://")):
+            fetch_checkpoint(spec)
+
+
+# Integer settings: (lowest, highest). The ceilings keep a typo from costing hours or gigabytes
+# (--diversity 1000000 once grew to 24 GB; --n-examples 300 drew a 17008 px wide figure).
+INT_BOUNDS = {
+    "top_k": (1, 1000),
+    "n_images": (1, 100_000),
+    "pgd_steps": (1, 1000),
+    "batch_size": (1, 4096),
+    "workers": (0, 64),
+    "n_examples": (0, 10),
+    "diversity": (0, 16),
+    "seed": (0, 2**32 - 1),
+    "bootstrap": (0, 2000),
+    "patch_draws": (0, 20),
+    "fgsm_grid": (0, 201),
+    "exemplars": (0, 20),
+}
+MAX_EPS = 32
+MAX_L2_EPS = 256.0  # an L2 radius (pgd-l2) may exceed 1; the diameter of a 224 px image is about 388
+MAX_CLASSES = 100
+RANK_BY = ("sigma", "excess")
+
+
+def validate(cfg: Config) -> None:
+    """Range checks that need no model; layer names and top-k vs channels are checked later."""
+    for attack in cfg.attack:
+        _check_choice("attack", attack, ATTACKS)
+    if not cfg.attack or len(set(cfg.attack)) < len(cfg.attack):
+        raise UsageError(f"--attack '{','.join(cfg.attack)}' must list each attack once, e.g. fgsm,pgd")
+    if cfg.train_eps is not None and (
+        not isinstance(cfg.train_eps, (int, float)) or isinstance(cfg.train_eps, bool) or not 0 <= cfg.train_eps <= 100
+    ):
+        raise UsageError(
+            f"--train-eps must be a number from 0 to 100 (the robust model's training eps), got {cfg.train_eps!r}"
+        )
+    _check_choice("quality", cfg.quality, QUALITIES)
+    _check_choice("rank-by", cfg.rank_by, RANK_BY)
+    for recipe in cfg.recipes:
+        _check_choice("recipes", recipe, RECIPES)
+    if "accent" in cfg.recipes and not cfg.exemplars:
+        raise UsageError("--recipes accent starts from each channel's best real image; it needs --exemplars 1 or more")
+    for name, (low, high) in INT_BOUNDS.items():
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise UsageError(f"--{name.replace('_', '-')} must be an integer from {low} to {high}, got {value!r}")
+    if cfg.pgd_step_size is not None and not (0 < cfg.pgd_step_size <= 1):
+        raise UsageError(f"--pgd-step-size must be in (0, 1], got {cfg.pgd_step_size}")
+    bad = [n for n in cfg.neurons or [] if not re.fullmatch(r"[\w.]+:\d+", n)]
+    if bad:
+        raise UsageError(f"--neurons entry '{bad[0]}' is not LAYER:CHANNEL; write e.g. layer4.0:17")
+    if not cfg.classes:
+        raise UsageError("no classes given; pass --classes, e.g. --classes flamingo")
+    if len(cfg.classes) > MAX_CLASSES:
+        raise UsageError(f"--classes lists {len(cfg.classes)} classes; use at most {MAX_CLASSES} per report")
+    if not cfg.eps:
+        raise UsageError("no epsilons given; pass --eps, e.g. --eps 0,0.01,0.1")
+    linf = [a for a in cfg.attack if NORMS.get(a) == "linf"]
+    if linf and max(cfg.eps) > 1:
+        raise UsageError(
+            f"--eps value {max(cfg.eps):g} is outside [0, 1], the range of {', '.join(linf)} (pixel units); "
+            f"radii above 1 are for L2 PGD alone: --attack pgd-l2"
+        )
+    if len(cfg.eps) > MAX_EPS:
+        raise UsageError(f"--eps lists {len(cfg.eps)} values; use at most {MAX_EPS}")
+    patch_ladder(cfg.patch)
+    if (
+        not isinstance(cfg.patch_share, (int, float))
+        or isinstance(cfg.patch_share, bool)
+        or not 0 < cfg.patch_share <= 1
+    ):
+        raise UsageError(f"--patch-share must be in (0, 1], got {cfg.patch_share!r}")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", cfg.device):
+        raise UsageError(f"unknown --device '{cfg.device}'; use cpu, cuda or cuda:N")
+
+
+def patch_ladder(text) -> tuple[int, ...]:
+    """``--patch 1,3,10,30`` -> (1, 3, 10, 30); ``none`` -> () (no patching)."""
+    if str(text).strip().lower() == "none":
+        return ()
+    try:
+        ladder = tuple(sorted({int(t) for t in str(text).split(",")}))
+    except ValueError:
+        raise UsageError(f"--patch '{text}' is not a list of channel counts; write e.g. 1,3,10,30 or none") from None
+    if not ladder or len(ladder) > 8 or ladder[0] < 1 or ladder[-1] > 10_000:
+        raise UsageError(f"--patch '{text}': give 1 to 8 channel counts from 1 to 10000, or none")
+    return ladder
+
+
+def _check_choice(flag: str, value, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UsageError(f"unknown --{flag} '{value}'; choose one of: {', '.join(choices)}")

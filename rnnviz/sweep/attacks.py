@@ -1,0 +1,223 @@
+"""FGSM, Linf PGD and L2 PGD in [0, 1] pixel units, against true labels, in eval mode.
+
+FGSM needs one gradient per image for every epsilon: ``x' = clamp(x + eps * sign(g), 0, 1)``
+with the same ``g``, so ``input_gradient`` is computed once and ``fgsm_step`` is applied
+per epsilon. L2 PGD measures eps as the L2 norm of the whole per-image perturbation (the unit
+MadryLab's L2-trained models are trained in), so its eps are not comparable with the Linf ones;
+``ATTACK_NORM`` says which norm each attack's eps is in. At eps = 0 every attack returns the
+input itself, so eps = 0 accuracy is clean accuracy exactly. ``attack`` is the one dispatch by
+name the engine uses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnviz.common.files import key_digest
+from rnnviz.common.names import NORMS
+
+ATTACK_NORM = NORMS  # the norm each attack's eps is measured in (one home: rnnviz.common.names)
+_DIVISION_EPS = 1e-10  # torchattacks' and MadryLab's guard against a zero gradient or perturbation norm
+
+
+@dataclass(frozen=True)
+class PGDSettings:
+    """Madry et al. PGD (Linf and L2); ``step_size=None`` means 2.5 * eps / steps."""
+
+    steps: int = 10
+    step_size: float | None = None
+    random_start: bool = True
+
+    def step_for(self, eps: float) -> float:
+        return self.step_size if self.step_size is not None else 2.5 * eps / self.steps
+
+
+def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradient of the summed cross-entropy w.r.t. the input, and the clean logits.
+
+    Summed, not averaged, so each image's gradient does not depend on the batch size.
+    """
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(x)
+        loss = F.cross_entropy(logits, y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
+    return grad, logits.detach()
+
+
+def fgsm_step(x: torch.Tensor, grad: torch.Tensor, eps: float) -> torch.Tensor:
+    """One signed step of size ``eps``, clamped to the valid pixel range."""
+    if eps == 0:
+        return x
+    return (x + eps * grad.sign()).clamp_(0.0, 1.0)
+
+
+def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2015) for one epsilon."""
+    if eps == 0:
+        return x
+    grad, _ = input_gradient(model, x, y)
+    return fgsm_step(x, grad, eps)
+
+
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    settings: PGDSettings = PGDSettings(),
+    generator: torch.Generator | None = None,
+    *,
+    seed: int = 0,
+    indices: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Projected gradient descent in the Linf ball of radius ``eps`` around ``x``.
+
+    The random start is drawn per image from (``seed``, its global index in ``indices``) when
+    given, so the same image gets the same attack in any batch; else from ``generator``.
+    """
+    if eps == 0:
+        return x
+    step = settings.step_for(eps)
+    x_adv = x.clone()
+    if settings.random_start:
+        noise = (
+            _start(x.shape[1:], seed, indices)
+            if indices is not None
+            else torch.rand(x.shape, generator=generator, device="cpu")
+        ).to(x.device)
+        x_adv = (x + (2 * noise - 1) * eps).clamp_(0.0, 1.0)
+    for _ in range(settings.steps):
+        grad, _ = input_gradient(model, x_adv, y)
+        x_adv = x_adv + step * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
+    return x_adv.detach()
+
+
+def pgd_l2(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    settings: PGDSettings = PGDSettings(),
+    generator: torch.Generator | None = None,
+    *,
+    seed: int = 0,
+    indices: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Projected gradient descent in the L2 ball of radius ``eps`` around each image.
+
+    torchattacks' PGDL2 order (which is MadryLab's): step ``size * g / (||g|| + 1e-10)``, scale the
+    perturbation back into the ball, clamp to [0, 1]. The random start is a Gaussian direction at a
+    radius uniform in [0, eps), as torchattacks draws it, per image from (``seed``, global index)
+    when ``indices`` is given, else from ``generator``.
+    """
+    if eps == 0:
+        return x
+    step = settings.step_for(eps)
+    x_adv = x.clone()
+    if settings.random_start:
+        direction, radius = (
+            _l2_start(x.shape[1:], seed, indices)
+            if indices is not None
+            else (
+                torch.randn(x.shape, generator=generator, device="cpu"),
+                torch.rand(len(x), generator=generator, device="cpu"),
+            )
+        )
+        direction, radius = direction.to(x.device, x.dtype), radius.to(x.device, x.dtype)
+        delta = direction * (radius * eps / _norms(direction)).view(-1, *[1] * (x.dim() - 1))
+        x_adv = (x + delta).clamp_(0.0, 1.0)
+    for _ in range(settings.steps):
+        grad, _ = input_gradient(model, x_adv, y)
+        x_adv = x_adv + step * grad / (_norms(grad) + _DIVISION_EPS).view(-1, *[1] * (x.dim() - 1))
+        delta = x_adv - x
+        factor = torch.clamp(eps / _norms(delta), max=1.0)
+        x_adv = (x + delta * factor.view(-1, *[1] * (x.dim() - 1))).clamp_(0.0, 1.0)
+    return x_adv.detach()
+
+
+def attack(
+    name: str,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    settings: PGDSettings = PGDSettings(),
+    *,
+    grad: torch.Tensor | None = None,
+    seed: int = 0,
+    indices: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The adversarial images of attack ``name`` (a key of ``ATTACK_NORM``) at ``eps``.
+
+    FGSM reuses ``grad`` (``input_gradient`` of the same x and y) where given, so a sweep over
+    many eps costs one backward pass; PGD's settings and seeding are as in ``pgd`` / ``pgd_l2``.
+    """
+    if name == "fgsm":
+        if grad is None:
+            return fgsm(model, x, y, eps)
+        return fgsm_step(x, grad, eps)
+    if name == "pgd":
+        return pgd(model, x, y, eps, settings, seed=seed, indices=indices)
+    if name == "pgd-l2":
+        return pgd_l2(model, x, y, eps, settings, seed=seed, indices=indices)
+    raise ValueError(f"unknown attack {name!r}; expected one of {', '.join(ATTACK_NORM)}")
+
+
+def sign_noise(x: torch.Tensor, eps: float, seed: int, indices: torch.Tensor, norm: str = "linf") -> torch.Tensor:
+    """The noise baseline: ``clamp(x + eps * s, 0, 1)`` with s uniform in {-1, +1} per pixel.
+
+    Same size as an FGSM step but blind to the model; each image's signs depend only on ``seed``,
+    its global index and eps, so batching changes nothing. With ``norm="l2"`` the same signs are
+    scaled to L2 length eps (eps / sqrt(pixels) each), the size of an L2 attack's perturbation.
+    """
+    if eps == 0:
+        return x
+    bits = _PerImage(x.shape[1:], indices, lambda i: {"noise": (seed, i, repr(float(eps)))}, torch.int64)
+    for row, gen in bits:
+        torch.randint(0, 2, tuple(row.shape), generator=gen, out=row)
+    # 0/1 travel as bytes (an eighth of int64's), and become -1/+1 where x lives
+    signs = bits.values.to(torch.uint8).to(x.device, x.dtype).mul_(2).sub_(1)
+    size = eps if norm == "linf" else eps / math.sqrt(signs[0].numel())
+    return (x + size * signs).clamp_(0.0, 1.0).contiguous(memory_format=torch.channels_last)
+
+
+class _PerImage:
+    """One preallocated buffer for a batch's per-image random draws, each row with its own
+    generator: a batch of draws without a tensor allocated (and page-faulted in) per image."""
+
+    def __init__(self, shape, indices: torch.Tensor, key, dtype: torch.dtype = torch.float32):
+        self.values = torch.empty((len(indices), *shape), dtype=dtype)
+        self.gens = [torch.Generator().manual_seed(int(key_digest(**key(int(i)))[:15], 16)) for i in indices]
+
+    def __iter__(self):
+        return iter(zip(self.values, self.gens))
+
+
+def _start(shape, seed: int, indices: torch.Tensor) -> torch.Tensor:
+    """PGD's uniform random start in [0, 1), one seeded draw per image."""
+    draws = _PerImage(shape, indices, lambda i: {"pgd_start": (seed, i)})
+    for row, gen in draws:
+        torch.rand(tuple(row.shape), generator=gen, out=row)
+    return draws.values
+
+
+def _l2_start(shape, seed: int, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """L2 PGD's random start, one seeded draw per image: a Gaussian direction and a radius in [0, 1)."""
+    draws = _PerImage(shape, indices, lambda i: {"pgd_l2_start": (seed, i)})
+    radii = torch.empty(len(indices))
+    for j, (row, gen) in enumerate(draws):
+        torch.randn(tuple(row.shape), generator=gen, out=row)
+        radii[j] = torch.rand(1, generator=gen)[0]
+    return draws.values, radii
+
+
+def _norms(t: torch.Tensor) -> torch.Tensor:
+    """Per-image L2 norm over all pixels (any memory layout)."""
+    return t.flatten(1).norm(p=2, dim=1)
