@@ -18,7 +18,7 @@ from rnnviz.models.zoo import (
     load_fashion_sample,
     train,
 )
-from rnnviz.models.zoo.train import DEFAULT_DATA, SPLITS, as_rgb, evaluate, fit, load_split
+from rnnviz.pipeline.train_builtin import DEFAULT_DATA, SPLITS, as_rgb, evaluate, fit, load_split
 from rnnviz.sweep import attacks
 
 EPS = 0.1

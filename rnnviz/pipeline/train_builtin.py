@@ -1,9 +1,9 @@
 """Train and evaluate the built-in Fashion-MNIST pair, and build the shipped test sample.
 
-    python -m rnnviz.models.zoo.train --mode standard          # -> rnnviz/zoo/fashion-standard.pt
-    python -m rnnviz.models.zoo.train --mode robust            # FGSM + random start (Wong et al. 2020)
-    python -m rnnviz.models.zoo.train --net vgg --mode robust  # -> rnnviz/zoo/fashion-vgg-robust.pt
-    python -m rnnviz.models.zoo.train --make-sample            # -> rnnviz/zoo/fashion_sample.npz
+    python -m rnnviz.pipeline.train_builtin --mode standard          # -> rnnviz/models/zoo/fashion-standard.pt
+    python -m rnnviz.pipeline.train_builtin --mode robust            # FGSM + random start (Wong et al. 2020)
+    python -m rnnviz.pipeline.train_builtin --net vgg --mode robust  # -> rnnviz/models/zoo/fashion-vgg-robust.pt
+    python -m rnnviz.pipeline.train_builtin --make-sample            # -> rnnviz/models/zoo/fashion_sample.npz
 
 Seeded end to end (initialization, data order, random starts), so the same seed,
 device and versions give the same weights. Everything the engine later measures is
@@ -240,13 +240,13 @@ def train_and_report(args) -> None:
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m rnnviz.models.zoo.train", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m rnnviz.pipeline.train_builtin", description=__doc__.split("\n")[0])
     p.add_argument("--mode", choices=("standard", "robust"), help="plain or FGSM-RS adversarial training")
     p.add_argument("--net", choices=sorted(NETS), default="resnet", help="which built-in net (default: resnet)")
     p.add_argument("--make-sample", action="store_true", help="build the shipped 1000-image test sample instead")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with the four Fashion-MNIST idx .gz files")
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--out", type=Path, help="output file (default: the shipped file in rnnviz/zoo/)")
+    p.add_argument("--out", type=Path, help="output file (default: the shipped file in rnnviz/models/zoo/)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fgsm-step", type=float, default=1.25, help="FGSM-RS step in units of eps (default 1.25)")
     args = p.parse_args(argv)
