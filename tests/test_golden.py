@@ -1,8 +1,11 @@
 """Golden values: the built-in pair at the demo's settings, and the README's Python examples.
 
 A silent regression in the attack, the sensitivity sums, the data sample or the shipped weights
-changes these numbers. They were produced by this engine on a 2-core x86 CPU with the pinned
-torch; accuracies are exact image counts, sigmas agree to float32 rounding.
+changes these numbers. They were produced by this engine on a 2-core AMD EPYC (AVX2) with the
+pinned torch. Other CPUs sum float32 in another order (oneDNN's AVX-512 kernels), and FGSM's step
+is sign(g): a gradient component below float32 noise may take the other sign there, which moves
+a borderline image and sigma's 4th digit. So counts are exact except by the borderline images
+measured below, and sigmas agree to the spread those sign flips cause.
 """
 
 import re
@@ -22,6 +25,14 @@ DEMO = {
     "patch": "none",
 }
 CORRECT = {"standard": [294, 64, 4, 0], "robust": [292, 284, 278, 155]}  # of 300 images
+# Per eps, the images whose FGSM correctness changes when every gradient component with |g| below
+# twice that image's largest float32-vs-float64 error takes the other sign (a float64 recomputation
+# of the demo, 2026-11): none at eps 0 (no gradient) nor for the robust model, whose margins are
+# wide. An AVX-512 BF16 EPYC moved one of the standard model's two at eps 0.1 (3 correct, not 4).
+BORDERLINE = {"standard": [0, 6, 2, 3], "robust": [0, 0, 0, 0]}
+# sigma's relative spread: float64 moves the pinned sigmas by up to 2.2e-4, that EPYC by 2.4e-4;
+# a 5% larger eps moves them by about 2%.
+SIGMA_REL = 5e-4
 TOP3 = {
     "standard": [
         [],
@@ -50,7 +61,9 @@ def demo(tmp_path_factory):
 def test_builtin_pair_accuracies_are_pinned(demo):
     assert demo["n_images"] == 300
     for model, counts in CORRECT.items():
-        assert [round(a * 300) for a in demo["accuracy"][model]] == counts
+        got = [round(a * 300) for a in demo["accuracy"][model]]
+        slack = BORDERLINE[model]
+        assert all(abs(g - c) <= n for g, c, n in zip(got, counts, slack)), (model, got, counts, slack)
 
 
 def test_builtin_pair_top3_channels_are_pinned(demo):
@@ -58,7 +71,7 @@ def test_builtin_pair_top3_channels_are_pinned(demo):
         got = [[(r["layer"], r["channel"], r["sensitivity"]) for r in rows[:3]] for rows in demo["top_channels"][model]]
         for rows, want in zip(got, per_eps):
             assert [(layer, ch) for layer, ch, _ in rows] == [("layer4.0", ch) for ch, _ in want]
-            assert [s for _, _, s in rows] == pytest.approx([s for _, s in want], rel=1e-4)
+            assert [s for _, _, s in rows] == pytest.approx([s for _, s in want], rel=SIGMA_REL)
 
 
 def test_readme_python_examples_run(offline):

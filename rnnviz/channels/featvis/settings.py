@@ -4,6 +4,7 @@ that alters pixels must show up here (``RENDER_VERSION``) or old cache entries w
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from dataclasses import dataclass
 
 import torch
@@ -11,6 +12,7 @@ import torch
 from rnnviz import __version__
 from rnnviz.channels.featvis.objectives import ACCENT_PULL
 from rnnviz.channels.featvis.transforms import ACCENT_JITTER_PX
+from rnnviz.common.errors import UsageError
 
 # Bump when a change to the package changes the pixels of a render: old cache entries then miss.
 RENDER_VERSION = 1
@@ -80,8 +82,19 @@ def build(
     }
 
 
+PRECISION_ENV = "RNNVIZ_PRECISION"  # fp32 | bf16 forces a CPU render's precision; unset: auto
+
+
 def precision(dev: torch.device) -> str:
-    """bf16 autocast only where the CPU has native bf16 (about 2x there; far slower when emulated)."""
+    """bf16 autocast only where the CPU has native bf16 (about 2x there; far slower when emulated).
+
+    ``RNNVIZ_PRECISION`` overrides the choice on CPU, so a test or user can pin either result.
+    """
+    forced = os.environ.get(PRECISION_ENV, "")
+    if forced not in ("", "fp32", "bf16"):
+        raise UsageError(f"{PRECISION_ENV}={forced!r}: use fp32 or bf16, or leave it unset for the automatic choice")
+    if forced and dev.type == "cpu":
+        return forced
     caps: dict = getattr(torch.cpu, "get_capabilities", dict)()  # torch >= 2.5
     native = caps.get("avx512_bf16", False) or caps.get("amx_bf16", False)
     return "bf16" if dev.type == "cpu" and native else "fp32"
