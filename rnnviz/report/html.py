@@ -27,7 +27,8 @@ from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import cards as cards_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
-from rnnviz.report.text.summary import attack_label, attack_list, attack_name, eps_text, pct, summary_sentences
+from rnnviz.report.text.format import attack_label, attack_list, attack_name, eps_text, pct
+from rnnviz.report.text.summary import summary_sentences
 
 PACKAGE = Path(__file__).resolve().parents[1]
 

@@ -30,7 +30,7 @@ from rnnviz.report.figures.grids import (
 from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
-from rnnviz.report.text.summary import attack_name, eps_text, pct
+from rnnviz.report.text.format import attack_name, eps_text, pct
 from rnnviz.report.validate.safety import output, regular_file
 
 PER_ROW = 5
