@@ -19,10 +19,10 @@ from rnnviz.report.figures.catalogue import (
     ReportFigure,
     attacked_indices,
     class_slugs,
-    gallery_key,
     rendered_recipes,
     sensitivity_key,
 )
+from rnnviz.report.figures.channel_grids import gallery_key
 from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import cards as cards_section
 from rnnviz.report.sections import patching as patch_section

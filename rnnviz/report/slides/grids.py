@@ -13,7 +13,7 @@ from PIL import Image
 
 from rnnviz.common.names import COLOURS, MODELS, MUTED, RIGHT, WRONG
 from rnnviz.report.figures import plots
-from rnnviz.report.figures.catalogue import channel_cell, load_tile
+from rnnviz.report.figures.channel_grids import channel_cell, load_tile
 from rnnviz.report.figures.grids import SLIDE_GRID, Cell, GridStyle, Line, grid, text_image, vstack
 from rnnviz.report.text.format import pct
 
