@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError, val
 
 from rnnviz.common.errors import UsageError
 from rnnviz.report.validate.safety import card_picture_problem, file_problem
-from rnnviz.results.schema import expected, schema
+from rnnviz.results.schema import expected, number_text, schema
 
 Error = Iterator[ValidationError]
 _TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
@@ -83,8 +83,9 @@ def _show(value: Any) -> str:
 
 def _validator(results: dict, root: Path):
     """A validator whose ``x-`` keywords know this document's eps, classes and attacks and its folder."""
-    config = results.get("config") if isinstance(results.get("config"), dict) else {}
-    eps = config.get("eps") if isinstance(config.get("eps"), list) else None
+    config = results.get("config")
+    eps = config.get("eps") if isinstance(config, dict) else None
+    eps = eps if isinstance(eps, list) else None
     rules = _Rules(results, eps, Path(root))
     keywords = {
         "x-per-eps": rules.per_eps,
@@ -170,8 +171,10 @@ class _Rules:
         elif isinstance(instance, dict) and pairs is not True:
             for low, high in pairs:
                 a, b = instance.get(low), instance.get(high)
-                if _numbers([a, b]) and a > b:
-                    yield ValidationError(f"has {low} {a:g} > {high} {b:g}: expected {low} <= {high}")
+                if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > b:
+                    yield ValidationError(
+                        f"has {low} {number_text(a)} > {high} {number_text(b)}: expected {low} <= {high}"
+                    )
 
 
 def _numbers(values: list) -> bool:
