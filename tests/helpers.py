@@ -68,3 +68,23 @@ def no_hooks(module: nn.Module) -> bool:
 
 
 __all__ = ["TwoLayerNet", "add_input_normalization", "freeze", "images", "no_hooks", "sweep", "tiny_resnet"]
+
+
+def undeclared_keys(value, node=None, path: str = "") -> list[str]:
+    """Keys of a results.json that rnnviz/results/schema.json does not declare (it should declare
+    every key the engine writes, though most objects accept more)."""
+    from rnnviz.results.schema import resolve, schema
+
+    node = resolve(schema() if node is None else node)
+    found = []
+    if isinstance(value, dict):
+        for name, item in value.items():
+            child = node.get("properties", {}).get(name, node.get("additionalProperties"))
+            if not isinstance(child, dict):
+                found.append(f"{path}.{name}".lstrip("."))
+            else:
+                found += undeclared_keys(item, child, f"{path}.{name}")
+    elif isinstance(value, list) and isinstance(node.get("items"), dict):
+        for j, item in enumerate(value):
+            found += undeclared_keys(item, node["items"], f"{path}[{j}]")
+    return found

@@ -10,11 +10,13 @@ import time
 import pytest
 import torch
 import torchvision
+from helpers import undeclared_keys
 from test_report import SECTIONS
 
 from rnnviz.cli import main
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import SCHEMA_VERSION
+from rnnviz.report.validate.results import validate
 
 TINY = [
     "--preset",
@@ -92,6 +94,13 @@ def test_end_to_end_writes_every_output(report_dir):
         assert r["ranking"][m][1]["top"] and r["patching"][m][0] is None and r["patching"][m][1]["sets"]
     assert {float(row["eps"]) for row in csv.DictReader(open(report_dir / "data" / "channel_sensitivity.csv"))} == {0.1}
     assert {float(row["eps"]) for row in csv.DictReader(open(report_dir / "data" / "top_channels.csv"))} == {0.1}
+
+
+def test_the_engine_output_matches_its_schema(report_dir):
+    """rnnviz/results/schema.json is the definition the writer is held to: every key declared."""
+    results = json.loads((report_dir / "results.json").read_text())
+    validate(results, report_dir)
+    assert undeclared_keys(results) == []
 
 
 def test_neuron_level_sensitivity_on_request(report_dir):

@@ -18,7 +18,7 @@ from rnnviz.cli import main
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import MODELS
 from rnnviz.report import render_report
-from rnnviz.report.figures.catalogue import channel_cell
+from rnnviz.report.figures.channel_grids import channel_cell
 from rnnviz.report.sections.cards import card_id, relative_text
 
 SMALL = {"classes": ("sneaker",), "eps": (0.0, 0.1), "layers": ("layer3", "layer4"), "top_k": 2, "n_examples": 1}

@@ -101,7 +101,7 @@ def test_titles_quote_numbers_with_their_intervals(tmp_path):
     the ranking's stability with their bootstrap intervals (the summary's own numbers)."""
     from rnnviz.common.intervals import wilson
     from rnnviz.report.slides import titles as slide_titles
-    from rnnviz.report.text.summary import focus_index, pct
+    from rnnviz.report.text.format import focus_index, pct
 
     results = load_results(make_results(tmp_path))
     i, n = focus_index(results), results["n_images"]

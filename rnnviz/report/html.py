@@ -19,15 +19,16 @@ from rnnviz.report.figures.catalogue import (
     ReportFigure,
     attacked_indices,
     class_slugs,
-    gallery_key,
     rendered_recipes,
     sensitivity_key,
 )
+from rnnviz.report.figures.channel_grids import gallery_key
 from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import cards as cards_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
-from rnnviz.report.text.summary import attack_label, attack_list, attack_name, eps_text, pct, summary_sentences
+from rnnviz.report.text.format import attack_label, attack_list, attack_name, eps_text, pct
+from rnnviz.report.text.summary import summary_sentences
 
 PACKAGE = Path(__file__).resolve().parents[1]
 

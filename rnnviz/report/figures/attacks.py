@@ -17,7 +17,7 @@ from matplotlib.ticker import PercentFormatter
 from rnnviz.common.names import COLOURS, INK, MODELS, MUTED
 from rnnviz.report.figures.look import PAGE, Look
 from rnnviz.report.figures.plots import _save, plain
-from rnnviz.report.text.summary import attack_label
+from rnnviz.report.text.format import attack_label
 
 # Okabe-Ito without the two model colours: the predicted classes of the collapse figure.
 CLASS_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#CC79A7", "#000000")

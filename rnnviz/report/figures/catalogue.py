@@ -1,7 +1,8 @@
 """The figure catalogue: which figures a report has, in reading order, with their captions.
 
-Plots are drawn by ``plots``; grids of images are composed here from results.json with the
-generic ``grids`` toolkit. Every file is written under ``figures/`` through ``safety.output``.
+Plots are drawn by ``plots``; the example grids are composed here and the channel galleries in
+``channel_grids``, both with the generic ``grids`` toolkit. Every file is written under
+``figures/`` through ``safety.output``.
 """
 
 from __future__ import annotations
@@ -11,16 +12,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from rnnviz.common.errors import UsageError
 from rnnviz.common.names import COLOURS, MODELS, MUTED, RIGHT, WRONG, eps_slugs, slug
-from rnnviz.report.figures import plots
+from rnnviz.report.figures import channel_grids, plots
+from rnnviz.report.figures.channel_grids import load_tile
 from rnnviz.report.figures.grids import (
     PAD,
     TILE,
     Cell,
     Line,
     arrange,
-    fit,
     grid,
     hstack,
     save_image,
@@ -30,18 +30,8 @@ from rnnviz.report.figures.grids import (
 from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
-from rnnviz.report.text.summary import attack_name, eps_text, pct
-from rnnviz.report.validate.safety import output, regular_file
-
-PER_ROW = 5
-RECIPE_NOTES = {
-    "lucid": "Lucid recipe: decorrelated Fourier parameterization with transformation "
-    "robustness, a prior that makes even a standard model's channels look structured.",
-    "raw": "Raw recipe: plain gradient ascent in pixel space with no prior and no transforms "
-    "(Engstrom et al. 2019), so what appears is what the model itself prefers.",
-    "accent": "Accent recipe: optimization from the channel's best real image with a pull back towards it, "
-    "so it shows what the channel amplifies in a real input.",
-}
+from rnnviz.report.text.format import attack_name, eps_text, pct
+from rnnviz.report.validate.safety import output
 
 
 @dataclass
@@ -66,14 +56,7 @@ def make_figures(results: dict, root: Path) -> list[ReportFigure]:
     figures += attack_section.figures(results, root, _figure)
     figures += trust.figures(results, root, _figure)
     figures += patch_section.figures(results, root, _figure)
-    renders = {(r["model"], r["layer"], r["channel"], r["recipe"]): r for r in results["renders"]}
-    for i in attacked_indices(results):
-        figures += [_gallery(results, root, renders, i, recipe) for recipe in rendered_recipes(results)]
-    figures += [
-        _diversity(results, root, recipe)
-        for recipe in rendered_recipes(results)
-        if any(r["diversity"] for r in results["renders"] if r["recipe"] == recipe)
-    ]
+    figures += channel_grids.figures(results, root, _figure, attacked_indices(results), rendered_recipes(results))
     return figures
 
 
@@ -103,10 +86,6 @@ def class_slugs(results: dict) -> dict[str, str]:
 
 def sensitivity_key(results: dict, i: int) -> str:
     return f"layer_sensitivity_{eps_slugs(results['config'])[i]}"
-
-
-def gallery_key(results: dict, i: int, recipe: str) -> str:
-    return f"gallery_{eps_slugs(results['config'])[i]}_{recipe}"
 
 
 def _figure(root: Path, key: str, title: str, caption: str, svg: bool = False) -> ReportFigure:
@@ -230,84 +209,3 @@ def verdict_line(shot: dict) -> Line:
     if shot["correct"]:
         return Line(f"✓ {text}", RIGHT, True, badge="outline")
     return Line(f"✗ {text}", WRONG, True, badge="filled")
-
-
-def _gallery(results: dict, root: Path, renders: dict, i: int, recipe: str) -> ReportFigure:
-    panels = []
-    for m in MODELS:
-        p_top = {(r["layer"], r["channel"]): r["p_top"] for r in results["ranking"][m][i]["top"]}
-        cells = [
-            channel_cell(
-                root, renders.get((m, c["layer"], c["channel"], recipe)), c, p_top.get((c["layer"], c["channel"]))
-            )
-            for c in results["top_channels"][m][i]
-        ]
-        rows: list[list[Cell | None]] = [list(cells[j : j + PER_ROW]) for j in range(0, len(cells), PER_ROW)] or [
-            [None]
-        ]
-        panels.append(
-            vstack([text_image([Line(plots.model_label(results, m), COLOURS[m], True)]), grid(rows)], gap=PAD)
-        )
-    key = gallery_key(results, i, recipe)
-    save_image(hstack(panels, gap=64), output(root, "figures", f"{key}.png"))
-    return _figure(
-        root,
-        key,
-        f"Most sensitive channels at ε = {eps_text(results, i)}, {recipe} renders",
-        f"Left: the standard model's top {results['config']['top_k']} channels by sensitivity σ "
-        "at this ε; right: the robust model's. Each tile is an image optimized to excite one "
-        "channel, captioned layer · channel · σ and the share of bootstrap resamples that put "
-        f'the channel in the top-k († below one half). {RECIPE_NOTES.get(recipe, "")} "dead channel": '
-        'the channel\'s activation stayed at zero, so there is nothing to show. "weak": the render excites '
-        "its channel less than the best real image does (activation relative to it below 1×).",
-    )
-
-
-def channel_cell(root: Path, render: dict | None, channel: dict, p_top: float | None = None, size: int = TILE) -> Cell:
-    caption = [Line(f"{channel['layer']} · ch {channel['channel']} · σ={channel['sensitivity']:.2g}")]
-    if p_top is not None:
-        caption.append(
-            Line(
-                f"in top-k {pct(p_top)}{' †' if p_top < trust.UNSURE else ''}", WRONG if p_top < trust.UNSURE else MUTED
-            )
-        )
-    if render is None:
-        return Cell(note="not rendered", lines=caption)
-    if render["dead"]:
-        return Cell(note="dead channel", lines=caption)
-    rel = render.get("relative_activation")
-    if rel is not None and rel < 1:  # text, not colour only: the render is below the best real image
-        caption.append(Line(f"weak: {rel:.2f}× best real image", WRONG))
-    return Cell(load_tile(root, render["image"], size), caption)
-
-
-def _diversity(results: dict, root: Path, recipe: str) -> ReportFigure:
-    chosen = [r for r in results["renders"] if r["recipe"] == recipe and r["diversity"]]
-    width = 1 + max(len(r["diversity"]) for r in chosen)
-    heads = [[Line("render")]] + [[Line(f"diverse {d + 1}")] for d in range(width - 1)]
-    row_heads = [
-        [Line(r["model"], COLOURS[r["model"]], True), Line(f"{r['layer']} · ch {r['channel']}")] for r in chosen
-    ]
-    rows = [[Cell(load_tile(root, p)) for p in [r["image"], *r["diversity"]]] for r in chosen]
-    save_image(grid(rows, col_heads=heads, row_heads=row_heads), output(root, "figures", f"diversity_{recipe}.png"))
-    return _figure(
-        root,
-        f"diversity_{recipe}",
-        f"Diversity of channel visualizations, {recipe} renders",
-        "Each row is one channel: its main render, then several images optimized together to "
-        "excite it while differing from each other. Images that look alike mean the channel "
-        "responds to one pattern; different images mean it responds to several.",
-    )
-
-
-def load_tile(root: Path, rel: str, size: int = TILE) -> Image.Image:
-    """An image named in results.json (already validated; checked again before it is opened)."""
-    path = regular_file(root, rel, "an image")
-    try:
-        with Image.open(path) as img:
-            return fit(img.convert("RGB"), size)
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise UsageError(
-            f"{rel}, named in results.json, is not a readable image "
-            f"({type(err).__name__}): re-run the job that wrote the folder"
-        ) from None

@@ -119,61 +119,14 @@ def _undone_panel(ax, e: Any, m: str, look: Look) -> None:
 
 def layer_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """Damage undone by each layer's own top-10 channels, per model, one bar per attacked eps."""
-    idx, labels = pn.patched(results), results["config"]["eps_labels"]
-    layers = pn.all_layers(results)
-    values = [
-        v
-        for m in MODELS
-        for i in idx
-        if pn.damaged(pn.entry(results, m, i))
-        for r in pn.layer_rows(results, pn.entry(results, m, i)).values()
-        for v in [r.get("undone"), *(r.get("undone_ci") or [])]
-        if v is not None
-    ]
-    low, high = _limits(values)
+    idx, layers = pn.patched(results), pn.all_layers(results)
+    low, high = _limits(_layer_values(results, idx))
     with matplotlib.rc_context(look.rc()):
         fig = Figure(figsize=look.figsize(max(8.4, 0.9 * len(layers) * 2 + 1.5), 3.7), layout="constrained")
         crowded = look.crowded(layers, fig.get_figwidth() / len(MODELS) - 0.8)
         axes = fig.subplots(1, len(MODELS), sharey=True, squeeze=False)[0]
         for ax, m in zip(axes, MODELS):
-            hit = [i for i in idx if pn.damaged(pn.entry(results, m, i))]
-            spared = [labels[i] for i in idx if pn.entry(results, m, i) and i not in hit]
-            width = 0.8 / max(1, len(hit))
-            for n, i in enumerate(hit):
-                rows = pn.layer_rows(results, pn.entry(results, m, i))
-                per = [rows.get(la) for la in layers]
-                ys = [r["undone"] if r and r.get("undone") is not None else 0.0 for r in per]
-                cis = [(r.get("undone_ci") if r else None) or [y, y] for r, y in zip(per, ys)]
-                ax.bar(
-                    [x + (n - (len(hit) - 1) / 2) * width for x in range(len(layers))],
-                    ys,
-                    width=width,
-                    color=COLOURS[m],
-                    hatch=HATCHES[m],
-                    edgecolor="white",
-                    linewidth=0,
-                    alpha=0.35 + 0.65 * (n + 1) / len(hit),
-                    label=plain(f"ε = {labels[i]}"),
-                    yerr=[
-                        [max(0.0, y - ci[0]) for y, ci in zip(ys, cis)],
-                        [max(0.0, ci[1] - y) for y, ci in zip(ys, cis)],
-                    ],
-                    error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333333"},
-                )
-            if spared:
-                ax.text(
-                    0.02,
-                    0.97,
-                    plain(f"{NO_DAMAGE} at ε = {', '.join(spared)}"),
-                    transform=ax.transAxes,
-                    ha="left",
-                    va="top",
-                    fontsize=look.small,
-                    color=MUTED,
-                )
-            if hit:
-                ax.legend(loc="upper right", title="attacked at")
-            ax.axhline(1, color=MUTED, lw=0.8, ls=":")
+            spared = _layer_panel(ax, results, m, idx, layers, look)
             ax.set_xticks(
                 range(len(layers)),
                 [plain(la) for la in layers],
@@ -182,10 +135,55 @@ def layer_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figur
                 rotation_mode="anchor",
             )
             ax.set_ylim(low, high + (0.18 if spared else 0.1))
-            ax.grid(axis="x", visible=False)
-            ax.set_xlabel("layer (input → output)")
-            ax.set_title(plain(m), color=COLOURS[m], fontsize=look.font)
         axes[0].set_ylabel("damage undone\nby the layer's top-10")
         axes[0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         _save(fig, root, stem, look)
     return fig
+
+
+def _layer_values(results: dict, idx: list[int]) -> list[float]:
+    """Every plotted value and interval end, so both panels share one y range."""
+    return [
+        v
+        for m in MODELS
+        for i in idx
+        if pn.damaged(pn.entry(results, m, i))
+        for r in pn.layer_rows(results, pn.entry(results, m, i)).values()
+        for v in [r.get("undone"), *(r.get("undone_ci") or [])]
+        if v is not None
+    ]
+
+
+def _layer_panel(ax, results: dict, m: str, idx: list[int], layers: list[str], look: Look) -> list[str]:
+    """One model's bars (one per attacked eps, darker for larger eps); returns the eps it spared."""
+    labels = results["config"]["eps_labels"]
+    hit = [i for i in idx if pn.damaged(pn.entry(results, m, i))]
+    spared = [labels[i] for i in idx if pn.entry(results, m, i) and i not in hit]
+    width = 0.8 / max(1, len(hit))
+    for n, i in enumerate(hit):
+        per = [pn.layer_rows(results, pn.entry(results, m, i)).get(la) for la in layers]
+        ys = [r["undone"] if r and r.get("undone") is not None else 0.0 for r in per]
+        cis = [(r.get("undone_ci") if r else None) or [y, y] for r, y in zip(per, ys)]
+        ax.bar(
+            [x + (n - (len(hit) - 1) / 2) * width for x in range(len(layers))],
+            ys,
+            width=width,
+            color=COLOURS[m],
+            hatch=HATCHES[m],
+            edgecolor="white",
+            linewidth=0,
+            alpha=0.35 + 0.65 * (n + 1) / len(hit),
+            label=plain(f"ε = {labels[i]}"),
+            yerr=[[max(0.0, y - ci[0]) for y, ci in zip(ys, cis)], [max(0.0, ci[1] - y) for y, ci in zip(ys, cis)]],
+            error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333333"},
+        )
+    if spared:
+        note = plain(f"{NO_DAMAGE} at ε = {', '.join(spared)}")
+        ax.text(0.02, 0.97, note, transform=ax.transAxes, ha="left", va="top", fontsize=look.small, color=MUTED)
+    if hit:
+        ax.legend(loc="upper right", title="attacked at")
+    ax.axhline(1, color=MUTED, lw=0.8, ls=":")
+    ax.grid(axis="x", visible=False)
+    ax.set_xlabel("layer (input → output)")
+    ax.set_title(plain(m), color=COLOURS[m], fontsize=look.font)
+    return spared

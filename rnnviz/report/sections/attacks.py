@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rnnviz.common.names import MODELS
 from rnnviz.report.figures import attacks as attack_plots
-from rnnviz.report.text.summary import attack_label, focus_index, pct
+from rnnviz.report.text.format import attack_label, focus_index, pct
 
 OTHER = {"standard": "robust", "robust": "standard"}
 TIMES = {2: "twice", 3: "three times", 4: "four times"}

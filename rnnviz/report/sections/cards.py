@@ -21,7 +21,7 @@ from PIL import Image
 from rnnviz.common.names import MODELS, layer_order, slug
 from rnnviz.report.figures.catalogue import rendered_recipes
 from rnnviz.report.text import patch_numbers as pn
-from rnnviz.report.text.summary import eps_text, interval, pct
+from rnnviz.report.text.format import eps_text, format_interval, pct
 from rnnviz.report.validate.cards import card_key, eps_keys, picture
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -168,7 +168,7 @@ def _sigma(results: dict, m: str, i: int, layer: str, channel: int) -> str:
     top = entry["top"] if entry else []
     for rank, r in enumerate(top, start=1):
         if (r["layer"], r["channel"]) == (layer, channel):
-            ci = "" if r.get("sensitivity_ci") is None else f" [{interval(r['sensitivity_ci'], '{:.3g}')}]"
+            ci = "" if r.get("sensitivity_ci") is None else f" [{format_interval(r['sensitivity_ci'], '{:.3g}')}]"
             p = "" if r.get("p_top") is None else f", in the top {len(top)} in {pct(r['p_top'])} of resamples"
             return (
                 f"σ = {r['sensitivity']:.3g}{ci}, noise σ_noise = {r['noise']:.3g} "
@@ -203,7 +203,7 @@ def _patching(results: dict, m: str, i: int, layer: str, channel: int) -> str:
     ci = row.get("undone_ci")
     text = (
         f"Putting back this channel's clean values alone undoes {pct(row['undone'])}"
-        + ("" if ci is None else f" ({interval(ci, '{:.0%}')})")
+        + ("" if ci is None else f" ({format_interval(ci, '{:.0%}')})")
         + f" of the damage (clean {pct(e['accuracy_clean'])} → attacked {pct(e['accuracy_adv'])})"
     )
     rnd = pn.random_stats(e, 1)

@@ -8,7 +8,7 @@ from pathlib import Path
 from rnnviz.common.names import MODELS
 from rnnviz.report.figures import patching as patch_plots
 from rnnviz.report.text import patch_numbers as pn
-from rnnviz.report.text.summary import interval, pct
+from rnnviz.report.text.format import format_interval, pct
 
 
 def figures(results: dict, root: Path, make) -> list:
@@ -77,7 +77,7 @@ def _cell(r: dict | None) -> str:
     if r is None or r.get("undone") is None:
         return "–"
     ci = r.get("undone_ci")
-    return pct(r["undone"]) + ("" if ci is None else f" ({interval(ci, '{:.0%}')})")
+    return pct(r["undone"]) + ("" if ci is None else f" ({format_interval(ci, '{:.0%}')})")
 
 
 def _rows(results: dict, idx: list[int]) -> list[dict]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from rnnviz.common.names import MODELS, layer_order
 from rnnviz.report.figures import trust as trust_plots
 from rnnviz.report.figures.trust import SETTLED, attacked
-from rnnviz.report.text.summary import interval, measure_name, pct
+from rnnviz.report.text.format import format_interval, measure_name, pct
 
 UNSURE = 0.5  # a top-k channel in the top-k in fewer than half of the resamples is marked †
 
@@ -74,7 +74,7 @@ def topk_rows(results: dict, m: str, i: int) -> list[dict]:
             "layer": r["layer"],
             "channel": r["channel"],
             "sigma": f"{r['sensitivity']:.3g}",
-            "ci": interval(r["sensitivity_ci"]),
+            "ci": format_interval(r["sensitivity_ci"]),
             "noise": "–" if r.get("noise_ratio") is None else f"{r['noise_ratio']:.2f}",
             "p": "–" if r["p_top"] is None else pct(r["p_top"]),  # no bootstrap: no top-k probability
             "unsure": r["p_top"] is not None and r["p_top"] < UNSURE,
@@ -104,7 +104,7 @@ def _stability_row(results: dict, m: str, i: int) -> dict:
         "model": m,
         "eps": results["config"]["eps_labels"][i],
         "jaccard": "–" if j is None else f"{j:.2f}",
-        "ci": interval(r["jaccard_ci"], "{:.2f}"),
+        "ci": format_interval(r["jaccard_ci"], "{:.2f}"),
         "unsure": sum(t["p_top"] is not None and t["p_top"] < UNSURE for t in r["top"]),
         "candidates": ", ".join(f"{c['layer']} · {c['channel']} ({pct(c['p_top'])})" for c in r["candidates"])
         or "none",

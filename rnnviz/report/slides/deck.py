@@ -24,7 +24,7 @@ from rnnviz.report.figures.look import SLIDE, SLIDE_AREA_IN, SLIDE_MIN_PT, image
 from rnnviz.report.sections import trust
 from rnnviz.report.slides import grids as slide_grids
 from rnnviz.report.slides import titles as say
-from rnnviz.report.text.summary import attack_label
+from rnnviz.report.text.format import attack_label
 from rnnviz.report.validate.safety import output
 
 TABLE_ROWS = 10  # top-k rows on one slide

@@ -13,9 +13,9 @@ from PIL import Image
 
 from rnnviz.common.names import COLOURS, MODELS, MUTED, RIGHT, WRONG
 from rnnviz.report.figures import plots
-from rnnviz.report.figures.catalogue import channel_cell, load_tile
+from rnnviz.report.figures.channel_grids import channel_cell, load_tile
 from rnnviz.report.figures.grids import SLIDE_GRID, Cell, GridStyle, Line, grid, text_image, vstack
-from rnnviz.report.text.summary import pct
+from rnnviz.report.text.format import pct
 
 PER_SLIDE = 5  # channel tiles in one row of one slide
 ROWS_PER_SLIDE = 2  # diversity rows on one slide

@@ -11,7 +11,7 @@ from collections import Counter
 
 from rnnviz.common.intervals import wilson
 from rnnviz.common.names import MODELS
-from rnnviz.report.text.summary import attack_name, focus_index, pct
+from rnnviz.report.text.format import attack_name, focus_index, pct
 
 
 def label(results: dict, i: int) -> str:

@@ -37,28 +37,53 @@ def inside(root: Path, path: Path) -> bool:
 
 
 def regular_file(root: Path, rel: str, field: str) -> Path:
-    """``root / rel`` after checking it is a plain relative path to a regular file inside ``root``.
+    """``root / rel`` after checking it is a plain relative path to a regular file inside ``root``."""
+    problem = file_problem(root, rel)
+    if problem:
+        raise UsageError(f"results.json: {field} {problem}")
+    return root / rel
+
+
+def file_problem(root: Path, rel: object) -> str | None:
+    """Why ``rel`` is not a plain relative path to a regular file inside ``root`` (the words after
+    the field's name: ``is '../x': expected ...``), or None.
 
     ``os.stat`` looks at the file without opening it, so a FIFO or device is refused, never read.
     """
     problem = relative_problem(rel)
     if problem:
-        raise UsageError(f"results.json: {field} is {_show(rel)}: {problem}")
+        return f"is {_show(rel)}: {problem}"
+    assert isinstance(rel, str)
     path = root / rel
     if not inside(root, path):
-        raise UsageError(
-            f"results.json: {field} is {_show(rel)}, which leads outside {root} "
-            "(a symlink?): a report reads only its own folder"
-        )
+        return f"is {_show(rel)}, which leads outside {root} (a symlink?): a report reads only its own folder"
     try:
         mode = os.stat(path).st_mode
     except OSError:
-        raise UsageError(
-            f"results.json: {field} names {_show(rel)}, which is missing: re-run the job that wrote the folder"
-        ) from None
+        return f"names {_show(rel)}, which is missing: re-run the job that wrote the folder"
     if not stat.S_ISREG(mode):
-        raise UsageError(f"results.json: {field} names {_show(rel)}, which is not a regular file")
-    return path
+        return f"names {_show(rel)}, which is not a regular file"
+    return None
+
+
+def card_picture_problem(root: Path, rel: object, folder: str = "figures/cards/") -> str | None:
+    """Like ``file_problem`` for a card picture, which may be null or missing (a card is worth
+    reading without one, and shows "picture missing"); one that exists must still be a regular
+    file inside the folder (no symlink out, no FIFO)."""
+    if rel is None:
+        return None
+    problem = relative_problem(rel)
+    if problem is None and not str(rel).startswith(folder):
+        problem = f"expected a path under {folder}"
+    if problem:
+        return f"is {_show(rel)}: {problem}"
+    assert isinstance(rel, str)
+    if os.path.lexists(root / rel) and file_problem(root, rel) is not None:
+        return (
+            f"names {rel!r}, which is not a regular file inside the report folder "
+            "(a symlink or a special file): a report reads only its own folder"
+        )
+    return None
 
 
 def output(root: Path, *parts: str) -> Path:

@@ -1,0 +1,124 @@
+"""The channel galleries: each model's most sensitive channels as rendered tiles, per eps and
+recipe, and the diversity grids (called by ``catalogue.make_figures``; tiles reused by the slides).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from rnnviz.common.errors import UsageError
+from rnnviz.common.names import COLOURS, MODELS, MUTED, WRONG, eps_slugs
+from rnnviz.report.figures import plots
+from rnnviz.report.figures.grids import PAD, TILE, Cell, Line, fit, grid, hstack, save_image, text_image, vstack
+from rnnviz.report.sections import trust
+from rnnviz.report.text.format import eps_text, pct
+from rnnviz.report.validate.safety import output, regular_file
+
+PER_ROW = 5
+RECIPE_NOTES = {
+    "lucid": "Lucid recipe: decorrelated Fourier parameterization with transformation "
+    "robustness, a prior that makes even a standard model's channels look structured.",
+    "raw": "Raw recipe: plain gradient ascent in pixel space with no prior and no transforms "
+    "(Engstrom et al. 2019), so what appears is what the model itself prefers.",
+    "accent": "Accent recipe: optimization from the channel's best real image with a pull back towards it, "
+    "so it shows what the channel amplifies in a real input.",
+}
+
+
+def figures(results: dict, root: Path, figure, attacked: list[int], recipes: list[str]) -> list:
+    """One gallery per attacked eps and recipe, then one diversity grid per recipe that has any;
+    ``figure(root, key, title, caption)`` makes the catalogue's ReportFigure."""
+    renders = {(r["model"], r["layer"], r["channel"], r["recipe"]): r for r in results["renders"]}
+    out = [_gallery(results, root, figure, renders, i, recipe) for i in attacked for recipe in recipes]
+    return out + [
+        _diversity(results, root, figure, recipe)
+        for recipe in recipes
+        if any(r["diversity"] for r in results["renders"] if r["recipe"] == recipe)
+    ]
+
+
+def gallery_key(results: dict, i: int, recipe: str) -> str:
+    return f"gallery_{eps_slugs(results['config'])[i]}_{recipe}"
+
+
+def _gallery(results: dict, root: Path, figure, renders: dict, i: int, recipe: str):
+    panels = []
+    for m in MODELS:
+        p_top = {(r["layer"], r["channel"]): r["p_top"] for r in results["ranking"][m][i]["top"]}
+        cells = [
+            channel_cell(
+                root, renders.get((m, c["layer"], c["channel"], recipe)), c, p_top.get((c["layer"], c["channel"]))
+            )
+            for c in results["top_channels"][m][i]
+        ]
+        rows: list[list[Cell | None]] = [list(cells[j : j + PER_ROW]) for j in range(0, len(cells), PER_ROW)] or [
+            [None]
+        ]
+        panels.append(
+            vstack([text_image([Line(plots.model_label(results, m), COLOURS[m], True)]), grid(rows)], gap=PAD)
+        )
+    key = gallery_key(results, i, recipe)
+    save_image(hstack(panels, gap=64), output(root, "figures", f"{key}.png"))
+    return figure(
+        root,
+        key,
+        f"Most sensitive channels at ε = {eps_text(results, i)}, {recipe} renders",
+        f"Left: the standard model's top {results['config']['top_k']} channels by sensitivity σ "
+        "at this ε; right: the robust model's. Each tile is an image optimized to excite one "
+        "channel, captioned layer · channel · σ and the share of bootstrap resamples that put "
+        f'the channel in the top-k († below one half). {RECIPE_NOTES.get(recipe, "")} "dead channel": '
+        'the channel\'s activation stayed at zero, so there is nothing to show. "weak": the render excites '
+        "its channel less than the best real image does (activation relative to it below 1×).",
+    )
+
+
+def channel_cell(root: Path, render: dict | None, channel: dict, p_top: float | None = None, size: int = TILE) -> Cell:
+    caption = [Line(f"{channel['layer']} · ch {channel['channel']} · σ={channel['sensitivity']:.2g}")]
+    if p_top is not None:
+        caption.append(
+            Line(
+                f"in top-k {pct(p_top)}{' †' if p_top < trust.UNSURE else ''}", WRONG if p_top < trust.UNSURE else MUTED
+            )
+        )
+    if render is None:
+        return Cell(note="not rendered", lines=caption)
+    if render["dead"]:
+        return Cell(note="dead channel", lines=caption)
+    rel = render.get("relative_activation")
+    if rel is not None and rel < 1:  # text, not colour only: the render is below the best real image
+        caption.append(Line(f"weak: {rel:.2f}× best real image", WRONG))
+    return Cell(load_tile(root, render["image"], size), caption)
+
+
+def _diversity(results: dict, root: Path, figure, recipe: str):
+    chosen = [r for r in results["renders"] if r["recipe"] == recipe and r["diversity"]]
+    width = 1 + max(len(r["diversity"]) for r in chosen)
+    heads = [[Line("render")]] + [[Line(f"diverse {d + 1}")] for d in range(width - 1)]
+    row_heads = [
+        [Line(r["model"], COLOURS[r["model"]], True), Line(f"{r['layer']} · ch {r['channel']}")] for r in chosen
+    ]
+    rows = [[Cell(load_tile(root, p)) for p in [r["image"], *r["diversity"]]] for r in chosen]
+    save_image(grid(rows, col_heads=heads, row_heads=row_heads), output(root, "figures", f"diversity_{recipe}.png"))
+    return figure(
+        root,
+        f"diversity_{recipe}",
+        f"Diversity of channel visualizations, {recipe} renders",
+        "Each row is one channel: its main render, then several images optimized together to "
+        "excite it while differing from each other. Images that look alike mean the channel "
+        "responds to one pattern; different images mean it responds to several.",
+    )
+
+
+def load_tile(root: Path, rel: str, size: int = TILE) -> Image.Image:
+    """An image named in results.json (already validated; checked again before it is opened)."""
+    path = regular_file(root, rel, "an image")
+    try:
+        with Image.open(path) as img:
+            return fit(img.convert("RGB"), size)
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
+        raise UsageError(
+            f"{rel}, named in results.json, is not a readable image "
+            f"({type(err).__name__}): re-run the job that wrote the folder"
+        ) from None
