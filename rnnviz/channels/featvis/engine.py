@@ -79,7 +79,7 @@ def render_channels(
 
     A channel with a positive ``max_activation`` (its best real image's) is optimized until its
     render reaches ``TARGET_RATIO`` times it, or plateaus, or reaches the quality's step cap; the
-    others until a plateau or the cap. ``objective`` is ``"channel"`` (its spatial mean) or
+    others (and every accent render) until a plateau or the cap. ``objective`` is ``"channel"`` (its spatial mean) or
     ``"neuron"`` (its centre value, which has no comparable best real image, hence no target).
     """
     q = _check_args(model, channels, recipe, quality, diversity, chunk, objective)
@@ -105,7 +105,7 @@ def render_channels(
     )
     wanted = list(dict.fromkeys((layer, int(c)) for layer, c in channels))
     seed_images = {lc: seed_images[lc] for lc in wanted if lc in seed_images}
-    targets = {lc: _target(max_activation, lc, objective) for lc in wanted}
+    targets = {lc: _target(max_activation, lc, recipe, objective) for lc in wanted}
     cache = RenderCache(settings, {lc: seed_digest(img) for lc, img in seed_images.items()}, targets)
     cached = {lc: cache.load(*lc) for lc in wanted}
     metas: dict[tuple[str, int], dict] = {lc: meta for lc, meta in cached.items() if meta is not None}
@@ -127,10 +127,12 @@ def render_channels(
     ]
 
 
-def _target(max_activation, lc: tuple[str, int], objective: str) -> float | None:
-    """The activation the channel's render stops at: a multiple of its best real image's."""
+def _target(max_activation, lc: tuple[str, int], recipe: str, objective: str) -> float | None:
+    """The activation the channel's render stops at: a multiple of its best real image's. accent
+    starts at that image, so it has none (it runs to a plateau or the cap), nor has a neuron."""
     peak = (max_activation or {}).get(lc)
-    return TARGET_RATIO * float(peak) if objective == "channel" and peak and peak > 0 else None
+    usable = recipe != "accent" and objective == "channel" and peak is not None and peak > 0
+    return TARGET_RATIO * float(peak) if usable else None
 
 
 def _check_args(model, channels, recipe, quality, diversity, chunk, objective) -> Quality:
