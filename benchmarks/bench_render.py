@@ -87,7 +87,7 @@ def rnnviz_render(model, channels, cache: Path):
 
 def activation(model, layer: str, channel: int, image: torch.Tensor) -> float:
     """The channel's spatial-mean activation of one (1, 3, H, W) image, fp32, as rnnviz measures it."""
-    got = {}
+    got: dict[str, torch.Tensor] = {}
     handle = model.get_submodule(layer).register_forward_hook(lambda m, i, o: got.setdefault("a", o))
     with torch.no_grad():
         model(image.float())
@@ -189,7 +189,7 @@ def main() -> None:
     channels = list(range(args.channels))
     model = build_model()
     lucent_model = copy.deepcopy(model).requires_grad_(True)  # README style: weights trainable
-    rows = {
+    rows: dict[str, list[tuple[float, float]]] = {
         "(a) lucent render_vis, 1 channel/call": [],
         "(b) rnnviz render_channels, cold": [],
         "(c) rnnviz rerun, warm cache": [],

@@ -131,8 +131,9 @@ def _target(max_activation, lc: tuple[str, int], recipe: str, objective: str) ->
     """The activation the channel's render stops at: a multiple of its best real image's. accent
     starts at that image, so it has none (it runs to a plateau or the cap), nor has a neuron."""
     peak = (max_activation or {}).get(lc)
-    usable = recipe != "accent" and objective == "channel" and peak is not None and peak > 0
-    return TARGET_RATIO * float(peak) if usable else None
+    if recipe == "accent" or objective != "channel" or peak is None or not peak > 0:
+        return None
+    return TARGET_RATIO * float(peak)
 
 
 def _check_args(model, channels, recipe, quality, diversity, chunk, objective) -> Quality:

@@ -117,7 +117,8 @@ class Optimizer:
         # autocast the loss stays fp32), cloned (an in-place ReLU after a hooked layer would change it).
         with LayerHooks(self.model, layers, detach=False, dtype=torch.float32, stop=True) as hooks:
             start = self._measure(hooks, image_f(active).detach(), elements)
-            acts, batch, loss_f = list(start), [], None
+            acts, loss_f = list(start), None
+            batch: list[Element] = []
             for i in range(self.steps):
                 if len(batch) != len(active):  # the batch changed: its objective too
                     batch = [elements[k] for k in active]
