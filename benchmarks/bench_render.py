@@ -14,6 +14,12 @@ image size for every row:
 
 Rows run interleaved per repeat; the table gives medians of wall-clock and process CPU seconds
 (CPU time is steadier on a shared machine).
+
+    python benchmarks/bench_render.py --match [--match-model fashion-robust --match-steps 512]
+
+Quality-matched speed: per channel, the activation (spatial mean, fp32, untransformed image) that
+lucent's ``render_vis`` reaches in ``--match-steps`` steps, then ``render_channels`` with that as
+each channel's target (stopping there, capped at 4x the steps), both timed in the same run.
 """
 
 from __future__ import annotations
@@ -79,6 +85,82 @@ def rnnviz_render(model, channels, cache: Path):
     )
 
 
+def activation(model, layer: str, channel: int, image: torch.Tensor) -> float:
+    """The channel's spatial-mean activation of one (1, 3, H, W) image, fp32, as rnnviz measures it."""
+    got: dict[str, torch.Tensor] = {}
+    handle = model.get_submodule(layer).register_forward_hook(lambda m, i, o: got.setdefault("a", o))
+    with torch.no_grad():
+        model(image.float())
+    handle.remove()
+    return float(got["a"][0, channel].mean())
+
+
+def match_model(name: str, size: int):
+    """(model, layer, render size, input size, grayscale): the random ResNet-34, or a built-in Fashion model."""
+    if name == "resnet34":
+        return build_model(), LAYER, size, 224, False
+    from rnnviz.models.loading import load_model
+
+    loaded = load_model(f"builtin:{name}")
+    return (
+        loaded.module,
+        "layer3",
+        featvis.QUALITY["draft"].size(loaded.input_size),
+        loaded.input_size,
+        loaded.grayscale,
+    )
+
+
+def quality_matched(args) -> None:
+    """Time to the activation lucent reaches in ``--match-steps`` steps, per channel, side by side."""
+    model, layer, size, input_size, gray = match_model(args.match_model, args.size)
+    channels = list(range(args.channels))
+    lucent_model = copy.deepcopy(model).requires_grad_(True)
+    reached, lucent_s = {}, {}
+    np.random.seed(0)
+    torch.manual_seed(0)
+    for c in channels:
+        t = time.perf_counter()
+        (img,) = render.render_vis(
+            lucent_model,
+            f"{layer.replace('.', '_')}:{c}",
+            param_f=lambda: param.image(size),
+            thresholds=(args.match_steps,),
+            preprocess=False,
+            progress=False,
+            show_image=False,
+        )
+        lucent_s[c] = time.perf_counter() - t
+        reached[(layer, c)] = activation(model, layer, c, torch.from_numpy(img).permute(0, 3, 1, 2))
+    featvis.QUALITY["match"] = featvis.Quality(steps=4 * args.match_steps, min_size=size, max_size=size)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["RNNVIZ_CACHE"] = tmp
+        t = time.perf_counter()
+        renders = featvis.render_channels(
+            model,
+            [(layer, c) for c in channels],
+            model_id=f"bench-{args.match_model}",
+            input_size=input_size,
+            quality="match",
+            grayscale=gray,
+            max_activation=reached,
+            progress=None,
+        )
+        ours = time.perf_counter() - t
+    print(f"\nquality-matched: {args.match_model} {layer}, {size} px, lucent {args.match_steps} steps per channel")
+    print(f"{'channel':>8s} {'lucent act':>11s} {'lucent s':>9s} {'rnnviz act':>11s} {'steps':>6s} {'stop':>8s}")
+    for r in renders:
+        c = r.channel
+        theirs = f"{reached[(layer, c)]:11.4f} {lucent_s[c]:9.2f}"
+        print(f"{c:8d} {theirs} {r.final_activation:11.4f} {r.steps:6d} {r.stop:>8s}")
+    total = sum(lucent_s.values())
+    hit = sum(r.stop == "target" for r in renders)
+    print(
+        f"lucent {total:.1f} s for {len(channels)} channels; rnnviz {ours:.1f} s for the batch "
+        f"({hit}/{len(renders)} reached lucent's activation): {total / ours:.2f}x"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=64)
@@ -93,14 +175,21 @@ def main() -> None:
         "OpenMP waits (they made 2 threads 4x slower there); it is also the least favourable "
         "setting for rnnviz, whose batches use threads better than lucent's single images",
     )
+    ap.add_argument("--match", action="store_true", help="only the quality-matched comparison (see the docstring)")
+    ap.add_argument("--match-steps", type=int, default=512)
+    ap.add_argument(
+        "--match-model", choices=["resnet34", "fashion-standard", "fashion-robust"], default="fashion-robust"
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.match:
+        return quality_matched(args)
     featvis.QUALITY["bench"] = featvis.Quality(steps=args.steps, min_size=args.size, max_size=args.size)
     channels = list(range(args.channels))
     model = build_model()
     lucent_model = copy.deepcopy(model).requires_grad_(True)  # README style: weights trainable
-    rows = {
+    rows: dict[str, list[tuple[float, float]]] = {
         "(a) lucent render_vis, 1 channel/call": [],
         "(b) rnnviz render_channels, cold": [],
         "(c) rnnviz rerun, warm cache": [],

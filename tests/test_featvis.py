@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -313,8 +314,9 @@ def test_accent_parameterization_starts_exactly_at_the_seed():
         params, image_f = param.images(
             [1, 2], recipe="accent", size=28, gray=gray, dev=torch.device("cpu"), start=seeds
         )
-        assert (image_f() - seeds).abs().max() <= 1e-6
-        assert all(p.requires_grad for p in params)
+        assert (image_f([0, 1]) - seeds).abs().max() <= 1e-6
+        assert (image_f([1]) - seeds[1:]).abs().max() <= 1e-6
+        assert len(params) == 2 and all(p.requires_grad for ps in params for p in ps)
 
 
 def test_accent_loss_by_hand():
@@ -477,3 +479,114 @@ def test_galleries_accent_end_to_end(tmp_path, monkeypatch):
     ]
     for e in entries:
         assert (tmp_path / e["image"]).is_file() and e["relative_activation"] is not None
+
+
+# ------------------------------------------------------------------ stopping at the target
+
+
+def test_each_channel_of_a_batch_stops_on_its_own(model, monkeypatch):
+    """One channel with a target it reaches at the first check, one it never reaches: the first
+    stops after CHECK_EVERY steps and its image no longer changes, whatever the cap, while the
+    other runs to the cap (another cap, other pixels)."""
+    monkeypatch.setitem(featvis.QUALITY, "cap20", featvis.Quality(steps=20, min_size=64, max_size=64))
+    peaks = {("layer3", 0): 1e-5, ("layer3", 7): 1e6}
+    short = render(model, CHANNELS[:2], max_activation=peaks)
+    long = render(model, CHANNELS[:2], max_activation=peaks, quality="cap20")
+    assert [(r.stop, r.steps) for r in short] == [("target", loop.CHECK_EVERY), ("cap", 10)]
+    assert [(r.stop, r.steps) for r in long] == [("target", loop.CHECK_EVERY), ("cap", 20)]
+    assert len(short[0].losses) == loop.CHECK_EVERY and len(long[1].losses) == 20
+    assert short[0].png.read_bytes() == long[0].png.read_bytes(), "a stopped channel changed"
+    assert short[1].png.read_bytes() != long[1].png.read_bytes()
+    assert long[1].final_activation > short[1].final_activation
+    assert short[0].relative_activation >= 1 and long[1].relative_activation < 1
+
+
+def test_a_channel_that_stops_rising_stops_at_a_plateau(model, monkeypatch):
+    """With any rise below PLATEAU_RISE x the target counted as none, the best measure is the one
+    at the first check, so the render stops PLATEAU_STEPS later."""
+    monkeypatch.setattr(loop, "PLATEAU_STEPS", 8)
+    monkeypatch.setattr(loop, "PLATEAU_RISE", 1e12)
+    monkeypatch.setitem(featvis.QUALITY, "cap20", featvis.Quality(steps=20, min_size=64, max_size=64))
+    (r,) = render(model, [("layer3", 7)], recipe="raw", quality="cap20", max_activation={("layer3", 7): 1e3})
+    assert (r.stop, r.steps) == ("plateau", loop.CHECK_EVERY + 8)
+    assert r.target == 1e3 and r.relative_activation < 1
+
+
+def _recomputed(model, png, layer: str, channel: int, neuron: bool = False) -> float:
+    """The activation of a saved PNG, run through the model in fp32 with an ordinary hook."""
+    net = copy.deepcopy(model).eval().float()
+    image = torch.from_numpy(pixels(png).copy()).permute(2, 0, 1)[None].float() / 255
+    got = {}
+    handle = net.get_submodule(layer).register_forward_hook(lambda m, i, o: got.setdefault("a", o))
+    with torch.no_grad():
+        net(image)
+    handle.remove()
+    fmap = got["a"][0, channel]
+    return float(fmap[fmap.shape[0] // 2, fmap.shape[1] // 2] if neuron else fmap.mean())
+
+
+@pytest.mark.parametrize("recipe", ["lucid", "raw"])
+def test_recorded_ratio_equals_a_recomputation_from_the_png(model, recipe):
+    """results.json's ratio is measured in fp32 on the quantized image, so anyone can check it
+    from the PNG; 1e-4 relative covers channels-last vs contiguous summation order (the render's
+    bf16 autocast, where a CPU has it, does not enter the measure)."""
+    peaks = {("layer3", 0): 0.02, ("layer3", 7): 1e3, ("layer2.0.conv2", 3): 0.05}
+    for r in render(model, recipe=recipe, max_activation=peaks):
+        peak = peaks[(r.layer, r.channel)]
+        again = _recomputed(model, r.png, r.layer, r.channel) / peak
+        assert r.relative_activation == pytest.approx(again, rel=1e-4, abs=1e-7), (r.layer, r.channel)
+        assert (r.relative_activation >= 1) == (r.stop == "target")
+
+
+def test_centre_neuron_objective_raises_the_centre(model):
+    """raw: no transforms, so the centre it raises is the centre measured on the PNG (lucid's
+    padding and jitter move the image under the centre neuron, as in lucent)."""
+    channel = render(model, [("layer3", 7)], recipe="raw")[0]
+    (neuron,) = render(model, [("layer3", 7)], recipe="raw", objective="neuron", max_activation={("layer3", 7): 0.01})
+    assert neuron.png != channel.png and neuron.target is None and neuron.relative_activation is None
+    assert neuron.final_activation > neuron.start_activation
+    assert neuron.final_activation == pytest.approx(
+        _recomputed(model, neuron.png, "layer3", 7, neuron=True), rel=1e-4, abs=1e-7
+    )
+    with pytest.raises(UsageError, match="unknown render objective 'pixel'.*channel, neuron"):
+        render(model, [("layer3", 7)], objective="pixel")
+
+
+# ------------------------------------------------------------------ how textured a render is
+
+
+def test_high_frequency_share_orders_a_blob_below_white_noise():
+    from rnnviz.common.spectrum import high_frequency_share
+
+    yy, xx = np.mgrid[:64, :64]
+    blob = np.exp(-((yy - 32) ** 2 + (xx - 30) ** 2) / (2 * 8.0**2))
+    noise = np.random.default_rng(0).normal(size=(64, 64))
+    assert high_frequency_share(blob) < 1e-3
+    assert high_frequency_share(noise) == pytest.approx(1 - np.pi / 16, abs=0.05)  # area outside the disc
+    # a sinusoid puts its power at one frequency: above the cutoff (period 2.67 px) or below (16 px)
+    assert high_frequency_share(np.sin(2 * np.pi * 0.375 * xx)) > 0.95
+    assert high_frequency_share(np.sin(2 * np.pi * 0.0625 * xx)) < 0.05
+    rgb = np.stack([noise, noise, noise], axis=2)
+    assert high_frequency_share(rgb) == pytest.approx(high_frequency_share(noise))
+    assert np.isnan(high_frequency_share(np.ones((8, 8))))
+
+
+def test_texture_comparison_by_hand():
+    from rnnviz.common.spectrum import compare
+    from rnnviz.report.text.gallery import texture_sentence
+
+    c = compare([0.5, 0.7, 0.6], [0.2, 0.1, 0.3])
+    assert c["difference"] == pytest.approx(0.6 - 0.2) and c["low"] <= c["difference"] <= c["high"]
+    assert 0 < c["low"] and c["high"] <= 0.7 - 0.1
+    flat = compare([0.4, 0.4], [0.4, 0.4])
+    assert flat["low"] == flat["high"] == pytest.approx(0.0)
+    assert compare([0.5], [0.1, 0.2]) is None
+    renders = [
+        {"model": m, "recipe": "raw", "dead": False, "high_frequency_share": v}
+        for m, vs in (("standard", [0.5, 0.7, 0.6]), ("robust", [0.2, 0.1, 0.3]))
+        for v in vs
+    ]
+    text = texture_sentence({"renders": renders})
+    assert "raw recipe, standard 0.60 vs robust 0.20 (difference +0.40" in text
+    assert "the robust model's renders are smoother" in text
+    assert "Too few" in texture_sentence({"renders": renders[:4]})

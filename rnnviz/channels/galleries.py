@@ -6,14 +6,18 @@ copies under ``figures/renders/`` so it stays self-contained.
 
 from __future__ import annotations
 
+import io
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from rnnviz.common.files import atomic_path
 from rnnviz.common.names import MODELS, layer_order, slug
+from rnnviz.common.spectrum import high_frequency_share
 from rnnviz.data.images import ImageSet
 from rnnviz.models.loading import LoadedModel
 from rnnviz.settings.config import Config
@@ -112,7 +116,16 @@ def _copy_render(out: Path, model: str, render) -> dict:
         "final_activation": render.final_activation,
         "dead": render.dead,
         "diversity": diversity,
+        **_convergence(render.steps, render.stop, render.png.read_bytes()),
     }
+
+
+def _convergence(steps: int, stop: str, png: bytes) -> dict:
+    """How far the render got and how textured it is: steps taken, why it stopped and the share
+    of its spectral power at high frequency (``rnnviz.common.spectrum``), from its PNG."""
+    with Image.open(io.BytesIO(png)) as im:
+        share = high_frequency_share(np.asarray(im.convert("RGB")))
+    return {"steps": steps, "stop": stop, "high_frequency_share": share if np.isfinite(share) else None}
 
 
 # ------------------------------------------------------------------ many ranks
@@ -212,6 +225,8 @@ def _packed(render) -> dict:
         "relative_activation": render.relative_activation,
         "final_activation": render.final_activation,
         "dead": render.dead,
+        "steps": render.steps,
+        "stop": render.stop,
     }
 
 
@@ -248,4 +263,5 @@ def _write_render(out: Path, model: str, packed: dict) -> dict:
         "final_activation": packed["final_activation"],
         "dead": packed["dead"],
         "diversity": diversity,
+        **_convergence(packed["steps"], packed["stop"], packed["png"]),
     }

@@ -28,6 +28,7 @@ from rnnviz.report.sections import cards as cards_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
 from rnnviz.report.text.format import attack_label, attack_list, attack_name, eps_text, pct
+from rnnviz.report.text.gallery import texture_sentence
 from rnnviz.report.text.summary import summary_sentences
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -109,6 +110,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "patching": patch_section.context(results),
         "cards": cards_section.context(results, _root(figures)),
         "recipes": rendered_recipes(results),
+        "gallery_texture": texture_sentence(results),
         "diversity_keys": [f"diversity_{r}" for r in rendered_recipes(results) if f"diversity_{r}" in by_key],
         "environment": results["environment"],
         # the report's own stage times land in results.json after it is written; leaving them out

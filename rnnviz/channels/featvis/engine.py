@@ -17,12 +17,16 @@ from tqdm import tqdm
 from rnnviz.channels.featvis import settings as render_settings
 from rnnviz.channels.featvis.loop import DEAD_ACTIVATION, Optimizer, element_seed
 from rnnviz.channels.featvis.modelstate import render_mode
-from rnnviz.channels.featvis.objectives import Element
+from rnnviz.channels.featvis.objectives import OBJECTIVES, Element
 from rnnviz.channels.featvis.rendercache import RenderCache, seed_digest
 from rnnviz.channels.featvis.settings import QUALITY, Quality
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import RECIPES
 from rnnviz.sweep.hooks import check_layers
+
+# A render with a known best real image stops once it excites its channel this many times as much
+# (1: as much as the best real image, where the report's "weak" mark ends).
+TARGET_RATIO = 1.0
 
 
 @dataclass
@@ -40,6 +44,9 @@ class Render:
     dead: bool
     losses: list[float]
     cache_hit: bool
+    steps: int  # optimization steps taken (at most the quality's cap)
+    stop: str  # "target", "plateau" or "cap" (loop.STOPS)
+    target: float | None  # the activation it was optimized towards; None: no best real image known
 
 
 def render_channels(
@@ -58,6 +65,7 @@ def render_channels(
     progress: str | None = "standard model",
     chunk: int = 8,
     seeds: dict[tuple[str, int], torch.Tensor] | None = None,
+    objective: str = "channel",
 ) -> list[Render]:
     """Render each (layer, channel) of ``model``; cached renders are reused, the rest batched.
 
@@ -68,8 +76,13 @@ def render_channels(
     ``seeds[(layer, channel)]``, a (3, S, S) tensor in [0, 1] (the channel's best real image), and
     renders at that size S with no diversity images. A channel without a seed image has nothing to
     accentuate and is left out of the result; other recipes ignore ``seeds``.
+
+    A channel with a positive ``max_activation`` (its best real image's) is optimized until its
+    render reaches ``TARGET_RATIO`` times it, or plateaus, or reaches the quality's step cap; the
+    others (and every accent render) until a plateau or the cap. ``objective`` is ``"channel"`` (its spatial mean) or
+    ``"neuron"`` (its centre value, which has no comparable best real image, hence no target).
     """
-    q = _check_args(model, channels, recipe, quality, diversity, chunk)
+    q = _check_args(model, channels, recipe, quality, diversity, chunk, objective)
     seed_images: dict[tuple[str, int], torch.Tensor] = {}
     if recipe == "accent":
         seed_images = _check_seeds(seeds)
@@ -88,16 +101,18 @@ def render_channels(
         diversity=diversity,
         dev=dev,
         seed_size=next(iter(seed_images.values())).shape[-1] if seed_images else None,
+        objective=objective,
     )
     wanted = list(dict.fromkeys((layer, int(c)) for layer, c in channels))
     seed_images = {lc: seed_images[lc] for lc in wanted if lc in seed_images}
-    cache = RenderCache(settings, {lc: seed_digest(img) for lc, img in seed_images.items()})
+    targets = {lc: _target(max_activation, lc, recipe, objective) for lc in wanted}
+    cache = RenderCache(settings, {lc: seed_digest(img) for lc, img in seed_images.items()}, targets)
     cached = {lc: cache.load(*lc) for lc in wanted}
     metas: dict[tuple[str, int], dict] = {lc: meta for lc, meta in cached.items() if meta is not None}
     todo = [lc for lc in wanted if lc not in metas]
     if todo:
         opt = Optimizer(model, settings, dev, seed_images)
-        metas.update(_render_missing(model, opt, todo, cache, settings, dev, progress, chunk))
+        metas.update(_render_missing(model, opt, todo, cache, settings, dev, progress, chunk, targets))
     return [
         _to_render(
             layer,
@@ -106,14 +121,25 @@ def render_channels(
             cache.entry(layer, int(c)),
             metas[(layer, int(c))],
             hit=(layer, int(c)) not in todo,
-            max_activation=max_activation,
+            max_activation=max_activation if objective == "channel" else None,
         )
         for layer, c in channels
     ]
 
 
-def _check_args(model, channels, recipe, quality, diversity, chunk) -> Quality:
+def _target(max_activation, lc: tuple[str, int], recipe: str, objective: str) -> float | None:
+    """The activation the channel's render stops at: a multiple of its best real image's. accent
+    starts at that image, so it has none (it runs to a plateau or the cap), nor has a neuron."""
+    peak = (max_activation or {}).get(lc)
+    if recipe == "accent" or objective != "channel" or peak is None or not peak > 0:
+        return None
+    return TARGET_RATIO * float(peak)
+
+
+def _check_args(model, channels, recipe, quality, diversity, chunk, objective) -> Quality:
     """Bad settings fail before any work, each with the fix in the message."""
+    if objective not in OBJECTIVES:
+        raise UsageError(f"unknown render objective {objective!r}; choose one of: {', '.join(OBJECTIVES)}")
     if recipe not in RECIPES:
         raise UsageError(f"unknown render recipe {recipe!r}; choose one of: {', '.join(RECIPES)}")
     if quality not in QUALITY:
@@ -155,10 +181,13 @@ def _to_render(layer, channel, recipe, entry: Path, meta: dict, *, hit: bool, ma
         dead=meta["dead"],
         losses=meta["losses"],
         cache_hit=hit,
+        steps=meta["steps_used"],
+        stop=meta["stop"],
+        target=meta.get("target"),
     )
 
 
-def _render_missing(model, opt: Optimizer, todo, cache: RenderCache, settings, dev, progress, chunk) -> dict:
+def _render_missing(model, opt: Optimizer, todo, cache: RenderCache, settings, dev, progress, chunk, targets) -> dict:
     """Render the uncached channels in batches and write each entry as soon as it is complete."""
     steps, diversity = settings["steps"], settings["diversity"]
     elements = [Element(layer, c, element_seed(settings["seed"], layer, c)) for layer, c in todo]
@@ -171,7 +200,7 @@ def _render_missing(model, opt: Optimizer, todo, cache: RenderCache, settings, d
         cache.prepare()  # a read-only cache fails here, before the first optimization step
         with tqdm(total=total, desc=progress, unit="step", disable=progress is None) as bar:
             for batch in batches:
-                result = opt.run(batch, bar)
+                result = opt.run(batch, bar, targets=[targets[(el.layer, el.channel)] for el in batch])
                 for i, el in enumerate(batch):
                     images = [result.images[i]] + _diversity_images(opt, el, diversity, bar)
                     meta = {
@@ -182,6 +211,9 @@ def _render_missing(model, opt: Optimizer, todo, cache: RenderCache, settings, d
                         "final_activation": result.final[i],
                         "dead": _is_dead(result.start[i], result.final[i]),
                         "losses": result.losses[i],
+                        "steps_used": result.steps[i],
+                        "stop": result.stops[i],
+                        "target": targets[(el.layer, el.channel)],
                     }
                     metas[(el.layer, el.channel)] = cache.save(el.layer, el.channel, images, meta)
     return metas

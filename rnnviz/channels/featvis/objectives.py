@@ -16,6 +16,11 @@ DIVERSITY_WEIGHT = 1e2  # lucent README: channel - 1e2 * diversity
 # accent: activation (in units of the seed image's own) minus PULL x mean squared pixel distance to
 # the seed image; see ``accent``.
 ACCENT_PULL = 10.0
+# What "a channel's activation" means to the optimizer and to every number measured on a render:
+# ``channel`` is the spatial mean of its map (lucent's ``objectives.channel``, what the best real
+# image is compared with); ``neuron`` is its value at the map's centre (lucent's ``objectives.neuron``),
+# one receptive field, so the render shows one instance of the pattern rather than a tiling of it.
+OBJECTIVES = ("channel", "neuron")
 
 
 @dataclass(frozen=True)
@@ -27,15 +32,15 @@ class Element:
     seed: int
 
 
-def objective(elements: list[Element], diverse: bool) -> objectives.Objective:
-    """Each element maximizes its own channel; a diversity batch (one channel throughout) uses
-    lucent's README objective, the batch-mean channel minus the weighted diversity term."""
+def objective(elements: list[Element], diverse: bool, kind: str = "channel") -> objectives.Objective:
+    """Each element maximizes its own channel (or its centre neuron, ``kind="neuron"``); a diversity
+    batch (one channel throughout) uses lucent's README objective, the batch mean minus the
+    weighted diversity term."""
+    raise_ = objectives.neuron if kind == "neuron" else objectives.channel
     if diverse:
         el = elements[0]
-        return objectives.channel(el.layer, el.channel) - DIVERSITY_WEIGHT * objectives.diversity(el.layer)
-    return objectives.Objective.sum(
-        [objectives.channel(el.layer, el.channel, batch=i) for i, el in enumerate(elements)]
-    )
+        return raise_(el.layer, el.channel) - DIVERSITY_WEIGHT * objectives.diversity(el.layer)
+    return objectives.Objective.sum([raise_(el.layer, el.channel, batch=i) for i, el in enumerate(elements)])
 
 
 def accent(
@@ -66,6 +71,20 @@ def accent(
 def scale(act: float) -> float:
     """The seed's activation as the channel's unit; 1 where it is about 0 (nothing to divide by)."""
     return abs(act) if abs(act) > 1e-6 else 1.0
+
+
+def measure(feats: dict, elements: list[Element], kind: str = "channel") -> torch.Tensor:
+    """Each element's activation as its objective ``kind`` raises it (see ``OBJECTIVES``)."""
+    if kind == "neuron":
+        return torch.stack([centre(feats[el.layer][i, el.channel]) for i, el in enumerate(elements)]).detach()
+    return channel_means(feats, elements)
+
+
+def centre(fmap: torch.Tensor) -> torch.Tensor:
+    """The map's centre value, the neuron lucent's ``objectives.neuron`` picks (bottom right of
+    the central 2x2 for even sizes)."""
+    h, w = fmap.shape[-2:]
+    return fmap[..., h // 2, w // 2]
 
 
 def channel_means(feats: dict, elements: list[Element]) -> torch.Tensor:

@@ -21,10 +21,16 @@ RAW_NOISE = 0.01  # raw recipe starts at grey 0.5 plus this much Gaussian noise
 ACCENT_GAIN = 0.25
 
 
+Params = list[list[torch.Tensor]]  # per batch element, the tensors its image is made from
+ImageFn = Callable[[list[int]], torch.Tensor]  # element indices -> their RGB images in [0, 1]
+
+
 def images(
     seeds: list[int], *, recipe: str, size: int, gray: bool, dev: torch.device, start: torch.Tensor | None = None
-) -> tuple[list[torch.Tensor], Callable[[], torch.Tensor]]:
-    """One lucent image per seed; returns (params to optimize, fn giving the RGB batch in [0, 1]).
+) -> tuple[Params, ImageFn]:
+    """One lucent image per seed; returns (each element's params, fn giving the RGB images in
+    [0, 1] of the elements asked for). Every element has parameters of its own, so an element
+    left out of the batch (it reached its target) gets no gradient and its optimizer skips it.
 
     ``accent`` also needs ``start``, the real images (N, 3, size, size) in [0, 1] the batch begins
     from: the function returns exactly ``start`` until the first step.
@@ -42,31 +48,30 @@ def images(
                 parts.append(spatial.fft_image(shape))
             else:
                 parts.append(spatial.pixel_image(shape, sd=RAW_NOISE))
-    params = [p for ps, _ in parts for p in ps]
+    params = [list(ps) for ps, _ in parts]
     fns = [fn for _, fn in parts]
     to_rgb = lucid_rgb if recipe == "lucid" else raw_rgb
-    return params, lambda: to_rgb(torch.cat([fn() for fn in fns]), gray)
+    return params, lambda idx: to_rgb(torch.cat([fns[k]() for k in idx]), gray)
 
 
-def accent_images(
-    start: torch.Tensor, *, gray: bool, dev: torch.device
-) -> tuple[list[torch.Tensor], Callable[[], torch.Tensor]]:
+def accent_images(start: torch.Tensor, *, gray: bool, dev: torch.device) -> tuple[Params, ImageFn]:
     """``clamp(start + residual, 0, 1)``, the residual a lucent Fourier image (1/f spectrum,
     colour-decorrelated like ``lucid``) whose spectrum starts at zero, so the first image IS
     ``start``; no sigmoid, since real images hold exact 0 and 1, which a sigmoid never reaches."""
     n, _, h, w = start.shape
     with lucent_device(dev):
-        spectrum, fft = spatial.fft_image([n, 1 if gray else 3, h, w])
+        parts = [spatial.fft_image([1, 1 if gray else 3, h, w]) for _ in range(n)]
     with torch.no_grad():
-        spectrum[0].zero_()
+        for spectrum, _ in parts:
+            spectrum[0].zero_()
     m = torch.as_tensor(color.color_correlation_normalized, device=dev)
 
-    def image() -> torch.Tensor:
-        t = fft()
+    def image(idx: list[int]) -> torch.Tensor:
+        t = torch.cat([parts[k][1]() for k in idx])
         residual = t.expand(-1, 3, -1, -1) if gray else torch.einsum("bchw,dc->bdhw", t, m)
-        return (start + ACCENT_GAIN * residual).clamp(0, 1)
+        return (start[idx] + ACCENT_GAIN * residual).clamp(0, 1)
 
-    return spectrum, image
+    return [list(spectrum) for spectrum, _ in parts], image
 
 
 @contextmanager

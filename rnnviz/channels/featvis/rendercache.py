@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from rnnviz.channels.featvis.loop import STOPS
 from rnnviz.common.cache import cache_dir
 from rnnviz.common.errors import UsageError
 from rnnviz.common.files import PART_SUFFIX, atomic_path, atomic_write_json, key_digest, strict_images
@@ -32,9 +33,15 @@ STALE_PART_S = 3600  # a .part file this old belongs to no live writer: a killed
 class RenderCache:
     """The entries of one ``render_channels`` call (one settings dict)."""
 
-    def __init__(self, settings: dict, seed_digests: dict[tuple[str, int], str] | None = None):
+    def __init__(
+        self,
+        settings: dict,
+        seed_digests: dict[tuple[str, int], str] | None = None,
+        targets: dict[tuple[str, int], float | None] | None = None,
+    ):
         self.settings = settings
         self.seed_digests = seed_digests or {}  # accent: (layer, channel) -> its seed image's digest
+        self.targets = targets or {}  # (layer, channel) -> the activation its render stops at
         try:
             self.root = cache_dir("renders")
         except OSError as exc:
@@ -42,11 +49,12 @@ class RenderCache:
         self.damaged: list[Path] = []
 
     def entry(self, layer: str, channel: int) -> Path:
-        """The entry's folder: a digest of the settings, the channel and (accent) its seed image;
-        other recipes' keys carry no seed field, so their existing entries stay valid."""
+        """The entry's folder: a digest of the settings, the channel, its target (the render stops
+        there, so another target is other pixels) and (accent) its seed image."""
         digest = self.seed_digests.get((layer, channel))
         seed = {"seed_image": digest} if digest is not None else {}
-        return self.root / key_digest(layer=layer, channel=channel, **self.settings, **seed)
+        target = self.targets.get((layer, channel))
+        return self.root / key_digest(layer=layer, channel=channel, target=target, **self.settings, **seed)
 
     def load(self, layer: str, channel: int) -> dict | None:
         """The entry's metadata if it is complete and valid; ``None`` means render it."""
@@ -88,6 +96,8 @@ class RenderCache:
         for key in ("final_activation", "start_activation"):
             _check(meta, key, _is_number)
         _check(meta, "dead", lambda v: isinstance(v, bool))
+        _check(meta, "steps_used", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+        _check(meta, "stop", lambda v: v in STOPS)
         _check(meta, "losses", lambda v: isinstance(v, list) and all(_is_number(x) for x in v))
         size = (self.settings["size"],) * 2
         for name in [meta["image"], *meta["diversity"]]:

@@ -10,17 +10,19 @@ from dataclasses import dataclass
 import torch
 
 from rnnviz import __version__
+from rnnviz.channels.featvis import loop
 from rnnviz.channels.featvis.objectives import ACCENT_PULL
 from rnnviz.channels.featvis.transforms import ACCENT_JITTER_PX
 from rnnviz.common.errors import UsageError
 
 # Bump when a change to the package changes the pixels of a render: old cache entries then miss.
-RENDER_VERSION = 1
+RENDER_VERSION = 2  # 2: renders stop at their target; accent has one spectrum per element
 
 
 @dataclass(frozen=True)
 class Quality:
-    """Optimization steps and rendered size; ``size()`` turns the model's input size into pixels."""
+    """The cap on optimization steps (a render with a target stops earlier once it reaches it)
+    and the rendered size; ``size()`` turns the model's input size into pixels."""
 
     steps: int
     min_size: int
@@ -37,7 +39,7 @@ class Quality:
 # One dict for the whole package: tests and benchmarks add or replace levels in place
 # (``monkeypatch.setitem(featvis.QUALITY, ...)``), so it must never be rebound or copied.
 QUALITY = {
-    "draft": Quality(steps=64, min_size=56, max_size=128),  # 224 -> 128 px, 28 -> 56 px
+    "draft": Quality(steps=256, min_size=56, max_size=128),  # 224 -> 128 px, 28 -> 56 px
     "standard": Quality(steps=512, min_size=84),  # 224 -> 224 px, 28 -> 84 px
     "high": Quality(steps=1024, min_size=112),  # 224 -> 224 px, 28 -> 112 px
 }
@@ -55,6 +57,7 @@ def build(
     diversity: int,
     dev: torch.device,
     seed_size: int | None = None,
+    objective: str = "channel",
 ) -> dict:
     """The settings dict: the cache key of every entry, and copied into each entry's meta.json.
 
@@ -75,6 +78,8 @@ def build(
         "grayscale": grayscale,
         "diversity": 0 if accent else diversity,
         **extra,
+        "objective": objective,
+        "stopping": {"check_every": loop.CHECK_EVERY, "plateau_steps": loop.PLATEAU_STEPS, "rise": loop.PLATEAU_RISE},
         "device": dev.type,
         "precision": precision(dev),
         "versions": versions(),

@@ -14,6 +14,7 @@ from rnnviz.report.figures import plots
 from rnnviz.report.figures.grids import PAD, TILE, Cell, Line, fit, grid, hstack, save_image, text_image, vstack
 from rnnviz.report.sections import trust
 from rnnviz.report.text.format import eps_text, pct
+from rnnviz.report.text.gallery import targets_sentence
 from rnnviz.report.validate.safety import output, regular_file
 
 PER_ROW = 5
@@ -70,7 +71,8 @@ def _gallery(results: dict, root: Path, figure, renders: dict, i: int, recipe: s
         "channel, captioned layer · channel · σ and the share of bootstrap resamples that put "
         f'the channel in the top-k († below one half). {RECIPE_NOTES.get(recipe, "")} "dead channel": '
         'the channel\'s activation stayed at zero, so there is nothing to show. "weak": the render excites '
-        "its channel less than the best real image does (activation relative to it below 1×).",
+        "its channel less than the best real image does (activation relative to it below 1×), with why its "
+        f"optimization stopped. {targets_sentence(results, i, recipe)}",
     )
 
 
@@ -89,6 +91,8 @@ def channel_cell(root: Path, render: dict | None, channel: dict, p_top: float | 
     rel = render.get("relative_activation")
     if rel is not None and rel < 1:  # text, not colour only: the render is below the best real image
         caption.append(Line(f"weak: {rel:.2f}× best real image", WRONG))
+        if "stop" in render:
+            caption.append(Line(f"stopped: {render['stop']}, {render['steps']} steps", WRONG))
     return Cell(load_tile(root, render["image"], size), caption)
 
 
