@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from rnnviz.common.errors import UsageError
+from rnnviz.common.shards import shard
 from rnnviz.data.images import (
     Preprocess,
     check_image,
@@ -23,7 +24,6 @@ from rnnviz.data.stream import (
     LazyImages,
     find_unreadable,
     lazy_set,
-    shard_range,
     stream_builtin,
     stream_folder,
 )
@@ -98,13 +98,13 @@ def test_shards_cover_every_index_once_without_padding(folder, world):
     assert max(sizes) - min(sizes) <= 1 and sum(sizes) == 11
 
 
-def test_shard_range_is_array_split():
+def test_the_shard_rule_is_array_split():
     for n in range(0, 23):
         for world in range(1, 7):
             expected = [a.tolist() for a in np.array_split(np.arange(n), world)]
-            assert [list(shard_range(n, r, world)) for r in range(world)] == expected
+            assert [list(shard(n, r, world)) for r in range(world)] == expected
     with pytest.raises(ValueError):
-        shard_range(5, 2, 2)
+        shard(5, 2, 2)
 
 
 def test_builtin_sample_through_the_stream():

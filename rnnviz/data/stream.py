@@ -12,7 +12,7 @@ and can be split across ranks; they are dropped from the index and listed exactl
 lists them. A file that breaks after the check (deleted or rewritten mid-run) stops the run with a
 ``UsageError``: its index is already taken, and silently dropping it would shift every later image.
 
-Sharding: rank r of w gets the contiguous block ``shard_range(n, r, w)`` of global indices, sizes as
+Sharding: rank r of w gets the contiguous block ``rnnviz.common.shards.shard(n, r, w)`` of global indices, sizes as
 ``np.array_split`` (differing by at most one), every index exactly once, no padding: unlike
 ``DistributedSampler``, no image is counted twice. Batches never cross a shard boundary.
 """
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate, get_worker_info
 
+from rnnviz.common import shards
 from rnnviz.common.errors import UsageError
 from rnnviz.data.images import (
     BUILTIN_DESCRIPTION,
@@ -50,15 +51,6 @@ from rnnviz.models.labels import LabelSet
 Shard = tuple[int, int]  # (rank, world size)
 Gather = Callable[[list], list[list]]  # every rank's object, in rank order (``all_gather_object``)
 CHECK_CHUNK = 64  # files per check task: big enough to keep workers busy, small enough to balance
-
-
-def shard_range(n: int, rank: int, world: int) -> range:
-    """Rank ``rank``'s contiguous block of ``range(n)``: ``np.array_split`` sizes, no padding."""
-    if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"shard rank {rank} of world size {world}: need 0 <= rank < world")
-    base, extra = divmod(n, world)
-    lo = rank * base + min(rank, extra)
-    return range(lo, lo + base + (rank < extra))
 
 
 def _path_array(paths: Sequence[str | Path]) -> np.ndarray:
@@ -189,7 +181,7 @@ class ImageStream:
         return int((self.labels == class_index).sum())
 
     def shard(self, rank: int, world: int) -> range:
-        return shard_range(len(self), rank, world)
+        return shards.shard(len(self), rank, world)
 
     def batches(
         self, batch_size: int, workers: int = 0, shard: Shard = (0, 1), pin_memory: bool = False
@@ -353,7 +345,7 @@ def find_unreadable(
 ) -> list[tuple[int, str]]:
     """(position, skip note) of every file in this shard of ``paths`` that ``load_folder`` would skip."""
     arr = _path_array(paths)
-    block = shard_range(len(arr), *shard)
+    block = shards.shard(len(arr), *shard)
     chunks = [range(s, min(s + CHECK_CHUNK, block.stop)) for s in range(block.start, block.stop, CHECK_CHUNK)]
     if not chunks:
         return []

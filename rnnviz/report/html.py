@@ -14,7 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import COLOURS, INK, MODELS, MUTED, RIGHT, WRONG
+from rnnviz.common.names import MODELS
 from rnnviz.report.figures.catalogue import (
     ReportFigure,
     attacked_indices,
@@ -23,6 +23,7 @@ from rnnviz.report.figures.catalogue import (
     rendered_recipes,
     sensitivity_key,
 )
+from rnnviz.report.figures.look import COLOURS, INK, MUTED, RIGHT, WRONG
 from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import cards as cards_section
 from rnnviz.report.sections import patching as patch_section

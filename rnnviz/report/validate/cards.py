@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import MODELS
+from rnnviz.common.names import MODELS, parse_channel_key
 from rnnviz.report.validate.ranking import _interval
 from rnnviz.report.validate.safety import inside, relative_problem
 
@@ -32,8 +32,7 @@ def eps_keys(results: dict) -> dict[str, int]:
 
 def card_key(key: str) -> tuple[str, int]:
     """``"layer4.0:53"`` -> ``("layer4.0", 53)`` (a validated key)."""
-    layer, _, channel = key.rpartition(":")
-    return layer, int(channel)
+    return parse_channel_key(key)
 
 
 def picture(root: Path, rel: str | None) -> Path | None:
