@@ -24,8 +24,9 @@ from rnnviz.channels.maps import (
     map_scale,
 )
 from rnnviz.common.names import MODELS, channel_key, parse_channel_key, slug
-from rnnviz.sweep.analysis import ModelAnalysis, eval_mode
+from rnnviz.sweep.analysis import ModelAnalysis
 from rnnviz.sweep.attacks import PGDSettings, attack
+from rnnviz.sweep.passes import eval_mode
 
 
 def card_channels(results: dict, model: str) -> dict[str, list[int]]:

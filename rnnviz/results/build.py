@@ -17,7 +17,8 @@ from rnnviz import __version__
 from rnnviz.common.files import atomic_write_json
 from rnnviz.common.names import MODELS, SCHEMA_VERSION, channel_key
 from rnnviz.measures.ranking import EpsRanking, compare
-from rnnviz.sweep.analysis import ModelAnalysis, sweet_spot
+from rnnviz.measures.sweet_spot import sweet_spot
+from rnnviz.sweep.analysis import ModelAnalysis
 
 # ------------------------------------------------------------------ results.json
 
