@@ -1,9 +1,9 @@
 """The run's images as a stream of batches, for samples too big to hold in memory (ImageNet val: 30 GB).
 
-Same images, order, labels, preprocessing and skipped files as ``rnnviz.data.images``'s ``load_folder`` and
-``load_builtin_sample`` (it reuses their selection and decoding), but decoded a batch at a time in
-``DataLoader`` workers, so memory is flat in the number of images; only the index (a path and a label
-per image) is held.
+The one way a run reads its images: ``rnnviz.data.images``'s file selection and decoding, decoded a
+batch at a time in ``DataLoader`` workers, so memory is flat in the number of images; only the index
+(a path and a label per image) is held. ``load_folder`` (and ``rnnviz.data.builtin``'s
+``load_builtin_sample``) are this stream decoded all at once, for small samples.
 
 Global indices are fixed before the first batch: the engine keys per-image randomness and the example
 images on them, and ranks shard on them. So unreadable files are found up front, by a check pass that

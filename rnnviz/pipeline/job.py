@@ -81,9 +81,9 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
             t = time.perf_counter()
             renders = _render(job, out, results, progress)
             if main:
-                results["renders"] = renders
+                _held(results)["renders"] = renders
                 timings["render_s"] = _since(t)
-            ctx.stage("writing the results", lambda: write_results(out, results) if main else None)
+            ctx.stage("writing the results", lambda: write_results(out, _held(results)) if main else None)
         ctx.stage("finishing", lambda: _held(folder).finish() if main else None)
     return out
 
@@ -112,13 +112,13 @@ def _measure(job: Job, out: Path, progress: bool, timings: dict) -> dict | None:
     return ctx.stage("writing the results", lambda: write() if ctx.is_main else None)
 
 
-def _render(job: Job, out: Path, results: dict | None, progress: bool) -> dict | None:
+def _render(job: Job, out: Path, results: dict | None, progress: bool) -> list[dict] | None:
     """The feature visualizations: in one process directly, under torchrun split across the ranks."""
     ctx = job.ctx
     if ctx.world == 1:
-        assert results is not None
-        return galleries.render_galleries(job.resolved, out, job.models, results, progress, images=job.images)
-    jobs = ctx.share("planning the renders", lambda: galleries.render_jobs(job.work, job.models, results, job.images))
+        return galleries.render_galleries(job.resolved, out, job.models, _held(results), progress, images=job.images)
+    plan = galleries.render_jobs
+    jobs = ctx.share("planning the renders", lambda: plan(job.work, job.models, _held(results), job.images))
     shares = ctx.gather("rendering", lambda: galleries.render_share(job.work, job.models, jobs, ctx, progress))
     return ctx.stage(
         "writing the renders", lambda: galleries.write_shared_renders(out, jobs, shares) if shares else None
