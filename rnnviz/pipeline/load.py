@@ -20,7 +20,8 @@ from rnnviz.data.images import ImageSet, Preprocess
 from rnnviz.data.lazy import LazyImages, lazy_set
 from rnnviz.data.stream import eager_set, stream_folder
 from rnnviz.models.loading import LoadedModel, load_model
-from rnnviz.settings.config import Config, check_sources, validate
+from rnnviz.settings.config import Config, validate
+from rnnviz.settings.sources import check_sources
 from rnnviz.sweep.distributed import Distributed
 from rnnviz.sweep.hooks import channel_counts, check_layers
 
