@@ -46,9 +46,10 @@ from rnnviz.measures import patching
 from rnnviz.measures.ranking import EpsRanking
 from rnnviz.models.loading import load_model
 from rnnviz.settings.config import Config, patch_ladder
-from rnnviz.sweep.analysis import SweepSettings, analyze
 from rnnviz.sweep.hooks import LayerHooks
+from rnnviz.sweep.loop import analyze
 from rnnviz.sweep.sensitivity import SensitivityMeter
+from rnnviz.sweep.settings import SweepSettings
 
 EPS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]  # the PyTorch FGSM tutorial's list
 

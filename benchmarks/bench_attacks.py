@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_attack import data  # noqa: E402
 from rnnviz.models.loading import load_model
-from rnnviz.sweep.analysis import SweepSettings, analyze, analyze_attacks
 from rnnviz.sweep.attacks import PGDSettings
+from rnnviz.sweep.loop import analyze, analyze_attacks
+from rnnviz.sweep.settings import SweepSettings
 
 EPS = [0.0, 0.01, 0.03]
 ATTACKS = ("fgsm", "pgd")

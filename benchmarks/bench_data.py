@@ -147,7 +147,8 @@ def make_fashion_folder(root: Path, n: int, seed: int = 0) -> None:
 
 def attack_child(root: Path, n: int, workers: int, lazy: bool, batch_size: int, size: int, device: str) -> None:
     """Run in a fresh process: the pipeline's attack stage on ``n`` images; print n, accuracy, peak RSS (MiB)."""
-    from rnnviz.pipeline.job import choose_layers, load_images, load_pair, run_analysis, sweep_settings
+    from rnnviz.pipeline.load import choose_layers, load_images, load_pair
+    from rnnviz.pipeline.stages import run_analysis, sweep_settings
     from rnnviz.settings.config import build_config
 
     if size == 28:

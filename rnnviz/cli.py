@@ -16,8 +16,9 @@ from pathlib import Path
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import ATTACKS, QUALITIES
-from rnnviz.settings.config import build_config, check_sources, load_toml
+from rnnviz.settings.config import build_config, load_toml
 from rnnviz.settings.presets import PRESETS
+from rnnviz.settings.sources import check_sources
 from rnnviz.sweep.distributed import PeerFailure, is_main_process, session
 
 EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
@@ -46,7 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=None,
     )
-    what = p.add_argument_group("what to analyse")
+    _what_flags(p.add_argument_group("what to analyse"))
+    _model_flags(p.add_argument_group("models and data"))
+    _running_flags(p.add_argument_group("running"))
+    out = p.add_argument_group("report")
+    out.add_argument("--no-pdf", dest="pdf", action="store_false", default=None, help="HTML only")
+    out.add_argument("--slides", action="store_true", default=None, help="also write slides.pdf (16:9)")
+    out.add_argument("--from", dest="from_dir", help="re-render the report of an existing results folder")
+    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def _what_flags(what: argparse._ArgumentGroup) -> None:
+    """The measurement: classes, eps, attacks, ranking, patching, cards."""
     what.add_argument("--preset", choices=sorted(PRESETS), help="model pair and data defaults (default: imagenet)")
     what.add_argument("--classes", help="comma-separated class names, synset ids or indices, e.g. flamingo")
     what.add_argument("--eps", help="comma-separated epsilons in [0,1] pixel units, e.g. 0,0.01,4/255")
@@ -83,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--patch-share", type=float, help="share of the images patched (default 0.25; 1 = all)")
     what.add_argument("--exemplars", type=int, help="real images per channel card (default 4; 0: no cards)")
     what.add_argument("--neurons", help="channels to map per spatial position, e.g. layer4.0:17,layer3.0:5")
-    models = p.add_argument_group("models and data")
+
+
+def _model_flags(models: argparse._ArgumentGroup) -> None:
+    """The model pair and the images."""
     models.add_argument("--standard", help="standard model spec: torchvision:resnet50, a file, a URL, builtin:NAME")
     models.add_argument("--robust", help="robust model spec (same kinds)")
     models.add_argument(
@@ -99,7 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.add_argument("--data", help="image folder (synset or class-name folders, or labels.csv)")
     models.add_argument("--label", help="label for every image in a flat --data folder of your own photos")
-    run = p.add_argument_group("running")
+
+
+def _running_flags(run: argparse._ArgumentGroup) -> None:
+    """Where and how the run goes: output, device, seed, batches, renders."""
     run.add_argument("--out", help="report folder (default reports/<date>-<slug>/, never overwritten)")
     run.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
     run.add_argument("--seed", type=int, help="seed for sampling, attacks and renders (default 0)")
@@ -113,13 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--diversity", type=int, help="extra distinct renders per channel (default 0)")
     run.add_argument("--config", help="TOML file of settings (keys as the flags, e.g. top_k = 5)")
-    out = p.add_argument_group("report")
-    out.add_argument("--no-pdf", dest="pdf", action="store_false", default=None, help="HTML only")
-    out.add_argument("--slides", action="store_true", default=None, help="also write slides.pdf (16:9)")
-    out.add_argument("--from", dest="from_dir", help="re-render the report of an existing results folder")
-    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
 
 
 RUN_ONLY = {"config", "from_dir", "debug", "quiet"}

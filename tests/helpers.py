@@ -7,7 +7,7 @@ from torch import nn
 
 from rnnviz.models.loading import LoadedModel, add_input_normalization, freeze
 from rnnviz.models.zoo.net import FashionResNet
-from rnnviz.sweep.analysis import SweepSettings
+from rnnviz.sweep.settings import SweepSettings
 
 N_CLASSES = 10
 

@@ -12,8 +12,8 @@ from rnnviz.measures.overlap import overlap, ranks, spearman
 from rnnviz.measures.transfer import transfer
 from rnnviz.results.attack_entries import context
 from rnnviz.settings.config import build_config
-from rnnviz.sweep.analysis import analyze, analyze_attacks
 from rnnviz.sweep.attacks import PGDSettings, fgsm
+from rnnviz.sweep.loop import analyze, analyze_attacks
 
 LAYERS = ["layer1", "layer3"]
 ATTACKS = ("fgsm", "pgd", "pgd-l2")

@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 from helpers import TwoLayerNet, freeze, images, sweep, tiny_resnet
 
-from rnnviz.sweep.analysis import analyze
 from rnnviz.sweep.attacks import (
     ATTACK_NORM,
     PGDSettings,
@@ -17,6 +16,7 @@ from rnnviz.sweep.attacks import (
     pgd_l2,
     sign_noise,
 )
+from rnnviz.sweep.loop import analyze
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_pgd_l2_random_start_belongs_to_the_image_not_the_batch(resnet):
 
 
 def test_pgd_l2_raises_loss_and_lowers_accuracy():
-    from rnnviz.data.images import load_builtin_sample
+    from rnnviz.data.builtin import load_builtin_sample
     from rnnviz.models.loading import load_model
 
     model = load_model("builtin:fashion-standard").module

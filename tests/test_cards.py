@@ -9,9 +9,9 @@ from PIL import Image
 from rnnviz.channels.cards import card_channels, write_cards
 from rnnviz.channels.maps import activation_maps
 from rnnviz.common.files import strict_images
-from rnnviz.sweep.analysis import analyze
 from rnnviz.sweep.attacks import PGDSettings
 from rnnviz.sweep.attacks import attack as make
+from rnnviz.sweep.loop import analyze
 
 
 def test_cards_remake_the_sweeps_adversarial_images_and_values(tmp_path):

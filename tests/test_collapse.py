@@ -125,7 +125,7 @@ def test_a_model_built_to_collapse_is_flagged():
 
 
 def test_the_builtin_standard_model_does_not_fire_at_eps_005():
-    from rnnviz.data.images import load_builtin_sample
+    from rnnviz.data.builtin import load_builtin_sample
     from rnnviz.models.loading import load_model
 
     loaded = load_model("builtin:fashion-standard")

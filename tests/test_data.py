@@ -7,7 +7,9 @@ import pytest
 from PIL import Image
 
 from rnnviz.common.errors import UsageError
-from rnnviz.data.images import Preprocess, load_builtin_sample, load_folder, load_image, to_rgb
+from rnnviz.data.builtin import load_builtin_sample
+from rnnviz.data.images import Preprocess, load_image, to_rgb
+from rnnviz.data.stream import load_folder
 from rnnviz.models.labels import imagenet_labels
 
 PREP = Preprocess(size=32, resize=36)

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from rnnviz.sweep.analysis import ModelAnalysis, analyze_attacks, concat_attacks
+from rnnviz.sweep.analysis import ModelAnalysis, concat_attacks
 from rnnviz.sweep.attacks import PGDSettings
 from rnnviz.sweep.distributed import Distributed, shard
+from rnnviz.sweep.loop import analyze_attacks
 from tests.helpers import images, sweep, tiny_resnet
 
 # ------------------------------------------------------------------ shards
@@ -47,7 +48,7 @@ def test_one_process_is_a_plain_call():
 
 def test_rank_zero_s_bar_counts_the_whole_job(monkeypatch):
     """With 3 equal shards, rank 0's one bar runs to the job's total at 3x its own pace."""
-    import rnnviz.sweep.analysis
+    from rnnviz.sweep import loop
 
     seen = {}
 
@@ -61,7 +62,7 @@ def test_rank_zero_s_bar_counts_the_whole_job(monkeypatch):
         def close(self):
             pass
 
-    monkeypatch.setattr(rnnviz.sweep.analysis, "tqdm", Bar)
+    monkeypatch.setattr(loop, "tqdm", Bar)
     x, y = images(4)
     analyze_attacks(tiny_resnet().module, x, y, sweep([0.0, 0.1], ["layer1"]), ("fgsm", "pgd"), progress="x", ranks=3)
     assert seen == {"total": 3 * 4 * 2 * 2, "done": 3 * 4 * 2 * 2}
@@ -145,7 +146,7 @@ WORKER = textwrap.dedent(
     import dataclasses, os, sys
     import rnnviz.channels.featvis as featvis
     import rnnviz.report as report
-    import rnnviz.pipeline.job as pipeline
+    import rnnviz.pipeline.load as load
     from rnnviz.cli import main
 
     featvis.QUALITY["draft"] = dataclasses.replace(featvis.QUALITY["draft"], steps=4)
@@ -153,7 +154,7 @@ WORKER = textwrap.dedent(
     if os.environ.get("FAIL_RANK") == os.environ.get("RANK", "0"):
         def broken(*args, **kwargs):
             raise RuntimeError("disk on fire")
-        pipeline.load_images = broken
+        load.load_images = broken
     sys.exit(main(sys.argv[1:]))
     """
 )

@@ -14,7 +14,7 @@ import torchvision
 from PIL import Image
 
 import rnnviz.channels.featvis as featvis
-import rnnviz.pipeline.job as pipeline
+import rnnviz.pipeline.stages as stages
 from rnnviz.cli import main
 from rnnviz.common.files import atomic_write_bytes
 
@@ -60,12 +60,12 @@ def results_without_timings(folder: Path) -> dict:
 
 
 def test_ctrl_c_during_attack_keeps_nothing_half_done_and_rerun_works(tmp_path, monkeypatch, capsys):
-    real = pipeline.analyze_attacks
-    monkeypatch.setattr(pipeline, "analyze_attacks", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    real = stages.analyze_attacks
+    monkeypatch.setattr(stages, "analyze_attacks", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     assert main(BASE + ["--out", "r"]) == 130
     assert "interrupted" in error_line(capsys)
     assert not (tmp_path / "r" / "results.json").exists()
-    monkeypatch.setattr(pipeline, "analyze_attacks", real)
+    monkeypatch.setattr(stages, "analyze_attacks", real)
     assert main(BASE + ["--out", "r"]) == 0
     assert (tmp_path / "r" / "report.html").is_file()
 
@@ -221,7 +221,8 @@ def test_output_folder_not_writable(tmp_path, capsys):
 
 
 def test_huge_image_is_skipped_with_a_warning(tmp_path):
-    from rnnviz.data.images import Preprocess, load_folder
+    from rnnviz.data.images import Preprocess
+    from rnnviz.data.stream import load_folder
     from rnnviz.models.labels import imagenet_labels
 
     folder = tmp_path / "flamingo"

@@ -261,10 +261,11 @@ def test_closed_stderr_and_broken_pipe_end_quietly(offline):
 
 
 def test_a_read_only_render_cache_is_named_before_the_attack(offline, capsys, monkeypatch):
-    import rnnviz.pipeline.job as pipeline
+    import rnnviz.pipeline.load as load
+    import rnnviz.pipeline.stages as stages
 
-    monkeypatch.setattr(pipeline.os, "access", lambda path, mode: False)
-    monkeypatch.setattr(pipeline, "analyze_attacks", lambda *a, **k: pytest.fail("attack started"))
+    monkeypatch.setattr(load.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(stages, "analyze_attacks", lambda *a, **k: pytest.fail("attack started"))
     assert main([a if a != "none" else "draft" for a in TINY]) == 2
     err = one_line(capsys)
     assert "render cache" in err and "not writable" in err and "RNNVIZ_CACHE" in err

@@ -6,7 +6,7 @@ from helpers import images, no_hooks, sweep, tiny_resnet
 from torch import nn
 
 from rnnviz.measures.patching import PatchSet, patch_sweep, plan, summarize
-from rnnviz.sweep.analysis import analyze
+from rnnviz.sweep.loop import analyze
 
 
 class OneChannelDecides(nn.Module):

@@ -8,9 +8,9 @@ import torch
 from helpers import TwoLayerNet, freeze, images, sweep, tiny_resnet
 
 from rnnviz.measures.ranking import EpsRanking, compare, jaccard
-from rnnviz.sweep.analysis import analyze
 from rnnviz.sweep.attacks import fgsm, sign_noise
 from rnnviz.sweep.bootstrap import SUBSET_FRACTIONS, ImageWeights, interval
+from rnnviz.sweep.loop import analyze
 from rnnviz.sweep.sensitivity import channel_l1
 
 LAYERS = ["layer2.0", "layer4.0"]

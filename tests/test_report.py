@@ -19,9 +19,10 @@ from PIL import Image
 from pypdf import PdfReader
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import COLOURS, SCHEMA_VERSION
+from rnnviz.common.names import SCHEMA_VERSION
 from rnnviz.report import render_report
 from rnnviz.report.figures.catalogue import class_slugs
+from rnnviz.report.figures.look import COLOURS
 from rnnviz.report.html import templates_dir
 from rnnviz.report.pdf import ReportFetcher, write_pdf
 from rnnviz.report.text.summary import caveats, summary_sentences

@@ -4,8 +4,8 @@ import pytest
 import torch
 from helpers import TwoLayerNet, freeze, images, no_hooks, sweep, tiny_resnet
 
-from rnnviz.sweep.analysis import analyze
 from rnnviz.sweep.hooks import LayerHooks
+from rnnviz.sweep.loop import analyze
 from rnnviz.sweep.sensitivity import SensitivityMeter, channel_l1, layer_means, top_channels
 
 

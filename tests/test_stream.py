@@ -9,24 +9,11 @@ import torch
 from PIL import Image
 
 from rnnviz.common.errors import UsageError
-from rnnviz.data.images import (
-    Preprocess,
-    check_image,
-    load_builtin_sample,
-    load_folder,
-    read_image,
-    select_files,
-    to_tensor,
-)
-from rnnviz.data.stream import (
-    ImageKeeper,
-    LazyImages,
-    find_unreadable,
-    lazy_set,
-    shard_range,
-    stream_builtin,
-    stream_folder,
-)
+from rnnviz.common.shards import shard
+from rnnviz.data.builtin import load_builtin_sample, stream_builtin
+from rnnviz.data.images import Preprocess, check_image, read_image, select_files, to_tensor
+from rnnviz.data.lazy import ImageKeeper, LazyImages, lazy_set
+from rnnviz.data.stream import find_unreadable, load_folder, stream_folder
 from rnnviz.models.labels import imagenet_labels
 
 PREP = Preprocess(size=32, resize=36)
@@ -98,13 +85,13 @@ def test_shards_cover_every_index_once_without_padding(folder, world):
     assert max(sizes) - min(sizes) <= 1 and sum(sizes) == 11
 
 
-def test_shard_range_is_array_split():
+def test_the_shard_rule_is_array_split():
     for n in range(0, 23):
         for world in range(1, 7):
             expected = [a.tolist() for a in np.array_split(np.arange(n), world)]
-            assert [list(shard_range(n, r, world)) for r in range(world)] == expected
+            assert [list(shard(n, r, world)) for r in range(world)] == expected
     with pytest.raises(ValueError):
-        shard_range(5, 2, 2)
+        shard(5, 2, 2)
 
 
 def test_builtin_sample_through_the_stream():
@@ -218,7 +205,7 @@ def test_ranks_check_their_own_share_of_files(folder):
 def test_under_torchrun_the_pipeline_checks_one_share_of_the_files_per_rank(folder):
     """``load_images`` with a rank's context checks that rank's share and builds the whole index."""
     from rnnviz.models.loading import load_model
-    from rnnviz.pipeline.job import load_images
+    from rnnviz.pipeline.load import load_images
     from rnnviz.settings.config import build_config
     from rnnviz.sweep.distributed import Distributed
 

@@ -23,9 +23,10 @@ from rnnviz.channels.maps import (
     first_conv,
     map_scale,
 )
-from rnnviz.common.names import MODELS, slug
-from rnnviz.sweep.analysis import ModelAnalysis, eval_mode
+from rnnviz.common.names import MODELS, channel_key, parse_channel_key, slug
+from rnnviz.sweep.analysis import ModelAnalysis
 from rnnviz.sweep.attacks import PGDSettings, attack
+from rnnviz.sweep.passes import eval_mode
 
 
 def card_channels(results: dict, model: str) -> dict[str, list[int]]:
@@ -63,9 +64,9 @@ def write_cards(
         summary = exemplars.summary(chosen, eps)
         adversarial = _adversarial_images(modules[m], images, labels, summary, eps, attack_name, pgd, seed, device)
         for key, card in summary.items():
-            layer, _, ch = key.rpartition(":")
+            layer, ch = parse_channel_key(key)
             folder = f"figures/cards/{m}/{slug(layer)}-{ch}"
-            card.update(_draw(out, folder, modules[m], layer, int(ch), images, card, adversarial))
+            card.update(_draw(out, folder, modules[m], layer, ch, images, card, adversarial))
         cards[m] = summary
     return cards
 
@@ -105,7 +106,7 @@ def _draw(out: Path, folder: str, model, layer: str, ch: int, images, card: dict
     scale = map_scale(*drawn) if drawn else (0.0, 1.0)
     files: dict = {"clean": None, "change": {}, "bars": {"activation": f"{folder}/activation-bar.png", "change": {}}}
     scales: dict = {"activation": list(scale), "change": {}}
-    colour_bar_png(scale, out / files["bars"]["activation"], label=f"{layer}:{ch} activation")
+    colour_bar_png(scale, out / files["bars"]["activation"], label=f"{channel_key(layer, ch)} activation")
     if clean is not None:
         files["clean"] = f"{folder}/clean.png"
         clean_sheet_png([images[i] for i in clean_index], list(clean), scale, out / files["clean"])

@@ -16,18 +16,12 @@ import torch
 from PIL import Image
 
 from rnnviz.common.files import atomic_path
-from rnnviz.common.names import MODELS, layer_order, slug
+from rnnviz.common.names import MODELS, layer_order, parse_channel_key, slug
 from rnnviz.common.spectrum import high_frequency_share
 from rnnviz.data.images import ImageSet
 from rnnviz.models.loading import LoadedModel
 from rnnviz.settings.config import Config
 from rnnviz.sweep.distributed import Distributed, split_evenly
-
-
-def _layer_channel(key: str) -> tuple[str, int]:
-    """``"layer3.1:17"`` (results.json's key) -> ``("layer3.1", 17)``."""
-    layer, _, channel = key.rpartition(":")
-    return layer, int(channel)
 
 
 def gallery_channels(results: dict, model: str) -> list[tuple[str, int]]:
@@ -56,7 +50,7 @@ def render_galleries(
     entries = []
     for m in MODELS:
         channels = gallery_channels(results, m)
-        max_act = {_layer_channel(key): v for key, v in results["channel_max_activation"][m].items()}
+        max_act = {parse_channel_key(key): v for key, v in results["channel_max_activation"][m].items()}
         for recipe in cfg.recipes:
             seeds = _seed_images(results, m, images) if recipe == "accent" else None
             if recipe == "accent" and not seeds:
@@ -90,7 +84,7 @@ def _seed_images(results: dict, model: str, images: ImageSet | None) -> dict[tup
     for key, entry in exemplars.items():
         clean = (entry or {}).get("clean") or []
         if clean:
-            seeds[_layer_channel(key)] = images.images[int(clean[0]["index"])]
+            seeds[parse_channel_key(key)] = images.images[int(clean[0]["index"])]
     return seeds
 
 
@@ -152,7 +146,7 @@ def render_jobs(
     jobs = []
     for m in MODELS:
         channels = gallery_channels(results, m)
-        max_act = {_layer_channel(key): v for key, v in results["channel_max_activation"][m].items()}
+        max_act = {parse_channel_key(key): v for key, v in results["channel_max_activation"][m].items()}
         for recipe in cfg.recipes:
             seeds = _seed_images(results, m, images) if recipe == "accent" else None
             if recipe == "accent":

@@ -32,6 +32,7 @@ from torch import nn
 from rnnviz.common.errors import UsageError
 from rnnviz.common.files import atomic_path
 from rnnviz.sweep.hooks import LayerHooks
+from rnnviz.sweep.passes import eval_mode
 
 DISPLAY = 168  # small images are enlarged (nearest) to about this many pixels on their long side
 DPI = 100
@@ -81,8 +82,6 @@ def activation_maps(
     Runs in eval mode without gradients on the model's own device (a no-parameter model: the
     images' device), so the values are those the sweep measured.
     """
-    from rnnviz.sweep.analysis import eval_mode
-
     device = next((p.device for p in model.parameters()), x.device)
     batches = [x] if x_adv is None else [x, x_adv]
     out: list[torch.Tensor] = []

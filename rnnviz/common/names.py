@@ -1,4 +1,5 @@
-"""The names engine and renderer share: one home each, and no torch import.
+"""The names engine and renderer share: one home each, and no torch import (the renderer's
+colours and markers live in ``rnnviz.report.figures.look``).
 
 results.json carries these strings; the report, the CLI, the config check and the test
 fixture all read them from here.
@@ -16,20 +17,18 @@ NORMS = {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2"}  # the unit each attack 
 RECIPES = ("lucid", "raw", "accent")  # feature-visualization recipes (rnnviz.channels.featvis)
 QUALITIES = ("none", "draft", "standard", "high")  # "none" skips rendering
 
-# Okabe-Ito: colour-blind safe. Plots, image grids, the HTML (through its context) and slides.
-COLOURS = {"standard": "#D55E00", "robust": "#0072B2"}
-# Colour alone is lost in greyscale print and to colour-blind readers, so a model is also told by
-# its marker: shape and fill (standard hollow circle, robust filled square), and by hatching where
-# it is drawn as bars or areas. Line dash is kept for the *attack* (PGD solid, FGSM dashed), so
-# one line shows both: its marker names the model, its dash the attack.
-MARKERS = {"standard": "o", "robust": "s"}
-MARKER_FILL = {"standard": "white", "robust": None}  # face colour; None: the model's own colour
-HATCHES = {"standard": "///", "robust": ""}
-DASHES = {"pgd": "-", "fgsm": "--", "pgd-l2": "-."}  # per attack; any other attack dotted
-# Right / wrong verdicts in the example grids: bluish green against a dark wine (Tol), apart in
-# lightness in greyscale and under deuteranopia, and unlike either model colour; a wrong verdict
-# is also a filled badge, a right one an outlined badge.
-RIGHT, WRONG, INK, MUTED = "#009E73", "#882255", "#222222", "#666666"
+
+def channel_key(layer: str, channel: int) -> str:
+    """``("layer3.1", 17)`` -> ``"layer3.1:17"``: how results.json, ``--neurons`` and the cards name a channel."""
+    return f"{layer}:{int(channel)}"
+
+
+def parse_channel_key(key: str) -> tuple[str, int]:
+    """``"layer3.1:17"`` -> ``("layer3.1", 17)``; the split is at the last colon (a layer path has none)."""
+    layer, sep, channel = key.rpartition(":")
+    if not sep or not layer or not channel.strip().isdigit():
+        raise ValueError(f"{key!r} is not a 'layer:channel' key")
+    return layer, int(channel)
 
 
 def slug(text: str) -> str:

@@ -263,85 +263,8 @@ def warn_skipped(skipped: list[str], stacklevel: int = 2) -> None:
         )
 
 
-def load_folder(
-    root: Path,
-    labels: LabelSet,
-    class_indices: list[int],
-    n_per_class: int,
-    seed: int,
-    prep: Preprocess,
-    label: str | None = None,
-) -> ImageSet:
-    """Read up to ``n_per_class`` images of each class; unreadable files are skipped, listed once."""
-    images: list[torch.Tensor] = []
-    targets: list[int] = []
-    sources: list[str] = []
-    skipped: list[str] = []
-    for chosen in select_files(Path(root), labels, class_indices, n_per_class, seed, label):
-        require_files(root, labels, chosen)
-        before = len(images)
-        for path in chosen.files:
-            try:
-                images.append(read_image(path, prep))
-            except Exception as err:  # PIL raises many types for bad files; all mean "skip it"
-                skipped.append(skip_note(path, err))
-                continue
-            targets.append(chosen.index)
-            sources.append(str(path))
-        require_readable(root, labels, chosen, len(images) - before)
-    warn_skipped(skipped)
-    return ImageSet(
-        torch.stack(images), torch.tensor(targets), class_indices, sources, f"image folder '{Path(root).name}'", skipped
-    )
-
-
 def _folder_hint(labels: LabelSet, index: int) -> str:
     hint = f"'{labels.names[index]}'"
     if labels.ids:
         hint = f"'{labels.ids[index]}' or {hint}"
     return hint
-
-
-def select_builtin(class_indices: list[int], n_per_class: int, seed: int) -> tuple[np.ndarray, list[str]]:
-    """Rows of the shipped Fashion-MNIST sample a run uses, in order, and notes on short classes."""
-    from rnnviz.models.labels import FASHION_NAMES
-    from rnnviz.models.zoo import load_fashion_sample
-
-    _, labels = load_fashion_sample()
-    chosen: list[np.ndarray] = []
-    notes: list[str] = []
-    for index in class_indices:
-        rows = np.flatnonzero(labels == index)
-        if len(rows) < n_per_class:
-            notes.append(
-                f"--n-images {n_per_class}: the built-in sample holds {len(rows)} images of "
-                f"{FASHION_NAMES[index]}; all {len(rows)} were used"
-            )
-        rng = np.random.default_rng([seed, index])
-        chosen.append(rows if len(rows) <= n_per_class else np.sort(rng.choice(rows, n_per_class, replace=False)))
-    return np.concatenate(chosen).astype(np.int64) if chosen else np.zeros(0, np.int64), notes
-
-
-def builtin_source(row: int) -> str:
-    return f"fashion-mnist test sample #{row}"
-
-
-def builtin_pixels(pixels: np.ndarray) -> torch.Tensor:
-    """uint8 (..., 28, 28) gray -> float (..., 3, 28, 28) in [0, 1], gray repeated to RGB."""
-    x = torch.from_numpy(pixels).float().div(255.0).unsqueeze(-3)
-    return x.repeat(*([1] * (x.dim() - 3)), 3, 1, 1)
-
-
-BUILTIN_DESCRIPTION = "built-in Fashion-MNIST test sample (MIT licence)"
-
-
-def load_builtin_sample(class_indices: list[int], n_per_class: int, seed: int) -> ImageSet:
-    """The shipped Fashion-MNIST test sample as RGB 28x28 (gray repeated to three channels)."""
-    from rnnviz.models.zoo import load_fashion_sample
-
-    pixels, labels = load_fashion_sample()
-    rows, notes = select_builtin(class_indices, n_per_class, seed)
-    sources = [builtin_source(int(i)) for i in rows]
-    x = builtin_pixels(pixels[rows])
-    y = torch.from_numpy(labels[rows]).long()
-    return ImageSet(x, y, class_indices, sources, BUILTIN_DESCRIPTION, notes=notes)

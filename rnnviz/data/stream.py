@@ -1,9 +1,9 @@
 """The run's images as a stream of batches, for samples too big to hold in memory (ImageNet val: 30 GB).
 
-Same images, order, labels, preprocessing and skipped files as ``rnnviz.data.images``'s ``load_folder`` and
-``load_builtin_sample`` (it reuses their selection and decoding), but decoded a batch at a time in
-``DataLoader`` workers, so memory is flat in the number of images; only the index (a path and a label
-per image) is held.
+The one way a run reads its images: ``rnnviz.data.images``'s file selection and decoding, decoded a
+batch at a time in ``DataLoader`` workers, so memory is flat in the number of images; only the index
+(a path and a label per image) is held. ``load_folder`` (and ``rnnviz.data.builtin``'s
+``load_builtin_sample``) are this stream decoded all at once, for small samples.
 
 Global indices are fixed before the first batch: the engine keys per-image randomness and the example
 images on them, and ranks shard on them. So unreadable files are found up front, by a check pass that
@@ -12,7 +12,7 @@ and can be split across ranks; they are dropped from the index and listed exactl
 lists them. A file that breaks after the check (deleted or rewritten mid-run) stops the run with a
 ``UsageError``: its index is already taken, and silently dropping it would shift every later image.
 
-Sharding: rank r of w gets the contiguous block ``shard_range(n, r, w)`` of global indices, sizes as
+Sharding: rank r of w gets the contiguous block ``rnnviz.common.shards.shard(n, r, w)`` of global indices, sizes as
 ``np.array_split`` (differing by at most one), every index exactly once, no padding: unlike
 ``DistributedSampler``, no image is counted twice. Batches never cross a shard boundary.
 """
@@ -29,18 +29,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate, get_worker_info
 
+from rnnviz.common import shards
 from rnnviz.common.errors import UsageError
 from rnnviz.data.images import (
-    BUILTIN_DESCRIPTION,
     ImageSet,
     Preprocess,
-    builtin_pixels,
-    builtin_source,
     check_image,
     read_image,
     require_files,
     require_readable,
-    select_builtin,
     select_files,
     skip_note,
     warn_skipped,
@@ -50,15 +47,6 @@ from rnnviz.models.labels import LabelSet
 Shard = tuple[int, int]  # (rank, world size)
 Gather = Callable[[list], list[list]]  # every rank's object, in rank order (``all_gather_object``)
 CHECK_CHUNK = 64  # files per check task: big enough to keep workers busy, small enough to balance
-
-
-def shard_range(n: int, rank: int, world: int) -> range:
-    """Rank ``rank``'s contiguous block of ``range(n)``: ``np.array_split`` sizes, no padding."""
-    if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"shard rank {rank} of world size {world}: need 0 <= rank < world")
-    base, extra = divmod(n, world)
-    lo = rank * base + min(rank, extra)
-    return range(lo, lo + base + (rank < extra))
 
 
 def _path_array(paths: Sequence[str | Path]) -> np.ndarray:
@@ -96,20 +84,6 @@ class FolderImages(Dataset):
             return read_image(path, self.prep), int(self.labels[i])
         except Exception as err:  # any decode error: the caller names the file and stops
             return skip_note(path, err), int(self.labels[i])
-
-
-class BuiltinImages(Dataset):
-    """The chosen rows of the shipped Fashion-MNIST sample (uint8, a few MB at most)."""
-
-    def __init__(self, pixels: np.ndarray, labels: np.ndarray):
-        self.pixels = np.ascontiguousarray(pixels)
-        self.labels = np.asarray(labels, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.pixels)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return builtin_pixels(self.pixels[i]), int(self.labels[i])
 
 
 class _FileCheck(Dataset):
@@ -189,7 +163,7 @@ class ImageStream:
         return int((self.labels == class_index).sum())
 
     def shard(self, rank: int, world: int) -> range:
-        return shard_range(len(self), rank, world)
+        return shards.shard(len(self), rank, world)
 
     def batches(
         self, batch_size: int, workers: int = 0, shard: Shard = (0, 1), pin_memory: bool = False
@@ -198,7 +172,7 @@ class ImageStream:
         be short), decoded by ``workers`` processes (0: in this one)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-        yield from self.load(_plan(self.shard(*shard), batch_size), workers, pin_memory)
+        yield from self.load(plan_batches(self.shard(*shard), batch_size), workers, pin_memory)
 
     def load(self, plan: list[range], workers: int = 0, pin_memory: bool = False) -> Generator[Batch, None, None]:
         """The batches of ``plan`` (ranges of global indices), in order, decoded by ``workers`` processes."""
@@ -228,121 +202,9 @@ class ImageStream:
         return out[0]
 
 
-def _plan(block: range, batch_size: int) -> list[range]:
+def plan_batches(block: range, batch_size: int) -> list[range]:
+    """``block`` in batches of ``batch_size`` (the last may be short): batches never cross a block."""
     return [range(s, min(s + batch_size, block.stop)) for s in range(block.start, block.stop, batch_size)]
-
-
-class LazyImages:
-    """A block of a stream's images that reads like the tensor ``ImageSet.images`` (the same values,
-    bit for bit) for what the engine reads: ``len``, contiguous slices, single images and index lists.
-    Pixels are decoded per request, so at most a batch exists (plus the workers' prefetch).
-
-    The engine's passes read ``view[a : a + batch_size]`` in order. A full batch that is not the one
-    expected next starts a ``DataLoader`` over the rest of the block, in ``workers`` processes that
-    decode ahead while the model computes; later slices come from it (slices it would have yielded
-    in between are skipped). Anything else (a short slice, an index, an index list) is decoded here.
-    """
-
-    def __init__(self, stream: ImageStream, span: range | None = None, batch_size: int = 32, workers: int = 0):
-        self.stream, self.batch_size, self.workers = stream, batch_size, workers
-        self.span = range(len(stream)) if span is None else span
-        self._ahead: Generator[Batch, None, None] | None = None
-        self._next = 0  # the local start of the batch ``_ahead`` yields next
-
-    def __len__(self) -> int:
-        return len(self.span)
-
-    def shard(self, span: range) -> LazyImages:
-        """The view of ``span`` (local indices) of this block: a shard, still undecoded."""
-        return LazyImages(self.stream, self.span[span.start : span.stop], self.batch_size, self.workers)
-
-    def __getitem__(self, key: Any) -> torch.Tensor:
-        if isinstance(key, slice):
-            start, stop, step = key.indices(len(self))
-            if step == 1 and stop > start:
-                return self._slice(start, stop)
-            return self._at(range(start, stop, step))
-        if isinstance(key, torch.Tensor) and key.dtype == torch.bool:
-            key = key.nonzero().flatten()
-        if isinstance(key, torch.Tensor | np.ndarray) and key.ndim == 0 or isinstance(key, int | np.integer):
-            return self._at([int(key)])[0]
-        return self._at([int(i) for i in key])
-
-    def _slice(self, start: int, stop: int) -> torch.Tensor:
-        """Contiguous images ``start .. stop``: from the read-ahead loader when a pass asks for them."""
-        full = min(start + self.batch_size, len(self))
-        lag = start - self._next
-        if stop != full or self._ahead is None or lag < 0 or lag % self.batch_size:
-            if stop - start != self.batch_size:
-                return self._at(range(start, stop))
-            self.close()
-            plan = _plan(self.span[start:], self.batch_size)
-            self._ahead, self._next, lag = self.stream.load(plan, self.workers), start, 0
-        assert self._ahead is not None
-        for _ in range(lag // self.batch_size + 1):
-            batch = next(self._ahead)
-        self._next = stop
-        if stop == len(self):
-            self.close()  # the pass is done: let the workers go
-        return batch.images
-
-    def _at(self, indices: Sequence[int]) -> torch.Tensor:
-        """Images by local index, decoded here (negative indices count from the end, as a tensor's)."""
-        n = len(self)
-        for i in indices:
-            if not -n <= i < n:
-                raise IndexError(f"index {i} is out of bounds for {n} images")
-        if not indices:
-            return self._at([0])[:0] if n else torch.empty(0)
-        return self.stream.images_at([self.span[i] for i in indices])
-
-    def close(self) -> None:
-        """Stop the read-ahead loader (and its worker processes), if one runs."""
-        if self._ahead is not None:
-            self._ahead.close()
-        self._ahead = None
-
-    def __del__(self) -> None:
-        if getattr(self, "_ahead", None) is not None:
-            self.close()
-
-
-def lazy_set(stream: ImageStream, batch_size: int = 32, workers: int = 0) -> ImageSet:
-    """``stream`` as an ``ImageSet`` whose ``images`` is a ``LazyImages`` view of all of it."""
-    return ImageSet(
-        LazyImages(stream, None, batch_size, workers),
-        stream.labels,
-        stream.class_indices,
-        stream.sources,
-        stream.description,
-        stream.skipped,
-        stream.notes,
-    )
-
-
-class ImageKeeper:
-    """The clean images of a few chosen global indices, picked up as the batches go by (the
-    ``ExampleKeeper`` pattern: ``add`` per batch, ``merge`` across ranks)."""
-
-    def __init__(self, indices: Sequence[int]):
-        self.images: dict[int, torch.Tensor | None] = {int(i): None for i in indices}
-
-    def add(self, batch: Batch) -> None:
-        for i in self.images:
-            if batch.start <= i < batch.start + len(batch.images):
-                self.images[i] = batch.images[i - batch.start].clone()  # not a view pinning the batch
-
-    def merge(self, other: ImageKeeper) -> ImageKeeper:
-        for i, image in other.images.items():
-            if image is not None:
-                self.images[i] = image
-        return self
-
-    def stacked(self) -> dict[int, torch.Tensor]:
-        missing = [i for i, image in self.images.items() if image is None]
-        if missing:
-            raise ValueError(f"images {missing} were never in a batch (merge every shard first)")
-        return {i: image for i, image in self.images.items() if image is not None}
 
 
 # ------------------------------------------------------------------ building a stream
@@ -353,7 +215,7 @@ def find_unreadable(
 ) -> list[tuple[int, str]]:
     """(position, skip note) of every file in this shard of ``paths`` that ``load_folder`` would skip."""
     arr = _path_array(paths)
-    block = shard_range(len(arr), *shard)
+    block = shards.shard(len(arr), *shard)
     chunks = [range(s, min(s + CHECK_CHUNK, block.stop)) for s in range(block.start, block.stop, CHECK_CHUNK)]
     if not chunks:
         return []
@@ -414,17 +276,23 @@ def stream_folder(
     )
 
 
-def stream_builtin(class_indices: list[int], n_per_class: int, seed: int) -> ImageStream:
-    """``load_builtin_sample``'s images as a stream (same rows, order, notes)."""
-    from rnnviz.models.zoo import load_fashion_sample
-
-    pixels, labels = load_fashion_sample()
-    rows, notes = select_builtin(class_indices, n_per_class, seed)
-    return ImageStream(
-        BuiltinImages(pixels[rows], labels[rows]),
-        torch.from_numpy(labels[rows]).long(),
-        class_indices,
-        [builtin_source(int(i)) for i in rows],
-        BUILTIN_DESCRIPTION,
-        notes=notes,
+def eager_set(stream: ImageStream) -> ImageSet:
+    """``stream`` with every image decoded into one tensor (small samples, tests, benchmarks)."""
+    pixels = stream.images_at(range(len(stream))) if len(stream) else torch.zeros(0, 3, 0, 0)
+    return ImageSet(
+        pixels, stream.labels, stream.class_indices, stream.sources, stream.description, stream.skipped, stream.notes
     )
+
+
+def load_folder(
+    root: Path,
+    labels: LabelSet,
+    class_indices: list[int],
+    n_per_class: int,
+    seed: int,
+    prep: Preprocess,
+    label: str | None = None,
+) -> ImageSet:
+    """``stream_folder``'s images, all decoded: up to ``n_per_class`` of each class, unreadable
+    files skipped and listed once."""
+    return eager_set(stream_folder(root, labels, class_indices, n_per_class, seed, prep, label))

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnviz.sweep.analysis import eval_mode, forward_no_grad
 from rnnviz.sweep.attacks import fgsm_step, input_gradient
+from rnnviz.sweep.passes import eval_mode, forward_no_grad
 
 
 def eps_grid(eps: list[float], points: int) -> list[float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from rnnviz.common.names import channel_key
 from rnnviz.measures.ranking import EpsRanking, jaccard, top_indices
 from rnnviz.sweep.analysis import ModelAnalysis
 
@@ -80,4 +81,4 @@ def overlap(by_attack: dict[str, ModelAnalysis], rank_by: str, k: int) -> dict:
 def top_keys(ranking: EpsRanking, k: int) -> list[str]:
     """The top-k of one condition as results.json keys ("layer:ch")."""
     values, keys = ranking.scores()
-    return [f"{keys[j][0]}:{keys[j][1]}" for j in top_indices(values, k)]
+    return [channel_key(*keys[j]) for j in top_indices(values, k)]

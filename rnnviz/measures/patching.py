@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from rnnviz.sweep.analysis import ModelAnalysis, SweepSettings, adversarial, eval_mode, forward_no_grad
+from rnnviz.sweep.analysis import ModelAnalysis
 from rnnviz.sweep.attacks import input_gradient
 from rnnviz.sweep.bootstrap import WeightedSums, image_uniform, interval
 from rnnviz.sweep.hooks import LayerHooks
+from rnnviz.sweep.passes import adversarial, eval_mode, forward_no_grad
+from rnnviz.sweep.settings import SweepSettings
 
 LAYER_K = 10  # "where does the damage enter?": each layer's own top-10 channels by sigma
 PATCH_BATCH = 512  # images per patched forward pass: several sets ride in one batch

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnviz.sweep.analysis import SweepSettings, adversarial, eval_mode, forward_no_grad
 from rnnviz.sweep.attacks import input_gradient
 from rnnviz.sweep.hooks import LayerHooks
+from rnnviz.sweep.passes import adversarial, eval_mode, forward_no_grad
 from rnnviz.sweep.sensitivity import SensitivityMeter
+from rnnviz.sweep.settings import SweepSettings
 
 
 @dataclass

@@ -105,6 +105,21 @@ def default_layers(net: nn.Module) -> list[str]:
         return ["relu", *_blocks(net, [f"layer{i}" for i in range(1, 5)])]
     if kind is FashionVGG:
         return [n for n, _ in net.named_children() if n.startswith("stage")]
+    for family in (_convolutional_layers, _staged_layers):
+        known = family(net)
+        if known is not None:
+            return known
+    skip = (nn.Linear, nn.Dropout, nn.Identity, nn.AdaptiveAvgPool2d, nn.MaxPool2d, nn.AvgPool2d)
+    return [
+        n
+        for n, m in net.named_children()
+        if not isinstance(m, skip)
+        and n not in ("input_normalize", "classifier", "fc", "heads", "head", "aux1", "aux2", "AuxLogits")
+    ]
+
+
+def _convolutional_layers(net: nn.Module) -> list[str] | None:
+    """``default_layers`` of torchvision's convolutional families before RegNet; None for others."""
     if isinstance(net, tvm.ResNet):
         return ["maxpool", *_blocks(net, [f"layer{i}" for i in range(1, 5)])]
     if isinstance(net, (tvm.VGG, tvm.AlexNet)):
@@ -120,6 +135,11 @@ def default_layers(net: nn.Module) -> list[str]:
         return ["layers.2", *(f"layers.{i}" for i in range(8, 14)), "layers.16"]
     if isinstance(net, tvm.ShuffleNetV2):
         return ["conv1", "stage2", "stage3", "stage4", "conv5"]
+    return None
+
+
+def _staged_layers(net: nn.Module) -> list[str] | None:
+    """``default_layers`` of torchvision's staged families (RegNet to ViT); None for others."""
     if isinstance(net, tvm.RegNet):
         return ["stem", *(f"trunk_output.{n}" for n, _ in net.trunk_output.named_children())]
     if isinstance(net, tvm.EfficientNet):
@@ -128,13 +148,7 @@ def default_layers(net: nn.Module) -> list[str]:
         return [f"features.{i}" for i in range(1, len(net.features), 2)]
     if isinstance(net, tvm.VisionTransformer):
         return [f"encoder.layers.{n}" for n, _ in net.encoder.layers.named_children()]
-    skip = (nn.Linear, nn.Dropout, nn.Identity, nn.AdaptiveAvgPool2d, nn.MaxPool2d, nn.AvgPool2d)
-    return [
-        n
-        for n, m in net.named_children()
-        if not isinstance(m, skip)
-        and n not in ("input_normalize", "classifier", "fc", "heads", "head", "aux1", "aux2", "AuxLogits")
-    ]
+    return None
 
 
 def _blocks(net: nn.Module, stages: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import COLOURS, INK, MODELS, MUTED, RIGHT, WRONG
+from rnnviz.common.names import MODELS
 from rnnviz.report.figures.catalogue import (
     ReportFigure,
     attacked_indices,
@@ -23,6 +23,7 @@ from rnnviz.report.figures.catalogue import (
     sensitivity_key,
 )
 from rnnviz.report.figures.channel_grids import gallery_key
+from rnnviz.report.figures.look import COLOURS, INK, MUTED, RIGHT, WRONG
 from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import cards as cards_section
 from rnnviz.report.sections import patching as patch_section
@@ -80,7 +81,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "title": f"{results['models']['robust']['name']} vs {results['models']['standard']['name']}"
         f" under {' and '.join(attack_label(a) for a in attack_list(results['config']))}",
         "created": _date(results["created"]),
-        # one home for the colours (rnnviz.common.names): the templates set CSS custom properties from it
+        # one home for the colours (rnnviz.report.figures.look): the templates set CSS custom properties from it
         "colours": {**COLOURS, "right": RIGHT, "wrong": WRONG, "ink": INK, "muted": MUTED},
         "models": [_model(results, m) for m in MODELS],
         "config": config,

@@ -33,25 +33,7 @@ def attack_tables(results: dict) -> dict:
                 for j, cb in enumerate(o["conditions"])
             ],
         ),
-        "collapse": (
-            ["attack", "model", "eps", "predicted_class", "count", "share", "dominant", "rising"],
-            [
-                [
-                    a,
-                    m,
-                    eps[i],
-                    p["class"],
-                    p["count"],
-                    p["share"],
-                    p["class"] in c["dominant"],
-                    p["class"] in c["rising"],
-                ]
-                for a, per_model in attacks["collapse"].items()
-                for m, per_eps in per_model.items()
-                for i, c in enumerate(per_eps)
-                for p in c["predicted"]
-            ],
-        ),
+        "collapse": _collapse_table(attacks, eps),
     }
     if attacks.get("transfer"):
         t = attacks["transfer"]
@@ -71,6 +53,29 @@ def attack_tables(results: dict) -> dict:
             [[m, e, *_interval(acc)] for m in MODELS for e, acc in zip(c["eps"], c[m])],
         )
     return tables
+
+
+def _collapse_table(attacks: dict, eps: list) -> tuple[list, list]:
+    """Per attack, model and eps, the classes the adversarial predictions fall into."""
+    return (
+        ["attack", "model", "eps", "predicted_class", "count", "share", "dominant", "rising"],
+        [
+            [
+                a,
+                m,
+                eps[i],
+                p["class"],
+                p["count"],
+                p["share"],
+                p["class"] in c["dominant"],
+                p["class"] in c["rising"],
+            ]
+            for a, per_model in attacks["collapse"].items()
+            for m, per_eps in per_model.items()
+            for i, c in enumerate(per_eps)
+            for p in c["predicted"]
+        ],
+    )
 
 
 def _interval(acc: dict) -> list:

@@ -15,9 +15,10 @@ import torch
 
 from rnnviz import __version__
 from rnnviz.common.files import atomic_write_json
-from rnnviz.common.names import MODELS, SCHEMA_VERSION
+from rnnviz.common.names import MODELS, SCHEMA_VERSION, channel_key
 from rnnviz.measures.ranking import EpsRanking, compare
-from rnnviz.sweep.analysis import ModelAnalysis, sweet_spot
+from rnnviz.measures.sweet_spot import sweet_spot
+from rnnviz.sweep.analysis import ModelAnalysis
 
 # ------------------------------------------------------------------ results.json
 
@@ -52,7 +53,8 @@ def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis],
         "channel_max_activation": {m: _max_activation_of_top(analyses[m], ranking[m]) for m in MODELS},
         "neuron_sensitivity": {
             m: [
-                {f"{layer}:{ch}": grid.tolist() for (layer, ch), grid in per.items()} for per in analyses[m].neuron_maps
+                {channel_key(layer, ch): grid.tolist() for (layer, ch), grid in per.items()}
+                for per in analyses[m].neuron_maps
             ]
             for m in MODELS
         },
@@ -80,7 +82,7 @@ def rank(cfg, analyses: dict[str, ModelAnalysis], class_names: list[str]) -> tup
 
 def _max_activation_of_top(analysis: ModelAnalysis, ranking: list) -> dict[str, float]:
     tops = {(row["layer"], row["channel"]) for per_eps in ranking if per_eps for row in per_eps["top"]}
-    return {f"{layer}:{ch}": float(analysis.max_activation[layer][ch]) for layer, ch in sorted(tops)}
+    return {channel_key(layer, ch): float(analysis.max_activation[layer][ch]) for layer, ch in sorted(tops)}
 
 
 def _warnings(models, images) -> list[str]:

@@ -58,96 +58,114 @@ def _sensitivity_tables(results: dict, analyses: dict[str, ModelAnalysis]) -> di
     """sigma per layer, per top-k rank (with its interval and baseline) and per channel; eps > 0 only."""
     eps = results["config"]["eps"]
     tables = {
-        "layer_sensitivity": (
-            [
-                "model",
-                "eps",
-                "layer",
-                "sensitivity",
-                "ci_low",
-                "ci_high",
-                "noise",
-                "relative",
-                "relative_ci_low",
-                "relative_ci_high",
-            ],
-            [
-                [
-                    m,
-                    eps[i],
-                    layer,
-                    v["sigma"],
-                    *_pair(v.get("sigma_ci")),
-                    v.get("noise"),
-                    v.get("relative"),
-                    *_pair(v.get("relative_ci")),
-                ]
-                for m in MODELS
-                for i, r in enumerate(results["ranking"][m])
-                if r
-                for layer, v in r["layers"].items()
-            ],
-        ),
-        "top_channels": (
-            [
-                "model",
-                "eps",
-                "measure",
-                "rank",
-                "layer",
-                "channel",
-                "sensitivity",
-                "ci_low",
-                "ci_high",
-                "noise",
-                "excess",
-                "excess_ci_low",
-                "excess_ci_high",
-                "noise_ratio",
-                "relative",
-                "p_top",
-            ],
-            [
-                [
-                    m,
-                    eps[i],
-                    r["measure"],
-                    k + 1,
-                    row["layer"],
-                    row["channel"],
-                    row["sensitivity"],
-                    *_pair(row.get("sensitivity_ci")),
-                    row.get("noise"),
-                    row.get("excess"),
-                    *_pair(row.get("excess_ci")),
-                    row.get("noise_ratio"),
-                    row.get("relative"),
-                    row.get("p_top"),
-                ]
-                for m in MODELS
-                for i, r in enumerate(results["ranking"][m])
-                if r
-                for k, row in enumerate(r["top"])
-            ],
-        ),
+        "layer_sensitivity": _layer_table(results),
+        "top_channels": _top_table(results),
         "channel_sensitivity": (
             ["model", "eps", "layer", "channel", "sensitivity", "noise", "scale"],
             [row for m, a in analyses.items() for row in _channel_rows(m, a, eps)],
         ),
     }
     if any(results["neuron_sensitivity"][m][0] for m in MODELS):
-        tables["neuron_sensitivity"] = (
-            ["model", "eps", "channel", "y", "x", "sensitivity"],
-            [
-                [m, eps[i], key, y, x, v]
-                for m in MODELS
-                for i, per in enumerate(results["neuron_sensitivity"][m])
-                for key, grid in per.items()
-                for y, row in enumerate(grid)
-                for x, v in enumerate(row)
-            ],
-        )
+        tables["neuron_sensitivity"] = _neuron_table(results)
     return tables
+
+
+def _layer_table(results: dict) -> tuple[list, list]:
+    """sigma per model, eps and layer, with its interval, noise baseline and relative sigma."""
+    eps = results["config"]["eps"]
+    return (
+        [
+            "model",
+            "eps",
+            "layer",
+            "sensitivity",
+            "ci_low",
+            "ci_high",
+            "noise",
+            "relative",
+            "relative_ci_low",
+            "relative_ci_high",
+        ],
+        [
+            [
+                m,
+                eps[i],
+                layer,
+                v["sigma"],
+                *_pair(v.get("sigma_ci")),
+                v.get("noise"),
+                v.get("relative"),
+                *_pair(v.get("relative_ci")),
+            ]
+            for m in MODELS
+            for i, r in enumerate(results["ranking"][m])
+            if r
+            for layer, v in r["layers"].items()
+        ],
+    )
+
+
+def _top_table(results: dict) -> tuple[list, list]:
+    """The top-k channels per model, eps and measure, with intervals and baselines."""
+    eps = results["config"]["eps"]
+    return (
+        [
+            "model",
+            "eps",
+            "measure",
+            "rank",
+            "layer",
+            "channel",
+            "sensitivity",
+            "ci_low",
+            "ci_high",
+            "noise",
+            "excess",
+            "excess_ci_low",
+            "excess_ci_high",
+            "noise_ratio",
+            "relative",
+            "p_top",
+        ],
+        [
+            [
+                m,
+                eps[i],
+                r["measure"],
+                k + 1,
+                row["layer"],
+                row["channel"],
+                row["sensitivity"],
+                *_pair(row.get("sensitivity_ci")),
+                row.get("noise"),
+                row.get("excess"),
+                *_pair(row.get("excess_ci")),
+                row.get("noise_ratio"),
+                row.get("relative"),
+                row.get("p_top"),
+            ]
+            for m in MODELS
+            for i, r in enumerate(results["ranking"][m])
+            if r
+            for k, row in enumerate(r["top"])
+        ],
+    )
+
+
+def _neuron_table(results: dict) -> tuple[list, list]:
+    """The ``--neurons`` maps: sigma per model, eps, channel and spatial position."""
+    eps = results["config"]["eps"]
+    return (
+        ["model", "eps", "channel", "y", "x", "sensitivity"],
+        [
+            [m, eps[i], key, y, x, v]
+            for m in MODELS
+            for i, per in enumerate(results["neuron_sensitivity"][m])
+            for key, grid in per.items()
+            for y, row in enumerate(grid)
+            for x, v in enumerate(row)
+        ],
+    )
 
 
 def _trust_tables(results: dict) -> dict:

@@ -186,23 +186,6 @@ def build_config(settings: dict) -> Config:
     return cfg
 
 
-def check_sources(cfg: Config) -> None:
-    """Fail in seconds, before torch is imported or any model loads, when images or weights are
-    missing: no data folder, or a URL checkpoint that is neither cached nor downloadable."""
-    from rnnviz.models.download import fetch_checkpoint
-
-    if cfg.data is None:
-        raise UsageError(
-            f"no image folder for preset '{cfg.preset}': pass --data DIR (ImageNet validation layout, "
-            f"one folder per synset such as n02007558/) or set RNNVIZ_DATA; offline alternative: --preset fashion"
-        )
-    if cfg.data != "builtin" and not Path(cfg.data).is_dir():
-        raise UsageError(f"data folder not found: {cfg.data}; pass --data with an existing folder of images")
-    for spec in (cfg.standard, cfg.robust):
-        if spec and spec.startswith(("http://", "https://")):
-            fetch_checkpoint(spec)
-
-
 # Integer settings: (lowest, highest). The ceilings keep a typo from costing hours or gigabytes
 # (--diversity 1000000 once grew to 24 GB; --n-examples 300 drew a 17008 px wide figure).
 INT_BOUNDS = {
@@ -227,6 +210,22 @@ RANK_BY = ("sigma", "excess")
 
 def validate(cfg: Config) -> None:
     """Range checks that need no model; layer names and top-k vs channels are checked later."""
+    _check_methods(cfg)
+    _check_numbers(cfg)
+    _check_lists(cfg)
+    patch_ladder(cfg.patch)
+    if (
+        not isinstance(cfg.patch_share, (int, float))
+        or isinstance(cfg.patch_share, bool)
+        or not 0 < cfg.patch_share <= 1
+    ):
+        raise UsageError(f"--patch-share must be in (0, 1], got {cfg.patch_share!r}")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", cfg.device):
+        raise UsageError(f"unknown --device '{cfg.device}'; use cpu, cuda or cuda:N")
+
+
+def _check_methods(cfg: Config) -> None:
+    """Attacks, quality, ranking and recipes: each one of its known names."""
     for attack in cfg.attack:
         _check_choice("attack", attack, ATTACKS)
     if not cfg.attack or len(set(cfg.attack)) < len(cfg.attack):
@@ -243,6 +242,10 @@ def validate(cfg: Config) -> None:
         _check_choice("recipes", recipe, RECIPES)
     if "accent" in cfg.recipes and not cfg.exemplars:
         raise UsageError("--recipes accent starts from each channel's best real image; it needs --exemplars 1 or more")
+
+
+def _check_numbers(cfg: Config) -> None:
+    """The integer flags in their bounds, the PGD step size and the ``--neurons`` form."""
     for name, (low, high) in INT_BOUNDS.items():
         value = getattr(cfg, name)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -252,6 +255,10 @@ def validate(cfg: Config) -> None:
     bad = [n for n in cfg.neurons or [] if not re.fullmatch(r"[\w.]+:\d+", n)]
     if bad:
         raise UsageError(f"--neurons entry '{bad[0]}' is not LAYER:CHANNEL; write e.g. layer4.0:17")
+
+
+def _check_lists(cfg: Config) -> None:
+    """Classes and epsilons: present, not too many, eps within its attacks' range."""
     if not cfg.classes:
         raise UsageError("no classes given; pass --classes, e.g. --classes flamingo")
     if len(cfg.classes) > MAX_CLASSES:
@@ -266,15 +273,6 @@ def validate(cfg: Config) -> None:
         )
     if len(cfg.eps) > MAX_EPS:
         raise UsageError(f"--eps lists {len(cfg.eps)} values; use at most {MAX_EPS}")
-    patch_ladder(cfg.patch)
-    if (
-        not isinstance(cfg.patch_share, (int, float))
-        or isinstance(cfg.patch_share, bool)
-        or not 0 < cfg.patch_share <= 1
-    ):
-        raise UsageError(f"--patch-share must be in (0, 1], got {cfg.patch_share!r}")
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", cfg.device):
-        raise UsageError(f"unknown --device '{cfg.device}'; use cpu, cuda or cuda:N")
 
 
 def patch_ladder(text) -> tuple[int, ...]:

@@ -7,6 +7,7 @@ two shards merge into those of the whole (what torchrun's reduction will call).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -142,3 +143,12 @@ class ScaleMeter:
 
     def channels(self) -> dict[str, torch.Tensor]:
         return {name: s / max(self.count, 1) for name, s in self.sums.items()}
+
+
+def merged(parts: Sequence):
+    """A copy of the first accumulator with the others merged in, in order; ``parts`` are left
+    unchanged. The one way shards (or ranks) of any accumulator with ``merge`` become the whole's."""
+    whole = copy.deepcopy(parts[0])
+    for p in parts[1:]:
+        whole.merge(p)
+    return whole

@@ -12,6 +12,7 @@ name the engine uses.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -81,22 +82,7 @@ def pgd(
     The random start is drawn per image from (``seed``, its global index in ``indices``) when
     given, so the same image gets the same attack in any batch; else from ``generator``.
     """
-    if eps == 0:
-        return x
-    step = settings.step_for(eps)
-    x_adv = x.clone()
-    if settings.random_start:
-        noise = (
-            _start(x.shape[1:], seed, indices)
-            if indices is not None
-            else torch.rand(x.shape, generator=generator, device="cpu")
-        ).to(x.device)
-        x_adv = (x + (2 * noise - 1) * eps).clamp_(0.0, 1.0)
-    for _ in range(settings.steps):
-        grad, _ = input_gradient(model, x_adv, y)
-        x_adv = x_adv + step * grad.sign()
-        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
-    return x_adv.detach()
+    return _projected_descent(_LINF, model, x, y, eps, settings, generator, seed, indices)
 
 
 def pgd_l2(
@@ -117,29 +103,84 @@ def pgd_l2(
     radius uniform in [0, eps), as torchattacks draws it, per image from (``seed``, global index)
     when ``indices`` is given, else from ``generator``.
     """
+    return _projected_descent(_L2, model, x, y, eps, settings, generator, seed, indices)
+
+
+@dataclass(frozen=True)
+class _Ball:
+    """What one norm's PGD does its own way: the random start, the step along the gradient and the
+    projection back into the ball (and [0, 1]); ``_projected_descent`` is the loop both share."""
+
+    start: Callable[[torch.Tensor, float, int, torch.Tensor | None, torch.Generator | None], torch.Tensor]
+    step: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]  # x_adv, grad, step size
+    project: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]  # x_adv, x, eps
+
+
+def _projected_descent(
+    ball: _Ball,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    settings: PGDSettings,
+    generator: torch.Generator | None,
+    seed: int,
+    indices: torch.Tensor | None,
+) -> torch.Tensor:
     if eps == 0:
         return x
     step = settings.step_for(eps)
-    x_adv = x.clone()
-    if settings.random_start:
-        direction, radius = (
-            _l2_start(x.shape[1:], seed, indices)
-            if indices is not None
-            else (
-                torch.randn(x.shape, generator=generator, device="cpu"),
-                torch.rand(len(x), generator=generator, device="cpu"),
-            )
-        )
-        direction, radius = direction.to(x.device, x.dtype), radius.to(x.device, x.dtype)
-        delta = direction * (radius * eps / _norms(direction)).view(-1, *[1] * (x.dim() - 1))
-        x_adv = (x + delta).clamp_(0.0, 1.0)
+    x_adv = ball.start(x, eps, seed, indices, generator) if settings.random_start else x.clone()
     for _ in range(settings.steps):
         grad, _ = input_gradient(model, x_adv, y)
-        x_adv = x_adv + step * grad / (_norms(grad) + _DIVISION_EPS).view(-1, *[1] * (x.dim() - 1))
-        delta = x_adv - x
-        factor = torch.clamp(eps / _norms(delta), max=1.0)
-        x_adv = (x + delta * factor.view(-1, *[1] * (x.dim() - 1))).clamp_(0.0, 1.0)
+        x_adv = ball.project(ball.step(x_adv, grad, step), x, eps)
     return x_adv.detach()
+
+
+def _linf_start(x, eps: float, seed: int, indices, generator) -> torch.Tensor:
+    noise = (
+        _start(x.shape[1:], seed, indices)
+        if indices is not None
+        else torch.rand(x.shape, generator=generator, device="cpu")
+    ).to(x.device)
+    return (x + (2 * noise - 1) * eps).clamp_(0.0, 1.0)
+
+
+def _l2_random_start(x, eps: float, seed: int, indices, generator) -> torch.Tensor:
+    direction, radius = (
+        _l2_start(x.shape[1:], seed, indices)
+        if indices is not None
+        else (
+            torch.randn(x.shape, generator=generator, device="cpu"),
+            torch.rand(len(x), generator=generator, device="cpu"),
+        )
+    )
+    direction, radius = direction.to(x.device, x.dtype), radius.to(x.device, x.dtype)
+    delta = direction * _per_image(radius * eps / _norms(direction), x)
+    return (x + delta).clamp_(0.0, 1.0)
+
+
+def _l2_project(x_adv, x, eps: float) -> torch.Tensor:
+    delta = x_adv - x
+    factor = torch.clamp(eps / _norms(delta), max=1.0)
+    return (x + delta * _per_image(factor, x)).clamp_(0.0, 1.0)
+
+
+def _per_image(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(n,) per-image values shaped to broadcast over ``x``'s (n, ...) images."""
+    return values.view(-1, *[1] * (x.dim() - 1))
+
+
+_LINF = _Ball(
+    start=_linf_start,
+    step=lambda x_adv, grad, step: x_adv + step * grad.sign(),
+    project=lambda x_adv, x, eps: torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0),
+)
+_L2 = _Ball(
+    start=_l2_random_start,
+    step=lambda x_adv, grad, step: x_adv + step * grad / _per_image(_norms(grad) + _DIVISION_EPS, grad),
+    project=_l2_project,
+)
 
 
 def attack(

@@ -1,7 +1,7 @@
 """Many processes, one job: torchrun's process group, exact shards, and stages that fail together.
 
 Under ``torchrun --nproc-per-node N -m rnnviz ...`` each process (rank) measures a contiguous,
-unpadded shard of the images (``shard``); the accumulators of all shards go to rank 0 and merge
+unpadded shard of the images (``rnnviz.common.shards.shard``); the accumulators of all shards go to rank 0 and merge
 there in rank order (sums of sums and counts, never averages of per-rank means), which gives the
 numbers one process gives: every random draw belongs to an image's global index, not to a rank.
 
@@ -32,21 +32,11 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from rnnviz.common.errors import UsageError
+from rnnviz.common.shards import shard
 
 T = TypeVar("T")
 TIMEOUT_ENV = "RNNVIZ_DIST_TIMEOUT"  # seconds one collective may wait for the slowest rank
 DEFAULT_TIMEOUT_S = 4 * 3600  # a stage waits for the slowest shard; a dead rank is torchrun's to stop
-
-
-def shard(n: int, rank: int, world: int) -> range:
-    """The contiguous image indices of ``rank``: ``np.array_split`` sizes (the first ``n % world``
-    ranks get one more), every index in exactly one shard, no padding and no repeats (unlike
-    ``DistributedSampler``, whose padding would count some images twice)."""
-    if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"rank {rank} is not in a world of {world}")
-    base, extra = divmod(n, world)
-    start = rank * base + min(rank, extra)
-    return range(start, start + base + (rank < extra))
 
 
 class PeerFailure(Exception):
@@ -80,7 +70,7 @@ class Distributed:
         return f"cuda:{self.local_rank}" if requested == "cuda" and self.world > 1 else requested
 
     def shard(self, n: int) -> range:
-        """This rank's images of ``n`` (``shard``)."""
+        """This rank's images of ``n`` (``rnnviz.common.shards.shard``)."""
         return shard(n, self.rank, self.world)
 
     def stage(self, name: str, work: Callable[[], T]) -> T:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import torch
 
+from rnnviz.common.names import channel_key
 from rnnviz.sweep.accumulators import Step
 from rnnviz.sweep.hooks import channel_mean
 from rnnviz.sweep.sensitivity import channel_l1
@@ -126,7 +127,7 @@ class TopExemplars:
         for name, chs in self._chosen(channels).items():
             for ch in chs:
                 change = {repr(e): _rows(self.change[k].get(name), ch) for k, e in enumerate(eps_values) if e != 0}
-                out[f"{name}:{ch}"] = {"clean": _rows(self.clean.get(name), ch), "change": change}
+                out[channel_key(name, ch)] = {"clean": _rows(self.clean.get(name), ch), "change": change}
         return out
 
 

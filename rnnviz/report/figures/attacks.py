@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
-from rnnviz.common.names import COLOURS, INK, MODELS, MUTED
-from rnnviz.report.figures.look import PAGE, Look
+from rnnviz.common.names import MODELS
+from rnnviz.report.figures.look import COLOURS, INK, MUTED, PAGE, Look
 from rnnviz.report.figures.plots import _save, plain
 from rnnviz.report.text.format import attack_label
 

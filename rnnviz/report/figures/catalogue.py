@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from rnnviz.common.names import COLOURS, MODELS, MUTED, RIGHT, WRONG, eps_slugs, slug
+from rnnviz.common.names import MODELS, eps_slugs, slug
 from rnnviz.report.figures import channel_grids, plots
 from rnnviz.report.figures.channel_grids import load_tile
 from rnnviz.report.figures.grids import (
@@ -27,6 +27,7 @@ from rnnviz.report.figures.grids import (
     text_image,
     vstack,
 )
+from rnnviz.report.figures.look import COLOURS, MUTED, RIGHT, WRONG
 from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust

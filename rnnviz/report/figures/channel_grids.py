@@ -9,9 +9,10 @@ from pathlib import Path
 from PIL import Image
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import COLOURS, MODELS, MUTED, WRONG, eps_slugs
+from rnnviz.common.names import MODELS, eps_slugs
 from rnnviz.report.figures import plots
 from rnnviz.report.figures.grids import PAD, TILE, Cell, Line, fit, grid, hstack, save_image, text_image, vstack
+from rnnviz.report.figures.look import COLOURS, MUTED, WRONG
 from rnnviz.report.sections import trust
 from rnnviz.report.text.format import eps_text, pct
 from rnnviz.report.text.gallery import targets_sentence

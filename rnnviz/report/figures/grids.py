@@ -16,7 +16,7 @@ from matplotlib import font_manager
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from rnnviz.common.files import atomic_path
-from rnnviz.common.names import INK, MUTED
+from rnnviz.report.figures.look import INK, MUTED
 
 DPI = 200
 TILE, FONT_PX, LINE_PX, PAD = 168, 17, 22, 8  # 168 = 6 x 28 = 3 x 56 px

@@ -14,7 +14,20 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from rnnviz.common.names import COLOURS, HATCHES, MARKER_FILL, MARKERS
+# Okabe-Ito: colour-blind safe. Plots, image grids, the HTML (through its context) and slides.
+COLOURS = {"standard": "#D55E00", "robust": "#0072B2"}
+# Colour alone is lost in greyscale print and to colour-blind readers, so a model is also told by
+# its marker: shape and fill (standard hollow circle, robust filled square), and by hatching where
+# it is drawn as bars or areas. Line dash is kept for the *attack* (PGD solid, FGSM dashed), so
+# one line shows both: its marker names the model, its dash the attack.
+MARKERS = {"standard": "o", "robust": "s"}
+MARKER_FILL = {"standard": "white", "robust": None}  # face colour; None: the model's own colour
+HATCHES = {"standard": "///", "robust": ""}
+DASHES = {"pgd": "-", "fgsm": "--", "pgd-l2": "-."}  # per attack; any other attack dotted
+# Right / wrong verdicts in the example grids: bluish green against a dark wine (Tol), apart in
+# lightness in greyscale and under deuteranopia, and unlike either model colour; a wrong verdict
+# is also a filled badge, a right one an outlined badge.
+RIGHT, WRONG, INK, MUTED = "#009E73", "#882255", "#222222", "#666666"
 
 # 18 pt on a 13.33-inch-wide slide is 1.875% of the slide's width: 13.5 pt on our 10-inch slide.
 SLIDE_WIDTH_IN = 10.0  # 254 mm, the slide template's page width

@@ -14,8 +14,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter, PercentFormatter
 
-from rnnviz.common.names import COLOURS, HATCHES, INK, MODELS, MUTED
-from rnnviz.report.figures.look import PAGE, Look
+from rnnviz.common.names import MODELS
+from rnnviz.report.figures.look import COLOURS, HATCHES, INK, MUTED, PAGE, Look
 from rnnviz.report.figures.plots import _save, plain
 from rnnviz.report.text import patch_numbers as pn
 

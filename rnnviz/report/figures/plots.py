@@ -18,8 +18,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
 from rnnviz.common.files import atomic_path
-from rnnviz.common.names import COLOURS, DASHES, INK, MODELS, MUTED, layer_order
-from rnnviz.report.figures.look import PAGE, Look
+from rnnviz.common.names import MODELS, layer_order
+from rnnviz.report.figures.look import COLOURS, DASHES, INK, MUTED, PAGE, Look
 from rnnviz.report.text.format import attack_label, attack_name, eps_text
 from rnnviz.report.validate.safety import output
 

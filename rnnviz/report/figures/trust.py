@@ -11,8 +11,8 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from rnnviz.common.names import COLOURS, MODELS, MUTED, layer_order
-from rnnviz.report.figures.look import PAGE, Look
+from rnnviz.common.names import MODELS, layer_order
+from rnnviz.report.figures.look import COLOURS, MUTED, PAGE, Look
 from rnnviz.report.figures.plots import _legend_on_top, _save, model_label, plain
 
 SETTLED = 0.8  # Jaccard with the full-set top-k at half of the images that counts as settled

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from rnnviz.common.names import COLOURS, MODELS, MUTED, RIGHT, WRONG
+from rnnviz.common.names import MODELS
 from rnnviz.report.figures import plots
 from rnnviz.report.figures.channel_grids import channel_cell, load_tile
 from rnnviz.report.figures.grids import SLIDE_GRID, Cell, GridStyle, Line, grid, text_image, vstack
+from rnnviz.report.figures.look import COLOURS, MUTED, RIGHT, WRONG
 from rnnviz.report.text.format import pct
 
 PER_SLIDE = 5  # channel tiles in one row of one slide

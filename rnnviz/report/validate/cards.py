@@ -12,6 +12,7 @@ import os
 import stat
 from pathlib import Path
 
+from rnnviz.common.names import parse_channel_key
 from rnnviz.report.validate.safety import inside
 
 
@@ -22,8 +23,7 @@ def eps_keys(results: dict) -> dict[str, int]:
 
 def card_key(key: str) -> tuple[str, int]:
     """``"layer4.0:53"`` -> ``("layer4.0", 53)`` (a validated key)."""
-    layer, _, channel = key.rpartition(":")  # TODO: common.names.parse_channel_key
-    return layer, int(channel)
+    return parse_channel_key(key)
 
 
 def picture(root: Path, rel: str | None) -> Path | None:

@@ -1,0 +1,212 @@
+"""The job's inputs, checked before any work: the two models, the images, the layers.
+
+
+Everything here fails fast with a ``UsageError`` that names the fix, so a bad flag stops a run
+before the attack, not after it. ``prepare`` is the job's first stage: it returns the ``Job`` every
+later stage (``rnnviz.pipeline.stages``) reads.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rnnviz.common.cache import cache_dir
+from rnnviz.common.errors import UsageError
+from rnnviz.common.names import MODELS, parse_channel_key
+from rnnviz.data.builtin import stream_builtin
+from rnnviz.data.images import ImageSet, Preprocess
+from rnnviz.data.lazy import LazyImages, lazy_set
+from rnnviz.data.stream import eager_set, stream_folder
+from rnnviz.models.loading import LoadedModel, load_model
+from rnnviz.settings.config import Config, validate
+from rnnviz.settings.sources import check_sources
+from rnnviz.sweep.distributed import Distributed
+from rnnviz.sweep.hooks import channel_counts, check_layers
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every stage of one run reads: its settings, models and images, and this rank's shard.
+
+
+    ``cfg`` is the run as given, ``resolved`` the same with its layers filled in (what results.json
+    records), ``work`` the one the engine runs (also this rank's device). ``part`` is this rank's
+    shard ``span`` of ``images`` (all of them in one process).
+    """
+
+    cfg: Config
+    resolved: Config
+    work: Config
+    models: dict[str, LoadedModel]
+    images: ImageSet
+    part: ImageSet
+    span: range
+    ctx: Distributed
+
+
+def prepare(cfg: Config, ctx: Distributed) -> Job:
+    """Check ``cfg``, load the models and the images, choose the layers, cut this rank's shard."""
+    work = ctx.stage("checks", lambda: checked(cfg, ctx))
+    models = load_models(work, ctx)
+    images = ctx.stage("loading the images", lambda: load_images(work, models["standard"], lazy=True, ctx=ctx))
+    layers = ctx.stage("checking the layers", lambda: chosen_layers(work, models, images))
+    span = ctx.shard(len(images))
+    part = shard_images(images, span) if ctx.world > 1 else images
+    return Job(cfg, replace(cfg, layers=layers), replace(work, layers=layers), models, images, part, span, ctx)
+
+
+def load_pair(cfg: Config) -> dict[str, LoadedModel]:
+    """Both models of ``cfg``, on ``cfg.device``, checked to share one label set.
+
+
+    Args:
+        cfg: a validated ``Config`` (``rnnviz.build_config``).
+    Returns:
+        ``{"standard": LoadedModel, "robust": LoadedModel}``.
+    """
+    models = {
+        m: load_model(getattr(cfg, m), arch=cfg.arch, trust_pickle=cfg.trust_pickle, device=cfg.device) for m in MODELS
+    }
+    check_same_labels(models["standard"], models["robust"])
+    return models
+
+
+def check_same_labels(a: LoadedModel, b: LoadedModel) -> None:
+    """Both models must predict over one label set, or accuracies are not comparable."""
+    if a.labels.names != b.labels.names:
+        raise UsageError(
+            f"the two models have different label sets ({a.labels.name}, {len(a.labels)} classes vs "
+            f"{b.labels.name}, {len(b.labels)} classes); compare models trained on the same classes"
+        )
+
+
+def resolve_classes(cfg: Config, model: LoadedModel) -> list[int]:
+    """``cfg.classes`` as indices into ``model``'s label set (each class once)."""
+    indices = [model.labels.resolve(c) for c in cfg.classes]
+    if len(set(indices)) < len(indices):
+        raise UsageError(f"--classes names one class twice ({', '.join(cfg.classes)}); give each class once")
+    return indices
+
+
+def load_images(cfg: Config, model: LoadedModel, lazy: bool = False, ctx: Distributed | None = None) -> ImageSet:
+    """The images of ``cfg.classes`` (``cfg.n_images`` per class), preprocessed for ``model``.
+
+
+    Args:
+        lazy: pixels as a ``LazyImages`` view of a stream (what ``run`` uses: memory flat in the
+            number of images, decoded a batch at a time in ``cfg.workers`` processes) instead of a tensor.
+        ctx: under torchrun, each rank checks 1/world of the files up front and all share the findings.
+    Returns:
+        ``ImageSet``: images (N, 3, H, W) in [0, 1], labels, class indices, sources.
+    """
+    class_indices = resolve_classes(cfg, model)
+    if cfg.data == "builtin":
+        stream = stream_builtin(class_indices, cfg.n_images, cfg.seed)
+    else:
+        assert cfg.data is not None, "check_sources names the missing data folder first"
+        prep = Preprocess(model.input_size, model.resize)
+        ctx = ctx or Distributed()
+        gather = ctx.all_gather if ctx.world > 1 else None
+        stream = stream_folder(
+            Path(cfg.data),
+            model.labels,
+            class_indices,
+            cfg.n_images,
+            cfg.seed,
+            prep,
+            cfg.label,
+            workers=cfg.workers,
+            check_shard=(ctx.rank, ctx.world),
+            gather=gather,
+        )
+    return lazy_set(stream, cfg.batch_size, cfg.workers) if lazy else eager_set(stream)
+
+
+def choose_layers(cfg: Config, models: dict[str, LoadedModel]) -> list[str]:
+    """``cfg.layers``, or the standard model's default layers; checked to exist in both models."""
+    layers = cfg.layers or models["standard"].default_layers
+    for m in MODELS:
+        check_layers(models[m].module, layers)
+    return list(layers)
+
+
+def check_top_k(cfg: Config, model: LoadedModel, layers: list[str], images: ImageSet) -> None:
+    """top-k ranks channels across all chosen layers; it cannot exceed their count."""
+    counts = channel_counts(model.module, layers, images.images[:1].to(cfg.device))
+    total = sum(counts.values())
+    if cfg.top_k > total:
+        raise UsageError(
+            f"--top-k {cfg.top_k} is more than the {total} channels in the chosen layers; use at most {total}"
+        )
+    for layer, channel in map(parse_channel_key, cfg.neurons or []):
+        if layer not in counts or channel >= counts[layer]:
+            raise UsageError(
+                f"--neurons {layer}:{channel} is not a channel of an analysed layer; add the "
+                f"layer to --layers and use a channel below its width"
+            )
+
+
+def check_device(device: str) -> None:
+    """``--device cuda`` on a machine without one: say so before any work, with the fix."""
+    import torch
+
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+        if index >= torch.cuda.device_count():
+            raise UsageError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+            )
+
+
+def check_render_cache() -> None:
+    """A read-only render cache fails here, before the attack, not after it."""
+    try:
+        folder = cache_dir("renders")
+    except OSError as err:
+        raise UsageError(
+            f"cannot create the render cache ({err.strerror}: {err.filename}); set RNNVIZ_CACHE to a writable folder"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"the render cache {folder} is not writable; set RNNVIZ_CACHE to a writable folder or use --quality none"
+        )
+
+
+def checked(cfg: Config, ctx: Distributed) -> Config:
+    """``cfg`` validated, with this rank's device (``cuda`` under torchrun: cuda:LOCAL_RANK)."""
+    validate(cfg)
+    check_sources(cfg)
+    work = replace(cfg, device=ctx.device(cfg.device))
+    check_device(work.device)
+    if cfg.quality != "none":
+        check_render_cache()
+    return work
+
+
+def load_models(cfg: Config, ctx: Distributed) -> dict[str, LoadedModel]:
+    """Rank 0 loads (and downloads) first; the others then load from the warm cache."""
+    first = ctx.stage("loading the models", lambda: load_pair(cfg) if ctx.is_main else None)
+    return ctx.stage("loading the models", lambda: first if first is not None else load_pair(cfg))
+
+
+def chosen_layers(cfg: Config, models: dict[str, LoadedModel], images: ImageSet) -> list[str]:
+    layers = choose_layers(cfg, models)
+    check_top_k(cfg, models["standard"], layers, images)
+    return layers
+
+
+def shard_images(images: ImageSet, span: range) -> ImageSet:
+    """This rank's images: the one place a shard is cut from the image set (of a ``LazyImages``
+    view, a view of ``span`` alone: the rank decodes only its own images)."""
+    pixels = images.images
+    return replace(
+        images,
+        images=pixels.shard(span) if isinstance(pixels, LazyImages) else pixels[span.start : span.stop],
+        labels=images.labels[span.start : span.stop],
+        sources=images.sources[span.start : span.stop],
+    )

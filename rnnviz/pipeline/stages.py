@@ -1,0 +1,245 @@
+"""The job's measuring stages, each a plain function of one shard of the images.
+
+Each stage measures what it is given (all images in one process, a rank's shard under torchrun)
+and returns accumulators whose shards merge (``rnnviz.pipeline.shards``); how the ranks exchange
+them is ``rnnviz.pipeline.job``'s business, not a stage's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+
+from rnnviz.channels.cards import write_cards
+from rnnviz.common.names import MODELS, NORMS, parse_channel_key
+from rnnviz.data.images import ImageSet
+from rnnviz.measures import patching
+from rnnviz.measures.curves import eps_grid, fgsm_curve
+from rnnviz.measures.transfer import TransferCounts, transfer
+from rnnviz.models.loading import LoadedModel
+from rnnviz.pipeline.load import Job
+from rnnviz.results.attack_entries import attack_results, context, curve_results
+from rnnviz.results.build import build_results, write_results
+from rnnviz.results.sample_images import choose_examples, write_examples
+from rnnviz.results.tables import write_tables
+from rnnviz.settings.config import Config, patch_ladder
+from rnnviz.sweep.analysis import ModelAnalysis
+from rnnviz.sweep.attacks import PGDSettings
+from rnnviz.sweep.loop import analyze_attacks
+from rnnviz.sweep.passes import NonFiniteOutput
+from rnnviz.sweep.settings import SweepSettings
+
+if TYPE_CHECKING:
+    import torch
+
+ByAttack = dict[str, dict[str, ModelAnalysis]]  # attack -> model -> analysis
+Curve = tuple[list[float], dict[str, np.ndarray]]  # the FGSM curve's grid and correct counts per model
+PatchCounts = dict[str, dict[int, patching.PatchCounts]]  # model -> eps index -> counts
+
+
+@dataclass
+class Measured:
+    """Everything the attack, transfer and patching stages measured, merged over the shards."""
+
+    by_attack: ByAttack
+    transferred: dict[tuple[str, str], TransferCounts] | None
+    curve: Curve | None
+    patch_counts: PatchCounts | None
+
+
+def pixels(images: ImageSet) -> torch.Tensor:
+    """The engine's ``images``: a tensor, or a ``LazyImages`` view, which serves all the engine reads
+    of one (``len``, slices, index lists), so it stands in for the tensor."""
+    return cast("torch.Tensor", images.images)
+
+
+def sweep_settings(
+    cfg: Config,
+    layers: list[str],
+    examples: Sequence[int] = (),
+    classes: Sequence[int] = (),
+    first_index: int = 0,
+) -> SweepSettings:
+    """The engine's settings for ``cfg``: one object, shared by both models (``first_index``: the
+    global index of the first image of this rank's shard)."""
+    return SweepSettings(
+        eps=cfg.eps,
+        layers=layers,
+        attack=cfg.primary_attack,
+        pgd=PGDSettings(cfg.pgd_steps, cfg.pgd_step_size),
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        examples=examples,
+        neurons=[parse_channel_key(n) for n in cfg.neurons or []],
+        device=cfg.device,
+        bootstrap=cfg.bootstrap,
+        noise=True,
+        classes=classes,
+        exemplars=cfg.exemplars,
+        first_index=first_index,
+    )
+
+
+def attack_settings(job: Job) -> SweepSettings:
+    """The attack stage's settings: the report's example images (those in this shard) are kept."""
+    examples = choose_examples(job.images.labels, job.images.class_indices, job.cfg.n_examples)
+    mine = [i - job.span.start for i in examples if i in job.span]
+    return sweep_settings(job.work, list(job.work.layers or []), mine, job.images.class_indices, job.span.start)
+
+
+def attack_stage(job: Job, progress: bool) -> ByAttack:
+    """Every attack on both models, on this shard."""
+    settings = attack_settings(job)
+    return run_analysis(job.work, job.models, job.part, settings, progress, job.ctx.world)
+
+
+def side_stage(job: Job) -> tuple[dict[tuple[str, str], TransferCounts] | None, Curve | None]:
+    """Transfer between the models and the FGSM curve, on this shard."""
+    plain = sweep_settings(job.work, list(job.work.layers or []), first_index=job.span.start)
+    return run_transfer(job.work, job.models, job.part, plain), fgsm_counts(job.work, job.models, job.part)
+
+
+def patch_stage(job: Job, plans: dict | None) -> PatchCounts | None:
+    """The patching counts of ``plans`` (rank 0's, from the merged analysis), on this shard."""
+    layers = list(job.work.layers or [])
+    settings = sweep_settings(job.work, layers, (), job.images.class_indices, job.span.start)
+    return patch_counts(job.work, job.models, job.part, plans, settings)
+
+
+def run_analysis(
+    cfg: Config,
+    models: dict[str, LoadedModel],
+    images: ImageSet,
+    settings: SweepSettings,
+    progress: bool = True,
+    ranks: int = 1,
+) -> dict[str, dict[str, ModelAnalysis]]:
+    """Attack both models with every attack of ``cfg`` (attack -> model -> analysis); a NaN names
+    the model that produced it. ``images`` is one of ``ranks`` shards (the bar shows the job's rate)."""
+    by_attack: dict[str, dict[str, ModelAnalysis]] = {a: {} for a in cfg.attack}
+    for m in MODELS:
+        try:
+            per = analyze_attacks(
+                models[m].module,
+                pixels(images),
+                images.labels,
+                settings,
+                cfg.attack,
+                progress=f"{'+'.join(cfg.attack).upper()} {m}" if progress else None,
+                ranks=ranks,
+            )
+        except NonFiniteOutput as err:
+            raise NonFiniteOutput(f"the {m} model ({models[m].name}) {err}") from None
+        for a in cfg.attack:
+            by_attack[a][m] = per[a]
+    return by_attack
+
+
+def run_transfer(
+    cfg: Config, models: dict[str, LoadedModel], images: ImageSet, settings: SweepSettings
+) -> dict[tuple[str, str], TransferCounts] | None:
+    """Each model on the other's adversarial images (the primary attack); None with ``--no-transfer``."""
+    if not cfg.transfer:
+        return None
+    return transfer({m: models[m].module for m in MODELS}, pixels(images), images.labels, settings)
+
+
+def fgsm_counts(
+    cfg: Config, models: dict[str, LoadedModel], images: ImageSet
+) -> tuple[list[float], dict[str, np.ndarray]] | None:
+    """The FGSM curve's grid and its correct counts per model (counts of shards add up)."""
+    grid = eps_grid(cfg.eps, cfg.fgsm_grid) if any(NORMS[a] == "linf" for a in cfg.attack) else []
+    if not grid:
+        return None
+    return grid, {
+        m: fgsm_curve(models[m].module, pixels(images), images.labels, grid, cfg.batch_size, cfg.device) for m in MODELS
+    }
+
+
+def _lists(correct: dict[str, np.ndarray]) -> dict[str, list]:
+    return {m: c.tolist() for m, c in correct.items()}
+
+
+def patch_plans(cfg: Config, analyses: dict[str, ModelAnalysis]) -> dict[str, dict] | None:
+    """Per model, eps index -> the channel sets to patch (from the merged analysis); None when off."""
+    ladder = patch_ladder(cfg.patch)
+    if not ladder:
+        return None
+    return {
+        m: {
+            e: patching.plan(analyses[m], e, ladder, cfg.patch_draws, cfg.seed)
+            for e, eps in enumerate(cfg.eps)
+            if eps > 0
+        }
+        for m in MODELS
+    }
+
+
+def patch_counts(
+    cfg: Config, models: dict[str, LoadedModel], images: ImageSet, plans: dict | None, settings: SweepSettings
+) -> dict[str, dict[int, patching.PatchCounts]] | None:
+    """Per model, eps index -> the patching counts over ``images`` (counts of shards merge)."""
+    if plans is None:
+        return None
+    return {
+        m: patching.patch_sweep(models[m].module, pixels(images), images.labels, settings, plans[m], cfg.patch_share)
+        for m in MODELS
+    }
+
+
+def summarize_patching(cfg: Config, counts: dict[str, dict[int, patching.PatchCounts]] | None) -> dict | None:
+    if counts is None:
+        return None
+    return {
+        m: [patching.summarize(counts[m][e]) if e in counts[m] else None for e in range(len(cfg.eps))] for m in MODELS
+    }
+
+
+def measured_results(job: Job, measured: Measured, timings: dict) -> dict:
+    """results.json's measured part: accuracy, sensitivity, attacks, patching, context."""
+    cfg, resolved, images = job.work, job.resolved, job.images
+    results = build_results(resolved, job.models, images, measured.by_attack[cfg.primary_attack], timings)
+    results["patching"] = summarize_patching(cfg, measured.patch_counts)
+    if job.ctx.world > 1:
+        results["environment"]["world_size"] = job.ctx.world
+    curve = measured.curve
+    results["attacks"] = attack_results(
+        resolved,
+        measured.by_attack,
+        images.class_indices,
+        job.models["standard"].labels.display,
+        measured.transferred,
+        curve and curve_results(curve[0], _lists(curve[1]), len(images)),
+    )
+    results["context"] = context(resolved)
+    return results
+
+
+def write_measurements(job: Job, out: Path, measured: Measured, timings: dict) -> dict:
+    """The run folder's measured files: results.json, the example images, the cards and the tables."""
+    cfg, models, images = job.work, job.models, job.images
+    analyses = measured.by_attack[cfg.primary_attack]
+    results = measured_results(job, measured, timings)
+    results["examples"] = write_examples(out, results, images, analyses, models["standard"].labels)
+    t = time.perf_counter()
+    results["exemplars"] = write_cards(
+        out,
+        results,
+        {m: models[m].module for m in MODELS},
+        pixels(images),
+        images.labels,
+        analyses,
+        attack_name=cfg.primary_attack,
+        pgd=PGDSettings(cfg.pgd_steps, cfg.pgd_step_size),
+        seed=cfg.seed,
+        device=cfg.device,
+    )
+    timings["cards_s"] = round(time.perf_counter() - t, 3)
+    results["data_files"] = write_tables(out, results, analyses)
+    write_results(out, results)
+    return results
