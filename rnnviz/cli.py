@@ -16,9 +16,9 @@ from pathlib import Path
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import ATTACKS, QUALITIES
+from rnnviz.data.sources import check_sources
 from rnnviz.settings.config import build_config, load_toml
 from rnnviz.settings.presets import PRESETS
-from rnnviz.settings.sources import check_sources
 from rnnviz.sweep.distributed import PeerFailure, is_main_process, session
 
 EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130

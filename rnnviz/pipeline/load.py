@@ -18,10 +18,10 @@ from rnnviz.common.names import MODELS, parse_channel_key
 from rnnviz.data.builtin import stream_builtin
 from rnnviz.data.images import ImageSet, Preprocess
 from rnnviz.data.lazy import LazyImages, lazy_set
+from rnnviz.data.sources import check_sources
 from rnnviz.data.stream import eager_set, stream_folder
 from rnnviz.models.loading import LoadedModel, load_model
 from rnnviz.settings.config import Config, validate
-from rnnviz.settings.sources import check_sources
 from rnnviz.sweep.distributed import Distributed
 from rnnviz.sweep.hooks import channel_counts, check_layers
 

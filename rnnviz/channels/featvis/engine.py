@@ -67,15 +67,11 @@ def render_channels(
     seeds: dict[tuple[str, int], torch.Tensor] | None = None,
     objective: str = "channel",
 ) -> list[Render]:
-    """Render each (layer, channel) of ``model``; cached renders are reused, the rest batched.
+    """One ``Render`` per (layer, channel) of ``model``, in order; cached renders are reused, the rest
+    batched. ``model`` (RGB NCHW in [0, 1]) is left exactly as it was (hooks, ReLUs, grad flags, mode).
 
-    Returns one ``Render`` per entry of ``channels``, in order. ``model`` takes RGB NCHW in [0, 1];
-    it is left exactly as it was (hooks, ReLU modules, grad flags, train/eval mode).
-
-    ``recipe="accent"`` (feature accentuation) starts each channel from its seed image,
-    ``seeds[(layer, channel)]``, a (3, S, S) tensor in [0, 1] (the channel's best real image), and
-    renders at that size S with no diversity images. A channel without a seed image has nothing to
-    accentuate and is left out of the result; other recipes ignore ``seeds``.
+    ``recipe="accent"`` (feature accentuation) starts each channel from ``seeds[(layer, channel)]``,
+    its best real image ((3, S, S) in [0, 1]), at size S; a channel without one is left out.
 
     A channel with a positive ``max_activation`` (its best real image's) is optimized until its
     render reaches ``TARGET_RATIO`` times it, or plateaus, or reaches the quality's step cap; the
@@ -83,12 +79,9 @@ def render_channels(
     ``"neuron"`` (its centre value, which has no comparable best real image, hence no target).
     """
     q = _check_args(model, channels, recipe, quality, diversity, chunk, objective)
-    seed_images: dict[tuple[str, int], torch.Tensor] = {}
-    if recipe == "accent":
-        seed_images = _check_seeds(seeds)
-        channels = [(layer, c) for layer, c in channels if (layer, int(c)) in seed_images]
-        if not channels:
-            return []
+    channels, seed_images = _accent_seeds(recipe, channels, seeds)
+    if not channels:
+        return []
     dev = torch.device(device)
     settings = render_settings.build(
         model_id=model_id,
@@ -104,8 +97,8 @@ def render_channels(
         objective=objective,
     )
     wanted = list(dict.fromkeys((layer, int(c)) for layer, c in channels))
-    seed_images = {lc: seed_images[lc] for lc in wanted if lc in seed_images}
     targets = {lc: _target(max_activation, lc, recipe, objective) for lc in wanted}
+    seed_images = {lc: seed_images[lc] for lc in wanted if lc in seed_images}
     cache = RenderCache(settings, {lc: seed_digest(img) for lc, img in seed_images.items()}, targets)
     cached = {lc: cache.load(*lc) for lc in wanted}
     metas: dict[tuple[str, int], dict] = {lc: meta for lc, meta in cached.items() if meta is not None}
@@ -113,18 +106,22 @@ def render_channels(
     if todo:
         opt = Optimizer(model, settings, dev, seed_images)
         metas.update(_render_missing(model, opt, todo, cache, settings, dev, progress, chunk, targets))
-    return [
-        _to_render(
-            layer,
-            int(c),
-            recipe,
-            cache.entry(layer, int(c)),
-            metas[(layer, int(c))],
-            hit=(layer, int(c)) not in todo,
-            max_activation=max_activation if objective == "channel" else None,
-        )
-        for layer, c in channels
-    ]
+    known = max_activation if objective == "channel" else None
+    return [_channel_render(layer, int(c), recipe, cache, metas, todo, known) for layer, c in channels]
+
+
+def _channel_render(layer: str, c: int, recipe: str, cache, metas: dict, todo: list, known) -> Render:
+    return _to_render(
+        layer, c, recipe, cache.entry(layer, c), metas[(layer, c)], hit=(layer, c) not in todo, max_activation=known
+    )
+
+
+def _accent_seeds(recipe: str, channels: list, seeds) -> tuple[list, dict[tuple[str, int], torch.Tensor]]:
+    """Accent renders start from each channel's seed image: keep the channels that have one."""
+    if recipe != "accent":
+        return channels, {}
+    seed_images = _check_seeds(seeds)
+    return [(layer, c) for layer, c in channels if (layer, int(c)) in seed_images], seed_images
 
 
 def _target(max_activation, lc: tuple[str, int], recipe: str, objective: str) -> float | None:
