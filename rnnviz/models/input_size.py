@@ -78,7 +78,7 @@ def _downsampling(build) -> int:
 
 def _forward(build, size: int, hook) -> None:
     def run() -> None:
-        net = build(size)
+        net = build(size).eval()
         handles = [m.register_forward_hook(hook) for m in net.modules() if m is not net]
         with torch.no_grad():
             net(torch.zeros(1, 3, size, size))
