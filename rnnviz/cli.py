@@ -16,11 +16,12 @@ from pathlib import Path
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import ATTACKS, QUALITIES
+from rnnviz.common.signals import Terminated, close_bars, terminated_as_interrupt
 from rnnviz.settings.config import build_config, check_sources, load_toml
 from rnnviz.settings.presets import PRESETS
 from rnnviz.sweep.distributed import PeerFailure, is_main_process, session
 
-EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
+EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
 DESCRIPTION = (
     "Attack a robust and a standard classifier, find the channels most sensitive to the "
     "perturbation, render them, and write an HTML + PDF report."
@@ -117,12 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--no-pdf", dest="pdf", action="store_false", default=None, help="HTML only")
     out.add_argument("--slides", action="store_true", default=None, help="also write slides.pdf (16:9)")
     out.add_argument("--from", dest="from_dir", help="re-render the report of an existing results folder")
+    out.add_argument("--max-embed-mb", type=float, help="MB a report may read and embed (default 300)")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
-RUN_ONLY = {"config", "from_dir", "debug", "quiet"}
+RUN_ONLY = {"config", "from_dir", "debug", "quiet", "max_embed_mb"}
 FROM_FLAGS = {"pdf", "slides"}  # what --from can honour besides --debug and --quiet
 
 
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if debug else logging.ERROR if quiet else logging.WARNING, handlers=[handler], force=True
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), terminated_as_interrupt():
         _one_line_warnings(quiet)
         try:
             return _main(build_parser().parse_args(argv))
@@ -165,13 +167,15 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             _error(str(err))
             return EXIT_USAGE
-        except KeyboardInterrupt:
-            _error(
-                "interrupted; finished stages are kept (results.json, cached renders): rerun the same "
-                "command to resume",
-                prefix="\n" if sys.stderr.isatty() else "",
-            )
-            return EXIT_INTERRUPTED
+        except KeyboardInterrupt as err:
+            what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+            if is_main_process():  # torchrun: every rank is interrupted; one line per job
+                _error(
+                    f"{what}; finished stages are kept (results.json, cached renders): rerun the same "
+                    "command to resume",
+                    prefix="\n" if sys.stderr.isatty() and not isinstance(err, Terminated) else "",
+                )
+            return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
         except BrokenPipeError:  # `rnnviz-report ... | head`: the reader left; nothing to say
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
@@ -199,6 +203,7 @@ class _OneLineFormat(logging.Formatter):
 
 
 def _error(message: str, prefix: str = "") -> None:
+    close_bars()
     print(f"{prefix}rnnviz-report: error: {message}", file=sys.stderr)
 
 
@@ -232,7 +237,11 @@ def _main(args: argparse.Namespace) -> int:
             return 0
         _check_from_flags(args)
         files = render_report(
-            Path(args.from_dir), pdf=args.pdf is not False, slides=bool(args.slides), progress=progress
+            Path(args.from_dir),
+            pdf=args.pdf is not False,
+            slides=bool(args.slides),
+            progress=progress,
+            max_embed_mb=args.max_embed_mb,
         )
         return _print_files(Path(args.from_dir), files)
     with session() as ctx:  # torchrun: every rank runs the job (rnnviz.sweep.distributed); else one process
@@ -242,8 +251,8 @@ def _main(args: argparse.Namespace) -> int:
         out = run(cfg, progress=progress, dist=ctx)
     if not ctx.is_main:  # rank 0 writes the report
         return 0
-    files = render_report(out, pdf=cfg.pdf, slides=cfg.slides, progress=progress)
-    _print_summary(out)
+    files = render_report(out, pdf=cfg.pdf, slides=cfg.slides, progress=progress, max_embed_mb=args.max_embed_mb)
+    _print_summary(out, args.max_embed_mb)
     return _print_files(out, files)
 
 
@@ -253,10 +262,10 @@ def _checked_config(args: argparse.Namespace):
     return cfg
 
 
-def _print_summary(out: Path) -> None:
+def _print_summary(out: Path, max_embed_mb: float | None) -> None:
     from rnnviz.report import load_results
 
-    r = load_results(out)
+    r = load_results(out, max_embed_mb)
     labels = r["config"]["eps_labels"]
     print(f"{'eps':>8}  {'standard':>9}  {'robust':>9}")
     for i, label in enumerate(labels):

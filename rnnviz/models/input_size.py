@@ -29,7 +29,8 @@ def check_input_size(arch: str, size: int, build) -> None:
     patch = getattr(_on_meta(lambda: build(PROBE)), "patch_size", None)
     if patch is not None and size % patch:
         raise UsageError(
-            f"{spec}: a Vision Transformer takes multiples of its {patch} px patch; e.g. @{max(patch, size - size % patch)}"
+            f"{spec}: a Vision Transformer takes multiples of its {patch} px patch; "
+            f"e.g. @{max(patch, size - size % patch)}"
         )
     smallest = patch or _downsampling(build)
     if size < smallest:

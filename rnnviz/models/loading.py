@@ -38,8 +38,8 @@ from rnnviz.models.checkpoints import (
     state_dict_sha256,
     torch_load,
 )
-from rnnviz.models.labels import LabelSet, fashion_labels, imagenet_labels
 from rnnviz.models.input_size import check_input_size
+from rnnviz.models.labels import LabelSet, fashion_labels, imagenet_labels
 
 log = logging.getLogger(__name__)
 

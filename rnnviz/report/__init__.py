@@ -18,7 +18,7 @@ from rnnviz.report import datauri as _datauri
 from rnnviz.report import html as _html
 from rnnviz.report.figures import catalogue as _catalogue
 from rnnviz.report.slides import deck as _slides
-from rnnviz.report.validate.budgets import check_budgets, check_json_size
+from rnnviz.report.validate.budgets import check_bytes, check_counts, check_json_size
 from rnnviz.report.validate.results import validate
 from rnnviz.report.validate.safety import output, regular_file
 from rnnviz.results.runfolder import is_unfinished
@@ -38,7 +38,12 @@ class ReportFiles:
 
 
 def render_report(
-    results_dir: Path, *, pdf: bool = True, slides: bool = False, progress: bool = True, max_embed_mb: float | None = None
+    results_dir: Path,
+    *,
+    pdf: bool = True,
+    slides: bool = False,
+    progress: bool = True,
+    max_embed_mb: float | None = None,
 ) -> ReportFiles:
     """Write figures/, report.html and (unless ``pdf=False``) report.pdf into ``results_dir``.
 
@@ -85,7 +90,7 @@ def _record_timings(root: Path, results: dict, report_s: float, pdf_s: float | N
 
 
 def load_results(root: Path, max_embed_mb: float | None = None) -> dict:
-    """Read results.json and check it (``validate``, then ``check_budgets``) before anything else is
+    """Read results.json and check it (``check_counts``, ``validate``, ``check_bytes``) before anything else is
     read or written.
 
     A folder whose run was interrupted is refused: its results are incomplete.
@@ -102,8 +107,9 @@ def load_results(root: Path, max_embed_mb: float | None = None) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         line = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UsageError(f"{path} is not valid JSON ({line}): re-run the job to rewrite it") from None
+    check_counts(results)
     validate(results, root)
-    check_budgets(results, root, max_embed_mb)
+    check_bytes(results, root, max_embed_mb)
     return results
 
 

@@ -1,6 +1,6 @@
-"""Budgets for untrusted results folders: no list longer than the folder's own settings could make,
-and no more bytes read and embedded than ``--max-embed-mb`` allows (checked after ``validate``,
-before anything is rendered).
+"""Budgets for untrusted results folders: no list longer than the folder's own settings could make
+(``check_counts``, before ``validate``), and no more bytes read and embedded than ``--max-embed-mb``
+allows (``check_bytes``, after it); both before anything is rendered.
 
 A folder from someone else can be small and still cost gigabytes: 30 cards naming one 7.7 MB PNG
 once gave a 1.2 GB report.html, 50,000 copies of one card 6 GB of memory. Every count here is
@@ -28,10 +28,12 @@ BASE64 = 4 / 3  # bytes of a data: URI per byte of the file
 
 
 def setting(config: dict, name: str) -> int:
-    """A validated integer setting, clamped to the range a run accepts (its ceiling when absent)."""
+    """An integer setting, clamped to the range a run accepts (its ceiling when absent or not an int)."""
     low, high = INT_BOUNDS[name]
     value = config.get(name)
-    return high if not isinstance(value, int) else max(low, min(int(value), high))
+    if not isinstance(value, int) or isinstance(value, bool):
+        return high
+    return max(low, min(value, high))
 
 
 def check_json_size(path: Path, max_embed_mb: float | None = None) -> None:
@@ -45,78 +47,101 @@ def check_json_size(path: Path, max_embed_mb: float | None = None) -> None:
         )
 
 
-def check_budgets(results: dict, root: Path, max_embed_mb: float | None = None) -> None:
-    """Refuse, with one line naming the field, a folder whose lists or bytes exceed its budgets."""
-    config = results["config"]
-    n_eps = min(len(config["eps"]), MAX_EPS)
+def check_counts(results: dict) -> None:
+    """Refuse a list longer than the folder's config could produce, with one line naming it.
+
+    Runs before ``validate`` (whose per-entry checks would take minutes on 50,000 cards), so it
+    reads types defensively: what is not a list or object counts as empty and is validate's to name.
+    """
+    results = _obj(results)
+    config = _obj(results.get("config"))
+    n_eps = min(_len(config.get("eps")), MAX_EPS)
     top_k = setting(config, "top_k")
-    n_recipes = min(len(config.get("recipes") or RECIPES), len(RECIPES))
-    _most(results.get("examples", []), "examples", min(len(config["classes"]), MAX_CLASSES) * setting(config, "n_examples"))
+    n_recipes = min(_len(config.get("recipes")) or len(RECIPES), len(RECIPES))
+    n_classes = min(_len(config.get("classes")), MAX_CLASSES)
+    _most(results.get("examples"), "examples", n_classes * setting(config, "n_examples"))
     for m in MODELS:
-        for i, rows in enumerate(results.get("top_channels", {}).get(m, [])):
+        for i, rows in enumerate(_list(_obj(results.get("top_channels")).get(m))):
             _most(rows, f"top_channels.{m}[{i}]", top_k)
-    renders = results.get("renders", [])
+    renders = _list(results.get("renders"))
     _most(renders, "renders", len(MODELS) * top_k * n_eps * n_recipes)
     for j, render in enumerate(renders):
-        _most(render.get("diversity") or [], f"renders[{j}].diversity", setting(config, "diversity"))
-    _cards(results, top_k * n_eps, n_eps)
-    _patching(results, n_eps)
-    _collapse(results, n_eps)
+        _most(_obj(render).get("diversity"), f"renders[{j}].diversity", setting(config, "diversity"))
+    _cards(results, config, top_k * n_eps, n_eps)
+    _patching(results, config, n_eps)
+    _collapse(results, n_classes, n_eps)
+
+
+def check_bytes(results: dict, root: Path, max_embed_mb: float | None = None) -> None:
+    """Refuse a validated folder whose pictures would take the report past the byte budget."""
     _bytes(results, Path(root), _limit(max_embed_mb))
 
 
-def _cards(results: dict, most_cards: int, n_eps: int) -> None:
-    ex = results.get("exemplars") or {}
-    per_list = min(ex.get("n", 0), setting(results["config"], "exemplars"))
+def _cards(results: dict, config: dict, most_cards: int, n_eps: int) -> None:
+    ex = _obj(results.get("exemplars"))
+    n = ex.get("n")
+    per_list = min(n if isinstance(n, int) else 0, setting(config, "exemplars"))
     for m in MODELS:
-        cards = ex.get(m) or {}
+        cards = _obj(ex.get(m))
         _most(cards, f"exemplars.{m}", most_cards)
         for key, card in cards.items():
             path = f"exemplars.{m}.{key}"[:120]
-            _most(card["clean"], f"{path}.clean", per_list)
-            _most(card["change"], f"{path}.change", n_eps)
-            for k, rows in card["change"].items():
+            card = _obj(card)
+            _most(card.get("clean"), f"{path}.clean", per_list)
+            change = _obj(card.get("change"))
+            _most(change, f"{path}.change", n_eps)
+            for k, rows in change.items():
                 _most(rows, f"{path}.change.{k}"[:140], per_list)
 
 
-def _patching(results: dict, n_eps: int) -> None:
+def _patching(results: dict, config: dict, n_eps: int) -> None:
     """Sets per entry: sigma, excess and converse per ladder step, the random draws, one per layer."""
-    config = results["config"]
     try:
         ladder = len(patch_ladder(config.get("patch", "")))
     except UsageError:
         ladder = MAX_LADDER
-    layers = min(len(config.get("layers") or []) or LAYERS_MAX, LAYERS_MAX)
+    layers = min(_len(config.get("layers")) or LAYERS_MAX, LAYERS_MAX)
     most = ladder * (3 + setting(config, "patch_draws")) + layers
     for m in MODELS:
-        entries = (results.get("patching") or {}).get(m) or []
+        entries = _list(_obj(results.get("patching")).get(m))
         _most(entries, f"patching.{m}", n_eps)
         for i, entry in enumerate(entries):
-            if entry is not None:
-                _most(entry["sets"], f"patching.{m}[{i}].sets", most)
+            _most(_obj(entry).get("sets"), f"patching.{m}[{i}].sets", most)
 
 
-def _collapse(results: dict, n_eps: int) -> None:
-    n_classes = min(len(results["config"]["classes"]), MAX_CLASSES)
-    collapse = (results.get("attacks") or {}).get("collapse") or {}
+def _collapse(results: dict, n_classes: int, n_eps: int) -> None:
+    collapse = _obj(_obj(results.get("attacks")).get("collapse"))
     _most(collapse, "attacks.collapse", len(ATTACKS))
     for attack, per_model in collapse.items():
         for m in MODELS:
-            entries = (per_model or {}).get(m) or []
-            _most(entries, f"attacks.collapse.{attack}.{m}", n_eps)
+            entries = _list(_obj(per_model).get(m))
+            _most(entries, f"attacks.collapse.{attack}.{m}"[:120], n_eps)
             for i, entry in enumerate(entries):
-                at = f"attacks.collapse.{attack}.{m}[{i}]"
+                at = f"attacks.collapse.{attack}.{m}[{i}]"[:120]
+                entry = _obj(entry)
                 for name in ("predicted", "dominant", "rising"):
-                    _most(entry.get(name) or [], f"{at}.{name}", LABELS_MAX)
-                conf = entry.get("confusion") or {}
-                _most(conf.get("rows") or [], f"{at}.confusion.rows", n_classes)
-                _most(conf.get("cols") or [], f"{at}.confusion.cols", n_classes + 1)
+                    _most(entry.get(name), f"{at}.{name}", LABELS_MAX)
+                conf = _obj(entry.get("confusion"))
+                _most(conf.get("rows"), f"{at}.confusion.rows", n_classes)
+                _most(conf.get("cols"), f"{at}.confusion.cols", n_classes + 1)
+
+
+def _obj(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _len(value) -> int:
+    return len(value) if isinstance(value, (list, dict)) else 0
 
 
 def _most(values, field: str, most: int) -> None:
-    if len(values) > most:
+    if _len(values) > most:
         raise UsageError(
-            f"results.json: {field} has {len(values)} entries, more than the {most} its config can produce: "
+            f"results.json: {field} has {_len(values)} entries, more than the {most} its config can produce: "
             "the folder was not written by rnnviz as it stands"
         )
 
