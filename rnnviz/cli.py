@@ -8,20 +8,21 @@ shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import warnings
 from pathlib import Path
 
+from rnnviz.common.console import error_line, one_line_logging, one_line_warnings, reopen_closed_streams
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import ATTACKS, QUALITIES
+from rnnviz.common.signals import Terminated, terminated_as_interrupt
 from rnnviz.data.sources import check_sources
 from rnnviz.settings.config import build_config, load_toml
 from rnnviz.settings.presets import PRESETS
 from rnnviz.sweep.distributed import PeerFailure, is_main_process, session
 
-EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
+EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
 DESCRIPTION = (
     "Attack a robust and a standard classifier, find the channels most sensitive to the "
     "perturbation, render them, and write an HTML + PDF report."
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--no-pdf", dest="pdf", action="store_false", default=None, help="HTML only")
     out.add_argument("--slides", action="store_true", default=None, help="also write slides.pdf (16:9)")
     out.add_argument("--from", dest="from_dir", help="re-render the report of an existing results folder")
+    out.add_argument("--max-embed-mb", type=float, help="MB a report may read and embed (default 300)")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -135,7 +137,7 @@ def _running_flags(run: argparse._ArgumentGroup) -> None:
     run.add_argument("--config", help="TOML file of settings (keys as the flags, e.g. top_k = 5)")
 
 
-RUN_ONLY = {"config", "from_dir", "debug", "quiet"}
+RUN_ONLY = {"config", "from_dir", "debug", "quiet", "max_embed_mb"}
 FROM_FLAGS = {"pdf", "slides"}  # what --from can honour besides --debug and --quiet
 
 
@@ -161,14 +163,10 @@ def _check_from_flags(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug, quiet = "--debug" in argv, "--quiet" in argv
-    _reopen_closed_streams()
-    handler = logging.StreamHandler()
-    handler.setFormatter(_OneLineFormat())
-    logging.basicConfig(
-        level=logging.INFO if debug else logging.ERROR if quiet else logging.WARNING, handlers=[handler], force=True
-    )
-    with warnings.catch_warnings():
-        _one_line_warnings(quiet)
+    reopen_closed_streams()
+    one_line_logging(debug, quiet)
+    with warnings.catch_warnings(), terminated_as_interrupt():
+        one_line_warnings(quiet)
         try:
             return _main(build_parser().parse_args(argv))
         except PeerFailure as err:  # torchrun: the failing rank printed the one line
@@ -176,15 +174,17 @@ def main(argv: list[str] | None = None) -> int:
         except UsageError as err:
             if debug:
                 raise
-            _error(str(err))
+            error_line(str(err))
             return EXIT_USAGE
-        except KeyboardInterrupt:
-            _error(
-                "interrupted; finished stages are kept (results.json, cached renders): rerun the same "
-                "command to resume",
-                prefix="\n" if sys.stderr.isatty() else "",
-            )
-            return EXIT_INTERRUPTED
+        except KeyboardInterrupt as err:
+            what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+            if is_main_process():  # torchrun: every rank is interrupted; one line per job
+                error_line(
+                    f"{what}; finished stages are kept (results.json, cached renders): rerun the same "
+                    "command to resume",
+                    prefix="\n" if sys.stderr.isatty() and not isinstance(err, Terminated) else "",
+                )
+            return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
         except BrokenPipeError:  # `rnnviz-report ... | head`: the reader left; nothing to say
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
@@ -192,48 +192,18 @@ def main(argv: list[str] | None = None) -> int:
             if debug:
                 raise
             where = f" writing {err.filename}" if err.filename else ""
-            _error(
+            error_line(
                 f"{err.strerror or err}{where}; free space or permissions there, or choose another --out / RNNVIZ_CACHE"
             )
             return EXIT_FAILURE
         except Exception as err:  # a bug or an environment fault: still one line unless --debug
             if debug:
                 raise
-            _error(
+            error_line(
                 f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
                 "(rerun with --debug for the traceback)"
             )
             return EXIT_FAILURE
-
-
-class _OneLineFormat(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return f"rnnviz-report: {record.levelname.lower()}: {' '.join(record.getMessage().split())}"
-
-
-def _error(message: str, prefix: str = "") -> None:
-    print(f"{prefix}rnnviz-report: error: {message}", file=sys.stderr)
-
-
-def _reopen_closed_streams() -> None:
-    """``2>&-`` leaves sys.stderr None (or a closed file): write to /dev/null instead of crashing."""
-    for name in ("stdout", "stderr"):
-        stream = getattr(sys, name)
-        if stream is None or getattr(stream, "closed", False):
-            setattr(sys, name, open(os.devnull, "w"))
-
-
-def _one_line_warnings(quiet: bool) -> None:
-    """Each warning as one ``rnnviz-report: warning:`` line (no source line); none under --quiet."""
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    if quiet:
-        warnings.simplefilter("ignore")
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        text = " ".join(str(message).split())
-        print(f"rnnviz-report: warning: {text}", file=file or sys.stderr)
-
-    warnings.showwarning = show
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -245,7 +215,11 @@ def _main(args: argparse.Namespace) -> int:
             return 0
         _check_from_flags(args)
         files = render_report(
-            Path(args.from_dir), pdf=args.pdf is not False, slides=bool(args.slides), progress=progress
+            Path(args.from_dir),
+            pdf=args.pdf is not False,
+            slides=bool(args.slides),
+            progress=progress,
+            max_embed_mb=args.max_embed_mb,
         )
         return _print_files(Path(args.from_dir), files)
     with session() as ctx:  # torchrun: every rank runs the job (rnnviz.sweep.distributed); else one process
@@ -255,8 +229,8 @@ def _main(args: argparse.Namespace) -> int:
         out = run(cfg, progress=progress, dist=ctx)
     if not ctx.is_main:  # rank 0 writes the report
         return 0
-    files = render_report(out, pdf=cfg.pdf, slides=cfg.slides, progress=progress)
-    _print_summary(out)
+    files = render_report(out, pdf=cfg.pdf, slides=cfg.slides, progress=progress, max_embed_mb=args.max_embed_mb)
+    _print_summary(out, args.max_embed_mb)
     return _print_files(out, files)
 
 
@@ -266,10 +240,10 @@ def _checked_config(args: argparse.Namespace):
     return cfg
 
 
-def _print_summary(out: Path) -> None:
+def _print_summary(out: Path, max_embed_mb: float | None) -> None:
     from rnnviz.report import load_results
 
-    r = load_results(out)
+    r = load_results(out, max_embed_mb)
     labels = r["config"]["eps_labels"]
     print(f"{'eps':>8}  {'standard':>9}  {'robust':>9}")
     for i, label in enumerate(labels):

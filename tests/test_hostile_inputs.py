@@ -232,14 +232,14 @@ def test_cuda_without_a_gpu_says_so(capsys, monkeypatch):
 
 
 def test_warnings_are_one_prefixed_line_and_silent_under_quiet(offline, capsys):
-    import rnnviz.cli as cli
+    from rnnviz.common import console
 
     with warnings.catch_warnings():
-        cli._one_line_warnings(quiet=False)
+        console.one_line_warnings(quiet=False)
         warnings.warn("first line\n  second line")
     assert capsys.readouterr().err == "rnnviz-report: warning: first line second line\n"
     with warnings.catch_warnings():
-        cli._one_line_warnings(quiet=True)
+        console.one_line_warnings(quiet=True)
         warnings.warn("hidden")
     assert capsys.readouterr().err == ""
 

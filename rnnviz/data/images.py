@@ -26,6 +26,7 @@ from PIL import Image, ImageOps
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.files import strict_images
+from rnnviz.data.inside import held_inside
 from rnnviz.models.labels import LabelSet
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,7 @@ class ClassFiles:
     index: int
     files: list[Path]
     n_found: int
+    outside: list[str] = field(default_factory=list)  # skip notes of files behind symlinks leaving the folder
 
 
 def select_files(
@@ -231,8 +233,8 @@ def select_files(
     by_class = find_class_files(Path(root), labels, class_indices, label)
     chosen = []
     for index in class_indices:
-        files = by_class.get(index, [])
-        chosen.append(ClassFiles(index, sample_files(files, n_per_class, seed, index), len(files)))
+        files, outside = held_inside(Path(root), by_class.get(index, []))
+        chosen.append(ClassFiles(index, sample_files(files, n_per_class, seed, index), len(files), outside))
     return chosen
 
 

@@ -256,6 +256,7 @@ def stream_folder(
     skipped: list[str] = []
     position = 0
     for part in chosen:
+        skipped += part.outside
         before = len(keep)
         for path in part.files:
             if position in bad:

@@ -38,6 +38,7 @@ from rnnviz.models.checkpoints import (
     state_dict_sha256,
     torch_load,
 )
+from rnnviz.models.input_size import check_input_size
 from rnnviz.models.labels import LabelSet, fashion_labels, imagenet_labels
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,10 @@ def _load_random(arch: str, seed: int = 0) -> LoadedModel:
     if size and not size.isdigit():
         raise UsageError(f"bad input size '@{size}' in random:{arch}@{size}; give pixels, e.g. random:vit_b_16@64")
     arch = architectures.check_arch(arch)
-    kwargs = {"image_size": int(size)} if size and architectures.family_of(arch) == "vit" else {}
+    vit = architectures.family_of(arch) == "vit"
+    if size and arch not in architectures.FASHION_ARCHES:
+        check_input_size(arch, int(size), lambda s: architectures.build(arch, **({"image_size": s} if vit else {})))
+    kwargs = {"image_size": int(size)} if size and vit else {}
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         if arch in architectures.FASHION_ARCHES:

@@ -14,9 +14,11 @@ from pathlib import Path
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.files import atomic_write_json, atomic_write_text
+from rnnviz.report import datauri as _datauri
 from rnnviz.report import html as _html
 from rnnviz.report.figures import catalogue as _catalogue
 from rnnviz.report.slides import deck as _slides
+from rnnviz.report.validate.budgets import check_bytes, check_counts, check_json_size
 from rnnviz.report.validate.results import validate
 from rnnviz.report.validate.safety import output, regular_file
 from rnnviz.results.runfolder import is_unfinished
@@ -35,14 +37,21 @@ class ReportFiles:
     slide_figures: list = field(default_factory=list)  # slides.SlideFigure: placed width, smallest text
 
 
-def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False, progress: bool = True) -> ReportFiles:
+def render_report(
+    results_dir: Path,
+    *,
+    pdf: bool = True,
+    slides: bool = False,
+    progress: bool = True,
+    max_embed_mb: float | None = None,
+) -> ReportFiles:
     """Write figures/, report.html and (unless ``pdf=False``) report.pdf into ``results_dir``.
 
     A PDF failure never loses the HTML: it is reported in ``pdf_error`` instead of raised.
     """
     root = Path(results_dir)
     began = time.perf_counter()
-    results = load_results(root)
+    results = load_results(root, max_embed_mb)
     say = _progress(progress)
     figs = _catalogue.make_figures(results, root)
     say(f"{len(figs)} figures written to {root / 'figures'}")
@@ -60,6 +69,7 @@ def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False, 
         else None
     )
     _record_timings(root, results, time.perf_counter() - began, pdf_seconds if pdf else None)
+    _datauri.clear()
     return ReportFiles(
         root / "report.html",
         pdf_path,
@@ -79,8 +89,9 @@ def _record_timings(root: Path, results: dict, report_s: float, pdf_s: float | N
     atomic_write_json(output(root, "results.json"), results)
 
 
-def load_results(root: Path) -> dict:
-    """Read results.json and check it (``validate``) before anything else is read or written.
+def load_results(root: Path, max_embed_mb: float | None = None) -> dict:
+    """Read results.json and check it (``check_counts``, ``validate``, ``check_bytes``) before anything else is
+    read or written.
 
     A folder whose run was interrupted is refused: its results are incomplete.
     """
@@ -90,12 +101,15 @@ def load_results(root: Path) -> dict:
     if is_unfinished(root):
         raise UsageError(f"{root} is an unfinished run; resume it with its original command")
     path = regular_file(root, "results.json", "the folder's results.json")
+    check_json_size(path, max_embed_mb)
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         line = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UsageError(f"{path} is not valid JSON ({line}): re-run the job to rewrite it") from None
+    check_counts(results)
     validate(results, root)
+    check_bytes(results, root, max_embed_mb)
     return results
 
 

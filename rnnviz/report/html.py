@@ -6,7 +6,6 @@ inlined, so the report can be mailed or archived alone and WeasyPrint needs to f
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import MODELS
+from rnnviz.report.datauri import data_uri
 from rnnviz.report.figures.catalogue import (
     ReportFigure,
     attacked_indices,
@@ -200,4 +200,4 @@ def _root(figures: list[ReportFigure]) -> Path | None:
 
 
 def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    return data_uri(path) or ""

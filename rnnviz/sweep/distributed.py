@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.shards import shard
+from rnnviz.sweep.watchdog import Watchdog, die_with_parent, note_stage
 
 T = TypeVar("T")
 TIMEOUT_ENV = "RNNVIZ_DIST_TIMEOUT"  # seconds one collective may wait for the slowest rank
@@ -122,6 +123,7 @@ class Distributed:
 
         value: Any = None
         failure: Exception | None = None
+        note_stage(name)
         try:
             value = work()
         except Exception as err:
@@ -175,10 +177,13 @@ def session() -> Iterator[Distributed]:
     if cuda:
         torch.cuda.set_device(ctx.local_rank % torch.cuda.device_count())
     timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S))
+    die_with_parent()
     dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo", timeout=timeout)
+    dog = Watchdog(dist.distributed_c10d._get_default_store(), ctx.rank, ctx.world).start()
     try:
         yield ctx
     finally:
+        dog.stop()
         dist.destroy_process_group()
 
 

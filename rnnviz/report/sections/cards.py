@@ -12,13 +12,13 @@ plain PNG of sane size is shown as missing, never opened by the browser or Weasy
 
 from __future__ import annotations
 
-import base64
 import math
 from pathlib import Path
 
 from PIL import Image
 
 from rnnviz.common.names import MODELS, layer_order, slug
+from rnnviz.report.datauri import data_uri
 from rnnviz.report.figures.catalogue import rendered_recipes
 from rnnviz.report.text import patch_numbers as pn
 from rnnviz.report.text.format import eps_text, format_interval, pct
@@ -215,15 +215,15 @@ def _patching(results: dict, m: str, i: int, layer: str, channel: int) -> str:
 def uri(root: Path, rel: str | None) -> str | None:
     """A card picture as a data: URI, or None where it is null, missing or not a sane PNG."""
     path = picture(root, rel)
-    if path is None:
-        return None
+    return None if path is None else data_uri(path, sane_png)
+
+
+def sane_png(path: Path, data: bytes) -> bool:
+    """A plain PNG of sane size (checked on the bytes and the header; nothing is decoded)."""
+    if len(data) > MAX_BYTES or not data.startswith(PNG):
+        return False
     try:
-        data = path.read_bytes() if path.stat().st_size <= MAX_BYTES else b""
-        if not data.startswith(PNG):
-            return None
         with Image.open(path) as img:  # reads the header only: size and format
-            if img.format != "PNG" or max(img.size) > MAX_SIDE:
-                return None
+            return img.format == "PNG" and max(img.size) <= MAX_SIDE
     except (OSError, ValueError, Image.DecompressionBombError):
-        return None
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        return False

@@ -1,0 +1,106 @@
+"""Bounds on ``random:ARCH@SIZE``: the smallest input the architecture can really see and the
+largest one whose activations fit in memory, both found before a parameter is allocated.
+
+``@0`` once failed later as an unreadable image, ``@1`` ran on one-pixel inputs without a word,
+``@100000`` tried to allocate 120 GB. The network is built on the meta device (shapes only, no
+memory), and one forward pass there measures what a real one would hold: every module's output
+plus the attention weights ``nn.MultiheadAttention`` keeps (a Vision Transformer's L x L per head).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rnnviz.common.errors import UsageError
+
+BYTES_PER_VALUE = 4  # float32
+BACKWARD = 3  # activations, their gradients and the attack's copies of the batch (a generous factor)
+PROBE = 224  # the size the downsampling factor is measured at
+MAX_SIZE = 4096  # larger than any classifier's training size by far
+
+
+def check_input_size(arch: str, size: int, build) -> None:
+    """Refuse ``@size`` for ``arch`` unless the network can take it and one image's activations fit
+    in memory. ``build(image_size)`` makes the network (only a ViT reads ``image_size``)."""
+    spec = f"random:{arch}@{size}"
+    if not 1 <= size <= MAX_SIZE:
+        raise UsageError(f"input size @{size} in {spec} is outside 1..{MAX_SIZE} pixels; e.g. random:{arch}@224")
+    patch = getattr(_on_meta(lambda: build(PROBE)), "patch_size", None)
+    if patch is not None and size % patch:
+        raise UsageError(
+            f"{spec}: a Vision Transformer takes multiples of its {patch} px patch; "
+            f"e.g. @{max(patch, size - size % patch)}"
+        )
+    smallest = patch or _downsampling(build)
+    if size < smallest:
+        raise UsageError(
+            f"{spec}: {arch} shrinks its input {smallest}-fold, so @{size} leaves its last layers less than "
+            f"one pixel of image; give @{smallest} or more (224 is its usual size)"
+        )
+    need = activation_bytes(build, size) * BACKWARD
+    free = available_memory()
+    if free is not None and need > free:
+        raise UsageError(
+            f"{spec}: one image at {size} px needs about {need / 1e9:.1f} GB of activations, more than the "
+            f"{free / 1e9:.1f} GB available; choose a smaller @SIZE"
+        )
+
+
+def activation_bytes(build, size: int) -> int:
+    """Bytes of every module output and attention-weight matrix in one forward pass of one image."""
+    total = 0
+
+    def count(module: nn.Module, inputs, output) -> None:
+        nonlocal total
+        for t in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * BYTES_PER_VALUE
+        if isinstance(module, nn.MultiheadAttention) and inputs:
+            length = inputs[0].shape[1] if module.batch_first else inputs[0].shape[0]
+            total += module.num_heads * length * length * BYTES_PER_VALUE
+
+    _forward(build, size, count)
+    return total
+
+
+def _downsampling(build) -> int:
+    """How many times the network shrinks its input: PROBE over the smallest feature map's side."""
+    sides: list[int] = []
+
+    def side(module: nn.Module, inputs, output) -> None:
+        adaptive = isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))  # fixed output: no stride
+        if not adaptive and isinstance(output, torch.Tensor) and output.dim() == 4 and output.shape[-1] > 0:
+            sides.append(int(min(output.shape[-2:])))
+
+    _forward(build, PROBE, side)
+    return PROBE // min(sides) if sides else 1
+
+
+def _forward(build, size: int, hook) -> None:
+    def run() -> None:
+        net = build(size).eval()
+        handles = [m.register_forward_hook(hook) for m in net.modules() if m is not net]
+        with torch.no_grad():
+            net(torch.zeros(1, 3, size, size))
+        for h in handles:
+            h.remove()
+
+    _on_meta(run)
+
+
+def _on_meta(make):
+    with torch.device("meta"):
+        return make()
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes (None where there is none: not Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None

@@ -1,0 +1,42 @@
+"""PNG files as ``data:`` URIs, each distinct file read and encoded once per report.
+
+A card picture, a render and a figure can be referenced many times (a render on its card and in
+a slide, the same picture named by several cards); the cache, keyed by the file's resolved path
+and its size and modification time, hands every reference the same string instead of reading and
+encoding the file again. ``clear`` empties it when a report is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+PREFIX = "data:image/png;base64,"
+
+
+def data_uri(path: Path, accept: Callable[[Path, bytes], bool] | None = None) -> str | None:
+    """``path`` as a data: URI, or None when ``accept(path, data)`` says no (or the file went away)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _encoded(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, accept)
+
+
+@lru_cache(maxsize=512)
+def _encoded(resolved: str, size: int, mtime_ns: int, accept: Callable[[Path, bytes], bool] | None) -> str | None:
+    try:
+        data = Path(resolved).read_bytes()
+    except OSError:
+        return None
+    if accept is not None and not accept(Path(resolved), data):
+        return None
+    return PREFIX + base64.b64encode(data).decode("ascii")
+
+
+def clear() -> None:
+    """Let go of the encoded files (a report is written; the next one may read other folders)."""
+    _encoded.cache_clear()
