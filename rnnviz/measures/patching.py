@@ -133,7 +133,7 @@ def patch_sweep(
     with eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
         for start in range(0, len(labels), s.batch_size):
             index = torch.arange(start, min(start + s.batch_size, len(labels))) + s.first_index
-            keep = torch.tensor([share >= 1 or image_uniform(s.seed, int(i)) < share for i in index])
+            keep = image_uniform(s.seed, index) < share if share < 1 else torch.ones(len(index), dtype=torch.bool)
             if not keep.any():
                 continue
             index = index[keep]
