@@ -16,6 +16,7 @@ from rnnviz.common.errors import UsageError
 from rnnviz.common.files import atomic_write_json, atomic_write_text
 from rnnviz.report import html as _html
 from rnnviz.report.figures import catalogue as _catalogue
+from rnnviz.report.figures.pool import figures_in_parallel
 from rnnviz.report.slides import deck as _slides
 from rnnviz.report.validate.results import validate
 from rnnviz.report.validate.safety import output, regular_file
@@ -44,7 +45,8 @@ def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False, 
     began = time.perf_counter()
     results = load_results(root)
     say = _progress(progress)
-    figs = _catalogue.make_figures(results, root)
+    with figures_in_parallel():  # issue 26: figures saved by worker processes
+        figs = _catalogue.make_figures(results, root)
     say(f"{len(figs)} figures written to {root / 'figures'}")
     html = _html.render_html(results, figs)
     atomic_write_text(output(root, "report.html"), html)
@@ -53,7 +55,8 @@ def render_report(results_dir: Path, *, pdf: bool = True, slides: bool = False, 
     start = time.perf_counter()
     pdf_path = _try_pdf(html, output(root, "report.pdf"), root, errors, say) if pdf else None
     pdf_seconds = time.perf_counter() - start
-    deck = _slides.build(results, root, figs) if slides else []
+    with figures_in_parallel():  # issue 26
+        deck = _slides.build(results, root, figs) if slides else []
     slides_path = (
         _try_pdf(_html.render_slides(results, figs, deck), output(root, "slides.pdf"), root, errors, say)
         if slides
