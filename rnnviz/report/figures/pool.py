@@ -37,7 +37,7 @@ class _Pool:
         self.futures: list[Future] = []
 
     def submit(self, fig: Figure, targets: list[Target]) -> None:
-        rc = {k: v for k, v in matplotlib.rcParams.items() if not k.startswith("backend")}
+        rc: Any = {k: v for k, v in matplotlib.rcParams.items() if not k.startswith("backend")}  # rc_context's key type
         self.futures.append(self.executor.submit(_save_pickled, pickle.dumps(fig), rc, targets))
 
     def drain(self) -> None:
@@ -81,6 +81,6 @@ def save_all(fig: Figure, targets: list[Target]) -> None:
             fig.set_layout_engine("none")
 
 
-def _save_pickled(blob: bytes, rc: dict[str, Any], targets: list[Target]) -> None:
+def _save_pickled(blob: bytes, rc: Any, targets: list[Target]) -> None:
     with matplotlib.rc_context(rc):
         save_all(pickle.loads(blob), targets)
