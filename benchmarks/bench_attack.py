@@ -118,13 +118,34 @@ def engine_with_trust(model, x, y, layers, batch_size, bootstrap=200, exemplars=
     return [EpsRanking(a, e, "sigma").summary(5, names) for e, eps in enumerate(EPS) if eps > 0]
 
 
-def engine_with_patching(model, x, y, layers, batch_size):
-    """The trust stage, then the patching pass at the defaults a run uses."""
+def engine_with_patching(model, x, y, layers, batch_size, share=None, resume=True):
+    """The trust stage, then the patching pass at the defaults a run uses (``share``: of the images
+    patched, default the run's; ``resume``: patched passes start at the first patched layer)."""
     cfg = Config()
     settings = SweepSettings(eps=EPS, layers=layers, batch_size=batch_size, bootstrap=cfg.bootstrap, noise=True)
     a = analyze(model, x, y, settings)
     plans = {e: patching.plan(a, e, patch_ladder(cfg.patch), cfg.patch_draws, 0) for e, eps in enumerate(EPS) if eps}
-    return patching.patch_sweep(model, x, y, settings, plans, cfg.patch_share)
+    share = cfg.patch_share if share is None else share
+    return patching.patch_sweep(model, x, y, settings, plans, share, resume=resume)
+
+
+def patching_only(model, x, y, layers, args) -> None:
+    """Trust stage vs trust + patching, with and without resuming, on the same sets (same counts)."""
+    t_trust, _ = timed(lambda: engine_with_trust(model, x, y, layers, args.batch_size), args.repeats)
+    runs = {
+        resume: timed(
+            lambda r=resume: engine_with_patching(model, x, y, layers, args.batch_size, args.patch_share, r),
+            args.repeats,
+        )
+        for resume in (True, False)
+    }
+    print(f"  {'rnnviz + trust':<34} {t_trust:8.2f} s")
+    for resume, (t, _) in runs.items():
+        label = "+ patching, " + ("resumed" if resume else "full forward per set")
+        print(f"  {label:<34} {t:8.2f} s   {100 * (t / t_trust - 1):+6.0f}% over the trust stage")
+    same = all(torch.equal(runs[True][1][e].correct, runs[False][1][e].correct) for e in runs[True][1])
+    n = next(iter(runs[True][1].values())).n
+    print(f"  patched images per eps: {n}; resumed and full-forward counts identical: {same}")
 
 
 def timed(fn, repeats):
@@ -172,6 +193,8 @@ def main():
     )
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--quick", action="store_true", help="only rnnviz, +trust and +exemplars (no plain way, no memory)")
+    p.add_argument("--patching", action="store_true", help="only the trust stage vs + patching, resumed and not")
+    p.add_argument("--patch-share", type=float, default=None, help="share of the images patched (default: a run's)")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model = load_model("random:resnet18")
@@ -185,6 +208,9 @@ def main():
         f"{len(layers)} layers, {torch.get_num_threads()} threads, median of {args.repeats}"
     )
 
+    if args.patching:
+        patching_only(model.module, x, y, layers, args)
+        return
     t_engine, ours = timed(lambda: engine(model.module, x, y, layers, args.batch_size), args.repeats)
     t_trust, _ = timed(lambda: engine_with_trust(model.module, x, y, layers, args.batch_size), args.repeats)
     t_exemplars, _ = timed(

@@ -110,3 +110,66 @@ def test_a_patch_share_patches_the_same_images_in_any_batching():
     ]
     assert 0 < counts[0].n < 24 and counts[0].n == counts[1].n
     assert torch.equal(counts[0].correct, counts[1].correct)
+
+
+class DoesNotTrace(nn.Module):
+    """Data-dependent control flow: torch.fx cannot trace it, so patching takes the full forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.feat = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = self.feat(x)
+        if h.mean() > 0:  # a Python branch on a tensor value
+            h = h.relu()
+        return self.head(h.mean((2, 3)))
+
+
+def small_mobilenet() -> nn.Module:
+    from torchvision.models import mobilenet_v3_small
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return mobilenet_v3_small(num_classes=5).eval()
+
+
+@pytest.mark.parametrize(
+    "make, layers, size, classes, traces",
+    [
+        (lambda: tiny_resnet().module, ["layer1.0", "layer2.0", "layer3.0", "layer4.0"], 28, 10, True),
+        (small_mobilenet, ["features.2", "features.5", "features.9"], 64, 5, True),
+        (lambda: DoesNotTrace().eval(), ["feat"], 16, 3, False),
+    ],
+)
+def test_resumed_patching_counts_equal_the_full_forward_passes(make, layers, size, classes, traces):
+    from rnnviz.measures.resume import Resumable
+
+    model = make()
+    x, y = images(12, size=size, seed=3)
+    y = y % classes
+    s = sweep([0.0, 0.05, 0.1], layers, batch_size=5, bootstrap=10)
+    a = analyze(model, x, y, s)
+    plans = {e: plan(a, e, (1, 5), draws=2, seed=0) for e in (1, 2)}
+    assert (Resumable.of(model, layers) is not None) == traces
+    resumed = patch_sweep(model, x, y, s, plans, resume=True)
+    full = patch_sweep(model, x, y, s, plans, resume=False)
+    for e in plans:
+        assert torch.equal(resumed[e].correct, full[e].correct)
+        assert torch.equal(resumed[e].weighted.sums["hits"], full[e].weighted.sums["hits"])
+    assert no_hooks(model)
+
+
+def test_a_resumed_pass_starts_at_the_first_patched_layer_and_keeps_the_skip_branch():
+    from rnnviz.measures.resume import Resumable
+
+    model = tiny_resnet().module
+    layers = ["layer2.0", "layer4.0"]
+    r = Resumable.of(model, layers)
+    assert r is not None and r.start_of(["layer4.0"]) > r.start_of(["layer2.0", "layer4.0"])
+    x, _ = images(3)
+    with torch.no_grad():
+        point = r.start_of(["layer4.0"])
+        head = r.prefix(x, {point})[point]
+        assert torch.allclose(r.finish(head, point, 2), model(x).repeat(2, 1), atol=1e-5)

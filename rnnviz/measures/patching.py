@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from rnnviz.measures.resume import Resumable
 from rnnviz.sweep.analysis import ModelAnalysis
 from rnnviz.sweep.attacks import input_gradient
 from rnnviz.sweep.bootstrap import WeightedSums, image_uniform, interval
@@ -121,21 +122,24 @@ def patch_sweep(
     settings: SweepSettings,
     plans: dict[int, list[PatchSet]],
     share: float = 1.0,
+    resume: bool = True,
 ) -> dict[int, PatchCounts]:
     """Count correct predictions of every set in ``plans`` (eps index -> sets), forward passes only.
 
     ``share`` < 1 patches a random subset of the images (each image is in it or not by its own
     seeded draw, so the subset does not depend on batching). The adversarial images are
     recomputed exactly as the sweep made them (per-image randomness), so on all images acc_adv
-    here equals the sweep's accuracy.
+    here equals the sweep's accuracy. ``resume``: patched passes start at the first patched layer
+    (``rnnviz.measures.resume``; the full forward pass where the model does not trace).
     """
     s = settings
     weights = s.weights if s.bootstrap else None
     counts = {e: PatchCounts(sets) for e, sets in plans.items()}
     with eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
+        resumable = Resumable.of(model, list(s.layers)) if resume else None
         for start in range(0, len(labels), s.batch_size):
             index = torch.arange(start, min(start + s.batch_size, len(labels))) + s.first_index
-            keep = torch.tensor([share >= 1 or image_uniform(s.seed, int(i)) < share for i in index])
+            keep = image_uniform(s.seed, index) < share if share < 1 else torch.ones(len(index), dtype=torch.bool)
             if not keep.any():
                 continue
             index = index[keep]
@@ -151,44 +155,83 @@ def patch_sweep(
                 adv_logits = forward_no_grad(model, x_adv)
                 adv = hooks.take()
                 clean_right = logits.argmax(1) == y
-                hits = _hits(model, hooks, counts[e].sets, x, x_adv, clean, adv, y, clean_right)
+                hits = _hits(model, hooks, counts[e].sets, x, x_adv, clean, adv, y, clean_right, resumable)
                 counts[e].add(torch.cat([hits, clean_right[:, None], (adv_logits.argmax(1) == y)[:, None]], dim=1), w)
     return counts
 
 
 def _hits(
-    model, hooks: LayerHooks, sets: list[PatchSet], x, x_adv, clean: dict, adv: dict, y, clean_right
+    model, hooks: LayerHooks, sets: list[PatchSet], x, x_adv, clean: dict, adv: dict, y, clean_right, resumable=None
 ) -> torch.Tensor:
     """(n, S) per image and set: right with the set's clean values patched into the adversarial
     pass; for a converse set, a clean-correct prediction that flips when its adversarial values go
-    into the clean pass. Several sets share one forward pass (the batch repeated once per set)."""
+    into the clean pass. Several sets share one forward pass (the batch repeated once per set),
+    resumed at the group's first patched layer where ``resumable`` allows."""
     out = torch.zeros(len(y), len(sets), dtype=torch.bool, device=y.device)
-    per_pass = max(1, PATCH_BATCH // len(y))
     for converse in (False, True):
         target, source = (x, adv) if converse else (x_adv, clean)
         chosen = [j for j, p in enumerate(sets) if (p.kind == "converse") == converse]
-        for start in range(0, len(chosen), per_pass):
-            group = chosen[start : start + per_pass]
-            preds = _patched_predictions(model, hooks, [sets[j] for j in group], target, source)
+        groups = _groups(resumable, sets, chosen, max(1, PATCH_BATCH // len(y)))
+        heads = _heads(resumable, hooks, [[sets[j] for j in group] for group in groups], target)
+        for group in groups:
+            preds = _patched_predictions(model, hooks, [sets[j] for j in group], target, source, resumable, heads)
             right = preds == y[None, :]
             out[:, group] = (clean_right[None, :] & ~right if converse else right).T
     return out
 
 
-def _patched_predictions(model, hooks: LayerHooks, group: list[PatchSet], target, source: dict) -> torch.Tensor:
+def _groups(resumable: Resumable | None, sets: list[PatchSet], chosen: list[int], per_pass: int) -> list[list[int]]:
+    """Sets that share one pass: at most ``per_pass``, and (when resuming) the same resume point,
+    so a set that patches only a deep layer does not pay for a shallow one's earlier start."""
+
+    def start(j: int) -> int:
+        point = resumable.start_of(_layers([sets[j]])) if resumable is not None else None
+        return -1 if point is None else point
+
+    groups: list[list[int]] = []
+    for j in sorted(chosen, key=start):
+        if not groups or len(groups[-1]) == per_pass or start(groups[-1][0]) != start(j):
+            groups.append([])
+        groups[-1].append(j)
+    return groups
+
+
+def _heads(resumable: Resumable | None, hooks: LayerHooks, groups: list[list[PatchSet]], target) -> dict:
+    """One unpatched pass of ``target`` up to every group's first patched layer: resume point ->
+    the values needed from there on, for the points checked against the full pass."""
+    if resumable is None:
+        return {}
+    points = {resumable.start_of(_layers(group)) for group in groups} - {None}
+    if not points:
+        return {}
+    with torch.no_grad(), hooks.paused():
+        heads = resumable.prefix(target, {p for p in points if p is not None})
+        return {i: v for i, v in heads.items() if resumable.trusted(i, v, target)}
+
+
+def _layers(group: list[PatchSet]) -> list[str]:
+    return sorted({layer for p in group for layer, _ in p.channels})
+
+
+def _patched_predictions(
+    model, hooks: LayerHooks, group: list[PatchSet], target, source: dict, resumable=None, heads=None
+) -> torch.Tensor:
     """Predictions (len(group), n): ``target`` repeated once per set, each copy with its own channels
-    replaced by ``source``'s values."""
+    replaced by ``source``'s values; resumed from ``heads`` (see ``_heads``) where it holds the point."""
     n, g = len(target), len(group)
     values = {}
-    for layer in sorted({layer for p in group for layer, _ in p.channels}):
+    for layer in _layers(group):
         mask = torch.zeros(g, source[layer].shape[1], dtype=torch.bool, device=target.device)
         for k, p in enumerate(group):
             mask[k, p.by_layer().get(layer, [])] = True
         rep = source[layer].repeat(g, *[1] * (source[layer].dim() - 1))
         values[layer] = (mask.repeat_interleave(n, dim=0), rep)
-    batch = target.repeat(g, 1, 1, 1).contiguous(memory_format=torch.channels_last)
-    with hooks.paused(), hooks.replacing(values):
-        return forward_no_grad(model, batch).argmax(1).view(g, n)
+    start = resumable.start_of(_layers(group)) if resumable is not None else None
+    with torch.no_grad(), hooks.paused(), hooks.replacing(values):
+        if resumable is not None and start in (heads or {}):
+            return resumable.finish(heads[start], start, g).argmax(1).view(g, n)
+        batch = target.repeat(g, 1, 1, 1).contiguous(memory_format=torch.channels_last)
+        return model(batch).argmax(1).view(g, n)
 
 
 def summarize(counts: PatchCounts) -> dict:

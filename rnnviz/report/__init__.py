@@ -17,6 +17,7 @@ from rnnviz.common.files import atomic_write_json, atomic_write_text
 from rnnviz.report import datauri as _datauri
 from rnnviz.report import html as _html
 from rnnviz.report.figures import catalogue as _catalogue
+from rnnviz.report.figures.pool import figures_in_parallel
 from rnnviz.report.slides import deck as _slides
 from rnnviz.report.validate.budgets import check_bytes, check_counts, check_json_size
 from rnnviz.report.validate.results import validate
@@ -53,7 +54,8 @@ def render_report(
     began = time.perf_counter()
     results = load_results(root, max_embed_mb)
     say = _progress(progress)
-    figs = _catalogue.make_figures(results, root)
+    with figures_in_parallel():  # issue 26: figures saved by worker processes
+        figs = _catalogue.make_figures(results, root)
     say(f"{len(figs)} figures written to {root / 'figures'}")
     html = _html.render_html(results, figs)
     atomic_write_text(output(root, "report.html"), html)
@@ -62,7 +64,8 @@ def render_report(
     start = time.perf_counter()
     pdf_path = _try_pdf(html, output(root, "report.pdf"), root, errors, say) if pdf else None
     pdf_seconds = time.perf_counter() - start
-    deck = _slides.build(results, root, figs) if slides else []
+    with figures_in_parallel():  # issue 26
+        deck = _slides.build(results, root, figs) if slides else []
     slides_path = (
         _try_pdf(_html.render_slides(results, figs, deck), output(root, "slides.pdf"), root, errors, say)
         if slides

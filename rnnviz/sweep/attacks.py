@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnviz.common.files import key_digest
 from rnnviz.common.names import NORMS
+from rnnviz.sweep import draws
 
 ATTACK_NORM = NORMS  # the norm each attack's eps is measured in (one home: rnnviz.common.names)
 _DIVISION_EPS = 1e-10  # torchattacks' and MadryLab's guard against a zero gradient or perturbation norm
@@ -139,7 +139,7 @@ def _projected_descent(
 
 def _linf_start(x, eps: float, seed: int, indices, generator) -> torch.Tensor:
     noise = (
-        _start(x.shape[1:], seed, indices)
+        _start(x.shape[1:], seed, indices.to(x.device))  # counter-based draws on x's device
         if indices is not None
         else torch.rand(x.shape, generator=generator, device="cpu")
     ).to(x.device)
@@ -148,7 +148,7 @@ def _linf_start(x, eps: float, seed: int, indices, generator) -> torch.Tensor:
 
 def _l2_random_start(x, eps: float, seed: int, indices, generator) -> torch.Tensor:
     direction, radius = (
-        _l2_start(x.shape[1:], seed, indices)
+        _l2_start(x.shape[1:], seed, indices.to(x.device))
         if indices is not None
         else (
             torch.randn(x.shape, generator=generator, device="cpu"),
@@ -220,43 +220,25 @@ def sign_noise(x: torch.Tensor, eps: float, seed: int, indices: torch.Tensor, no
     """
     if eps == 0:
         return x
-    bits = _PerImage(x.shape[1:], indices, lambda i: {"noise": (seed, i, repr(float(eps)))}, torch.int64)
-    for row, gen in bits:
-        torch.randint(0, 2, tuple(row.shape), generator=gen, out=row)
-    # 0/1 travel as bytes (an eighth of int64's), and become -1/+1 where x lives
-    signs = bits.values.to(torch.uint8).to(x.device, x.dtype).mul_(2).sub_(1)
+    # issue 26: counter-based draws keyed by (seed, stream, global index), made on x's device
+    flips = draws.signs(seed, draws.stream_of("noise", float(eps)), indices.to(x.device), x[0].numel())
+    signs = flips.view(x.shape).to(x.dtype).mul_(2).sub_(1)
     size = eps if norm == "linf" else eps / math.sqrt(signs[0].numel())
     return (x + size * signs).clamp_(0.0, 1.0).contiguous(memory_format=torch.channels_last)
 
 
-class _PerImage:
-    """One preallocated buffer for a batch's per-image random draws, each row with its own
-    generator: a batch of draws without a tensor allocated (and page-faulted in) per image."""
-
-    def __init__(self, shape, indices: torch.Tensor, key, dtype: torch.dtype = torch.float32):
-        self.values = torch.empty((len(indices), *shape), dtype=dtype)
-        self.gens = [torch.Generator().manual_seed(int(key_digest(**key(int(i)))[:15], 16)) for i in indices]
-
-    def __iter__(self):
-        return iter(zip(self.values, self.gens))
+_PGD_START, _PGD_L2_START, _PGD_L2_RADIUS = (draws.stream_of(n) for n in ("pgd_start", "pgd_l2_start", "pgd_l2_radius"))
 
 
 def _start(shape, seed: int, indices: torch.Tensor) -> torch.Tensor:
-    """PGD's uniform random start in [0, 1), one seeded draw per image."""
-    draws = _PerImage(shape, indices, lambda i: {"pgd_start": (seed, i)})
-    for row, gen in draws:
-        torch.rand(tuple(row.shape), generator=gen, out=row)
-    return draws.values
+    """PGD's uniform random start in [0, 1) per image, on ``indices``' device (issue 26: counter-based)."""
+    return draws.uniform(seed, _PGD_START, indices, math.prod(shape), torch.float32).view(len(indices), *shape)
 
 
 def _l2_start(shape, seed: int, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """L2 PGD's random start, one seeded draw per image: a Gaussian direction and a radius in [0, 1)."""
-    draws = _PerImage(shape, indices, lambda i: {"pgd_l2_start": (seed, i)})
-    radii = torch.empty(len(indices))
-    for j, (row, gen) in enumerate(draws):
-        torch.randn(tuple(row.shape), generator=gen, out=row)
-        radii[j] = torch.rand(1, generator=gen)[0]
-    return draws.values, radii
+    """L2 PGD's random start per image: a Gaussian direction and a radius in [0, 1) (issue 26: counter-based)."""
+    direction = draws.normal(seed, _PGD_L2_START, indices, math.prod(shape)).view(len(indices), *shape)
+    return direction, draws.uniform(seed, _PGD_L2_RADIUS, indices, 1, torch.float32)[:, 0]
 
 
 def _norms(t: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
+
+from rnnviz.sweep import draws
 
 SUBSET_FRACTIONS = (0.1, 0.25, 0.5)  # nested random subsets for "has the ranking settled?"
 _BOOTSTRAP_STREAM, _SUBSET_STREAM = 1, 2  # independent random streams per image
@@ -40,21 +41,19 @@ class ImageWeights:
         }[group]
 
     def of(self, indices: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """W for the images with these global ``indices`` and true ``labels`` -> (n, width) float64."""
-        rows = [self._row(int(i), int(y)) for i, y in zip(indices.tolist(), labels.tolist())]
-        return torch.from_numpy(np.stack(rows)) if rows else torch.zeros(0, self.width, dtype=torch.float64)
-
-    def _row(self, index: int, label: int) -> np.ndarray:
-        poisson = np.random.default_rng([self.seed, _BOOTSTRAP_STREAM, index]).poisson(1.0, self.bootstrap)
-        u = image_uniform(self.seed, index)
-        one_hot = [float(label == c) for c in self.classes]
-        subsets = [float(u < f) for f in SUBSET_FRACTIONS]
-        return np.concatenate([poisson.astype(np.float64), one_hot, subsets])
+        """W for the images with these global ``indices`` and true ``labels`` -> (n, width) float64,
+        computed for the whole batch at once on ``indices``' device (``rnnviz.sweep.draws``)."""
+        poisson = draws.poisson1(self.seed, _BOOTSTRAP_STREAM, indices, self.bootstrap)
+        classes = torch.tensor(self.classes, dtype=torch.int64, device=indices.device)
+        one_hot = (labels.to(indices.device).reshape(-1, 1) == classes).to(torch.float64)
+        fractions = torch.tensor(SUBSET_FRACTIONS, dtype=torch.float64, device=indices.device)
+        subsets = (image_uniform(self.seed, indices)[:, None] < fractions).to(torch.float64)
+        return torch.cat([poisson, one_hot, subsets], dim=1)
 
 
-def image_uniform(seed: int, index: int) -> float:
-    """A uniform draw that belongs to one image: it decides the image's random subsets."""
-    return float(np.random.default_rng([seed, _SUBSET_STREAM, index]).random())
+def image_uniform(seed: int, indices: torch.Tensor) -> torch.Tensor:
+    """(n,) uniform draws, one per image: they decide each image's random subsets."""
+    return draws.uniform(seed, _SUBSET_STREAM, indices, 1)[:, 0]
 
 
 class WeightedSums:

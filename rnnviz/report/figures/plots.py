@@ -17,9 +17,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
-from rnnviz.common.files import atomic_path
 from rnnviz.common.names import MODELS, layer_order
 from rnnviz.report.figures.look import COLOURS, DASHES, INK, MUTED, PAGE, Look
+from rnnviz.report.figures.pool import save
 from rnnviz.report.text.format import attack_label, attack_name, eps_text
 from rnnviz.report.validate.safety import output
 
@@ -237,8 +237,12 @@ def _legend_on_top(fig: Figure, ax) -> None:
 
 
 def _save(fig: Figure, root: Path, stem: str, look: Look = PAGE) -> None:
-    """PNG and SVG under the look's folder (``figures/`` or ``figures/slides/``)."""
-    with atomic_path(output(root, *look.folder, f"{stem}.png")) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
-    with atomic_path(output(root, *look.folder, f"{stem}.svg")) as tmp:
-        fig.savefig(tmp, format="svg", metadata={"Date": None})
+    """PNG and SVG under the look's folder (``figures/`` or ``figures/slides/``), from one layout,
+    in a worker process where ``pool.figures_in_parallel`` is active."""
+    save(
+        fig,
+        [
+            (output(root, *look.folder, f"{stem}.png"), {"format": "png", "dpi": DPI, "metadata": {"Software": None}}),
+            (output(root, *look.folder, f"{stem}.svg"), {"format": "svg", "metadata": {"Date": None}}),
+        ],
+    )

@@ -1,0 +1,86 @@
+"""Figures saved in parallel worker processes: the report stage's time is matplotlib's savefig.
+
+A profile of ``rnnviz-report --from`` on the demo put most of its time in ``savefig`` (constrained
+layout, text extents, the PNG and SVG encoders), one figure after another although each is
+independent. Inside ``figures_in_parallel`` each plot still builds its Figure in this process
+(its text sizes stay measurable here), but the saving goes to a pool: the Figure is pickled with
+the rcParams in force (the look's ``rc_context``, which savefig reads, e.g. ``svg.hashsalt``) and
+saved by a spawned worker, which writes the same bytes as this process would. Leaving the block
+waits for every file, so what comes after (the HTML's data URIs) finds them all.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+from matplotlib.figure import Figure
+
+from rnnviz.common.files import atomic_path
+
+MAX_WORKERS = 4  # past four, pickling in the parent and spawning cost more than they save
+Target = tuple[Path, dict[str, Any]]  # a file and savefig's keyword arguments for it
+
+_active: list[_Pool] = []
+
+
+class _Pool:
+    def __init__(self, workers: int):
+        self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        self.futures: list[Future] = []
+
+    def submit(self, fig: Figure, targets: list[Target]) -> None:
+        rc: Any = {k: v for k, v in matplotlib.rcParams.items() if not k.startswith("backend")}  # rc_context's key type
+        self.futures.append(self.executor.submit(_save_pickled, pickle.dumps(fig), rc, targets))
+
+    def drain(self) -> None:
+        try:
+            for future in self.futures:
+                future.result()  # a worker's error is raised here, as it would be inline
+        finally:
+            self.executor.shutdown(cancel_futures=True)
+
+
+@contextmanager
+def figures_in_parallel(workers: int | None = None) -> Iterator[None]:
+    """Inside, ``save`` hands figures to worker processes; on leaving, every file is written."""
+    workers = workers or min(MAX_WORKERS, os.cpu_count() or 1)
+    if workers < 2:
+        yield
+        return
+    pool = _Pool(workers)
+    _active.append(pool)
+    try:
+        yield
+    finally:
+        _active.remove(pool)
+        pool.drain()
+
+
+def save(fig: Figure, targets: list[Target]) -> None:
+    """Write ``fig`` to every target: in a worker inside ``figures_in_parallel``, else here."""
+    if _active:
+        _active[-1].submit(fig, targets)
+    else:
+        save_all(fig, targets)
+
+
+def save_all(fig: Figure, targets: list[Target]) -> None:
+    """Every target from one layout: the first save lays the figure out, the rest keep it."""
+    for k, (path, options) in enumerate(targets):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, **options)
+        if k == 0 and fig.get_layout_engine() is not None:
+            fig.set_layout_engine("none")
+
+
+def _save_pickled(blob: bytes, rc: Any, targets: list[Target]) -> None:
+    with matplotlib.rc_context(rc):
+        save_all(pickle.loads(blob), targets)
