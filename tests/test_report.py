@@ -498,7 +498,7 @@ def test_renderer_modules_are_small_and_define_no_shared_constant():
 # Keys whose names are data (class names, layer names, "layer:channel"): only their values' shape counts.
 DATA_KEYED = re.compile(
     r"(accuracy_per_class\.\w+|layer_sensitivity\.\w+\[\]|channel_max_activation\.\w+"
-    r"|neuron_sensitivity\.\w+\[\]|ranking\.\w+\[\]\.(layers|per_class)"
+    r"|neuron_sensitivity\.\w+\[\]|matching\.per_layer|ranking\.\w+\[\]\.(layers|per_class)"
     r"|attacks\.(accuracy|sigma_mean|top|collapse|norm)|exemplars\.\w+|exemplars\.\w+\.<key>\.(change|images\.change"
     r"|images\.bars\.change|map_scale\.change))"
 )

@@ -92,9 +92,11 @@ def _entry(row: dict, place: int, match: LayerMatch, role: str, there: dict) -> 
     }
 
 
-def matching_results(stats: CrossStats, analyses: dict[str, ModelAnalysis], ranking: dict) -> dict:
+def matching_results(stats: CrossStats | None, analyses: dict[str, ModelAnalysis], ranking: dict) -> dict | None:
     """The ``matching`` entry of results.json from the merged cross statistics, each model's analysis
-    and results.json's ``ranking`` (model -> per-eps summaries, None at eps 0)."""
+    and results.json's ``ranking`` (model -> per-eps summaries, None at eps 0); None without statistics."""
+    if stats is None:
+        return None
     layers = {layer: LayerMatch(stats, layer) for layer in stats.layers}
     top: dict[str, list] = {m: [] for m in OTHER}
     for m, other in OTHER.items():

@@ -28,6 +28,7 @@ from rnnviz.data.images import ImageSet, Preprocess, load_builtin_sample, load_f
 from rnnviz.data.stream import LazyImages, lazy_set, stream_builtin, stream_folder
 from rnnviz.measures import patching
 from rnnviz.measures.curves import eps_grid, fgsm_curve
+from rnnviz.measures.matching import matching_results
 from rnnviz.measures.transfer import TransferCounts, transfer
 from rnnviz.models.loading import LoadedModel, load_model
 from rnnviz.results.attack_entries import attack_results, context, curve_results
@@ -38,6 +39,7 @@ from rnnviz.results.tables import write_tables
 from rnnviz.settings.config import Config, check_sources, patch_ladder, validate
 from rnnviz.sweep.analysis import ModelAnalysis, NonFiniteOutput, SweepSettings, analyze_attacks, concat_attacks
 from rnnviz.sweep.attacks import PGDSettings
+from rnnviz.sweep.cross import cross_model_stats, merge_cross
 from rnnviz.sweep.distributed import Distributed, session
 from rnnviz.sweep.hooks import channel_counts, check_layers
 
@@ -449,6 +451,14 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
         by_attack: Any = ctx.stage("merging the attack", lambda: merge_analyses(shards) if shards else None)
         timings["attack_s"] = round(time.perf_counter() - t, 3)
 
+        t = time.perf_counter()  # issue 28: both models' clean activations on the same images
+        modules = {m: models[m].module for m in MODELS}
+        cross: Any = ctx.gather(
+            "cross-model statistics",
+            lambda: cross_model_stats(modules, _pixels(part), layers, work.batch_size, work.device, span.start),
+        )
+        timings["cross_s"] = round(time.perf_counter() - t, 3)
+
         t = time.perf_counter()
         plain = sweep_settings(work, layers, first_index=span.start)
         side: Any = ctx.gather(
@@ -468,6 +478,7 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
             curve = merge_curve([s[1] for s in side])
             results = build_results(resolved, models, images, analyses, timings)
             results["patching"] = summarize_patching(cfg, merge_patch_counts(counts))
+            results["matching"] = matching_results(merge_cross(cross), analyses, results["ranking"])
             if ctx.world > 1:
                 results["environment"]["world_size"] = ctx.world
             display = models["standard"].labels.display
