@@ -41,14 +41,16 @@ SECTIONS = [
 FIGURE_IMAGE = re.compile(r'<figure id="fig-\d+"[^>]*>\s*<img src="data:image')  # cards add images of their own
 TRUST = ["ranking_stability", "noise_baseline", "ranking_convergence", "ranking_per_class"]
 # 3 attacked eps x 2 recipes of galleries, 1 diversity figure, 2 example grids, 3 profiles, 2 curves,
-# 4 figures on the ranking's trustworthiness, 2 on activation patching, 2 comparing the attacks.
-FIGURES = 22
+# 4 figures on the ranking's trustworthiness, 2 on activation patching, 2 comparing the attacks,
+# 1 matching the two models' layers (CKA).
+FIGURES = 23
 PLOTS = [
     "accuracy_vs_eps",
     "accuracy_per_class",
     "layer_sensitivity_eps-0.05",
     "layer_sensitivity_eps-0.1",
     "layer_sensitivity_eps-0.2",
+    "matching_cka",
     *TRUST,
     "patching_undone",
     "patching_layers",

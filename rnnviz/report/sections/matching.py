@@ -32,7 +32,7 @@ def figures(results: dict, root: Path, make) -> list:
             root,
             "matching_cka",
             "How alike are the two models' layers? Linear CKA",
-            "Linear CKA (Kornblith et al. 2019) between every layer of the standard model (rows) and "
+            "CKA (Kornblith et al. 2019) between every layer of the standard model (rows) and "
             f"every layer of the robust model (columns), on the spatially averaged clean activations of "
             f"the same {n} images: 1 means the two layers' channels carry the same information up to a "
             "rotation and a scale (a reordering of channels included); 0 means nothing linear in common. "
