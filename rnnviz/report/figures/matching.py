@@ -25,6 +25,7 @@ def cka_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
         fig = Figure(figsize=look.figsize(side + 1.4, side), layout="constrained")
         ax = fig.subplots()
         image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="Greys", aspect="equal")
+        ax.grid(False)
         for i in range(len(layers)):
             for j in range(len(layers)):
                 if np.isfinite(values[i, j]):
