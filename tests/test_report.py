@@ -42,14 +42,16 @@ SECTIONS = [
 FIGURE_IMAGE = re.compile(r'<figure id="fig-\d+"[^>]*>\s*<img src="data:image')  # cards add images of their own
 TRUST = ["ranking_stability", "noise_baseline", "ranking_convergence", "ranking_per_class"]
 # 3 attacked eps x 2 recipes of galleries, 1 diversity figure, 2 example grids, 3 profiles, 2 curves,
-# 4 figures on the ranking's trustworthiness, 2 on activation patching, 2 comparing the attacks.
-FIGURES = 22
+# 4 figures on the ranking's trustworthiness, 2 on activation patching, 2 comparing the attacks,
+# 1 matching the two models' layers (CKA).
+FIGURES = 23
 PLOTS = [
     "accuracy_vs_eps",
     "accuracy_per_class",
     "layer_sensitivity_eps-0.05",
     "layer_sensitivity_eps-0.1",
     "layer_sensitivity_eps-0.2",
+    "matching_cka",
     *TRUST,
     "patching_undone",
     "patching_layers",
@@ -499,7 +501,7 @@ def test_renderer_modules_are_small_and_define_no_shared_constant():
 # Keys whose names are data (class names, layer names, "layer:channel"): only their values' shape counts.
 DATA_KEYED = re.compile(
     r"(accuracy_per_class\.\w+|layer_sensitivity\.\w+\[\]|channel_max_activation\.\w+"
-    r"|neuron_sensitivity\.\w+\[\]|ranking\.\w+\[\]\.(layers|per_class)"
+    r"|neuron_sensitivity\.\w+\[\]|matching\.per_layer|ranking\.\w+\[\]\.(layers|per_class)"
     r"|attacks\.(accuracy|sigma_mean|top|collapse|norm)|exemplars\.\w+|exemplars\.\w+\.<key>\.(change|images\.change"
     r"|images\.bars\.change|map_scale\.change))"
 )

@@ -20,7 +20,7 @@ from typing import TypeVar
 from rnnviz.channels import galleries
 from rnnviz.pipeline.load import Job, prepare
 from rnnviz.pipeline.shards import merge_analyses, merge_measured
-from rnnviz.pipeline.stages import attack_stage, patch_plans, patch_stage, side_stage, write_measurements
+from rnnviz.pipeline.stages import attack_stage, cross_stage, patch_plans, patch_stage, side_stage, write_measurements
 from rnnviz.results.build import write_results
 from rnnviz.results.runfolder import RunFolder, claim
 from rnnviz.settings.config import Config
@@ -96,6 +96,9 @@ def _measure(job: Job, out: Path, progress: bool, timings: dict) -> dict | None:
     shards = ctx.gather("the attack", lambda: attack_stage(job, progress))
     by_attack = ctx.stage("merging the attack", lambda: merge_analyses(shards) if shards else None)
     timings["attack_s"] = _since(t)
+    t = time.perf_counter()  # both models on the same clean images: channel matching and CKA
+    cross = ctx.gather("cross-model statistics", lambda: cross_stage(job))
+    timings["cross_s"] = _since(t)
     t = time.perf_counter()
     side = ctx.gather("transfer", lambda: side_stage(job))
     timings["transfer_s"] = _since(t)
@@ -106,7 +109,7 @@ def _measure(job: Job, out: Path, progress: bool, timings: dict) -> dict | None:
     timings["patch_s"] = _since(t)
 
     def write() -> dict:
-        measured = merge_measured(_held(by_attack), _held(side), _held(counts))
+        measured = merge_measured(_held(by_attack), _held(side), _held(counts), _held(cross))
         return write_measurements(job, out, measured, timings)
 
     return ctx.stage("writing the results", lambda: write() if ctx.is_main else None)

@@ -14,15 +14,17 @@ from rnnviz.common.names import MODELS
 from rnnviz.pipeline.stages import ByAttack, Curve, Measured
 from rnnviz.sweep.accumulators import merged
 from rnnviz.sweep.analysis import ModelAnalysis, concat_attacks
+from rnnviz.sweep.cross import merge_cross
 
 
-def merge_measured(by_attack: ByAttack, side: list[tuple[Any, Curve | None]], counts: list) -> Measured:
-    """The (merged) attack, and the transfer + curve and patching parts of every rank -> the whole's."""
+def merge_measured(by_attack: ByAttack, side: list[tuple[Any, Curve | None]], counts: list, cross: list) -> Measured:
+    """The (merged) attack, and the transfer + curve, patching and cross-model parts of every rank -> the whole's."""
     return Measured(
         by_attack,
         merge_transfer([s[0] for s in side]),
         merge_curve([s[1] for s in side]),
         merge_patch_counts(counts),
+        merge_cross(cross),
     )
 
 

@@ -20,6 +20,7 @@ from rnnviz.common.names import MODELS, NORMS, parse_channel_key
 from rnnviz.data.images import ImageSet
 from rnnviz.measures import patching
 from rnnviz.measures.curves import eps_grid, fgsm_curve
+from rnnviz.measures.matching import matching_results
 from rnnviz.measures.transfer import TransferCounts, transfer
 from rnnviz.models.loading import LoadedModel
 from rnnviz.pipeline.load import Job
@@ -30,6 +31,7 @@ from rnnviz.results.tables import write_tables
 from rnnviz.settings.config import Config, patch_ladder
 from rnnviz.sweep.analysis import ModelAnalysis
 from rnnviz.sweep.attacks import PGDSettings
+from rnnviz.sweep.cross import CrossStats, cross_model_stats
 from rnnviz.sweep.loop import analyze_attacks
 from rnnviz.sweep.passes import NonFiniteOutput
 from rnnviz.sweep.settings import SweepSettings
@@ -50,6 +52,7 @@ class Measured:
     transferred: dict[tuple[str, str], TransferCounts] | None
     curve: Curve | None
     patch_counts: PatchCounts | None
+    cross: CrossStats | None = None  # both models' clean activations on the same images (matching)
 
 
 def pixels(images: ImageSet) -> torch.Tensor:
@@ -102,6 +105,13 @@ def side_stage(job: Job) -> tuple[dict[tuple[str, str], TransferCounts] | None, 
     """Transfer between the models and the FGSM curve, on this shard."""
     plain = sweep_settings(job.work, list(job.work.layers or []), first_index=job.span.start)
     return run_transfer(job.work, job.models, job.part, plain), fgsm_counts(job.work, job.models, job.part)
+
+
+def cross_stage(job: Job) -> CrossStats:
+    """Both models' clean activations on this shard's images: the sums channel matching and CKA need."""
+    modules = {m: job.models[m].module for m in MODELS}
+    layers = list(job.work.layers or [])
+    return cross_model_stats(modules, pixels(job.part), layers, job.work.batch_size, job.work.device, job.span.start)
 
 
 def patch_stage(job: Job, plans: dict | None) -> PatchCounts | None:
@@ -205,6 +215,8 @@ def measured_results(job: Job, measured: Measured, timings: dict) -> dict:
     cfg, resolved, images = job.work, job.resolved, job.images
     results = build_results(resolved, job.models, images, measured.by_attack[cfg.primary_attack], timings)
     results["patching"] = summarize_patching(cfg, measured.patch_counts)
+    by_model = measured.by_attack[cfg.primary_attack]
+    results["matching"] = measured.cross and matching_results(measured.cross, by_model, results["ranking"])
     if job.ctx.world > 1:
         results["environment"]["world_size"] = job.ctx.world
     curve = measured.curve

@@ -26,6 +26,7 @@ from rnnviz.report.figures.channel_grids import gallery_key
 from rnnviz.report.figures.look import COLOURS, INK, MUTED, RIGHT, WRONG
 from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import cards as cards_section
+from rnnviz.report.sections import matching as matching_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
 from rnnviz.report.text.format import attack_label, attack_list, attack_name, eps_text, pct
@@ -90,7 +91,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "eps": [eps_text(results, i) for i in range(len(config["eps"]))],
         "attack": _attack(config),
         "attack_short": attack_name(results),
-        "summary": summary_sentences(results),
+        "summary": summary_sentences(results) + matching_section.summary(results),
         "warnings": _warnings(results),
         "attacks": attack_section.context(results),
         "front": attack_section.front(results),
@@ -103,6 +104,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "sensitivity": [_sensitivity_section(results, i) for i in attacked_indices(results)],
         "unranked_zero": 0 in config["eps"],
         "trust": trust.context(results),
+        "matching": matching_section.context(results),
         "trust_keys": [
             k
             for k in ("ranking_stability", "noise_baseline", "ranking_per_class", "ranking_convergence")

@@ -29,6 +29,7 @@ from rnnviz.report.figures.grids import (
 )
 from rnnviz.report.figures.look import COLOURS, MUTED, RIGHT, WRONG
 from rnnviz.report.sections import attacks as attack_section
+from rnnviz.report.sections import matching as matching_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
 from rnnviz.report.text.format import attack_name, eps_text, pct
@@ -54,6 +55,7 @@ def make_figures(results: dict, root: Path) -> list[ReportFigure]:
         _examples(results, root, name, s) for name, s in class_slugs(results).items() if _examples_of(results, name)
     ]
     figures += [_sensitivity(results, root, i) for i in attacked_indices(results)]
+    figures += matching_section.figures(results, root, _figure)
     figures += attack_section.figures(results, root, _figure)
     figures += trust.figures(results, root, _figure)
     figures += patch_section.figures(results, root, _figure)

@@ -1,0 +1,132 @@
+"""The subsection "Does the other model have the same channel?" (issue 28): the CKA figure with its
+caption, the matches of each model's top-k channels as table rows, and the summary sentences.
+
+Channels of two networks are unaligned, so every cross-model statement here goes through
+results.json's ``matching`` (``rnnviz.measures.matching``): a one-to-one pairing by correlation of
+spatially averaged clean activations, checked against a shuffled-image baseline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnnviz.common.names import MODELS
+from rnnviz.report.figures import matching as matching_plots
+from rnnviz.report.text.summary import focus_index
+
+OTHER = {"standard": "robust", "robust": "standard"}
+
+
+def enabled(results: dict) -> bool:
+    return bool(results.get("matching"))
+
+
+def figures(results: dict, root: Path, make) -> list:
+    """The CKA heat map; ``make`` is the catalogue's figure factory."""
+    if not enabled(results):
+        return []
+    matching_plots.cka_plot(results, root, "matching_cka")
+    n = results["matching"]["n_images"]
+    return [
+        make(
+            root,
+            "matching_cka",
+            "How alike are the two models' layers? Linear CKA",
+            "CKA (Kornblith et al. 2019) between every layer of the standard model (rows) and "
+            f"every layer of the robust model (columns), on the spatially averaged clean activations of "
+            f"the same {n} images: 1 means the two layers' channels carry the same information up to a "
+            "rotation and a scale (a reordering of channels included); 0 means nothing linear in common. "
+            "Computed from C×C cross-covariance sums, never from an image-by-image matrix.",
+            svg=True,
+        )
+    ]
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def share(ratio: float | None) -> str:
+    """The partner's σ relative to the channel's own, in words ("1/5 of the change")."""
+    if ratio is None:
+        return "no measured change"
+    if 0.95 <= ratio <= 1.05:
+        return "about the same change"
+    if ratio > 1:
+        return f"{ratio:.1f}× the change"
+    parts = round(1 / ratio) if ratio > 0 else 0
+    return f"1/{parts} of the change" if 2 <= parts <= 20 else f"{100 * ratio:.0f}% of the change"
+
+
+def context(results: dict) -> dict:
+    if not enabled(results):
+        return {"enabled": False}
+    match = results["matching"]
+    labels = results["config"]["eps_labels"]
+    return {
+        "enabled": True,
+        "n_images": match["n_images"],
+        "quantile": f"{100 * match['quantile']:.0f}th",
+        "layer_rows": [_layer_row(match, la, i) for i, la in enumerate(match["layers"])],
+        "eps_blocks": [
+            {"label": labels[e], "rows": [_row(m, x) for m in MODELS for x in match["top"][m][e] or []]}
+            for e in range(len(labels))
+            if any(match["top"][m][e] for m in MODELS)
+        ],
+    }
+
+
+def _layer_row(match: dict, layer: str, i: int) -> dict:
+    per = match["per_layer"][layer]
+    value = match["cka"][i][i]
+    return {
+        "layer": layer,
+        "cka": "–" if value is None else f"{value:.2f}",
+        "threshold": "–" if per["threshold"] is None else f"{per['threshold']:.2f}",
+        "real": f"{per['n_real']} / {len(per['r'])}",
+        "median": "–" if per["median_r"] is None else f"{per['median_r']:.2f}",
+    }
+
+
+def _row(model: str, x: dict) -> dict:
+    return {
+        "model": model,
+        "other": OTHER[model],
+        "layer": x["layer"],
+        "channel": x["channel"],
+        "rank": x["rank"],
+        "partner": "–" if x["partner"] is None else x["partner"],
+        "r": "–" if x["r"] is None else f"{x['r']:.2f}",
+        "real": x["real"],
+        "partner_rank": "–" if x["partner_rank"] is None else ordinal(x["partner_rank"]),
+        "share": "–" if x["sensitivity_ratio"] is None else f"{x['sensitivity_ratio']:.2f}",
+    }
+
+
+def summary(results: dict) -> list[str]:
+    """Per model, at the summary's eps: how many of its top-k have a real counterpart in the other
+    model, and how sensitive the first of them is there."""
+    if not enabled(results):
+        return []
+    e = focus_index(results)
+    label, out = results["config"]["eps_labels"][e], []
+    for m in MODELS:
+        tops = results["matching"]["top"][m][e]
+        if not tops:
+            continue
+        real = [x for x in tops if x["real"]]
+        text = (
+            f"At ε = {label}, {len(real)} of the {m} model's top {len(tops)} channels have a real "
+            f"counterpart in the {OTHER[m]} model (correlation of clean activations above the shuffled-image "
+            f"{100 * results['matching']['quantile']:.0f}th percentile)"
+        )
+        if real:
+            x = real[0]
+            text += (
+                f"; {m} {x['layer']} ch{x['channel']} ↔ {OTHER[m]} ch{x['partner']}, r = {x['r']:.2f}: "
+                f"ch{x['partner']} ranks {ordinal(x['partner_rank'])} in the {OTHER[m]} model with "
+                f"{share(x['sensitivity_ratio'])}"
+            )
+        out.append(text + ".")
+    return out
