@@ -26,7 +26,7 @@ from rnnviz.common.errors import UsageError
 from rnnviz.common.names import MODELS, NORMS
 from rnnviz.data.images import ImageSet, Preprocess, load_builtin_sample, load_folder
 from rnnviz.data.stream import LazyImages, lazy_set, stream_builtin, stream_folder
-from rnnviz.measures import patching
+from rnnviz.measures import patching, primary
 from rnnviz.measures.curves import eps_grid, fgsm_curve
 from rnnviz.measures.transfer import TransferCounts, transfer
 from rnnviz.models.loading import LoadedModel, load_model
@@ -34,6 +34,7 @@ from rnnviz.results.attack_entries import attack_results, context, curve_results
 from rnnviz.results.build import build_results, write_results
 from rnnviz.results.runfolder import claim
 from rnnviz.results.sample_images import choose_examples, write_examples
+from rnnviz.results.source import capacity
 from rnnviz.results.tables import write_tables
 from rnnviz.settings.config import Config, check_sources, patch_ladder, validate
 from rnnviz.sweep.analysis import ModelAnalysis, NonFiniteOutput, SweepSettings, analyze_attacks, concat_attacks
@@ -244,7 +245,7 @@ def patch_plans(cfg: Config, analyses: dict[str, ModelAnalysis]) -> dict[str, di
         return None
     return {
         m: {
-            e: patching.plan(analyses[m], e, ladder, cfg.patch_draws, cfg.seed)
+            e: patching.plan(analyses[m], e, ladder, cfg.patch_draws, cfg.seed, cfg.rank_by)
             for e, eps in enumerate(cfg.eps)
             if eps > 0
         }
@@ -448,6 +449,8 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
         shards: Any = ctx.gather("the attack", lambda: run_analysis(work, models, part, settings, progress, ctx.world))
         by_attack: Any = ctx.stage("merging the attack", lambda: merge_analyses(shards) if shards else None)
         timings["attack_s"] = round(time.perf_counter() - t, 3)
+        chosen = ctx.share("choosing the primary attack", lambda: primary.choose(cfg, by_attack))
+        cfg, resolved, work = (primary.first(c, chosen["name"]) for c in (cfg, resolved, work))
 
         t = time.perf_counter()
         plain = sweep_settings(work, layers, first_index=span.start)
@@ -480,6 +483,8 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
                 curve and curve_results(curve[0], _lists(curve[1]), len(images)),
             )
             results["context"] = context(resolved)
+            results["primary_attack"] = chosen
+            results["source"] = capacity(resolved, models["standard"].labels, images.class_indices)
             results["examples"] = write_examples(out, results, images, analyses, models["standard"].labels)
             t = time.perf_counter()
             results["exemplars"] = write_cards(
@@ -495,7 +500,7 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
                 device=work.device,
             )
             timings["cards_s"] = round(time.perf_counter() - t, 3)
-            results["data_files"] = write_tables(out, results, analyses)
+            results["data_files"] = write_tables(out, results, analyses, by_attack)
             write_results(out, results)
             return results
 

@@ -27,7 +27,8 @@ from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import cards as cards_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
-from rnnviz.report.text.summary import attack_label, attack_list, attack_name, eps_text, pct, summary_sentences
+from rnnviz.report.text.answer import method_paragraph, page_one
+from rnnviz.report.text.summary import attack_label, attack_list, attack_name, eps_text, pct
 
 PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -87,7 +88,8 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "eps": [eps_text(results, i) for i in range(len(config["eps"]))],
         "attack": _attack(config),
         "attack_short": attack_name(results),
-        "summary": summary_sentences(results),
+        "summary": page_one(results),
+        "ranking_method": method_paragraph(results),
         "warnings": _warnings(results),
         "attacks": attack_section.context(results),
         "front": attack_section.front(results),

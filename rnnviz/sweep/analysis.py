@@ -21,10 +21,11 @@ from tqdm.auto import tqdm
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import NORMS
 from rnnviz.sweep.accumulators import EpsMeasures, ExampleKeeper, PeakActivation, Predictions, ScaleMeter, Step
-from rnnviz.sweep.attacks import PGDSettings, attack, input_gradient, sign_noise
+from rnnviz.sweep.attacks import PGDSettings, attack, input_gradient
 from rnnviz.sweep.bootstrap import ImageWeights, WeightedSums
 from rnnviz.sweep.exemplars import TopExemplars
 from rnnviz.sweep.hooks import LayerHooks
+from rnnviz.sweep.noise import InputSizes, matched_noise, probe_front
 from rnnviz.sweep.sensitivity import SensitivityMeter, layer_means, top_channels
 
 
@@ -94,6 +95,8 @@ class ModelAnalysis:
     scale: ScaleMeter
     weights: ImageWeights | None = None
     exemplars: TopExemplars | None = None
+    inputs: InputSizes | None = None  # perturbation sizes in the model's input (rnnviz.sweep.noise)
+    front: dict | None = None  # how the model reads its input (``probe_front``)
 
     @property
     def meters(self) -> list[SensitivityMeter]:
@@ -172,6 +175,8 @@ class ModelAnalysis:
             _merged_once(memo, [p.scale for p in parts]),
             first.weights,
             _merged([p.exemplars for p in parts]) if first.exemplars is not None else None,
+            _merged_once(memo, [p.inputs for p in parts]) if first.inputs is not None else None,
+            first.front,
         )
 
 
@@ -255,11 +260,12 @@ def analyze_attacks(
         )
         for a in attacks
     }
-    first = results[attacks[0]]
-    if s.exemplars:
-        first.exemplars = TopExemplars(list(s.layers), s.exemplars, n_eps, eps=list(s.eps), offset=s.first_index)
+    if s.exemplars:  # under every attack: the primary (the strongest) is known only after the sweep
+        for result in results.values():
+            result.exemplars = TopExemplars(list(s.layers), s.exemplars, n_eps, eps=list(s.eps), offset=s.first_index)
     bar = tqdm(total=n * n_eps * len(attacks) * ranks, desc=progress, unit="img", disable=progress is None, leave=False)
     with eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
+        sizes = _front(model, hooks, images, s, results)
         for start in range(0, n, s.batch_size):
             x = images[start : start + s.batch_size].to(s.device, memory_format=torch.channels_last)
             y = labels[start : start + s.batch_size].to(s.device)
@@ -270,10 +276,12 @@ def analyze_attacks(
             w = weights.of(index, y.cpu()) if weights is not None else None
             peak.add(clean)
             scale.add(clean, w)
-            if first.exemplars is not None:
-                first.exemplars.add_clean(start, clean)
+            for result in results.values():
+                if result.exemplars is not None:
+                    result.exemplars.add_clean(start, clean)
             for e, eps_value in enumerate(s.eps):
-                noise_adv = _noise_activations(model, hooks, x, eps_value, s, index) if s.noise and eps_value else None
+                noisy = s.noise and eps_value
+                noise_adv = _noise_activations(model, hooks, x, eps_value, s, index, sizes, e) if noisy else None
                 for name, result in results.items():
                     if eps_value == 0:
                         step = Step(start, e, clean, clean, logits, x)
@@ -282,6 +290,7 @@ def analyze_attacks(
                         out = forward_no_grad(model, x_adv)
                         _check_finite(out)
                         step = Step(start, e, clean, hooks.take(), out, x_adv)
+                        sizes.add(e, name, x_adv - x)
                     per_image = result.measures[e].add(step, noise_adv, w if eps_value > 0 else None)
                     result.predictions.add(step)
                     result.kept.add(step)
@@ -310,13 +319,30 @@ def _measures(s: SweepSettings, weighted: bool) -> EpsMeasures:
         SensitivityMeter(list(s.layers)) if s.noise else None,
         WeightedSums() if weighted else None,
         WeightedSums() if weighted and s.noise else None,
+        SensitivityMeter(list(s.layers)) if s.noise else None,
     )
 
 
-def _noise_activations(model, hooks: LayerHooks, x, eps_value: float, s: SweepSettings, index) -> dict:
-    """The baseline's one extra forward pass: the layers' outputs under random sign noise."""
-    forward_no_grad(model, sign_noise(x, eps_value, s.seed, index, NORMS[s.attack]))
-    return hooks.take()
+def _front(model, hooks: LayerHooks, images, s: SweepSettings, results: dict) -> InputSizes:
+    """Probe how the model reads its input (once per sweep) and share the size meter."""
+    with hooks.paused():
+        front = probe_front(model, tuple(images[:1].shape[1:]), s.device, s.seed)
+    sizes = InputSizes(front["front"])
+    for result in results.values():
+        result.front, result.inputs = front, sizes
+    return sizes
+
+
+def _noise_activations(model, hooks: LayerHooks, x, eps_value: float, s: SweepSettings, index, sizes, e) -> dict:
+    """The baselines' extra forward passes: the layers' outputs under noise matched to the attack in
+    the model's input (``rnnviz.sweep.noise``): sign noise, then the Gaussian control."""
+    out = {}
+    for kind in ("sign", "gauss"):
+        x_noise = matched_noise(x, eps_value, s.seed, index, NORMS[s.attack], sizes.front, kind)
+        sizes.add(e, "noise" if kind == "sign" else "gauss", x_noise - x)
+        forward_no_grad(model, x_noise)
+        out[kind] = hooks.take()
+    return out
 
 
 def forward_no_grad(model, x):

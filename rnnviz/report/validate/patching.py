@@ -9,10 +9,10 @@ outside [0, 1]) with a ``[lo, hi]`` interval or null, and ``flipped`` in [0, 1] 
 
 from __future__ import annotations
 
-from rnnviz.common.names import MODELS
+from rnnviz.common.names import MODELS, RANK_BY
 from rnnviz.report.validate.ranking import _interval, _optional_number
 
-KINDS = ("sigma", "excess", "random", "layer", "converse")
+KINDS = (*RANK_BY, "random", "magnitude", "layer", "converse")
 UNDONE = 1e6  # (patched - adv) / (clean - adv): large only where the damage is tiny
 
 

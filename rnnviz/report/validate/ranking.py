@@ -10,9 +10,9 @@ and ``per_class`` names only classes from ``classes``.
 from __future__ import annotations
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import MODELS
+from rnnviz.common.names import MODELS, RANK_BY
 
-MEASURES = ("sigma", "excess")
+MEASURES = RANK_BY
 ROW_NUMBERS = (("sensitivity", 0), ("relative", 0), ("noise", 0), ("noise_ratio", 0), ("excess", None))
 LAYER_NUMBERS = ("sigma", "relative", "noise", "noise_ratio")
 
