@@ -27,7 +27,7 @@ from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import cards as cards_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
-from rnnviz.report.text.answer import method_paragraph, page_one
+from rnnviz.report.text.answer import confound_caption, method_paragraph, page_one
 from rnnviz.report.text.summary import attack_label, attack_list, attack_name, eps_text, pct
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -184,6 +184,7 @@ def _sensitivity_section(results: dict, i: int) -> dict:
         "label": eps_text(results, i),
         "key": sensitivity_key(results, i),
         "tops": {m: trust.topk_rows(results, m, i) for m in MODELS},
+        "confound": confound_caption(results, i),
         "gallery_keys": [gallery_key(results, i, r) for r in rendered_recipes(results)],
     }
 

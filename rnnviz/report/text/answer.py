@@ -90,8 +90,8 @@ def _specific(results: dict, i: int) -> str | None:
         parts.append(f"{pct(sum(ratios) / len(ratios))} for the {m} model")
     size = _size_check(results, i)
     return (
-        f"Random noise of the attack's size in the model's own input{size} causes on average {' and '.join(parts)} "
-        f"of these channels' σ: the rest is specific to the attack."
+        f"Against random noise of the attack's size in the model's own input{size}, σ_noise / σ of these "
+        f"channels averages {' and '.join(parts)}: the rest is specific to the attack."
     )
 
 
@@ -214,6 +214,19 @@ def advice(results: dict) -> list[str]:
             "a larger image folder (--data)."
         )
     return out
+
+
+def confound_caption(results: dict, i: int) -> str:
+    """One sentence for the top-k table: how far σ at this eps is just the channel's clean size."""
+    parts = []
+    for m in MODELS:
+        r = results["ranking"][m][i]
+        rho = (r or {}).get("confound", {}).get("sigma", {})
+        if rho:
+            parts.append(f"{m} " + ", ".join(f"{v:.2f} ({n})" for n, v in rho.items() if v is not None))
+    if not parts:
+        return ""
+    return f" σ's rank correlation with the clean mean |F| per layer: {'; '.join(parts)}."
 
 
 def method_paragraph(results: dict) -> str:

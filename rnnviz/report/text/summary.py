@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from rnnviz.common.names import MODELS, non_monotone
+from rnnviz.common.names import MODELS, RANK_WORDS, non_monotone
 from rnnviz.report.text import patch_numbers as pn
 
 
@@ -120,7 +120,7 @@ def measure_name(results: dict) -> str:
     """What the top-k is ranked by (``config.rank_by``), in words."""
     if results["config"]["rank_by"] == "excess":
         return "excess σ − σ_noise (σ beyond what random noise of the same size causes)"
-    return "σ"
+    return RANK_WORDS.get(results["config"]["rank_by"], "σ")
 
 
 def _level(results: dict) -> str:
