@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument(
         "--rank-by",
         choices=RANK_BY,
-        help="rank channels by relative excess (default: sigma minus the matched-noise sigma, over the "
-        "channel's clean mean |F|), excess, relative sigma, excess standardised per layer (zscore) or sigma",
+        help="rank channels by zscore (default: sigma minus the matched-noise sigma, standardised within "
+        "each layer), relative-excess (excess over the clean mean |F|), excess, relative sigma or sigma",
     )
     what.add_argument("--patch", help="activation patching: channel counts k (default 1,5,30) or none")
     what.add_argument("--patch-draws", type=int, help="random channel sets per k for patching (default 2)")

@@ -8,6 +8,7 @@ import torch
 from helpers import TwoLayerNet, sweep
 from torch import nn
 
+from rnnviz.common.names import RANK_BY
 from rnnviz.measures import rank_measures
 from rnnviz.measures.patching import layer_matched, magnitude_matched, plan
 from rnnviz.measures.primary import choose, first, strongest
@@ -120,10 +121,10 @@ def test_plan_controls_are_matched_to_the_leading_set():
     net, (x, y) = GrayTwoLayerNet().eval(), mid_images(8)
     a = analyze(net, x, y, sweep([0.0, 0.1], ["body.conv", "body.relu"], noise=True))
     sets = plan(a, 1, (1, 2), draws=2, seed=0)
-    lead = {p.k: p for p in sets if p.kind == "relative-excess"}
+    lead = {p.k: p for p in sets if p.kind == RANK_BY[0]}
     for p in sets:
         if p.kind in ("random", "magnitude"):
-            assert p.control == "relative-excess"
+            assert p.control == RANK_BY[0]
             assert sorted(la for la, _ in p.channels) == sorted(la for la, _ in lead[p.k].channels)
 
 

@@ -16,13 +16,13 @@ NORMS = {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2"}  # the unit each attack 
 RECIPES = ("lucid", "raw", "accent")  # feature-visualization recipes (rnnviz.channels.featvis)
 QUALITIES = ("none", "draft", "standard", "high")  # "none" skips rendering
 # What a channel ranking ranks by (rnnviz.measures.rank_measures), the default first, and in words
-RANK_BY = ("relative-excess", "excess", "relative", "zscore", "sigma")
+RANK_BY = ("zscore", "relative-excess", "excess", "relative", "sigma")
 RANK_WORDS = {
     "sigma": "σ",
     "excess": "excess σ − σ_noise",
     "relative": "relative σ (σ / clean mean |F|)",
     "relative-excess": "relative excess (σ − σ_noise) / clean mean |F|",
-    "zscore": "excess standardised within each layer",
+    "zscore": "excess over matched noise standardised within each layer, (σ − σ_noise − layer mean) / layer SD",
 }
 
 # Okabe-Ito: colour-blind safe. Plots, image grids, the HTML (through its context) and slides.

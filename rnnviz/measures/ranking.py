@@ -4,7 +4,8 @@ Everything here is computed from the sums one sweep accumulated (``analysis.EpsM
 bootstrap columns give intervals, top-k probabilities and the expected Jaccard overlap of a
 resample's top-k with the reported one; class columns give per-class rankings; nested subset
 columns show whether the ranking has settled as images are added. What ranks is one of
-``rank_measures.RANK_BY`` (default: relative excess, scale-free and specific to the attack); sigma is
+``rank_measures.RANK_BY`` (default: excess standardised per layer, comparable across layers and specific
+to the attack); sigma is
 always computed and tabled, with its rank correlation with the clean |F| (the magnitude confound).
 """
 

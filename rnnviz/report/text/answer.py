@@ -238,8 +238,10 @@ def method_paragraph(results: dict) -> str:
         f"Channels are ranked by {measure}. σ grows with a channel's own activation size and, in part, with any "
         "perturbation: its top-k mostly names the biggest channels. Subtracting σ under noise matched to the "
         "attack in the model's input (one sign per pixel shared by the colour channels for a grayscale front; "
-        "same mean |δ| and L2) keeps what only the attack does; dividing by the clean mean |F| puts channels of "
-        "layers of different scale and width on one footing. σ is still computed and tabled (--rank-by sigma)."
+        "same mean |δ| and L2) keeps what only the attack does, and is the least tied to channel size within a "
+        "layer; standardising it within each layer puts layers of different scale and width on one footing. "
+        "Dividing by the clean mean |F| instead (relative σ or relative excess) overcorrects: it favours the "
+        "smallest channels. σ is still computed and tabled (--rank-by sigma)."
     )
     if r and "confound" in r:
         rho = r["confound"]["sigma"]
