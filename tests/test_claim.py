@@ -42,8 +42,9 @@ def sizes(delta, front):
 
 
 def test_the_probe_tells_a_grayscale_front_from_an_rgb_one():
-    assert probe_front(GrayTwoLayerNet().eval(), (3, 8, 8), "cpu")["front"] == "grayscale"
-    assert probe_front(TwoLayerNet().eval(), (3, 8, 8), "cpu")["front"] == "rgb"
+    like = torch.zeros(1, 3, 8, 8)
+    assert probe_front(GrayTwoLayerNet().eval(), like)["front"] == "grayscale"
+    assert probe_front(TwoLayerNet().eval(), like)["front"] == "rgb"
 
 
 def test_matched_noise_has_the_attacks_size_in_a_grayscale_models_input():
@@ -120,12 +121,13 @@ def test_a_magnitude_control_sits_next_to_each_target_in_clean_size():
 def test_plan_controls_are_matched_to_the_leading_set():
     net, (x, y) = GrayTwoLayerNet().eval(), mid_images(8)
     a = analyze(net, x, y, sweep([0.0, 0.1], ["body.conv", "body.relu"], noise=True))
-    sets = plan(a, 1, (1, 2), draws=2, seed=0)
+    sets = plan(a, 1, (1,), draws=2, seed=0)  # 3 channels a layer: room for a control outside the target
     lead = {p.k: p for p in sets if p.kind == RANK_BY[0]}
-    for p in sets:
-        if p.kind in ("random", "magnitude"):
-            assert p.control == RANK_BY[0]
-            assert sorted(la for la, _ in p.channels) == sorted(la for la, _ in lead[p.k].channels)
+    controls = [p for p in sets if p.kind in ("random", "magnitude")]
+    assert len(controls) == 4
+    for p in controls:
+        assert p.control == RANK_BY[0] and not set(p.channels) & set(lead[p.k].channels)
+        assert sorted(la for la, _ in p.channels) == sorted(la for la, _ in lead[p.k].channels)
 
 
 def test_the_strongest_attack_is_primary_ties_to_the_first_listed():

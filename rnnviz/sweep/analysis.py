@@ -326,7 +326,7 @@ def _measures(s: SweepSettings, weighted: bool) -> EpsMeasures:
 def _front(model, hooks: LayerHooks, images, s: SweepSettings, results: dict) -> InputSizes:
     """Probe how the model reads its input (once per sweep) and share the size meter."""
     with hooks.paused():
-        front = probe_front(model, tuple(images[:1].shape[1:]), s.device, s.seed)
+        front = probe_front(model, images[:1].to(s.device), s.seed)
     sizes = InputSizes(front["front"])
     for result in results.values():
         result.front, result.inputs = front, sizes

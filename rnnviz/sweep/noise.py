@@ -23,11 +23,12 @@ FRONT_TOLERANCE = 1e-4  # largest colour-channel spread of the gradient (relativ
 KINDS = ("sign", "gauss")  # the sign control (an FGSM-like step) and a Gaussian of the attack's L2 size
 
 
-def probe_front(model: torch.nn.Module, shape: tuple[int, ...], device, seed: int = 0) -> dict:
+def probe_front(model: torch.nn.Module, like: torch.Tensor, seed: int = 0) -> dict:
     """How ``model`` consumes its input: ``grayscale`` when the input gradient of a random image is
     the same in every colour channel (the model averages them), else ``rgb``. Call in eval mode with
-    any hooks paused; the probe image is its own seeded draw."""
-    x = torch.rand((1, *shape), generator=torch.Generator().manual_seed(seed)).to(device)
+    any hooks paused; the probe image is its own seeded draw, shaped, typed and placed as ``like``."""
+    shape = tuple(like.shape[1:])
+    x = torch.rand((1, *shape), generator=torch.Generator().manual_seed(seed)).to(like.device, like.dtype)
     x.requires_grad_(True)
     with torch.enable_grad():
         logits = model(x)
