@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rnnviz.common.console import error_line, one_line_logging, one_line_warnings, reopen_closed_streams
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import ATTACKS, QUALITIES
+from rnnviz.common.names import ATTACKS, QUALITIES, RANK_BY
 from rnnviz.common.signals import Terminated, terminated_as_interrupt
 from rnnviz.data.sources import check_sources
 from rnnviz.settings.config import build_config, load_toml
@@ -68,8 +68,14 @@ def _what_flags(what: argparse._ArgumentGroup) -> None:
     what.add_argument("--eps", help="comma-separated epsilons in [0,1] pixel units, e.g. 0,0.01,4/255")
     what.add_argument(
         "--attack",
-        help=f"comma-separated attacks from {', '.join(ATTACKS)} (default fgsm); the first drives ranking, "
+        help=f"comma-separated attacks from {', '.join(ATTACKS)} (default fgsm); the strongest drives ranking, "
         "patching and galleries; pgd-l2 reads --eps as L2 radii",
+    )
+    what.add_argument(
+        "--primary-attack",
+        dest="primary",
+        help="the attack that drives ranking, patching and galleries (default: the one that leaves the robust "
+        "model least accurate at the largest eps)",
     )
     what.add_argument(
         "--train-eps", type=float, help="the robust model's training eps (in the first attack's unit), marked on plots"
@@ -91,8 +97,9 @@ def _what_flags(what: argparse._ArgumentGroup) -> None:
     what.add_argument("--bootstrap", type=int, help="bootstrap resamples for intervals (default 200; 0: none)")
     what.add_argument(
         "--rank-by",
-        choices=("sigma", "excess"),
-        help="rank channels by sigma (default) or by sigma minus the random-noise baseline",
+        choices=RANK_BY,
+        help="rank channels by zscore (default: sigma minus the matched-noise sigma, standardised within "
+        "each layer), relative-excess (excess over the clean mean |F|), excess, relative sigma or sigma",
     )
     what.add_argument("--patch", help="activation patching: channel counts k (default 1,5,30) or none")
     what.add_argument("--patch-draws", type=int, help="random channel sets per k for patching (default 2)")

@@ -11,6 +11,7 @@ from rnnviz.measures.ranking import EpsRanking, compare, jaccard
 from rnnviz.sweep.attacks import fgsm, sign_noise
 from rnnviz.sweep.bootstrap import SUBSET_FRACTIONS, ImageWeights, interval
 from rnnviz.sweep.loop import analyze
+from rnnviz.sweep.noise import matched_noise
 from rnnviz.sweep.sensitivity import channel_l1
 
 LAYERS = ["layer2.0", "layer4.0"]
@@ -39,7 +40,9 @@ def per_image(model, x, y, eps, layers, noise=False):
         with torch.no_grad():
             model(x)
             clean = dict(outputs)
-            perturbed = sign_noise(x, eps, 0, torch.arange(len(x))) if noise else fgsm(model, x, y, eps)
+            # the baseline is matched to the attack in the model's input: this model reads grayscale
+            index = torch.arange(len(x))
+            perturbed = matched_noise(x, eps, 0, index, "linf", "grayscale") if noise else fgsm(model, x, y, eps)
             model(perturbed)
             adv = dict(outputs)
     finally:
@@ -101,6 +104,7 @@ def test_noise_baseline_equals_an_independent_computation(model, data):
     a = analyze(model, x, y, sweep([0.0, 0.1], LAYERS, noise=True, batch_size=5))
     direct, _ = per_image(model, x, y, 0.1, LAYERS, noise=True)
     noise = a.measures[1].noise.channels()
+    assert a.front is not None and a.front["front"] == "grayscale"
     for name in LAYERS:
         assert torch.allclose(noise[name], direct[name].mean(0), rtol=1e-5, atol=1e-8)
     signs = (sign_noise(x, 0.1, 0, torch.arange(12)) - x) / 0.1

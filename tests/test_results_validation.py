@@ -191,7 +191,10 @@ def test_a_fifo_in_data_files_is_refused_without_opening_it(tmp_path):
         (lambda r: r.update(created="yesterday"), ["created is 'yesterday'"]),
         # schema_version 2: ranking, comparison, bootstrap
         (lambda r: r.update(schema_version=1), ["schema_version 1 was written by rnnviz 0.1; re-run the analysis"]),
-        (lambda r: r["config"].update(rank_by="mean"), ["config.rank_by is 'mean'", "sigma, excess"]),
+        (
+            lambda r: r["config"].update(rank_by="mean"),
+            ["config.rank_by is 'mean'", "relative-excess, excess, relative, sigma"],
+        ),
         (
             lambda r: r["ranking"]["robust"][1]["top"][0].update(p_top=1.5),
             ["ranking.robust[1].top[0].p_top is 1.5", "[0, 1]"],

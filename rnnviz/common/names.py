@@ -16,6 +16,15 @@ ATTACKS = ("fgsm", "pgd", "pgd-l2")  # --attack takes a list; the first drives r
 NORMS = {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2"}  # the unit each attack reads its eps in
 RECIPES = ("lucid", "raw", "accent")  # feature-visualization recipes (rnnviz.channels.featvis)
 QUALITIES = ("none", "draft", "standard", "high")  # "none" skips rendering
+# What a channel ranking ranks by (rnnviz.measures.rank_measures), the default first, and in words
+RANK_BY = ("zscore", "relative-excess", "excess", "relative", "sigma")
+RANK_WORDS = {
+    "sigma": "σ",
+    "excess": "excess σ − σ_noise",
+    "relative": "relative σ (σ / clean mean |F|)",
+    "relative-excess": "relative excess (σ − σ_noise) / clean mean |F|",
+    "zscore": "excess over matched noise standardised within each layer, (σ − σ_noise − layer mean) / layer SD",
+}
 
 
 def channel_key(layer: str, channel: int) -> str:

@@ -4,9 +4,11 @@ A second pass over the images, after the sweep has ranked the channels. For each
 it recomputes the same adversarial images (same seed, same batch order) and runs, forward only:
 
 * **patching**: the adversarial forward pass with the chosen channels' outputs replaced by
-  their clean values for the same image (``LayerHooks.replacing``), for the top-k by sigma, the
-  top-k by adversarial excess, k random channels of the same layers (seeded draws) and each
-  hooked layer whole. Damage undone = (acc_patched - acc_adv) / (acc_clean - acc_adv).
+  their clean values for the same image (``LayerHooks.replacing``), for the top-k by sigma, by
+  excess and by the leading measure; two matched controls of that top-k (seeded draws): random
+  channels in exactly its layer counts, and channels of the same layers with similar clean |F|;
+  and each layer's own top eighth of its channels (equal shares, so layers of different width
+  compare). Damage undone = (acc_patched - acc_adv) / (acc_clean - acc_adv).
 * **the converse**: the clean forward pass with the top-k channels' adversarial values put in:
   the share of correct predictions that flip (are those channels sufficient, not only necessary?).
 
@@ -18,11 +20,14 @@ weighted) sums, so memory is flat in the number of images and shards merge exact
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from rnnviz.common.names import RANK_BY
+from rnnviz.measures import rank_measures
 from rnnviz.measures.resume import Resumable
 from rnnviz.sweep.analysis import ModelAnalysis
 from rnnviz.sweep.attacks import input_gradient
@@ -31,19 +36,22 @@ from rnnviz.sweep.hooks import LayerHooks
 from rnnviz.sweep.passes import adversarial, eval_mode, forward_no_grad
 from rnnviz.sweep.settings import SweepSettings
 
-LAYER_K = 10  # "where does the damage enter?": each layer's own top-10 channels by sigma
+LAYER_FRACTION = 1 / 8  # "where does the damage enter?": each layer's own top eighth of its channels
+NEIGHBOURS = 4  # a magnitude-matched control channel is one of the 4 nearest in clean |F| rank
 PATCH_BATCH = 512  # images per patched forward pass: several sets ride in one batch
 
 
 @dataclass(frozen=True)
 class PatchSet:
-    """One set of channels patched together: ``kind`` is sigma, excess, random, layer or converse."""
+    """One set of channels patched together: ``kind`` is a ranking measure (sigma, excess, the leading
+    one), random or magnitude (controls for ``control``'s top-k), layer or converse."""
 
     kind: str
     k: int
     channels: tuple[tuple[str, int], ...]
     draw: int = 0
     layer: str = ""
+    control: str = ""
 
     def by_layer(self) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {}
@@ -80,34 +88,65 @@ class PatchCounts:
         return self
 
 
-def plan(analysis: ModelAnalysis, e: int, ladder: tuple[int, ...], draws: int, seed: int) -> list[PatchSet]:
-    """The sets patched at eps index e: top-k by sigma and by excess, random draws, whole layers,
-    and the converse of the top-k by sigma."""
-    sigma = analysis.measures[e].sigma.channels()
-    noise = analysis.measures[e].noise
+def plan(
+    analysis: ModelAnalysis, e: int, ladder: tuple[int, ...], draws: int, seed: int, rank_by: str = RANK_BY[0]
+) -> list[PatchSet]:
+    """The sets patched at eps index e: top-k by sigma, by excess and by the leading measure
+    ``rank_by``; its controls (random channels in the same layer counts, and channels of the same
+    layers and similar clean |F|); each layer's top share of its own channels; the converse."""
+    m = analysis.measures[e]
+    sigma, scale = m.sigma.channels(), analysis.scale.channels()
+    noise = m.noise.channels() if m.noise is not None else None
     keys = [(layer, c) for layer, s in sigma.items() for c in range(len(s))]
     ladder = tuple(sorted({min(k, len(keys)) for k in ladder}))
-    sets = [PatchSet("sigma", k, tuple(_top(sigma, keys)[:k])) for k in ladder]
-    if noise is not None:
-        excess = {name: sigma[name] - noise.channels()[name] for name in sigma}
-        sets += [PatchSet("excess", k, tuple(_top(excess, keys)[:k])) for k in ladder]
+    lead = rank_by if noise is not None or rank_by not in rank_measures.NEEDS_NOISE else "relative"
+    kinds = ["sigma"] + (["excess"] if noise is not None else []) + ([lead] if lead not in ("sigma", "excess") else [])
+    ranked = {kind: _top(rank_measures.values(kind, sigma, noise, scale), keys) for kind in kinds}
+    sets = [PatchSet(kind, k, tuple(ranked[kind][:k])) for kind in kinds for k in ladder]
     for k in ladder:
+        target = ranked[lead][:k]
         for r in range(draws):
             rng = np.random.default_rng([seed, e, k, r])
-            sets.append(
-                PatchSet("random", k, tuple(keys[j] for j in sorted(rng.choice(len(keys), k, replace=False))), draw=r)
-            )
-    sets += [
-        PatchSet(
-            "layer",
-            min(LAYER_K, len(s)),
-            tuple(_top({name: s}, [(name, c) for c in range(len(s))])[:LAYER_K]),
-            layer=name,
-        )
-        for name, s in sigma.items()
-    ]
-    sets += [PatchSet("converse", k, tuple(_top(sigma, keys)[:k])) for k in ladder]
+            sets.append(PatchSet("random", k, layer_matched(target, sigma, rng), draw=r, control=lead))
+            sets.append(PatchSet("magnitude", k, magnitude_matched(target, scale, rng), draw=r, control=lead))
+    measure = rank_measures.values(lead, sigma, noise, scale)
+    for name, values in measure.items():
+        own = _top({name: values}, [(name, c) for c in range(len(values))])
+        n = max(1, round(LAYER_FRACTION * len(values)))
+        sets.append(PatchSet("layer", n, tuple(own[:n]), layer=name, control=lead))
+    sets += [PatchSet("converse", k, tuple(ranked[lead][:k]), control=lead) for k in ladder]
     return sets
+
+
+def layer_matched(target: list[tuple[str, int]], sigma: dict, rng: np.random.Generator) -> tuple[tuple[str, int], ...]:
+    """Random channels in the same layers and counts as ``target``, outside it where the layer allows."""
+    chosen = set(target)
+    out = []
+    for layer, count in Counter(layer for layer, _ in target).items():
+        free = [c for c in range(len(sigma[layer])) if (layer, c) not in chosen]
+        pool = free if len(free) >= count else list(range(len(sigma[layer])))
+        out += [(layer, int(c)) for c in rng.choice(pool, count, replace=False)]
+    return tuple(sorted(out))
+
+
+def magnitude_matched(
+    target: list[tuple[str, int]], scale: dict, rng: np.random.Generator
+) -> tuple[tuple[str, int], ...]:
+    """For each target channel a random one of the same layer among the ``NEIGHBOURS`` nearest to it in
+    clean |F| rank, outside the target set and not picked twice: a control of the same sizes."""
+    taken = set(target)
+    out = []
+    for layer, ch in target:
+        by_size = sorted(range(len(scale[layer])), key=lambda c: (float(scale[layer][c]), c))
+        here = by_size.index(ch)
+        free = [c for c in by_size if (layer, c) not in taken]
+        near = sorted(free, key=lambda c: (abs(by_size.index(c) - here), c))[:NEIGHBOURS]
+        if not near:
+            continue
+        pick = int(near[int(rng.integers(len(near)))])
+        taken.add((layer, pick))
+        out.append((layer, pick))
+    return tuple(sorted(out))
 
 
 def _top(values: dict[str, torch.Tensor], keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -248,6 +287,8 @@ def summarize(counts: PatchCounts) -> dict:
             "k": p.k,
             "draw": p.draw,
             "layer": p.layer,
+            "control": p.control,
+            "layers": dict(Counter(layer for layer, _ in p.channels)),
             "accuracy": None if converse else float(acc[j]),
         }
         if p.kind == "converse":

@@ -3,8 +3,10 @@
 Everything here is computed from the sums one sweep accumulated (``analysis.EpsMeasures``):
 bootstrap columns give intervals, top-k probabilities and the expected Jaccard overlap of a
 resample's top-k with the reported one; class columns give per-class rankings; nested subset
-columns show whether the ranking has settled as images are added. Two measures can rank:
-``sigma`` (the seed's definition) and ``excess`` = sigma - sigma_noise (what only the attack does).
+columns show whether the ranking has settled as images are added. What ranks is one of
+``rank_measures.RANK_BY`` (default: excess standardised per layer, comparable across layers and specific
+to the attack); sigma is
+always computed and tabled, with its rank correlation with the clean |F| (the magnitude confound).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import torch
 
+from rnnviz.measures import rank_measures
 from rnnviz.sweep.analysis import ModelAnalysis
 from rnnviz.sweep.bootstrap import SUBSET_FRACTIONS, WeightedSums, interval
 
@@ -53,17 +56,14 @@ class EpsRanking:
 
     def __init__(self, analysis: ModelAnalysis, e: int, rank_by: str):
         self.a, self.m = analysis, analysis.measures[e]
-        self.rank_by = rank_by if self.m.noise is not None else "sigma"
+        self.rank_by = rank_by if self.m.noise is not None or rank_by not in rank_measures.NEEDS_NOISE else "relative"
         self.sigma = self.m.sigma.channels()
         self.noise = self.m.noise.channels() if self.m.noise is not None else None
         self.scale = analysis.scale.channels()
-        self.point = self._measure(self.sigma, self.noise)
+        self.point = self._measure(self.sigma, self.noise, self.scale)
 
-    def _measure(self, sigma: dict, noise: dict | None) -> dict[str, torch.Tensor]:
-        if self.rank_by == "excess":
-            assert noise is not None, "excess needs the noise baseline"
-            return {name: sigma[name] - noise[name] for name in sigma}
-        return sigma
+    def _measure(self, sigma: dict, noise: dict | None, scale: dict) -> dict[str, torch.Tensor]:
+        return rank_measures.values(self.rank_by, sigma, noise, scale)
 
     def _samples(self, group: str) -> dict[str, torch.Tensor] | None:
         weights = self.a.weights
@@ -74,7 +74,9 @@ class EpsRanking:
             return None
         sigma = self.m.sigma_w.means(cols)
         noise = self.m.noise_w.means(cols) if self.m.noise_w is not None else None
-        return self._measure(sigma, noise)
+        weighted = self.a.scale.weighted
+        scale = weighted.means(cols) if weighted is not None else self.scale
+        return self._measure(sigma, noise, scale)
 
     def scores(self) -> tuple[torch.Tensor, list[tuple[str, int]]]:
         """The ranking measure of every channel as one flat vector, with each column's (layer, channel)."""
@@ -101,8 +103,24 @@ class EpsRanking:
             "expected_jaccard": None if jaccards is None else float(jaccards.mean()),
             "jaccard_ci": None if jaccards is None else _ci(*interval(jaccards[:, None])),
             "layers": self._layers(),
+            "confound": self.confound(),
+            "agreement": self.agreement(top, k),
             "per_class": self._per_class(top, keys, k, class_names),
             "convergence": self._convergence(top, k),
+        }
+
+    def confound(self) -> dict:
+        """Per layer, Spearman's rho with the clean mean |F| of sigma and of the ranking measure."""
+        return {
+            "sigma": rank_measures.magnitude_confound(self.sigma, self.scale),
+            "measure": rank_measures.magnitude_confound(self.point, self.scale),
+        }
+
+    def agreement(self, top: list[int], k: int) -> dict:
+        """Jaccard of this top-k with the top-k by sigma, by sigma_noise and by clean mean |F|."""
+        others = {"sigma": self.sigma, "scale": self.scale, "noise": self.noise}
+        return {
+            name: jaccard(top, top_indices(_flat(v)[0], k)) if v is not None else None for name, v in others.items()
         }
 
     def _stability(self, boot: dict, top: list[int], k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,19 +175,21 @@ class EpsRanking:
         return sigma[layer][:, ch], noise[layer][:, ch] if noise is not None else None
 
     def _layers(self) -> dict[str, dict]:
-        """Per layer: mean sigma, the noise share, and relative sigma (mean sigma / mean |F|), each
-        with its interval when bootstrapped."""
+        """Per layer: its channel count, mean sigma, the noise share, relative sigma (mean sigma / mean
+        |F|) and relative excess (layer-comparable), each with its interval when bootstrapped."""
         out = {}
         boot = self._boot_layer_stats()
         for name, sigma in self.sigma.items():
             scale = float(self.scale[name].mean())
             entry: dict[str, Any] = {
+                "channels": len(sigma),
                 "sigma": float(sigma.mean()),
                 "relative": _float(float(sigma.mean()) / scale) if scale > 0 else None,
             }
             if self.noise is not None:
                 entry["noise"] = float(self.noise[name].mean())
                 entry["noise_ratio"] = _float(entry["noise"] / entry["sigma"]) if entry["sigma"] else None
+                entry["relative_excess"] = _float((entry["sigma"] - entry["noise"]) / scale) if scale > 0 else None
             entry["sigma_ci"] = _ci(*interval(boot["sigma"][name][:, None])) if boot is not None else None
             entry["relative_ci"] = _ci(*interval(boot["relative"][name][:, None])) if boot is not None else None
             out[name] = entry

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 from rnnviz.channels import galleries
+from rnnviz.measures import primary
 from rnnviz.pipeline.load import Job, prepare
 from rnnviz.pipeline.shards import merge_analyses, merge_measured
 from rnnviz.pipeline.stages import attack_stage, cross_stage, patch_plans, patch_stage, side_stage, write_measurements
@@ -76,7 +78,7 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
         )
         out = ctx.share("claiming the output folder", lambda: _path(folder))
         timings = {"load_s": _since(t0)}
-        results = _measure(job, out, progress, timings)
+        job, results = _measure(job, out, progress, timings)
         if cfg.quality != "none":
             t = time.perf_counter()
             renders = _render(job, out, results, progress)
@@ -88,14 +90,17 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
     return out
 
 
-def _measure(job: Job, out: Path, progress: bool, timings: dict) -> dict | None:
-    """The attack, transfer and patching stages on every rank's shard; rank 0 merges the parts,
-    writes the measured files and returns results.json's dict (None on the other ranks)."""
+def _measure(job: Job, out: Path, progress: bool, timings: dict) -> tuple[Job, dict | None]:
+    """The attack, transfer and patching stages on every rank's shard; rank 0 merges the parts and
+    writes the measured files. Returns the job with its primary attack first (the strongest, or the
+    one chosen) and results.json's dict (None on the other ranks)."""
     ctx = job.ctx
     t = time.perf_counter()
     shards = ctx.gather("the attack", lambda: attack_stage(job, progress))
     by_attack = ctx.stage("merging the attack", lambda: merge_analyses(shards) if shards else None)
     timings["attack_s"] = _since(t)
+    chosen = ctx.share("choosing the primary attack", lambda: primary.choose(job.work, _held(by_attack)))
+    job = replace(job, **{k: primary.first(getattr(job, k), chosen["name"]) for k in ("cfg", "resolved", "work")})
     t = time.perf_counter()  # both models on the same clean images: channel matching and CKA
     cross = ctx.gather("cross-model statistics", lambda: cross_stage(job))
     timings["cross_s"] = _since(t)
@@ -110,9 +115,9 @@ def _measure(job: Job, out: Path, progress: bool, timings: dict) -> dict | None:
 
     def write() -> dict:
         measured = merge_measured(_held(by_attack), _held(side), _held(counts), _held(cross))
-        return write_measurements(job, out, measured, timings)
+        return write_measurements(job, out, replace(measured, primary=chosen), timings)
 
-    return ctx.stage("writing the results", lambda: write() if ctx.is_main else None)
+    return job, ctx.stage("writing the results", lambda: write() if ctx.is_main else None)
 
 
 def _render(job: Job, out: Path, results: dict | None, progress: bool) -> list[dict] | None:

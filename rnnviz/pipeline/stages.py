@@ -27,6 +27,7 @@ from rnnviz.pipeline.load import Job
 from rnnviz.results.attack_entries import attack_results, context, curve_results
 from rnnviz.results.build import build_results, write_results
 from rnnviz.results.sample_images import choose_examples, write_examples
+from rnnviz.results.source import capacity
 from rnnviz.results.tables import write_tables
 from rnnviz.settings.config import Config, patch_ladder
 from rnnviz.sweep.analysis import ModelAnalysis
@@ -53,6 +54,7 @@ class Measured:
     curve: Curve | None
     patch_counts: PatchCounts | None
     cross: CrossStats | None = None  # both models' clean activations on the same images (matching)
+    primary: dict | None = None  # results.json's primary_attack: which attack leads, and why
 
 
 def pixels(images: ImageSet) -> torch.Tensor:
@@ -182,7 +184,7 @@ def patch_plans(cfg: Config, analyses: dict[str, ModelAnalysis]) -> dict[str, di
         return None
     return {
         m: {
-            e: patching.plan(analyses[m], e, ladder, cfg.patch_draws, cfg.seed)
+            e: patching.plan(analyses[m], e, ladder, cfg.patch_draws, cfg.seed, cfg.rank_by)
             for e, eps in enumerate(cfg.eps)
             if eps > 0
         }
@@ -229,6 +231,8 @@ def measured_results(job: Job, measured: Measured, timings: dict) -> dict:
         curve and curve_results(curve[0], _lists(curve[1]), len(images)),
     )
     results["context"] = context(resolved)
+    results["primary_attack"] = measured.primary
+    results["source"] = capacity(resolved, job.models["standard"].labels, images.class_indices)
     return results
 
 
@@ -252,6 +256,6 @@ def write_measurements(job: Job, out: Path, measured: Measured, timings: dict) -
         device=cfg.device,
     )
     timings["cards_s"] = round(time.perf_counter() - t, 3)
-    results["data_files"] = write_tables(out, results, analyses)
+    results["data_files"] = write_tables(out, results, analyses, measured.by_attack)
     write_results(out, results)
     return results

@@ -29,9 +29,9 @@ from rnnviz.report.sections import cards as cards_section
 from rnnviz.report.sections import matching as matching_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
+from rnnviz.report.text.answer import confound_caption, method_paragraph, page_one
 from rnnviz.report.text.format import attack_label, attack_list, attack_name, eps_text, pct
 from rnnviz.report.text.gallery import texture_sentence
-from rnnviz.report.text.summary import summary_sentences
 
 PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -91,7 +91,8 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "eps": [eps_text(results, i) for i in range(len(config["eps"]))],
         "attack": _attack(config),
         "attack_short": attack_name(results),
-        "summary": summary_sentences(results) + matching_section.summary(results),
+        "summary": page_one(results) + matching_section.summary(results),
+        "ranking_method": method_paragraph(results),
         "warnings": _warnings(results),
         "attacks": attack_section.context(results),
         "front": attack_section.front(results),
@@ -188,6 +189,7 @@ def _sensitivity_section(results: dict, i: int) -> dict:
         "label": eps_text(results, i),
         "key": sensitivity_key(results, i),
         "tops": {m: trust.topk_rows(results, m, i) for m in MODELS},
+        "confound": confound_caption(results, i),
         "gallery_keys": [gallery_key(results, i, r) for r in rendered_recipes(results)],
     }
 

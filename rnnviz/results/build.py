@@ -49,7 +49,8 @@ def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis],
         "top_channels": {m: [r["top"] if r else [] for r in ranking[m]] for m in MODELS},
         "ranking": ranking,
         "comparison": comparison,
-        "bootstrap": {"resamples": cfg.bootstrap, "level": 0.95, "noise": "a random sign of ±ε per pixel"},
+        "bootstrap": {"resamples": cfg.bootstrap, "level": 0.95, "noise": noise_words(analyses)},
+        "noise_match": {m: noise_match(analyses[m]) for m in MODELS},
         "channel_max_activation": {m: _max_activation_of_top(analyses[m], ranking[m]) for m in MODELS},
         "neuron_sensitivity": {
             m: [
@@ -78,6 +79,23 @@ def rank(cfg, analyses: dict[str, ModelAnalysis], class_names: list[str]) -> tup
     ranking = {m: [r.summary(cfg.top_k, class_names) if r else None for r in rankings[m]] for m in MODELS}
     comparison = [compare(s, r) if s and r else None for s, r in zip(rankings["standard"], rankings["robust"])]
     return ranking, comparison
+
+
+def noise_words(analyses: dict[str, ModelAnalysis]) -> str:
+    """The noise baseline in words, as the models' fronts made it (rnnviz.sweep.noise)."""
+    gray = all((a.front or {}).get("shared_across_channels") for a in analyses.values())
+    where = "one sign per pixel shared by the colour channels" if gray else "a random sign per pixel and channel"
+    return f"±ε noise, {where}, matched to the attack in the model's input"
+
+
+def noise_match(analysis: ModelAnalysis) -> dict | None:
+    """How the model reads its input and, per eps, the mean |δ| and L2 of every perturbation in it."""
+    if analysis.inputs is None:
+        return None
+    return {
+        **(analysis.front or {}),
+        "sizes": [analysis.inputs.means(e) if eps > 0 else None for e, eps in enumerate(analysis.eps)],
+    }
 
 
 def _max_activation_of_top(analysis: ModelAnalysis, ranking: list) -> dict[str, float]:

@@ -11,14 +11,19 @@ import numpy as np
 from rnnviz.common.files import atomic_write_bytes
 from rnnviz.common.names import MODELS
 from rnnviz.results.attack_tables import attack_tables
+from rnnviz.results.channel_tables import channel_attack_table
 from rnnviz.sweep.analysis import ModelAnalysis
 
 TOP_COLUMNS = ("sensitivity", "sensitivity_ci", "noise", "excess", "excess_ci", "noise_ratio", "relative", "p_top")
 
 
-def write_tables(out: Path, results: dict, analyses: dict[str, ModelAnalysis]) -> dict[str, str]:
-    """Write every table; returns name -> path relative to ``out``."""
+def write_tables(
+    out: Path, results: dict, analyses: dict[str, ModelAnalysis], by_attack: dict | None = None
+) -> dict[str, str]:
+    """Write every table; returns name -> path relative to ``out`` (``by_attack``: attack -> model ->
+    analysis, for the per-channel table of every attack)."""
     tables = {
+        **({"channel_attacks": channel_attack_table(by_attack)} if by_attack else {}),
         **_accuracy_tables(results),
         **_sensitivity_tables(results, analyses),
         **_trust_tables(results),

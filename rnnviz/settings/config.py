@@ -16,7 +16,7 @@ from pathlib import Path
 import tomllib
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import ATTACKS, NORMS, QUALITIES, RECIPES
+from rnnviz.common.names import ATTACKS, NORMS, QUALITIES, RANK_BY, RECIPES
 from rnnviz.settings.presets import DEFAULT_PRESET, PRESETS
 
 
@@ -28,7 +28,8 @@ class Config:
     classes: list[str] = field(default_factory=list)
     eps: list[float] = field(default_factory=list)
     eps_labels: list[str] = field(default_factory=list)
-    attack: list[str] = field(default_factory=lambda: ["fgsm"])  # the first drives ranking and patching
+    attack: list[str] = field(default_factory=lambda: ["fgsm"])  # after the sweep, the primary first
+    primary: str | None = None  # --primary-attack; None: the strongest (rnnviz.measures.primary)
     train_eps: float | None = None  # the robust model's training eps (default: the preset's)
     fgsm_grid: int = 21  # FGSM accuracy on this many eps from 0 to the largest (0: off)
     transfer: bool = True  # each model on the other's adversarial images
@@ -55,7 +56,7 @@ class Config:
     batch_size: int = 32
     workers: int = 0  # processes decoding images ahead of the attack (0: decode in the run's own process)
     bootstrap: int = 200
-    rank_by: str = "sigma"
+    rank_by: str = RANK_BY[0]  # the measure the ranking leads with (rnnviz.measures.rank_measures)
     patch: str = "1,5,30"  # activation-patching ladder k, or "none"
     patch_draws: int = 2
     patch_share: float = 0.25  # share of the images patched (a seeded random subset)
@@ -64,7 +65,8 @@ class Config:
 
     @property
     def primary_attack(self) -> str:
-        """The attack the ranking, patching, examples and galleries use: the first one listed."""
+        """The attack the ranking, patching, examples and galleries use: the first one listed (the run
+        puts the chosen or strongest attack first once the sweep has measured them all)."""
         return self.attack[0]
 
     def to_json(self) -> dict:
@@ -205,7 +207,6 @@ INT_BOUNDS = {
 MAX_EPS = 32
 MAX_L2_EPS = 256.0  # an L2 radius (pgd-l2) may exceed 1; the diameter of a 224 px image is about 388
 MAX_CLASSES = 100
-RANK_BY = ("sigma", "excess")
 
 
 def validate(cfg: Config) -> None:
@@ -235,6 +236,10 @@ def _check_methods(cfg: Config) -> None:
     ):
         raise UsageError(
             f"--train-eps must be a number from 0 to 100 (the robust model's training eps), got {cfg.train_eps!r}"
+        )
+    if cfg.primary is not None and cfg.primary not in cfg.attack:
+        raise UsageError(
+            f"--primary-attack {cfg.primary} is not among --attack {','.join(cfg.attack)}; name one of those"
         )
     _check_choice("quality", cfg.quality, QUALITIES)
     _check_choice("rank-by", cfg.rank_by, RANK_BY)

@@ -97,20 +97,24 @@ class EpsMeasures:
     noise: SensitivityMeter | None = None
     sigma_w: WeightedSums | None = None  # sigma's weighted sums (bootstrap, classes, subsets)
     noise_w: WeightedSums | None = None
+    gauss: SensitivityMeter | None = None  # sigma under the Gaussian control of the attack's L2 size
 
     def add(self, step: "Step", noise_adv: dict | None, w: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Fold in one batch; returns sigma's per-image values (layer -> (n, C)) for the exemplars."""
+        """Fold in one batch; returns sigma's per-image values (layer -> (n, C)) for the exemplars.
+        ``noise_adv``: the activations under each noise kind (``sign``, ``gauss``)."""
         q = self.sigma.add(step.clean, step.adv)
         if self.sigma_w is not None and w is not None:
             self.sigma_w.add(q, w)
+        if self.gauss is not None and noise_adv is not None:
+            self.gauss.add(step.clean, noise_adv["gauss"])
         if self.noise is not None and noise_adv is not None:
-            q_noise = self.noise.add(step.clean, noise_adv)
+            q_noise = self.noise.add(step.clean, noise_adv["sign"])
             if self.noise_w is not None and w is not None:
                 self.noise_w.add(q_noise, w)
         return q
 
     def merge(self, other: "EpsMeasures") -> "EpsMeasures":
-        for name in ("sigma", "noise", "sigma_w", "noise_w"):
+        for name in ("sigma", "noise", "sigma_w", "noise_w", "gauss"):
             if getattr(self, name) is not None:
                 getattr(self, name).merge(getattr(other, name))
         return self

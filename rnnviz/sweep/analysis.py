@@ -15,6 +15,7 @@ import torch
 from rnnviz.sweep.accumulators import EpsMeasures, ExampleKeeper, PeakActivation, Predictions, ScaleMeter, merged
 from rnnviz.sweep.bootstrap import ImageWeights
 from rnnviz.sweep.exemplars import TopExemplars
+from rnnviz.sweep.noise import InputSizes
 from rnnviz.sweep.sensitivity import SensitivityMeter, layer_means, top_channels
 
 
@@ -31,6 +32,8 @@ class ModelAnalysis:
     scale: ScaleMeter
     weights: ImageWeights | None = None
     exemplars: TopExemplars | None = None
+    inputs: InputSizes | None = None  # perturbation sizes in the model's input (rnnviz.sweep.noise)
+    front: dict | None = None  # how the model reads its input (``probe_front``)
 
     @property
     def meters(self) -> list[SensitivityMeter]:
@@ -109,6 +112,8 @@ class ModelAnalysis:
             _merged_once(memo, [p.scale for p in parts]),
             first.weights,
             merged([p.exemplars for p in parts]) if first.exemplars is not None else None,
+            _merged_once(memo, [p.inputs for p in parts]) if first.inputs is not None else None,
+            first.front,
         )
 
 

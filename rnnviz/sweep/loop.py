@@ -22,10 +22,11 @@ from tqdm.auto import tqdm
 from rnnviz.common.names import NORMS
 from rnnviz.sweep.accumulators import EpsMeasures, ExampleKeeper, PeakActivation, Predictions, ScaleMeter, Step
 from rnnviz.sweep.analysis import ModelAnalysis
-from rnnviz.sweep.attacks import input_gradient, sign_noise
+from rnnviz.sweep.attacks import input_gradient
 from rnnviz.sweep.bootstrap import WeightedSums
 from rnnviz.sweep.exemplars import TopExemplars
 from rnnviz.sweep.hooks import LayerHooks
+from rnnviz.sweep.noise import InputSizes, matched_noise, probe_front
 from rnnviz.sweep.passes import adversarial, check_finite, eval_mode, forward_no_grad
 from rnnviz.sweep.sensitivity import SensitivityMeter
 from rnnviz.sweep.settings import SweepSettings
@@ -67,7 +68,8 @@ def analyze_attacks(
 
     The clean forward pass (with FGSM's gradient when FGSM is among them), the peak and scale
     meters and the noise baseline's forward passes are shared; each attack gets the numbers a
-    run with that attack alone gives. Exemplars are kept under the first attack.
+    run with that attack alone gives. Exemplars are kept under every attack (the primary, the
+    strongest, is known only after the sweep).
 
     ``ranks``: this is one of that many equal shards (torchrun); the progress bar counts every
     rank's images as this rank's times ``ranks``, so rank 0's one bar shows the whole job's rate.
@@ -79,16 +81,18 @@ def analyze_attacks(
         total=n * len(s.eps) * len(attacks) * ranks, desc=progress, unit="img", disable=progress is None, leave=False
     )
     with eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
+        sizes = _front(model, hooks, images, s, results)
         for start in range(0, n, s.batch_size):
             x = images[start : start + s.batch_size].to(s.device, memory_format=torch.channels_last)
             y = labels[start : start + s.batch_size].to(s.device)
             clean = _clean_pass(model, hooks, x, y, start, s, results, "fgsm" in attacks)
             for e, eps_value in enumerate(s.eps):
-                noise_adv = (
-                    _noise_activations(model, hooks, x, eps_value, s, clean.index) if s.noise and eps_value else None
-                )
+                noisy = s.noise and eps_value
+                noise_adv = _noise_activations(model, hooks, x, eps_value, s, clean.index, sizes, e) if noisy else None
                 for name, result in results.items():
                     step = clean.step(e) if eps_value == 0 else _attacked(model, hooks, clean, e, eps_value, s, name)
+                    if eps_value:
+                        sizes.add(e, name, step.x_adv - x)
                     _feed(result, step, noise_adv, clean.weights if eps_value > 0 else None)
                     bar.update(len(y) * ranks)
     bar.close()
@@ -96,7 +100,7 @@ def analyze_attacks(
 
 
 def _empty_analyses(s: SweepSettings, labels: torch.Tensor, attacks: Sequence[str]) -> dict[str, ModelAnalysis]:
-    """One analysis per attack, sharing one peak and one scale meter; exemplars under the first attack."""
+    """One analysis per attack, sharing one peak and one scale meter; exemplars under every attack."""
     n, n_eps = len(labels), len(s.eps)
     weights = s.weights
     peak, scale = PeakActivation(), ScaleMeter(weights is not None)
@@ -113,10 +117,9 @@ def _empty_analyses(s: SweepSettings, labels: torch.Tensor, attacks: Sequence[st
         )
         for a in attacks
     }
-    if s.exemplars:
-        results[attacks[0]].exemplars = TopExemplars(
-            list(s.layers), s.exemplars, n_eps, eps=list(s.eps), offset=s.first_index
-        )
+    if s.exemplars:  # under every attack: the primary (the strongest) is known only after the sweep
+        for result in results.values():
+            result.exemplars = TopExemplars(list(s.layers), s.exemplars, n_eps, eps=list(s.eps), offset=s.first_index)
     return results
 
 
@@ -148,8 +151,9 @@ def _clean_pass(model, hooks: LayerHooks, x, y, start: int, s: SweepSettings, re
     w = first.weights.of(index, y.cpu()) if first.weights is not None else None
     first.peak.add(activations)
     first.scale.add(activations, w)
-    if first.exemplars is not None:
-        first.exemplars.add_clean(start, activations)
+    for result in results.values():
+        if result.exemplars is not None:
+            result.exemplars.add_clean(start, activations)
     return _Clean(start, x, y, grad, logits, activations, index, w)
 
 
@@ -176,10 +180,27 @@ def _measures(s: SweepSettings, weighted: bool) -> EpsMeasures:
         SensitivityMeter(list(s.layers)) if s.noise else None,
         WeightedSums() if weighted else None,
         WeightedSums() if weighted and s.noise else None,
+        SensitivityMeter(list(s.layers)) if s.noise else None,
     )
 
 
-def _noise_activations(model, hooks: LayerHooks, x, eps_value: float, s: SweepSettings, index) -> dict:
-    """The baseline's one extra forward pass: the layers' outputs under random sign noise."""
-    forward_no_grad(model, sign_noise(x, eps_value, s.seed, index, NORMS[s.attack]))
-    return hooks.take()
+def _front(model, hooks: LayerHooks, images, s: SweepSettings, results: dict) -> InputSizes:
+    """Probe how the model reads its input (once per sweep) and share the size meter."""
+    with hooks.paused():
+        front = probe_front(model, images[:1].to(s.device), s.seed)
+    sizes = InputSizes(front["front"])
+    for result in results.values():
+        result.front, result.inputs = front, sizes
+    return sizes
+
+
+def _noise_activations(model, hooks: LayerHooks, x, eps_value: float, s: SweepSettings, index, sizes, e) -> dict:
+    """The baselines' extra forward passes: the layers' outputs under noise matched to the attack in
+    the model's input (``rnnviz.sweep.noise``): sign noise, then the Gaussian control."""
+    out = {}
+    for kind in ("sign", "gauss"):
+        x_noise = matched_noise(x, eps_value, s.seed, index, NORMS[s.attack], sizes.front, kind)
+        sizes.add(e, "noise" if kind == "sign" else "gauss", x_noise - x)
+        forward_no_grad(model, x_noise)
+        out[kind] = hooks.take()
+    return out

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rnnviz.common.names import MODELS
 from rnnviz.report.figures import matching as matching_plots
-from rnnviz.report.text.summary import focus_index
+from rnnviz.report.text.format import focus_index
 
 OTHER = {"standard": "robust", "robust": "standard"}
 

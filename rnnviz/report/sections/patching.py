@@ -106,10 +106,18 @@ def _rows(results: dict, idx: list[int]) -> list[dict]:
                         "sigma": _cell(pn.row(e, "sigma", k)),
                         "excess": _cell(pn.row(e, "excess", k)),
                         "random": "–" if rnd is None else f"{pct(rnd[0])} [{pct(rnd[1])}–{pct(rnd[2])}]",
+                        "lead": _cell(pn.row(e, results["config"]["rank_by"], k)),
+                        "magnitude": _draws(e, "magnitude", k),
                         "flipped": "–" if conv is None or conv.get("flipped") is None else pct(conv["flipped"]),
                     }
                 )
     return rows
+
+
+def _draws(e: dict, kind: str, k: int) -> str:
+    """Mean [min–max] damage undone over the draws of a control ``kind`` at k."""
+    values = [r["undone"] for r in e["sets"] if r["kind"] == kind and r["k"] == k and r.get("undone") is not None]
+    return "–" if not values else f"{pct(sum(values) / len(values))} [{pct(min(values))}–{pct(max(values))}]"
 
 
 def _layer_rows(results: dict, idx: list[int]) -> list[dict]:

@@ -149,9 +149,10 @@ def _convergence_sentence(results: dict, m: str, idx: list[int]) -> dict:
             "text": f"settled: at every attacked ε, half of the images already give a top-k with "
             f"Jaccard ≥ {SETTLED} to the full-set top-k",
         }
+    n, cap = results["config"]["n_images"], (results.get("source") or {}).get("per_class")
     return {
         "model": m,
         "settled": False,
-        "suggest": 2 * results["config"]["n_images"],
+        "suggest": 2 * n if cap is None else (min(2 * n, cap) if cap > n else None),  # never beyond the source
         "text": f"not settled at {', '.join(loose)}",
     }

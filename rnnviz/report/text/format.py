@@ -4,6 +4,8 @@ attack names. Imported by every text, figure and slide module; the sentences are
 
 from __future__ import annotations
 
+from rnnviz.common.names import RANK_WORDS
+
 
 def pct(x: float) -> str:
     """A fraction as a percentage; one decimal below 10% so 0.6% does not read as 1%."""
@@ -50,4 +52,4 @@ def measure_name(results: dict) -> str:
     """What the top-k is ranked by (``config.rank_by``), in words."""
     if results["config"]["rank_by"] == "excess":
         return "excess σ − σ_noise (σ beyond what random noise of the same size causes)"
-    return "σ"
+    return RANK_WORDS.get(results["config"]["rank_by"], "σ")

@@ -1,0 +1,255 @@
+"""Page 1's answer: which channels react to the attack, by which measure, how sure, how specific,
+whether they cause the errors, and how the two models differ, each sentence from results.json.
+
+Every number is read from results.json (no claim from the literature), and every piece of advice
+is one the user can follow with this source: never more images per class than it holds.
+"""
+
+from __future__ import annotations
+
+from rnnviz.common.names import MODELS, RANK_WORDS
+from rnnviz.report.text import patch_numbers as pn
+from rnnviz.report.text import summary
+from rnnviz.report.text.format import attack_label, attack_list, eps_text, focus_index, pct
+
+MIN_FLIPPED = 5  # fewer images flipped by the attack than this: no damage to undo, no causal result
+
+
+def page_one(results: dict) -> list[str]:
+    """The summary list of page 1: clean accuracy, the answer, the cross-model ratio, stability and
+    caveats; folders without the answer's numbers keep the older summary."""
+    answer = answer_sentences(results)
+    if not answer:
+        return summary.summary_sentences(results)
+    rest = [summary._sensitivity_ratio_sentence(results), summary._stability_sentence(results)]
+    return [s for s in [summary._clean_sentence(results), *answer, *rest, *summary.caveats(results)] if s]
+
+
+def answer_sentences(results: dict) -> list[str]:
+    """Page 1, most important first; sentences whose numbers are missing are left out."""
+    i = focus_index(results)
+    if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
+        return []
+    out = [_accuracy(results, i), *(_channels(results, m, i) for m in MODELS), _specific(results, i)]
+    out += [_confound(results, i), *(_cause(results, m, i) for m in MODELS), _layers(results, i), *advice(results)]
+    return [s for s in out if s]
+
+
+def channel_name(row: dict) -> str:
+    return f"{row['layer']} ch{row['channel']}"
+
+
+def _primary(results: dict) -> str:
+    return attack_label(attack_list(results["config"])[0])
+
+
+def _accuracy(results: dict, i: int) -> str | None:
+    """Every attack's accuracy at the focus eps, with its Wilson interval; why the primary leads."""
+    attacks = results.get("attacks")
+    if not attacks:
+        return None
+    parts = []
+    for a in attacks["names"]:
+        acc = [attacks["accuracy"][a][m][i] for m in MODELS]
+        parts.append(f"{attack_label(a)} leaves the standard model {_acc(acc[0])} and the robust model {_acc(acc[1])}")
+    chosen = results.get("primary_attack") or {}
+    why = ""
+    if len(attacks["names"]) > 1 and chosen:
+        rule = "you chose it" if chosen["rule"].startswith("chosen") else "the lowest robust accuracy at ε = "
+        why = f"; {_primary(results)} drives the analysis below ({rule}{'' if rule[0] == 'y' else _eps(chosen['eps'])})"
+    return f"At ε = {eps_text(results, i)}, {'; '.join(parts)} correct{why}."
+
+
+def _acc(entry: dict) -> str:
+    return f"{pct(entry['accuracy'])} ({pct(entry['low'])[:-1]}–{pct(entry['high'])})"
+
+
+def _eps(value: float) -> str:
+    return f"{value:g}"
+
+
+def _channels(results: dict, m: str, i: int) -> str:
+    r = results["ranking"][m][i]
+    names = ", ".join(channel_name(row) for row in r["top"])
+    p = [row["p_top"] for row in r["top"] if row.get("p_top") is not None]
+    k = len(r["top"])
+    sure = f"; each is in a bootstrap resample's top {k} {pct(min(p))}–{pct(max(p))} of the time" if p else ""
+    return (
+        f"The {m} model's channels that react most to {_primary(results)} at ε = {results['config']['eps_labels'][i]}, "
+        f"by {RANK_WORDS[r['measure']]}: {names}{sure}."
+    )
+
+
+def _specific(results: dict, i: int) -> str | None:
+    """How much of these channels' change matched noise already causes, and the size check."""
+    parts = []
+    for m in MODELS:
+        ratios = [row["noise_ratio"] for row in results["ranking"][m][i]["top"] if row.get("noise_ratio") is not None]
+        if not ratios:
+            return None
+        parts.append(f"{pct(sum(ratios) / len(ratios))} for the {m} model")
+    size = _size_check(results, i)
+    return (
+        f"Against random noise of the attack's size in the model's own input{size}, σ_noise / σ of these "
+        f"channels averages {' and '.join(parts)}: the rest is specific to the attack."
+    )
+
+
+def _size_check(results: dict, i: int) -> str:
+    match = (results.get("noise_match") or {}).get("robust") or {}
+    sizes = match["sizes"][i] if match.get("sizes") else None
+    attack = attack_list(results["config"])[0]
+    if not sizes or attack not in sizes or "noise" not in sizes:
+        return ""
+    a, n = sizes[attack], sizes["noise"]
+    return f" (mean |δ| {n['mean_abs']:.3f} against the attack's {a['mean_abs']:.3f}; {match['front']} front)"
+
+
+def _confound(results: dict, i: int) -> str | None:
+    """σ's rank correlation with clean |F| in the deepest layer, and the top-k agreements."""
+    parts, lead = [], results["ranking"]["standard"][i]
+    if "confound" not in lead:
+        return None
+    layer = list(lead["confound"]["sigma"])[-1]
+    for m in MODELS:
+        c = results["ranking"][m][i]["confound"]
+        rho_s, rho_m = c["sigma"][layer], c["measure"][layer]
+        if rho_s is None or rho_m is None:
+            return None
+        parts.append(f"{rho_s:.2f} for σ against {rho_m:.2f} for the measure used ({m})")
+    agree = lead["agreement"]
+    return (
+        f"σ alone mostly tracks how big a channel is: in {layer} the rank correlation with clean mean |F| is "
+        f"{' and '.join(parts)}; the standard model's top {len(lead['top'])} shares a Jaccard index of "
+        f"{agree['sigma']:.2f} with the top by σ and {agree['noise']:.2f} with the top by σ_noise."
+    )
+
+
+def _cause(results: dict, m: str, i: int) -> str | None:
+    """Damage undone by the leading top-k against both matched controls, or why there is no result."""
+    if not pn.enabled(results):
+        return None
+    order = [i] + [j for j in pn.patched(results) if j != i]
+    usable = [j for j in order if _flipped(pn.entry(results, m, j)) >= MIN_FLIPPED]
+    missing = [j for j in pn.patched(results) if j not in usable and pn.entry(results, m, j)]
+    labels = results["config"]["eps_labels"]
+    none = ""
+    if missing:
+        e0 = pn.entry(results, m, missing[0])
+        flips = ", ".join(f"{_flipped(pn.entry(results, m, j))} at ε = {labels[j]}" for j in missing)
+        none = (
+            f"No causal result for the {m} model at ε = {', '.join(labels[j] for j in missing)}: the attack "
+            f"flipped too few of the {e0['n_images']} patched images ({flips}; at least {MIN_FLIPPED} needed)"
+        )
+    if not usable:
+        return none + "." if none else None
+    j = usable[0]
+    e, lead = pn.entry(results, m, j), results["ranking"][m][j]["measure"]
+    k = min(pn.ladder(e, lead) or [0], key=lambda k: abs(k - results["config"]["top_k"]))
+    top = pn.row(e, lead, k)
+    if top is None or top.get("undone") is None:
+        return none + "." if none else None
+    controls = [_control(e, kind, k) for kind in ("random", "magnitude")]
+    beats = all(c is None or (top.get("undone_ci") or [top["undone"]])[0] > c[1] for c in controls)
+    verdict = "more than both controls" if beats else "not clearly more than the controls"
+    said = (
+        f"At ε = {labels[j]}, putting back the clean values of the {m} model's top {k} undoes "
+        f"{pct(top['undone'])}{_ci(top.get('undone_ci'))} of the damage ({e['n_images']} patched images), "
+        f"against {controls[0][0] if controls[0] else 'n/a'} for random channels in the same layers and "
+        f"{controls[1][0] if controls[1] else 'n/a'} for channels of similar clean |F|: {verdict}"
+    )
+    return f"{said}. {none}." if none else f"{said}."
+
+
+def _flipped(e) -> int:
+    return round((e["accuracy_clean"] - e["accuracy_adv"]) * e["n_images"]) if e else 0
+
+
+def _control(e: dict, kind: str, k: int) -> tuple[str, float] | None:
+    """A control's damage undone in words (mean over draws, with the draws' highest interval end)
+    and the highest value any draw's interval reaches."""
+    rows = [r for r in e["sets"] if r["kind"] == kind and r["k"] == k and r.get("undone") is not None]
+    if not rows:
+        return None
+    mean = sum(r["undone"] for r in rows) / len(rows)
+    high = max((r["undone_ci"] or [r["undone"], r["undone"]])[1] for r in rows)
+    return f"{pct(mean)} (highest interval end {pct(high)}, {len(rows)} draws)", high
+
+
+def _ci(ci) -> str:
+    return f" (95% interval {pct(ci[0])[:-1]}–{pct(ci[1])})" if ci else ""
+
+
+def _layers(results: dict, i: int) -> str | None:
+    """Where each model reacts most, by relative excess per layer (comparable across layers)."""
+    parts = []
+    for m in MODELS:
+        layers = results["ranking"][m][i]["layers"]
+        scored = {n: v["relative_excess"] for n, v in layers.items() if v.get("relative_excess") is not None}
+        if not scored:
+            return None
+        best = max(scored, key=lambda n: scored[n])
+        parts.append(f"the {m} model's in {best} ({layers[best]['channels']} channels; {scored[best]:.3f})")
+    return (
+        "By layer, in units of each layer's clean activation size (mean relative excess, comparable across "
+        f"layers of different width), {parts[0]}, {parts[1]}."
+    )
+
+
+def advice(results: dict) -> list[str]:
+    """Next steps the user can take with this source and these settings."""
+    config, out = results["config"], []
+    cap = (results.get("source") or {}).get("per_class")
+    if pn.enabled(results) and config["patch_share"] < 1:
+        out.append(
+            f"To patch all {results['n_images']} images rather than a {pct(config['patch_share'])} sample, "
+            "rerun with --patch-share 1."
+        )
+    if cap is not None and config["n_images"] < cap:
+        more = min(2 * config["n_images"], cap)
+        out.append(f"For firmer rankings, rerun with --n-images {more} (this source holds {cap} per class).")
+    elif cap is not None:
+        out.append(
+            f"This run already uses every image the source holds ({cap} per class); firmer rankings need "
+            "a larger image folder (--data)."
+        )
+    return out
+
+
+def confound_caption(results: dict, i: int) -> str:
+    """One sentence for the top-k table: how far σ at this eps is just the channel's clean size."""
+    parts = []
+    for m in MODELS:
+        r = results["ranking"][m][i]
+        rho = (r or {}).get("confound", {}).get("sigma", {})
+        if rho:
+            parts.append(f"{m} " + ", ".join(f"{v:.2f} ({n})" for n, v in rho.items() if v is not None))
+    if not parts:
+        return ""
+    return f" σ's rank correlation with the clean mean |F| per layer: {'; '.join(parts)}."
+
+
+def method_paragraph(results: dict) -> str:
+    """The method section's paragraph on the ranking measure, with this run's confound numbers."""
+    i = focus_index(results)
+    r = results["ranking"]["standard"][i] if results["config"]["eps"][i] > 0 else None
+    measure = RANK_WORDS[results["config"]["rank_by"]]
+    text = (
+        f"Channels are ranked by {measure}. σ grows with a channel's own activation size and, in part, with any "
+        "perturbation: its top-k mostly names the biggest channels. Subtracting σ under noise matched to the "
+        "attack in the model's input (one sign per pixel shared by the colour channels for a grayscale front; "
+        "same mean |δ| and L2) keeps what only the attack does, and is the least tied to channel size within a "
+        "layer; standardising it within each layer puts layers of different scale and width on one footing. "
+        "Dividing by the clean mean |F| instead (relative σ or relative excess) overcorrects: it favours the "
+        "smallest channels. σ is still computed and tabled (--rank-by sigma)."
+    )
+    if r and "confound" in r:
+        rho = r["confound"]["sigma"]
+        text += (
+            " In this run σ's rank correlation with clean |F| (standard model, ε = "
+            + results["config"]["eps_labels"][i]
+            + ") is "
+            + ", ".join(f"{v:.2f} in {n}" for n, v in rho.items() if v is not None)
+            + "."
+        )
+    return text
