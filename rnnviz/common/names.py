@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-SCHEMA_VERSION = 3  # of results.json; bump on any rename (docs/results-schema.md)
+SCHEMA_VERSION = 4  # of results.json; bump on any rename (docs/results-schema.md)
 MODELS = ("standard", "robust")  # the two roles of a pair, in the order the report shows them
 ATTACKS = ("fgsm", "pgd", "pgd-l2")  # --attack takes a list; the first drives ranking and patching
 NORMS = {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2"}  # the unit each attack reads its eps in

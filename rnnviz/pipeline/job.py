@@ -108,8 +108,8 @@ def _measure(job: Job, out: Path, progress: bool, timings: dict) -> tuple[Job, d
     side = ctx.gather("transfer", lambda: side_stage(job))
     timings["transfer_s"] = _since(t)
     t = time.perf_counter()
-    primary = job.work.primary_attack
-    plans = ctx.share("planning the patching", lambda: patch_plans(job.work, _held(by_attack)[primary]))
+    lead = job.work.primary_attack
+    plans = ctx.share("planning the patching", lambda: patch_plans(job.work, _held(by_attack)[lead]))
     counts = ctx.gather("patching", lambda: patch_stage(job, plans))
     timings["patch_s"] = _since(t)
 

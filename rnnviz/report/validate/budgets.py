@@ -95,13 +95,14 @@ def _cards(results: dict, config: dict, most_cards: int, n_eps: int) -> None:
 
 
 def _patching(results: dict, config: dict, n_eps: int) -> None:
-    """Sets per entry: sigma, excess and converse per ladder step, the random draws, one per layer."""
+    """Sets per entry (``rnnviz.measures.patching.plan``): per ladder step sigma, excess, the leading
+    measure and the converse, two controls per draw; one per layer."""
     try:
         ladder = len(patch_ladder(config.get("patch", "")))
     except UsageError:
         ladder = MAX_LADDER
     layers = min(_len(config.get("layers")) or LAYERS_MAX, LAYERS_MAX)
-    most = ladder * (3 + setting(config, "patch_draws")) + layers
+    most = ladder * (4 + 2 * setting(config, "patch_draws")) + layers
     for m in MODELS:
         entries = _list(_obj(results.get("patching")).get(m))
         _most(entries, f"patching.{m}", n_eps)
