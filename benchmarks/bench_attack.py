@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rnnviz.measures import patching
+from rnnviz.measures import patch_plan, patching
 from rnnviz.measures.ranking import EpsRanking
 from rnnviz.models.loading import load_model
 from rnnviz.settings.config import Config, patch_ladder
@@ -124,7 +124,7 @@ def engine_with_patching(model, x, y, layers, batch_size, share=None, resume=Tru
     cfg = Config()
     settings = SweepSettings(eps=EPS, layers=layers, batch_size=batch_size, bootstrap=cfg.bootstrap, noise=True)
     a = analyze(model, x, y, settings)
-    plans = {e: patching.plan(a, e, patch_ladder(cfg.patch), cfg.patch_draws, 0) for e, eps in enumerate(EPS) if eps}
+    plans = {e: patch_plan.plan(a, e, patch_ladder(cfg.patch), cfg.patch_draws, 0) for e, eps in enumerate(EPS) if eps}
     share = cfg.patch_share if share is None else share
     return patching.patch_sweep(model, x, y, settings, plans, share, resume=resume)
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from rnnviz.common.names import RANK_BY
 from rnnviz.measures import rank_measures
-from rnnviz.measures.patching import layer_matched, magnitude_matched, plan
+from rnnviz.measures.patch_plan import layer_matched, magnitude_matched, plan
 from rnnviz.measures.primary import choose, first, strongest
 from rnnviz.settings.config import Config
 from rnnviz.sweep.analysis import analyze

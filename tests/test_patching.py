@@ -5,7 +5,8 @@ import torch
 from helpers import images, no_hooks, sweep, tiny_resnet
 from torch import nn
 
-from rnnviz.measures.patching import PatchSet, patch_sweep, plan, summarize
+from rnnviz.measures.patch_plan import PatchSet, plan
+from rnnviz.measures.patching import patch_sweep, summarize
 from rnnviz.sweep.loop import analyze
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from rnnviz.channels.cards import write_cards
 from rnnviz.common.names import MODELS, NORMS, parse_channel_key
 from rnnviz.data.images import ImageSet
-from rnnviz.measures import patching
+from rnnviz.measures import patch_plan, patching
 from rnnviz.measures.curves import eps_grid, fgsm_curve
 from rnnviz.measures.matching import matching_results
 from rnnviz.measures.transfer import TransferCounts, transfer
@@ -184,7 +184,7 @@ def patch_plans(cfg: Config, analyses: dict[str, ModelAnalysis]) -> dict[str, di
         return None
     return {
         m: {
-            e: patching.plan(analyses[m], e, ladder, cfg.patch_draws, cfg.seed, cfg.rank_by)
+            e: patch_plan.plan(analyses[m], e, ladder, cfg.patch_draws, cfg.seed, cfg.rank_by)
             for e, eps in enumerate(cfg.eps)
             if eps > 0
         }

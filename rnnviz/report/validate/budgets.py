@@ -95,7 +95,7 @@ def _cards(results: dict, config: dict, most_cards: int, n_eps: int) -> None:
 
 
 def _patching(results: dict, config: dict, n_eps: int) -> None:
-    """Sets per entry (``rnnviz.measures.patching.plan``): per ladder step sigma, excess, the leading
+    """Sets per entry (``rnnviz.measures.patch_plan.plan``): per ladder step sigma, excess, the leading
     measure and the converse, two controls per draw; one per layer."""
     try:
         ladder = len(patch_ladder(config.get("patch", "")))
