@@ -1,4 +1,4 @@
-"""Regenerate ``rnnviz/imagenet_classes.tsv`` (run once; the TSV is the committed artifact).
+"""Regenerate ``rnnviz/models/imagenet_classes.tsv`` (run once; the TSV is the committed artifact).
 
 Synsets and WordNet lemmas come from timm's package data, display names from
 torchvision's ResNet-50 weights metadata; both list the 1000 ImageNet-1k classes in
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from torchvision.models import ResNet50_Weights
 
-OUT = Path(__file__).resolve().parents[1] / "rnnviz" / "imagenet_classes.tsv"
+OUT = Path(__file__).resolve().parents[1] / "rnnviz" / "models" / "imagenet_classes.tsv"
 ANCHORS = {
     0: ("n01440764", "tench"),
     130: ("n02007558", "flamingo"),

@@ -13,8 +13,8 @@ from rnnviz.measures import rank_measures
 from rnnviz.measures.patch_plan import layer_matched, magnitude_matched, plan
 from rnnviz.measures.primary import choose, first, strongest
 from rnnviz.settings.config import Config
-from rnnviz.sweep.analysis import analyze
 from rnnviz.sweep.attacks import fgsm, sign_noise
+from rnnviz.sweep.loop import analyze
 from rnnviz.sweep.noise import InputSizes, matched_noise, model_input, probe_front
 
 

@@ -23,6 +23,7 @@ DEMO = {
     "quality": "none",
     "bootstrap": 0,
     "patch": "none",
+    "rank_by": "sigma",  # the pinned top-3 is by the seed's sigma (the default ranking is zscore)
 }
 CORRECT = {"standard": [294, 64, 4, 0], "robust": [292, 284, 278, 155]}  # of 300 images
 # Per eps, the images whose FGSM correctness changes when every gradient component with |g| below

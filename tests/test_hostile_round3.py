@@ -17,11 +17,11 @@ from fixtures.make_results import make_results
 from PIL import Image
 from torch import nn
 
-import rnnviz.pipeline.job as pipeline
+import rnnviz.pipeline.stages as pipeline  # the stage that calls analyze_attacks
 from rnnviz.cli import main
 from rnnviz.common.errors import UsageError
-from rnnviz.data.images import Preprocess, load_folder
-from rnnviz.data.stream import stream_folder
+from rnnviz.data.images import Preprocess
+from rnnviz.data.stream import load_folder, stream_folder
 from rnnviz.models import input_size
 from rnnviz.models.labels import imagenet_labels
 from rnnviz.models.loading import _load_random
@@ -251,7 +251,7 @@ def test_sigterm_during_the_attack_releases_the_lock_and_the_folder_resumes(offl
 def test_an_error_after_a_progress_bar_starts_on_a_fresh_line(capsys):
     from tqdm import tqdm
 
-    from rnnviz.cli import _error
+    from rnnviz.common.console import error_line as _error
 
     bar = tqdm(total=10, leave=False, file=sys.stderr)
     bar.update(4)
@@ -266,7 +266,7 @@ def test_an_error_after_a_progress_bar_starts_on_a_fresh_line(capsys):
 STOPPED_WORKER = textwrap.dedent(
     """
     import os, signal, sys
-    import rnnviz.pipeline.job as pipeline
+    import rnnviz.pipeline.stages as pipeline
     from rnnviz.cli import main
 
     real = pipeline.analyze_attacks

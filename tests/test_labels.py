@@ -10,7 +10,7 @@ from rnnviz.models.labels import _key, fashion_labels, imagenet_labels, parse_cl
 
 
 def _rows():
-    text = files("rnnviz").joinpath("imagenet_classes.tsv").read_text(encoding="utf-8")
+    text = files("rnnviz.models").joinpath("imagenet_classes.tsv").read_text(encoding="utf-8")
     return [line.split("\t") for line in text.splitlines() if not line.startswith("#")]
 
 

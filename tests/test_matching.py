@@ -18,9 +18,10 @@ from rnnviz.measures.similarity import (
     correlation,
     threshold,
 )
-from rnnviz.sweep.analysis import SweepSettings, analyze_attacks
 from rnnviz.sweep.cross import CrossStats, cross_model_stats, merge_cross
 from rnnviz.sweep.hooks import LayerHooks, channel_mean
+from rnnviz.sweep.loop import analyze_attacks
+from rnnviz.sweep.settings import SweepSettings
 
 LAYERS = ["conv1", "conv2"]
 

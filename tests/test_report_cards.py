@@ -183,10 +183,13 @@ def test_every_card_picture_is_embedded_and_the_change_sheets_have_column_labels
         ),
         (
             lambda r: first_card(r)["change"].update({"0.3": []}),
-            r"exemplars\.robust\.layer3:18\.change\.0\.3 is '0\.3'",
+            r"exemplars\.robust\.layer3:18\.change\.0\.3 is a key '0\.3' \(str\): expected an eps of config\.eps",
         ),
         (lambda r: first_card(r)["clean"][0].update(index=-1), r"clean\[0\]\.index is -1"),
-        (lambda r: r["exemplars"]["robust"].update({"no-channel": {}}), r"exemplars\.robust\.no-channel is"),
+        (
+            lambda r: r["exemplars"]["robust"].update({"no-channel": {}}),
+            r"exemplars\.robust is 'no-channel' \(str\): expected a key",
+        ),
         (lambda r: r["renders"][0].update(relative_activation="big"), r"renders\[0\]\.relative_activation is 'big'"),
     ],
 )

@@ -16,8 +16,8 @@ from rnnviz.models.zoo import (
     FashionVGG,
     builtin_weights_path,
     load_fashion_sample,
-    train,
 )
+from rnnviz.pipeline import train_builtin as train
 from rnnviz.pipeline.train_builtin import DEFAULT_DATA, SPLITS, as_rgb, evaluate, fit, load_split
 from rnnviz.sweep import attacks
 
