@@ -1,6 +1,6 @@
 """docs/results-schema.md, generated from rnnviz/results/schema.json so the two cannot drift.
 
-``python -m rnnviz.results.schema_doc`` rewrites the file; tests/test_results_schema.py checks the
+``python -m rnnviz.results.schema_doc`` rewrites the file; tests/results/test_results_schema.py checks the
 committed one equals ``render()``. One table row per field: the path, what the value must be (the
 same words an error message uses, rnnviz.results.schema.expected) and what it means.
 """

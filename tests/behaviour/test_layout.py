@@ -8,7 +8,7 @@ import ast
 import re
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "rnnviz"
 # data-flow order: a module may import its own stage or an earlier one, never a later one
 FLOW = ["common", "settings", "models", "data", "sweep", "measures", "channels", "results", "pipeline", "report"]
@@ -100,3 +100,13 @@ def test_the_readme_module_map_names_every_module():
     present = {str(p.relative_to(REPO)) for p in modules() if p.name != "__init__.py" or p.parent == PACKAGE}
     assert not present - named, f"modules missing from the README map: {sorted(present - named)}"
     assert not named - present, f"README map names modules that do not exist: {sorted(named - present)}"
+
+
+def test_tests_mirror_the_stages():
+    """tests/<stage>/ holds the unit tests of rnnviz/<stage>/; behaviour suites (failures, hostile inputs,
+    fuzz, golden, this file) sit in tests/behaviour/ and nothing but shared helpers lies loose."""
+    tests = REPO / "tests"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))}
+    assert folders <= set(FLOW) | {"behaviour", "fixtures"}, f"test folders outside the stages: {sorted(folders)}"
+    loose = sorted(p.name for p in tests.glob("test_*.py"))
+    assert not loose, f"tests outside a stage folder: {loose}"

@@ -1,4 +1,4 @@
-"""The HTML report in a real browser (headless Chromium over the DevTools protocol, tests/browser.py):
+"""The HTML report in a real browser (headless Chromium over the DevTools protocol, tests/report/browser.py):
 no sideways scrolling from phone to desktop widths, every image decoded, every in-page link resolving,
 every data link naming a file in the folder, and full-page screenshots for a person to look at
 (kept under pytest's tmp path, and copied to $RNNVIZ_SCREENSHOTS when set)."""

@@ -27,7 +27,7 @@ from rnnviz.models.labels import imagenet_labels
 from rnnviz.models.loading import _load_random
 from rnnviz.results.runfolder import INCOMPLETE_MARKER, LOCK_FILE
 
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 FLAMINGO = 130
 
 

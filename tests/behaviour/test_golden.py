@@ -15,7 +15,7 @@ import pytest
 
 import rnnviz
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 DEMO = {
     "preset": "fashion",
     "classes": "sneaker,bag,ankle-boot",

@@ -10,8 +10,8 @@ import time
 import pytest
 import torch
 import torchvision
+from fixtures.outline import SECTIONS
 from helpers import undeclared_keys
-from test_report import SECTIONS
 
 from rnnviz.cli import main
 from rnnviz.common.errors import UsageError

@@ -15,6 +15,7 @@ import pytest
 import tomllib
 import weasyprint
 from fixtures.make_results import make_results
+from fixtures.outline import SECTIONS
 from PIL import Image
 from pypdf import PdfReader
 
@@ -27,18 +28,7 @@ from rnnviz.report.html import templates_dir
 from rnnviz.report.pdf import ReportFetcher, write_pdf
 from rnnviz.report.text.summary import caveats, summary_sentences
 
-REPO = Path(__file__).resolve().parents[1]
-SECTIONS = [
-    "1. Accuracy under attack",
-    "2. Adversarial examples",
-    "3. Channel sensitivity",
-    "4. Does the attack change the answer?",
-    "5. How much to trust the ranking",
-    "6. Do the sensitive channels cause the errors?",
-    "7. What the sensitive channels respond to",
-    "8. What each channel responds to: channel cards",
-    "9. Method and reproducibility",
-]
+REPO = Path(__file__).resolve().parents[2]
 FIGURE_IMAGE = re.compile(r'<figure id="fig-\d+"[^>]*>\s*<img src="data:image')  # cards add images of their own
 TRUST = ["ranking_stability", "noise_baseline", "ranking_convergence", "ranking_per_class"]
 # 3 attacked eps x 2 recipes of galleries, 1 diversity figure, 2 example grids, 3 profiles, 2 curves,
@@ -428,7 +418,7 @@ def test_slides_are_16_9_one_figure_per_page(rendered):
     box = reader.pages[0].mediabox
     assert abs(float(box.width) / float(box.height) - 16 / 9) < 0.01
     # title, then every figure redrawn for slides (grids split per model / example), tables, provenance
-    assert len(reader.pages) >= 1 + FIGURES  # tests/test_slides.py checks the deck in detail
+    assert len(reader.pages) >= 1 + FIGURES  # tests/report/test_slides.py checks the deck in detail
 
 
 def test_fetcher_serves_only_data_uris_and_files_inside_the_report(tmp_path):

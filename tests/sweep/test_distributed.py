@@ -177,7 +177,7 @@ def _launch(tmp: Path, name: str, ranks: int, *extra: str, env: dict | None = No
         "RNNVIZ_CACHE": str(tmp / f"cache-{name}"),  # each run renders everything itself
         "RNNVIZ_OFFLINE": "1",
         "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(Path(__file__).parents[1]),
+        "PYTHONPATH": str(Path(__file__).parents[2]),
         **(env or {}),
     }
     return subprocess.run(cmd, cwd=tmp, env=environ, capture_output=True, text=True, timeout=300)

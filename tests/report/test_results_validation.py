@@ -22,7 +22,7 @@ from rnnviz.common.names import SCHEMA_VERSION
 from rnnviz.report.pdf import write_pdf
 from rnnviz.results.runfolder import INCOMPLETE_MARKER
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def damaged(tmp_path: Path, damage, **fixture) -> Path:
