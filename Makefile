@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo lint test test-all bench clean
+.PHONY: install demo lint test test-slow test-all bench clean
 
 install: $(STAMP)
 
@@ -26,8 +26,11 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q -n 2
 
-test-all: $(STAMP)
-	$(PY) -m pytest -q -m ''
+# the long families (fuzzing at length, subprocess and signal runs, the golden run, retraining): CI runs them too
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m slow
+
+test-all: test test-slow
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_attack.py

@@ -11,3 +11,11 @@ def offline(tmp_path, monkeypatch):
     monkeypatch.delenv("RNNVIZ_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, worker_id):
+    """The tiny end-to-end engine run (tests/fixtures/engine_run.py), made once per session; read only."""
+    from fixtures.engine_run import TINY, shared_run
+
+    return shared_run(tmp_path_factory, worker_id, "tiny", TINY)

@@ -70,6 +70,7 @@ def test_ctrl_c_during_attack_keeps_nothing_half_done_and_rerun_works(tmp_path, 
     assert (tmp_path / "r" / "report.html").is_file()
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_rendering_keeps_attack_results_and_resumes_from_cache(tmp_path, monkeypatch, capsys):
     assert main(BASE + ["--out", "reference"]) == 0
     calls = {"n": 0}

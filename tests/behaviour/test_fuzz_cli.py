@@ -2,6 +2,7 @@
 
 import itertools
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,18 +32,36 @@ FLAGS = sorted(VALUES)
 counter = itertools.count()
 
 
-@settings(
-    max_examples=20,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+FLAG_SETS = st.lists(st.sampled_from(FLAGS), max_size=4, unique=True).flatmap(
+    lambda flags: st.tuples(*[st.tuples(st.just(f), st.sampled_from(VALUES[f])) for f in flags])
 )
-@given(
-    st.lists(st.sampled_from(FLAGS), max_size=4, unique=True).flatmap(
-        lambda flags: st.tuples(*[st.tuples(st.just(f), st.sampled_from(VALUES[f])) for f in flags])
+
+
+def fuzz(examples: int):
+    """Hypothesis settings for ``examples`` derandomized draws (the same draws on every run)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
-)
+
+
+@fuzz(6)
+@given(FLAG_SETS)
 def test_cli_never_shows_a_traceback(offline, capsys, pairs):
+    run_flags(offline, capsys, pairs)
+
+
+@pytest.mark.slow
+@fuzz(40)
+@given(FLAG_SETS)
+def test_cli_never_shows_a_traceback_long(offline, capsys, pairs):
+    run_flags(offline, capsys, pairs)
+
+
+def run_flags(offline, capsys, pairs):
+    """One run with the drawn flags: it succeeds, or ends in one error line without a traceback."""
     tmp_path = offline
     argv = [
         "--preset",

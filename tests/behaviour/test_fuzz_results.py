@@ -18,6 +18,7 @@ from fixtures.make_results import make_results
 from rnnviz.cli import main
 
 CASES, SEED, HANG_S = 40, 18, 30
+FAST_CASES = 8  # make test draws these; make test-all all CASES
 PATHS = [
     "../x.png",
     "../victim/keep.png",
@@ -90,7 +91,9 @@ def _hang(signum, frame):
     raise TimeoutError("--from hung")
 
 
-@pytest.mark.parametrize("case", range(CASES))
+@pytest.mark.parametrize(
+    "case", [c if c < FAST_CASES else pytest.param(c, marks=pytest.mark.slow) for c in range(CASES)]
+)
 def test_damaged_results_never_escape_or_hang(pristine, tmp_path, capsys, case):
     rng = random.Random(SEED * 1000 + case)
     root = tmp_path / "run"

@@ -59,6 +59,7 @@ def demo(tmp_path_factory):
     return json.loads((out / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_builtin_pair_accuracies_are_pinned(demo):
     assert demo["n_images"] == 300
     for model, counts in CORRECT.items():
@@ -67,6 +68,7 @@ def test_builtin_pair_accuracies_are_pinned(demo):
         assert all(abs(g - c) <= n for g, c, n in zip(got, counts, slack)), (model, got, counts, slack)
 
 
+@pytest.mark.slow
 def test_builtin_pair_top3_channels_are_pinned(demo):
     for model, per_eps in TOP3.items():
         got = [[(r["layer"], r["channel"], r["sensitivity"]) for r in rows[:3]] for rows in demo["top_channels"][model]]
@@ -75,6 +77,7 @@ def test_builtin_pair_top3_channels_are_pinned(demo):
             assert [s for _, _, s in rows] == pytest.approx([s for _, s in want], rel=SIGMA_REL)
 
 
+@pytest.mark.slow
 def test_readme_python_examples_run(offline):
     """Every ```python block of the README, executed in order in one namespace (tiny settings)."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)

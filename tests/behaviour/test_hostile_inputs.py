@@ -58,6 +58,7 @@ def test_a_folder_in_use_is_refused_and_the_default_moves_on(offline, capsys):
         assert json.loads((offline / "reports" / others[-1] / "results.json").read_text())["n_images"] == 3
 
 
+@pytest.mark.slow
 def test_two_processes_on_one_folder_never_both_succeed(offline):
     argv = [sys.executable, "-m", "rnnviz.cli", *TINY, "--out", "shared"]
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -199,6 +200,7 @@ def test_unbounded_settings_are_refused_with_the_maximum(capsys, flag, value, pa
     assert pattern in one_line(capsys)
 
 
+@pytest.mark.slow
 def test_a_capped_image_count_is_reported_as_used(offline):
     assert main(TINY + ["--n-images", "500", "--out", "r"]) == 0
     results = json.loads((offline / "r" / "results.json").read_text())
@@ -244,6 +246,7 @@ def test_warnings_are_one_prefixed_line_and_silent_under_quiet(offline, capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.slow
 def test_closed_stderr_and_broken_pipe_end_quietly(offline):
     argv = [sys.executable, "-m", "rnnviz.cli", *TINY, "--out", "p"]
     closed = subprocess.run(

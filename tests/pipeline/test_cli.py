@@ -10,6 +10,7 @@ import time
 import pytest
 import torch
 import torchvision
+from fixtures.engine_run import TINY
 from fixtures.outline import SECTIONS
 from helpers import undeclared_keys
 
@@ -17,35 +18,6 @@ from rnnviz.cli import main
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import SCHEMA_VERSION
 from rnnviz.report.validate.results import validate
-
-TINY = [
-    "--preset",
-    "fashion",
-    "--classes",
-    "sneaker,bag",
-    "--eps",
-    "0,0.1",
-    "--n-images",
-    "6",
-    "--n-examples",
-    "1",
-    "--top-k",
-    "2",
-    "--quality",
-    "draft",
-    "--recipes",
-    "lucid,raw,accent",
-    "--attack",
-    "fgsm,pgd",
-    "--pgd-steps",
-    "2",
-    "--exemplars",
-    "2",
-    "--quiet",
-    "--neurons",
-    "layer4.0:3",
-]
-
 
 pytestmark = pytest.mark.usefixtures("offline")
 
@@ -60,21 +32,10 @@ def one_line_error(capsys, argv, *patterns):
     return err
 
 
-@pytest.fixture(scope="module")
-def report_dir(tmp_path_factory):
-    """One end-to-end run shared by the report checks below."""
-    root = tmp_path_factory.mktemp("e2e")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RNNVIZ_CACHE", str(root / "cache"))
-    mp.chdir(root)
-    import dataclasses
-
-    import rnnviz.channels.featvis as featvis
-
-    mp.setitem(featvis.QUALITY, "draft", dataclasses.replace(featvis.QUALITY["draft"], steps=4))
-    assert main(TINY + ["--out", str(root / "report")]) == 0
-    mp.undo()
-    return root / "report"
+@pytest.fixture
+def report_dir(tiny_run):
+    """The session's one tiny end-to-end run (tests/conftest.py), shared by the report checks below."""
+    return tiny_run
 
 
 def test_end_to_end_writes_every_output(report_dir):

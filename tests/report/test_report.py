@@ -552,46 +552,9 @@ def test_shape_comparison_sees_keys_and_types():
     reason="the hand-written fixture lacks this round's fields (noise_match, primary_attack, source, ranking "
     "confound/agreement, patching controls): to be rebuilt from one real engine run",
 )
-def test_fixture_has_the_engine_s_structure(tmp_path, monkeypatch):
-    """One real engine run at tiny settings; the fixture must write the same keys, types and CSV headers."""
-    import dataclasses
-
-    import rnnviz.channels.featvis as featvis
-    from rnnviz.cli import main
-
-    monkeypatch.setenv("RNNVIZ_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("RNNVIZ_OFFLINE", "1")
-    monkeypatch.delenv("RNNVIZ_DATA", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setitem(featvis.QUALITY, "draft", dataclasses.replace(featvis.QUALITY["draft"], steps=2))
-    engine_dir = tmp_path / "engine"
-    assert (
-        main(
-            [
-                "--preset",
-                "fashion",
-                "--classes",
-                "sneaker",
-                "--eps",
-                "0,0.1",
-                "--n-images",
-                "4",
-                "--top-k",
-                "2",
-                "--n-examples",
-                "1",
-                "--quality",
-                "draft",
-                "--recipes",
-                "lucid",
-                "--quiet",
-                "--no-pdf",
-                "--out",
-                str(engine_dir),
-            ]
-        )
-        == 0
-    )
+def test_fixture_has_the_engine_s_structure(tmp_path, tiny_run):
+    """The session's real engine run at tiny settings; the fixture must write the same keys, types and CSV headers."""
+    engine_dir = tiny_run
     fixture_dir = make_results(tmp_path / "fixture")
     engine, fixture = (json.loads((d / "results.json").read_text()) for d in (engine_dir, fixture_dir))
     for results in (engine, fixture):
