@@ -3,7 +3,7 @@
 Everything here is computed from the sums one sweep accumulated (``analysis.EpsMeasures``):
 bootstrap columns give intervals, top-k probabilities and the expected Jaccard overlap of a
 resample's top-k with the reported one; class columns give per-class rankings; nested subset
-columns show whether the ranking has settled as images are added. What ranks is one of
+columns (several draws per size) show whether the ranking has settled as images are added. What ranks is one of
 ``rank_measures.RANK_BY`` (default: excess standardised per layer, comparable across layers and specific
 to the attack); sigma is
 always computed and tabled, with its rank correlation with the clean |F| (the magnitude confound).
@@ -19,7 +19,7 @@ import torch
 
 from rnnviz.measures import rank_measures
 from rnnviz.sweep.analysis import ModelAnalysis
-from rnnviz.sweep.bootstrap import SUBSET_FRACTIONS, WeightedSums, interval
+from rnnviz.sweep.bootstrap import SUBSET_DRAWS, SUBSET_FRACTIONS, WeightedSums, interval
 
 P_TOP_CANDIDATE = 0.2  # a channel outside the top-k this often inside it is listed as a candidate
 MAX_CANDIDATES = 10
@@ -228,6 +228,8 @@ class EpsRanking:
         return out
 
     def _convergence(self, top: list[int], k: int) -> list[dict]:
+        """Per subset fraction, the Jaccard of a subset's top-k with the full top-k over
+        ``SUBSET_DRAWS`` independent subsets: the mean and the range (min, max)."""
         per = self._samples("subsets")
         if per is None:
             return []
@@ -235,15 +237,21 @@ class EpsRanking:
         all_totals = self._weighted().totals
         assert self.a.weights is not None and all_totals is not None
         totals = all_totals[self.a.weights.columns("subsets")]
-        rows = [
-            {
-                "fraction": f,
-                "n_images": int(totals[i]),
-                "jaccard": jaccard(top_indices(values[i], k), top) if totals[i] > 0 else None,
-            }
-            for i, f in enumerate(SUBSET_FRACTIONS)
-        ]
-        return rows + [{"fraction": 1.0, "n_images": self.m.sigma.count, "jaccard": 1.0}]
+        rows = []
+        for f, fraction in enumerate(SUBSET_FRACTIONS):
+            cols = [d * len(SUBSET_FRACTIONS) + f for d in range(SUBSET_DRAWS)]
+            scores = [jaccard(top_indices(values[c], k), top) for c in cols if totals[c] > 0]
+            rows.append(
+                {
+                    "fraction": fraction,
+                    "n_images": round(float(totals[cols].mean())),
+                    "jaccard": sum(scores) / len(scores) if scores else None,
+                    "jaccard_range": [min(scores), max(scores)] if scores else [None, None],
+                    "draws": len(scores),
+                }
+            )
+        n = self.m.sigma.count
+        return rows + [{"fraction": 1.0, "n_images": n, "jaccard": 1.0, "jaccard_range": [1.0, 1.0], "draws": 1}]
 
 
 def _candidates(keys: list[tuple[str, int]], top: list[int], p_top: torch.Tensor | None) -> list[dict]:

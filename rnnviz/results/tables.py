@@ -199,9 +199,17 @@ def _trust_tables(results: dict) -> dict:
             ],
         ),
         "ranking_convergence": (
-            ["model", "eps", "fraction", "n_images", "jaccard_to_full"],
+            ["model", "eps", "fraction", "n_images", "jaccard_to_full", "jaccard_low", "jaccard_high", "subsets"],
             [
-                [m, eps[i], c["fraction"], c["n_images"], c["jaccard"]]
+                [
+                    m,
+                    eps[i],
+                    c["fraction"],
+                    c["n_images"],
+                    c["jaccard"],
+                    *_pair(c.get("jaccard_range")),
+                    c.get("draws", 1),
+                ]
                 for m in MODELS
                 for i, r in enumerate(ranking[m])
                 if r

@@ -3,7 +3,7 @@
 Every uncertainty rnnviz reports comes from sums of per-image quantities q_i (N, C) weighted by
 a per-image matrix W (N, K): K columns of Poisson(1) bootstrap weights (Hanley & MacGibbon; the
 streaming equivalent of resampling N images with replacement), one indicator per class, and one
-indicator per nested random subset (10/25/50% of the images). A column's weighted mean is
+indicator per random subset (10/25/50% of the images, nested, drawn ``SUBSET_DRAWS`` times). A column's weighted mean is
 ``sum_i W_ik q_i / sum_i W_ik``. Weights depend only on the seed and an image's global index, so
 any batching, order or sharding gives the same resamples, and sums merge exactly.
 """
@@ -17,12 +17,14 @@ import torch
 from rnnviz.sweep import draws
 
 SUBSET_FRACTIONS = (0.1, 0.25, 0.5)  # nested random subsets for "has the ranking settled?"
+SUBSET_DRAWS = 5  # independent subsets per fraction: one subset's luck is not the ranking's convergence
 _BOOTSTRAP_STREAM, _SUBSET_STREAM = 1, 2  # independent random streams per image
 
 
 @dataclass(frozen=True)
 class ImageWeights:
-    """The columns of W: ``bootstrap`` resamples, then one per class, then one per subset."""
+    """The columns of W: ``bootstrap`` resamples, then one per class, then the subsets (draw-major:
+    draw d's fractions at ``d * len(SUBSET_FRACTIONS) + f``; each draw's subsets are nested)."""
 
     bootstrap: int
     classes: tuple[int, ...]  # label-set indices, in report order
@@ -30,14 +32,14 @@ class ImageWeights:
 
     @property
     def width(self) -> int:
-        return self.bootstrap + len(self.classes) + len(SUBSET_FRACTIONS)
+        return self.bootstrap + len(self.classes) + SUBSET_DRAWS * len(SUBSET_FRACTIONS)
 
     def columns(self, group: str) -> slice:
         b, c = self.bootstrap, len(self.classes)
         return {
             "bootstrap": slice(0, b),
             "classes": slice(b, b + c),
-            "subsets": slice(b + c, b + c + len(SUBSET_FRACTIONS)),
+            "subsets": slice(b + c, b + c + SUBSET_DRAWS * len(SUBSET_FRACTIONS)),
         }[group]
 
     def of(self, indices: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -47,12 +49,14 @@ class ImageWeights:
         classes = torch.tensor(self.classes, dtype=torch.int64, device=indices.device)
         one_hot = (labels.to(indices.device).reshape(-1, 1) == classes).to(torch.float64)
         fractions = torch.tensor(SUBSET_FRACTIONS, dtype=torch.float64, device=indices.device)
-        subsets = (image_uniform(self.seed, indices)[:, None] < fractions).to(torch.float64)
+        u = draws.uniform(self.seed, _SUBSET_STREAM, indices, SUBSET_DRAWS)  # draw 0 is image_uniform
+        subsets = (u[:, :, None] < fractions).flatten(1).to(torch.float64)
         return torch.cat([poisson, one_hot, subsets], dim=1)
 
 
 def image_uniform(seed: int, indices: torch.Tensor) -> torch.Tensor:
-    """(n,) uniform draws, one per image: they decide each image's random subsets."""
+    """(n,) uniform draws, one per image: the first draw of each image's random subsets (and the
+    patched share of the images)."""
     return draws.uniform(seed, _SUBSET_STREAM, indices, 1)[:, 0]
 
 

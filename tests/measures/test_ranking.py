@@ -8,8 +8,9 @@ import torch
 from helpers import TwoLayerNet, freeze, images, sweep, tiny_resnet
 
 from rnnviz.measures.ranking import EpsRanking, compare, jaccard
+from rnnviz.sweep import bootstrap, draws
 from rnnviz.sweep.attacks import fgsm, sign_noise
-from rnnviz.sweep.bootstrap import SUBSET_FRACTIONS, ImageWeights, interval
+from rnnviz.sweep.bootstrap import SUBSET_DRAWS, SUBSET_FRACTIONS, ImageWeights, image_uniform, interval
 from rnnviz.sweep.loop import analyze
 from rnnviz.sweep.noise import matched_noise
 from rnnviz.sweep.sensitivity import channel_l1
@@ -78,9 +79,37 @@ def test_poisson_weights_depend_on_the_image_not_the_batch():
     assert torch.equal(whole, parts)
     assert abs(float(whole[:, :50].mean()) - 1.0) < 0.2  # Poisson(1)
     assert not torch.equal(whole, ImageWeights(50, (0, 1), seed=4).of(torch.arange(10), torch.arange(10) % 2))
-    subsets = whole[:, weights.columns("subsets")]
-    assert (subsets[:, 0] <= subsets[:, 1]).all() and (subsets[:, 1] <= subsets[:, 2]).all()  # nested
-    assert len(SUBSET_FRACTIONS) == subsets.shape[1]
+    subsets = whole[:, weights.columns("subsets")].reshape(10, SUBSET_DRAWS, len(SUBSET_FRACTIONS))
+    assert (subsets[:, :, 0] <= subsets[:, :, 1]).all() and (subsets[:, :, 1] <= subsets[:, :, 2]).all()  # nested
+    assert torch.equal(
+        subsets[:, 0, :],
+        (image_uniform(3, torch.arange(10))[:, None] < torch.tensor(SUBSET_FRACTIONS, dtype=torch.float64)).double(),
+    )
+    assert not torch.equal(subsets[:, 0], subsets[:, 1])  # the draws differ
+
+
+def test_convergence_is_the_mean_and_range_over_independent_subsets(model, data):
+    """Each fraction's Jaccard against a direct recomputation: the images each subset draw holds,
+    their mean |dF|, its top-k against the full top-k; then the mean, min and max over the draws."""
+    x, y = data
+    a = analyze(model, x, y, sweep([0.0, 0.05], LAYERS, bootstrap=4, batch_size=5))
+    rows = EpsRanking(a, 1, "sigma").summary(3, [])["convergence"]
+    q, _ = per_image(model, x, y, 0.05, LAYERS)
+    flat = torch.cat([q[n] for n in LAYERS], dim=1)
+    full = sorted(range(flat.shape[1]), key=lambda j: (-float(flat[:, j].mean()), j))[:3]
+    u = draws.uniform(0, bootstrap._SUBSET_STREAM, torch.arange(12), SUBSET_DRAWS)
+    for f, fraction in enumerate(SUBSET_FRACTIONS):
+        scores = []
+        for d in range(SUBSET_DRAWS):
+            held = u[:, d] < fraction
+            if held.any():
+                mean = flat[held].mean(0)
+                scores.append(jaccard(sorted(range(len(mean)), key=lambda j: (-float(mean[j]), j))[:3], full))
+        row = rows[f]
+        assert row["draws"] == len(scores) and row["fraction"] == fraction
+        assert row["jaccard"] == pytest.approx(float(np.mean(scores)))
+        assert row["jaccard_range"] == [min(scores), max(scores)]
+    assert rows[-1] == {"fraction": 1.0, "n_images": 12, "jaccard": 1.0, "jaccard_range": [1.0, 1.0], "draws": 1}
 
 
 def test_same_seed_same_intervals_for_any_batch_size(model, data):

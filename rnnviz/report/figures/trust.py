@@ -141,7 +141,8 @@ def per_class_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> F
 
 
 def convergence_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
-    """Jaccard of the top-k on a fraction of the images with the full-set top-k, one panel per model."""
+    """Jaccard of the top-k on a fraction of the images with the full-set top-k, one panel per model:
+    the mean over the subsets drawn per fraction, shaded from the lowest to the highest."""
     idx, labels = attacked(results), results["config"]["eps_labels"]
     shades = [0.35 + 0.65 * k / max(1, len(idx) - 1) for k in range(len(idx))]
     with matplotlib.rc_context(look.rc()):
@@ -150,13 +151,17 @@ def convergence_plot(results: dict, root: Path, stem: str, look: Look = PAGE) ->
         for ax, m in zip(axes, MODELS):
             for shade, i in zip(shades, idx):
                 points = results["ranking"][m][i]["convergence"]
+                x = [100 * p["fraction"] for p in points]
                 ax.plot(
-                    [100 * p["fraction"] for p in points],
+                    x,
                     [_or_nan(p["jaccard"]) for p in points],
                     alpha=shade,
                     label=plain(f"ε = {labels[i]}"),
                     **look.model(m),
                 )
+                if all("jaccard_range" in p for p in points):  # the spread over the subsets drawn
+                    low, high = ([_or_nan(p["jaccard_range"][j]) for p in points] for j in (0, 1))
+                    ax.fill_between(x, low, high, color=COLOURS[m], alpha=0.12 * shade, lw=0)
             ax.axhline(SETTLED, color=MUTED, lw=1, ls="--")
             ax.set_xlim(0, 105)
             ax.set_ylim(0, 1.05)

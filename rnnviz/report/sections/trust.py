@@ -130,6 +130,14 @@ def _noise_rows(results: dict, idx: list[int]) -> list[dict]:
     return cells
 
 
+def _jaccard_text(point: dict) -> str:
+    """'0.67' for one subset; '0.67, range 0.43-1.00 over 5 subsets' where several were drawn."""
+    low, high = point.get("jaccard_range") or (None, None)
+    if point.get("draws", 1) < 2 or low is None or high is None:
+        return f"{point['jaccard']:.2f}"
+    return f"{point['jaccard']:.2f}, range {low:.2f}–{high:.2f} over {point['draws']} subsets"
+
+
 def _convergence_sentence(results: dict, m: str, idx: list[int]) -> dict:
     """Settled where the Jaccard at half of the images (the largest fraction <= 0.5) is >= SETTLED."""
     labels, loose = results["config"]["eps_labels"], []
@@ -139,7 +147,7 @@ def _convergence_sentence(results: dict, m: str, idx: list[int]) -> dict:
             point = max(half, key=lambda p: p["fraction"])
             if point["jaccard"] < SETTLED:
                 loose.append(
-                    f"ε = {labels[i]} (Jaccard {point['jaccard']:.2f} at {100 * point['fraction']:.0f}% of the images)"
+                    f"ε = {labels[i]} (Jaccard {_jaccard_text(point)} at {100 * point['fraction']:.0f}% of the images)"
                 )
     if not loose:
         return {
