@@ -126,7 +126,7 @@ def test_a_weak_gallery_tile_says_so_in_its_caption(tmp_path):
     texts = lambda rel: [
         line.text for line in channel_cell(root, {**render, "relative_activation": rel}, channel).lines
     ]  # noqa: E731
-    assert texts(0.41)[-1] == "weak: 0.41× best real image"
+    assert "weak: 0.41× best real image" in texts(0.41)
     assert not any("weak" in t for t in texts(1.0) + texts(None))
 
 
