@@ -19,6 +19,8 @@ from rnnviz.report.figures.catalogue import (
     ReportFigure,
     attacked_indices,
     class_slugs,
+    main_gallery_key,
+    main_index,
     rendered_recipes,
     sensitivity_key,
 )
@@ -29,7 +31,10 @@ from rnnviz.report.sections import cards as cards_section
 from rnnviz.report.sections import matching as matching_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
-from rnnviz.report.text.answer import confound_caption, method_paragraph, page_one
+from rnnviz.report.slides import titles as findings
+from rnnviz.report.text import patch_numbers
+from rnnviz.report.text import summary as summary_text
+from rnnviz.report.text.answer import advice, brief, cause_sentences, confound_caption, method_paragraph
 from rnnviz.report.text.format import attack_label, attack_list, attack_name, eps_text, pct
 from rnnviz.report.text.gallery import texture_sentence
 
@@ -67,6 +72,7 @@ def render_slides(results: dict, figures: list[ReportFigure], slides: list) -> s
     """The deck: the report's context plus the slides (``rnnviz.report.slides.deck``) and their pictures."""
     from rnnviz.report.slides.deck import provenance
 
+    slides = [s for s in slides if s.shown]
     pictures = {s.figure.key: _data_uri(s.figure.png) for s in slides if s.figure}
     extra = {"slides": slides, "slide_uri": pictures, "provenance": provenance(results)}
     return environment().get_template("slides.html.j2").render(**context(results, figures), **extra)
@@ -91,7 +97,13 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "eps": [eps_text(results, i) for i in range(len(config["eps"]))],
         "attack": _attack(config),
         "attack_short": attack_name(results),
-        "summary": page_one(results) + matching_section.summary(results),
+        "attack_names": ", ".join(attack_label(a) for a in attack_list(config)),
+        "summary": brief(results),
+        "pointers": _pointers(results),
+        "next_steps": advice(results),
+        "cause_sentences": cause_sentences(results),
+        "stability_sentence": summary_text._stability_sentence(results),
+        "matching_summary": matching_section.summary(results),
         "ranking_method": method_paragraph(results),
         "warnings": _warnings(results),
         "attacks": attack_section.context(results),
@@ -103,6 +115,9 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "class_rows": _class_rows(results),
         "example_keys": [f"examples_{slug}" for slug in class_slugs(results).values() if f"examples_{slug}" in by_key],
         "sensitivity": [_sensitivity_section(results, i) for i in attacked_indices(results)],
+        "lead": None if main_index(results) is None else _sensitivity_section(results, main_index(results)),
+        "main_gallery": main_gallery_key(results),
+        "lead_finding": "" if main_index(results) is None else findings.sensitivity(results, main_index(results)),
         "unranked_zero": 0 in config["eps"],
         "trust": trust.context(results),
         "matching": matching_section.context(results),
@@ -124,6 +139,18 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         },
         "data_files": {**results["data_files"], "results": "results.json"},
     }
+
+
+def _pointers(results: dict) -> list[dict]:
+    """Page 2 of the brief: one line each on trust, cause and the attacks, with the section that backs it."""
+    out = [{"what": "Trust", "text": findings.stability(results), "href": "trust"}]
+    if results["config"]["eps"][main_index(results) or 0] > 0:
+        href = "patching" if patch_numbers.enabled(results) else "method"
+        out.append({"what": "Cause", "text": findings.cause(results), "href": href})
+    attacks = findings.attacks(results)
+    if attacks:
+        out.append({"what": "Attacks", "text": attacks, "href": "attacks"})
+    return out
 
 
 def _model(results: dict, role: str) -> dict:

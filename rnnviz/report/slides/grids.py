@@ -67,6 +67,15 @@ def gallery(
     return [vstack([head, grid([list(chunk)], style=style)], gap=style.pad) for chunk in chunks]
 
 
+def side_by_side(
+    results: dict, root: Path, renders: dict, i: int, recipe: str, style: GridStyle = GALLERY_GRID
+) -> list[Image.Image]:
+    """Both models' first ``PER_SLIDE`` channels at eps index ``i`` in one picture, standard above
+    robust: the comparison a listener should see at once."""
+    rows = [gallery(results, root, renders, i, recipe, m, style)[0] for m in MODELS]
+    return [vstack(rows, gap=2 * style.pad)]
+
+
 def diversity(results: dict, root: Path, recipe: str, style: GridStyle = SLIDE_GRID) -> list[Image.Image]:
     """Each channel's render and its diverse images, ``ROWS_PER_SLIDE`` channels to a picture."""
     chosen = [r for r in results["renders"] if r["recipe"] == recipe and r["diversity"]]

@@ -27,13 +27,32 @@ def page_one(results: dict) -> list[str]:
     return [s for s in [summary._clean_sentence(results), *answer, *rest, *summary.caveats(results)] if s]
 
 
-def answer_sentences(results: dict) -> list[str]:
+def brief(results: dict) -> list[str]:
+    """Page 1 of the brief: the answer without the patching verdicts, the stability and the advice,
+    which page 2 states in one line each and the sections they point to state in full."""
+    answer = answer_sentences(results, cause=False, next_steps=False)
+    if not answer:
+        return summary.summary_sentences(results)
+    rest = [summary._sensitivity_ratio_sentence(results)]
+    return [s for s in [summary._clean_sentence(results), *answer, *rest, *summary.caveats(results)] if s]
+
+
+def cause_sentences(results: dict) -> list[str]:
+    """The patching verdicts of page one, model by model (the cause section opens with them)."""
+    i = focus_index(results)
+    if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
+        return []
+    return [s for s in (_cause(results, m, i) for m in MODELS) if s]
+
+
+def answer_sentences(results: dict, cause: bool = True, next_steps: bool = True) -> list[str]:
     """Page 1, most important first; sentences whose numbers are missing are left out."""
     i = focus_index(results)
     if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
         return []
     out = [_accuracy(results, i), *(_channels(results, m, i) for m in MODELS), _specific(results, i)]
-    out += [_confound(results, i), *(_cause(results, m, i) for m in MODELS), _layers(results, i), *advice(results)]
+    out += [_confound(results, i), *(_cause(results, m, i) for m in MODELS if cause), _layers(results, i)]
+    out += advice(results) if next_steps else []
     return [s for s in out if s]
 
 
@@ -75,7 +94,8 @@ def _channels(results: dict, m: str, i: int) -> str:
     names = ", ".join(channel_name(row) for row in r["top"])
     p = [row["p_top"] for row in r["top"] if row.get("p_top") is not None]
     k = len(r["top"])
-    sure = f"; each is in a bootstrap resample's top {k} {pct(min(p))}–{pct(max(p))} of the time" if p else ""
+    share = pct(min(p)) if p and pct(min(p)) == pct(max(p)) else f"{pct(min(p))}–{pct(max(p))}" if p else ""
+    sure = f"; each is in a bootstrap resample's top {k} {share} of the time" if p else ""
     return (
         f"The {m} model's channels that react most to {_primary(results)} at ε = {results['config']['eps_labels'][i]}, "
         f"by {RANK_WORDS[r['measure']]}: {names}{sure}."
