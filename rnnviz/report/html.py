@@ -39,6 +39,7 @@ from rnnviz.report.text.format import attack_label, attack_list, attack_name, ep
 from rnnviz.report.text.gallery import texture_sentence
 
 PACKAGE = Path(__file__).resolve().parents[1]
+PLOT_COLOURS = 256  # plots and map sheets embedded with a palette (``datauri``): the HTML halves
 
 
 def templates_dir(package: Path = PACKAGE) -> Path:
@@ -110,7 +111,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "front": attack_section.front(results),
         "figures": figures,
         "fig": by_key,
-        "uri": {f.key: _data_uri(f.png) for f in figures},
+        "uri": {f.key: _data_uri(f.png, PLOT_COLOURS if f.svg else None) for f in figures},  # plots have an SVG
         "accuracy_rows": _accuracy_rows(results),
         "class_rows": _class_rows(results),
         "example_keys": [f"examples_{slug}" for slug in class_slugs(results).values() if f"examples_{slug}" in by_key],
@@ -230,5 +231,5 @@ def _root(figures: list[ReportFigure]) -> Path | None:
     return figures[0].png.parent.parent if figures else None
 
 
-def _data_uri(path: Path) -> str:
-    return data_uri(path) or ""
+def _data_uri(path: Path, colours: int | None = None) -> str:
+    return data_uri(path, colours=colours) or ""

@@ -188,7 +188,7 @@ def test_summary_ratio_has_its_interval_its_range_over_eps_and_its_measure(tmp_p
     ) in sentences
     assert not any("less than the standard" in s for s in sentences)
     assert any(
-        "already cause 50% of σ in the standard model and 50% in the robust model at ε = 0.1" in s for s in sentences
+        "already causes 50% of σ in the standard model and 50% in the robust model at ε = 0.1" in s for s in sentences
     )
     assert any(
         "is 0.75 (95% interval 0.50–1.00) for the standard model and 0.75 (95% interval "
@@ -418,7 +418,7 @@ def test_slides_are_16_9_one_figure_per_page(rendered):
     box = reader.pages[0].mediabox
     assert abs(float(box.width) / float(box.height) - 16 / 9) < 0.01
     # title, then every figure redrawn for slides (grids split per model / example), tables, provenance
-    assert len(reader.pages) >= 1 + FIGURES  # tests/report/test_slides.py checks the deck in detail
+    assert 8 <= len(reader.pages) <= 16  # about a dozen; tests/report/test_slides.py checks the deck in detail
 
 
 def test_fetcher_serves_only_data_uris_and_files_inside_the_report(tmp_path):

@@ -27,6 +27,7 @@ from rnnviz.report.validate.cards import card_key, eps_keys, picture
 PNG = b"\x89PNG\r\n\x1a\n"
 MAX_BYTES = 8_000_000  # a card picture the engine writes is tens of kB
 MAX_SIDE = 8192
+SHEET_COLOURS = 256  # the map sheets embedded with a palette (``datauri``): they look the same, half the size
 
 
 def enabled(results: dict) -> bool:
@@ -61,14 +62,16 @@ def context(results: dict, root: Path | None) -> dict:
     keys = eps_keys(results)
     eps = results["config"]["eps"]
     largest = max(keys.values(), key=lambda i: eps[i], default=None)
+    models = [
+        {"role": m, "name": results["models"][m]["name"], "cards": _cards(results, root, m, keys, largest)}
+        for m in MODELS
+    ]
+    share_repeated_bars(models)
     return {
         "enabled": True,
         "n": ex["n"],
         "largest": None if largest is None else eps_text(results, largest),
-        "models": [
-            {"role": m, "name": results["models"][m]["name"], "cards": _cards(results, root, m, keys, largest)}
-            for m in MODELS
-        ],
+        "models": models,
         "links": {i: {m: links(results, m, i) for m in MODELS} for i in keys.values()},
     }
 
@@ -97,6 +100,20 @@ def _cards(results: dict, root: Path, m: str, keys: dict[str, int], largest: int
     return out
 
 
+def share_repeated_bars(models: list[dict]) -> None:
+    """Embed each distinct colour bar once: a card whose bar is byte for byte one an earlier card
+    already shows (the same scale) names that card instead (``bar_on``), so the HTML stays small."""
+    first: dict[str, str] = {}
+    for model in models:
+        for card in model["cards"]:
+            for holder in [card["clean"], *card["changes"]]:
+                bar, holder["bar_on"] = holder["bar"], None
+                if bar and bar in first:
+                    holder["bar"], holder["bar_on"] = None, first[bar]
+                elif bar:
+                    first[bar] = card["id"]
+
+
 def _card(results: dict, root: Path, m: str, key: str, ident: str, keys: dict, largest: int | None) -> dict:
     card = results["exemplars"][m][key]
     layer, channel = card_key(key)
@@ -111,7 +128,7 @@ def _card(results: dict, root: Path, m: str, key: str, ident: str, keys: dict, l
         "best": "–" if best is None else f"{best:.3g}",
         "renders": _renders(results, root, m, layer, channel),
         "clean": {
-            "uri": uri(root, images["clean"]),
+            "uri": uri(root, images["clean"], SHEET_COLOURS),
             "bar": uri(root, bars["activation"]),
             "numbers": _values(card["clean"]),
         },
@@ -119,7 +136,7 @@ def _card(results: dict, root: Path, m: str, key: str, ident: str, keys: dict, l
             {
                 "label": eps_text(results, i),
                 "largest": i == largest,
-                "uri": uri(root, images["change"].get(k)),
+                "uri": uri(root, images["change"].get(k), SHEET_COLOURS),
                 "bar": uri(root, bars["change"].get(k)),
                 "numbers": _values(card["change"].get(k, [])),
                 "sigma": _sigma(results, m, i, layer, channel),
@@ -212,10 +229,11 @@ def _patching(results: dict, m: str, i: int, layer: str, channel: int) -> str:
     return text + "."
 
 
-def uri(root: Path, rel: str | None) -> str | None:
-    """A card picture as a data: URI, or None where it is null, missing or not a sane PNG."""
+def uri(root: Path, rel: str | None, colours: int | None = None) -> str | None:
+    """A card picture as a data: URI, or None where it is null, missing or not a sane PNG; map
+    sheets pass ``colours`` (a palette, ``datauri``), renders keep every colour."""
     path = picture(root, rel)
-    return None if path is None else data_uri(path, sane_png)
+    return None if path is None else data_uri(path, sane_png, colours)
 
 
 def sane_png(path: Path, data: bytes) -> bool:

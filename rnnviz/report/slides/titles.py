@@ -86,7 +86,7 @@ def example(results: dict, ex: dict) -> str:
         first[m] = f"fooled from ε = {label(results, wrong[0])}" if wrong else "never fooled"
     top = max(eps[: len(ex["by_eps"])])
     return (
-        f"One {ex['true_label']}: the standard model is {first['standard']}, the robust model "
+        f"One {ex['true_label']}: the standard model is {first['standard']}, the robust model is "
         f"{first['robust']} (ε up to {top:g})"
     )
 
@@ -114,12 +114,10 @@ def cause(results: dict) -> str:
         found = {m: _undone(results, m, i) for m in MODELS}
         found = {m: v for m, v in found.items() if v}
         if found:
-            parts = [f"{v[1]} ({m}) against {v[2]} for random channels" for m, v in found.items()]
+            parts = [f"{v[1]} of the {m} model's damage (random channels: {v[2]})" for m, v in found.items()]
             k = next(iter(found.values()))[0]
-            return (
-                f"At ε = {label(results, i)} putting back the clean values of the top {k} undoes "
-                + " and ".join(parts)
-                + " of the damage"
+            return f"At ε = {label(results, i)} putting back the clean values of the top {k} undoes " + " and ".join(
+                parts
             )
     return "The attack flipped too few patched images for a causal result at any ε"
 
