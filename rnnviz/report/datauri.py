@@ -24,9 +24,7 @@ from PIL import Image
 PREFIX = "data:image/png;base64,"
 
 
-def data_uri(
-    path: Path, accept: Callable[[Path, bytes], bool] | None = None, colours: int | None = None
-) -> str | None:
+def data_uri(path: Path, accept: Callable[[Path, bytes], bool] | None = None, colours: int | None = None) -> str | None:
     """``path`` as a data: URI, or None when ``accept(path, data)`` says no (or the file went away);
     with ``colours``, re-encoded with a palette of that many colours where that is smaller."""
     try:

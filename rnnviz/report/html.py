@@ -84,7 +84,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
     for n, fig in enumerate(figures, start=1):
         fig.number = n
     by_key = {f.key: f for f in figures}
-    config = results["config"]
+    config, lead = results["config"], main_index(results)
     return {
         "title": f"{results['models']['robust']['name']} vs {results['models']['standard']['name']}"
         f" under {' and '.join(attack_label(a) for a in attack_list(results['config']))}",
@@ -99,12 +99,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "attack": _attack(config),
         "attack_short": attack_name(results),
         "attack_names": ", ".join(attack_label(a) for a in attack_list(config)),
-        "summary": brief(results),
-        "pointers": _pointers(results),
-        "next_steps": advice(results),
-        "cause_sentences": cause_sentences(results),
-        "stability_sentence": summary_text._stability_sentence(results),
-        "matching_summary": matching_section.summary(results),
+        **_brief(results),
         "ranking_method": method_paragraph(results),
         "warnings": _warnings(results),
         "attacks": attack_section.context(results),
@@ -116,9 +111,9 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "class_rows": _class_rows(results),
         "example_keys": [f"examples_{slug}" for slug in class_slugs(results).values() if f"examples_{slug}" in by_key],
         "sensitivity": [_sensitivity_section(results, i) for i in attacked_indices(results)],
-        "lead": None if main_index(results) is None else _sensitivity_section(results, main_index(results)),
+        "lead": None if lead is None else _sensitivity_section(results, lead),
         "main_gallery": main_gallery_key(results),
-        "lead_finding": "" if main_index(results) is None else findings.sensitivity(results, main_index(results)),
+        "lead_finding": "" if lead is None else findings.sensitivity(results, lead),
         "unranked_zero": 0 in config["eps"],
         "trust": trust.context(results),
         "matching": matching_section.context(results),
@@ -139,6 +134,18 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
             k.removesuffix("_s"): f"{v:.1f} s" for k, v in results["timings"].items() if k not in ("report_s", "pdf_s")
         },
         "data_files": {**results["data_files"], "results": "results.json"},
+    }
+
+
+def _brief(results: dict) -> dict:
+    """The brief's sentences (pages 1 and 2) and the full ones the sections open with."""
+    return {
+        "summary": brief(results),
+        "pointers": _pointers(results),
+        "next_steps": advice(results),
+        "cause_sentences": cause_sentences(results),
+        "stability_sentence": summary_text._stability_sentence(results),
+        "matching_summary": matching_section.summary(results),
     }
 
 

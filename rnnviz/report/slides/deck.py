@@ -103,7 +103,7 @@ SECTION_PLOTS = {
 
 def _example_slides(results: dict, root: Path) -> list[Slide]:
     """One slide per example image, every class; the deck shows the first (the rest are files)."""
-    out = []
+    out: list[Slide] = []
     for name, s in class_slugs(results).items():
         for n, ex in enumerate([ex for ex in results["examples"] if ex["class"] == name], start=1):
             pictures = _grid(

@@ -95,8 +95,8 @@ def gallery(results: dict, i: int, recipe: str) -> str:
     """The texture comparison of the recipe's renders (``text.gallery``), else how many reached their target."""
     c = gallery_text.comparisons(results).get(recipe)
     if c is None:
-        k = results["config"]["top_k"]
-        return f"At ε = {label(results, i)} each model's top {k} channels render as shown ({recipe} recipe)"
+        counts = " and ".join(f"{hit} of {n} {m}" for m, (hit, n) in _reached(results, i, recipe).items())
+        return f"At ε = {label(results, i)} {counts} {recipe} renders reach their channel's best real image"
     numbers = f"{c['robust_mean']:.2f} of their spectral power is fine texture against {c['standard_mean']:.2f}"
     if c["low"] > 0:
         return f"The robust model's {recipe} renders are smoother: {numbers} for the standard model's"
@@ -105,14 +105,27 @@ def gallery(results: dict, i: int, recipe: str) -> str:
     return f"The two models' {recipe} renders are about as textured: {numbers} for the standard model's"
 
 
+def _reached(results: dict, i: int, recipe: str) -> dict[str, tuple[int, int]]:
+    """Per model: (renders that reached their target, renders) among its top channels at eps index ``i``."""
+    out = {}
+    for m in MODELS:
+        shown = {(c["layer"], c["channel"]) for c in results["top_channels"][m][i]}
+        rs = [
+            r
+            for r in results["renders"]
+            if r["model"] == m and r["recipe"] == recipe and (r["layer"], r["channel"]) in shown
+        ]
+        out[m] = sum(r.get("stop") == "target" for r in rs), len(rs)
+    return out
+
+
 def cause(results: dict) -> str:
     """Damage undone by the leading top k against k random channels of the same layers, at the first
     patched eps (focus first) where the attack did damage."""
     if not pn.enabled(results):
         return "Activation patching was not run, so this run does not test whether these channels cause the errors"
     for i in [focus_index(results)] + pn.patched(results):
-        found = {m: _undone(results, m, i) for m in MODELS}
-        found = {m: v for m, v in found.items() if v}
+        found = {m: v for m in MODELS if (v := _undone(results, m, i))}
         if found:
             parts = [f"{v[1]} of the {m} model's damage (random channels: {v[2]})" for m, v in found.items()]
             k = next(iter(found.values()))[0]
