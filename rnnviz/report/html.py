@@ -150,11 +150,11 @@ def _brief(results: dict) -> dict:
 
 
 def _pointers(results: dict) -> list[dict]:
-    """Page 2 of the brief: one line each on trust, cause and the attacks, with the section that backs it."""
+    """Page 2 of the brief: one line each on trust, cause and the attacks, with the section that backs it
+    (page 1 already says when patching was off)."""
     out = [{"what": "Trust", "text": findings.stability(results), "href": "trust"}]
-    if results["config"]["eps"][main_index(results) or 0] > 0:
-        href = "patching" if patch_numbers.enabled(results) else "method"
-        out.append({"what": "Cause", "text": findings.cause(results), "href": href})
+    if patch_numbers.enabled(results) and results["config"]["eps"][main_index(results) or 0] > 0:
+        out.append({"what": "Cause", "text": findings.cause(results), "href": "patching"})
     attacks = findings.attacks(results)
     if attacks:
         out.append({"what": "Attacks", "text": attacks, "href": "attacks"})

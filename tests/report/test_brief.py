@@ -122,4 +122,4 @@ def test_the_pointer_titles_quote_the_numbers_they_summarise(tmp_path):
     k = min(pn.ladder(e, lead), key=lambda k: abs(k - results["config"]["top_k"]))
     random_mean = pn.random_stats(e, k)[0]
     undone = pct(pn.row(e, lead, k)["undone"])
-    assert f"undoes {undone} of the standard model's damage (random channels: {pct(random_mean)})" in say.cause(results)
+    assert f"undoes {undone} of the standard model's damage (random: {pct(random_mean)})" in say.cause(results)

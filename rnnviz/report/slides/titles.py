@@ -127,11 +127,9 @@ def cause(results: dict) -> str:
     for i in [focus_index(results)] + pn.patched(results):
         found = {m: v for m in MODELS if (v := _undone(results, m, i))}
         if found:
-            parts = [f"{v[1]} of the {m} model's damage (random channels: {v[2]})" for m, v in found.items()]
+            parts = [f"{v[1]} of the {m} model's damage (random: {v[2]})" for m, v in found.items()]
             k = next(iter(found.values()))[0]
-            return f"At ε = {label(results, i)} putting back the clean values of the top {k} undoes " + " and ".join(
-                parts
-            )
+            return f"At ε = {label(results, i)} restoring the top {k} undoes " + ", ".join(parts)
     return "The attack flipped too few patched images for a causal result at any ε"
 
 

@@ -34,6 +34,8 @@ def brief(results: dict) -> list[str]:
     if not answer:
         return summary.summary_sentences(results)
     rest = [summary._sensitivity_ratio_sentence(results)]
+    if not pn.enabled(results):  # say that cause was not tested, rather than nothing
+        rest.append(summary._patching_sentence(results))
     return [s for s in [summary._clean_sentence(results), *answer, *rest, *summary.caveats(results)] if s]
 
 
