@@ -34,7 +34,14 @@ from rnnviz.report.sections import trust
 from rnnviz.report.slides import titles as findings
 from rnnviz.report.text import patch_numbers
 from rnnviz.report.text import summary as summary_text
-from rnnviz.report.text.answer import advice, brief, cause_sentences, confound_caption, method_paragraph
+from rnnviz.report.text.answer import (
+    advice,
+    brief,
+    cause_sentences,
+    confound_caption,
+    method_paragraph,
+    sensitivity_sentences,
+)
 from rnnviz.report.text.format import attack_label, attack_list, attack_name, eps_text, pct
 from rnnviz.report.text.gallery import texture_sentence
 
@@ -144,6 +151,7 @@ def _brief(results: dict) -> dict:
         "pointers": _pointers(results),
         "next_steps": advice(results),
         "cause_sentences": cause_sentences(results),
+        "sensitivity_sentences": sensitivity_sentences(results),
         "stability_sentence": summary_text._stability_sentence(results),
         "matching_summary": matching_section.summary(results),
     }

@@ -96,7 +96,7 @@ def gallery(results: dict, i: int, recipe: str) -> str:
     c = gallery_text.comparisons(results).get(recipe)
     if c is None:
         counts = " and ".join(f"{hit} of {n} {m}" for m, (hit, n) in _reached(results, i, recipe).items())
-        return f"At ε = {label(results, i)} {counts} {recipe} renders reach their channel's best real image"
+        return f"At ε = {label(results, i)}, {counts} {recipe} renders reach their channel's best real image"
     numbers = f"{c['robust_mean']:.2f} of their spectral power is fine texture against {c['standard_mean']:.2f}"
     if c["low"] > 0:
         return f"The robust model's {recipe} renders are smoother: {numbers} for the standard model's"

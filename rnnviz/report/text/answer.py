@@ -28,15 +28,26 @@ def page_one(results: dict) -> list[str]:
 
 
 def brief(results: dict) -> list[str]:
-    """Page 1 of the brief: the answer without the patching verdicts, the stability and the advice,
-    which page 2 states in one line each and the sections they point to state in full."""
-    answer = answer_sentences(results, cause=False, next_steps=False)
-    if not answer:
+    """Page 1 of the brief: clean accuracy, every attack's accuracy, which channels and how specific
+    they are, and the caveats; page 2 states trust, cause and the attacks in one line each, and
+    section 2 opens with the rest (``sensitivity_sentences``)."""
+    i = focus_index(results)
+    if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
         return summary.summary_sentences(results)
-    rest = [summary._sensitivity_ratio_sentence(results)]
+    out = [summary._clean_sentence(results), _accuracy(results, i), *(_channels(results, m, i) for m in MODELS)]
+    out.append(_specific(results, i))
     if not pn.enabled(results):  # say that cause was not tested, rather than nothing
-        rest.append(summary._patching_sentence(results))
-    return [s for s in [summary._clean_sentence(results), *answer, *rest, *summary.caveats(results)] if s]
+        out.append(summary._patching_sentence(results))
+    return [s for s in [*out, *summary.caveats(results)] if s]
+
+
+def sensitivity_sentences(results: dict) -> list[str]:
+    """Section 2's opening: the cross-model ratio, how far σ is the channel's size, where each model reacts."""
+    i = focus_index(results)
+    if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
+        return []
+    found = [summary._sensitivity_ratio_sentence(results), _confound(results, i), _layers(results, i)]
+    return [s for s in found if s]
 
 
 def cause_sentences(results: dict) -> list[str]:
@@ -47,14 +58,13 @@ def cause_sentences(results: dict) -> list[str]:
     return [s for s in (_cause(results, m, i) for m in MODELS) if s]
 
 
-def answer_sentences(results: dict, cause: bool = True, next_steps: bool = True) -> list[str]:
+def answer_sentences(results: dict) -> list[str]:
     """Page 1, most important first; sentences whose numbers are missing are left out."""
     i = focus_index(results)
     if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
         return []
     out = [_accuracy(results, i), *(_channels(results, m, i) for m in MODELS), _specific(results, i)]
-    out += [_confound(results, i), *(_cause(results, m, i) for m in MODELS if cause), _layers(results, i)]
-    out += advice(results) if next_steps else []
+    out += [_confound(results, i), *(_cause(results, m, i) for m in MODELS), _layers(results, i), *advice(results)]
     return [s for s in out if s]
 
 
