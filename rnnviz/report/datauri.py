@@ -24,19 +24,30 @@ from PIL import Image
 PREFIX = "data:image/png;base64,"
 
 
-def data_uri(path: Path, accept: Callable[[Path, bytes], bool] | None = None, colours: int | None = None) -> str | None:
+def data_uri(
+    path: Path,
+    accept: Callable[[Path, bytes], bool] | None = None,
+    colours: int | None = None,
+    width: int | None = None,
+) -> str | None:
     """``path`` as a data: URI, or None when ``accept(path, data)`` says no (or the file went away);
-    with ``colours``, re-encoded with a palette of that many colours where that is smaller."""
+    with ``colours``, re-encoded with a palette of that many colours (and at most ``width`` pixels
+    wide: the size it is shown at) where that is smaller."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return _encoded(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, accept, colours)
+    return _encoded(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, accept, colours, width)
 
 
 @lru_cache(maxsize=512)
 def _encoded(
-    resolved: str, size: int, mtime_ns: int, accept: Callable[[Path, bytes], bool] | None, colours: int | None
+    resolved: str,
+    size: int,
+    mtime_ns: int,
+    accept: Callable[[Path, bytes], bool] | None,
+    colours: int | None,
+    width: int | None,
 ) -> str | None:
     try:
         data = Path(resolved).read_bytes()
@@ -45,14 +56,18 @@ def _encoded(
     if accept is not None and not accept(Path(resolved), data):
         return None
     if colours:
-        data = min(data, paletted(data, colours), key=len)
+        data = min(data, paletted(data, colours, width), key=len)
     return PREFIX + base64.b64encode(data).decode("ascii")
 
 
-def paletted(data: bytes, colours: int) -> bytes:
-    """The PNG ``data`` with an adaptive palette of ``colours`` colours (median cut, no dither)."""
+def paletted(data: bytes, colours: int, width: int | None = None) -> bytes:
+    """The PNG ``data`` with an adaptive palette of ``colours`` colours (median cut, no dither),
+    scaled down to ``width`` pixels where it is wider."""
     with Image.open(io.BytesIO(data)) as img:
-        small = img.convert("RGB").quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        rgb = img.convert("RGB")
+        if width and rgb.width > width:
+            rgb = rgb.resize((width, round(rgb.height * width / rgb.width)), Image.Resampling.NEAREST)
+        small = rgb.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
         out = io.BytesIO()
         small.save(out, "PNG", optimize=True, dpi=img.info.get("dpi", (72, 72)))
     return out.getvalue()

@@ -113,7 +113,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "front": attack_section.front(results),
         "figures": figures,
         "fig": by_key,
-        "uri": {f.key: _data_uri(f.png, PLOT_COLOURS if f.svg else None) for f in figures},  # plots have an SVG
+        "uri": {f.key: _data_uri(f.png, _colours(f)) for f in figures},
         "accuracy_rows": _accuracy_rows(results),
         "class_rows": _class_rows(results),
         "example_keys": [f"examples_{slug}" for slug in class_slugs(results).values() if f"examples_{slug}" in by_key],
@@ -244,6 +244,11 @@ def _date(created: str) -> str:
 def _root(figures: list[ReportFigure]) -> Path | None:
     """The report folder: every figure is written as ``root/figures/<key>.png``."""
     return figures[0].png.parent.parent if figures else None
+
+
+def _colours(f: ReportFigure) -> int | None:
+    """Plots (they have an SVG) and the example grids embed with a palette; galleries keep every colour."""
+    return PLOT_COLOURS if f.svg or f.key.startswith("examples_") else None
 
 
 def _data_uri(path: Path, colours: int | None = None) -> str:
