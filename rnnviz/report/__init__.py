@@ -36,6 +36,7 @@ class ReportFiles:
     pdf_error: str | None
     pdf_seconds: float
     slide_figures: list = field(default_factory=list)  # slides.SlideFigure: placed width, smallest text
+    slide_titles: list[str] = field(default_factory=list)  # the deck's slides after the title slide
 
 
 def render_report(
@@ -81,6 +82,7 @@ def render_report(
         "; ".join(errors) or None,
         pdf_seconds,
         [s.figure for s in deck if s.figure],
+        [s.title for s in deck if s.shown],
     )
 
 

@@ -19,6 +19,8 @@ from rnnviz.report.figures.catalogue import (
     ReportFigure,
     attacked_indices,
     class_slugs,
+    main_gallery_key,
+    main_index,
     rendered_recipes,
     sensitivity_key,
 )
@@ -29,11 +31,22 @@ from rnnviz.report.sections import cards as cards_section
 from rnnviz.report.sections import matching as matching_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
-from rnnviz.report.text.answer import confound_caption, method_paragraph, page_one
+from rnnviz.report.slides import titles as findings
+from rnnviz.report.text import patch_numbers
+from rnnviz.report.text import summary as summary_text
+from rnnviz.report.text.answer import (
+    advice,
+    brief,
+    cause_sentences,
+    confound_caption,
+    method_paragraph,
+    sensitivity_sentences,
+)
 from rnnviz.report.text.format import attack_label, attack_list, attack_name, eps_text, pct
 from rnnviz.report.text.gallery import texture_sentence
 
 PACKAGE = Path(__file__).resolve().parents[1]
+PLOT_COLOURS = 256  # plots and map sheets embedded with a palette (``datauri``): the HTML halves
 
 
 def templates_dir(package: Path = PACKAGE) -> Path:
@@ -67,6 +80,7 @@ def render_slides(results: dict, figures: list[ReportFigure], slides: list) -> s
     """The deck: the report's context plus the slides (``rnnviz.report.slides.deck``) and their pictures."""
     from rnnviz.report.slides.deck import provenance
 
+    slides = [s for s in slides if s.shown]
     pictures = {s.figure.key: _data_uri(s.figure.png) for s in slides if s.figure}
     extra = {"slides": slides, "slide_uri": pictures, "provenance": provenance(results)}
     return environment().get_template("slides.html.j2").render(**context(results, figures), **extra)
@@ -77,7 +91,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
     for n, fig in enumerate(figures, start=1):
         fig.number = n
     by_key = {f.key: f for f in figures}
-    config = results["config"]
+    config, lead = results["config"], main_index(results)
     return {
         "title": f"{results['models']['robust']['name']} vs {results['models']['standard']['name']}"
         f" under {' and '.join(attack_label(a) for a in attack_list(results['config']))}",
@@ -91,18 +105,22 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "eps": [eps_text(results, i) for i in range(len(config["eps"]))],
         "attack": _attack(config),
         "attack_short": attack_name(results),
-        "summary": page_one(results) + matching_section.summary(results),
+        "attack_names": ", ".join(attack_label(a) for a in attack_list(config)),
+        **_brief(results),
         "ranking_method": method_paragraph(results),
         "warnings": _warnings(results),
         "attacks": attack_section.context(results),
         "front": attack_section.front(results),
         "figures": figures,
         "fig": by_key,
-        "uri": {f.key: _data_uri(f.png) for f in figures},
+        "uri": {f.key: _data_uri(f.png, _colours(f)) for f in figures},
         "accuracy_rows": _accuracy_rows(results),
         "class_rows": _class_rows(results),
         "example_keys": [f"examples_{slug}" for slug in class_slugs(results).values() if f"examples_{slug}" in by_key],
         "sensitivity": [_sensitivity_section(results, i) for i in attacked_indices(results)],
+        "lead": None if lead is None else _sensitivity_section(results, lead),
+        "main_gallery": main_gallery_key(results),
+        "lead_finding": "" if lead is None else findings.sensitivity(results, lead),
         "unranked_zero": 0 in config["eps"],
         "trust": trust.context(results),
         "matching": matching_section.context(results),
@@ -124,6 +142,31 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         },
         "data_files": {**results["data_files"], "results": "results.json"},
     }
+
+
+def _brief(results: dict) -> dict:
+    """The brief's sentences (pages 1 and 2) and the full ones the sections open with."""
+    return {
+        "summary": brief(results),
+        "pointers": _pointers(results),
+        "next_steps": advice(results),
+        "cause_sentences": cause_sentences(results),
+        "sensitivity_sentences": sensitivity_sentences(results),
+        "stability_sentence": summary_text._stability_sentence(results),
+        "matching_summary": matching_section.summary(results),
+    }
+
+
+def _pointers(results: dict) -> list[dict]:
+    """Page 2 of the brief: one line each on trust, cause and the attacks, with the section that backs it
+    (page 1 already says when patching was off)."""
+    out = [{"what": "Trust", "text": findings.stability(results), "href": "trust"}]
+    if patch_numbers.enabled(results) and results["config"]["eps"][main_index(results) or 0] > 0:
+        out.append({"what": "Cause", "text": findings.cause(results), "href": "patching"})
+    attacks = findings.attacks(results)
+    if attacks:
+        out.append({"what": "Attacks", "text": attacks, "href": "attacks"})
+    return out
 
 
 def _model(results: dict, role: str) -> dict:
@@ -203,5 +246,10 @@ def _root(figures: list[ReportFigure]) -> Path | None:
     return figures[0].png.parent.parent if figures else None
 
 
-def _data_uri(path: Path) -> str:
-    return data_uri(path) or ""
+def _colours(f: ReportFigure) -> int | None:
+    """Plots (they have an SVG) and the example grids embed with a palette; galleries keep every colour."""
+    return PLOT_COLOURS if f.svg or f.key.startswith("examples_") else None
+
+
+def _data_uri(path: Path, colours: int | None = None) -> str:
+    return data_uri(path, colours=colours) or ""

@@ -29,10 +29,11 @@ def condition_label(results: dict, cond: dict) -> str:
     return f"{attack_label(cond['attack'])} {labels[cond['eps_index']]}"
 
 
-def overlap_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
+def overlap_plot(results: dict, root: Path, stem: str, look: Look = PAGE, eps_index: int | None = None) -> Figure:
     """Per model a square heatmap: top-k Jaccard below the diagonal, Spearman ρ above, and each
-    condition's bootstrap expected Jaccard (the "same within noise" reference) on the diagonal."""
-    overlaps = results["attacks"]["overlap"]
+    condition's bootstrap expected Jaccard (the "same within noise" reference) on the diagonal.
+    With ``eps_index`` only the attacks at that ε: few enough cells for their numbers on a slide."""
+    overlaps = {m: _at_eps(results["attacks"]["overlap"][m], eps_index) for m in MODELS}
     size = max(len(overlaps[m]["conditions"]) for m in MODELS)
     cell = 0.36 if size <= 12 else 0.24
     with matplotlib.rc_context(look.rc(**{"axes.grid": False})):
@@ -70,6 +71,17 @@ def overlap_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Fig
         )
         _save(fig, root, stem, look)
     return fig
+
+
+def _at_eps(overlap: dict, eps_index: int | None) -> dict:
+    """The overlap's conditions at one ε index (all of them for None), matrices cut to match."""
+    keep = [n for n, c in enumerate(overlap["conditions"]) if eps_index is None or c["eps_index"] == eps_index]
+    return {
+        "conditions": [overlap["conditions"][n] for n in keep],
+        "jaccard": [[overlap["jaccard"][a][b] for b in keep] for a in keep],
+        "spearman": [[overlap["spearman"][a][b] for b in keep] for a in keep],
+        "expected_jaccard": [overlap["expected_jaccard"][n] for n in keep],
+    }
 
 
 def _annotate(ax, jac, rho, expected: list, jac_norm, rho_norm, size: float) -> None:

@@ -32,7 +32,7 @@ from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import matching as matching_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
-from rnnviz.report.text.format import attack_name, eps_text, pct
+from rnnviz.report.text.format import attack_name, eps_text, focus_index, pct
 from rnnviz.report.validate.safety import output
 
 
@@ -48,19 +48,43 @@ class ReportFigure:
     number: int = 0
 
 
+# The trust and cause sections' figures that the appendix holds: the brief keeps the headline checks.
+DETAIL = ("ranking_convergence", "ranking_per_class", "patching_layers")
+
+
 def make_figures(results: dict, root: Path) -> list[ReportFigure]:
-    """Write every figure under ``root/figures`` and return them in reading order."""
+    """Write every figure under ``root/figures`` and return them in reading order: the brief and its
+    main body (accuracy, the leading ε's profile, trust, cause, one gallery), then the appendix."""
+    lead, attacked = main_index(results), attacked_indices(results)
+    profiles = {i: _sensitivity(results, root, i) for i in attacked}
+    galleries = channel_grids.figures(results, root, _figure, attacked, rendered_recipes(results))
+    shown = main_gallery_key(results)
     figures = [_accuracy(results, root), _per_class(results, root)]
+    figures += [profiles[i] for i in attacked if i == lead]
+    checks = trust.figures(results, root, _figure) + patch_section.figures(results, root, _figure)
+    figures += [f for f in checks if f.key not in DETAIL]
+    figures += [g for g in galleries if g.key == shown]
     figures += [
         _examples(results, root, name, s) for name, s in class_slugs(results).items() if _examples_of(results, name)
     ]
-    figures += [_sensitivity(results, root, i) for i in attacked_indices(results)]
+    figures += [profiles[i] for i in attacked if i != lead]
     figures += matching_section.figures(results, root, _figure)
+    figures += [f for f in checks if f.key in DETAIL]
     figures += attack_section.figures(results, root, _figure)
-    figures += trust.figures(results, root, _figure)
-    figures += patch_section.figures(results, root, _figure)
-    figures += channel_grids.figures(results, root, _figure, attacked_indices(results), rendered_recipes(results))
-    return figures
+    return figures + [g for g in galleries if g.key != shown]
+
+
+def main_index(results: dict) -> int | None:
+    """The ε index the brief and its main body show: the summary's focus, else the first attacked ε."""
+    attacked = attacked_indices(results)
+    i = focus_index(results)
+    return i if i in attacked else (attacked[0] if attacked else None)
+
+
+def main_gallery_key(results: dict) -> str | None:
+    """The one gallery of the main body: the leading ε, the first rendered recipe."""
+    i, recipes = main_index(results), rendered_recipes(results)
+    return channel_grids.gallery_key(results, i, recipes[0]) if i is not None and recipes else None
 
 
 def attacked_indices(results: dict) -> list[int]:
@@ -118,10 +142,16 @@ def _accuracy(results: dict, root: Path) -> ReportFigure:
         f"Share of the {results['n_images']} test images each model classifies correctly after "
         f"an ε-sized {attack_name(results)} attack (each model attacked with its own gradient). "
         f"Tick labels give ε in [0, 1] pixel units and, below, in /255. {sweet} "
-        f"{attack_name(results)} accuracy is an upper bound on robust accuracy: a stronger "
-        f"attack such as PGD can only lower it. {attack_section.accuracy_caption(results)}".rstrip(),
+        f"{_upper_bound(results)}{attack_section.accuracy_caption(results)}".rstrip(),
         svg=True,
     )
+
+
+def _upper_bound(results: dict) -> str:
+    """Any attack's accuracy bounds robust accuracy from above; a one-step attack names the stronger one."""
+    name = attack_name(results)
+    stronger = " such as PGD" if name == "FGSM" else ""
+    return f"{name} accuracy is an upper bound on robust accuracy: a stronger attack{stronger} can only lower it. "
 
 
 def _per_class(results: dict, root: Path) -> ReportFigure:

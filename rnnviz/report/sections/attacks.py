@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rnnviz.common.names import MODELS
 from rnnviz.report.figures import attacks as attack_plots
+from rnnviz.report.figures.look import DASHES
 from rnnviz.report.text.format import attack_label, focus_index, pct
 
 OTHER = {"standard": "robust", "robust": "standard"}
@@ -55,15 +56,17 @@ def figures(results: dict, root: Path, make) -> list:
     return out
 
 
+_DASH_WORDS = {"-": "solid", "--": "dashed", "-.": "dash-dotted", ":": "dotted"}
+
+
 def accuracy_caption(results: dict) -> str:
     """What Figure 1 adds when several attacks were run."""
     if not enabled(results):
         return ""
     att = results["attacks"]
-    parts = [
-        f"Every attack of the run: {', '.join(attack_label(a) for a in att['names'])} (PGD solid, FGSM dashed); "
-        "the shaded bands are 95% Wilson intervals."
-    ]
+    lines = ", ".join(f"{attack_label(a)} {_DASH_WORDS.get(DASHES.get(a, ':'), 'dotted')}" for a in att["names"])
+    run = "The run's attack" if len(att["names"]) == 1 else "Every attack of the run"
+    parts = [f"{run}: {lines}; the shaded bands are 95% Wilson intervals."]
     if att.get("fgsm_curve"):
         parts.append("The FGSM line follows a fine ε grid (one gradient per image); its markers are the run's ε.")
     if "l2" in att["norm"].values():

@@ -27,6 +27,9 @@ from rnnviz.report.validate.cards import card_key, eps_keys, picture
 PNG = b"\x89PNG\r\n\x1a\n"
 MAX_BYTES = 8_000_000  # a card picture the engine writes is tens of kB
 MAX_SIDE = 8192
+SHEET_COLOURS = 256  # the map sheets embedded with a palette (``datauri``): they look the same, half the size
+# Pixels wide the sheets are embedded at: 1.5x their widest placement (380 and 240 CSS px, report.css)
+SHOWN_PX = {"clean": 570, "change": 360}
 
 
 def enabled(results: dict) -> bool:
@@ -61,14 +64,16 @@ def context(results: dict, root: Path | None) -> dict:
     keys = eps_keys(results)
     eps = results["config"]["eps"]
     largest = max(keys.values(), key=lambda i: eps[i], default=None)
+    models = [
+        {"role": m, "name": results["models"][m]["name"], "cards": _cards(results, root, m, keys, largest)}
+        for m in MODELS
+    ]
+    share_repeated_bars(models)
     return {
         "enabled": True,
         "n": ex["n"],
         "largest": None if largest is None else eps_text(results, largest),
-        "models": [
-            {"role": m, "name": results["models"][m]["name"], "cards": _cards(results, root, m, keys, largest)}
-            for m in MODELS
-        ],
+        "models": models,
         "links": {i: {m: links(results, m, i) for m in MODELS} for i in keys.values()},
     }
 
@@ -97,6 +102,20 @@ def _cards(results: dict, root: Path, m: str, keys: dict[str, int], largest: int
     return out
 
 
+def share_repeated_bars(models: list[dict]) -> None:
+    """Embed each distinct colour bar once: a card whose bar is byte for byte one an earlier card
+    already shows (the same scale) names that card instead (``bar_on``), so the HTML stays small."""
+    first: dict[str, str] = {}
+    for model in models:
+        for card in model["cards"]:
+            for holder in [card["clean"], *card["changes"]]:
+                bar, holder["bar_on"] = holder["bar"], None
+                if bar and bar in first:
+                    holder["bar"], holder["bar_on"] = None, first[bar]
+                elif bar:
+                    first[bar] = card["id"]
+
+
 def _card(results: dict, root: Path, m: str, key: str, ident: str, keys: dict, largest: int | None) -> dict:
     card = results["exemplars"][m][key]
     layer, channel = card_key(key)
@@ -111,16 +130,18 @@ def _card(results: dict, root: Path, m: str, key: str, ident: str, keys: dict, l
         "best": "–" if best is None else f"{best:.3g}",
         "renders": _renders(results, root, m, layer, channel),
         "clean": {
-            "uri": uri(root, images["clean"]),
-            "bar": uri(root, bars["activation"]),
+            "uri": uri(root, images["clean"], SHEET_COLOURS, SHOWN_PX["clean"]),
+            "bar": uri(root, bars["activation"], SHEET_COLOURS),
             "numbers": _values(card["clean"]),
         },
         "changes": [
             {
                 "label": eps_text(results, i),
                 "largest": i == largest,
-                "uri": uri(root, images["change"].get(k)),
-                "bar": uri(root, bars["change"].get(k)),
+                # the largest ε embedded (the PDF shows it); the others linked, keeping the HTML small
+                "uri": uri(root, images["change"].get(k), SHEET_COLOURS, SHOWN_PX["change"]) if i == largest else None,
+                "href": images["change"].get(k) if picture(root, images["change"].get(k)) else None,
+                "bar": uri(root, bars["change"].get(k), SHEET_COLOURS),
                 "numbers": _values(card["change"].get(k, [])),
                 "sigma": _sigma(results, m, i, layer, channel),
                 "ranked": _ranked(results, m, i, layer, channel),
@@ -212,10 +233,12 @@ def _patching(results: dict, m: str, i: int, layer: str, channel: int) -> str:
     return text + "."
 
 
-def uri(root: Path, rel: str | None) -> str | None:
-    """A card picture as a data: URI, or None where it is null, missing or not a sane PNG."""
+def uri(root: Path, rel: str | None, colours: int | None = None, width: int | None = None) -> str | None:
+    """A card picture as a data: URI, or None where it is null, missing or not a sane PNG; map
+    sheets and bars pass ``colours`` (a palette, ``datauri``) and the width they are shown at,
+    renders keep every colour."""
     path = picture(root, rel)
-    return None if path is None else data_uri(path, sane_png)
+    return None if path is None else data_uri(path, sane_png, colours, width)
 
 
 def sane_png(path: Path, data: bytes) -> bool:

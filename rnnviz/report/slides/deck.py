@@ -1,4 +1,4 @@
-"""The slide deck (``--slides``): one message per slide, every figure redrawn at slide size.
+"""The slide deck (``--slides``): about a dozen slides, one message each, every figure redrawn at slide size.
 
 Plots are drawn again with ``look.SLIDE`` (the size of the slide's image area, text of at least
 18 pt on a 13.33-inch slide) and image grids recomposed by ``slide_grids``; each is written under
@@ -9,6 +9,7 @@ the slide is measured here, not hoped for.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
@@ -18,7 +19,7 @@ from rnnviz.report.figures import attacks as attack_plots
 from rnnviz.report.figures import patching as patch_plots
 from rnnviz.report.figures import plots
 from rnnviz.report.figures import trust as trust_plots
-from rnnviz.report.figures.catalogue import ReportFigure, attacked_indices, class_slugs, rendered_recipes
+from rnnviz.report.figures.catalogue import ReportFigure, attacked_indices, class_slugs, main_index, rendered_recipes
 from rnnviz.report.figures.grids import PAD, SLIDE_GRID, GridStyle, save_image
 from rnnviz.report.figures.look import SLIDE, SLIDE_AREA_IN, SLIDE_MIN_PT, image_text_pt, smallest_text_pt
 from rnnviz.report.sections import trust
@@ -46,62 +47,111 @@ class Slide:
     title: str  # the slide's message, one sentence
     figure: SlideFigure | None = None
     table: dict | None = None  # a top-k table: eps label and each model's rows
+    shown: bool = True  # False: written to figures/slides/ for whoever wants it, not in the deck
 
 
 def build(results: dict, root: Path, figures: list[ReportFigure]) -> list[Slide]:
-    """Every slide after the title slide, in the report's reading order; writes figures/slides/."""
-    titles = {f.key: f.title for f in figures}
-    slugs = eps_slugs(results["config"])
+    """The deck's slides in reading order (about a dozen, one finding each: accuracy, one example, the
+    leading ε's profile, top-k and side-by-side gallery, trust, the attacks, cause), then the
+    slide-sized figures kept only as files under figures/slides/ (``shown=False``)."""
+    keys = {f.key for f in figures}
+    lead = main_index(results)
     deck = [
         Slide(say.accuracy(results), _plot(plots.accuracy_plot, results, root, "accuracy")),
         Slide(say.per_class(results), _plot(plots.per_class_plot, results, root, "accuracy_per_class")),
     ]
+    examples = _example_slides(results, root)
+    deck += examples[:1]
+    extras = examples[1:]
+    for i in attacked_indices(results):
+        fig = _plot(plots.sensitivity_plot, results, root, f"layer_sensitivity_{eps_slugs(results['config'])[i]}", i)
+        if i == lead:
+            deck += [Slide(say.sensitivity(results, i), fig), *_topk_slides(results, i)]
+            deck += _side_by_side(results, root)
+        else:
+            extras.append(Slide(say.sensitivity(results, i), fig, shown=False))
+        extras += _gallery_files(results, root, i)
+    shown = {"ranking_stability": say.stability, "noise_baseline": say.noise, "patching_undone": say.cause}
+    for key, draw in SECTION_PLOTS.items():
+        if key in keys and key in shown:
+            deck.append(Slide(shown[key](results), _plot(draw, results, root, key)))
+            if key == "noise_baseline":
+                deck += _overlap_at_lead(results, root, keys)
+        elif key in keys:
+            extras.append(Slide(key, _plot(draw, results, root, key), shown=False))
+    for recipe in rendered_recipes(results):
+        if f"diversity_{recipe}" in keys:
+            figs = _grid(
+                lambda style, r=recipe: slide_grids.diversity(results, root, r, style), root, f"diversity_{recipe}"
+            )
+            extras += [Slide(f"diversity_{recipe}", fig, shown=False) for fig in figs]
+    return deck + extras
+
+
+# The sections' plots redrawn for slides, in the report's order.
+SECTION_PLOTS = {
+    "ranking_stability": trust_plots.stability_plot,
+    "noise_baseline": trust_plots.noise_plot,
+    "ranking_convergence": trust_plots.convergence_plot,
+    "ranking_per_class": trust_plots.per_class_plot,
+    "attack_overlap": attack_plots.overlap_plot,
+    "attack_collapse": attack_plots.collapse_plot,
+    "patching_undone": patch_plots.undone_plot,
+    "patching_layers": patch_plots.layer_plot,
+}
+
+
+def _example_slides(results: dict, root: Path) -> list[Slide]:
+    """One slide per example image, every class; the deck shows the first (the rest are files)."""
+    out: list[Slide] = []
     for name, s in class_slugs(results).items():
         for n, ex in enumerate([ex for ex in results["examples"] if ex["class"] == name], start=1):
             pictures = _grid(
                 lambda style, ex=ex: [slide_grids.example(results, root, ex, style)], root, f"examples_{s}_{n}"
             )
-            deck.append(Slide(say.example(results, ex), pictures[0]))
-    renders = {(r["model"], r["layer"], r["channel"], r["recipe"]): r for r in results["renders"]}
-    for i in attacked_indices(results):
-        fig = _plot(plots.sensitivity_plot, results, root, f"layer_sensitivity_{slugs[i]}", i)
-        deck.append(Slide(say.sensitivity(results, i), fig))
-        deck += _topk_slides(results, i)
-        for recipe in rendered_recipes(results):
-            for m in MODELS:
+            out.append(Slide(say.example(results, ex), pictures[0], shown=not out))
+    return out
 
-                def tiles(style, i=i, recipe=recipe, m=m):
-                    return slide_grids.gallery(results, root, renders, i, recipe, m, style)
 
-                stem = f"gallery_{slugs[i]}_{recipe}_{m}"
-                figs = _grid(tiles, root, stem, slide_grids.GALLERY_GRID)
-                deck += [Slide(say.gallery(results, i, m, recipe), fig) for fig in figs]
-    deck += _section_slides(results, root, titles)
+def _overlap_at_lead(results: dict, root: Path, keys: set[str]) -> list[Slide]:
+    """The attacks' top-k overlap at the leading ε only: few cells, each with its number."""
+    lead, title = main_index(results), say.attacks(results)
+    if "attack_overlap" not in keys or lead is None or title is None:
+        return []
+    stem = f"attack_overlap_{eps_slugs(results['config'])[lead]}"
+    return [Slide(title, _plot(partial(attack_plots.overlap_plot, eps_index=lead), results, root, stem))]
+
+
+def _renders(results: dict) -> dict:
+    return {(r["model"], r["layer"], r["channel"], r["recipe"]): r for r in results["renders"]}
+
+
+def _side_by_side(results: dict, root: Path) -> list[Slide]:
+    """The leading ε's gallery with both models on one slide, first rendered recipe."""
+    i, recipes = main_index(results), rendered_recipes(results)
+    if i is None or not recipes:
+        return []
+    renders, recipe = _renders(results), recipes[0]
+
+    def tiles(style):
+        return slide_grids.side_by_side(results, root, renders, i, recipe, style)
+
+    stem = f"gallery_{eps_slugs(results['config'])[i]}_{recipe}"
+    return [Slide(say.gallery(results, i, recipe), fig) for fig in _grid(tiles, root, stem, slide_grids.GALLERY_GRID)]
+
+
+def _gallery_files(results: dict, root: Path, i: int) -> list[Slide]:
+    """Each model's gallery at eps index ``i``, per recipe, as slide-sized files."""
+    renders, out = _renders(results), []
     for recipe in rendered_recipes(results):
-        if f"diversity_{recipe}" in titles:
-            figs = _grid(
-                lambda style, r=recipe: slide_grids.diversity(results, root, r, style), root, f"diversity_{recipe}"
-            )
-            deck += [Slide(titles[f"diversity_{recipe}"], fig) for fig in figs]
-    return deck
+        for m in MODELS:
 
+            def tiles(style, recipe=recipe, m=m):
+                return slide_grids.gallery(results, root, renders, i, recipe, m, style)
 
-def _section_slides(results: dict, root: Path, titles: dict[str, str]) -> list[Slide]:
-    """The sections' plots, where the report has them; their own titles where no number fits better."""
-    own = {"ranking_stability": say.stability(results), "noise_baseline": say.noise(results)}
-    draw = {
-        "attack_overlap": attack_plots.overlap_plot,
-        "attack_collapse": attack_plots.collapse_plot,
-        "ranking_stability": trust_plots.stability_plot,
-        "noise_baseline": trust_plots.noise_plot,
-        "ranking_convergence": trust_plots.convergence_plot,
-        "ranking_per_class": trust_plots.per_class_plot,
-        "patching_undone": patch_plots.undone_plot,
-        "patching_layers": patch_plots.layer_plot,
-    }
-    return [
-        Slide(own.get(key, titles[key]), _plot(fn, results, root, key)) for key, fn in draw.items() if key in titles
-    ]
+            stem = f"gallery_{eps_slugs(results['config'])[i]}_{recipe}_{m}"
+            out += [Slide(stem, fig, shown=False) for fig in _grid(tiles, root, stem, slide_grids.GALLERY_GRID)]
+    return out
 
 
 def _plot(draw, results: dict, root: Path, stem: str, *args) -> SlideFigure:
@@ -140,7 +190,8 @@ def _placed(img: Image.Image, style: GridStyle) -> tuple[float, float]:
 
 
 def _topk_slides(results: dict, i: int) -> list[Slide]:
-    """The top-k table at eps index ``i``, both models side by side, ``TABLE_ROWS`` rows a slide."""
+    """The top-k table at eps index ``i``, both models side by side, ``TABLE_ROWS`` rows a slide
+    (one slide for the usual top-k)."""
     rows = {m: trust.topk_rows(results, m, i) for m in MODELS}
     longest = max(len(r) for r in rows.values())
     out = []

@@ -14,8 +14,8 @@ from PIL import Image
 from rnnviz.common.names import MODELS
 from rnnviz.report.figures import plots
 from rnnviz.report.figures.channel_grids import channel_cell, load_tile
-from rnnviz.report.figures.grids import SLIDE_GRID, Cell, GridStyle, Line, grid, text_image, vstack
-from rnnviz.report.figures.look import COLOURS, MUTED, RIGHT, WRONG
+from rnnviz.report.figures.grids import SLIDE_GRID, Cell, GridStyle, Line, grid, hstack, text_image, vstack
+from rnnviz.report.figures.look import COLOURS, MUTED, RIGHT, SLIDE_AREA_IN, WRONG
 from rnnviz.report.text.format import pct
 
 PER_SLIDE = 5  # channel tiles in one row of one slide
@@ -65,6 +65,23 @@ def gallery(
     head = text_image([Line(plots.model_label(results, model), COLOURS[model], True)], style)
     chunks = [cells[j : j + PER_SLIDE] for j in range(0, len(cells), PER_SLIDE)] or [[Cell(note="no channels")]]
     return [vstack([head, grid([list(chunk)], style=style)], gap=style.pad) for chunk in chunks]
+
+
+def side_by_side(
+    results: dict, root: Path, renders: dict, i: int, recipe: str, style: GridStyle = GALLERY_GRID
+) -> list[Image.Image]:
+    """Both models' first ``PER_SLIDE`` channels at eps index ``i`` in one picture, the comparison a
+    listener should see at once: side by side or one above the other, whichever shows larger."""
+    parts = [gallery(results, root, renders, i, recipe, m, style)[0] for m in MODELS]
+    options = [hstack(parts, gap=4 * style.pad), vstack(parts, gap=2 * style.pad)]
+    return [max(options, key=_shown_area)]
+
+
+def _shown_area(img: Image.Image) -> float:
+    """The square inches ``img`` covers once fitted to the slide's image area."""
+    area_w, area_h = SLIDE_AREA_IN
+    scale = min(area_w / img.width, area_h / img.height)
+    return img.width * img.height * scale * scale
 
 
 def diversity(results: dict, root: Path, recipe: str, style: GridStyle = SLIDE_GRID) -> list[Image.Image]:

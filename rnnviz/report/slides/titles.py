@@ -2,7 +2,8 @@
 
 The report's summary sentences (``summary``) are too long for a slide title; these are the same
 findings in at most about two lines at title size, each number with its 95% interval where the
-run has one (a title is what a listener quotes).
+run has one (a title is what a listener quotes). The brief's one-line pointers on page 2 of the
+report (trust, cause, attacks) are these sentences too: one home for each short finding.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from collections import Counter
 
 from rnnviz.common.intervals import wilson
 from rnnviz.common.names import MODELS
-from rnnviz.report.text.format import attack_name, focus_index, pct
+from rnnviz.report.text import gallery as gallery_text
+from rnnviz.report.text import patch_numbers as pn
+from rnnviz.report.text.format import attack_label, attack_list, attack_name, focus_index, pct
 
 
 def label(results: dict, i: int) -> str:
@@ -51,7 +54,7 @@ def sensitivity(results: dict, i: int) -> str:
     """The summary's cross-model ratio of relative σ (``results["comparison"]``), with its interval."""
     entry = results["comparison"][i]
     if not entry or not entry.get("ratio"):
-        return f"Layer sensitivity at ε = {label(results, i)}"
+        return f"At ε = {label(results, i)} the run has no cross-model ratio of layer sensitivity to quote"
     ci = entry.get("ratio_ci")
     ci_text = f" (95% CI {ci[0]:.1f}–{ci[1]:.1f})" if ci else ""
     return (
@@ -65,7 +68,7 @@ def top_channels(results: dict, i: int) -> str:
     for m in MODELS:
         top = results["top_channels"][m][i]
         if not top:
-            return f"The most sensitive channels at ε = {label(results, i)}"
+            return f"At ε = {label(results, i)} no channel was ranked"
         layer, count = Counter(c["layer"] for c in top).most_common(1)[0]
         parts.append(f"{layer} ({count} of {len(top)})")
     return (
@@ -83,20 +86,97 @@ def example(results: dict, ex: dict) -> str:
         first[m] = f"fooled from ε = {label(results, wrong[0])}" if wrong else "never fooled"
     top = max(eps[: len(ex["by_eps"])])
     return (
-        f"One {ex['true_label']}: the standard model is {first['standard']}, the robust model "
+        f"One {ex['true_label']}: the standard model is {first['standard']}, the robust model is "
         f"{first['robust']} (ε up to {top:g})"
     )
 
 
-def gallery(results: dict, i: int, model: str, recipe: str) -> str:
-    return f"What the {model} model's most sensitive channels at ε = {label(results, i)} respond to ({recipe} renders)"
+def gallery(results: dict, i: int, recipe: str) -> str:
+    """The texture comparison of the recipe's renders (``text.gallery``), else how many reached their target."""
+    c = gallery_text.comparisons(results).get(recipe)
+    if c is None:
+        counts = " and ".join(f"{hit} of {n} {m}" for m, (hit, n) in _reached(results, i, recipe).items())
+        return f"At ε = {label(results, i)}, {counts} {recipe} renders reach their channel's best real image"
+    numbers = f"{c['robust_mean']:.2f} of their spectral power is fine texture against {c['standard_mean']:.2f}"
+    if c["low"] > 0:
+        return f"The robust model's {recipe} renders are smoother: {numbers} for the standard model's"
+    if c["high"] < 0:
+        return f"The robust model's {recipe} renders are more textured: {numbers} for the standard model's"
+    return f"The two models' {recipe} renders are about as textured: {numbers} for the standard model's"
+
+
+def _reached(results: dict, i: int, recipe: str) -> dict[str, tuple[int, int]]:
+    """Per model: (renders that reached their target, renders) among its top channels at eps index ``i``."""
+    out = {}
+    for m in MODELS:
+        shown = {(c["layer"], c["channel"]) for c in results["top_channels"][m][i]}
+        rs = [
+            r
+            for r in results["renders"]
+            if r["model"] == m and r["recipe"] == recipe and (r["layer"], r["channel"]) in shown
+        ]
+        out[m] = sum(r.get("stop") == "target" for r in rs), len(rs)
+    return out
+
+
+def cause(results: dict) -> str:
+    """Damage undone by the leading top k against k random channels of the same layers, at the first
+    patched eps (focus first) where the attack did damage."""
+    if not pn.enabled(results):
+        return "Activation patching was not run, so this run does not test whether these channels cause the errors"
+    for i in [focus_index(results)] + pn.patched(results):
+        found = {m: v for m in MODELS if (v := _undone(results, m, i))}
+        if found:
+            parts = [f"{v[1]} of the {m} model's damage (random: {v[2]})" for m, v in found.items()]
+            k = next(iter(found.values()))[0]
+            return f"At ε = {label(results, i)} restoring the top {k} undoes " + ", ".join(parts)
+    return "The attack flipped too few patched images for a causal result at any ε"
+
+
+def _undone(results: dict, m: str, i: int) -> tuple[int, str, str] | None:
+    e = pn.entry(results, m, i)
+    if not pn.damaged(e):
+        return None
+    lead = results["ranking"][m][i]["measure"]
+    ks = pn.ladder(e, lead)
+    if not ks:
+        return None
+    k = min(ks, key=lambda k: abs(k - results["config"]["top_k"]))
+    top, rnd = pn.row(e, lead, k), pn.random_stats(e, k)
+    if top is None or top.get("undone") is None or rnd is None:
+        return None
+    return k, pct(top["undone"]), pct(rnd[0])
+
+
+def attacks(results: dict) -> str | None:
+    """How far the primary attack's top k agrees with the next attack's at the focus eps."""
+    att = results.get("attacks") or {}
+    primary = attack_list(results["config"])[0]
+    others = [a for a in att.get("names", []) if a not in (primary, "noise")]
+    if not others:
+        return None
+    i, other = focus_index(results), others[0]
+    found = {}
+    for m in MODELS:
+        o = att["overlap"][m]
+        where = {(c["attack"], c["eps_index"]): n for n, c in enumerate(o["conditions"])}
+        if (primary, i) not in where or (other, i) not in where:
+            return None
+        a, b = where[(primary, i)], where[(other, i)]
+        found[m] = o["jaccard"][a][b], o["expected_jaccard"][a]
+    same = " and ".join(f"{v[0]:.2f} ({m})" for m, v in found.items())
+    noise = " and ".join("–" if v[1] is None else f"{v[1]:.2f}" for v in found.values())
+    return (
+        f"At ε = {label(results, i)} the top {results['config']['top_k']} under {attack_label(primary)} and "
+        f"{attack_label(other)} share a Jaccard index of {same}, against {noise} between resamples of one attack"
+    )
 
 
 def stability(results: dict) -> str:
     i = focus_index(results)
     entries = {m: results["ranking"][m][i] or {} for m in MODELS}
     if any(e.get("expected_jaccard") is None for e in entries.values()):
-        return "Stability of the top-k ranking under resampling of the images"
+        return f"The top {results['config']['top_k']} at ε = {label(results, i)} has no resampling estimate"
 
     def jaccard(m: str) -> str:
         ci = entries[m].get("jaccard_ci")
@@ -118,7 +198,7 @@ def noise(results: dict) -> str:
             if s.get("noise_ratio") is not None
         ]
         if not ratios:
-            return "Noise baseline: how much of σ random noise of the same size causes"
+            return f"No noise baseline was measured at ε = {label(results, i)}"
         shares[m] = sum(ratios) / len(ratios)
     return (
         f"Random noise of the same size already causes {pct(shares['standard'])} (standard) and "

@@ -27,6 +27,37 @@ def page_one(results: dict) -> list[str]:
     return [s for s in [summary._clean_sentence(results), *answer, *rest, *summary.caveats(results)] if s]
 
 
+def brief(results: dict) -> list[str]:
+    """Page 1 of the brief: clean accuracy, every attack's accuracy, which channels and how specific
+    they are, and the caveats; page 2 states trust, cause and the attacks in one line each, and
+    section 2 opens with the rest (``sensitivity_sentences``)."""
+    i = focus_index(results)
+    if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
+        return summary.summary_sentences(results)
+    out = [summary._clean_sentence(results), _accuracy(results, i), *(_channels(results, m, i) for m in MODELS)]
+    out.append(_specific(results, i))
+    if not pn.enabled(results):  # say that cause was not tested, rather than nothing
+        out.append(summary._patching_sentence(results))
+    return [s for s in [*out, *summary.caveats(results)] if s]
+
+
+def sensitivity_sentences(results: dict) -> list[str]:
+    """Section 2's opening: the cross-model ratio, how far σ is the channel's size, where each model reacts."""
+    i = focus_index(results)
+    if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
+        return []
+    found = [summary._sensitivity_ratio_sentence(results), _confound(results, i), _layers(results, i)]
+    return [s for s in found if s]
+
+
+def cause_sentences(results: dict) -> list[str]:
+    """The patching verdicts of page one, model by model (the cause section opens with them)."""
+    i = focus_index(results)
+    if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
+        return []
+    return [s for s in (_cause(results, m, i) for m in MODELS) if s]
+
+
 def answer_sentences(results: dict) -> list[str]:
     """Page 1, most important first; sentences whose numbers are missing are left out."""
     i = focus_index(results)
@@ -75,7 +106,8 @@ def _channels(results: dict, m: str, i: int) -> str:
     names = ", ".join(channel_name(row) for row in r["top"])
     p = [row["p_top"] for row in r["top"] if row.get("p_top") is not None]
     k = len(r["top"])
-    sure = f"; each is in a bootstrap resample's top {k} {pct(min(p))}–{pct(max(p))} of the time" if p else ""
+    share = pct(min(p)) if p and pct(min(p)) == pct(max(p)) else f"{pct(min(p))}–{pct(max(p))}" if p else ""
+    sure = f"; each is in a bootstrap resample's top {k} {share} of the time" if p else ""
     return (
         f"The {m} model's channels that react most to {_primary(results)} at ε = {results['config']['eps_labels'][i]}, "
         f"by {RANK_WORDS[r['measure']]}: {names}{sure}."

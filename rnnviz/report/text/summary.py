@@ -106,6 +106,8 @@ def _sensitivity_ratio_sentence(results: dict) -> str | None:
     ratios = _attacked_entries(results, results["comparison"])
     if len(ratios) > 1:
         (lo_i, lo), (hi_i, hi) = (min(ratios, key=lambda p: p[1]["ratio"]), max(ratios, key=lambda p: p[1]["ratio"]))
+        if f"{lo['ratio']:.1f}" == f"{hi['ratio']:.1f}":
+            return sentence + f", and {lo['ratio']:.1f}× at every attacked ε."
         sentence += (
             f"; across the attacked ε the ratio ranges from {lo['ratio']:.1f}× (ε = {labels[lo_i]}) "
             f"to {hi['ratio']:.1f}× (ε = {labels[hi_i]})"
@@ -123,7 +125,7 @@ def _noise_sentence(results: dict) -> str | None:
         means[m] = _mean(s["noise_ratio"] for s in entry["layers"].values())
     n = len(results["ranking"]["standard"][i]["layers"])
     return (
-        f"Random noise of the same size ({results['bootstrap']['noise']}) already cause "
+        f"Random noise of the same size ({results['bootstrap']['noise']}) already causes "
         f"{pct(means['standard'])} of σ in the standard model and {pct(means['robust'])} in the "
         f"robust model at ε = {results['config']['eps_labels'][i]} (σ_noise / σ averaged over the {n} "
         "hooked layers); only the rest is specific to the attack."

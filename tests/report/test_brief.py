@@ -1,0 +1,125 @@
+"""The report as a brief plus an appendix, and the deck of one-finding slides (issue 27): no page
+left half empty mid-section, slide titles that are sentences with their number, captions that
+name only the attacks run, every image embedded once."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections import Counter
+
+import pytest
+from fixtures.make_results import make_results
+from fixtures.page_fill import holes, page_fill, section_starts
+from pypdf import PdfReader
+
+from rnnviz.report import load_results, render_report
+from rnnviz.report.figures.catalogue import _upper_bound
+from rnnviz.report.pdf import write_pdf
+from rnnviz.report.sections import attacks as attack_section
+from rnnviz.report.slides import titles as say
+from rnnviz.report.text import patch_numbers as pn
+from rnnviz.report.text.format import focus_index, pct
+
+POPPLER = pytest.mark.skipif(not shutil.which("pdftoppm"), reason="poppler's pdftoppm is not installed")
+# Finite verbs the findings use; a topic label ("Layer sensitivity at ε = 0.1") has none.
+VERB = re.compile(
+    r"\b(is|are|was|were|has|have|gets|leads?|moves?|sits?|keeps?|causes?|undoes|share|shares|reach|reaches|"
+    r"rises?|falls?|stays?|changes?|flips?|beats?|differs?)\b"
+)
+COMPARISON = re.compile(r"\d|×|\b(more|less|than|against|ahead|behind|higher|lower|smoother|as much as)\b")
+
+
+def is_finding(title: str) -> bool:
+    """A sentence stating a finding: a verb, a number or a comparison, not a question or a heading."""
+    if title.rstrip().endswith("?") or re.match(r"(What|How|Which|Where|Why)\b", title):
+        return False
+    return bool(VERB.search(title)) and bool(COMPARISON.search(title))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    root = make_results(tmp_path_factory.mktemp("brief"))
+    return root, render_report(root, pdf=True, slides=True, progress=False)
+
+
+@POPPLER
+def test_no_page_is_near_empty_or_half_empty_inside_a_section(rendered):
+    assert holes(rendered[1].pdf) == []
+
+
+@POPPLER
+def test_page_fill_tells_a_near_empty_page_from_a_full_one(tmp_path):
+    css = "@page { size: A4 landscape; margin: 12mm 14mm 14mm; } p { margin: 0; }"
+    tall = "<div style='height: 180mm; background: #333'></div>"
+    html = f"<style>{css}</style><p>1. One line</p><p style='break-before: page'>{tall}</p><p>2. Next</p>"
+    write_pdf(html, tmp_path / "t.pdf", tmp_path)
+    fills = page_fill(tmp_path / "t.pdf")
+    assert fills[0] < 0.1 and fills[1] > 0.95
+    assert section_starts(tmp_path / "t.pdf") == [0, 2]
+    # page 1 is half empty inside its section; page 3 is near-empty even as the last page
+    assert [h.split(":")[0] for h in holes(tmp_path / "t.pdf")] == ["page 1", "page 3"]
+
+
+def test_the_brief_leads_with_the_answer_then_the_appendix(rendered):
+    pages = [page.extract_text() for page in PdfReader(rendered[1].pdf).pages]
+    assert "Summary" in pages[0] and "Figure 1." in pages[0]
+    second = " ".join(pages[1].split())
+    assert "Which channels react at ε = 0.1" in second and "Contents" in second
+    for pointer in ("Trust.", "(section 3)", "Cause.", "(section 4)", "Attacks.", "(appendix D)"):
+        assert pointer in second, pointer
+    cover = next(n for n, text in enumerate(pages) if text.lstrip().startswith("Appendix"))
+    assert "Appendix contents" in pages[cover] and "Figures" in pages[cover]
+    assert cover <= 10  # the brief and its main body stay short
+
+
+def test_every_slide_title_states_a_finding_with_its_number(rendered):
+    titles = rendered[1].slide_titles
+    assert 8 <= len(titles) <= 14, titles
+    assert [t for t in titles if not is_finding(t)] == []
+    assert len(PdfReader(rendered[1].slides).pages) == len(titles) + 2  # the title slide, the provenance
+
+
+def test_a_topic_label_is_not_a_finding():
+    for label in (
+        "What the standard model's most sensitive channels at ε = 0.05 respond to (lucid renders)",
+        "Layer sensitivity at ε = 0.1",
+        "Accuracy under attack vs ε",
+        "Does the attack change the answer?",
+    ):
+        assert not is_finding(label), label
+    assert is_finding("The robust model leads by 81 points in every class at ε = 0.1")
+
+
+def test_no_image_is_embedded_twice(rendered):
+    html = (rendered[0] / "report.html").read_text(encoding="utf-8")
+    uris = Counter(re.findall(r"data:image/png;base64,[A-Za-z0-9+/=]+", html))
+    assert uris and max(uris.values()) == 1
+    assert "Colour bar: the one on" in html  # the fixture's cards share byte-identical bars
+    assert len(html.encode()) < 3e6
+
+
+def test_captions_name_only_the_attacks_that_were_run(tmp_path):
+    results = load_results(make_results(tmp_path))
+    both = attack_section.accuracy_caption(results)
+    assert "FGSM dashed" in both and "PGD solid" in both
+    results["attacks"]["names"] = ["fgsm"]
+    alone = attack_section.accuracy_caption(results)
+    assert "FGSM dashed" in alone and "PGD" not in alone and alone.startswith("The run's attack")
+    results["config"]["attack"] = ["pgd"]
+    assert "such as PGD" not in _upper_bound(results)
+
+
+def test_the_pointer_titles_quote_the_numbers_they_summarise(tmp_path):
+    results = load_results(make_results(tmp_path))
+    i = focus_index(results)
+    overlap = results["attacks"]["overlap"]["standard"]
+    where = {(c["attack"], c["eps_index"]): n for n, c in enumerate(overlap["conditions"])}
+    jaccard = overlap["jaccard"][where[("fgsm", i)]][where[("pgd", i)]]
+    assert f"share a Jaccard index of {jaccard:.2f} (standard)" in say.attacks(results)
+    e = pn.entry(results, "standard", i)
+    lead = results["ranking"]["standard"][i]["measure"]
+    k = min(pn.ladder(e, lead), key=lambda k: abs(k - results["config"]["top_k"]))
+    random_mean = pn.random_stats(e, k)[0]
+    undone = pct(pn.row(e, lead, k)["undone"])
+    assert f"undoes {undone} of the standard model's damage (random: {pct(random_mean)})" in say.cause(results)
