@@ -1,5 +1,6 @@
 """The built-in offline model pairs: standard and adversarially trained Fashion-MNIST nets
-(a small ResNet, ``fashion-*``, and a small VGG-style net, ``fashion-vgg-*``).
+(a small ResNet, ``fashion-*``, and a small VGG-style net, ``fashion-vgg-*``), and the ResNet pair
+trained again with seed 1 (``fashion-*-seed1``), for checking that a finding replicates.
 
 Shipped inside the package (weights, a 1000-image test sample) so that rnnviz runs
 end to end with no download. ``MODEL_CARD.md`` says how they were trained.
@@ -44,6 +45,8 @@ BUILTIN_NETS = {
     "fashion-robust": (FashionResNet, "fashion_resnet"),
     "fashion-vgg-standard": (FashionVGG, "fashion_vgg"),
     "fashion-vgg-robust": (FashionVGG, "fashion_vgg"),
+    "fashion-standard-seed1": (FashionResNet, "fashion_resnet"),  # the ResNet pair again, training seed 1
+    "fashion-robust-seed1": (FashionResNet, "fashion_resnet"),
 }
 NETS = {"resnet": "fashion", "vgg": "fashion-vgg"}  # training script's --net -> name prefix
 
