@@ -218,13 +218,23 @@ def default_out(args) -> Path:
     return builtin_weights_path(name) if args.seed == 0 else ZOO_DIR / f"{name}-seed{args.seed}.pt"
 
 
-def train(args, images: np.ndarray, labels: np.ndarray, log=print):
+def train(args, images: np.ndarray, labels: np.ndarray, log=print, batch_size: int = 128):
     """The net of ``--net``/``--mode`` initialized from ``--seed`` and trained on ``images``: the same
     seed, device and versions give the same weights."""
     torch.manual_seed(args.seed)
     pixels = images.astype(np.float64) / 255
     model = BUILTIN_NETS[f"{NETS[args.net]}-{args.mode}"][0](mean=pixels.mean(), std=pixels.std())
-    fit(model, images, labels, mode=args.mode, epochs=args.epochs, seed=args.seed, fgsm_step=args.fgsm_step, log=log)
+    fit(
+        model,
+        images,
+        labels,
+        mode=args.mode,
+        epochs=args.epochs,
+        seed=args.seed,
+        batch_size=batch_size,
+        fgsm_step=args.fgsm_step,
+        log=log,
+    )
     return model
 
 
