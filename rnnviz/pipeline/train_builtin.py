@@ -271,12 +271,7 @@ def parse_args(argv):
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with the four Fashion-MNIST idx .gz files")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--out", type=Path, help="output file (default: the shipped file in rnnviz/models/zoo/)")
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="initialization, data order, random starts (default 0; another seed writes fashion-<mode>-seed<N>.pt)",
-    )
+    p.add_argument("--seed", type=int, default=0, help="seeds init, data order, random starts; N>0: NAME-seedN.pt")
     p.add_argument("--fgsm-step", type=float, default=1.25, help="FGSM-RS step in units of eps (default 1.25)")
     args = p.parse_args(argv)
     if not args.make_sample and args.mode is None:
