@@ -19,7 +19,7 @@ def _overlap(matched: float, raw: float, real: int) -> list:
     return [None, {"k": 5, "matched_jaccard": matched, "raw_jaccard": raw, "n_real": real}]
 
 
-RESULTS = {
+RESULTS: dict = {
     "config": {"eps": [0.0, 0.1], "eps_labels": ["0", "0.1"]},
     "sweet_spot": {"best_index": 1},
     "replication": {
