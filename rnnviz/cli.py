@@ -113,6 +113,11 @@ def _model_flags(models: argparse._ArgumentGroup) -> None:
     models.add_argument("--standard", help="standard model spec: torchvision:resnet50, a file, a URL, builtin:NAME")
     models.add_argument("--robust", help="robust model spec (same kinds)")
     models.add_argument(
+        "--replicate",
+        help="further pairs STANDARD,ROBUST[,STANDARD,ROBUST...] (e.g. another training seed) measured on the "
+        "same images and compared with the run's pair: ratio per pair, matched top-k overlap",
+    )
+    models.add_argument(
         "--arch",
         help="architecture of checkpoint files: any torchvision classifier name (resnet50, vgg16_bn, "
         "densenet161, mobilenet_v2, vit_b_16, ...) or wide_resnet50_4 (default: inferred from the keys)",

@@ -21,6 +21,7 @@ from typing import TypeVar
 from rnnviz.channels import galleries
 from rnnviz.measures import primary
 from rnnviz.pipeline.load import Job, prepare
+from rnnviz.pipeline.replicas import load_replicas, merge_replicas, replica_stage
 from rnnviz.pipeline.shards import merge_analyses, merge_measured
 from rnnviz.pipeline.stages import attack_stage, cross_stage, patch_plans, patch_stage, side_stage, write_measurements
 from rnnviz.results.build import write_results
@@ -70,6 +71,7 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
     t0 = time.perf_counter()
     main, progress = ctx.is_main, progress and ctx.is_main
     job = prepare(cfg, ctx)
+    job = replace(job, replicas=tuple(load_replicas(job.work, ctx, job.models, list(job.work.layers or []))))
     with ExitStack() as stack:
         name = cfg.preset + "-" + "-".join(cfg.classes)
         folder = ctx.stage(
@@ -104,6 +106,10 @@ def _measure(job: Job, out: Path, progress: bool, timings: dict) -> tuple[Job, d
     t = time.perf_counter()  # both models on the same clean images: channel matching and CKA
     cross = ctx.gather("cross-model statistics", lambda: cross_stage(job))
     timings["cross_s"] = _since(t)
+    t = time.perf_counter()  # further pairs (--replicate): their sweep, and their matching to the run's models
+    replicas = ctx.gather("the further pairs", lambda: replica_stage(job, progress)) if job.replicas else None
+    if job.replicas:
+        timings["replicate_s"] = _since(t)
     t = time.perf_counter()
     side = ctx.gather("transfer", lambda: side_stage(job))
     timings["transfer_s"] = _since(t)
@@ -115,7 +121,8 @@ def _measure(job: Job, out: Path, progress: bool, timings: dict) -> tuple[Job, d
 
     def write() -> dict:
         measured = merge_measured(_held(by_attack), _held(side), _held(counts), _held(cross))
-        return write_measurements(job, out, replace(measured, primary=chosen), timings)
+        merged = merge_replicas(job, replicas) if replicas else None
+        return write_measurements(job, out, replace(measured, primary=chosen, replicas=merged), timings)
 
     return job, ctx.stage("writing the results", lambda: write() if ctx.is_main else None)
 

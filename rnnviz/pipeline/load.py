@@ -33,7 +33,8 @@ class Job:
 
     ``cfg`` is the run as given, ``resolved`` the same with its layers filled in (what results.json
     records), ``work`` the one the engine runs (also this rank's device). ``part`` is this rank's
-    shard ``span`` of ``images`` (all of them in one process).
+    shard ``span`` of ``images`` (all of them in one process). ``replicas``: the further pairs of
+    ``--replicate`` (``rnnviz.pipeline.replicas``).
     """
 
     cfg: Config
@@ -44,6 +45,7 @@ class Job:
     part: ImageSet
     span: range
     ctx: Distributed
+    replicas: tuple[dict[str, LoadedModel], ...] = ()  # further pairs (--replicate), loaded by the job
 
 
 def prepare(cfg: Config, ctx: Distributed) -> Job:

@@ -26,6 +26,7 @@ from rnnviz.models.loading import LoadedModel
 from rnnviz.pipeline.load import Job
 from rnnviz.results.attack_entries import attack_results, context, curve_results
 from rnnviz.results.build import build_results, write_results
+from rnnviz.results.replication import Replica, replication_results
 from rnnviz.results.sample_images import choose_examples, write_examples
 from rnnviz.results.source import capacity
 from rnnviz.results.tables import write_tables
@@ -55,6 +56,7 @@ class Measured:
     patch_counts: PatchCounts | None
     cross: CrossStats | None = None  # both models' clean activations on the same images (matching)
     primary: dict | None = None  # results.json's primary_attack: which attack leads, and why
+    replicas: list[Replica] | None = None  # further pairs (--replicate), merged over the shards
 
 
 def pixels(images: ImageSet) -> torch.Tensor:
@@ -233,6 +235,8 @@ def measured_results(job: Job, measured: Measured, timings: dict) -> dict:
     results["context"] = context(resolved)
     results["primary_attack"] = measured.primary
     results["source"] = capacity(resolved, job.models["standard"].labels, images.class_indices)
+    if measured.replicas:  # optional: a run without further pairs has no such key
+        results["replication"] = replication_results(cfg, results, measured.replicas)
     return results
 
 

@@ -4,6 +4,7 @@
     python -m rnnviz.pipeline.train_builtin --mode robust            # FGSM + random start (Wong et al. 2020)
     python -m rnnviz.pipeline.train_builtin --net vgg --mode robust  # -> rnnviz/models/zoo/fashion-vgg-robust.pt
     python -m rnnviz.pipeline.train_builtin --make-sample            # -> rnnviz/models/zoo/fashion_sample.npz
+    python -m rnnviz.pipeline.train_builtin --mode robust --seed 1   # -> rnnviz/models/zoo/fashion-robust-seed1.pt
 
 Seeded end to end (initialization, data order, random starts), so the same seed,
 device and versions give the same weights. Everything the engine later measures is
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.files import atomic_path, sha256_file
-from rnnviz.models.zoo import BUILTIN_NETS, NETS, SAMPLE_PATH, builtin_weights_path, load_fashion_sample
+from rnnviz.models.zoo import BUILTIN_NETS, NETS, SAMPLE_PATH, ZOO_DIR, builtin_weights_path, load_fashion_sample
 from rnnviz.sweep.attacks import PGDSettings, fgsm, input_gradient, pgd
 
 DEFAULT_DATA = Path("/usr/share/datasets/fashion-mnist")
@@ -210,18 +211,41 @@ def save_weights(model, out: Path) -> None:
         torch.save(model.state_dict(), f)
 
 
+def default_out(args) -> Path:
+    """The shipped file of ``--net``/``--mode``; another seed gets its own (``fashion-robust-seed1.pt``),
+    so retraining with ``--seed 1`` never overwrites the seed-0 weights."""
+    name = f"{NETS[args.net]}-{args.mode}"
+    return builtin_weights_path(name) if args.seed == 0 else ZOO_DIR / f"{name}-seed{args.seed}.pt"
+
+
+def train(args, images: np.ndarray, labels: np.ndarray, log=print, batch_size: int = 128):
+    """The net of ``--net``/``--mode`` initialized from ``--seed`` and trained on ``images``: the same
+    seed, device and versions give the same weights."""
+    torch.manual_seed(args.seed)
+    pixels = images.astype(np.float64) / 255
+    model = BUILTIN_NETS[f"{NETS[args.net]}-{args.mode}"][0](mean=pixels.mean(), std=pixels.std())
+    fit(
+        model,
+        images,
+        labels,
+        mode=args.mode,
+        epochs=args.epochs,
+        seed=args.seed,
+        batch_size=batch_size,
+        fgsm_step=args.fgsm_step,
+        log=log,
+    )
+    return model
+
+
 def train_and_report(args) -> None:
     train_images, train_labels = load_split(args.data, "train")
     test_images, test_labels = load_split(args.data, "test")
-    torch.manual_seed(args.seed)
-    pixels = train_images.astype(np.float64) / 255
-    name = f"{NETS[args.net]}-{args.mode}"
-    model = BUILTIN_NETS[name][0](mean=pixels.mean(), std=pixels.std())
     start = time.perf_counter()
-    fit(model, train_images, train_labels, mode=args.mode, epochs=args.epochs, seed=args.seed, fgsm_step=args.fgsm_step)
+    model = train(args, train_images, train_labels)
     train_s = time.perf_counter() - start
     print(f"trained {args.mode} in {train_s:.1f} s")
-    out = args.out or builtin_weights_path(name)
+    out = args.out or default_out(args)
     save_weights(model, out)
     report = {
         "net": args.net,
@@ -247,7 +271,7 @@ def parse_args(argv):
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with the four Fashion-MNIST idx .gz files")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--out", type=Path, help="output file (default: the shipped file in rnnviz/models/zoo/)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds init, data order, random starts; N>0: NAME-seedN.pt")
     p.add_argument("--fgsm-step", type=float, default=1.25, help="FGSM-RS step in units of eps (default 1.25)")
     args = p.parse_args(argv)
     if not args.make_sample and args.mode is None:

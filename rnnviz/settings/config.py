@@ -18,6 +18,7 @@ import tomllib
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import ATTACKS, NORMS, QUALITIES, RANK_BY, RECIPES
 from rnnviz.settings.presets import DEFAULT_PRESET, PRESETS
+from rnnviz.settings.replicas import replicate_pairs
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Config:
     neurons: list[str] | None = None
     standard: str | None = None
     robust: str | None = None
+    replicate: list[str] | None = None  # further (standard, robust) spec pairs compared with the run's pair
     arch: str | None = None
     trust_pickle: bool = False
     data: str | None = None
@@ -73,6 +75,8 @@ class Config:
         d = asdict(self)
         d["eps_255"] = [f"{_round(e * 255)}/255" for e in self.eps]
         d["pgd"] = {"steps": self.pgd_steps, "step_size": self.pgd_step_size, "random_start": True}
+        if not self.replicate:  # optional: without further pairs results.json's config stays as it was
+            del d["replicate"]
         return d
 
 
@@ -119,7 +123,7 @@ def parse_list(text: str | list, what: str) -> list[str]:
 # ------------------------------------------------------------------ building a Config
 
 FIELD_TYPES = {f.name: f.type for f in fields(Config)}
-LIST_FIELDS = ("classes", "layers", "recipes", "neurons", "attack")  # comma-separated on the command line
+LIST_FIELDS = ("classes", "layers", "recipes", "neurons", "attack", "replicate")  # comma-separated in flags
 SETTABLE = sorted(set(FIELD_TYPES) - {"eps_labels"})
 
 
@@ -170,7 +174,7 @@ def build_config(settings: dict) -> Config:
     if preset_name not in PRESETS:
         raise UsageError(f"unknown preset '{preset_name}'; choose one of: {', '.join(PRESETS)}")
     preset = PRESETS[preset_name]
-    cfg = Config(preset=preset_name)
+    cfg = Config(preset=preset_name, replicate=list(preset.replicate) or None)
     cfg.standard, cfg.robust = preset.standard, preset.robust
     cfg.data = preset.data or os.environ.get("RNNVIZ_DATA")
     cfg.classes = list(preset.classes)
@@ -215,12 +219,9 @@ def validate(cfg: Config) -> None:
     _check_numbers(cfg)
     _check_lists(cfg)
     patch_ladder(cfg.patch)
-    if (
-        not isinstance(cfg.patch_share, (int, float))
-        or isinstance(cfg.patch_share, bool)
-        or not 0 < cfg.patch_share <= 1
-    ):
-        raise UsageError(f"--patch-share must be in (0, 1], got {cfg.patch_share!r}")
+    share = cfg.patch_share
+    if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 < share <= 1:
+        raise UsageError(f"--patch-share must be in (0, 1], got {share!r}")
     if not re.fullmatch(r"cpu|cuda(:\d+)?", cfg.device):
         raise UsageError(f"unknown --device '{cfg.device}'; use cpu, cuda or cuda:N")
 
@@ -278,6 +279,7 @@ def _check_lists(cfg: Config) -> None:
         )
     if len(cfg.eps) > MAX_EPS:
         raise UsageError(f"--eps lists {len(cfg.eps)} values; use at most {MAX_EPS}")
+    replicate_pairs(cfg.replicate)
 
 
 def patch_ladder(text) -> tuple[int, ...]:

@@ -38,6 +38,7 @@ class Preset:
     train_eps: float | None = None  # the robust model's training eps, in the unit of ``train_norm``
     train_norm: str = "linf"
     accuracy_source: str = "published"
+    replicate: tuple[str, ...] = ()  # further (standard, robust) specs, in pairs, measured beside the pair
 
 
 DEFAULT_PRESET = "imagenet"
@@ -108,6 +109,20 @@ PRESETS = {
         published=(92.92, 86.87),
         train_eps=0.1,
         accuracy_source="model card (full Fashion-MNIST test set, 10,000 images)",
+    ),
+    "fashion-seeds": Preset(
+        "builtin:fashion-standard",
+        "builtin:fashion-robust",
+        "builtin",
+        ("sneaker", "bag", "ankle boot"),
+        "0,0.05,0.1,0.2",
+        description="built-in Fashion-MNIST ResNet pair, replicated by a second training seed (offline)",
+        arch="fashion_resnet",
+        threat_model="Linf eps 0.1 (FGSM-RS training)",
+        published=(92.83, 86.61),
+        train_eps=0.1,
+        accuracy_source="model card (full Fashion-MNIST test set, 10,000 images)",
+        replicate=("builtin:fashion-standard-seed1", "builtin:fashion-robust-seed1"),
     ),
     "imagenet": _imagenet(
         "resnet50_l2_eps0.ckpt",

@@ -1,5 +1,6 @@
 """The built-in offline model pairs: standard and adversarially trained Fashion-MNIST nets
-(a small ResNet, ``fashion-*``, and a small VGG-style net, ``fashion-vgg-*``).
+(a small ResNet, ``fashion-*``, and a small VGG-style net, ``fashion-vgg-*``), and the ResNet pair
+trained again with seed 1 (``fashion-*-seed1``), for checking that a finding replicates.
 
 Shipped inside the package (weights, a 1000-image test sample) so that rnnviz runs
 end to end with no download. ``MODEL_CARD.md`` says how they were trained.
@@ -35,6 +36,8 @@ BUILTIN_SHA256 = {
     "fashion-robust": "48289e3eb32fc0a96f53c5d381c6838b1c5f54a1722180c2cdf18608749dc0b0",
     "fashion-vgg-standard": "4eaf4c2d0191a1b2c230f1dd5c710dc915260cb55a39397322d5af1983569189",
     "fashion-vgg-robust": "e57ac184b3ee42a4e646939ef0d4a49d3a68b8da221ab6186ff54f8bfb4ad224",
+    "fashion-standard-seed1": "06a8ac7b6ff925c82049270aa2cd1c29a6f107a3d8a61e0ec5d75c5b361f4a81",
+    "fashion-robust-seed1": "1e038b6da7ab1f2093fc5673ef3257fee404d6df3f2e0904d950cb649cb58cc4",
 }
 
 
@@ -44,6 +47,8 @@ BUILTIN_NETS = {
     "fashion-robust": (FashionResNet, "fashion_resnet"),
     "fashion-vgg-standard": (FashionVGG, "fashion_vgg"),
     "fashion-vgg-robust": (FashionVGG, "fashion_vgg"),
+    "fashion-standard-seed1": (FashionResNet, "fashion_resnet"),  # the ResNet pair again, training seed 1
+    "fashion-robust-seed1": (FashionResNet, "fashion_resnet"),
 }
 NETS = {"resnet": "fashion", "vgg": "fashion-vgg"}  # training script's --net -> name prefix
 

@@ -1,5 +1,6 @@
 """The subsection "Does the other model have the same channel?" (issue 28): the CKA figure with its
-caption, the matches of each model's top-k channels as table rows, and the summary sentences.
+caption, the matches of each model's top-k channels as table rows, the summary sentences, and with
+``--replicate`` whether the finding replicates across training seeds (results.json's ``replication``).
 
 Channels of two networks are unaligned, so every cross-model statement here goes through
 results.json's ``matching`` (``rnnviz.measures.matching``): a one-to-one pairing by correlation of
@@ -69,6 +70,7 @@ def context(results: dict) -> dict:
         "n_images": match["n_images"],
         "quantile": f"{100 * match['quantile']:.0f}th",
         "layer_rows": [_layer_row(match, la, i) for i, la in enumerate(match["layers"])],
+        "replication": replication(results),
         "eps_blocks": [
             {"label": labels[e], "rows": [_row(m, x) for m in MODELS for x in match["top"][m][e] or []]}
             for e in range(len(labels))
@@ -129,4 +131,82 @@ def summary(results: dict) -> list[str]:
                 f"{share(x['sensitivity_ratio'])}"
             )
         out.append(text + ".")
-    return out
+    return out + replication_summary(results)
+
+
+# ------------------------------------------------------------------ across training seeds
+
+
+def _pair_name(pair: dict) -> str:
+    return " / ".join(str(pair["models"][m].get("name") or "?") for m in MODELS)
+
+
+def _ratio_text(c: dict | None) -> str:
+    if not c or c.get("ratio") is None:
+        return "–"
+    ci = c.get("ratio_ci")
+    return f"{c['ratio']:.2f}×" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+
+
+def _overlap(pair: dict, model: str, e: int) -> dict | None:
+    """The pair's overlap entry for ``model`` at eps index ``e`` (None where there is none)."""
+    per = (pair.get("overlap") or {}).get(model) or []
+    return per[e] if e < len(per) else None
+
+
+def _overlap_text(o: dict | None) -> str:
+    if not o:
+        return "–"
+    return f"{o['matched_jaccard']:.2f} (raw {o['raw_jaccard']:.2f}; {o['n_real']}/{o['k']} real)"
+
+
+def replication(results: dict) -> dict | None:
+    """Table rows: per pair the ratio at every attacked eps; per further pair and model kind the
+    matched top-k overlap with the run's pair. None without further pairs."""
+    rep = results.get("replication")
+    if not rep:
+        return None
+    labels = results["config"]["eps_labels"]
+    attacked = [e for e, eps in enumerate(results["config"]["eps"]) if eps > 0]
+    first = _pair_name(rep["pairs"][0])
+    return {
+        "eps_labels": [labels[e] for e in attacked],
+        "ratio_rows": [
+            {"pair": _pair_name(p), "cells": [_ratio_text(p["comparison"][e]) for e in attacked]} for p in rep["pairs"]
+        ],
+        "overlap_rows": [
+            {
+                "pair": f"{first} → {_pair_name(p)}",
+                "model": m,
+                "cells": [_overlap_text(_overlap(p, m, e)) for e in attacked],
+            }
+            for p in rep["pairs"][1:]
+            for m in MODELS
+        ],
+    }
+
+
+def replication_summary(results: dict) -> list[str]:
+    """At the summary's eps: the ratio of every pair and the matched top-k overlap of every further pair."""
+    rep = results.get("replication")
+    if not rep:
+        return []
+    e = focus_index(results)
+    label = results["config"]["eps_labels"][e]
+    ratios = "; ".join(f"{_ratio_text(p['comparison'][e])} ({_pair_name(p)})" for p in rep["pairs"])
+    text = (
+        f"Across {len(rep['pairs'])} trainings of the pair (the same images), at ε = {label} the standard / robust "
+        f"ratio of relative σ is {ratios}"
+    )
+    for p in rep["pairs"][1:]:
+        found = {m: _overlap(p, m, e) for m in MODELS}
+        parts = [
+            f"{o['matched_jaccard']:.2f} for the {m} model (raw channel numbers: {o['raw_jaccard']:.2f})"
+            for m, o in found.items()
+            if o
+        ]
+        if parts:
+            text += f"; carried by matching into {_pair_name(p)}, the top-k overlaps its top-k by Jaccard " + (
+                " and ".join(parts)
+            )
+    return [text + "."]
