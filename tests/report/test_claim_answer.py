@@ -5,7 +5,8 @@ import re
 
 from fixtures.make_results import make_results
 
-from rnnviz.report.text.answer import MIN_FLIPPED, advice, answer_sentences, page_one
+from rnnviz.report.text.answer import advice, answer_sentences, page_one
+from rnnviz.report.text.cause import MIN_FLIPPED
 
 
 def load(tmp_path):
@@ -42,3 +43,40 @@ def test_advice_never_asks_for_more_images_than_the_source_holds(tmp_path):
     assert "--n-images" not in said and "100 per class" in said
     results["config"]["n_images"], results["source"]["per_class"] = 60, 100
     assert "--n-images 100 " in " ".join(advice(results))
+
+
+def _hand_entry(top: float, controls: float, n: int = 40, flipped: int = 20) -> dict:
+    """One patched eps: the leading top-5 and one draw of each control, with hand-set intervals."""
+
+    def row(kind: str, undone: float) -> dict:
+        return {"kind": kind, "k": 5, "draw": 0, "layer": "", "control": "" if kind == "zscore" else "zscore",
+                "layers": {"layer4.0": 5}, "accuracy": 0.5, "undone": undone,
+                "undone_ci": [max(0.0, undone - 0.05), min(1.0, undone + 0.05)]}  # fmt: skip
+
+    sets = [row("zscore", top), row("random", controls), row("magnitude", controls)]
+    return {"accuracy_clean": 1.0, "accuracy_adv": 1.0 - flipped / n, "n_images": n, "sets": sets}
+
+
+def test_the_cause_verdict_reads_both_controls_and_the_largest_damage(tmp_path):
+    """Hand-set: at the ranked eps the top-5 undoes 60% against controls at 10% (more); at a later eps
+    with more flipped images it undoes 0% against 50% (less), and that eps is named as the largest."""
+    from rnnviz.report.text.cause import cause_sentence
+
+    results = load(tmp_path)
+    eps = results["config"]["eps"]
+    results["config"]["top_k"] = 5
+    for m in ("standard", "robust"):
+        results["ranking"][m][1]["measure"] = results["ranking"][m][-1]["measure"] = "zscore"
+        results["patching"][m] = [
+            None,
+            _hand_entry(0.6, 0.1),
+            *[None] * (len(eps) - 3),
+            _hand_entry(0.0, 0.5, flipped=30),
+        ]
+    text = cause_sentence(results, "robust", 1)
+    first, second = text.split(". At ε")
+    assert "undoes 60%" in first and first.endswith("more than both controls")
+    assert "where the attack flips the most patched images (30 of 40)" in second
+    assert "undoes 0%" in second and "less than both controls" in second
+    results["patching"]["robust"][-1] = _hand_entry(0.12, 0.1, flipped=10)  # fewer flips: only the ranked eps
+    assert "flips the most" not in cause_sentence(results, "robust", 1)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from rnnviz.common.names import MODELS, RANK_WORDS
 from rnnviz.report.text import patch_numbers as pn
 from rnnviz.report.text import summary
+from rnnviz.report.text.cause import cause_sentence
 from rnnviz.report.text.format import attack_label, attack_list, eps_text, focus_index, pct
-
-MIN_FLIPPED = 5  # fewer images flipped by the attack than this: no damage to undo, no causal result
 
 
 def page_one(results: dict) -> list[str]:
@@ -55,7 +54,7 @@ def cause_sentences(results: dict) -> list[str]:
     i = focus_index(results)
     if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
         return []
-    return [s for s in (_cause(results, m, i) for m in MODELS) if s]
+    return [s for s in (cause_sentence(results, m, i) for m in MODELS) if s]
 
 
 def answer_sentences(results: dict) -> list[str]:
@@ -64,7 +63,12 @@ def answer_sentences(results: dict) -> list[str]:
     if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
         return []
     out = [_accuracy(results, i), *(_channels(results, m, i) for m in MODELS), _specific(results, i)]
-    out += [_confound(results, i), *(_cause(results, m, i) for m in MODELS), _layers(results, i), *advice(results)]
+    out += [
+        _confound(results, i),
+        *(cause_sentence(results, m, i) for m in MODELS),
+        _layers(results, i),
+        *advice(results),
+    ]
     return [s for s in out if s]
 
 
@@ -157,61 +161,6 @@ def _confound(results: dict, i: int) -> str | None:
         f"{' and '.join(parts)}; the standard model's top {len(lead['top'])} shares a Jaccard index of "
         f"{agree['sigma']:.2f} with the top by σ and {agree['noise']:.2f} with the top by σ_noise."
     )
-
-
-def _cause(results: dict, m: str, i: int) -> str | None:
-    """Damage undone by the leading top-k against both matched controls, or why there is no result."""
-    if not pn.enabled(results):
-        return None
-    order = [i] + [j for j in pn.patched(results) if j != i]
-    usable = [j for j in order if _flipped(pn.entry(results, m, j)) >= MIN_FLIPPED]
-    missing = [j for j in pn.patched(results) if j not in usable and pn.entry(results, m, j)]
-    labels = results["config"]["eps_labels"]
-    none = ""
-    if missing:
-        e0 = pn.entry(results, m, missing[0])
-        flips = ", ".join(f"{_flipped(pn.entry(results, m, j))} at ε = {labels[j]}" for j in missing)
-        none = (
-            f"No causal result for the {m} model at ε = {', '.join(labels[j] for j in missing)}: the attack "
-            f"flipped too few of the {e0['n_images']} patched images ({flips}; at least {MIN_FLIPPED} needed)"
-        )
-    if not usable:
-        return none + "." if none else None
-    j = usable[0]
-    e, lead = pn.entry(results, m, j), results["ranking"][m][j]["measure"]
-    k = min(pn.ladder(e, lead) or [0], key=lambda k: abs(k - results["config"]["top_k"]))
-    top = pn.row(e, lead, k)
-    if top is None or top.get("undone") is None:
-        return none + "." if none else None
-    controls = [_control(e, kind, k) for kind in ("random", "magnitude")]
-    beats = all(c is None or (top.get("undone_ci") or [top["undone"]])[0] > c[1] for c in controls)
-    verdict = "more than both controls" if beats else "not clearly more than the controls"
-    said = (
-        f"At ε = {labels[j]}, putting back the clean values of the {m} model's top {k} undoes "
-        f"{pct(top['undone'])}{_ci(top.get('undone_ci'))} of the damage ({e['n_images']} patched images), "
-        f"against {controls[0][0] if controls[0] else 'n/a'} for random channels in the same layers and "
-        f"{controls[1][0] if controls[1] else 'n/a'} for channels of similar clean |F|: {verdict}"
-    )
-    return f"{said}. {none}." if none else f"{said}."
-
-
-def _flipped(e) -> int:
-    return round((e["accuracy_clean"] - e["accuracy_adv"]) * e["n_images"]) if e else 0
-
-
-def _control(e: dict, kind: str, k: int) -> tuple[str, float] | None:
-    """A control's damage undone in words (mean over draws, with the draws' highest interval end)
-    and the highest value any draw's interval reaches."""
-    rows = [r for r in e["sets"] if r["kind"] == kind and r["k"] == k and r.get("undone") is not None]
-    if not rows:
-        return None
-    mean = sum(r["undone"] for r in rows) / len(rows)
-    high = max((r["undone_ci"] or [r["undone"], r["undone"]])[1] for r in rows)
-    return f"{pct(mean)} (highest interval end {pct(high)}, {len(rows)} draws)", high
-
-
-def _ci(ci) -> str:
-    return f" (95% interval {pct(ci[0])[:-1]}–{pct(ci[1])})" if ci else ""
 
 
 def _layers(results: dict, i: int) -> str | None:
