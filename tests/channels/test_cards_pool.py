@@ -4,6 +4,7 @@ change lists and the best analysed image (the renders' target) as they were."""
 
 from __future__ import annotations
 
+import torch
 from helpers import sweep, tiny_resnet
 
 from rnnviz.channels.cards import write_cards
@@ -23,6 +24,7 @@ def _run(tmp_path, pooled: bool):
     labels = fashion_labels()
     analysed = eager_set(stream_builtin([7], 6, 0))
     x, y = analysed.images, analysed.labels
+    assert isinstance(x, torch.Tensor)  # eager_set decodes every image
     models = {"standard": tiny_resnet(0).module, "robust": tiny_resnet(1).module}
     s = sweep(EPS, LAYERS, batch_size=4, seed=5, exemplars=3)
     analyses = {m: analyze(net, x, y, s) for m, net in models.items()}

@@ -26,8 +26,6 @@ def test_a_cards_eps_is_the_channels_ranked_eps():
 
 def test_the_pool_is_described_as_it_was_drawn():
     assert pool_text(None) == "among the analysed images"
-    assert (
-        pool_text({"mode": "chosen", "classes": [], "n_images": 0, "per_class": 0}) == "among the analysed images"
-    )
+    assert pool_text({"mode": "chosen", "classes": [], "n_images": 0, "per_class": 0}) == "among the analysed images"
     text = pool_text({"mode": "all", "classes": ["bag", "shirt"], "n_images": 12, "per_class": 6})
     assert "12 more" in text and "2 other classes" in text and "at most 6 per class" in text
