@@ -129,6 +129,7 @@ def lucent_to_steps(model, layer: str, channels: list[int], size: int, steps: in
         )
         seconds[c] = time.perf_counter() - t
         reached[(layer, c)] = activation(model, layer, c, torch.from_numpy(img).permute(0, 3, 1, 2))
+        print(f"lucent {layer}:{c}: {reached[(layer, c)]:.4f} in {seconds[c]:.1f} s", flush=True)
     return reached, seconds
 
 
@@ -156,7 +157,13 @@ def quality_matched(args) -> None:
     channels = list(range(args.channels))
     reached, lucent_s = lucent_to_steps(model, layer, channels, size, args.match_steps)
     featvis.QUALITY["match"] = featvis.Quality(steps=4 * args.match_steps, min_size=size, max_size=size)
-    alone = {c: rnnviz_to_target(model, layer, [c], reached, args, input_size, gray) for c in channels}
+    alone = {}
+    for c in channels:
+        alone[c] = rnnviz_to_target(model, layer, [c], reached, args, input_size, gray)
+        (solo,), solo_s = alone[c]
+        print(
+            f"rnnviz {layer}:{c} alone: {solo.final_activation:.4f} in {solo_s:.1f} s ({solo.steps} steps)", flush=True
+        )
     renders, ours = rnnviz_to_target(model, layer, channels, reached, args, input_size, gray)
     print(
         f"\nquality-matched: {args.match_model} {layer}, {size} px, lucent {args.match_steps} steps per channel, "
