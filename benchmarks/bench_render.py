@@ -15,11 +15,14 @@ image size for every row:
 Rows run interleaved per repeat; the table gives medians of wall-clock and process CPU seconds
 (CPU time is steadier on a shared machine).
 
-    python benchmarks/bench_render.py --match [--match-model fashion-robust --match-steps 512]
+    python benchmarks/bench_render.py --match [--match-model fashion-robust --match-layer layer4.0
+                                               --match-steps 512 --channels 6]
 
 Quality-matched speed: per channel, the activation (spatial mean, fp32, untransformed image) that
 lucent's ``render_vis`` reaches in ``--match-steps`` steps, then ``render_channels`` with that as
-each channel's target (stopping there, capped at 4x the steps), both timed in the same run.
+each channel's target (stopping there, capped at 4x the steps), both timed in the same run: once
+per channel alone (the per-channel time beside lucent's) and once for all channels as one batch
+(what a run does). Default: the built-in robust model's layer4.0, the demo's ranked layer.
 """
 
 from __future__ import annotations
@@ -95,28 +98,22 @@ def activation(model, layer: str, channel: int, image: torch.Tensor) -> float:
     return float(got["a"][0, channel].mean())
 
 
-def match_model(name: str, size: int):
-    """(model, layer, render size, input size, grayscale): the random ResNet-34, or a built-in Fashion model."""
+def match_model(name: str, size: int, layer: str | None):
+    """(model, layer, render size, input size, grayscale): the random ResNet-34 (layer3 by default),
+    or a built-in Fashion model (layer4.0 by default)."""
     if name == "resnet34":
-        return build_model(), LAYER, size, 224, False
+        return build_model(), layer or LAYER, size, 224, False
     from rnnviz.models.loading import load_model
 
     loaded = load_model(f"builtin:{name}")
-    return (
-        loaded.module,
-        "layer3",
-        featvis.QUALITY["draft"].size(loaded.input_size),
-        loaded.input_size,
-        loaded.grayscale,
-    )
+    render_size = featvis.QUALITY["draft"].size(loaded.input_size)
+    return loaded.module, layer or "layer4.0", render_size, loaded.input_size, loaded.grayscale
 
 
-def quality_matched(args) -> None:
-    """Time to the activation lucent reaches in ``--match-steps`` steps, per channel, side by side."""
-    model, layer, size, input_size, gray = match_model(args.match_model, args.size)
-    channels = list(range(args.channels))
+def lucent_to_steps(model, layer: str, channels: list[int], size: int, steps: int) -> tuple[dict, dict]:
+    """lucent's ``render_vis``, one channel per call: the activation each reaches and its seconds."""
     lucent_model = copy.deepcopy(model).requires_grad_(True)
-    reached, lucent_s = {}, {}
+    reached, seconds = {}, {}
     np.random.seed(0)
     torch.manual_seed(0)
     for c in channels:
@@ -125,14 +122,19 @@ def quality_matched(args) -> None:
             lucent_model,
             f"{layer.replace('.', '_')}:{c}",
             param_f=lambda: param.image(size),
-            thresholds=(args.match_steps,),
+            thresholds=(steps,),
             preprocess=False,
             progress=False,
             show_image=False,
         )
-        lucent_s[c] = time.perf_counter() - t
+        seconds[c] = time.perf_counter() - t
         reached[(layer, c)] = activation(model, layer, c, torch.from_numpy(img).permute(0, 3, 1, 2))
-    featvis.QUALITY["match"] = featvis.Quality(steps=4 * args.match_steps, min_size=size, max_size=size)
+        print(f"lucent {layer}:{c}: {reached[(layer, c)]:.4f} in {seconds[c]:.1f} s", flush=True)
+    return reached, seconds
+
+
+def rnnviz_to_target(model, layer: str, channels: list[int], reached: dict, args, input_size: int, gray: bool):
+    """``render_channels`` towards lucent's activations, fresh cache: (renders, seconds)."""
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["RNNVIZ_CACHE"] = tmp
         t = time.perf_counter()
@@ -143,21 +145,49 @@ def quality_matched(args) -> None:
             input_size=input_size,
             quality="match",
             grayscale=gray,
-            max_activation=reached,
+            max_activation={(layer, c): reached[(layer, c)] for c in channels},
             progress=None,
         )
-        ours = time.perf_counter() - t
-    print(f"\nquality-matched: {args.match_model} {layer}, {size} px, lucent {args.match_steps} steps per channel")
-    print(f"{'channel':>8s} {'lucent act':>11s} {'lucent s':>9s} {'rnnviz act':>11s} {'steps':>6s} {'stop':>8s}")
+        return renders, time.perf_counter() - t
+
+
+def quality_matched(args) -> None:
+    """Time to the activation lucent reaches in ``--match-steps`` steps, per channel, side by side."""
+    model, layer, size, input_size, gray = match_model(args.match_model, args.size, args.match_layer)
+    channels = list(range(args.channels))
+    reached, lucent_s = lucent_to_steps(model, layer, channels, size, args.match_steps)
+    featvis.QUALITY["match"] = featvis.Quality(steps=4 * args.match_steps, min_size=size, max_size=size)
+    alone = {}
+    for c in channels:
+        alone[c] = rnnviz_to_target(model, layer, [c], reached, args, input_size, gray)
+        (solo,), solo_s = alone[c]
+        print(
+            f"rnnviz {layer}:{c} alone: {solo.final_activation:.4f} in {solo_s:.1f} s ({solo.steps} steps)", flush=True
+        )
+    renders, ours = rnnviz_to_target(model, layer, channels, reached, args, input_size, gray)
+    print(
+        f"\nquality-matched: {args.match_model} {layer}, {size} px, lucent {args.match_steps} steps per channel, "
+        f"{torch.get_num_threads()} threads"
+    )
+    head = f"{'channel':>8s} {'lucent act':>11s} {'lucent s':>9s} {'rnnviz act':>11s} {'steps':>6s} {'stop':>8s}"
+    print(head + f" {'alone s':>8s} {'lucent/alone':>13s}")
     for r in renders:
         c = r.channel
+        (solo,), solo_s = alone[c]
         theirs = f"{reached[(layer, c)]:11.4f} {lucent_s[c]:9.2f}"
-        print(f"{c:8d} {theirs} {r.final_activation:11.4f} {r.steps:6d} {r.stop:>8s}")
-    total = sum(lucent_s.values())
+        print(
+            f"{c:8d} {theirs} {solo.final_activation:11.4f} {solo.steps:6d} {solo.stop:>8s} "
+            f"{solo_s:8.2f} {lucent_s[c] / solo_s:12.2f}x"
+        )
+    total, solo_total = sum(lucent_s.values()), sum(s for _, s in alone.values())
     hit = sum(r.stop == "target" for r in renders)
+    solo_hit = sum(r.stop == "target" for (r,), _ in alone.values())
+    ratios = [lucent_s[c] / alone[c][1] for c in channels]
     print(
-        f"lucent {total:.1f} s for {len(channels)} channels; rnnviz {ours:.1f} s for the batch "
-        f"({hit}/{len(renders)} reached lucent's activation): {total / ours:.2f}x"
+        f"lucent {total:.1f} s for {len(channels)} channels; rnnviz one channel at a time {solo_total:.1f} s "
+        f"({solo_hit}/{len(channels)} reached lucent's activation): {total / solo_total:.2f}x "
+        f"(per channel {min(ratios):.2f}-{max(ratios):.2f}x, median {statistics.median(ratios):.2f}x); "
+        f"rnnviz batched {ours:.1f} s ({hit}/{len(renders)} reached it): {total / ours:.2f}x"
     )
 
 
@@ -177,6 +207,7 @@ def main() -> None:
     )
     ap.add_argument("--match", action="store_true", help="only the quality-matched comparison (see the docstring)")
     ap.add_argument("--match-steps", type=int, default=512)
+    ap.add_argument("--match-layer", help="the layer (default: layer4.0 of a built-in model, layer3 of resnet34)")
     ap.add_argument(
         "--match-model", choices=["resnet34", "fashion-standard", "fashion-robust"], default="fashion-robust"
     )

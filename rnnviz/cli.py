@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rnnviz.common.console import error_line, one_line_logging, one_line_warnings, reopen_closed_streams
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import ATTACKS, QUALITIES, RANK_BY
+from rnnviz.common.names import ATTACKS, EXEMPLAR_POOLS, QUALITIES, RANK_BY
 from rnnviz.common.signals import Terminated, terminated_as_interrupt
 from rnnviz.data.sources import check_sources
 from rnnviz.settings.config import build_config, load_toml
@@ -105,6 +105,13 @@ def _what_flags(what: argparse._ArgumentGroup) -> None:
     what.add_argument("--patch-draws", type=int, help="random channel sets per k for patching (default 2)")
     what.add_argument("--patch-share", type=float, help="share of the images patched (default 0.25; 1 = all)")
     what.add_argument("--exemplars", type=int, help="real images per channel card (default 4; 0: no cards)")
+    what.add_argument(
+        "--exemplar-pool",
+        choices=EXEMPLAR_POOLS,
+        help="where a card's real images come from: all (default: every class of the source, at most "
+        "--n-images images per class, seen by a clean forward pass only, each labelled with its class) "
+        "or chosen (the --classes images alone)",
+    )
     what.add_argument("--neurons", help="channels to map per spatial position, e.g. layer4.0:17,layer3.0:5")
 
 

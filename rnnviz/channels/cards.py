@@ -5,10 +5,13 @@ The sweep kept, per channel, the top-n images by clean activation and by change 
 channel's activation maps (the adversarial images re-made exactly as the sweep made them: same
 attack, same seed, same global image index) and writes the card's pictures under
 ``figures/cards/<model>/<layer>-<channel>/``. results.json's ``exemplars`` key describes them.
+The clean exemplars may also come from the exemplar pool (``rnnviz.data.pool``: the source's other
+classes, indices after the analysed images'); every row names its image's class.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -24,8 +27,11 @@ from rnnviz.channels.maps import (
     map_scale,
 )
 from rnnviz.common.names import MODELS, channel_key, parse_channel_key, slug
+from rnnviz.data.pool import ExemplarPool, PooledImages
+from rnnviz.sweep.accumulators import merged
 from rnnviz.sweep.analysis import ModelAnalysis
 from rnnviz.sweep.attacks import PGDSettings, attack
+from rnnviz.sweep.exemplars import TopExemplars
 from rnnviz.sweep.passes import eval_mode
 
 
@@ -50,25 +56,65 @@ def write_cards(
     pgd: PGDSettings,
     seed: int,
     device: str,
+    pool: ExemplarPool | None = None,
+    pool_exemplars: dict[str, TopExemplars] | None = None,
+    pool_mode: str = "chosen",
+    class_name: Callable[[int], str] | None = None,
 ) -> dict | None:
-    """Write every card's pictures; returns results.json's ``exemplars`` (None when none were kept)."""
+    """Write every card's pictures; returns results.json's ``exemplars`` (None when none were kept).
+
+    With a ``pool`` (and its ``pool_exemplars``, model -> clean top-n) the clean lists are the
+    analysed images' and the pool's merged; change lists and ``best_analysed`` stay the analysed
+    images' own. Each row names its image's class (``class_name`` of its label index).
+    """
     first = analyses[MODELS[0]].exemplars
     if first is None:
         return None
     eps = results["config"]["eps"]
-    cards: dict = {"n": first.n}
+    pooled = PooledImages(images, labels, pool)
+    cards: dict = {"n": first.n, "pool": pool_record(pool, pool_mode, class_name)}
     for m in MODELS:
         exemplars = analyses[m].exemplars
         assert exemplars is not None
         chosen = card_channels(results, m)
         summary = exemplars.summary(chosen, eps)
+        for card in summary.values():
+            card["best_analysed"] = dict(card["clean"][0]) if card["clean"] else None
+        if pool is not None and pool_exemplars is not None:
+            shown = merged([exemplars, pool_exemplars[m]]).summary(chosen, eps)
+            for key, card in summary.items():
+                card["clean"] = shown[key]["clean"]
         adversarial = _adversarial_images(modules[m], images, labels, summary, eps, attack_name, pgd, seed, device)
         for key, card in summary.items():
             layer, ch = parse_channel_key(key)
             folder = f"figures/cards/{m}/{slug(layer)}-{ch}"
-            card.update(_draw(out, folder, modules[m], layer, ch, images, card, adversarial))
+            _label_rows(card, pooled, class_name)
+            card.update(_draw(out, folder, modules[m], layer, ch, pooled, card, adversarial))
         cards[m] = summary
     return cards
+
+
+def pool_record(pool: ExemplarPool | None, mode: str, class_name: Callable[[int], str] | None) -> dict:
+    """results.json's ``exemplars.pool``: which classes beyond the analysed ones the clean exemplars
+    were drawn from, how many images that was, and the cap per class."""
+    if pool is None:
+        return {"mode": mode, "classes": [], "n_images": 0, "per_class": 0}
+    name = class_name or str
+    return {
+        "mode": mode,
+        "classes": [name(c) for c in pool.class_indices],
+        "n_images": len(pool),
+        "per_class": pool.per_class,
+    }
+
+
+def _label_rows(card: dict, pooled: PooledImages, class_name: Callable[[int], str] | None) -> None:
+    """Each exemplar row gets its image's class name (what the card prints under the picture)."""
+    if class_name is None:
+        return
+    for rows in [card["clean"], *card["change"].values()]:
+        for row in rows:
+            row["class"] = class_name(pooled.label(row["index"]))
 
 
 def _adversarial_images(model, images, labels, summary: dict, eps: list[float], name, pgd, seed, device) -> dict:

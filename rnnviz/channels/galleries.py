@@ -41,8 +41,8 @@ def render_galleries(
 ) -> list[dict]:
     """Render the union of top-k channels over all eps, once per model and recipe.
 
-    ``accent`` starts each channel from its best real image (``results["exemplars"]``' first clean
-    exemplar, an index into ``images``); without exemplars or images it is skipped, and so is a
+    ``accent`` starts each channel from its best real image (``results["exemplars"]``' best analysed
+    image, an index into ``images``); without exemplars or images it is skipped, and so is a
     channel that has no clean exemplar.
     """
     from rnnviz.channels import featvis
@@ -82,9 +82,12 @@ def _seed_images(results: dict, model: str, images: ImageSet | None) -> dict[tup
         return {}
     seeds = {}
     for key, entry in exemplars.items():
-        clean = (entry or {}).get("clean") or []
-        if clean:
-            seeds[parse_channel_key(key)] = images.images[int(clean[0]["index"])]
+        entry = entry or {}
+        # the best analysed image (the renders' target); clean[0] may be a pool image, or in runs
+        # from before the pool, is that image
+        best = entry["best_analysed"] if "best_analysed" in entry else (entry.get("clean") or [None])[0]
+        if best:
+            seeds[parse_channel_key(key)] = images.images[int(best["index"])]
     return seeds
 
 

@@ -15,6 +15,7 @@ MODELS = ("standard", "robust")  # the two roles of a pair, in the order the rep
 ATTACKS = ("fgsm", "pgd", "pgd-l2")  # --attack takes a list; the first drives ranking and patching
 NORMS = {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2"}  # the unit each attack reads its eps in
 RECIPES = ("lucid", "raw", "accent")  # feature-visualization recipes (rnnviz.channels.featvis)
+EXEMPLAR_POOLS = ("all", "chosen")  # where card exemplars come from (rnnviz.data.pool)
 QUALITIES = ("none", "draft", "standard", "high")  # "none" skips rendering
 # What a channel ranking ranks by (rnnviz.measures.rank_measures), the default first, and in words
 RANK_BY = ("zscore", "relative-excess", "excess", "relative", "sigma")

@@ -21,6 +21,7 @@ from typing import TypeVar
 from rnnviz.channels import galleries
 from rnnviz.measures import primary
 from rnnviz.pipeline.load import Job, prepare
+from rnnviz.pipeline.pool import merge_pool, pool_stage
 from rnnviz.pipeline.replicas import load_replicas, merge_replicas, replica_stage
 from rnnviz.pipeline.shards import merge_analyses, merge_measured
 from rnnviz.pipeline.stages import attack_stage, cross_stage, patch_plans, patch_stage, side_stage, write_measurements
@@ -118,11 +119,15 @@ def _measure(job: Job, out: Path, progress: bool, timings: dict) -> tuple[Job, d
     plans = ctx.share("planning the patching", lambda: patch_plans(job.work, _held(by_attack)[lead]))
     counts = ctx.gather("patching", lambda: patch_stage(job, plans))
     timings["patch_s"] = _since(t)
+    t = time.perf_counter()  # the cards' wider exemplar pool: a clean pass, no measurement changes
+    pool = ctx.gather("the exemplar pool", lambda: pool_stage(job))
+    timings["pool_s"] = _since(t)
 
     def write() -> dict:
         measured = merge_measured(_held(by_attack), _held(side), _held(counts), _held(cross))
         merged = merge_replicas(job, replicas) if replicas else None
-        return write_measurements(job, out, replace(measured, primary=chosen, replicas=merged), timings)
+        extra = {"primary": chosen, "replicas": merged, "pool": merge_pool(_held(pool))}
+        return write_measurements(job, out, replace(measured, **extra), timings)
 
     return job, ctx.stage("writing the results", lambda: write() if ctx.is_main else None)
 

@@ -18,9 +18,11 @@ from rnnviz.common.names import MODELS, parse_channel_key
 from rnnviz.data.builtin import stream_builtin
 from rnnviz.data.images import ImageSet, Preprocess
 from rnnviz.data.lazy import LazyImages, lazy_set
+from rnnviz.data.pool import ExemplarPool
 from rnnviz.data.sources import check_sources
 from rnnviz.data.stream import eager_set, stream_folder
 from rnnviz.models.loading import LoadedModel, load_model
+from rnnviz.pipeline.pool import load_pool
 from rnnviz.settings.config import Config, validate
 from rnnviz.sweep.distributed import Distributed
 from rnnviz.sweep.hooks import channel_counts, check_layers
@@ -30,11 +32,11 @@ from rnnviz.sweep.hooks import channel_counts, check_layers
 class Job:
     """What every stage of one run reads: its settings, models and images, and this rank's shard.
 
-
     ``cfg`` is the run as given, ``resolved`` the same with its layers filled in (what results.json
     records), ``work`` the one the engine runs (also this rank's device). ``part`` is this rank's
     shard ``span`` of ``images`` (all of them in one process). ``replicas``: the further pairs of
-    ``--replicate`` (``rnnviz.pipeline.replicas``).
+    ``--replicate`` (``rnnviz.pipeline.replicas``); ``pool``: the cards' wider exemplar
+    pool (``rnnviz.pipeline.pool``), None with ``--exemplar-pool chosen``.
     """
 
     cfg: Config
@@ -46,6 +48,7 @@ class Job:
     span: range
     ctx: Distributed
     replicas: tuple[dict[str, LoadedModel], ...] = ()  # further pairs (--replicate), loaded by the job
+    pool: ExemplarPool | None = None
 
 
 def prepare(cfg: Config, ctx: Distributed) -> Job:
@@ -54,9 +57,11 @@ def prepare(cfg: Config, ctx: Distributed) -> Job:
     models = load_models(work, ctx)
     images = ctx.stage("loading the images", lambda: load_images(work, models["standard"], lazy=True, ctx=ctx))
     layers = ctx.stage("checking the layers", lambda: chosen_layers(work, models, images))
+    pool = ctx.stage("the exemplar pool", lambda: load_pool(work, models["standard"], images, ctx))
     span = ctx.shard(len(images))
     part = shard_images(images, span) if ctx.world > 1 else images
-    return Job(cfg, replace(cfg, layers=layers), replace(work, layers=layers), models, images, part, span, ctx)
+    resolved, worked = replace(cfg, layers=layers), replace(work, layers=layers)
+    return Job(cfg, resolved, worked, models, images, part, span, ctx, pool)
 
 
 def load_pair(cfg: Config) -> dict[str, LoadedModel]:

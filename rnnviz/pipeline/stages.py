@@ -57,6 +57,7 @@ class Measured:
     cross: CrossStats | None = None  # both models' clean activations on the same images (matching)
     primary: dict | None = None  # results.json's primary_attack: which attack leads, and why
     replicas: list[Replica] | None = None  # further pairs (--replicate), merged over the shards
+    pool: dict | None = None  # model -> the exemplar pool's clean top-n (rnnviz.pipeline.pool)
 
 
 def pixels(images: ImageSet) -> torch.Tensor:
@@ -258,6 +259,10 @@ def write_measurements(job: Job, out: Path, measured: Measured, timings: dict) -
         pgd=PGDSettings(cfg.pgd_steps, cfg.pgd_step_size),
         seed=cfg.seed,
         device=cfg.device,
+        pool=job.pool,
+        pool_exemplars=measured.pool,
+        pool_mode=cfg.exemplar_pool,
+        class_name=models["standard"].labels.display,
     )
     timings["cards_s"] = round(time.perf_counter() - t, 3)
     results["data_files"] = write_tables(out, results, analyses, measured.by_attack)

@@ -16,7 +16,7 @@ from pathlib import Path
 import tomllib
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import ATTACKS, NORMS, QUALITIES, RANK_BY, RECIPES
+from rnnviz.common.names import ATTACKS, EXEMPLAR_POOLS, NORMS, QUALITIES, RANK_BY, RECIPES
 from rnnviz.settings.presets import DEFAULT_PRESET, PRESETS
 from rnnviz.settings.replicas import replicate_pairs
 
@@ -35,6 +35,7 @@ class Config:
     fgsm_grid: int = 21  # FGSM accuracy on this many eps from 0 to the largest (0: off)
     transfer: bool = True  # each model on the other's adversarial images
     exemplars: int = 4  # real images per channel card and list (0: no cards)
+    exemplar_pool: str = EXEMPLAR_POOLS[0]  # all: clean exemplars from every class of the source (rnnviz.data.pool)
     pgd_steps: int = 10
     pgd_step_size: float | None = None
     top_k: int = 5
@@ -244,6 +245,7 @@ def _check_methods(cfg: Config) -> None:
         )
     _check_choice("quality", cfg.quality, QUALITIES)
     _check_choice("rank-by", cfg.rank_by, RANK_BY)
+    _check_choice("exemplar-pool", cfg.exemplar_pool, EXEMPLAR_POOLS)
     for recipe in cfg.recipes:
         _check_choice("recipes", recipe, RECIPES)
     if "accent" in cfg.recipes and not cfg.exemplars:

@@ -14,13 +14,14 @@ out of ``summary``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
 from rnnviz.common.names import channel_key
 from rnnviz.sweep.accumulators import Step
-from rnnviz.sweep.hooks import channel_mean
+from rnnviz.sweep.hooks import LayerHooks, channel_mean
+from rnnviz.sweep.passes import eval_mode
 from rnnviz.sweep.sensitivity import channel_l1
 
 Kept = tuple[torch.Tensor, torch.Tensor]  # values (C, k) float32, global indices (C, k) int64; k <= n
@@ -129,6 +130,26 @@ class TopExemplars:
                 change = {repr(e): _rows(self.change[k].get(name), ch) for k, e in enumerate(eps_values) if e != 0}
                 out[channel_key(name, ch)] = {"clean": _rows(self.clean.get(name), ch), "change": change}
         return out
+
+
+def clean_exemplars(
+    model: torch.nn.Module,
+    batches: Iterable[tuple[int, torch.Tensor]],
+    layers: Sequence[str],
+    n: int,
+    eps: Sequence[float],
+    offset: int,
+    device: str = "cpu",
+) -> TopExemplars:
+    """The clean top-``n`` of more images than the sweep's (the exemplar pool, ``rnnviz.data.pool``):
+    one clean forward pass a batch, no attack, so only the "clean" lists fill. ``batches`` are
+    (start, images) with starts counted from the pool's first image; ``offset`` (the number of
+    analysed images) makes the kept indices global. Merges with the sweep's ``TopExemplars``."""
+    kept = TopExemplars(layers, n, len(eps), eps=eps, offset=offset)
+    with torch.no_grad(), eval_mode(model), LayerHooks(model, kept.layers, stop=True) as hooks:
+        for start, x in batches:
+            kept.add_clean(start, hooks.run(x.to(device)))
+    return kept
 
 
 def _rows(kept: Kept | None, ch: int) -> list[dict]:

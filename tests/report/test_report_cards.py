@@ -19,7 +19,8 @@ from rnnviz.common.errors import UsageError
 from rnnviz.common.names import MODELS
 from rnnviz.report import render_report
 from rnnviz.report.figures.channel_grids import channel_cell
-from rnnviz.report.sections.cards import card_id, relative_text
+from rnnviz.report.sections.cards import card_id, relative_text, shown_eps
+from rnnviz.report.validate.cards import card_key, eps_keys
 
 SMALL = {"classes": ("sneaker",), "eps": (0.0, 0.1), "layers": ("layer3", "layer4"), "top_k": 2, "n_examples": 1}
 CARD = re.compile(r'<article class="card" id="([^"]+)">(.*?)</article>', re.S)
@@ -242,7 +243,7 @@ def test_a_folder_without_exemplars_renders_as_before(tmp_path):
     assert text.count("data:image") == len(re.findall(r"<b>Figure \d+\.</b>", text))
 
 
-def test_the_pdf_has_compact_card_pages_with_the_largest_eps_only(tmp_path):
+def test_the_pdf_has_compact_card_pages_with_the_ranked_eps_only(tmp_path):
     root = make_results(
         tmp_path / "run", classes=("sneaker",), eps=(0.0, 0.05, 0.1), layers=("layer3", "layer4"), top_k=2, patch="none"
     )
@@ -253,6 +254,9 @@ def test_the_pdf_has_compact_card_pages_with_the_largest_eps_only(tmp_path):
     per_model = {m: [t for t in cards if f"{m} · layer" in t] for m in MODELS}
     assert all(1 <= len(v) <= 2 for v in per_model.values()), [len(v) for v in per_model.values()]
     text = "\n".join(cards)
-    n_cards = sum(len(results_of(root)["exemplars"][m]) for m in MODELS)
-    assert text.count("Changed most by the attack, ε = 0.1") == n_cards
-    assert "Changed most by the attack, ε = 0.05" not in text
+    results = results_of(root)
+    keys = eps_keys(results)  # one change per card: at the eps where its channel is ranked (issue 25)
+    shown = [shown_eps(results, m, *card_key(key), keys, 2) for m in MODELS for key in results["exemplars"][m]]
+    assert text.count("Changed most by the attack, ε = ") == len(shown)
+    for i, label in ((1, "0.05"), (2, "0.1")):
+        assert text.count(f"Changed most by the attack, ε = {label}") == shown.count(i)

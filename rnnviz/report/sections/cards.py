@@ -72,6 +72,7 @@ def context(results: dict, root: Path | None) -> dict:
     return {
         "enabled": True,
         "n": ex["n"],
+        "pool": pool_text(ex.get("pool")),
         "largest": None if largest is None else eps_text(results, largest),
         "models": models,
         "links": {i: {m: links(results, m, i) for m in MODELS} for i in keys.values()},
@@ -116,12 +117,34 @@ def share_repeated_bars(models: list[dict]) -> None:
                     first[bar] = card["id"]
 
 
+def pool_text(pool: dict | None) -> str:
+    """Where the clean exemplars come from, in words (a run before the pool: the analysed images)."""
+    if not pool or pool.get("mode") != "all":
+        return "among the analysed images"
+    classes = pool.get("classes") or []
+    if not classes:
+        return "among the analysed images (the source holds no other class)"
+    return (
+        f"among the analysed images and {pool['n_images']} more of the source's {len(classes)} other "
+        f"classes (at most {pool['per_class']} per class, seen clean only)"
+    )
+
+
+def shown_eps(results: dict, m: str, layer: str, channel: int, keys: dict[str, int], largest: int | None) -> int | None:
+    """The eps index a printed card shows the attack's change at: the largest eps where the channel
+    is in the ranking's top-k (what put it in the gallery), else the largest eps."""
+    eps = results["config"]["eps"]
+    ranked = [i for i in keys.values() if _ranked(results, m, i, layer, channel)]
+    return max(ranked, key=lambda i: eps[i]) if ranked else largest
+
+
 def _card(results: dict, root: Path, m: str, key: str, ident: str, keys: dict, largest: int | None) -> dict:
     card = results["exemplars"][m][key]
     layer, channel = card_key(key)
     images = card["images"]
     bars = images["bars"]
     best = _best(results, m, key, card)
+    shown = shown_eps(results, m, layer, channel, keys, largest)
     return {
         "id": ident,
         "model": m,
@@ -133,13 +156,15 @@ def _card(results: dict, root: Path, m: str, key: str, ident: str, keys: dict, l
             "uri": uri(root, images["clean"], SHEET_COLOURS, SHOWN_PX["clean"]),
             "bar": uri(root, bars["activation"], SHEET_COLOURS),
             "numbers": _values(card["clean"]),
+            "classes": _classes(card["clean"]),
         },
+        "shown": None if shown is None else eps_text(results, shown),
         "changes": [
             {
                 "label": eps_text(results, i),
-                "largest": i == largest,
-                # the largest ε embedded (the PDF shows it); the others linked, keeping the HTML small
-                "uri": uri(root, images["change"].get(k), SHEET_COLOURS, SHOWN_PX["change"]) if i == largest else None,
+                "shown": i == shown,
+                # the shown ε embedded (the PDF prints it); the others linked, keeping the HTML small
+                "uri": uri(root, images["change"].get(k), SHEET_COLOURS, SHOWN_PX["change"]) if i == shown else None,
                 "href": images["change"].get(k) if picture(root, images["change"].get(k)) else None,
                 "bar": uri(root, bars["change"].get(k), SHEET_COLOURS),
                 "numbers": _values(card["change"].get(k, [])),
@@ -155,9 +180,11 @@ def _card(results: dict, root: Path, m: str, key: str, ident: str, keys: dict, l
 
 
 def _best(results: dict, m: str, key: str, card: dict) -> float | None:
-    """The best real image's spatial-mean activation: the first clean exemplar, else the sweep's maximum."""
-    if card["clean"]:
-        return card["clean"][0]["value"]
+    """The best analysed image's spatial-mean activation (what the renders are measured against;
+    the first clean exemplar in runs from before the pool), else the sweep's maximum."""
+    best = card["best_analysed"] if "best_analysed" in card else (card["clean"] or [None])[0]
+    if best:
+        return best["value"]
     value = (results.get("channel_max_activation") or {}).get(m, {}).get(key)
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     return value if ok else None
@@ -181,6 +208,11 @@ def _renders(results: dict, root: Path, m: str, layer: str, channel: int) -> lis
 
 def _values(rows: list[dict]) -> str:
     return " · ".join(f"{r['value']:.3g}" for r in rows)
+
+
+def _classes(rows: list[dict]) -> str:
+    """The exemplars' classes in picture order ("" in runs from before the rows named them)."""
+    return " · ".join(str(r["class"]) for r in rows) if all("class" in r for r in rows) else ""
 
 
 def _sigma(results: dict, m: str, i: int, layer: str, channel: int) -> str:
