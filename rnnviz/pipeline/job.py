@@ -126,8 +126,8 @@ def _measure(job: Job, out: Path, progress: bool, timings: dict) -> tuple[Job, d
     def write() -> dict:
         measured = merge_measured(_held(by_attack), _held(side), _held(counts), _held(cross))
         merged = merge_replicas(job, replicas) if replicas else None
-        extra = {"primary": chosen, "replicas": merged, "pool": merge_pool(_held(pool))}
-        return write_measurements(job, out, replace(measured, **extra), timings)
+        whole = replace(measured, primary=chosen, replicas=merged, pool=merge_pool(_held(pool)))
+        return write_measurements(job, out, whole, timings)
 
     return job, ctx.stage("writing the results", lambda: write() if ctx.is_main else None)
 

@@ -61,7 +61,7 @@ def prepare(cfg: Config, ctx: Distributed) -> Job:
     span = ctx.shard(len(images))
     part = shard_images(images, span) if ctx.world > 1 else images
     resolved, worked = replace(cfg, layers=layers), replace(work, layers=layers)
-    return Job(cfg, resolved, worked, models, images, part, span, ctx, pool)
+    return Job(cfg, resolved, worked, models, images, part, span, ctx, pool=pool)
 
 
 def load_pair(cfg: Config) -> dict[str, LoadedModel]:

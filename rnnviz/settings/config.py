@@ -74,15 +74,11 @@ class Config:
 
     def to_json(self) -> dict:
         d = asdict(self)
-        d["eps_255"] = [f"{_round(e * 255)}/255" for e in self.eps]
+        d["eps_255"] = [f"{e * 255:.4g}/255" for e in self.eps]
         d["pgd"] = {"steps": self.pgd_steps, "step_size": self.pgd_step_size, "random_start": True}
         if not self.replicate:  # optional: without further pairs results.json's config stays as it was
             del d["replicate"]
         return d
-
-
-def _round(x: float) -> str:
-    return f"{x:.4g}"
 
 
 # ------------------------------------------------------------------ parsing values
