@@ -84,7 +84,9 @@ def test_pdf_has_sections_in_order_and_no_empty_page(report_dir):
     pdf = report_dir / "report.pdf"
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     headings = SECTIONS  # the report's section titles, in order (one list, in test_report)
-    positions = [text.rfind(h) for h in headings]  # the last hit is the section, not the contents line
+    # a heading is a line of its own (the contents and the brief's pointers name sections mid-line)
+    lines = [[m.start() for m in re.finditer(rf"^\s*{re.escape(h)}\s*$", text, re.M)] for h in headings]
+    positions = [hits[-1] if hits else -1 for hits in lines]
     assert all(p >= 0 for p in positions) and positions == sorted(positions), positions
     pages = int(
         re.search(

@@ -27,14 +27,14 @@ def rendered(tmp_path_factory):
 
 
 def section(html: str) -> str:
-    return unescape(html[html.index('<section id="attacks"') : html.index('<section id="trust"')])
+    return unescape(html[html.index('<section id="attacks"') : html.index('<section id="galleries-all"')])
 
 
 def test_the_section_renders_with_its_figures_tables_and_warning(rendered):
     root, html = rendered
     part = section(html)
-    assert "4. Does the attack change the answer?" in part and 'href="#attacks"' in html
-    assert "5. How much to trust the ranking" in html and "6. Do the sensitive channels cause the errors?" in html
+    assert "D. Does the attack change the answer?" in part and 'href="#attacks"' in html
+    assert "3. How much to trust the ranking" in html and "4. Do the sensitive channels cause the errors?" in html
     assert part.count("<figure") == 2 and "Do different attacks pick the same sensitive channels?" in part
     for stem in ("attack_overlap", "attack_collapse", "accuracy_vs_eps"):
         assert (root / "figures" / f"{stem}.png").is_file() and (root / "figures" / f"{stem}.svg").is_file()
@@ -81,8 +81,9 @@ def test_first_page_has_the_full_test_set_accuracy_and_the_training_eps(rendered
     assert page["beyond"] == ["ε = 0.2 is twice the robust model's training ε 0.1"]
     results["config"].update(eps=[0.0, 0.05, 0.15], eps_labels=["0", "0.05", "0.15"])
     assert front(results)["beyond"] == ["ε = 0.15 is 1.5× the robust model's training ε 0.1"]
-    head = rendered[1][: rendered[1].index('<nav class="toc">')]
-    assert "Full test set" in head and "robust model trained at ε = 0.1 (L∞)" in head
+    html = rendered[1]  # the brief's section 1 carries the full test set; the method appendix the training eps
+    accuracy = html[html.index('<section id="accuracy"') : html.index('<section id="sensitivity"')]
+    assert "Full test set" in accuracy and "robust model trained at ε = 0.1 (L∞)" in html
 
 
 def test_a_folder_without_attacks_or_context_renders_as_before(tmp_path):
@@ -92,7 +93,7 @@ def test_a_folder_without_attacks_or_context_renders_as_before(tmp_path):
     render_report(root, pdf=False, progress=False)
     html = (root / "report.html").read_text(encoding="utf-8")
     assert 'id="attacks"' not in html and "Full test set" not in html
-    assert "4. How much to trust the ranking" in html and "5. Do the sensitive channels cause the errors?" in html
+    assert "3. How much to trust the ranking" in html and "4. Do the sensitive channels cause the errors?" in html
     assert not (root / "figures" / "attack_overlap.png").exists()
 
 

@@ -58,9 +58,9 @@ def rewrite(root: Path, damage) -> None:
     (root / "results.json").write_text(json.dumps(results))  # NaN is written as NaN, like a bug would
 
 
-def section_number(html: str, title: str) -> int:
-    """The number of the section headed ``title`` (its <h2>)."""
-    return int(re.search(rf"<h2>(\d+)\. {re.escape(title)}</h2>", html).group(1))
+def section_number(html: str, title: str) -> str:
+    """The number (main body) or letter (appendix) of the section headed ``title`` (its <h2>)."""
+    return re.search(rf"<h2>([\dA-Z]+)\. {re.escape(title)}</h2>", html).group(1)
 
 
 def first_card(results: dict, m: str = "robust") -> dict:
@@ -82,25 +82,26 @@ def test_one_card_per_channel_with_its_id_in_its_section(folder):
         "card-robust-layer4-36",
     ]
     assert list(cards_of(html)) == expected  # each once, in network order per model
-    gal = section_number(html, "What the sensitive channels respond to")
-    assert section_number(html, "What each channel responds to: channel cards") == gal + 1
-    assert section_number(html, "Method and reproducibility") == gal + 2
-    assert f'<a href="#cards">{gal + 1}. What each channel responds to: channel cards</a>' in html
-    assert html.index('id="galleries"') < html.index('<section id="cards"') < html.index('id="appendix"')
+    # the cards are appendix F, between the other galleries (E) and the method (G)
+    assert section_number(html, "What the sensitive channels respond to") == "5"
+    assert section_number(html, "What each channel responds to: channel cards") == "F"
+    assert section_number(html, "Method and reproducibility") == "G"
+    assert '<a href="#cards">F. What each channel responds to: channel cards</a>' in html
+    assert html.index('id="galleries"') < html.index('id="appendix"') < html.index('<section id="cards"')
 
 
 def test_gallery_links_resolve_to_cards_in_tile_order(folder):
     results, html = results_of(folder), html_of(folder)
     ids = set(cards_of(html))
-    links = re.findall(r'<p class="cardlinks">(.*?)</p>', html, re.S)
+    links = [re.findall(r'href="#([^"]+)"', p) for p in re.findall(r'<p class="cardlinks">(.*?)</p>', html, re.S)]
     attacked = [i for i, e in enumerate(results["config"]["eps"]) if e > 0]
-    assert len(links) == len(attacked)
-    for i, para in zip(attacked, links):
-        hrefs = re.findall(r'href="#([^"]+)"', para)
-        assert hrefs == [
-            card_id(m, f"{c['layer']}:{c['channel']}") for m in MODELS for c in results["top_channels"][m][i]
-        ]
-        assert set(hrefs) <= ids
+    expected = [
+        [card_id(m, f"{c['layer']}:{c['channel']}") for m in MODELS for c in results["top_channels"][m][i]]
+        for i in attacked
+    ]
+    # the main body's gallery (the ranked eps) first, then the appendix's one per attacked eps
+    assert links[1:] == expected and links[0] in expected
+    assert all(set(hrefs) <= ids for hrefs in links)
 
 
 def test_weak_renders_are_marked_in_words_and_others_are_not(folder):
@@ -158,10 +159,11 @@ def test_every_card_picture_is_embedded_and_the_change_sheets_have_column_labels
     results, cards = results_of(folder), cards_of(html_of(folder))
     n_eps = sum(e > 0 for e in results["config"]["eps"])
     for body in cards.values():
-        # clean sheet + its bar, one change sheet + bar per eps
-        assert body.count('src="data:image/png;base64,') >= 2 + 2 * n_eps
-        assert body.count("<th>clean</th><th>adversarial</th><th>|ΔF|</th>") == n_eps
-        assert body.count("screen-only") >= n_eps - 1  # the PDF shows only the largest eps
+        # the clean sheet and the change sheet at the eps the card shows are embedded; the other eps linked
+        assert body.count('src="data:image/png;base64,') >= 2
+        assert body.count("<th>clean</th><th>adversarial</th><th>|ΔF|</th>") == 1
+        assert body.count("(a file beside this report)") == n_eps - 1
+        assert body.count("screen-only") >= n_eps - 1  # the PDF shows only the ranked eps
 
 
 # ---------------------------------------------------------------- untrusted exemplars
@@ -220,10 +222,11 @@ def test_a_missing_or_broken_picture_is_shown_as_missing(tmp_path):
     root = make_results(tmp_path / "run", **SMALL)
     card = first_card(results_of(root))
     (root / card["images"]["clean"]).unlink()
-    (root / next(iter(card["images"]["change"].values()))).write_bytes(b"not a png")
+    for change in card["images"]["change"].values():
+        (root / change).write_bytes(b"not a png")
     render_report(root, pdf=False, progress=False)
     body = cards_of(html_of(root))["card-robust-layer3-18"]
-    assert body.count("picture missing") == 2
+    assert body.count("picture missing") == 2  # the clean sheet, and the change sheet the card shows
 
 
 def test_a_folder_without_exemplars_renders_as_before(tmp_path):
@@ -238,8 +241,8 @@ def test_a_folder_without_exemplars_renders_as_before(tmp_path):
     assert html["absent"] == html["null"]
     text = html["null"].split("</style>", 1)[1]  # the stylesheet names the card classes either way
     assert 'id="cards"' not in text and "card-" not in text and "cardlinks" not in text
-    gal = section_number(text, "What the sensitive channels respond to")
-    assert section_number(text, "Method and reproducibility") == gal + 1
+    assert section_number(text, "What the sensitive channels respond to") == "5"
+    assert section_number(text, "Method and reproducibility") == "F"  # no cards appendix: the method moves up
     assert text.count("data:image") == len(re.findall(r"<b>Figure \d+\.</b>", text))
 
 

@@ -205,11 +205,14 @@ def confound_caption(results: dict, i: int) -> str:
     for m in MODELS:
         r = results["ranking"][m][i]
         rho = (r or {}).get("confound", {}).get("sigma", {})
-        if rho:
-            parts.append(f"{m} " + ", ".join(f"{v:.2f} ({n})" for n, v in rho.items() if v is not None))
+        values = {n: v for n, v in rho.items() if v is not None}
+        if values:  # the range over the layers and the deepest layer's value; each layer's in the ranking CSVs
+            deepest = list(values)[-1]
+            low, high = min(values.values()), max(values.values())
+            parts.append(f"{m} {low:.2f}–{high:.2f} ({values[deepest]:.2f} in {deepest})")
     if not parts:
         return ""
-    return f" σ's rank correlation with the clean mean |F| per layer: {'; '.join(parts)}."
+    return f" σ's rank correlation with the clean mean |F| over the layers: {'; '.join(parts)}."
 
 
 def method_paragraph(results: dict) -> str:
