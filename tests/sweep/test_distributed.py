@@ -207,7 +207,8 @@ def _indices(exemplars: dict) -> dict:
     def lists(card):
         return [[r["index"] for r in card["clean"]], {k: [r["index"] for r in v] for k, v in card["change"].items()}]
 
-    return {m: {key: lists(card) for key, card in cards.items()} for m, cards in exemplars.items() if m not in ("n", "pool")}
+    cards_by_model = {m: cards for m, cards in exemplars.items() if m not in ("n", "pool")}
+    return {m: {key: lists(card) for key, card in cards.items()} for m, cards in cards_by_model.items()}
 
 
 def _pngs(folder: Path) -> dict[str, bytes]:
