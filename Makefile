@@ -26,7 +26,7 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q -n 2
 
-# the long families (fuzzing at length, subprocess and signal runs, the golden run, retraining): CI runs them too
+# the long families (fuzzing at length, subprocess and signal runs, README examples, retraining): run by hand before a release
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -n 2 -m slow
 

@@ -59,7 +59,6 @@ def demo(tmp_path_factory):
     return json.loads((out / "results.json").read_text())
 
 
-@pytest.mark.slow
 def test_builtin_pair_accuracies_are_pinned(demo):
     assert demo["n_images"] == 300
     for model, counts in CORRECT.items():
@@ -68,7 +67,6 @@ def test_builtin_pair_accuracies_are_pinned(demo):
         assert all(abs(g - c) <= n for g, c, n in zip(got, counts, slack)), (model, got, counts, slack)
 
 
-@pytest.mark.slow
 def test_builtin_pair_top3_channels_are_pinned(demo):
     for model, per_eps in TOP3.items():
         got = [[(r["layer"], r["channel"], r["sensitivity"]) for r in rows[:3]] for rows in demo["top_channels"][model]]
