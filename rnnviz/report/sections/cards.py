@@ -165,7 +165,7 @@ def _card(results: dict, root: Path, m: str, key: str, ident: str, keys: dict, l
                 "shown": i == shown,
                 # the shown ε embedded (the PDF prints it); the others linked, keeping the HTML small
                 "uri": uri(root, images["change"].get(k), SHEET_COLOURS, SHOWN_PX["change"]) if i == shown else None,
-                "href": images["change"].get(k) if picture(root, images["change"].get(k)) else None,
+                "href": images["change"].get(k) if i != shown and picture(root, images["change"].get(k)) else None,
                 "bar": uri(root, bars["change"].get(k), SHEET_COLOURS),
                 "numbers": _values(card["change"].get(k, [])),
                 "sigma": _sigma(results, m, i, layer, channel),
