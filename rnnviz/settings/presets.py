@@ -13,7 +13,7 @@ architecture from the checkpoint's keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MADRY_URL = "https://huggingface.co/madrylab/robust-imagenet-models/resolve/main/"
 
@@ -110,20 +110,6 @@ PRESETS = {
         train_eps=0.1,
         accuracy_source="model card (full Fashion-MNIST test set, 10,000 images)",
     ),
-    "fashion-seeds": Preset(
-        "builtin:fashion-standard",
-        "builtin:fashion-robust",
-        "builtin",
-        ("sneaker", "bag", "ankle boot"),
-        "0,0.05,0.1,0.2",
-        description="built-in Fashion-MNIST ResNet pair, replicated by a second training seed (offline)",
-        arch="fashion_resnet",
-        threat_model="Linf eps 0.1 (FGSM-RS training)",
-        published=(92.83, 86.61),
-        train_eps=0.1,
-        accuracy_source="model card (full Fashion-MNIST test set, 10,000 images)",
-        replicate=("builtin:fashion-standard-seed1", "builtin:fashion-robust-seed1"),
-    ),
     "imagenet": _imagenet(
         "resnet50_l2_eps0.ckpt",
         "resnet50_linf_eps4.0.ckpt",
@@ -158,3 +144,10 @@ for _name, (_short, _arch, _label, _std, _rob) in MADRY_TWINS.items():
     )
 
 del _name, _short, _arch, _label, _std, _rob
+
+# the built-in ResNet pair, replicated by a second training seed of each model
+PRESETS["fashion-seeds"] = replace(
+    PRESETS["fashion"],
+    description="built-in Fashion-MNIST ResNet pair, replicated by a second training seed (offline)",
+    replicate=("builtin:fashion-standard-seed1", "builtin:fashion-robust-seed1"),
+)
