@@ -1,6 +1,12 @@
 """Shared fixtures: every CLI-level test runs offline, in its own folder, with its own cache."""
 
+import os
+
 import pytest
+
+# xdist's two workers already fill both cores: report figures are saved in-process, not by a
+# spawned pool per render (the shared tiny run and tests/report/test_figure_pool.py use the pool)
+os.environ["RNNVIZ_FIGURE_WORKERS"] = "1"
 
 
 @pytest.fixture
@@ -19,3 +25,11 @@ def tiny_run(tmp_path_factory, worker_id):
     from fixtures.engine_run import TINY, shared_run
 
     return shared_run(tmp_path_factory, worker_id, "tiny", TINY)
+
+
+@pytest.fixture(scope="session")
+def rendered_fixture(tmp_path_factory, worker_id):
+    """The hand-made fixture folder rendered once per session with PDF and slides: (folder, ReportFiles)."""
+    from fixtures.engine_run import rendered_fixture
+
+    return rendered_fixture(tmp_path_factory, worker_id)

@@ -78,7 +78,7 @@ def render_report(
         root / "report.html",
         pdf_path,
         slides_path,
-        [p for f in figs for p in (f.png, f.svg) if p],
+        [f.png for f in figs],
         "; ".join(errors) or None,
         pdf_seconds,
         [s.figure for s in deck if s.figure],

@@ -61,13 +61,14 @@ def _encoded(
 
 
 def paletted(data: bytes, colours: int, width: int | None = None) -> bytes:
-    """The PNG ``data`` with an adaptive palette of ``colours`` colours (median cut, no dither),
+    """The PNG ``data`` with an adaptive palette of ``colours`` colours (fast octree, no dither: half
+    median cut's time and smaller files on these flat plots, no visible difference),
     scaled down to ``width`` pixels where it is wider."""
     with Image.open(io.BytesIO(data)) as img:
         rgb = img.convert("RGB")
         if width and rgb.width > width:
             rgb = rgb.resize((width, round(rgb.height * width / rgb.width)), Image.Resampling.NEAREST)
-        small = rgb.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        small = rgb.quantize(colours, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
         out = io.BytesIO()
         small.save(out, "PNG", optimize=True, dpi=img.info.get("dpi", (72, 72)))
     return out.getvalue()

@@ -248,7 +248,7 @@ def _root(figures: list[ReportFigure]) -> Path | None:
 
 def _colours(f: ReportFigure) -> int | None:
     """Plots (they have an SVG) and the example grids embed with a palette; galleries keep every colour."""
-    return PLOT_COLOURS if f.svg or f.key.startswith("examples_") else None
+    return PLOT_COLOURS if f.plot or f.key.startswith("examples_") else None
 
 
 def _data_uri(path: Path, colours: int | None = None) -> str:

@@ -13,7 +13,7 @@ from fixtures.make_results import make_results
 from fixtures.page_fill import holes, page_fill, section_starts
 from pypdf import PdfReader
 
-from rnnviz.report import load_results, render_report
+from rnnviz.report import load_results
 from rnnviz.report.figures.catalogue import _upper_bound
 from rnnviz.report.pdf import write_pdf
 from rnnviz.report.sections import attacks as attack_section
@@ -38,9 +38,8 @@ def is_finding(title: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    root = make_results(tmp_path_factory.mktemp("brief"))
-    return root, render_report(root, pdf=True, slides=True, progress=False)
+def rendered(rendered_fixture):
+    return rendered_fixture
 
 
 @POPPLER

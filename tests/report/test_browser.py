@@ -11,10 +11,7 @@ from pathlib import Path
 
 import pytest
 from browser import Browser, find_chromium
-from fixtures.make_results import make_results
 from PIL import Image, ImageStat
-
-from rnnviz.report import render_report
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(
@@ -30,10 +27,8 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
-    root = make_results(tmp_path_factory.mktemp("browser"))
-    render_report(root, pdf=False, progress=False)
-    return root / "report.html"
+def report(rendered_fixture) -> Path:
+    return rendered_fixture[0] / "report.html"
 
 
 @pytest.mark.parametrize("width", [360, 400, 800, 1400])

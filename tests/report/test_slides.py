@@ -15,7 +15,7 @@ from fixtures.make_results import make_results
 from pypdf import PdfReader
 
 from rnnviz.common.names import eps_slug, eps_slugs
-from rnnviz.report import load_results, render_report
+from rnnviz.report import load_results
 from rnnviz.report.figures.look import PAGE, SLIDE, SLIDE_MIN_PT, SLIDE_WIDTH_IN, smallest_text_pt
 from rnnviz.report.figures.plots import accuracy_plot, sensitivity_plot
 
@@ -23,9 +23,8 @@ DEJAVU_BOX = 1.164  # pdftotext's word box height over the font size, for DejaVu
 
 
 @pytest.fixture(scope="module")
-def deck(tmp_path_factory):
-    root = make_results(tmp_path_factory.mktemp("slides"))
-    return root, render_report(root, pdf=False, slides=True, progress=False)
+def deck(rendered_fixture):
+    return rendered_fixture
 
 
 def test_the_slide_minimum_is_18_pt_on_a_13_inch_slide():

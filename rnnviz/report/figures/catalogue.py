@@ -44,7 +44,7 @@ class ReportFigure:
     title: str
     caption: str
     png: Path
-    svg: Path | None = None
+    plot: bool = False  # a chart (embedded with a palette), not a grid of pictures
     number: int = 0
 
 
@@ -115,10 +115,8 @@ def sensitivity_key(results: dict, i: int) -> str:
     return f"layer_sensitivity_{eps_slugs(results['config'])[i]}"
 
 
-def _figure(root: Path, key: str, title: str, caption: str, svg: bool = False) -> ReportFigure:
-    return ReportFigure(
-        key, title, caption, root / "figures" / f"{key}.png", root / "figures" / f"{key}.svg" if svg else None
-    )
+def _figure(root: Path, key: str, title: str, caption: str, plot: bool = False) -> ReportFigure:
+    return ReportFigure(key, title, caption, root / "figures" / f"{key}.png", plot)
 
 
 # ---------------------------------------------------------------- plots
@@ -143,7 +141,7 @@ def _accuracy(results: dict, root: Path) -> ReportFigure:
         f"an ε-sized {attack_name(results)} attack (each model attacked with its own gradient). "
         f"Tick labels give ε in [0, 1] pixel units and, below, in /255. {sweet} "
         f"{_upper_bound(results)}{attack_section.accuracy_caption(results)}".rstrip(),
-        svg=True,
+        plot=True,
     )
 
 
@@ -163,7 +161,7 @@ def _per_class(results: dict, root: Path) -> ReportFigure:
         f"One panel per class, same axes, colours and markers as the overall curve: the share of that "
         f"class's test images each model still classifies correctly under {attack_name(results)}. "
         "A class where the two curves stay close gains little from adversarial training.",
-        svg=True,
+        plot=True,
     )
 
 
@@ -181,7 +179,7 @@ def _sensitivity(results: dict, root: Path, i: int) -> ReportFigure:
         f"bars give the {100 * results['bootstrap']['level']:.0f}% bootstrap interval. A taller bar "
         "means the layer's activations move more, relative to their size. Every ε uses the same y "
         "scale; raw σ per layer is in the noise-baseline table and the layer CSV.",
-        svg=True,
+        plot=True,
     )
 
 

@@ -58,6 +58,7 @@ class Look:
     folder: tuple[str, ...]  # under the report folder
     tight: bool  # crop to the drawn content; False keeps the exact size (placed at 100%)
     line: float = 1.0  # line width and marker size factor
+    vector: bool = False  # also an SVG: slide material, which users rescale (the page's PNGs are embedded)
 
     def figsize(self, width: float, height: float) -> tuple[float, float]:
         return self.size or (width, height)
@@ -101,7 +102,15 @@ class Look:
 
 PAGE = Look("page", font=11, small=9, tiny=7, size=None, folder=("figures",), tight=True)
 SLIDE = Look(
-    "slide", font=16, small=14, tiny=14, size=SLIDE_AREA_IN, folder=("figures", "slides"), tight=False, line=1.4
+    "slide",
+    font=16,
+    small=14,
+    tiny=14,
+    size=SLIDE_AREA_IN,
+    folder=("figures", "slides"),
+    tight=False,
+    line=1.4,
+    vector=True,
 )
 
 

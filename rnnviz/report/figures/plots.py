@@ -237,12 +237,12 @@ def _legend_on_top(fig: Figure, ax) -> None:
 
 
 def _save(fig: Figure, root: Path, stem: str, look: Look = PAGE) -> None:
-    """PNG and SVG under the look's folder (``figures/`` or ``figures/slides/``), from one layout,
-    in a worker process where ``pool.figures_in_parallel`` is active."""
-    save(
-        fig,
-        [
-            (output(root, *look.folder, f"{stem}.png"), {"format": "png", "dpi": DPI, "metadata": {"Software": None}}),
-            (output(root, *look.folder, f"{stem}.svg"), {"format": "svg", "metadata": {"Date": None}}),
-        ],
-    )
+    """A PNG under the look's folder (``figures/`` or ``figures/slides/``), and an SVG from the same
+    layout where the look is vector (slides), in a worker process where ``pool.figures_in_parallel`` is
+    active. The page's SVGs went: nothing embedded them, and they were a third of the report stage."""
+    targets = [
+        (output(root, *look.folder, f"{stem}.png"), {"format": "png", "dpi": DPI, "metadata": {"Software": None}})
+    ]
+    if look.vector:
+        targets.append((output(root, *look.folder, f"{stem}.svg"), {"format": "svg", "metadata": {"Date": None}}))
+    save(fig, targets)

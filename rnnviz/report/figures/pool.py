@@ -23,9 +23,11 @@ from typing import Any
 import matplotlib
 from matplotlib.figure import Figure
 
+from rnnviz.common.errors import UsageError
 from rnnviz.common.files import atomic_path
 
 MAX_WORKERS = 4  # past four, pickling in the parent and spawning cost more than they save
+WORKERS_ENV = "RNNVIZ_FIGURE_WORKERS"  # a count; 1 saves in this process (a test suite already fills the cores)
 Target = tuple[Path, dict[str, Any]]  # a file and savefig's keyword arguments for it
 
 _active: list[_Pool] = []
@@ -51,7 +53,7 @@ class _Pool:
 @contextmanager
 def figures_in_parallel(workers: int | None = None) -> Iterator[None]:
     """Inside, ``save`` hands figures to worker processes; on leaving, every file is written."""
-    workers = workers or min(MAX_WORKERS, os.cpu_count() or 1)
+    workers = workers or default_workers()
     if workers < 2:
         yield
         return
@@ -62,6 +64,16 @@ def figures_in_parallel(workers: int | None = None) -> Iterator[None]:
     finally:
         _active.remove(pool)
         pool.drain()
+
+
+def default_workers() -> int:
+    """``$RNNVIZ_FIGURE_WORKERS``, else one per core up to ``MAX_WORKERS``."""
+    forced = os.environ.get(WORKERS_ENV, "")
+    if not forced:
+        return min(MAX_WORKERS, os.cpu_count() or 1)
+    if not forced.isdigit() or int(forced) < 1:
+        raise UsageError(f"{WORKERS_ENV}={forced!r}: use a whole number of worker processes, 1 or more")
+    return int(forced)
 
 
 def save(fig: Figure, targets: list[Target]) -> None:

@@ -38,7 +38,7 @@ def figures(results: dict, root: Path, make) -> list:
                 "expected Jaccard of that condition's top-k with itself, the overlap resampling the images "
                 "alone already gives; an overlap between two attacks below it means the attacks differ, "
                 "not the sample.",
-                svg=True,
+                plot=True,
             )
         )
     attack_plots.collapse_plot(results, root, "attack_collapse")
@@ -50,7 +50,7 @@ def figures(results: dict, root: Path, make) -> list:
             "Share of all predictions (every analysed image) that each class takes, per model, attack and ε "
             "(ε = 0: the clean images). A class taking far more than its share of the images marks a "
             "collapse: accuracy then stays high for that class only, which reads as robustness but is not.",
-            svg=True,
+            plot=True,
         )
     )
     return out

@@ -38,7 +38,7 @@ def figures(results: dict, root: Path, make) -> list:
             f"the same {n} images: 1 means the two layers' channels carry the same information up to a "
             "rotation and a scale (a reordering of channels included); 0 means nothing linear in common. "
             "Computed from C×C cross-covariance sums, never from an image-by-image matrix.",
-            svg=True,
+            plot=True,
         )
     ]
 

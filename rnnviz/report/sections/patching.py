@@ -32,7 +32,7 @@ def figures(results: dict, root: Path, make) -> list:
             "logarithmic. Patching a channel changes everything downstream of it, so channels in "
             "several layers are patched in the same pass. Values slightly below 0% or above 100% "
             "occur because patching can also break a correct prediction.",
-            svg=True,
+            plot=True,
         ),
         make(
             root,
@@ -43,7 +43,7 @@ def figures(results: dict, root: Path, make) -> list:
             f"bars give the {level} bootstrap interval. A tall bar early in the network means the "
             "damage already sits there and is carried downstream; a bar that rises late means the "
             "damage enters there.",
-            svg=True,
+            plot=True,
         ),
     ]
 

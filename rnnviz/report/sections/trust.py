@@ -33,7 +33,7 @@ def figures(results: dict, root: Path, make) -> list:
             f"the images ({boot['resamples']} resamples) and the reported top {k}, ranked by "
             f"{measure_name(results)}; bars give the {level} interval. 1 means every resample picks "
             "the same channels; 0.67 with k = 5 means a resample typically swaps one channel.",
-            svg=True,
+            plot=True,
         ),
         make(
             root,
@@ -43,7 +43,7 @@ def figures(results: dict, root: Path, make) -> list:
             "share of the change the attack causes, both models, one panel per attacked ε. Near 1 "
             "(dashed line) the attack moves the layer no more than noise does; the lower the bar, the "
             "more of σ is specific to the attack.",
-            svg=True,
+            plot=True,
         ),
         make(
             root,
@@ -53,7 +53,7 @@ def figures(results: dict, root: Path, make) -> list:
             f"the top {k} on all {results['n_images']} images, one line per attacked ε (darker: larger "
             f"ε). A curve that reaches the dashed line ({SETTLED}) by 50 % means more images would "
             "hardly change the ranking.",
-            svg=True,
+            plot=True,
         ),
         make(
             root,
@@ -62,7 +62,7 @@ def figures(results: dict, root: Path, make) -> list:
             f"Jaccard index between the top {k} computed on one class's images only and the top {k} "
             "over all images, per model, class and attacked ε. Low values mean the pooled top-k is a "
             "mix of class-specific channels rather than channels every class shares.",
-            svg=True,
+            plot=True,
         ),
     ]
 
