@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     _running_flags(p.add_argument_group("running"))
     out = p.add_argument_group("report")
     out.add_argument("--no-pdf", dest="pdf", action="store_false", default=None, help="HTML only")
+    skip = "measure only: results.json, data/ and renders (render later with --from, e.g. off a GPU node)"
+    out.add_argument("--no-report", dest="report", action="store_false", default=None, help=skip)
     out.add_argument("--slides", action="store_true", default=None, help="also write slides.pdf (16:9)")
     out.add_argument("--from", dest="from_dir", help="re-render the report of an existing results folder")
     out.add_argument("--max-embed-mb", type=float, help="MB a report may read and embed (default 300)")
@@ -156,7 +158,7 @@ def _running_flags(run: argparse._ArgumentGroup) -> None:
     run.add_argument("--config", help="TOML file of settings (keys as the flags, e.g. top_k = 5)")
 
 
-RUN_ONLY = {"config", "from_dir", "debug", "quiet", "max_embed_mb"}
+RUN_ONLY = {"config", "from_dir", "debug", "quiet", "max_embed_mb", "report"}
 FROM_FLAGS = {"pdf", "slides"}  # what --from can honour besides --debug and --quiet
 
 
@@ -233,6 +235,8 @@ def _main(args: argparse.Namespace) -> int:
         if not is_main_process():  # torchrun: one rank re-renders
             return 0
         _check_from_flags(args)
+        if args.report is False:
+            raise UsageError("--from renders a report and --no-report skips it: drop one of them")
         files = render_report(
             Path(args.from_dir),
             pdf=args.pdf is not False,
@@ -247,6 +251,10 @@ def _main(args: argparse.Namespace) -> int:
 
         out = run(cfg, progress=progress, dist=ctx)
     if not ctx.is_main:  # rank 0 writes the report
+        return 0
+    if args.report is False:
+        _print_summary(out, args.max_embed_mb)
+        print(f"results: {out / 'results.json'}  (report: rnnviz-report --from {out})")
         return 0
     files = render_report(out, pdf=cfg.pdf, slides=cfg.slides, progress=progress, max_embed_mb=args.max_embed_mb)
     _print_summary(out, args.max_embed_mb)

@@ -62,12 +62,12 @@ def results_without_timings(folder: Path) -> dict:
 def test_ctrl_c_during_attack_keeps_nothing_half_done_and_rerun_works(tmp_path, monkeypatch, capsys):
     real = stages.analyze_attacks
     monkeypatch.setattr(stages, "analyze_attacks", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
-    assert main(BASE + ["--out", "r"]) == 130
+    assert main(BASE + ["--out", "r", "--no-report"]) == 130
     assert "interrupted" in error_line(capsys)
     assert not (tmp_path / "r" / "results.json").exists()
     monkeypatch.setattr(stages, "analyze_attacks", real)
-    assert main(BASE + ["--out", "r"]) == 0
-    assert (tmp_path / "r" / "report.html").is_file()
+    assert main(BASE + ["--out", "r", "--no-report"]) == 0
+    assert json.loads((tmp_path / "r" / "results.json").read_text())["accuracy"]
 
 
 @pytest.mark.slow
@@ -126,6 +126,7 @@ def test_full_disk_during_a_run_is_one_line(tmp_path, monkeypatch, capsys):
     assert "No space left on device" in error_line(capsys)
 
 
+@pytest.mark.slow  # the same rule on a re-render: tests/report/test_report.py (in make test)
 def test_weasyprint_failure_keeps_html_and_results(tmp_path, monkeypatch, capsys):
     import weasyprint
 
@@ -209,7 +210,8 @@ def test_bad_config_file(tmp_path, capsys, text, pattern):
 
 def test_config_file_sits_between_defaults_and_flags(tmp_path):
     (tmp_path / "c.toml").write_text('top_k = 1\neps = "0,4/255"\nn_images = 3\nseed = 5\n')
-    assert main(BASE + ["--config", str(tmp_path / "c.toml"), "--top-k", "2", "--quality", "none", "--out", "r"]) == 0
+    flags = ["--top-k", "2", "--quality", "none", "--no-report", "--out", "r"]
+    assert main(BASE + ["--config", str(tmp_path / "c.toml"), *flags]) == 0
     r = json.loads((tmp_path / "r" / "results.json").read_text())
     assert r["config"]["top_k"] == 2 and r["config"]["n_images"] == 4 and r["config"]["eps"] == [0.0, 0.1]
     assert r["config"]["seed"] == 5

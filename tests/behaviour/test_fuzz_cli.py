@@ -50,7 +50,7 @@ def fuzz(examples: int):
 @fuzz(6)
 @given(FLAG_SETS)
 def test_cli_never_shows_a_traceback(offline, capsys, pairs):
-    run_flags(offline, capsys, pairs)
+    run_flags(offline, capsys, pairs, ["--no-report"])  # the engine's side; the long run renders too
 
 
 @pytest.mark.slow
@@ -60,7 +60,7 @@ def test_cli_never_shows_a_traceback_long(offline, capsys, pairs):
     run_flags(offline, capsys, pairs)
 
 
-def run_flags(offline, capsys, pairs):
+def run_flags(offline, capsys, pairs, extra=()):
     """One run with the drawn flags: it succeeds, or ends in one error line without a traceback."""
     tmp_path = offline
     argv = [
@@ -83,6 +83,7 @@ def run_flags(offline, capsys, pairs):
         "--out",
         str(tmp_path / f"r{next(counter)}"),
     ]
+    argv += extra
     for flag, value in pairs:
         argv += [flag, value]
     rc = main(argv)

@@ -24,6 +24,10 @@ DEMO = {
     "bootstrap": 0,
     "patch": "none",
     "rank_by": "sigma",  # the pinned top-3 is by the seed's sigma (the default ranking is zscore)
+    # stages the pins do not read (they draw no randomness the attack uses): off, for a fast suite
+    "transfer": False,
+    "fgsm_grid": 0,
+    "exemplars": 0,
 }
 CORRECT = {"standard": [294, 64, 4, 0], "robust": [292, 284, 278, 155]}  # of 300 images
 # Per eps, the images whose FGSM correctness changes when every gradient component with |g| below

@@ -32,8 +32,10 @@ TINY = [
     "none",
     "--quiet",
     "--no-pdf",
+    "--no-report",  # these checks read results.json; the report has tests of its own
     "--bootstrap",
     "0",
+    *("--no-transfer", "--fgsm-grid", "0", "--exemplars", "0"),  # nor transfer, the FGSM curve or cards
 ]
 
 
@@ -125,6 +127,8 @@ def _imagenet_argv(data) -> list[str]:
         "--quality",
         "none",
         "--no-pdf",
+        "--no-report",
+        *("--no-transfer", "--fgsm-grid", "0", "--exemplars", "0"),
         "--quiet",
         "--bootstrap",
         "0",

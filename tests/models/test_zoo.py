@@ -102,8 +102,15 @@ def test_training_uses_the_engines_attacks():
     assert train.fgsm is attacks.fgsm and train.pgd is attacks.pgd and train.input_gradient is attacks.input_gradient
 
 
-@pytest.mark.parametrize("net", [FashionResNet, FashionVGG])
-@pytest.mark.parametrize("mode", ["standard", "robust"])
+@pytest.mark.parametrize(
+    "mode, net",
+    [
+        ("standard", FashionResNet),
+        ("standard", FashionVGG),
+        ("robust", FashionVGG),
+        pytest.param("robust", FashionResNet, marks=pytest.mark.slow),  # 4x the others: PGD steps on a ResNet
+    ],
+)
 def test_short_training_lowers_the_loss(mode, net):
     images, labels = load_fashion_sample()
     torch.manual_seed(0)

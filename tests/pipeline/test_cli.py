@@ -126,6 +126,16 @@ def test_from_rerenders_without_recomputing(report_dir, tmp_path, capsys):
     assert (copy / "report.html").is_file()
 
 
+def test_no_report_measures_only_and_from_renders_it_later(tmp_path, capsys):
+    argv = ["--preset", "fashion", "--classes", "sneaker", "--eps", "0,0.1", "--n-images", "2"]
+    assert main(argv + ["--quality", "none", "--quiet", "--no-report", "--out", "m"]) == 0
+    assert "rnnviz-report --from" in capsys.readouterr().out
+    assert (tmp_path / "m" / "results.json").is_file() and not (tmp_path / "m" / "report.html").exists()
+    one_line_error(capsys, ["--from", "m", "--no-report"], "drop one of them")
+    assert main(["--from", "m", "--no-pdf", "--quiet"]) == 0
+    assert (tmp_path / "m" / "report.html").is_file()
+
+
 def test_existing_out_folder_is_never_overwritten(report_dir, capsys):
     before = (report_dir / "results.json").read_bytes()
     one_line_error(capsys, TINY + ["--out", str(report_dir)], "already holds a finished run")
