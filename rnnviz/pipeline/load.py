@@ -18,11 +18,10 @@ from rnnviz.common.names import MODELS, parse_channel_key
 from rnnviz.data.builtin import stream_builtin
 from rnnviz.data.images import ImageSet, Preprocess
 from rnnviz.data.lazy import LazyImages, lazy_set
-from rnnviz.data.pool import ExemplarPool
+from rnnviz.data.pool import ExemplarPool, exemplar_pool
 from rnnviz.data.sources import check_sources
 from rnnviz.data.stream import eager_set, stream_folder
 from rnnviz.models.loading import LoadedModel, load_model
-from rnnviz.pipeline.pool import load_pool
 from rnnviz.settings.config import Config, validate
 from rnnviz.sweep.distributed import Distributed
 from rnnviz.sweep.hooks import channel_counts, check_layers
@@ -216,4 +215,24 @@ def shard_images(images: ImageSet, span: range) -> ImageSet:
         images=pixels.shard(span) if isinstance(pixels, LazyImages) else pixels[span.start : span.stop],
         labels=images.labels[span.start : span.stop],
         sources=images.sources[span.start : span.stop],
+    )
+
+
+def load_pool(cfg: Config, model: LoadedModel, images: ImageSet, ctx: Distributed) -> ExemplarPool | None:
+    """The run's pool with ``--exemplar-pool all`` and cards on (None otherwise, or when the source
+    has no class beyond the chosen ones). Under torchrun the ranks share the check of its files."""
+    if cfg.exemplar_pool != "all" or not cfg.exemplars or cfg.data is None:
+        return None
+    return exemplar_pool(
+        cfg.data,
+        model.labels,
+        images.class_indices,
+        cfg.n_images,
+        cfg.seed,
+        Preprocess(model.input_size, model.resize),
+        len(images),
+        label=cfg.label,
+        workers=cfg.workers,
+        check_shard=(ctx.rank, ctx.world),
+        gather=ctx.all_gather if ctx.world > 1 else None,
     )

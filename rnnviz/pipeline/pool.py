@@ -1,6 +1,6 @@
 """The exemplar pool's stage: the cards' clean exemplars from every class of the source.
 
-``load_pool`` builds the pool (``rnnviz.data.pool``) beside the analysed images, ``pool_stage``
+``rnnviz.pipeline.load`` builds the pool (``rnnviz.data.pool``) beside the analysed images; ``pool_stage``
 streams this rank's shard of it through a clean forward pass of each model into a bounded top-n,
 and ``merge_pool`` folds the ranks' parts (order-free: ties go to the smaller global index). Nothing
 here touches a measurement: the sweep's exemplars stay as they are, the cards merge the pool in.
@@ -8,41 +8,12 @@ here touches a measurement: the sweep's exemplars stay as they are, the cards me
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rnnviz.common.names import MODELS
-from rnnviz.data.images import ImageSet, Preprocess
-from rnnviz.data.pool import ExemplarPool, exemplar_pool
-from rnnviz.models.loading import LoadedModel
-from rnnviz.settings.config import Config
+from rnnviz.pipeline.load import Job
 from rnnviz.sweep.accumulators import merged
-from rnnviz.sweep.distributed import Distributed
 from rnnviz.sweep.exemplars import TopExemplars, clean_exemplars
 
-if TYPE_CHECKING:
-    from rnnviz.pipeline.load import Job
-
 PoolExemplars = dict[str, TopExemplars]  # model -> the pool's clean top-n
-
-
-def load_pool(cfg: Config, model: LoadedModel, images: ImageSet, ctx: Distributed) -> ExemplarPool | None:
-    """The run's pool with ``--exemplar-pool all`` and cards on (None otherwise, or when the source
-    has no class beyond the chosen ones). Under torchrun the ranks share the check of its files."""
-    if cfg.exemplar_pool != "all" or not cfg.exemplars or cfg.data is None:
-        return None
-    return exemplar_pool(
-        cfg.data,
-        model.labels,
-        images.class_indices,
-        cfg.n_images,
-        cfg.seed,
-        Preprocess(model.input_size, model.resize),
-        len(images),
-        label=cfg.label,
-        workers=cfg.workers,
-        check_shard=(ctx.rank, ctx.world),
-        gather=ctx.all_gather if ctx.world > 1 else None,
-    )
 
 
 def pool_stage(job: Job) -> PoolExemplars | None:
