@@ -26,7 +26,7 @@ def check_input_size(arch: str, size: int, build) -> None:
     spec = f"random:{arch}@{size}"
     if not 1 <= size <= MAX_SIZE:
         raise UsageError(f"input size @{size} in {spec} is outside 1..{MAX_SIZE} pixels; e.g. random:{arch}@224")
-    patch = getattr(_on_meta(lambda: build(PROBE)), "patch_size", None)
+    patch = getattr(_meta_net(build, PROBE), "patch_size", None)
     if patch is not None and size % patch:
         raise UsageError(
             f"{spec}: a Vision Transformer takes multiples of its {patch} px patch; "
@@ -65,21 +65,32 @@ def activation_bytes(build, size: int) -> int:
 
 
 def _downsampling(build) -> int:
-    """How many times the network shrinks its input: PROBE over the smallest feature map's side."""
+    """How many times the network shrinks its input: PROBE over the smallest feature map's side.
+
+    A global pooling's 1 x 1 output, and what is computed from it (squeeze-and-excitation's 1 x 1
+    convolutions, a classifier head kept as a 4-d map, ConvNeXt's norm after the pool), is no feature
+    map: where a global pooling makes a 1-pixel map, 1-pixel outputs are not counted."""
     sides: list[int] = []
+    pooled_to_one = False
 
     def side(module: nn.Module, inputs, output) -> None:
-        adaptive = isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d))  # fixed output: no stride
-        if not adaptive and isinstance(output, torch.Tensor) and output.dim() == 4 and output.shape[-1] > 0:
+        nonlocal pooled_to_one
+        if not (isinstance(output, torch.Tensor) and output.dim() == 4 and output.shape[-1] > 0):
+            return
+        if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):  # fixed output: no stride
+            pooled_to_one |= min(output.shape[-2:]) == 1
+        else:
             sides.append(int(min(output.shape[-2:])))
 
     _forward(build, PROBE, side)
-    return PROBE // min(sides) if sides else 1
+    maps = [s for s in sides if s > 1] if pooled_to_one else sides
+    return PROBE // min(maps) if maps else 1
 
 
 def _forward(build, size: int, hook) -> None:
+    net = _meta_net(build, size).eval()
+
     def run() -> None:
-        net = build(size).eval()
         handles = [m.register_forward_hook(hook) for m in net.modules() if m is not net]
         with torch.no_grad():
             net(torch.zeros(1, 3, size, size))
@@ -92,6 +103,16 @@ def _forward(build, size: int, hook) -> None:
 def _on_meta(make):
     with torch.device("meta"):
         return make()
+
+
+def _meta_net(build, size: int) -> nn.Module:
+    """The network with shapes only. A family that computes its widths from tensor values while it
+    is built (RegNet's ``BlockParams``) cannot be built on the meta device: it is built on the CPU
+    and moved there (its weights are allocated once, briefly; its activations never are)."""
+    try:
+        return _on_meta(lambda: build(size))
+    except NotImplementedError:
+        return build(size).to("meta")
 
 
 def available_memory() -> int | None:
