@@ -162,7 +162,7 @@ def _pointers(results: dict) -> list[dict]:
     (page 1 already says when patching was off)."""
     out = [{"what": "Trust", "text": findings.stability(results), "href": "trust"}]
     if patch_numbers.enabled(results) and results["config"]["eps"][main_index(results) or 0] > 0:
-        out.append({"what": "Cause", "text": findings.cause(results), "href": "patching"})
+        out.append({"what": "Cause", "text": findings.cause(results, intervals=True), "href": "patching"})
     attacks = findings.attacks(results)
     if attacks:
         out.append({"what": "Attacks", "text": attacks, "href": "attacks"})

@@ -120,5 +120,9 @@ def test_the_pointer_titles_quote_the_numbers_they_summarise(tmp_path):
     lead = results["ranking"]["standard"][i]["measure"]
     k = min(pn.ladder(e, lead), key=lambda k: abs(k - results["config"]["top_k"]))
     random_mean = pn.random_stats(e, k)[0]
-    undone = pct(pn.row(e, lead, k)["undone"])
+    top = pn.row(e, lead, k)
+    undone = pct(top["undone"])
     assert f"undoes {undone} of the standard model's damage (random: {pct(random_mean)})" in say.cause(results)
+    low, high = top["undone_ci"]
+    brief = f"undoes {undone} (95% interval {pct(low)[:-1]}–{pct(high)}) of the standard model's damage"
+    assert brief in say.cause(results, intervals=True)  # the brief's line carries the interval

@@ -58,7 +58,7 @@ def _verdict(results: dict, m: str, j: int, largest: bool) -> str | None:
     against = " and ".join(f"{c[0]} for {CONTROLS[kind]}" for kind, c in controls.items()) or "no control"
     return (
         f"{where}, putting back the clean values of the {m} model's top {k} undoes {pct(top['undone'])}"
-        f"{_ci(top.get('undone_ci'))} of the damage ({e['n_images']} patched images), against {against}: {verdict}"
+        f"{interval(top.get('undone_ci'))} of the damage ({e['n_images']} patched images), against {against}: {verdict}"
     )
 
 
@@ -82,5 +82,6 @@ def _control(e: dict, kind: str, k: int) -> tuple[str, float, float] | None:
     return f"{pct(mean)} (highest interval end {pct(high)}, {len(rows)} draws)", mean, high
 
 
-def _ci(ci) -> str:
+def interval(ci) -> str:
+    """ " (95% interval a–b%)" for a damage-undone interval, or nothing when there is none."""
     return f" (95% interval {pct(ci[0])[:-1]}–{pct(ci[1])})" if ci else ""
