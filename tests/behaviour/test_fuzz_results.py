@@ -13,12 +13,12 @@ import signal
 from pathlib import Path
 
 import pytest
-from fixtures.make_results import make_results
+from fixtures.make_results import SMALL, make_results
 
 from rnnviz.cli import main
 
 CASES, SEED, HANG_S = 40, 18, 60  # a hang, not a slow machine: a damaged folder renders in seconds
-FAST_CASES = 8  # make test draws these; make test-all all CASES
+FAST_CASES = 4  # make test draws these; make test-all all CASES
 PATHS = [
     "../x.png",
     "../victim/keep.png",
@@ -41,14 +41,7 @@ OTHERS = [None, True, "1", [], {}, [1, 2], {"a": 1}]
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> Path:
-    return make_results(
-        tmp_path_factory.mktemp("fuzz") / "run",
-        classes=("sneaker",),
-        eps=(0.0, 0.1),
-        layers=("layer3", "layer4"),
-        top_k=2,
-        n_examples=1,
-    )
+    return make_results(tmp_path_factory.mktemp("fuzz") / "run", **SMALL)
 
 
 def leaves(value, path=()):

@@ -150,6 +150,7 @@ def test_a_class_with_no_readable_image_stops_the_run(offline, capsys):
     assert "flamingo" in err and "could be read" in err
 
 
+@pytest.mark.slow  # a subprocess run at 224 px: make test-all
 def test_a_fifo_in_labels_csv_is_skipped_not_waited_on(offline):
     folder = offline / "flat"
     folder.mkdir()

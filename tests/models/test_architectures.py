@@ -64,7 +64,8 @@ def hand_sigma(a, b, layout):
     return diff.mean(dims).mean(0)
 
 
-HEAVY = {"random:densenet121", "random:convnext_tiny", "random:swin_t"}  # > 20 s each on 2 cores: `make test-all`
+# Over 20 s each on 2 cores, or 6 s and also run through the CLI (CLI_FAMILIES, slow): `make test-all`
+HEAVY = {"random:densenet121", "random:convnext_tiny", "random:swin_t", "random:vgg11_bn", "random:vit_b_16@32"}
 
 
 @pytest.mark.parametrize("spec", [pytest.param(s, marks=pytest.mark.slow) if s in HEAVY else s for s in FAMILIES])

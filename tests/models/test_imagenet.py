@@ -56,6 +56,7 @@ def imagenet_r18_cache(offline):
     return tmp_path
 
 
+@pytest.mark.slow  # a ResNet-18 at 224 px through every stage: make test-all
 def test_imagenet_preset_runs_on_real_photos(imagenet_r18_cache, capsys):
     """Preset, pickle checkpoints and real photos through the attack and the report."""
     data = foolbox_images(imagenet_r18_cache / "photos")
@@ -131,6 +132,7 @@ def test_twin_preset_offline_names_file_url_and_place(preset, offline, capsys):
     assert url in err and url.rsplit("/", 1)[1] in err and str(offline / "cache" / "weights") in err
 
 
+@pytest.mark.slow  # a MobileNet at 224 px through every stage: make test-all
 def test_mobilenet_twin_preset_runs_on_real_photos(offline, capsys):
     """Random MobileNet-v2 weights in MadryLab's layout under the preset's file names."""
     weights = offline / "cache" / "weights"

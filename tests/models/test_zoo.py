@@ -107,7 +107,7 @@ def test_training_uses_the_engines_attacks():
     [
         ("standard", FashionResNet),
         ("standard", FashionVGG),
-        ("robust", FashionVGG),
+        pytest.param("robust", FashionVGG, marks=pytest.mark.slow),  # PGD steps in training: make test-all
         pytest.param("robust", FashionResNet, marks=pytest.mark.slow),  # 4x the others: PGD steps on a ResNet
     ],
 )

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import tomllib
 import weasyprint
-from fixtures.make_results import make_results
+from fixtures.engine_run import copy_run
+from fixtures.make_results import SMALL, make_results
 from fixtures.outline import SECTIONS
 from PIL import Image
 from pypdf import PdfReader
@@ -61,6 +62,23 @@ def rendered(rendered_fixture):
 @pytest.fixture(scope="module")
 def pdf_pages(rendered):
     return [page.extract_text() for page in PdfReader(rendered[1].pdf).pages]
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory) -> Path:
+    """One render of two independent damages: no damage to undo for robust at eps 0.05 (patching), and
+    robust's #2 channel at eps 0.1 in the top k in only 30% of the bootstrap draws (ranking)."""
+    root = make_results(tmp_path_factory.mktemp("damaged"))
+    results = json.loads((root / "results.json").read_text())
+    entry = results["patching"]["robust"][1]
+    entry["accuracy_adv"] = entry["accuracy_clean"]
+    for row in entry["sets"]:
+        if row["kind"] != "converse":
+            row.update(undone=None, undone_ci=None)
+    results["ranking"]["robust"][2]["top"][1]["p_top"] = 0.3
+    (root / "results.json").write_text(json.dumps(results))
+    render_report(root, pdf=False, progress=False)
+    return root
 
 
 def html_of(root: Path) -> str:
@@ -115,7 +133,7 @@ def test_html_sections_and_facts(rendered):
 
 def test_malicious_class_name_is_escaped_and_sanitized(tmp_path):
     evil = "<script>alert(1)</script>"
-    make_results(tmp_path, classes=(evil, "$x$ bag"))
+    make_results(tmp_path, **{**SMALL, "classes": (evil, "$x$ bag")})
     render_report(tmp_path, pdf=False, progress=False)
     html = html_of(tmp_path)
     assert "<script" not in html
@@ -138,20 +156,19 @@ def test_skipped_rendering_is_clearly_noted(tmp_path):
     assert not list((tmp_path / "figures").glob("gallery_*"))
 
 
-def test_rerender_from_an_existing_folder_is_identical(tmp_path):
-    make_results(tmp_path)
-    render_report(tmp_path, pdf=False, progress=False)
-    first = {p: p.read_bytes() for p in (tmp_path / "figures").glob("*.*")}
-    html = html_of(tmp_path)
-    files = render_report(tmp_path, pdf=False, progress=False)
+def test_rerender_from_an_existing_folder_is_identical(rendered, tmp_path):
+    root = copy_run(rendered[0], tmp_path / "run")  # rendered once already, with the PDF and the slides
+    first = {p: p.read_bytes() for p in (root / "figures").glob("*.*")}
+    html = html_of(root)
+    files = render_report(root, pdf=False, progress=False)
     assert files.pdf is None and files.pdf_error is None
-    assert html_of(tmp_path) == html
-    assert {p: p.read_bytes() for p in (tmp_path / "figures").glob("*.*")} == first
+    assert html_of(root) == html
+    assert {p: p.read_bytes() for p in (root / "figures").glob("*.*")} == first
 
 
 def test_the_renderer_never_imports_torch(tmp_path):
     """The renderer's own imports only: the package's __init__ (the engine's API) is skipped."""
-    make_results(tmp_path)
+    make_results(tmp_path, **SMALL)
     code = (
         "import sys, types; pkg = types.ModuleType('rnnviz'); "
         f"pkg.__path__ = [{str(REPO / 'rnnviz')!r}]; sys.modules['rnnviz'] = pkg; "
@@ -234,18 +251,9 @@ def test_patching_section_and_its_figures_are_in_the_html_and_the_pdf(rendered, 
         assert words in text, words
 
 
-def test_patching_without_damage_says_so(tmp_path):
-    root = make_results(tmp_path)
-    results = json.loads((root / "results.json").read_text())
-    entry = results["patching"]["robust"][1]
-    entry["accuracy_adv"] = entry["accuracy_clean"]
-    for row in entry["sets"]:
-        if row["kind"] != "converse":
-            row.update(undone=None, undone_ci=None)
-    (root / "results.json").write_text(json.dumps(results))
-    render_report(root, pdf=False, progress=False)
-    section = html_of(root)[
-        html_of(root).index('<section id="patching"') : html_of(root).index('<section id="galleries"')
+def test_patching_without_damage_says_so(damaged):
+    section = html_of(damaged)[
+        html_of(damaged).index('<section id="patching"') : html_of(damaged).index('<section id="galleries"')
     ]
     assert "No damage to undo for robust at ε = 0.05" in section
 
@@ -280,12 +288,8 @@ def test_summary_compares_the_top_k_with_random_channels(tmp_path):
     assert sentence.endswith("so the σ ranking does not identify the channels that cause the errors.")
 
 
-def test_unsettled_channels_are_marked_and_eps_zero_is_not_ranked(tmp_path):
-    root = make_results(tmp_path)
-    results = json.loads((root / "results.json").read_text())
-    results["ranking"]["robust"][2]["top"][1]["p_top"] = 0.3
-    (root / "results.json").write_text(json.dumps(results))
-    render_report(root, pdf=False, progress=False)
+def test_unsettled_channels_are_marked_and_eps_zero_is_not_ranked(damaged):
+    root = damaged
     html = html_of(root)
     sens = html[html.index('<section id="sensitivity"') : html.index('<section id="trust"')]
     assert sens.count('<tr class="unsure">') == 1 and "30%&nbsp;†" in sens
@@ -460,7 +464,7 @@ def test_a_weasyprint_failure_keeps_the_html_and_reports_one_line(tmp_path, monk
         raise RuntimeError("pango exploded\nsecond line of detail")
 
     monkeypatch.setattr(weasyprint, "HTML", broken)
-    make_results(tmp_path)
+    make_results(tmp_path, **SMALL)
     files = render_report(tmp_path, pdf=True, progress=False)
     assert files.pdf is None
     assert files.pdf_error == "report.pdf: RuntimeError: pango exploded"
@@ -476,7 +480,7 @@ def test_colours_reach_the_report_from_rnnviz_names(tmp_path, monkeypatch):
         text = (REPO / "templates" / name).read_text().upper()
         assert not any(colour.upper() in text for colour in COLOURS.values()), name
     monkeypatch.setitem(COLOURS, "standard", "#123456")
-    make_results(tmp_path)
+    make_results(tmp_path, **SMALL)
     render_report(tmp_path, pdf=False, progress=False)
     assert "--standard: #123456;" in html_of(tmp_path)
 

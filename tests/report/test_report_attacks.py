@@ -11,7 +11,7 @@ from html import unescape
 from pathlib import Path
 
 import pytest
-from fixtures.make_results import make_results
+from fixtures.make_results import SMALL, make_results
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.intervals import accuracy_interval
@@ -87,7 +87,7 @@ def test_first_page_has_the_full_test_set_accuracy_and_the_training_eps(rendered
 
 
 def test_a_folder_without_attacks_or_context_renders_as_before(tmp_path):
-    root = make_results(tmp_path, attacks=None)
+    root = make_results(tmp_path, attacks=None, **SMALL)
     results = json.loads((root / "results.json").read_text())
     assert "attacks" not in results and "context" not in results and results["config"]["attack"] == "fgsm"
     render_report(root, pdf=False, progress=False)
@@ -98,7 +98,7 @@ def test_a_folder_without_attacks_or_context_renders_as_before(tmp_path):
 
 
 def test_an_l2_attack_gets_its_own_panel(tmp_path):
-    root = make_results(tmp_path, attacks=("pgd", "fgsm", "pgd-l2"))
+    root = make_results(tmp_path, attacks=("pgd", "fgsm", "pgd-l2"), **SMALL)
     render_report(root, pdf=False, progress=False)
     assert len(accuracy_plot(load_results(root), root, "accuracy_check").axes) == 2  # L∞ and L2 never share an axis
     html = (root / "report.html").read_text(encoding="utf-8")

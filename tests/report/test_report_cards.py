@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fixtures.make_results import WEAK, make_results
+from fixtures.make_results import SMALL, WEAK, make_results
 from pypdf import PdfReader
 
 from rnnviz.cli import main
@@ -22,7 +22,6 @@ from rnnviz.report.figures.channel_grids import channel_cell
 from rnnviz.report.sections.cards import card_id, relative_text, shown_eps
 from rnnviz.report.validate.cards import card_key, eps_keys
 
-SMALL = {"classes": ("sneaker",), "eps": (0.0, 0.1), "layers": ("layer3", "layer4"), "top_k": 2, "n_examples": 1}
 CARD = re.compile(r'<article class="card" id="([^"]+)">(.*?)</article>', re.S)
 
 

@@ -216,6 +216,7 @@ def _pngs(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted((folder / "figures").rglob("*.png"))}
 
 
+@pytest.mark.slow  # torchrun, three processes: make test-all (the shard merge: test_concatenated_shards_equal_one_pass)
 def test_two_ranks_give_the_numbers_and_images_of_one_process(tmp_path):
     one = _launch(tmp_path, "single", 1)
     assert one.returncode == 0, one.stderr
@@ -237,6 +238,7 @@ def test_two_ranks_give_the_numbers_and_images_of_one_process(tmp_path):
     assert not (tmp_path / "multi" / ".rnnviz-incomplete").exists()
 
 
+@pytest.mark.slow  # torchrun, two processes: make test-all
 def test_a_failing_rank_stops_every_rank_with_one_line(tmp_path):
     run = _launch(tmp_path, "broken", 2, env={"FAIL_RANK": "1"})
     assert run.returncode != 0
