@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo lint test test-slow test-all bench clean
+.PHONY: install demo ruff lint test test-slow test-all bench clean
 
 install: $(STAMP)
 
@@ -17,18 +17,21 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/rnnviz-report --preset fashion --classes sneaker,bag,ankle-boot --eps 0,0.05,0.1,0.2
 
-lint: $(STAMP)
+ruff: $(STAMP)
 	$(VENV)/bin/ruff check rnnviz tests benchmarks scripts
 	$(VENV)/bin/ruff format --check rnnviz tests benchmarks scripts
+
+lint: ruff
 	$(VENV)/bin/mypy
 
-# two workers: most tests are single-threaded rendering and subprocess work (measured 1.7 cores busy)
-test: lint
-	$(PY) -m pytest -q -n 2
+# two workers (one torch thread each: tests/conftest.py), handing tests to whichever is free; mypy
+# (one core, half a minute from a fresh clone) runs beside them and fills the time they wait
+test: ruff
+	$(VENV)/bin/mypy & mypy=$$!; $(PY) -m pytest -q -n 2 --dist worksteal; tests=$$?; wait $$mypy || exit 1; exit $$tests
 
 # the long families (fuzzing at length, subprocess and signal runs, README examples, retraining): run by hand before a release
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -n 2 -m slow
+	$(PY) -m pytest -q -n 2 --dist worksteal -m slow
 
 test-all: test test-slow
 

@@ -7,6 +7,10 @@ import pytest
 # xdist's two workers already fill both cores: report figures are saved in-process, not by a
 # spawned pool per render (the shared tiny run and tests/report/test_figure_pool.py use the pool)
 os.environ["RNNVIZ_FIGURE_WORKERS"] = "1"
+# and one torch thread each (read when torch is imported): two workers of two threads on two cores
+# oversubscribe, and torch's spinning threads then slow the engine runs down
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture
@@ -33,3 +37,15 @@ def rendered_fixture(tmp_path_factory, worker_id):
     from fixtures.engine_run import rendered_fixture
 
     return rendered_fixture(tmp_path_factory, worker_id)
+
+
+SHARED = ("tiny_run", "rendered_fixture")  # each takes half a minute; every later test only reads it
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_folders_first(request, worker_id):
+    """Each worker starts by making a different shared folder that this session's tests use, so that
+    later neither waits idle on the lock while the other makes it (pytest-xdist's workers are gw0, gw1)."""
+    wanted = [name for name in SHARED if any(name in item.fixturenames for item in request.session.items)]
+    if worker_id.startswith("gw") and wanted:
+        request.getfixturevalue(wanted[int(worker_id[2:]) % len(wanted)])

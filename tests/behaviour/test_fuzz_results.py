@@ -18,7 +18,7 @@ from fixtures.make_results import SMALL, make_results
 from rnnviz.cli import main
 
 CASES, SEED, HANG_S = 40, 18, 60  # a hang, not a slow machine: a damaged folder renders in seconds
-FAST_CASES = 4  # make test draws these; make test-all all CASES
+FAST_CASES = 2  # make test draws these; make test-all all CASES
 PATHS = [
     "../x.png",
     "../victim/keep.png",

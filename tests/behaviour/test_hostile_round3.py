@@ -230,7 +230,6 @@ TINY = (
 ).split()
 
 
-@pytest.mark.slow  # a signal run and its resume: make test-all
 def test_sigterm_during_the_attack_releases_the_lock_and_the_folder_resumes(offline, monkeypatch, capsys):
     real = pipeline.analyze_attacks
 

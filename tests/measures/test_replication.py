@@ -149,7 +149,6 @@ def _relative(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: fl
     return float(np.mean(per_layer))
 
 
-@pytest.mark.slow  # four models' full analyses: make test-all
 def test_the_ratio_per_pair_equals_a_direct_recomputation(pair):
     other = {"standard": tiny_resnet(2), "robust": tiny_resnet(3)}
     out, _ = _replicate(pair, other)

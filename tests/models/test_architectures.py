@@ -64,11 +64,7 @@ def hand_sigma(a, b, layout):
     return diff.mean(dims).mean(0)
 
 
-# Over 20 s each on 2 cores, or 6 s and also run through the CLI (CLI_FAMILIES, slow): `make test-all`
-HEAVY = {"random:densenet121", "random:convnext_tiny", "random:swin_t", "random:vgg11_bn", "random:vit_b_16@32"}
-
-
-@pytest.mark.parametrize("spec", [pytest.param(s, marks=pytest.mark.slow) if s in HEAVY else s for s in FAMILIES])
+@pytest.mark.parametrize("spec", FAMILIES)
 def test_family_layers_hooks_sensitivity_and_render(spec, pair, offline, monkeypatch):
     x, x_adv = pair
     model = load_model(spec)

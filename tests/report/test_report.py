@@ -148,11 +148,12 @@ def test_class_slugs_stay_unique():
 
 
 def test_skipped_rendering_is_clearly_noted(tmp_path):
-    make_results(tmp_path, renders=False)
-    render_report(tmp_path, pdf=False, progress=False)
+    make_results(tmp_path, renders=False, **SMALL)
+    files = render_report(tmp_path, pdf=False, progress=False)
     html = html_of(tmp_path)
     assert "Rendering was skipped" in html
-    assert len(FIGURE_IMAGE.findall(html)) == FIGURES - 7
+    assert len(FIGURE_IMAGE.findall(html)) == len(files.figures)  # every figure but the renders' is there
+    assert not [p for p in files.figures if p.name.startswith(("gallery_", "diversity_"))]
     assert not list((tmp_path / "figures").glob("gallery_*"))
 
 
@@ -259,14 +260,14 @@ def test_patching_without_damage_says_so(damaged):
 
 
 def test_patch_none_renders_without_the_section_and_says_patching_was_off(tmp_path):
-    root = make_results(tmp_path, patch="none")
+    root = make_results(tmp_path, patch="none", **SMALL)
     assert json.loads((root / "results.json").read_text())["patching"] is None
     files = render_report(root, pdf=True, progress=False)
     html = html_of(root)
     assert 'id="patching"' not in html and "patching_undone" not in html
     assert "Activation patching was off in this run (--patch none)" in html
     assert "4. What the sensitive channels respond to" in html and "G. Method and reproducibility" in html
-    assert html.count("<b>Figure ") == FIGURES - 2
+    assert html.count("<b>Figure ") == len(files.figures) and not [p for p in files.figures if "patching" in p.name]
     assert "Activation patching was off" in " ".join(
         " ".join(p.extract_text().split()) for p in PdfReader(files.pdf).pages
     )
