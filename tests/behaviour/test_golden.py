@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from fixtures.engine_run import made_once
 
 import rnnviz
 
@@ -55,12 +56,14 @@ TOP3 = {
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo(tmp_path_factory, worker_id):
+    """The golden run, made once per session (the first worker to ask makes it)."""
     import json
 
-    out = tmp_path_factory.mktemp("golden") / "demo"
-    rnnviz.run(rnnviz.build_config({**DEMO, "out": str(out)}), progress=False)
-    return json.loads((out / "results.json").read_text())
+    def make(root: Path) -> None:
+        rnnviz.run(rnnviz.build_config({**DEMO, "out": str(root / "demo")}), progress=False)
+
+    return json.loads((made_once(tmp_path_factory, worker_id, "golden", make) / "demo" / "results.json").read_text())
 
 
 def test_builtin_pair_accuracies_are_pinned(demo):

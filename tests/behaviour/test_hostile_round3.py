@@ -104,6 +104,7 @@ def test_cards_on_one_large_png_are_refused_with_one_line(tmp_path, copies):
     assert not (root / "report.html").exists()
 
 
+@pytest.mark.slow  # peak memory of a child reading 50,000 cards: make test-all
 def test_fifty_thousand_cards_are_refused_with_bounded_memory(tmp_path):
     root = make_results(tmp_path / "run")
     results = json.loads((root / "results.json").read_text())

@@ -51,6 +51,7 @@ def test_images_decode_and_links_resolve(browser, report):
         assert (report.parent / href).is_file(), href
 
 
+@pytest.mark.slow  # pictures to look at, three page loads: make test-all (the widths are checked above)
 def test_full_page_screenshots(browser, report, tmp_path_factory):
     folder = tmp_path_factory.mktemp("screenshots")
     copy = os.environ.get("RNNVIZ_SCREENSHOTS")

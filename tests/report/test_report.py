@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import tomllib
 import weasyprint
-from fixtures.engine_run import copy_run
+from fixtures.engine_run import copy_run, made_once
 from fixtures.make_results import SMALL, make_results
 from fixtures.outline import SECTIONS
 from PIL import Image
@@ -65,20 +65,24 @@ def pdf_pages(rendered):
 
 
 @pytest.fixture(scope="module")
-def damaged(tmp_path_factory) -> Path:
-    """One render of two independent damages: no damage to undo for robust at eps 0.05 (patching), and
-    robust's #2 channel at eps 0.1 in the top k in only 30% of the bootstrap draws (ranking)."""
-    root = make_results(tmp_path_factory.mktemp("damaged"))
-    results = json.loads((root / "results.json").read_text())
-    entry = results["patching"]["robust"][1]
-    entry["accuracy_adv"] = entry["accuracy_clean"]
-    for row in entry["sets"]:
-        if row["kind"] != "converse":
-            row.update(undone=None, undone_ci=None)
-    results["ranking"]["robust"][2]["top"][1]["p_top"] = 0.3
-    (root / "results.json").write_text(json.dumps(results))
-    render_report(root, pdf=False, progress=False)
-    return root
+def damaged(tmp_path_factory, worker_id) -> Path:
+    """One render of two independent damages, made once per session (read only): no damage to undo for
+    robust at eps 0.05 (patching), and robust's #2 channel at eps 0.1 in the top k in only 30% of the
+    bootstrap draws (ranking)."""
+
+    def make(root: Path) -> None:
+        make_results(root)
+        results = json.loads((root / "results.json").read_text())
+        entry = results["patching"]["robust"][1]
+        entry["accuracy_adv"] = entry["accuracy_clean"]
+        for row in entry["sets"]:
+            if row["kind"] != "converse":
+                row.update(undone=None, undone_ci=None)
+        results["ranking"]["robust"][2]["top"][1]["p_top"] = 0.3
+        (root / "results.json").write_text(json.dumps(results))
+        render_report(root, pdf=False, progress=False)
+
+    return made_once(tmp_path_factory, worker_id, "damaged", make)
 
 
 def html_of(root: Path) -> str:

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fixtures.engine_run import made_once
 from fixtures.make_results import SMALL, WEAK, make_results
 from pypdf import PdfReader
 
@@ -32,11 +33,13 @@ def pristine(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    """A rendered folder with exemplars and accent renders (HTML only: fast)."""
-    root = make_results(tmp_path_factory.mktemp("cards") / "run", accent=True)
-    render_report(root, pdf=False, progress=False)
-    return root
+def folder(tmp_path_factory, worker_id) -> Path:
+    """A rendered folder with exemplars and accent renders (HTML only), made once per session: read only."""
+
+    def make(root: Path) -> None:
+        render_report(make_results(root / "run", accent=True), pdf=False, progress=False)
+
+    return made_once(tmp_path_factory, worker_id, "cards-accent", make) / "run"
 
 
 def results_of(root: Path) -> dict:

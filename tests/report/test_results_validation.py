@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fixtures.make_results import make_results
+from fixtures.make_results import SMALL, make_results
 
 from rnnviz.cli import main
 from rnnviz.common.names import SCHEMA_VERSION
@@ -231,7 +231,7 @@ def test_a_damaged_field_is_named_in_one_line(tmp_path, capsys, damage, patterns
 def test_math_markup_in_names_and_labels_is_drawn_as_text(tmp_path, capsys):
     def damage(r):
         r["config"]["eps_labels"][1] = "$\\frac{$"
-        r["config"]["eps_255"][2] = "$x$"
+        r["config"]["eps_255"][1] = "$x$"
         r["models"]["robust"]["name"] = "$x$ robust $\\frac{$"
         r["classes"][0]["name"] = "$\\frac{$"
         for ex in r["examples"][:2]:
@@ -239,12 +239,12 @@ def test_math_markup_in_names_and_labels_is_drawn_as_text(tmp_path, capsys):
         r["accuracy_per_class"]["standard"]["$\\frac{$"] = r["accuracy_per_class"]["standard"].pop("sneaker")
         r["accuracy_per_class"]["robust"]["$\\frac{$"] = r["accuracy_per_class"]["robust"].pop("sneaker")
         for layers in r["layer_sensitivity"]["standard"]:
-            layers["$layer$"] = layers.pop("layer1")
+            layers["$layer$"] = layers.pop("layer3")
         for entry in r["ranking"]["standard"][1:] + r["ranking"]["robust"][1:]:  # they reach the ranking figures too
             entry["per_class"]["$\\frac{$"] = entry["per_class"].pop("sneaker")
-            entry["layers"]["$layer$"] = entry["layers"].pop("layer1")
+            entry["layers"]["$layer$"] = entry["layers"].pop("layer3")
 
-    root = damaged(tmp_path, damage)
+    root = damaged(tmp_path, damage, **SMALL)
     rc, err = from_dir(capsys, root)
     assert (rc, err) == (0, "")
     assert (root / "figures" / "examples_frac.png").is_file()
