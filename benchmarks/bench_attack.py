@@ -45,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rnnviz.measures import patch_plan, patching
 from rnnviz.measures.ranking import EpsRanking
 from rnnviz.models.loading import load_model
-from rnnviz.settings.config import Config, patch_ladder
+from rnnviz.settings.config import Config
+from rnnviz.settings.patching import patch_ladder
 from rnnviz.sweep.hooks import LayerHooks
 from rnnviz.sweep.loop import analyze
 from rnnviz.sweep.sensitivity import SensitivityMeter

@@ -30,7 +30,8 @@ from rnnviz.results.replication import Replica, replication_results
 from rnnviz.results.sample_images import choose_examples, write_examples
 from rnnviz.results.source import capacity
 from rnnviz.results.tables import write_tables
-from rnnviz.settings.config import Config, patch_ladder
+from rnnviz.settings.config import Config
+from rnnviz.settings.patching import patch_ladder
 from rnnviz.sweep.analysis import ModelAnalysis
 from rnnviz.sweep.attacks import PGDSettings
 from rnnviz.sweep.cross import CrossStats, cross_model_stats

@@ -17,6 +17,7 @@ import tomllib
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import ATTACKS, EXEMPLAR_POOLS, NORMS, QUALITIES, RANK_BY, RECIPES
+from rnnviz.settings.patching import patch_ladder
 from rnnviz.settings.presets import DEFAULT_PRESET, PRESETS
 from rnnviz.settings.replicas import replicate_pairs
 
@@ -278,19 +279,6 @@ def _check_lists(cfg: Config) -> None:
     if len(cfg.eps) > MAX_EPS:
         raise UsageError(f"--eps lists {len(cfg.eps)} values; use at most {MAX_EPS}")
     replicate_pairs(cfg.replicate)
-
-
-def patch_ladder(text) -> tuple[int, ...]:
-    """``--patch 1,3,10,30`` -> (1, 3, 10, 30); ``none`` -> () (no patching)."""
-    if str(text).strip().lower() == "none":
-        return ()
-    try:
-        ladder = tuple(sorted({int(t) for t in str(text).split(",")}))
-    except ValueError:
-        raise UsageError(f"--patch '{text}' is not a list of channel counts; write e.g. 1,3,10,30 or none") from None
-    if not ladder or len(ladder) > 8 or ladder[0] < 1 or ladder[-1] > 10_000:
-        raise UsageError(f"--patch '{text}': give 1 to 8 channel counts from 1 to 10000, or none")
-    return ladder
 
 
 def _check_choice(flag: str, value, choices: tuple[str, ...]) -> None:

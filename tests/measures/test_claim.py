@@ -13,6 +13,7 @@ from rnnviz.measures import rank_measures
 from rnnviz.measures.patch_plan import layer_matched, magnitude_matched, plan
 from rnnviz.measures.primary import choose, first, strongest
 from rnnviz.settings.config import Config
+from rnnviz.settings.patching import most_sets
 from rnnviz.sweep.attacks import fgsm, sign_noise
 from rnnviz.sweep.loop import analyze
 from rnnviz.sweep.noise import InputSizes, matched_noise, model_input, probe_front
@@ -128,6 +129,17 @@ def test_plan_controls_are_matched_to_the_leading_set():
     for p in controls:
         assert p.control == RANK_BY[0] and not set(p.channels) & set(lead[p.k].channels)
         assert sorted(la for la, _ in p.channels) == sorted(la for la, _ in lead[p.k].channels)
+
+
+def test_the_renderer_s_bound_on_sets_is_what_plan_makes_at_most():
+    """budgets.py refuses a folder's patching entry above ``most_sets``: a real plan meets it exactly when
+    the leading measure is a third one (sigma, excess and it), and stays under it otherwise."""
+    net, (x, y) = GrayTwoLayerNet().eval(), mid_images(8)
+    a = analyze(net, x, y, sweep([0.0, 0.1], ["body.conv", "body.relu"], noise=True))
+    ladder, draws = (1, 2), 2
+    counts = {rank_by: len(plan(a, 1, ladder, draws=draws, seed=0, rank_by=rank_by)) for rank_by in RANK_BY}
+    assert counts["zscore"] == most_sets(len(ladder), draws, layers=2)
+    assert counts["sigma"] == counts["excess"] == most_sets(len(ladder), draws, layers=2) - len(ladder)
 
 
 def test_the_strongest_attack_is_primary_ties_to_the_first_listed():

@@ -18,12 +18,12 @@ from pathlib import Path
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import ATTACKS, MODELS, RECIPES
 from rnnviz.report.validate.cards import picture
-from rnnviz.settings.config import INT_BOUNDS, MAX_CLASSES, MAX_EPS, patch_ladder
+from rnnviz.settings.config import INT_BOUNDS, MAX_CLASSES, MAX_EPS
+from rnnviz.settings.patching import MAX_LADDER, most_sets, patch_ladder
 
 DEFAULT_EMBED_MB = 300.0  # an honest report embeds a few MB; the flag raises this
 LABELS_MAX = 1000  # the largest label set rnnviz reads (ImageNet-1k): classes a prediction can name
 LAYERS_MAX = 1000  # module paths a run can list
-MAX_LADDER = 8  # channel counts in --patch (``patch_ladder``)
 BASE64 = 4 / 3  # bytes of a data: URI per byte of the file
 
 
@@ -95,14 +95,13 @@ def _cards(results: dict, config: dict, most_cards: int, n_eps: int) -> None:
 
 
 def _patching(results: dict, config: dict, n_eps: int) -> None:
-    """Sets per entry (``rnnviz.measures.patch_plan.plan``): per ladder step sigma, excess, the leading
-    measure and the converse, two controls per draw; one per layer."""
+    """Sets per entry: at most what ``plan`` makes for the folder's own ladder (``most_sets``)."""
     try:
         ladder = len(patch_ladder(config.get("patch", "")))
     except UsageError:
         ladder = MAX_LADDER
     layers = min(_len(config.get("layers")) or LAYERS_MAX, LAYERS_MAX)
-    most = ladder * (4 + 2 * setting(config, "patch_draws")) + layers
+    most = most_sets(ladder, setting(config, "patch_draws"), layers)
     for m in MODELS:
         entries = _list(_obj(results.get("patching")).get(m))
         _most(entries, f"patching.{m}", n_eps)
