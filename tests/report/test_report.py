@@ -137,7 +137,7 @@ def test_html_sections_and_facts(rendered):
 
 def test_malicious_class_name_is_escaped_and_sanitized(tmp_path):
     evil = "<script>alert(1)</script>"
-    make_results(tmp_path, **{**SMALL, "classes": (evil, "$x$ bag")})
+    make_results(tmp_path, renders=False, exemplars=False, **{**SMALL, "classes": (evil, "$x$ bag")})
     render_report(tmp_path, pdf=False, progress=False)
     html = html_of(tmp_path)
     assert "<script" not in html
@@ -469,7 +469,7 @@ def test_a_weasyprint_failure_keeps_the_html_and_reports_one_line(tmp_path, monk
         raise RuntimeError("pango exploded\nsecond line of detail")
 
     monkeypatch.setattr(weasyprint, "HTML", broken)
-    make_results(tmp_path, **SMALL)
+    make_results(tmp_path, renders=False, exemplars=False, **SMALL)
     files = render_report(tmp_path, pdf=True, progress=False)
     assert files.pdf is None
     assert files.pdf_error == "report.pdf: RuntimeError: pango exploded"
@@ -485,7 +485,7 @@ def test_colours_reach_the_report_from_rnnviz_names(tmp_path, monkeypatch):
         text = (REPO / "templates" / name).read_text().upper()
         assert not any(colour.upper() in text for colour in COLOURS.values()), name
     monkeypatch.setitem(COLOURS, "standard", "#123456")
-    make_results(tmp_path, **SMALL)
+    make_results(tmp_path, renders=False, exemplars=False, **SMALL)
     render_report(tmp_path, pdf=False, progress=False)
     assert "--standard: #123456;" in html_of(tmp_path)
 

@@ -98,7 +98,7 @@ def test_a_folder_without_attacks_or_context_renders_as_before(tmp_path):
 
 
 def test_an_l2_attack_gets_its_own_panel(tmp_path):
-    root = make_results(tmp_path, attacks=("pgd", "fgsm", "pgd-l2"), **SMALL)
+    root = make_results(tmp_path, attacks=("pgd", "fgsm", "pgd-l2"), renders=False, exemplars=False, **SMALL)
     render_report(root, pdf=False, progress=False)
     assert len(accuracy_plot(load_results(root), root, "accuracy_check").axes) == 2  # L∞ and L2 never share an axis
     html = (root / "report.html").read_text(encoding="utf-8")
