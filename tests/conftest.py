@@ -33,7 +33,7 @@ def tiny_run(tmp_path_factory, worker_id):
 
 @pytest.fixture(scope="session")
 def rendered_fixture(tmp_path_factory, worker_id):
-    """The hand-made fixture folder rendered once per session with PDF and slides: (folder, ReportFiles)."""
+    """The recorded default folder rendered once per session with PDF and slides: (folder, ReportFiles)."""
     from fixtures.engine_run import rendered_fixture
 
     return rendered_fixture(tmp_path_factory, worker_id)

@@ -30,7 +30,7 @@ def attack_results(
     curve: dict | None,
 ) -> dict:
     """The JSON of results.attacks (docs/results-schema.md); ``display(index)`` names a class."""
-    names = list(by_attack)
+    names = [a for a in cfg.attack if a in by_attack]  # the primary first, as config.attack lists them
     collapse = {
         a: {m: collapse_entries(by_attack[a][m].pred, by_attack[a][m].labels, class_indices, display) for m in MODELS}
         for a in names

@@ -27,6 +27,7 @@ from rnnviz.models.labels import imagenet_labels
 from rnnviz.models.loading import _load_random
 from rnnviz.report import load_results
 from rnnviz.results.runfolder import INCOMPLETE_MARKER, LOCK_FILE, is_unfinished
+from rnnviz.settings.patching import most_sets
 
 REPO = Path(__file__).parents[2]
 FLAMINGO = 130
@@ -130,8 +131,7 @@ def test_patching_sets_beyond_the_ladder_and_draws_are_refused(tmp_path, capsys)
     root = make_results(tmp_path / "run")
     results = json.loads((root / "results.json").read_text())
     entry = results["patching"]["robust"][1]
-    # the ladder 1,5,30 with 2 draws and 5 layers: 3 * (3 + 2) + 5 = 20 sets at most
-    assert len(entry["sets"]) <= 20
+    assert len(entry["sets"]) <= most_sets(3, 2, 5)  # the ladder 1,5,30 with 2 draws and 5 layers
     entry["sets"] = entry["sets"] * 20
     (root / "results.json").write_text(json.dumps(results))
     assert main(["--from", str(root), "--no-pdf", "--quiet"]) == 2

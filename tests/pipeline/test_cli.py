@@ -47,7 +47,9 @@ def test_end_to_end_writes_every_output(report_dir):
     unique = {m: {(c["layer"], c["channel"]) for per in r["top_channels"][m] for c in per} for m in r["models"]}
     assert len(r["renders"]) == 3 * sum(len(u) for u in unique.values())  # once per channel and recipe
     assert {e["recipe"] for e in r["renders"]} == {"lucid", "raw", "accent"}
-    assert r["attacks"]["names"] == ["fgsm", "pgd"] and r["exemplars"]["n"] == 2
+    assert sorted(r["attacks"]["names"]) == ["fgsm", "pgd"] and r["exemplars"]["n"] == 2
+    # the chosen primary leads everywhere, also when it was not listed first (--attack fgsm,pgd)
+    assert r["attacks"]["names"] == r["config"]["attack"] and r["attacks"]["primary"] == r["primary_attack"]["name"]
     assert r["accuracy"]["standard"][0] >= r["accuracy"]["standard"][1]
     # eps = 0: sigma is 0 by construction, so no ranking, no top-k row, no sigma row, no render
     for m in r["models"]:

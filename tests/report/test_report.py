@@ -1,5 +1,5 @@
 """The renderer: self-contained HTML, a paginated PDF, confinement to the report folder, and
-re-rendering a results folder without torch. Everything runs on a fabricated results folder."""
+re-rendering a results folder without torch. Everything runs on a recorded real results folder."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import tomllib
 import weasyprint
 from fixtures.engine_run import copy_run, made_once
-from fixtures.make_results import SMALL, make_results
+from fixtures.make_results import SMALL, make_results, relabel
 from fixtures.outline import SECTIONS
 from PIL import Image
 from pypdf import PdfReader
@@ -32,10 +32,10 @@ from rnnviz.report.text.summary import caveats, summary_sentences
 REPO = Path(__file__).resolve().parents[2]
 FIGURE_IMAGE = re.compile(r'<figure id="fig-\d+"[^>]*>\s*<img src="data:image')  # cards add images of their own
 TRUST = ["ranking_stability", "noise_baseline", "ranking_convergence", "ranking_per_class"]
-# 3 attacked eps x 2 recipes of galleries, 1 diversity figure, 2 example grids, 3 profiles, 2 curves,
+# 3 attacked eps x 2 recipes of galleries, 2 diversity figures, 2 example grids, 3 profiles, 2 curves,
 # 4 figures on the ranking's trustworthiness, 2 on activation patching, 2 comparing the attacks,
 # 1 matching the two models' layers (CKA).
-FIGURES = 23
+FIGURES = 24
 PLOTS = [
     "accuracy_vs_eps",
     "accuracy_per_class",
@@ -49,14 +49,15 @@ PLOTS = [
     "attack_overlap",
     "attack_collapse",
 ]
-GRIDS = ["examples_sneaker", "examples_bag", "diversity_lucid"] + [
+GRIDS = ["examples_sneaker", "examples_bag", "diversity_lucid", "diversity_raw"] + [
     f"gallery_eps-{e}_{r}" for e in ("0.05", "0.1", "0.2") for r in ("lucid", "raw")
 ]
 
 
 def small_figures(renders: bool = True, patching: bool = True) -> set[str]:
-    """The figure files of the SMALL folder (one class, eps 0 and 0.1): those of the default at eps 0.1."""
+    """The figure files of the SMALL folder (one class, eps 0 and 0.1, no diversity): the default's at eps 0.1."""
     stems = [s for s in PLOTS + GRIDS if s != "examples_bag" and ("eps-" not in s or "eps-0.1" in s)]
+    stems = [s for s in stems if not s.startswith("diversity_")]
     stems = [s for s in stems if renders or not s.startswith(("gallery_", "diversity_"))]
     return {f"{s}.png" for s in stems if patching or not s.startswith("patching_")}
 
@@ -73,9 +74,9 @@ def pdf_pages(rendered):
 
 @pytest.fixture(scope="module")
 def damaged(tmp_path_factory, worker_id) -> Path:
-    """One render of two independent damages, made once per session (read only): no damage to undo for
-    robust at eps 0.05 (patching), and robust's #2 channel at eps 0.1 in the top k in only 30% of the
-    bootstrap draws (ranking)."""
+    """One render of three independent damages, made once per session (read only): no damage to undo for
+    robust at eps 0.05 (patching), robust's #2 channel at eps 0.05 in the top k in only 30% of the
+    bootstrap draws (ranking), and the standard model's accuracy rising from eps 0.1 to 0.2."""
 
     def make(root: Path) -> None:
         make_results(root)
@@ -85,7 +86,8 @@ def damaged(tmp_path_factory, worker_id) -> Path:
         for row in entry["sets"]:
             if row["kind"] != "converse":
                 row.update(undone=None, undone_ci=None)
-        results["ranking"]["robust"][2]["top"][1]["p_top"] = 0.3
+        results["ranking"]["robust"][1]["top"][1]["p_top"] = 0.3
+        results["accuracy"]["standard"][2:] = [0.005, 0.02]
         (root / "results.json").write_text(json.dumps(results))
         render_report(root, pdf=False, progress=False)
 
@@ -138,13 +140,14 @@ def test_html_sections_and_facts(rendered):
     html = html_of(rendered[0])
     positions = [html.index(title) for title in ["Summary", "Contents", *SECTIONS]]
     assert positions == sorted(positions)
-    assert "12.75/255" in html and "2" * 64 in html  # eps in /255; full sha256 in the appendix
+    sha = json.loads((rendered[0] / "results.json").read_text())["models"]["robust"]["sha256"]
+    assert "12.75/255" in html and sha in html  # eps in /255; full sha256 in the appendix
     assert 'href="data/accuracy.csv"' in html and 'href="results.json"' in html
 
 
 def test_malicious_class_name_is_escaped_and_sanitized(tmp_path):
     evil = "<script>alert(1)</script>"
-    make_results(tmp_path, renders=False, exemplars=False, **{**SMALL, "classes": (evil, "$x$ bag")})
+    relabel(make_results(tmp_path, renders=False, exemplars=False), {"sneaker": evil, "bag": "$x$ bag"})
     render_report(tmp_path, pdf=False, progress=False)
     html = html_of(tmp_path)
     assert "<script" not in html
@@ -198,30 +201,29 @@ def test_summary_quotes_the_numbers(tmp_path):
     sentences = summary_sentences(results)
     assert 3 <= len(sentences) <= 8
     assert (
-        "At ε = 0.1 (25.5/255) the robust model still classifies 82% of sneaker and 85% of "
-        "bag images correctly, the standard model 0.6% and 3.6%."
+        "At ε = 0.05 (12.75/255) the robust model still classifies 93% of sneaker and 95% of "
+        "bag images correctly, the standard model 0% and 0%."
     ) in sentences
-    assert any("standard model's most sensitive channels sit in layer4" in s for s in sentences)
+    assert any("standard model's most sensitive channels sit in layer3.0" in s for s in sentences)
 
 
 def test_summary_ratio_has_its_interval_its_range_over_eps_and_its_measure(tmp_path):
     results = json.loads((make_results(tmp_path) / "results.json").read_text())
-    results["comparison"][1].update(ratio=8.06, ratio_ci=[7.7, 8.4])
-    results["comparison"][3].update(ratio=1.84, ratio_ci=[1.8, 1.87])
+    results["comparison"][2].update(ratio=8.06, ratio_ci=[7.7, 8.4])  # the range's top moves off the lead ε
     sentences = summary_sentences(results)
     assert (
         "Measured in units of each channel's own activation size (relative σ), the standard model's "
-        "channels change 3.0× (95% interval 2.5–3.5) as much as the robust model's at ε = 0.1 "
-        "(25.5/255); across the attacked ε the ratio ranges from 1.8× (ε = 0.2) to 8.1× "
-        "(ε = 0.05)."
+        "channels change 7.7× (95% interval 7.4–8.1) as much as the robust model's at ε = 0.05 "
+        "(12.75/255); across the attacked ε the ratio ranges from 1.7× (ε = 0.2) to 8.1× "
+        "(ε = 0.1)."
     ) in sentences
     assert not any("less than the standard" in s for s in sentences)
     assert any(
-        "already causes 50% of σ in the standard model and 50% in the robust model at ε = 0.1" in s for s in sentences
+        "already causes 77% of σ in the standard model and 75% in the robust model at ε = 0.05" in s for s in sentences
     )
     assert any(
-        "is 0.75 (95% interval 0.50–1.00) for the standard model and 0.75 (95% interval "
-        "0.50–1.00) for the robust model" in s
+        "is 0.66 (95% interval 0.20–1.00) for the standard model and 0.52 (95% interval "
+        "0.20–1.00) for the robust model" in s
         for s in sentences
     )
 
@@ -251,8 +253,8 @@ def test_patching_section_and_its_figures_are_in_the_html_and_the_pdf(rendered, 
     section = html[html.index('<section id="patching"') : html.index('<section id="galleries"')]
     assert section.count("<figure") == 1 and 'href="#patching"' in html  # the per-layer figure: appendix C
     assert "Damage undone by putting back the clean values of k channels" in section
-    assert "Where does the damage enter?" in html and "50 images, a seeded" in section
-    assert "26% (14%–38%)" in section and "13% [12%–14%]" in section  # standard, eps 0.05, k = 5
+    assert "Where does the damage enter?" in html and "51 images, a seeded" in section
+    assert "44% (29%–57%)" in html and "9.0% [6.0%–12%]" in html  # standard, eps 0.05, k = 30 (appendix C)
     assert "No damage to undo for" not in section
     text = "\n".join(pdf_pages)
     for words in (
@@ -271,7 +273,7 @@ def test_patching_without_damage_says_so(damaged):
 
 
 def test_patch_none_renders_without_the_section_and_says_patching_was_off(tmp_path):
-    root = make_results(tmp_path, patch="none", **SMALL)
+    root = make_results(tmp_path, patching=False, **SMALL)
     assert json.loads((root / "results.json").read_text())["patching"] is None
     files = render_report(root, pdf=True, progress=False)
     html = html_of(root)
@@ -289,12 +291,12 @@ def test_summary_compares_the_top_k_with_random_channels(tmp_path):
     results = json.loads((make_results(tmp_path) / "results.json").read_text())
     sentence = next(s for s in summary_sentences(results) if "putting back the clean values" in s)
     assert sentence == (
-        "At ε = 0.1, putting back the clean values of the standard model's top 5 channels by σ undoes 26% "
-        "(95% interval 14–38%) of the attack's damage, against 13% for 5 random channels; the top 30 undo "
-        "85% (95% interval 73–97%), against 42% for 30 random channels (50 patched images): only the top 30 "
+        "At ε = 0.05, putting back the clean values of the standard model's top 5 channels by σ undoes 0% "
+        "(95% interval 0–0%) of the attack's damage, against 0% for 5 random channels; the top 30 undo "
+        "44% (95% interval 29–57%), against 9.0% for 30 random channels (51 patched images): only the top 30 "
         "clearly beat random channels (interval above every random draw); the top 5 do not."
     )
-    for row in results["patching"]["standard"][2]["sets"]:
+    for row in results["patching"]["standard"][1]["sets"]:
         if row["kind"] == "random":
             row["undone"] = 0.99
     sentence = next(s for s in summary_sentences(results) if "putting back the clean values" in s)
@@ -310,13 +312,15 @@ def test_unsettled_channels_are_marked_and_eps_zero_is_not_ranked(damaged):
     assert 'id="sens-0"' not in html and not re.search(r"layer_sensitivity_eps-0(?![.\d])", html)
     drawn = [p for p in (root / "figures").rglob("*") if p.parent.name != "examples"]  # the engine keeps eps 0's
     assert not [p for p in drawn if re.search(r"eps-0(?![.\d])", p.name)]
-    assert '<td>0.14</td><td class="ci">0.11–0.17</td>' in sens  # σ with its interval (robust, eps 0.1, #1)
+    assert '<td>0.0407</td><td class="ci">0.037–0.044</td>' in sens  # σ with its interval (robust, eps 0.05, #1)
 
 
 def test_non_monotone_accuracy_is_derived_once_from_every_neighbouring_pair(tmp_path):
     results = json.loads((make_results(tmp_path) / "results.json").read_text())
+    assert caveats(results) == []  # the recorded run's accuracy never rises
+    results["accuracy"]["standard"][1:] = [0.01, 0.006, 0.019]
     rises = (
-        "FGSM accuracy of the standard model rises from ε = 0.1 to 0.2 (0.6% → 1.9%): FGSM is "
+        "PGD accuracy of the standard model rises from ε = 0.1 to 0.2 (0.6% → 1.9%): PGD is "
         "not monotone in ε, so read it as an upper bound on robust accuracy."
     )
     assert caveats(results) == [rises]
@@ -326,14 +330,14 @@ def test_non_monotone_accuracy_is_derived_once_from_every_neighbouring_pair(tmp_
     results["accuracy"]["standard"] = [0.0, 0.1, 0.2, 0.9]
     results["accuracy"]["robust"] = [0.5, 0.35, 0.4, 0.3]
     assert caveats(results) == [
-        "FGSM accuracy of the robust model rises from ε = 0 to 0.05 (30% → 40%) and from ε = 0.1 to "
-        "0.2 (35% → 50%): FGSM is not monotone in ε, so read it as an upper bound on robust accuracy."
+        "PGD accuracy of the robust model rises from ε = 0 to 0.05 (30% → 40%) and from ε = 0.1 to "
+        "0.2 (35% → 50%): PGD is not monotone in ε, so read it as an upper bound on robust accuracy."
     ]
     assert sum("not monotone" in s for s in summary_sentences(results)) == 1
 
 
-def test_the_report_states_non_monotone_accuracy_once(rendered):
-    assert html_of(rendered[0]).count("not monotone in ε") == 1
+def test_the_report_states_non_monotone_accuracy_once(damaged):
+    assert html_of(damaged).count("not monotone in ε") == 1
 
 
 @pytest.mark.parametrize(
@@ -386,7 +390,7 @@ def test_pdf_is_a4_landscape_with_every_section_starting_a_page(rendered, pdf_pa
     reader = PdfReader(rendered[1].pdf)
     box = reader.pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (842, 595)
-    assert 10 <= len(pdf_pages) <= 34
+    assert 10 <= len(pdf_pages) <= 42  # the recorded real run: 41 (the hand-made folder gave 34)
     starts = [next(n for n, text in enumerate(pdf_pages) if body_text(text).startswith(title)) for title in SECTIONS]
     assert starts == sorted(starts) and starts[0] >= 2  # after the title page and contents
 
@@ -568,7 +572,8 @@ def test_shape_comparison_sees_keys_and_types():
 
 
 def test_fixture_has_the_engine_s_structure(tmp_path, tiny_run):
-    """The session's real engine run at tiny settings; the fixture must write the same keys, types and CSV headers."""
+    """The recorded folder has the keys, types and CSV headers the engine writes today (the session's tiny
+    run); if not, re-record it (tests/fixtures/record.py)."""
     engine_dir = tiny_run
     fixture_dir = make_results(tmp_path / "fixture")
     engine, fixture = (json.loads((d / "results.json").read_text()) for d in (engine_dir, fixture_dir))

@@ -1,6 +1,6 @@
 """results.json is untrusted input (issue 18): every finding reproduced through ``--from``.
 
-Each test damages a fabricated results folder the way the finding describes and checks the
+Each test damages a recorded results folder the way the finding describes and checks the
 answer: one stderr line naming the field, exit 2, nothing written outside the folder.
 """
 
@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,9 +69,7 @@ def test_a_recipe_cannot_steer_a_figure_outside_the_folder(tmp_path, capsys):
 
     root = damaged(tmp_path, damage)
     before = tree(tmp_path / "victim")
-    err = assert_refused(
-        capsys, root, "renders[1].recipe is 'x/../../../victim/OVERWRITTEN'", "expected one of lucid, raw"
-    )
+    err = assert_refused(capsys, root, "recipe is 'x/../../../victim/OVERWRITTEN'", "expected one of lucid, raw")
     assert tree(tmp_path / "victim") == before, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "victim"]
     assert not list((root / "figures").glob("gallery_*_x*"))
@@ -80,12 +79,10 @@ def test_a_symlinked_figures_folder_is_refused(tmp_path, capsys):
     """Without images under figures/ (no examples, no renders) every figure would land elsewhere."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    root = make_results(tmp_path / "run", n_examples=0, renders=False, exemplars=False)
+    root = make_results(tmp_path / "run", n_examples=False, renders=False, exemplars=False)
     for p in (root / "figures").rglob("*"):
         assert p.is_dir(), p
-    (root / "figures" / "examples").rmdir()
-    (root / "figures" / "renders").rmdir()
-    (root / "figures").rmdir()
+    shutil.rmtree(root / "figures")
     (root / "figures").symlink_to(elsewhere)
     rc, err = from_dir(capsys, root)
     assert rc == 2 and len(err.splitlines()) == 1, err
@@ -238,11 +235,11 @@ def test_math_markup_in_names_and_labels_is_drawn_as_text(tmp_path, capsys):
             ex["class"] = "$\\frac{$"
         r["accuracy_per_class"]["standard"]["$\\frac{$"] = r["accuracy_per_class"]["standard"].pop("sneaker")
         r["accuracy_per_class"]["robust"]["$\\frac{$"] = r["accuracy_per_class"]["robust"].pop("sneaker")
-        for layers in r["layer_sensitivity"]["standard"]:
-            layers["$layer$"] = layers.pop("layer3")
+        for layers in r["layer_sensitivity"]["standard"][1:]:  # eps 0: none measured
+            layers["$layer$"] = layers.pop("layer3.0")
         for entry in r["ranking"]["standard"][1:] + r["ranking"]["robust"][1:]:  # they reach the ranking figures too
             entry["per_class"]["$\\frac{$"] = entry["per_class"].pop("sneaker")
-            entry["layers"]["$layer$"] = entry["layers"].pop("layer3")
+            entry["layers"]["$layer$"] = entry["layers"].pop("layer3.0")
 
     root = damaged(tmp_path, damage, **SMALL)
     rc, err = from_dir(capsys, root)

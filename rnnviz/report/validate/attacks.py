@@ -31,6 +31,9 @@ def cross_checks(results: dict) -> None:
         _fail("config.pgd", "is missing: expected the PGD settings of a run with a PGD attack")
     if "attacks" in results:
         _attacks(results["attacks"])
+        primary = results["attacks"]["primary"]
+        if primary != names[0]:  # the main body and section D must name one attack
+            _fail("attacks.primary", f"is {primary!r}: expected config.attack's first, {names[0]!r}")
 
 
 def _attacks(att: dict) -> None:
