@@ -12,6 +12,7 @@ import torch
 import torchvision
 from fixtures.engine_run import TINY
 from fixtures.outline import SECTIONS
+from fixtures.page_fill import needs_poppler
 from helpers import undeclared_keys
 
 from rnnviz.cli import main
@@ -82,6 +83,7 @@ def test_html_is_self_contained_and_embeds_figures(report_dir):
     assert html.count("data:image/png;base64,") >= 5
 
 
+@needs_poppler
 def test_pdf_has_sections_in_order_and_no_empty_page(report_dir):
     pdf = report_dir / "report.pdf"
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout

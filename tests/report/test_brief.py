@@ -5,12 +5,11 @@ name only the attacks run, every image embedded once."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections import Counter
 
 import pytest
 from fixtures.make_results import make_results
-from fixtures.page_fill import holes, page_fill, section_starts
+from fixtures.page_fill import holes, needs_poppler, page_fill, section_starts
 from pypdf import PdfReader
 
 from rnnviz.report import load_results
@@ -21,7 +20,6 @@ from rnnviz.report.slides import titles as say
 from rnnviz.report.text import patch_numbers as pn
 from rnnviz.report.text.format import focus_index, pct
 
-POPPLER = pytest.mark.skipif(not shutil.which("pdftoppm"), reason="poppler's pdftoppm is not installed")
 # Finite verbs the findings use; a topic label ("Layer sensitivity at ε = 0.1") has none.
 VERB = re.compile(
     r"\b(is|are|was|were|has|have|gets|leads?|moves?|sits?|keeps?|causes?|undoes|share|shares|reach|reaches|"
@@ -42,13 +40,13 @@ def rendered(rendered_fixture):
     return rendered_fixture
 
 
-@POPPLER
+@needs_poppler
 @pytest.mark.xfail(strict=True, reason="the recorded real run leaves pages 6 and 9 part empty (next round)")
 def test_no_page_is_near_empty_or_half_empty_inside_a_section(rendered):
     assert holes(rendered[1].pdf) == []
 
 
-@POPPLER
+@needs_poppler
 def test_page_fill_tells_a_near_empty_page_from_a_full_one(tmp_path):
     css = "@page { size: A4 landscape; margin: 12mm 14mm 14mm; } p { margin: 0; }"
     tall = "<div style='height: 180mm; background: #333'></div>"

@@ -7,11 +7,11 @@ Readable means at least 18 pt on a 13.33-inch slide, i.e. 13.5 pt on the deck's 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 
 import pytest
 from fixtures.make_results import make_results
+from fixtures.page_fill import needs_poppler
 from pypdf import PdfReader
 
 from rnnviz.common.names import eps_slug, eps_slugs
@@ -86,7 +86,7 @@ def test_eps_slug_is_file_name_safe_and_unique():
     assert len(set(eps_slugs({"eps": [0.1, 0.2], "eps_labels": ["a/b", "a b"]}))) == 2
 
 
-@pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler's pdftotext is not installed")
+@needs_poppler
 def test_html_text_on_slides_is_at_least_13_5_pt(deck):
     root, _ = deck
     xml = subprocess.run(
