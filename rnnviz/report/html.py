@@ -32,7 +32,6 @@ from rnnviz.report.sections import matching as matching_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
 from rnnviz.report.slides import titles as findings
-from rnnviz.report.text import patch_numbers
 from rnnviz.report.text import summary as summary_text
 from rnnviz.report.text.answer import (
     advice,
@@ -158,11 +157,9 @@ def _brief(results: dict) -> dict:
 
 
 def _pointers(results: dict) -> list[dict]:
-    """Page 2 of the brief: one line each on trust, cause and the attacks, with the section that backs it
-    (page 1 already says when patching was off)."""
+    """Page 2 of the brief: one line each on trust and the attacks, with the section that backs it
+    (page 1 states the cause)."""
     out = [{"what": "Trust", "text": findings.stability(results), "href": "trust"}]
-    if patch_numbers.enabled(results) and results["config"]["eps"][main_index(results) or 0] > 0:
-        out.append({"what": "Cause", "text": findings.cause(results, intervals=True), "href": "patching"})
     attacks = findings.attacks(results)
     if attacks:
         out.append({"what": "Attacks", "text": attacks, "href": "attacks"})

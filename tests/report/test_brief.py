@@ -18,6 +18,7 @@ from rnnviz.report.pdf import write_pdf
 from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.slides import titles as say
 from rnnviz.report.text import patch_numbers as pn
+from rnnviz.report.text.cause import cause_line
 from rnnviz.report.text.format import focus_index, pct
 
 # Finite verbs the findings use; a topic label ("Layer sensitivity at ε = 0.1") has none.
@@ -62,9 +63,11 @@ def test_page_fill_tells_a_near_empty_page_from_a_full_one(tmp_path):
 def test_the_brief_leads_with_the_answer_then_the_appendix(rendered):
     pages = [page.extract_text() for page in PdfReader(rendered[1].pdf).pages]
     assert "Summary" in pages[0] and "Figure 1." in pages[0]
+    first = " ".join(pages[0].split())
+    assert "restoring the top 5 / 30 channels undoes" in first  # the cause is part of the answer
     second = " ".join(pages[1].split())
     assert "Which channels react at ε = 0.05" in second and "Contents" in second
-    for pointer in ("Trust.", "(section 3)", "Cause.", "(section 4)", "Attacks.", "(appendix D)"):
+    for pointer in ("Trust.", "(section 3)", "Attacks.", "(appendix D)"):
         assert pointer in second, pointer
     cover = next(n for n, text in enumerate(pages) if text.lstrip().startswith("Appendix"))
     assert "Appendix contents" in pages[cover] and "Figures" in pages[cover]
@@ -116,11 +119,15 @@ def test_the_pointer_titles_quote_the_numbers_they_summarise(tmp_path):
     assert f"share a Jaccard index of {jaccard:.2f} (standard)" in say.attacks(results)
     e = pn.entry(results, "standard", i)
     lead = results["ranking"]["standard"][i]["measure"]
-    k = min(pn.ladder(e, lead), key=lambda k: abs(k - results["config"]["top_k"]))
-    random_mean = pn.random_stats(e, k)[0]
-    top = pn.row(e, lead, k)
-    undone = pct(top["undone"])
-    assert f"undoes {undone} of the standard model's damage (random: {pct(random_mean)})" in say.cause(results)
-    low, high = top["undone_ci"]
-    brief = f"undoes {undone} (95% interval {pct(low)[:-1]}–{pct(high)}) of the standard model's damage"
-    assert brief in say.cause(results, intervals=True)  # the brief's line carries the interval
+    ks = pn.quoted_ks(results, e, lead)
+    assert ks == [5, 30]  # the recording: top_k 3 on the ladder 1, 5, 30: nearest (the larger on a tie), largest
+    undone = " / ".join(pct(pn.row(e, lead, k)["undone"]) for k in ks)
+    random = " / ".join(pct(pn.random_stats(e, k)[0]) for k in ks)
+    line = cause_line(results)
+    assert (
+        f"restoring the top 5 / 30 channels undoes {undone} of the standard model's damage (random: {random})" in line
+    )
+    assert line.endswith("the robust model: too few patched images flipped (3 of 51)")
+    low, high = pn.row(e, lead, 5)["undone_ci"]
+    brief = f"undoes {pct(pn.row(e, lead, 5)['undone'])} (95% interval {pct(low)[:-1]}–{pct(high)}) / "
+    assert brief in cause_line(results, intervals=True)  # the brief's line carries the interval

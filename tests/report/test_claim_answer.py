@@ -6,7 +6,7 @@ import re
 from fixtures.make_results import make_results
 
 from rnnviz.report.text.answer import advice, answer_sentences, page_one
-from rnnviz.report.text.cause import MIN_FLIPPED
+from rnnviz.report.text.patch_numbers import MIN_FLIPPED
 
 
 def load(tmp_path):
@@ -75,8 +75,25 @@ def test_the_cause_verdict_reads_both_controls_and_the_largest_damage(tmp_path):
         ]
     text = cause_sentence(results, "robust", 1)
     first, second = text.split(". At ε")
-    assert "undoes 60%" in first and first.endswith("more than both controls")
+    assert "undoes 60%" in first and first.endswith("more than both controls (40 patched images)")
     assert "where the attack flips the most patched images (30 of 40)" in second
     assert "undoes 0%" in second and "less than both controls" in second
     results["patching"]["robust"][-1] = _hand_entry(0.12, 0.1, flipped=10)  # fewer flips: only the ranked eps
     assert "flips the most" not in cause_sentence(results, "robust", 1)
+
+
+def test_a_verdict_needs_the_intervals_apart_both_ways(tmp_path):
+    """Hand-set: the top-5 undoes 0% with a degenerate 0–0% interval (every resample the same) against
+    controls whose intervals reach down to 0%: not "less than the controls", whose lowest end it ties."""
+    from rnnviz.report.text.cause import cause_sentence
+
+    results = load(tmp_path)
+    results["config"]["top_k"] = 5
+    results["ranking"]["robust"][1]["measure"] = "zscore"
+    entry = _hand_entry(0.0, 0.1, flipped=6)
+    for r in entry["sets"]:
+        r["undone_ci"] = [0.0, 0.0] if r["kind"] == "zscore" else [0.0, 0.5]
+    results["patching"]["robust"] = [None, entry, *[None] * (len(results["config"]["eps"]) - 2)]
+    text = cause_sentence(results, "robust", 1)
+    assert "undoes 0% (95% interval 0–0%)" in text and "not clearly more than the controls" in text
+    assert "less than both controls" not in text

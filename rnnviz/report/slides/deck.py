@@ -25,6 +25,7 @@ from rnnviz.report.figures.look import SLIDE, SLIDE_AREA_IN, SLIDE_MIN_PT, image
 from rnnviz.report.sections import trust
 from rnnviz.report.slides import grids as slide_grids
 from rnnviz.report.slides import titles as say
+from rnnviz.report.text.cause import cause_line
 from rnnviz.report.text.format import attack_label
 from rnnviz.report.validate.safety import output
 
@@ -71,7 +72,7 @@ def build(results: dict, root: Path, figures: list[ReportFigure]) -> list[Slide]
         else:
             extras.append(Slide(say.sensitivity(results, i), fig, shown=False))
         extras += _gallery_files(results, root, i)
-    shown = {"ranking_stability": say.stability, "noise_baseline": say.noise, "patching_undone": say.cause}
+    shown = {"ranking_stability": say.stability, "noise_baseline": say.noise, "patching_undone": cause_line}
     for key, draw in SECTION_PLOTS.items():
         if key in keys and key in shown:
             deck.append(Slide(shown[key](results), _plot(draw, results, root, key)))

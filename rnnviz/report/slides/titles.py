@@ -13,8 +13,6 @@ from collections import Counter
 from rnnviz.common.intervals import wilson
 from rnnviz.common.names import MODELS
 from rnnviz.report.text import gallery as gallery_text
-from rnnviz.report.text import patch_numbers as pn
-from rnnviz.report.text.cause import interval
 from rnnviz.report.text.format import attack_label, attack_list, attack_name, focus_index, pct
 
 
@@ -118,36 +116,6 @@ def _reached(results: dict, i: int, recipe: str) -> dict[str, tuple[int, int]]:
         ]
         out[m] = sum(r.get("stop") == "target" for r in rs), len(rs)
     return out
-
-
-def cause(results: dict, intervals: bool = False) -> str:
-    """Damage undone by the leading top k against k random channels of the same layers, at the first
-    patched eps (focus first) where the attack did damage; ``intervals``: with the top k's 95%
-    interval (the brief's line; a slide title stays one line short)."""
-    if not pn.enabled(results):
-        return "Activation patching was not run, so this run does not test whether these channels cause the errors"
-    for i in [focus_index(results)] + pn.patched(results):
-        found = {m: v for m in MODELS if (v := _undone(results, m, i, intervals))}
-        if found:
-            parts = [f"{v[1]} of the {m} model's damage (random: {v[2]})" for m, v in found.items()]
-            k = next(iter(found.values()))[0]
-            return f"At ε = {label(results, i)} restoring the top {k} undoes " + ", ".join(parts)
-    return "The attack flipped too few patched images for a causal result at any ε"
-
-
-def _undone(results: dict, m: str, i: int, intervals: bool) -> tuple[int, str, str] | None:
-    e = pn.entry(results, m, i)
-    if not pn.damaged(e):
-        return None
-    lead = results["ranking"][m][i]["measure"]
-    ks = pn.ladder(e, lead)
-    if not ks:
-        return None
-    k = min(ks, key=lambda k: abs(k - results["config"]["top_k"]))
-    top, rnd = pn.row(e, lead, k), pn.random_stats(e, k)
-    if top is None or top.get("undone") is None or rnd is None:
-        return None
-    return k, pct(top["undone"]) + (interval(top.get("undone_ci")) if intervals else ""), pct(rnd[0])
 
 
 def attacks(results: dict) -> str | None:

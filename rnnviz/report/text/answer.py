@@ -10,7 +10,7 @@ from __future__ import annotations
 from rnnviz.common.names import MODELS, RANK_WORDS
 from rnnviz.report.text import patch_numbers as pn
 from rnnviz.report.text import summary
-from rnnviz.report.text.cause import cause_sentence
+from rnnviz.report.text.cause import cause_line, cause_sentence
 from rnnviz.report.text.format import attack_label, attack_list, eps_text, focus_index, pct
 
 
@@ -27,16 +27,14 @@ def page_one(results: dict) -> list[str]:
 
 
 def brief(results: dict) -> list[str]:
-    """Page 1 of the brief: clean accuracy, every attack's accuracy, which channels and how specific
-    they are, and the caveats; page 2 states trust, cause and the attacks in one line each, and
-    section 2 opens with the rest (``sensitivity_sentences``)."""
+    """Page 1 of the brief: clean accuracy, every attack's accuracy, which channels, how specific
+    they are and whether they cause the errors, and the caveats; page 2 states trust and the attacks
+    in one line each, and section 2 opens with the rest (``sensitivity_sentences``)."""
     i = focus_index(results)
     if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
         return summary.summary_sentences(results)
     out = [summary._clean_sentence(results), _accuracy(results, i), *(_channels(results, m, i) for m in MODELS)]
-    out.append(_specific(results, i))
-    if not pn.enabled(results):  # say that cause was not tested, rather than nothing
-        out.append(summary._patching_sentence(results))
+    out += [_specific(results, i), f"{cause_line(results, intervals=True)}."]
     return [s for s in [*out, *summary.caveats(results)] if s]
 
 

@@ -7,10 +7,10 @@ layers (``rnnviz.measures.patch_plan``); the verdict compares intervals, never p
 
 from __future__ import annotations
 
+from rnnviz.common.names import MODELS
 from rnnviz.report.text import patch_numbers as pn
-from rnnviz.report.text.format import pct
+from rnnviz.report.text.format import focus_index, pct
 
-MIN_FLIPPED = 5  # fewer images flipped by the attack than this: no damage to undo, no causal result
 CONTROLS = {"random": "random channels in the same layers", "magnitude": "channels of similar clean |F|"}
 
 
@@ -21,10 +21,10 @@ def cause_sentence(results: dict, m: str, i: int) -> str | None:
     if not pn.enabled(results):
         return None
     patched = [j for j in pn.patched(results) if pn.entry(results, m, j)]
-    usable = [j for j in [i] + [j for j in patched if j != i] if flipped(pn.entry(results, m, j)) >= MIN_FLIPPED]
+    usable = [j for j in [i] + [j for j in patched if j != i] if pn.causal(pn.entry(results, m, j))]
     said = []
     if usable:
-        worst = max(usable, key=lambda j: (flipped(pn.entry(results, m, j)), -usable.index(j)))
+        worst = max(usable, key=lambda j: (pn.flipped(pn.entry(results, m, j)), -usable.index(j)))
         verdicts = [_verdict(results, m, j, largest=j != usable[0]) for j in dict.fromkeys([usable[0], worst])]
         said = [v for v in verdicts if v]
     missing = [j for j in patched if j not in usable]
@@ -33,53 +33,104 @@ def cause_sentence(results: dict, m: str, i: int) -> str | None:
     return " ".join(f"{s}." for s in said) or None
 
 
-def flipped(e) -> int:
-    """Patched images the attack turned from right to wrong (net)."""
-    return round((e["accuracy_clean"] - e["accuracy_adv"]) * e["n_images"]) if e else 0
+def cause_line(results: dict, intervals: bool = False) -> str:
+    """The short cause finding (page 1 of the brief with ``intervals``, the patching slide's title
+    without): the leading top k at the quoted k against as many random channels of the same layers,
+    per model, at the focus ε or the first patched ε where the attack flipped enough images."""
+    if not pn.enabled(results):
+        return pn.PATCHING_OFF
+    for i in dict.fromkeys([focus_index(results)] + pn.patched(results)):
+        found = {m: v for m in MODELS if (v := _ladder_numbers(results, m, i, intervals))}
+        if not found:
+            continue
+        ks = next(iter(found.values()))[0]
+        parts = [
+            f"{' / '.join(top)} of the {m} model's damage (random: {' / '.join(rnd)})"
+            for m, (_, top, rnd) in found.items()
+        ]
+        parts += [_unpatched(pn.entry(results, m, i), m) for m in MODELS if m not in found]
+        eps = results["config"]["eps_labels"][i]
+        return f"At ε = {eps} restoring the top {' / '.join(map(str, ks))} channels undoes " + "; ".join(parts)
+    return "The attack flipped too few patched images for a causal result at any ε"
+
+
+def _unpatched(e: dict | None, m: str) -> str:
+    if not e:
+        return f"the {m} model was not patched there"
+    return f"the {m} model: too few patched images flipped ({pn.flipped(e)} of {e['n_images']})"
+
+
+def _ladder_numbers(results: dict, m: str, i: int, intervals: bool) -> tuple[list[int], list[str], list[str]] | None:
+    """(quoted k, the leading top k's damage undone, random channels' mean) for one model, or None."""
+    e = pn.entry(results, m, i)
+    if not pn.causal(e):
+        return None
+    lead = results["ranking"][m][i]["measure"]
+    found = [
+        (k, top, rnd)
+        for k in pn.quoted_ks(results, e, lead)
+        if (top := _undone_at(e, lead, k)) and (rnd := pn.random_stats(e, k))
+    ]
+    if not found:
+        return None
+    undone = [pct(top["undone"]) + (interval(top.get("undone_ci")) if intervals else "") for _, top, _ in found]
+    return [k for k, _, _ in found], undone, [pct(rnd[0]) for _, _, rnd in found]
+
+
+def _undone_at(e: dict, kind: str, k: int) -> dict | None:
+    top = pn.row(e, kind, k)
+    return top if top is not None and top.get("undone") is not None else None
 
 
 def _verdict(results: dict, m: str, j: int, largest: bool) -> str | None:
+    """Each quoted k's damage undone against both controls, with its verdict."""
     e, lead = pn.entry(results, m, j), results["ranking"][m][j]["measure"]
-    k = min(pn.ladder(e, lead) or [0], key=lambda k: abs(k - results["config"]["top_k"]))
-    top = pn.row(e, lead, k)
-    if top is None or top.get("undone") is None:
+    ks = pn.quoted_ks(results, e, lead)
+    said = [f"{m} model's top {k} undoes {text}" for k in ks if (text := _one_k(e, lead, k))]
+    if not said:
+        return None
+    where = f"At ε = {results['config']['eps_labels'][j]}"
+    if largest:
+        where += f", where the attack flips the most patched images ({pn.flipped(e)} of {e['n_images']})"
+    return f"{where}, putting back the clean values of the {'; the '.join(said)} ({e['n_images']} patched images)"
+
+
+def _one_k(e: dict, lead: str, k: int) -> str | None:
+    top = _undone_at(e, lead, k)
+    if top is None:
         return None
     controls = {kind: c for kind in CONTROLS if (c := _control(e, kind, k))}
     low, high = top.get("undone_ci") or [top["undone"], top["undone"]]
     if controls and all(low > c[2] for c in controls.values()):
         verdict = "more than both controls"
-    elif controls and all(high < c[1] for c in controls.values()):
+    elif controls and all(high < c[3] for c in controls.values()):
         verdict = "less than both controls (these channels do not carry the damage)"
     else:
         verdict = "not clearly more than the controls"
-    where = f"At ε = {results['config']['eps_labels'][j]}"
-    if largest:
-        where += f", where the attack flips the most patched images ({flipped(e)} of {e['n_images']})"
     against = " and ".join(f"{c[0]} for {CONTROLS[kind]}" for kind, c in controls.items()) or "no control"
-    return (
-        f"{where}, putting back the clean values of the {m} model's top {k} undoes {pct(top['undone'])}"
-        f"{interval(top.get('undone_ci'))} of the damage ({e['n_images']} patched images), against {against}: {verdict}"
-    )
+    return f"{pct(top['undone'])}{interval(top.get('undone_ci'))} of the damage, against {against}: {verdict}"
 
 
 def _no_result(results: dict, m: str, missing: list[int]) -> str:
     labels, e0 = results["config"]["eps_labels"], pn.entry(results, m, missing[0])
-    flips = ", ".join(f"{flipped(pn.entry(results, m, j))} at ε = {labels[j]}" for j in missing)
+    flips = ", ".join(f"{pn.flipped(pn.entry(results, m, j))} at ε = {labels[j]}" for j in missing)
     return (
         f"No causal result for the {m} model at ε = {', '.join(labels[j] for j in missing)}: the attack "
-        f"flipped too few of the {e0['n_images']} patched images ({flips}; at least {MIN_FLIPPED} needed)"
+        f"flipped too few of the {e0['n_images']} patched images ({flips}; at least {pn.MIN_FLIPPED} needed)"
     )
 
 
-def _control(e: dict, kind: str, k: int) -> tuple[str, float, float] | None:
-    """A control in words (mean over draws, with the draws' highest interval end), its mean, and
-    the highest value any draw's interval reaches."""
+def _control(e: dict, kind: str, k: int) -> tuple[str, float, float, float] | None:
+    """A control in words (mean over draws, with the draws' highest interval end), its mean, the
+    highest value any draw's interval reaches and the lowest: "more" must clear the highest, "less"
+    stay under the lowest, so neither verdict rests on a point."""
     rows = [r for r in e["sets"] if r["kind"] == kind and r["k"] == k and r.get("undone") is not None]
     if not rows:
         return None
     mean = sum(r["undone"] for r in rows) / len(rows)
-    high = max((r["undone_ci"] or [r["undone"], r["undone"]])[1] for r in rows)
-    return f"{pct(mean)} (highest interval end {pct(high)}, {len(rows)} draws)", mean, high
+    ends = [r["undone_ci"] or [r["undone"], r["undone"]] for r in rows]
+    high, low = max(end[1] for end in ends), min(end[0] for end in ends)
+    return f"{pct(mean)} (highest interval end {pct(high)}, {len(rows)} draw{'s' * (len(rows) > 1)})", mean, high, low
 
 
 def interval(ci) -> str:

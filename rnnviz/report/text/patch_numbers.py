@@ -9,6 +9,11 @@ from typing import Any
 from rnnviz.common.names import MODELS, layer_order
 
 CURVES = ("sigma", "excess")  # the two rankings drawn against random channels
+PATCHING_OFF = (
+    "Activation patching was off in this run (--patch none), so the report does not test "
+    "whether the sensitive channels cause the errors"
+)
+MIN_FLIPPED = 5  # fewer patched images flipped by the attack than this: no damage to undo, no causal result
 
 
 def enabled(results: dict) -> bool:
@@ -67,10 +72,22 @@ def all_layers(results: dict) -> list[str]:
     return layer_order(results["config"]["layers"], names)
 
 
-def summary_ks(results: dict, e: dict) -> list[int]:
-    """The k the summary quotes: the ladder's k nearest config.top_k, then the largest k."""
-    ks = ladder(e)
+def quoted_ks(results: dict, e: dict, kind: str = "sigma") -> list[int]:
+    """The k every sentence quotes (page 1, the brief, slides, the sections): the ladder's k nearest
+    config.top_k (the larger on a tie), then the largest k. A fixed rule, so no sentence picks the k
+    that happens to look best."""
+    ks = ladder(e, kind)
     if not ks:
         return []
     near = min(ks, key=lambda k: (abs(k - results["config"]["top_k"]), -k))
     return [near] if near == ks[-1] else [near, ks[-1]]
+
+
+def flipped(e: Any) -> int:
+    """Patched images the attack turned from right to wrong (net)."""
+    return round((e["accuracy_clean"] - e["accuracy_adv"]) * e["n_images"]) if e else 0
+
+
+def causal(e: Any) -> bool:
+    """The attack flipped enough patched images for damage undone to mean something."""
+    return damaged(e) and flipped(e) >= MIN_FLIPPED

@@ -155,16 +155,13 @@ def _patching_sentence(results: dict) -> str | None:
     """Top-k by σ against random channels at the focus eps (or the first eps with damage to undo),
     for the standard model where the attack damaged it; the verdict follows the numbers."""
     if not pn.enabled(results):
-        return (
-            "Activation patching was off in this run (--patch none), so the report does not test "
-            "whether the sensitive channels cause the errors."
-        )
+        return f"{pn.PATCHING_OFF}."
     order = [focus_index(results)] + pn.patched(results)
     m, i = next(((m, i) for m in MODELS for i in order if pn.damaged(pn.entry(results, m, i))), (None, None))
     if m is None:
         return None
     e, parts, verdicts = pn.entry(results, m, i), [], {}
-    for k in pn.summary_ks(results, e):
+    for k in pn.quoted_ks(results, e):
         top, rnd = pn.row(e, "sigma", k), pn.random_stats(e, k)
         if top is None or top.get("undone") is None:
             continue
