@@ -75,8 +75,8 @@ def test_the_cause_verdict_reads_both_controls_and_the_largest_damage(tmp_path):
         ]
     text = cause_sentence(results, "robust", 1)
     first, second = text.split(". At ε")
-    assert "undoes 60%" in first and first.endswith("more than both controls (40 patched images)")
-    assert "where the attack flips the most patched images (30 of 40)" in second
+    assert "undoes 60%" in first and first.endswith("channels of similar clean |F| 10%: more than both controls")
+    assert "(40 patched images; the attack flips the most here, 30)" in second
     assert "undoes 0%" in second and "less than both controls" in second
     results["patching"]["robust"][-1] = _hand_entry(0.12, 0.1, flipped=10)  # fewer flips: only the ranked eps
     assert "flips the most" not in cause_sentence(results, "robust", 1)

@@ -83,32 +83,49 @@ def _undone_at(e: dict, kind: str, k: int) -> dict | None:
 
 
 def _verdict(results: dict, m: str, j: int, largest: bool) -> str | None:
-    """Each quoted k's damage undone against both controls, with its verdict."""
+    """The quoted k's damage undone with intervals, both controls' means beside them, and a verdict per k
+    (the section's table holds every draw and interval)."""
     e, lead = pn.entry(results, m, j), results["ranking"][m][j]["measure"]
-    ks = pn.quoted_ks(results, e, lead)
-    said = [f"{m} model's top {k} undoes {text}" for k in ks if (text := _one_k(e, lead, k))]
-    if not said:
+    found = [(k, top) for k in pn.quoted_ks(results, e, lead) if (top := _undone_at(e, lead, k))]
+    if not found:
         return None
-    where = f"At ε = {results['config']['eps_labels'][j]}"
-    if largest:
-        where += f", where the attack flips the most patched images ({pn.flipped(e)} of {e['n_images']})"
-    return f"{where}, putting back the clean values of the {'; the '.join(said)} ({e['n_images']} patched images)"
+    ks = [k for k, _ in found]
+    where = f"At ε = {results['config']['eps_labels'][j]} ({e['n_images']} patched images"
+    where += f"; the attack flips the most here, {pn.flipped(e)})" if largest else ")"
+    cis = [ci for _, top in found if (ci := top.get("undone_ci"))]
+    undone = " / ".join(pct(top["undone"]) for _, top in found)
+    if len(cis) == len(found):
+        undone += f" (95% interval{'s' * (len(cis) > 1)} {' / '.join(_range(ci) for ci in cis)})"
+    controls = {kind: [_control(e, kind, k) for k in ks] for kind in CONTROLS}
+    against = "; ".join(
+        f"{CONTROLS[kind]} {' / '.join(pct(c[0]) if c else '–' for c in cs)}"
+        for kind, cs in controls.items()
+        if any(cs)
+    )
+    by_verdict: dict[str, list[str]] = {}
+    for n, (k, top) in enumerate(found):
+        matched = [c for cs in controls.values() if (c := cs[n])]
+        by_verdict.setdefault(_one_k(top, matched), []).append(str(k))
+    verdicts = "; ".join(v if len(by_verdict) == 1 else f"{v} at k = {' and '.join(k)}" for v, k in by_verdict.items())
+    return (
+        f"{where}, putting back the clean values of the {m} model's top {' / '.join(map(str, ks))} undoes "
+        f"{undone} of the damage, against {against or 'no control'}: {verdicts}"
+    )
 
 
-def _one_k(e: dict, lead: str, k: int) -> str | None:
-    top = _undone_at(e, lead, k)
-    if top is None:
-        return None
-    controls = {kind: c for kind in CONTROLS if (c := _control(e, kind, k))}
+def _one_k(top: dict, controls: list[tuple[float, float, float]]) -> str:
+    """More or less than every control only where the intervals part: "more" must clear the highest
+    end of any control draw's interval, "less" stay under the lowest, so neither rests on a point."""
     low, high = top.get("undone_ci") or [top["undone"], top["undone"]]
-    if controls and all(low > c[2] for c in controls.values()):
-        verdict = "more than both controls"
-    elif controls and all(high < c[3] for c in controls.values()):
-        verdict = "less than both controls (these channels do not carry the damage)"
-    else:
-        verdict = "not clearly more than the controls"
-    against = " and ".join(f"{c[0]} for {CONTROLS[kind]}" for kind, c in controls.items()) or "no control"
-    return f"{pct(top['undone'])}{interval(top.get('undone_ci'))} of the damage, against {against}: {verdict}"
+    if controls and all(low > c[1] for c in controls):
+        return "more than both controls"
+    if controls and all(high < c[2] for c in controls):
+        return "less than both controls (these channels do not carry the damage)"
+    return "not clearly more than the controls"
+
+
+def _range(ci: list[float]) -> str:
+    return f"{pct(ci[0])[:-1]}–{pct(ci[1])}"
 
 
 def _no_result(results: dict, m: str, missing: list[int]) -> str:
@@ -120,17 +137,14 @@ def _no_result(results: dict, m: str, missing: list[int]) -> str:
     )
 
 
-def _control(e: dict, kind: str, k: int) -> tuple[str, float, float, float] | None:
-    """A control in words (mean over draws, with the draws' highest interval end), its mean, the
-    highest value any draw's interval reaches and the lowest: "more" must clear the highest, "less"
-    stay under the lowest, so neither verdict rests on a point."""
+def _control(e: dict, kind: str, k: int) -> tuple[float, float, float] | None:
+    """A control's mean over its draws, the highest end any draw's interval reaches, and the lowest."""
     rows = [r for r in e["sets"] if r["kind"] == kind and r["k"] == k and r.get("undone") is not None]
     if not rows:
         return None
-    mean = sum(r["undone"] for r in rows) / len(rows)
     ends = [r["undone_ci"] or [r["undone"], r["undone"]] for r in rows]
-    high, low = max(end[1] for end in ends), min(end[0] for end in ends)
-    return f"{pct(mean)} (highest interval end {pct(high)}, {len(rows)} draw{'s' * (len(rows) > 1)})", mean, high, low
+    mean = sum(r["undone"] for r in rows) / len(rows)
+    return mean, max(end[1] for end in ends), min(end[0] for end in ends)
 
 
 def interval(ci) -> str:
