@@ -68,8 +68,24 @@ def test_overlap_sentence_counts_shared_channels_against_the_bootstrap_reference
     assert len(fgsm & pgd) == 2 and len(fgsm) == 3
     assert (
         "model at ε = 0.05: PGD and FGSM share 2 of 3 top channels (Jaccard 0.50, Spearman 0.98 over all "
-        "channels), below the 0.52 expected from resampling alone: the sensitive set depends on the attack." in part
+        "channels), below the 0.52 expected from resampling alone but inside its 95% interval (0.20–1.00): "
+        "this run cannot tell the two attacks' sets apart." in part
     )
+    assert (
+        "share 0 of 3 top channels (Jaccard 0.00" in part
+        and "(95% interval 0.20–1.00): the sensitive set depends" in part
+    )
+
+
+def test_two_attacks_differ_only_below_the_resampling_interval():
+    """Hand-set: expected resampling Jaccard 0.6 with its 95% interval 0.3–1.0."""
+    from rnnviz.report.sections.attacks import _overlap_verdict
+
+    assert "depends on the attack" in _overlap_verdict(0.2, 0.6, [0.3, 1.0], noise=False)
+    assert "cannot tell the two attacks' sets apart" in _overlap_verdict(0.3, 0.6, [0.3, 1.0], noise=False)
+    assert "both attacks find the same channels" in _overlap_verdict(0.6, 0.6, [0.3, 1.0], noise=False)
+    assert "noise alone already moves" in _overlap_verdict(0.8, 0.6, None, noise=True)
+    assert "no resampling reference" in _overlap_verdict(0.8, None, None, noise=False)
 
 
 def test_first_page_has_the_full_test_set_accuracy_and_the_training_eps(rendered):

@@ -178,22 +178,31 @@ def _overlap_sentences(results: dict, m: str) -> list[dict]:
                 f"{attack_label(p)} and {attack_label(a)} share {len(tops[0] & tops[1])} of "
                 f"{len(tops[0])} top channels (Jaccard {jac:.2f}, Spearman {rho:.2f} over all channels)"
             )
-        if ref is None:
-            verdict = "; without a bootstrap there is no resampling reference"
-        elif jac < ref:
-            verdict = f", below the {ref:.2f} expected from resampling alone: " + (
-                "the sensitive set depends on the attack"
-                if a != "noise"
-                else "the attack moves other channels than noise does"
-            )
-        else:
-            verdict = f", as much as the {ref:.2f} expected from resampling alone: " + (
-                "within noise both attacks find the same channels"
-                if a != "noise"
-                else "noise alone already moves these channels"
-            )
+        ci = (results["ranking"][m][i] or {}).get("jaccard_ci")
+        verdict = _overlap_verdict(jac, ref, ci, noise=a == "noise")
         out.append({"model": m, "text": f"at ε = {label}: {share}{verdict}."})
     return out
+
+
+def _overlap_verdict(jac: float, ref: float | None, ci: list[float] | None, noise: bool) -> str:
+    """Two attacks' top-k differ only where their Jaccard falls below the resampling interval of the
+    primary's own top-k (``ci``); between that interval's low end and its mean the run cannot tell."""
+    if ref is None:
+        return "; without a bootstrap there is no resampling reference"
+    if jac >= ref:
+        same = (
+            "noise alone already moves these channels" if noise else "within noise both attacks find the same channels"
+        )
+        return f", as much as the {ref:.2f} expected from resampling alone: {same}"
+    if ci and jac >= ci[0]:
+        apart = "the attack's set from noise's" if noise else "the two attacks' sets apart"
+        return (
+            f", below the {ref:.2f} expected from resampling alone but inside its 95% interval "
+            f"({ci[0]:.2f}–{ci[1]:.2f}): this run cannot tell {apart}"
+        )
+    differ = "the attack moves other channels than noise does" if noise else "the sensitive set depends on the attack"
+    interval = f" (95% interval {ci[0]:.2f}–{ci[1]:.2f})" if ci else ""
+    return f", below the {ref:.2f} expected from resampling alone{interval}: {differ}"
 
 
 def _transfer(results: dict) -> dict | None:
