@@ -31,7 +31,7 @@ def test_the_slide_minimum_is_18_pt_on_a_13_inch_slide():
     assert SLIDE_WIDTH_IN == 10.0 and SLIDE_MIN_PT == pytest.approx(13.5, abs=0.01)
 
 
-@pytest.mark.xfail(strict=True, reason="the recorded real run's robust gallery tiles carry 12 pt text (next round)")
+
 def test_every_slide_figure_has_slide_sized_text(deck):
     _, files = deck
     assert len(files.slide_figures) >= 20

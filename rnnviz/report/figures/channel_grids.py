@@ -77,13 +77,17 @@ def _gallery(results: dict, root: Path, figure, renders: dict, i: int, recipe: s
     )
 
 
-def channel_cell(root: Path, render: dict | None, channel: dict, p_top: float | None = None, size: int = TILE) -> Cell:
+def channel_cell(
+    root: Path, render: dict | None, channel: dict, p_top: float | None = None, size: int = TILE, compact: bool = False
+) -> Cell:
+    """A render with its caption: layer, channel and σ; how often it is in the top-k; and, for a render
+    weaker than its channel's best real image, how weak and why it stopped. ``compact``: the slides'
+    shorter lines, so a tile's caption fits under it at slide-sized text."""
     caption = [Line(f"{channel['layer']} · ch {channel['channel']} · σ={channel['sensitivity']:.2g}")]
     if p_top is not None:
+        unsure = p_top < trust.UNSURE
         caption.append(
-            Line(
-                f"in top-k {pct(p_top)}{' †' if p_top < trust.UNSURE else ''}", WRONG if p_top < trust.UNSURE else MUTED
-            )
+            Line(f"{'' if compact else 'in '}top-k {pct(p_top)}{' †' if unsure else ''}", WRONG if unsure else MUTED)
         )
     if render is None:
         return Cell(note="not rendered", lines=caption)
@@ -91,9 +95,12 @@ def channel_cell(root: Path, render: dict | None, channel: dict, p_top: float | 
         return Cell(note="dead channel", lines=caption)
     rel = render.get("relative_activation")
     if rel is not None and rel < 1:  # text, not colour only: the render is below the best real image
-        caption.append(Line(f"weak: {rel:.2f}× best real image", WRONG))
-        if "stop" in render:
-            caption.append(Line(f"stopped: {render['stop']}, {render['steps']} steps", WRONG))
+        if compact:
+            caption.append(Line(f"weak {rel:.2f}×" + (f", {render['stop']}" if "stop" in render else ""), WRONG))
+        else:
+            caption.append(Line(f"weak: {rel:.2f}× best real image", WRONG))
+            if "stop" in render:
+                caption.append(Line(f"stopped: {render['stop']}, {render['steps']} steps", WRONG))
     return Cell(load_tile(root, render["image"], size), caption)
 
 

@@ -59,6 +59,7 @@ def gallery(
             c,
             p_top.get((c["layer"], c["channel"])),
             style.tile,
+            compact=True,
         )
         for c in results["top_channels"][model][i]
     ]
