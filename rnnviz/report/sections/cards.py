@@ -151,6 +151,7 @@ def _card(results: dict, root: Path, m: str, key: str, ident: str, keys: dict, l
         "layer": layer,
         "channel": channel,
         "best": "–" if best is None else f"{best:.3g}",
+        "pool_best": _pool_best(card, best),
         "renders": _renders(results, root, m, layer, channel),
         "clean": {
             "uri": uri(root, images["clean"], SHEET_COLOURS, SHOWN_PX["clean"]),
@@ -188,6 +189,12 @@ def _best(results: dict, m: str, key: str, card: dict) -> float | None:
     value = (results.get("channel_max_activation") or {}).get(m, {}).get(key)
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     return value if ok else None
+
+
+def _pool_best(card: dict, best: float | None) -> str | None:
+    """The first real image shown, where the pool's images beat the analysed classes' best."""
+    first = (card["clean"] or [None])[0]
+    return f"{first['value']:.3g}" if first and best is not None and first["value"] > best else None
 
 
 def _renders(results: dict, root: Path, m: str, layer: str, channel: int) -> list[dict]:
