@@ -31,7 +31,6 @@ def test_the_slide_minimum_is_18_pt_on_a_13_inch_slide():
     assert SLIDE_WIDTH_IN == 10.0 and SLIDE_MIN_PT == pytest.approx(13.5, abs=0.01)
 
 
-
 def test_every_slide_figure_has_slide_sized_text(deck):
     _, files = deck
     assert len(files.slide_figures) >= 20
