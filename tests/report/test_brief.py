@@ -124,9 +124,11 @@ def test_the_pointer_titles_quote_the_numbers_they_summarise(tmp_path):
     random = " / ".join(pct(pn.random_stats(e, k)[0]) for k in ks)
     line = cause_line(results)
     assert (
-        f"restoring the top 5 / 30 channels undoes {undone} of the standard model's damage (random: {random})" in line
+        f"restoring the top 5 / 30 channels undoes {undone} (random: {random}) of the standard model's damage" in line
     )
     assert line.endswith("the robust model: too few patched images flipped (3 of 51)")
-    low, high = pn.row(e, lead, 5)["undone_ci"]
-    brief = f"undoes {pct(pn.row(e, lead, 5)['undone'])} (95% interval {pct(low)[:-1]}–{pct(high)}) / "
-    assert brief in cause_line(results, intervals=True)  # the brief's line carries the interval
+    ranges = " / ".join(f"{pct(lo)[:-1]}–{pct(hi)}" for lo, hi in (pn.row(e, lead, k)["undone_ci"] for k in ks))
+    full = cause_line(results, full=True)  # the brief's line: the intervals, and the robust model where it is hit
+    assert f"undoes {undone} (95% intervals {ranges}; random: {random}) of the standard model's damage" in full
+    robust = pn.entry(results, "robust", 3)  # ε = 0.2: the attack flips 47 of the robust model's 51
+    assert pn.flipped(robust) == 47 and "; at ε = 0.2 (47 flipped) its top 5 / 30 undo " in full

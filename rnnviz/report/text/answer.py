@@ -34,7 +34,7 @@ def brief(results: dict) -> list[str]:
     if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
         return summary.summary_sentences(results)
     out = [summary._clean_sentence(results), _accuracy(results, i), *(_channels(results, m, i) for m in MODELS)]
-    out += [_specific(results, i), f"{cause_line(results, intervals=True)}."]
+    out += [_specific(results, i), f"{cause_line(results, full=True)}."]
     return [s for s in [*out, *summary.caveats(results)] if s]
 
 

@@ -33,35 +33,30 @@ def cause_sentence(results: dict, m: str, i: int) -> str | None:
     return " ".join(f"{s}." for s in said) or None
 
 
-def cause_line(results: dict, intervals: bool = False) -> str:
-    """The short cause finding (page 1 of the brief with ``intervals``, the patching slide's title
-    without): the leading top k at the quoted k against as many random channels of the same layers,
-    per model, at the focus ε or the first patched ε where the attack flipped enough images."""
+def cause_line(results: dict, full: bool = False) -> str:
+    """The short cause finding: the leading top k at the quoted k against as many random channels of
+    the same layers, per model, at the focus ε or the first patched ε where the attack flipped enough
+    images. ``full`` (page 1 of the brief) adds the intervals and, for a model without a result there,
+    its ε where the attack flips the most; the patching slide's title stays short without."""
     if not pn.enabled(results):
         return pn.PATCHING_OFF
-    for i in dict.fromkeys([focus_index(results)] + pn.patched(results)):
-        found = {m: v for m in MODELS if (v := _ladder_numbers(results, m, i, intervals))}
+    order = list(dict.fromkeys([focus_index(results)] + pn.patched(results)))
+    for i in order:
+        found = {m: v for m in MODELS if (v := _ladder_numbers(results, m, i))}
         if not found:
             continue
         ks = next(iter(found.values()))[0]
-        parts = [
-            f"{' / '.join(top)} of the {m} model's damage (random: {' / '.join(rnd)})"
-            for m, (_, top, rnd) in found.items()
-        ]
-        parts += [_unpatched(pn.entry(results, m, i), m) for m in MODELS if m not in found]
+        parts = [f"{_undone_text(v, full)} of the {m} model's damage" for m, v in found.items()]
+        parts += [_elsewhere(results, m, i, full) for m in MODELS if m not in found]
         eps = results["config"]["eps_labels"][i]
         return f"At ε = {eps} restoring the top {' / '.join(map(str, ks))} channels undoes " + "; ".join(parts)
     return "The attack flipped too few patched images for a causal result at any ε"
 
 
-def _unpatched(e: dict | None, m: str) -> str:
-    if not e:
-        return f"the {m} model was not patched there"
-    return f"the {m} model: too few patched images flipped ({pn.flipped(e)} of {e['n_images']})"
+Ladder = tuple[list[int], list[dict], list[float]]  # quoted k, the leading top k's rows, random means
 
 
-def _ladder_numbers(results: dict, m: str, i: int, intervals: bool) -> tuple[list[int], list[str], list[str]] | None:
-    """(quoted k, the leading top k's damage undone, random channels' mean) for one model, or None."""
+def _ladder_numbers(results: dict, m: str, i: int) -> Ladder | None:
     e = pn.entry(results, m, i)
     if not pn.causal(e):
         return None
@@ -73,8 +68,38 @@ def _ladder_numbers(results: dict, m: str, i: int, intervals: bool) -> tuple[lis
     ]
     if not found:
         return None
-    undone = [pct(top["undone"]) + (interval(top.get("undone_ci")) if intervals else "") for _, top, _ in found]
-    return [k for k, _, _ in found], undone, [pct(rnd[0]) for _, _, rnd in found]
+    return [k for k, _, _ in found], [top for _, top, _ in found], [rnd[0] for _, _, rnd in found]
+
+
+def _undone_text(numbers: Ladder, full: bool) -> str:
+    """ "14% / 86% (random: 0% / 9.0%)"; ``full``: with the 95% intervals inside the brackets."""
+    _, tops, random = numbers
+    cis = [ci for top in tops if (ci := top.get("undone_ci"))]
+    ranges = (
+        f"95% interval{'s' * (len(cis) > 1)} {' / '.join(_range(ci) for ci in cis)}; "
+        if full and len(cis) == len(tops)
+        else ""
+    )
+    return f"{' / '.join(pct(top['undone']) for top in tops)} ({ranges}random: {' / '.join(map(pct, random))})"
+
+
+def _elsewhere(results: dict, m: str, i: int, full: bool) -> str:
+    """Why model ``m`` has no number at eps index ``i``; with ``full``, its numbers where the attack
+    flips the most of its patched images."""
+    e = pn.entry(results, m, i)
+    said = (
+        f"the {m} model: too few patched images flipped ({pn.flipped(e)} of {e['n_images']})"
+        if e
+        else (f"the {m} model was not patched there")
+    )
+    usable = [(j, v) for j in pn.patched(results) if j != i and (v := _ladder_numbers(results, m, j))]
+    if full and usable:
+        j, v = max(usable, key=lambda jv: pn.flipped(pn.entry(results, m, jv[0])))
+        said += (
+            f"; at ε = {results['config']['eps_labels'][j]} ({pn.flipped(pn.entry(results, m, j))} flipped) its top "
+        )
+        said += f"{' / '.join(map(str, v[0]))} undo {_undone_text(v, full)}"
+    return said
 
 
 def _undone_at(e: dict, kind: str, k: int) -> dict | None:
