@@ -102,12 +102,9 @@ def render(model, layer, channel, recipe, monkeypatch):
     )
 
 
-@pytest.mark.xfail(
-    reason="featvis's lucid transforms pad/scale the image (32 -> 38 px) and a ViT takes only "
-    "its own size: featvis must crop or resize back to input_size",
-    strict=False,
-)
 def test_vit_lucid_render(offline, monkeypatch):
+    """Lucid's transforms pad the image (32 -> 38 px); a ViT takes only its own size, so the view is
+    resized back to it."""
     model = load_model(f"random:vit_b_16@{SIZE}")
     assert render(model, "encoder.layers.encoder_layer_11", 700, "lucid", monkeypatch)[0].png.is_file()
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rnnviz.channels.featvis import modelstate, objectives, param, transforms
@@ -95,6 +96,8 @@ class Optimizer:
         self.gray = settings["grayscale"]
         self.bf16 = settings["precision"] == "bf16"
         self.px = settings["input_size"] / 224  # Lucid's pixel amounts are for 224 px models
+        # a network built for one image size (torchvision's ViT records it) cannot take Lucid's padded image
+        self.fixed_size = any(isinstance(getattr(m, "image_size", None), int) for m in model.modules())
 
     def channel_counts(self, layers: list[str]) -> dict[str, int]:
         return channel_counts(self.model, layers, torch.full((1, 3, self.size, self.size), 0.5, device=self.dev))
@@ -195,7 +198,10 @@ class Optimizer:
     def _transform(self, image: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
         """What the model sees: Lucid's transforms, accent's light jitter, or raw's untouched image."""
         if self.recipe == "lucid":
-            return transforms.transform(image, gens, self.px)
+            seen = transforms.transform(image, gens, self.px)
+            if self.fixed_size:  # back to the size it takes: the same view, resampled
+                seen = F.interpolate(seen, size=image.shape[-2:], mode="bilinear", align_corners=False)
+            return seen
         if self.recipe == "accent":
             return transforms.jitter(image, gens, self.px)
         return image
