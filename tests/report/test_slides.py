@@ -98,6 +98,26 @@ def test_html_text_on_slides_is_at_least_13_5_pt(deck):
     assert smallest >= SLIDE_MIN_PT - 0.1, [w for (y0, y1, w), s in zip(words, sizes) if s < SLIDE_MIN_PT - 0.1][:10]
 
 
+@needs_poppler
+def test_no_two_words_on_a_slide_overlap(deck):
+    """Side-by-side tables that do not fit their half run into each other ("top-krobust")."""
+    root, _ = deck
+    xml = subprocess.run(
+        ["pdftotext", "-bbox", str(root / "slides.pdf"), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    word = r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>'
+    clashes = []
+    for n, page in enumerate(xml.split("<page ")[1:], start=1):
+        boxes = [(*map(float, m[:4]), m[4]) for m in re.findall(word, page)]
+        for j, a in enumerate(boxes):
+            for b in boxes[j + 1 :]:
+                dx = min(a[2], b[2]) - max(a[0], b[0])
+                dy = min(a[3], b[3]) - max(a[1], b[1])
+                if dx > 0.5 and dy > 0.5 * (a[3] - a[1]):
+                    clashes.append((n, a[4], b[4]))
+    assert not clashes, clashes[:5]
+
+
 def test_titles_quote_numbers_with_their_intervals(tmp_path):
     """A title is what a listener quotes: accuracy with its Wilson interval, the cross-model ratio and
     the ranking's stability with their bootstrap intervals (the summary's own numbers)."""
