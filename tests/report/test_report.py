@@ -22,7 +22,7 @@ from pypdf import PdfReader
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import SCHEMA_VERSION
-from rnnviz.report import render_report
+from rnnviz.report import load_results, render_report
 from rnnviz.report.figures.catalogue import class_slugs
 from rnnviz.report.figures.look import COLOURS
 from rnnviz.report.html import templates_dir
@@ -589,3 +589,27 @@ def test_fixture_has_the_engine_s_structure(tmp_path, tiny_run):
     for name, rel in engine["data_files"].items():
         header = (engine_dir / rel).read_text().splitlines()[0]
         assert (fixture_dir / fixture["data_files"][name]).read_text().splitlines()[0] == header, name
+
+
+def test_patching_figures_draw_the_leading_ranking_and_skip_too_few_flips(tmp_path):
+    """The recorded run leads with zscore: the undone plot draws its top k (page 1 quotes it); the robust
+    model's ε = 0.05 (3 of 51 patched images flipped) gets no bar in the per-layer plot, nor a table cell."""
+    from rnnviz.report.figures import patching as patch_plots
+    from rnnviz.report.sections import patching as patch_section
+    from rnnviz.report.text import patch_numbers as pn
+
+    results = load_results(make_results(tmp_path, renders=False))
+    assert results["ranking"]["standard"][1]["measure"] == "zscore"
+    fig = patch_plots.undone_plot(results, tmp_path, "u")
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert patch_plots.LEAD_STYLE[1] in legend
+    standard_first = fig.axes[0]
+    lead_k30 = pn.row(pn.entry(results, "standard", 1), "zscore", 30)["undone"]  # 86%
+    assert any(lead_k30 in line.get_ydata() for line in standard_first.get_lines())
+    robust = pn.entry(results, "robust", 1)
+    assert pn.damaged(robust) and not pn.causal(robust) and pn.flipped(robust) == 3
+    fig = patch_plots.layer_plot(results, tmp_path, "l")
+    robust_axis = fig.axes[1]
+    assert [t.get_text() for t in robust_axis.get_legend().get_texts()] == ["ε = 0.1", "ε = 0.2"]
+    rows = patch_section.context(results)["layer_rows"]
+    assert all(row["cells"][0]["robust"] == "–" and row["cells"][0]["standard"] != "–" for row in rows)

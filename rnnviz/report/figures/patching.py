@@ -1,6 +1,6 @@
 """Plots of the section "Do the sensitive channels cause the errors?": damage undone against the
 number of patched channels k (top-k by σ, by excess, random) and per layer (each layer's own
-top-10). Same conventions as ``plots`` (object API, PNG at 200 dpi + SVG, ``plain`` for every
+top eighth). Same conventions as ``plots`` (object API, PNG at 200 dpi + SVG, ``plain`` for every
 string from results.json)."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rnnviz.report.text import patch_numbers as pn
 NO_DAMAGE = "no damage to undo"
 # The ranking by dash (the model has its own row, colour and marker); random channels: grey triangles.
 STYLES = {"sigma": ("-", "top-k by σ"), "excess": ("--", "top-k by excess σ − σ_noise")}
+LEAD_STYLE = ("-.", "top-k by the leading ranking")  # where the report leads with another measure (zscore)
 
 
 def _limits(values: list[float]) -> tuple[float, float]:
@@ -38,7 +39,7 @@ def undone_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figu
         for i in idx
         if pn.entry(results, m, i)
         for r in pn.entry(results, m, i)["sets"]
-        if r["kind"] in ("sigma", "excess", "random")
+        if r["kind"] in (*pn.CURVES, "random", _lead(results, m, i))
         for v in [r.get("undone"), *(r.get("undone_ci") or [])]
         if v is not None
     ]
@@ -51,7 +52,7 @@ def undone_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figu
         for r, m in enumerate(MODELS):
             for c, i in enumerate(idx):
                 ax = axes[r][c]
-                _undone_panel(ax, pn.entry(results, m, i), m, look)
+                _undone_panel(ax, pn.entry(results, m, i), m, look, _lead(results, m, i))
                 ax.set_title(plain(f"{m} · ε = {labels[i]}"), color=COLOURS[m], fontsize=look.font)
                 ax.set_ylim(low, high)
         ks = sorted(
@@ -67,21 +68,34 @@ def undone_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figu
         for ax in axes[-1]:
             ax.set_xlabel("channels patched, k")
         fig.supylabel("damage undone", fontsize=look.font)  # once: rows are short on a slide
-        handles: list[Any] = [
-            Line2D([], [], color=INK, ls=ls, lw=1.8 * look.line, label=lab) for ls, lab in STYLES.values()
-        ]
+        styles = list(STYLES.values())
+        if any(_lead(results, m, i) not in pn.CURVES for m in MODELS for i in idx if pn.entry(results, m, i)):
+            styles.append(LEAD_STYLE)
+        handles: list[Any] = [Line2D([], [], color=INK, ls=ls, lw=1.8 * look.line, label=lab) for ls, lab in styles]
         handles.append(Patch(facecolor=MUTED, alpha=0.3, edgecolor=MUTED, label="k random channels (mean, min–max)"))
         fig.legend(handles=handles, loc="outside upper center", ncols=3 if look.size is None else 2)
         _save(fig, root, stem, look)
     return fig
 
 
-def _undone_panel(ax, e: Any, m: str, look: Look) -> None:
-    if not pn.damaged(e):
+def _blank(e: Any) -> str:
+    """Why a panel has no curve: not patched, no damage, or too few flipped images to mean anything."""
+    if not e:
+        return "not patched"
+    return NO_DAMAGE if not pn.damaged(e) else f"{pn.flipped(e)} of {e['n_images']} images flipped: too few"
+
+
+def _lead(results: dict, m: str, i: int) -> str:
+    """The measure the report ranks by at eps index ``i`` (what page 1's cause sentence quotes)."""
+    return (results["ranking"][m][i] or {}).get("measure", "sigma")
+
+
+def _undone_panel(ax, e: Any, m: str, look: Look, lead: str = "sigma") -> None:
+    if not pn.causal(e):
         ax.text(
             0.5,
             0.5,
-            NO_DAMAGE if e else "not patched",
+            _blank(e),
             transform=ax.transAxes,
             ha="center",
             va="center",
@@ -95,8 +109,9 @@ def _undone_panel(ax, e: Any, m: str, look: Look) -> None:
     if ks:
         ax.fill_between(ks, [s[1] for s in stats], [s[2] for s in stats], color=MUTED, alpha=0.25, lw=0)
         ax.plot(ks, [s[0] for s in stats], color=MUTED, lw=1.6 * look.line, marker="^", ms=5 * look.line)
-    for shift, kind in zip((0.94, 1.06), pn.CURVES):
-        ls, _ = STYLES[kind]
+    kinds = [*pn.CURVES, *([lead] if lead not in pn.CURVES else [])]
+    for shift, kind in zip((0.92, 1.0, 1.08) if len(kinds) > 2 else (0.94, 1.06), kinds):
+        ls, _ = STYLES.get(kind, LEAD_STYLE)
         rows = [r for r in (pn.row(e, kind, k) for k in pn.ladder(e, kind)) if r and r.get("undone") is not None]
         if not rows:
             continue
@@ -118,7 +133,8 @@ def _undone_panel(ax, e: Any, m: str, look: Look) -> None:
 
 
 def layer_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
-    """Damage undone by each layer's own top-10 channels, per model, one bar per attacked eps."""
+    """Damage undone by each layer's own top eighth of its channels, per model, one bar per attacked
+    eps where the attack flipped enough patched images."""
     idx, layers = pn.patched(results), pn.all_layers(results)
     low, high = _limits(_layer_values(results, idx))
     with matplotlib.rc_context(look.rc()):
@@ -135,7 +151,7 @@ def layer_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figur
                 rotation_mode="anchor",
             )
             ax.set_ylim(low, high + (0.18 if spared else 0.1))
-        axes[0].set_ylabel("damage undone\nby the layer's top-10")
+        axes[0].set_ylabel("damage undone\nby the layer's top eighth")
         axes[0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         _save(fig, root, stem, look)
     return fig
@@ -147,7 +163,7 @@ def _layer_values(results: dict, idx: list[int]) -> list[float]:
         v
         for m in MODELS
         for i in idx
-        if pn.damaged(pn.entry(results, m, i))
+        if pn.causal(pn.entry(results, m, i))
         for r in pn.layer_rows(results, pn.entry(results, m, i)).values()
         for v in [r.get("undone"), *(r.get("undone_ci") or [])]
         if v is not None
@@ -157,7 +173,7 @@ def _layer_values(results: dict, idx: list[int]) -> list[float]:
 def _layer_panel(ax, results: dict, m: str, idx: list[int], layers: list[str], look: Look) -> list[str]:
     """One model's bars (one per attacked eps, darker for larger eps); returns the eps it spared."""
     labels = results["config"]["eps_labels"]
-    hit = [i for i in idx if pn.damaged(pn.entry(results, m, i))]
+    hit = [i for i in idx if pn.causal(pn.entry(results, m, i))]
     spared = [labels[i] for i in idx if pn.entry(results, m, i) and i not in hit]
     width = 0.8 / max(1, len(hit))
     for n, i in enumerate(hit):
@@ -178,7 +194,7 @@ def _layer_panel(ax, results: dict, m: str, idx: list[int], layers: list[str], l
             error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333333"},
         )
     if spared:
-        note = plain(f"{NO_DAMAGE} at ε = {', '.join(spared)}")
+        note = plain(f"fewer than {pn.MIN_FLIPPED} images flipped at ε = {', '.join(spared)}")
         ax.text(0.02, 0.97, note, transform=ax.transAxes, ha="left", va="top", fontsize=look.small, color=MUTED)
     if hit:
         ax.legend(loc="upper right", title="attacked at")

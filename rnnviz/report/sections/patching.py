@@ -8,7 +8,7 @@ from pathlib import Path
 from rnnviz.common.names import MODELS
 from rnnviz.report.figures import patching as patch_plots
 from rnnviz.report.text import patch_numbers as pn
-from rnnviz.report.text.format import format_interval, pct
+from rnnviz.report.text.format import format_interval, measure_name, pct
 
 
 def figures(results: dict, root: Path, make) -> list:
@@ -17,7 +17,7 @@ def figures(results: dict, root: Path, make) -> list:
         return []
     patch_plots.undone_plot(results, root, "patching_undone")
     patch_plots.layer_plot(results, root, "patching_layers")
-    level = f"{100 * results['bootstrap']['level']:.0f}%"
+    level, measure = f"{100 * results['bootstrap']['level']:.0f}%", measure_name(results)
     return [
         make(
             root,
@@ -26,8 +26,9 @@ def figures(results: dict, root: Path, make) -> list:
             "In the adversarial forward pass the chosen channels' outputs are replaced by their clean "
             "values for the same image; damage undone = (accuracy patched − accuracy under attack) / "
             "(clean accuracy − accuracy under attack), so 0% changes nothing and 100% restores the clean "
-            "accuracy. Solid: the top k by σ; dashed: the top k by excess σ − σ_noise (error bars: "
-            f"{level} bootstrap interval); grey: k random channels of the same layers, mean with the "
+            "accuracy. Solid: the top k by σ; dashed: the top k by excess σ − σ_noise; dash-dot: the top k by "
+            f"the ranking this report leads with, {measure}, where it is another (error bars: {level} bootstrap "
+            "interval); grey: k random channels of the same layers, mean with the "
             "min–max band over the seeded draws. One row per model, one column per attacked ε; x is "
             "logarithmic. Patching a channel changes everything downstream of it, so channels in "
             "several layers are patched in the same pass. Values slightly below 0% or above 100% "
@@ -37,10 +38,11 @@ def figures(results: dict, root: Path, make) -> list:
         make(
             root,
             "patching_layers",
-            "Where does the damage enter? Each layer's own top-10 channels",
-            "Damage undone when only one layer's 10 channels with the largest σ are put back to their "
-            "clean values, per model and attacked ε (darker: larger ε), layers in network order; error "
-            f"bars give the {level} bootstrap interval. A tall bar early in the network means the "
+            "Where does the damage enter? Each layer's own top eighth of its channels",
+            f"Damage undone when only one layer's top eighth of its channels by {measure} (the same share "
+            "of every layer) is put back to its clean values, per model and attacked ε (darker: larger ε; "
+            f"an ε where fewer than {pn.MIN_FLIPPED} patched images flipped has no bar), layers in network "
+            f"order; error bars give the {level} bootstrap interval. A tall bar early in the network means the "
             "damage already sits there and is carried downstream; a bar that rises late means the "
             "damage enters there.",
             plot=True,
@@ -129,7 +131,7 @@ def _layer_rows(results: dict, idx: list[int]) -> list[dict]:
             for m in MODELS:
                 e = pn.entry(results, m, i)
                 r = pn.layer_rows(results, e).get(la) if e else None
-                cell[m] = "–" if r is None or r.get("undone") is None else pct(r["undone"])
+                cell[m] = pct(r["undone"]) if r and r.get("undone") is not None and pn.causal(e) else "–"
             cells.append(cell)
         out.append({"layer": la, "cells": cells})
     return out

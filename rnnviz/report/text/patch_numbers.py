@@ -1,6 +1,6 @@
 """The numbers of the activation-patching section, read from ``results["patching"]`` (issue 12):
 which eps were patched, a kind's row at k, the random draws' mean and range, each layer's own
-top-10. Pure look-ups shared by the plots, the section's tables and the summary sentence."""
+top eighth. Pure look-ups shared by the plots, the section's tables and the summary sentence."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def random_stats(e: dict, k: int) -> Any:  # (mean, low, high, draws) or None
 
 
 def layer_rows(results: dict, e: dict) -> dict[str, dict]:
-    """Layer -> its row for each layer's own top-10, in network order."""
+    """Layer -> its row for each layer's own top eighth, in network order."""
     rows = {r["layer"]: r for r in e["sets"] if r["kind"] == "layer"}
     return {la: rows[la] for la in layer_order(results["config"]["layers"], rows)}
 
