@@ -97,3 +97,17 @@ def test_a_verdict_needs_the_intervals_apart_both_ways(tmp_path):
     text = cause_sentence(results, "robust", 1)
     assert "undoes 0% (95% interval 0–0%)" in text and "not clearly more than the controls" in text
     assert "less than both controls" not in text
+
+
+def test_the_noise_share_gives_its_range_and_never_calls_noise_alone_specific(tmp_path):
+    """Hand-set σ_noise / σ: 0.2, 0.4, 0.6 averages 40% (20%–60%); a channel at 1.1 is one noise alone moves."""
+    from rnnviz.report.text.answer import _specific
+
+    results = load(tmp_path)
+    for m in ("standard", "robust"):
+        for row, ratio in zip(results["ranking"][m][1]["top"], (0.2, 0.4, 0.6)):
+            row["noise_ratio"] = ratio
+    assert "averages 40% (20%–60%) for the standard model" in _specific(results, 1)
+    assert _specific(results, 1).endswith("the rest is specific to the attack.")
+    results["ranking"]["robust"][1]["top"][0]["noise_ratio"] = 1.1
+    assert _specific(results, 1).endswith("for 1 of them noise alone moves them as much.")

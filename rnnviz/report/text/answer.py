@@ -117,17 +117,21 @@ def _channels(results: dict, m: str, i: int) -> str:
 
 
 def _specific(results: dict, i: int) -> str | None:
-    """How much of these channels' change matched noise already causes, and the size check."""
-    parts = []
+    """How much of these channels' change matched noise already causes (mean and range over the top
+    k), and the size check."""
+    parts, noisy = [], 0
     for m in MODELS:
         ratios = [row["noise_ratio"] for row in results["ranking"][m][i]["top"] if row.get("noise_ratio") is not None]
         if not ratios:
             return None
-        parts.append(f"{pct(sum(ratios) / len(ratios))} for the {m} model")
+        spread = f" ({pct(min(ratios))}–{pct(max(ratios))})" if len(ratios) > 1 else ""
+        parts.append(f"{pct(sum(ratios) / len(ratios))}{spread} for the {m} model")
+        noisy += sum(r >= 1 for r in ratios)
     size = _size_check(results, i)
+    rest = "the rest is specific to the attack" if not noisy else f"for {noisy} of them noise alone moves them as much"
     return (
         f"Against random noise of the attack's size in the model's own input{size}, σ_noise / σ of these "
-        f"channels averages {' and '.join(parts)}: the rest is specific to the attack."
+        f"channels averages {' and '.join(parts)}: {rest}."
     )
 
 
