@@ -194,7 +194,7 @@ def test_report_section_words_and_rows():
     }
     (sentence,) = section.summary(results)
     assert sentence == (
-        "At ε = 0.1, 1 of the standard model's top 1 channels have a real counterpart in the robust model "
+        "At ε = 0.1, 1 of the standard model's top 1 channels has a real counterpart in the robust model "
         "(correlation of clean activations above the shuffled-image 99th percentile); standard layer4 ch17 ↔ "
         "robust ch23, r = 0.85: ch23 ranks 1st in the robust model with 1/5 of the change."
     )

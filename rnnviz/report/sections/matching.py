@@ -118,8 +118,9 @@ def summary(results: dict) -> list[str]:
         if not tops:
             continue
         real = [x for x in tops if x["real"]]
+        verb = "has" if len(real) == 1 else "have"
         text = (
-            f"At ε = {label}, {len(real)} of the {m} model's top {len(tops)} channels have a real "
+            f"At ε = {label}, {len(real)} of the {m} model's top {len(tops)} channels {verb} a real "
             f"counterpart in the {OTHER[m]} model (correlation of clean activations above the shuffled-image "
             f"{100 * results['matching']['quantile']:.0f}th percentile)"
         )
