@@ -85,30 +85,30 @@ def test_eps_slug_is_file_name_safe_and_unique():
     assert len(set(eps_slugs({"eps": [0.1, 0.2], "eps_labels": ["a/b", "a b"]}))) == 2
 
 
+WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>')
+
+
+def slide_words(pdf) -> list[list[tuple[float, float, float, float, str]]]:
+    """Per page, each word's box (x0, y0, x1, y1, in points) and text, as poppler lays them out."""
+    xml = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    return [[(*map(float, m[:4]), m[4]) for m in WORD.findall(page)] for page in xml.split("<page ")[1:]]
+
+
 @needs_poppler
 def test_html_text_on_slides_is_at_least_13_5_pt(deck):
     root, _ = deck
-    xml = subprocess.run(
-        ["pdftotext", "-bbox", str(root / "slides.pdf"), "-"], check=True, capture_output=True, text=True
-    ).stdout
-    words = re.findall(r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">([^<]*)</word>', xml)
+    words = [w for page in slide_words(root / "slides.pdf") for w in page]
     assert len(words) > 300
-    sizes = [(float(y1) - float(y0)) / DEJAVU_BOX for y0, y1, _ in words]
-    smallest = min(sizes)
-    assert smallest >= SLIDE_MIN_PT - 0.1, [w for (y0, y1, w), s in zip(words, sizes) if s < SLIDE_MIN_PT - 0.1][:10]
+    small = [w[4] for w in words if (w[3] - w[1]) / DEJAVU_BOX < SLIDE_MIN_PT - 0.1]
+    assert not small, small[:10]
 
 
 @needs_poppler
 def test_no_two_words_on_a_slide_overlap(deck):
     """Side-by-side tables that do not fit their half run into each other ("top-krobust")."""
     root, _ = deck
-    xml = subprocess.run(
-        ["pdftotext", "-bbox", str(root / "slides.pdf"), "-"], check=True, capture_output=True, text=True
-    ).stdout
-    word = r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>'
     clashes = []
-    for n, page in enumerate(xml.split("<page ")[1:], start=1):
-        boxes = [(*map(float, m[:4]), m[4]) for m in re.findall(word, page)]
+    for n, boxes in enumerate(slide_words(root / "slides.pdf"), start=1):
         for j, a in enumerate(boxes):
             for b in boxes[j + 1 :]:
                 dx = min(a[2], b[2]) - max(a[0], b[0])
