@@ -222,7 +222,7 @@ def test_summary_ratio_has_its_interval_its_range_over_eps_and_its_measure(tmp_p
         "already causes 77% of σ in the standard model and 75% in the robust model at ε = 0.05" in s for s in sentences
     )
     assert any(
-        "is 0.66 (95% interval 0.20–1.00) for the standard model and 0.52 (95% interval "
+        "is 0.65 (95% interval 0.20–1.00) for the standard model and 0.52 (95% interval "
         "0.20–1.00) for the robust model" in s
         for s in sentences
     )

@@ -18,6 +18,7 @@ from rnnviz.common.names import eps_slug, eps_slugs
 from rnnviz.report import load_results
 from rnnviz.report.figures.look import PAGE, SLIDE, SLIDE_MIN_PT, SLIDE_WIDTH_IN, smallest_text_pt
 from rnnviz.report.figures.plots import accuracy_plot, sensitivity_plot
+from rnnviz.report.html import templates_dir
 
 DEJAVU_BOX = 1.164  # pdftotext's word box height over the font size, for DejaVu Sans (ascent + descent)
 
@@ -116,6 +117,17 @@ def test_no_two_words_on_a_slide_overlap(deck):
                 if dx > 0.5 and dy > 0.5 * (a[3] - a[1]):
                     clashes.append((n, a[4], b[4]))
     assert not clashes, clashes[:5]
+
+
+@needs_poppler
+def test_every_slide_title_fits_two_lines(deck):
+    """A title is a finding a listener reads at a glance; the image area is sized for two lines."""
+    root, _ = deck
+    css = (templates_dir() / "slides.html.j2").read_text(encoding="utf-8")
+    title_pt = float(re.search(r"h2 \{ font-size: ([\d.]+)pt", css).group(1))
+    for n, words in enumerate(slide_words(root / "slides.pdf"), start=1):
+        lines = {round(w[1]) for w in words if abs((w[3] - w[1]) / DEJAVU_BOX - title_pt) < 0.5}
+        assert len(lines) <= 2, (n, " ".join(w[4] for w in words[:30]))
 
 
 def test_titles_quote_numbers_with_their_intervals(tmp_path):

@@ -96,12 +96,13 @@ def gallery(results: dict, i: int, recipe: str) -> str:
     if c is None:
         counts = " and ".join(f"{hit} of {n} {m}" for m, (hit, n) in _reached(results, i, recipe).items())
         return f"At ε = {label(results, i)}, {counts} {recipe} renders reach their channel's best real image"
-    numbers = f"{c['robust_mean']:.2f} of their spectral power is fine texture against {c['standard_mean']:.2f}"
+    robust, standard = c["robust_mean"], c["standard_mean"]
+    numbers = f"fine texture is {robust:.2f} of the spectral power (robust) against {standard:.2f} (standard)"
     if c["low"] > 0:
-        return f"The robust model's {recipe} renders are smoother: {numbers} for the standard model's"
+        return f"The robust model's {recipe} renders are smoother: {numbers}"
     if c["high"] < 0:
-        return f"The robust model's {recipe} renders are more textured: {numbers} for the standard model's"
-    return f"The two models' {recipe} renders are about as textured: {numbers} for the standard model's"
+        return f"The robust model's {recipe} renders are more textured: {numbers}"
+    return f"The two models' {recipe} renders are about as textured: {numbers}"
 
 
 def _reached(results: dict, i: int, recipe: str) -> dict[str, tuple[int, int]]:
@@ -137,8 +138,8 @@ def attacks(results: dict) -> str | None:
     same = " and ".join(f"{v[0]:.2f} ({m})" for m, v in found.items())
     noise = " and ".join("–" if v[1] is None else f"{v[1]:.2f}" for v in found.values())
     return (
-        f"At ε = {label(results, i)} the top {results['config']['top_k']} under {attack_label(primary)} and "
-        f"{attack_label(other)} share a Jaccard index of {same}, against {noise} between resamples of one attack"
+        f"At ε = {label(results, i)} {attack_label(primary)}'s and {attack_label(other)}'s top "
+        f"{results['config']['top_k']} share a Jaccard index of {same}; one attack resampled: {noise}"
     )
 
 

@@ -37,7 +37,8 @@ def cause_line(results: dict, full: bool = False) -> str:
     """The short cause finding: the leading top k at the quoted k against as many random channels of
     the same layers, per model, at the focus ε or the first patched ε where the attack flipped enough
     images. ``full`` (page 1 of the brief) adds the intervals and, for a model without a result there,
-    its ε where the attack flips the most; the patching slide's title stays short without."""
+    its ε where the attack flips the most; the patching slide's title stays short without, naming
+    only the models with a result (its figure marks the others)."""
     if not pn.enabled(results):
         return pn.PATCHING_OFF
     order = list(dict.fromkeys([focus_index(results)] + pn.patched(results)))
@@ -47,7 +48,7 @@ def cause_line(results: dict, full: bool = False) -> str:
             continue
         ks = next(iter(found.values()))[0]
         parts = [f"{_undone_text(v, full)} of the {m} model's damage" for m, v in found.items()]
-        parts += [_elsewhere(results, m, i, full) for m in MODELS if m not in found]
+        parts += [_elsewhere(results, m, i) for m in MODELS if m not in found] if full else []
         eps = results["config"]["eps_labels"][i]
         return f"At ε = {eps} restoring the top {' / '.join(map(str, ks))} channels undoes " + "; ".join(parts)
     return "The attack flipped too few patched images for a causal result at any ε"
@@ -83,9 +84,9 @@ def _undone_text(numbers: Ladder, full: bool) -> str:
     return f"{' / '.join(pct(top['undone']) for top in tops)} ({ranges}random: {' / '.join(map(pct, random))})"
 
 
-def _elsewhere(results: dict, m: str, i: int, full: bool) -> str:
-    """Why model ``m`` has no number at eps index ``i``; with ``full``, its numbers where the attack
-    flips the most of its patched images."""
+def _elsewhere(results: dict, m: str, i: int) -> str:
+    """Why model ``m`` has no number at eps index ``i``, and its numbers where the attack flips the
+    most of its patched images."""
     e = pn.entry(results, m, i)
     said = (
         f"the {m} model: too few patched images flipped ({pn.flipped(e)} of {e['n_images']})"
@@ -93,12 +94,12 @@ def _elsewhere(results: dict, m: str, i: int, full: bool) -> str:
         else (f"the {m} model was not patched there")
     )
     usable = [(j, v) for j in pn.patched(results) if j != i and (v := _ladder_numbers(results, m, j))]
-    if full and usable:
+    if usable:
         j, v = max(usable, key=lambda jv: pn.flipped(pn.entry(results, m, jv[0])))
         said += (
             f"; at ε = {results['config']['eps_labels'][j]} ({pn.flipped(pn.entry(results, m, j))} flipped) its top "
         )
-        said += f"{' / '.join(map(str, v[0]))} undo {_undone_text(v, full)}"
+        said += f"{' / '.join(map(str, v[0]))} undo {_undone_text(v, full=True)}"
     return said
 
 
