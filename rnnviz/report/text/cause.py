@@ -58,6 +58,8 @@ Ladder = tuple[list[int], list[dict], list[float]]  # quoted k, the leading top 
 
 
 def _ladder_numbers(results: dict, m: str, i: int) -> Ladder | None:
+    """Model ``m``'s quoted k at eps index ``i`` with their rows and random means, where the attack
+    flipped enough patched images and each k has both; else None."""
     e = pn.entry(results, m, i)
     if not pn.causal(e):
         return None
@@ -91,7 +93,7 @@ def _elsewhere(results: dict, m: str, i: int) -> str:
     said = (
         f"the {m} model: too few patched images flipped ({pn.flipped(e)} of {e['n_images']})"
         if e
-        else (f"the {m} model was not patched there")
+        else f"the {m} model was not patched there"
     )
     usable = [(j, v) for j in pn.patched(results) if j != i and (v := _ladder_numbers(results, m, j))]
     if usable:
