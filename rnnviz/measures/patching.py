@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from rnnviz.common.intervals import wilson
 from rnnviz.measures.patch_plan import PatchSet
 from rnnviz.measures.resume import Resumable
 from rnnviz.sweep.attacks import input_gradient
@@ -205,7 +206,9 @@ def summarize(counts: PatchCounts) -> dict:
             row["flipped"] = _share(float(acc[j]), clean)  # share of clean-correct images that flip
         else:
             row["undone"] = _undone(float(acc[j]), clean, adv)
-            row["undone_ci"] = _undone_ci(boot, j) if boot is not None else None
+            row["undone_ci"] = (
+                _undone_ci(boot, j, _count(acc[j] - adv, n), _count(clean - adv, n)) if boot is not None else None
+            )
         rows.append(row)
     return {"accuracy_clean": clean, "accuracy_adv": adv, "n_images": counts.n, "sets": rows}
 
@@ -221,13 +224,23 @@ def _undone(patched: float, clean: float, adv: float) -> float | None:
     return None if clean - adv <= 0 else (patched - adv) / (clean - adv)
 
 
-def _undone_ci(boot: torch.Tensor, j: int) -> list[float] | None:
+def _undone_ci(boot: torch.Tensor, j: int, restored: int, flipped: int) -> list[float] | None:
+    """The bootstrap percentile interval of damage undone; where every resample agrees (none of the
+    flipped images restored, say) it has zero width and says nothing of the uncertainty, so the
+    Wilson interval of ``restored`` out of ``flipped`` images stands in."""
     damage = boot[:, -2] - boot[:, -1]
     ok = damage > 0
     if int(ok.sum()) < 2:
         return None
     lo, hi = interval(((boot[ok, j] - boot[ok, -1]) / damage[ok])[:, None])
+    if float(hi) - float(lo) < 1e-12 and 0 <= restored <= flipped:
+        return list(wilson(restored, flipped))
     return [float(lo), float(hi)]
+
+
+def _count(share: float | torch.Tensor, n: int) -> int:
+    """A share of ``n`` images back to its count (net: restored or flipped images)."""
+    return round(float(share) * n)
 
 
 def _share(part: float, whole: float) -> float | None:

@@ -5,6 +5,7 @@ import torch
 from helpers import images, no_hooks, sweep, tiny_resnet
 from torch import nn
 
+from rnnviz.common.intervals import wilson
 from rnnviz.measures.patch_plan import PatchSet, plan
 from rnnviz.measures.patching import patch_sweep, summarize
 from rnnviz.sweep.loop import analyze
@@ -54,7 +55,9 @@ def test_the_one_deciding_channel_undoes_all_damage_others_none():
     undone = [r.get("undone") for r in out["sets"]]
     assert undone[:4] == [1.0, 0.0, 0.0, 1.0]
     assert [r["flipped"] for r in out["sets"][4:]] == [1.0, 0.0]
-    assert out["sets"][0]["undone_ci"] == [1.0, 1.0]
+    # every resample agrees (all 8 flipped images restored, or none): Wilson's interval of 8 or 0 of 8
+    assert out["sets"][0]["undone_ci"] == list(wilson(8, 8)) and out["sets"][0]["undone_ci"][0] < 0.7
+    assert out["sets"][1]["undone_ci"] == list(wilson(0, 8)) and out["sets"][1]["undone_ci"][1] > 0.3
 
 
 def test_the_sweep_ranks_the_deciding_channel_first_and_plans_it():

@@ -292,7 +292,7 @@ def test_summary_compares_the_top_k_with_random_channels(tmp_path):
     sentence = next(s for s in summary_sentences(results) if "putting back the clean values" in s)
     assert sentence == (
         "At ε = 0.05, putting back the clean values of the standard model's top 5 channels by σ undoes 0% "
-        "(95% interval 0–0%) of the attack's damage, against 0% for 5 random channels; the top 30 undo "
+        "(95% interval 0–7.1%) of the attack's damage, against 0% for 5 random channels; the top 30 undo "
         "44% (95% interval 29–57%), against 9.0% for 30 random channels (51 patched images): only the top 30 "
         "clearly beat random channels (interval above every random draw); the top 5 do not."
     )
