@@ -11,7 +11,7 @@ epsilons, same layers (stem + every residual block), all in one run:
   rnnviz       rnnviz.analyze: one gradient per image for all epsilons, the clean
                activations recorded on the gradient pass, one forward per non-zero eps.
   +patching    rnnviz+trust, then activation patching with the default ladder (k = 1, 5, 30;
-               top-k by sigma and by excess, 2 random draws, each layer's top-10, the
+               top-k by sigma and by excess, 2 random draws, each layer's top eighth, the
                converse) on the default seeded 25% of the images.
   +exemplars   rnnviz+trust, also keeping each channel's top-4 images by clean activation and by
                change (running top-n; what the channel cards need).

@@ -211,22 +211,6 @@ def attack(
     raise ValueError(f"unknown attack {name!r}; expected one of {', '.join(ATTACK_NORM)}")
 
 
-def sign_noise(x: torch.Tensor, eps: float, seed: int, indices: torch.Tensor, norm: str = "linf") -> torch.Tensor:
-    """The noise baseline: ``clamp(x + eps * s, 0, 1)`` with s uniform in {-1, +1} per pixel.
-
-    Same size as an FGSM step but blind to the model; each image's signs depend only on ``seed``,
-    its global index and eps, so batching changes nothing. With ``norm="l2"`` the same signs are
-    scaled to L2 length eps (eps / sqrt(pixels) each), the size of an L2 attack's perturbation.
-    """
-    if eps == 0:
-        return x
-    # issue 26: counter-based draws keyed by (seed, stream, global index), made on x's device
-    flips = draws.signs(seed, draws.stream_of("noise", float(eps)), indices.to(x.device), x[0].numel())
-    signs = flips.view(x.shape).to(x.dtype).mul_(2).sub_(1)
-    size = eps if norm == "linf" else eps / math.sqrt(signs[0].numel())
-    return (x + size * signs).clamp_(0.0, 1.0).contiguous(memory_format=torch.channels_last)
-
-
 _PGD_START, _PGD_L2_START, _PGD_L2_RADIUS = (draws.stream_of(n) for n in ("pgd_start", "pgd_l2_start", "pgd_l2_radius"))
 
 

@@ -9,7 +9,7 @@ from helpers import TwoLayerNet, freeze, images, sweep, tiny_resnet
 
 from rnnviz.measures.ranking import EpsRanking, compare, jaccard
 from rnnviz.sweep import bootstrap, draws
-from rnnviz.sweep.attacks import fgsm, sign_noise
+from rnnviz.sweep.attacks import fgsm
 from rnnviz.sweep.bootstrap import SUBSET_DRAWS, SUBSET_FRACTIONS, ImageWeights, image_uniform, interval
 from rnnviz.sweep.loop import analyze
 from rnnviz.sweep.noise import matched_noise
@@ -136,7 +136,7 @@ def test_noise_baseline_equals_an_independent_computation(model, data):
     assert a.front is not None and a.front["front"] == "grayscale"
     for name in LAYERS:
         assert torch.allclose(noise[name], direct[name].mean(0), rtol=1e-5, atol=1e-8)
-    signs = (sign_noise(x, 0.1, 0, torch.arange(12)) - x) / 0.1
+    signs = (matched_noise(x, 0.1, 0, torch.arange(12), "linf", "rgb", "sign") - x) / 0.1
     inside = (x > 0.1) & (x < 0.9)  # away from the clamp, the step is exactly +-eps
     assert torch.allclose(signs[inside].abs(), torch.ones(int(inside.sum())), atol=1e-5)
     assert 0.4 < float((signs[inside] > 0).float().mean()) < 0.6

@@ -14,9 +14,9 @@ from rnnviz.sweep.attacks import (
     input_gradient,
     pgd,
     pgd_l2,
-    sign_noise,
 )
 from rnnviz.sweep.loop import analyze
+from rnnviz.sweep.noise import matched_noise
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,7 @@ def test_attack_dispatch(resnet):
 def test_l2_sign_noise_has_the_l2_attacks_size():
     x = torch.full((2, 3, 8, 8), 0.5)
     index = torch.tensor([4, 9])
-    noisy = sign_noise(x, 2.0, 0, index, "l2")
+    noisy = matched_noise(x, 2.0, 0, index, "l2", "rgb", "sign")
     torch.testing.assert_close((noisy - x).flatten(1).norm(dim=1), torch.full((2,), 2.0))
-    same_signs = (sign_noise(x, 2.0, 0, index) - x).sign()
+    same_signs = (matched_noise(x, 2.0, 0, index, "linf", "rgb", "sign") - x).sign()
     assert torch.equal((noisy - x).sign(), same_signs)  # the Linf baseline's signs, scaled
