@@ -57,8 +57,8 @@ def make_figures(results: dict, root: Path) -> list[ReportFigure]:
     main body (accuracy, the leading ε's profile, trust, cause, one gallery), then the appendix."""
     lead, attacked = main_index(results), attacked_indices(results)
     profiles = {i: _sensitivity(results, root, i) for i in attacked}
-    galleries = channel_grids.figures(results, root, _figure, attacked, rendered_recipes(results))
     shown = main_gallery_key(results)
+    galleries = channel_grids.figures(results, root, _figure, attacked, rendered_recipes(results), shown)
     figures = [_accuracy(results, root), _per_class(results, root)]
     figures += [profiles[i] for i in attacked if i == lead]
     checks = trust.figures(results, root, _figure) + patch_section.figures(results, root, _figure)

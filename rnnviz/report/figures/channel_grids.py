@@ -29,11 +29,12 @@ RECIPE_NOTES = {
 }
 
 
-def figures(results: dict, root: Path, figure, attacked: list[int], recipes: list[str]) -> list:
+def figures(results: dict, root: Path, figure, attacked: list[int], recipes: list[str], shown: str | None) -> list:
     """One gallery per attacked eps and recipe, then one diversity grid per recipe that has any;
-    ``figure(root, key, title, caption)`` makes the catalogue's ReportFigure."""
+    ``figure(root, key, title, caption)`` makes the catalogue's ReportFigure. The main body's gallery
+    (key ``shown``) explains its tiles in full; the appendix's refer back to it."""
     renders = {(r["model"], r["layer"], r["channel"], r["recipe"]): r for r in results["renders"]}
-    out = [_gallery(results, root, figure, renders, i, recipe) for i in attacked for recipe in recipes]
+    out = [_gallery(results, root, figure, renders, i, recipe, shown) for i in attacked for recipe in recipes]
     return out + [
         _diversity(results, root, figure, recipe)
         for recipe in recipes
@@ -45,7 +46,7 @@ def gallery_key(results: dict, i: int, recipe: str) -> str:
     return f"gallery_{eps_slugs(results['config'])[i]}_{recipe}"
 
 
-def _gallery(results: dict, root: Path, figure, renders: dict, i: int, recipe: str):
+def _gallery(results: dict, root: Path, figure, renders: dict, i: int, recipe: str, shown: str | None):
     panels = []
     for m in MODELS:
         p_top = {(r["layer"], r["channel"]): r["p_top"] for r in results["ranking"][m][i]["top"]}
@@ -63,17 +64,24 @@ def _gallery(results: dict, root: Path, figure, renders: dict, i: int, recipe: s
         )
     key = gallery_key(results, i, recipe)
     save_image(hstack(panels, gap=64), output(root, "figures", f"{key}.png"))
+    tiles = (
+        f"Left: the standard model's top {results['config']['top_k']} channels at this ε, in the ranking of "
+        "section 2; right: the robust model's. Each tile is an image optimized to excite one "
+        "channel, captioned layer · channel · σ and the share of bootstrap resamples that put "
+        "the channel in the top-k († below one half). "
+    )
+    marks = (
+        '"dead channel": the channel\'s activation stayed at zero, so there is nothing to show. "weak": the '
+        "render excites its channel less than the best real image does (activation relative to it below 1×), "
+        "with why its optimization stopped. "
+    )
+    if shown is not None and key != shown:  # the appendix's galleries: the main body's explains the tiles
+        tiles, marks = "Tiles, captions and marks as in the main body's gallery. ", ""
     return figure(
         root,
         key,
         f"Most sensitive channels at ε = {eps_text(results, i)}, {recipe} renders",
-        f"Left: the standard model's top {results['config']['top_k']} channels by sensitivity σ "
-        "at this ε; right: the robust model's. Each tile is an image optimized to excite one "
-        "channel, captioned layer · channel · σ and the share of bootstrap resamples that put "
-        f'the channel in the top-k († below one half). {RECIPE_NOTES.get(recipe, "")} "dead channel": '
-        'the channel\'s activation stayed at zero, so there is nothing to show. "weak": the render excites '
-        "its channel less than the best real image does (activation relative to it below 1×), with why its "
-        f"optimization stopped. {targets_sentence(results, i, recipe)}",
+        f"{tiles}{RECIPE_NOTES.get(recipe, '')} {marks}{targets_sentence(results, i, recipe)}",
     )
 
 
