@@ -37,7 +37,7 @@ def undone_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figu
         v
         for m in MODELS
         for i in idx
-        if pn.entry(results, m, i)
+        if pn.causal(pn.entry(results, m, i))  # a blank panel does not set the shared y range
         for r in pn.entry(results, m, i)["sets"]
         if r["kind"] in (*pn.CURVES, "random", _lead(results, m, i))
         for v in [r.get("undone"), *(r.get("undone_ci") or [])]
