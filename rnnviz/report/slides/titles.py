@@ -160,6 +160,7 @@ def stability(results: dict) -> str:
 
 
 def noise(results: dict) -> str:
+    """The noise share of σ per layer, averaged over the layers (page 1 gives the top-k channels' own)."""
     i = focus_index(results)
     shares: dict[str, float] = {}
     for m in MODELS:
@@ -173,5 +174,5 @@ def noise(results: dict) -> str:
         shares[m] = sum(ratios) / len(ratios)
     return (
         f"Random noise of the same size already causes {pct(shares['standard'])} (standard) and "
-        f"{pct(shares['robust'])} (robust) of σ at ε = {label(results, i)}"
+        f"{pct(shares['robust'])} (robust) of a layer's σ at ε = {label(results, i)}, on average over the layers"
     )
