@@ -130,6 +130,8 @@ def test_the_pointer_titles_quote_the_numbers_they_summarise(tmp_path):
     ranges = " / ".join(f"{pct(lo)[:-1]}–{pct(hi)}" for lo, hi in (pn.row(e, lead, k)["undone_ci"] for k in ks))
     full = cause_line(results, full=True)  # the brief's line: the intervals, and the robust model where it is hit
     assert f"undoes {undone} (95% intervals {ranges}; random: {random}) of the standard model's damage" in full
+    # page 1 reads the numbers as section 4 does: Wilson's 0 of 50 for the controls reaches 7.1% > 5.2%
+    assert "not clearly more than the controls at k = 5; more than both controls at k = 30)" in full
     robust = pn.entry(results, "robust", 3)  # ε = 0.2: the attack flips 47 of the robust model's 51
     assert pn.flipped(robust) == 47
     assert (

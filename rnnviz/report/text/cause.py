@@ -47,7 +47,10 @@ def cause_line(results: dict, full: bool = False) -> str:
         if not found:
             continue
         ks = next(iter(found.values()))[0]
-        parts = [f"{_undone_text(v, full)} of the {m} model's damage" for m, v in found.items()]
+        parts = [
+            f"{_undone_text(v, full)} of the {m} model's damage{_said(results, m, i, v, full)}"
+            for m, v in found.items()
+        ]
         parts += [_elsewhere(results, m, i) for m in MODELS if m not in found] if full else []
         eps = results["config"]["eps_labels"][i]
         return f"At ε = {eps} restoring the top {' / '.join(map(str, ks))} channels undoes " + "; ".join(parts)
@@ -77,13 +80,29 @@ def _ladder_numbers(results: dict, m: str, i: int) -> Ladder | None:
 def _undone_text(numbers: Ladder, full: bool) -> str:
     """ "14% / 86% (random: 0% / 9.0%)"; ``full``: with the 95% intervals inside the brackets."""
     _, tops, random = numbers
+    ranges = f"{_intervals(tops)}; " if full and _intervals(tops) else ""
+    return f"{_values(tops)} ({ranges}random: {' / '.join(map(pct, random))})"
+
+
+def _said(results: dict, m: str, i: int, numbers: Ladder, full: bool) -> str:
+    """``full``: the verdict against both matched controls (section 4's), so page 1's numbers are read
+    the way the section reads them."""
+    if not full:
+        return ""
+    verdicts = _verdicts(pn.entry(results, m, i), list(zip(numbers[0], numbers[1])))
+    return f" (controls: random and similar-|F| channels; {verdicts})"
+
+
+def _values(tops: list[dict]) -> str:
+    return " / ".join(pct(top["undone"]) for top in tops)
+
+
+def _intervals(tops: list[dict]) -> str:
+    """ "95% intervals 5.2–25% / 76–94%" for rows that all have one, else ""."""
     cis = [ci for top in tops if (ci := top.get("undone_ci"))]
-    ranges = (
-        f"95% interval{'s' * (len(cis) > 1)} {' / '.join(_range(ci) for ci in cis)}; "
-        if full and len(cis) == len(tops)
-        else ""
-    )
-    return f"{' / '.join(pct(top['undone']) for top in tops)} ({ranges}random: {' / '.join(map(pct, random))})"
+    if not cis or len(cis) < len(tops):
+        return ""
+    return f"95% interval{'s' * (len(cis) > 1)} {' / '.join(f'{pct(lo)[:-1]}–{pct(hi)}' for lo, hi in cis)}"
 
 
 def _elsewhere(results: dict, m: str, i: int) -> str:
@@ -101,7 +120,7 @@ def _elsewhere(results: dict, m: str, i: int) -> str:
         said += (
             f"; at ε = {results['config']['eps_labels'][j]} ({pn.flipped(pn.entry(results, m, j))} flipped) its top "
         )
-        said += f"{' / '.join(map(str, v[0]))} undo {_undone_text(v, full=True)}"
+        said += f"{' / '.join(map(str, v[0]))} undo {_undone_text(v, full=True)}{_said(results, m, j, v, True)}"
     return said
 
 
@@ -120,25 +139,27 @@ def _verdict(results: dict, m: str, j: int, largest: bool) -> str | None:
     ks = [k for k, _ in found]
     where = f"At ε = {results['config']['eps_labels'][j]} ({e['n_images']} patched images"
     where += f"; the attack flips the most here, {pn.flipped(e)})" if largest else ")"
-    cis = [ci for _, top in found if (ci := top.get("undone_ci"))]
-    undone = " / ".join(pct(top["undone"]) for _, top in found)
-    if len(cis) == len(found):
-        undone += f" (95% interval{'s' * (len(cis) > 1)} {' / '.join(_range(ci) for ci in cis)})"
+    tops = [top for _, top in found]
+    undone = _values(tops) + (f" ({_intervals(tops)})" if _intervals(tops) else "")
     controls = {kind: [_control(e, kind, k) for k in ks] for kind in CONTROLS}
     against = "; ".join(
         f"{CONTROLS[kind]} {' / '.join(pct(c[0]) if c else '–' for c in cs)}"
         for kind, cs in controls.items()
         if any(cs)
     )
-    by_verdict: dict[str, list[str]] = {}
-    for n, (k, top) in enumerate(found):
-        matched = [c for cs in controls.values() if (c := cs[n])]
-        by_verdict.setdefault(_one_k(top, matched), []).append(str(k))
-    verdicts = "; ".join(v if len(by_verdict) == 1 else f"{v} at k = {' and '.join(k)}" for v, k in by_verdict.items())
     return (
         f"{where}, putting back the clean values of the {m} model's top {' / '.join(map(str, ks))} undoes "
-        f"{undone} of the damage, against {against or 'no control'}: {verdicts}"
+        f"{undone} of the damage, against {against or 'no control'}: {_verdicts(e, found)}"
     )
+
+
+def _verdicts(e: dict, found: list[tuple[int, dict]]) -> str:
+    """Each k's verdict against both matched controls, said once when all k agree."""
+    by_verdict: dict[str, list[str]] = {}
+    for k, top in found:
+        matched = [c for kind in CONTROLS if (c := _control(e, kind, k))]
+        by_verdict.setdefault(_one_k(top, matched), []).append(str(k))
+    return "; ".join(v if len(by_verdict) == 1 else f"{v} at k = {' and '.join(k)}" for v, k in by_verdict.items())
 
 
 def _one_k(top: dict, controls: list[tuple[float, float, float]]) -> str:
@@ -150,10 +171,6 @@ def _one_k(top: dict, controls: list[tuple[float, float, float]]) -> str:
     if controls and all(high < c[2] for c in controls):
         return "less than both controls (these channels do not carry the damage)"
     return "not clearly more than the controls"
-
-
-def _range(ci: list[float]) -> str:
-    return f"{pct(ci[0])[:-1]}–{pct(ci[1])}"
 
 
 def _no_result(results: dict, m: str, missing: list[int]) -> str:
@@ -173,8 +190,3 @@ def _control(e: dict, kind: str, k: int) -> tuple[float, float, float] | None:
     ends = [r["undone_ci"] or [r["undone"], r["undone"]] for r in rows]
     mean = sum(r["undone"] for r in rows) / len(rows)
     return mean, max(end[1] for end in ends), min(end[0] for end in ends)
-
-
-def interval(ci) -> str:
-    """ " (95% interval a–b%)" for a damage-undone interval, or nothing when there is none."""
-    return f" (95% interval {pct(ci[0])[:-1]}–{pct(ci[1])})" if ci else ""
