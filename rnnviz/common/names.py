@@ -26,6 +26,13 @@ RANK_WORDS = {
     "relative-excess": "relative excess (σ − σ_noise) / clean mean |F|",
     "zscore": "excess over matched noise standardised within each layer, (σ − σ_noise − layer mean) / layer SD",
 }
+RANK_NAMES = {  # what a ranking picks, in words for sentences; the formula (RANK_WORDS) is printed once, in the method
+    "sigma": "largest σ",
+    "excess": "largest change beyond matched noise",
+    "relative": "largest σ relative to their clean size",
+    "relative-excess": "largest change beyond matched noise relative to their clean size",
+    "zscore": "each layer's outliers beyond matched noise",
+}
 
 
 def channel_key(layer: str, channel: int) -> str:

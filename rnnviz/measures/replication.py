@@ -14,6 +14,10 @@ the roles only name the two sides of the sums.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from rnnviz.measures.matching import LayerMatch
 from rnnviz.measures.ranking import jaccard
 from rnnviz.sweep.cross import CrossStats
@@ -44,14 +48,50 @@ def carried(matches: dict[str, LayerMatch], top: list[Channel]) -> list[dict]:
     return rows
 
 
+def chance_overlap(widths: dict[str, int], first: list[Channel], second: list[Channel]) -> dict:
+    """What the matched Jaccard would be by chance: ``second`` drawn at random within its own layers
+    (the same count per layer), against ``first``. Per layer the shared count is hypergeometric
+    (``first``'s count among the layer's width, ``second``'s count drawn); the layers' counts add up by
+    convolution. Returns the expected Jaccard and the distribution's Jaccard values with their
+    probabilities, so ``p_at_least`` can read how often chance reaches an observed overlap."""
+    total = np.array([1.0])
+    for layer in dict.fromkeys([c[0] for c in first + second]):
+        a, b = (sum(c[0] == layer for c in s) for s in (first, second))
+        width = widths[layer]
+        shared = np.array([_hypergeometric(width, a, b, o) for o in range(min(a, b) + 1)])
+        total = np.convolve(total, shared)
+    size = len(set(first)) + len(set(second))
+    values = [o / (size - o) if size - o > 0 else 1.0 for o in range(len(total))]
+    return {"expected": float(np.dot(values, total)), "values": values, "probabilities": total.tolist()}
+
+
+def p_at_least(chance: dict, observed: float) -> float:
+    """The chance of a Jaccard at least ``observed`` under ``chance_overlap``'s distribution."""
+    return float(sum(p for v, p in zip(chance["values"], chance["probabilities"]) if v >= observed - 1e-12))
+
+
+def _hypergeometric(width: int, marked: int, drawn: int, hits: int) -> float:
+    """P(``hits`` of ``drawn`` channels fall among ``marked`` of ``width``), drawing without replacement."""
+    if hits > marked or drawn - hits > width - marked:
+        return 0.0
+    return math.comb(marked, hits) * math.comb(width - marked, drawn - hits) / math.comb(width, drawn)
+
+
 def matched_overlap(matches: dict[str, LayerMatch], first: list[Channel], second: list[Channel]) -> dict:
     """Jaccard of the second model's top-k with the first's top-k carried over by the matching, and the
-    raw Jaccard of channel numbers (no matching); ``mapped`` lists each carried channel."""
+    raw Jaccard of channel numbers (no matching); ``mapped`` lists each carried channel. ``chance``:
+    the Jaccard a random draw of the second model's top-k (same layer counts) gives, and ``p_chance``
+    how often chance reaches the observed one."""
     rows = carried(matches, first)
     mapped = [(row["layer"], row["partner"]) for row in rows if row["partner"] is not None]
+    widths = {layer: int(m.corr.shape[1]) for layer, m in matches.items()}
+    found = jaccard(mapped, second)
+    chance = chance_overlap(widths, mapped, second)
     return {
         "k": len(first),
-        "matched_jaccard": jaccard(mapped, second),
+        "matched_jaccard": found,
+        "chance_jaccard": chance["expected"],
+        "p_chance": p_at_least(chance, found),
         "raw_jaccard": jaccard(first, second),
         "n_real": sum(row["real"] for row in rows),
         "mapped": rows,

@@ -50,7 +50,7 @@ def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis],
         "ranking": ranking,
         "comparison": comparison,
         "bootstrap": {"resamples": cfg.bootstrap, "level": 0.95, "noise": noise_words(analyses)},
-        "noise_match": {m: noise_match(analyses[m]) for m in MODELS},
+        "noise_match": {m: noise_match(analyses[m], cfg.primary_attack) for m in MODELS},
         "channel_max_activation": {m: _max_activation_of_top(analyses[m], ranking[m]) for m in MODELS},
         "neuron_sensitivity": {
             m: [
@@ -85,16 +85,17 @@ def noise_words(analyses: dict[str, ModelAnalysis]) -> str:
     """The noise baseline in words, as the models' fronts made it (rnnviz.sweep.noise)."""
     gray = all((a.front or {}).get("shared_across_channels") for a in analyses.values())
     where = "one sign per pixel shared by the colour channels" if gray else "a random sign per pixel and channel"
-    return f"±ε noise, {where}, matched to the attack in the model's input"
+    return f"random-sign noise, {where}, scaled per image to the attack's measured mean |δ| in the model's input"
 
 
-def noise_match(analysis: ModelAnalysis) -> dict | None:
-    """How the model reads its input and, per eps, the mean |δ| and L2 of every perturbation in it."""
+def noise_match(analysis: ModelAnalysis, attack: str) -> dict | None:
+    """How the model reads its input and, per eps, the mean |δ| and L2 of every perturbation in it
+    (``noise`` and ``gauss``: the controls sized to ``attack``, the one that drives the analysis)."""
     if analysis.inputs is None:
         return None
     return {
         **(analysis.front or {}),
-        "sizes": [analysis.inputs.means(e) if eps > 0 else None for e, eps in enumerate(analysis.eps)],
+        "sizes": [analysis.inputs.means(e, attack) if eps > 0 else None for e, eps in enumerate(analysis.eps)],
     }
 
 

@@ -26,7 +26,7 @@ from rnnviz.sweep.attacks import input_gradient
 from rnnviz.sweep.bootstrap import WeightedSums
 from rnnviz.sweep.exemplars import TopExemplars
 from rnnviz.sweep.hooks import LayerHooks
-from rnnviz.sweep.noise import InputSizes, matched_noise, probe_front
+from rnnviz.sweep.noise import InputSizes, probe_front, sized_noise
 from rnnviz.sweep.passes import adversarial, check_finite, eval_mode, forward_no_grad
 from rnnviz.sweep.sensitivity import SensitivityMeter
 from rnnviz.sweep.settings import SweepSettings
@@ -87,12 +87,13 @@ def analyze_attacks(
             y = labels[start : start + s.batch_size].to(s.device)
             clean = _clean_pass(model, hooks, x, y, start, s, results, "fgsm" in attacks)
             for e, eps_value in enumerate(s.eps):
-                noisy = s.noise and eps_value
-                noise_adv = _noise_activations(model, hooks, x, eps_value, s, clean.index, sizes, e) if noisy else None
                 for name, result in results.items():
                     step = clean.step(e) if eps_value == 0 else _attacked(model, hooks, clean, e, eps_value, s, name)
+                    noise_adv = None
                     if eps_value:
                         sizes.add(e, name, step.x_adv - x)
+                        if s.noise:
+                            noise_adv = _noise_activations(model, hooks, clean, step, e, eps_value, s, name, sizes)
                     _feed(result, step, noise_adv, clean.weights if eps_value > 0 else None)
                     bar.update(len(y) * ranks)
     bar.close()
@@ -194,13 +195,17 @@ def _front(model, hooks: LayerHooks, images, s: SweepSettings, results: dict) ->
     return sizes
 
 
-def _noise_activations(model, hooks: LayerHooks, x, eps_value: float, s: SweepSettings, index, sizes, e) -> dict:
-    """The baselines' extra forward passes: the layers' outputs under noise matched to the attack in
-    the model's input (``rnnviz.sweep.noise``): sign noise, then the Gaussian control."""
+def _noise_activations(
+    model, hooks: LayerHooks, clean: _Clean, step: Step, e: int, eps_value: float, s: SweepSettings, name: str, sizes
+) -> dict:
+    """The baselines' extra forward passes: the layers' outputs under noise of the size attack ``name``
+    applied to each image, in the model's input (``rnnviz.sweep.noise``): sign noise, then the
+    Gaussian control."""
     out = {}
+    applied = step.x_adv - clean.x
     for kind in ("sign", "gauss"):
-        x_noise = matched_noise(x, eps_value, s.seed, index, NORMS[s.attack], sizes.front, kind)
-        sizes.add(e, "noise" if kind == "sign" else "gauss", x_noise - x)
+        x_noise = sized_noise(clean.x, applied, eps_value, s.seed, clean.index, NORMS[name], sizes.front, kind)
+        sizes.add(e, f"{'noise' if kind == 'sign' else 'gauss'}@{name}", x_noise - clean.x)
         forward_no_grad(model, x_noise)
         out[kind] = hooks.take()
     return out

@@ -76,6 +76,63 @@ def matched_noise(
     return (x + delta).clamp_(0.0, 1.0).contiguous(memory_format=torch.channels_last)
 
 
+def sized_noise(
+    x: torch.Tensor,
+    applied: torch.Tensor,
+    eps: float,
+    seed: int,
+    indices: torch.Tensor,
+    norm: str,
+    front: str,
+    kind: str = "sign",
+) -> torch.Tensor:
+    """``matched_noise``'s draw, rescaled per image to the size of the perturbation ``applied`` to it.
+
+    The attack's perturbation shrinks where clamping to [0, 1] cuts it, and by how much depends on
+    the image and the attack; noise sized to eps would be larger than what the attack really did and
+    inflate the noise share. Here each image's noise has, in the model's own input and after
+    clamping, the attack's measured size: mean |delta| for the sign control of a Linf attack, L2 for
+    the sign control of an L2 attack and for the Gaussian control. The per-image scale is found by
+    bisection (the clamped size grows monotonically with the scale); the draw itself, and so the
+    direction of the noise, is ``matched_noise``'s (a function of seed, global index, eps and kind).
+    """
+    if eps == 0:
+        return x
+    measure = "mean_abs" if kind == "sign" and norm == "linf" else "l2"
+    target = _size(applied, front, measure)
+    shared = front == "grayscale" and x.shape[1] == 3
+    shape = (1, *x.shape[2:]) if shared else tuple(x.shape[1:])
+    base = _draw(shape, indices.to(x.device), seed, eps, kind).to(x.device, x.dtype)
+    if shared:
+        base = base.expand(-1, 3, -1, -1)
+
+    def noisy(scale: torch.Tensor) -> torch.Tensor:
+        return (x + base * scale.view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
+
+    low = torch.zeros_like(target)
+    high = target / _size(base, front, measure).clamp_min(1e-12)  # the unclamped size's scale
+    for _ in range(_MAX_DOUBLINGS):  # clamping only shrinks: grow until the clamped size reaches the target
+        short = _size(noisy(high) - x, front, measure) < target
+        if not short.any():
+            break
+        high = torch.where(short, high * 2, high)
+    for _ in range(_BISECTIONS):
+        mid = (low + high) / 2
+        short = _size(noisy(mid) - x, front, measure) < target
+        low, high = torch.where(short, mid, low), torch.where(short, high, mid)
+    return noisy(high).contiguous(memory_format=torch.channels_last)
+
+
+_MAX_DOUBLINGS = 12  # a clamped size that 4096x the unclamped scale cannot reach is out of [0, 1]'s reach
+_BISECTIONS = 40  # relative precision 2^-40 of the scale: exact to float32
+
+
+def _size(delta: torch.Tensor, front: str, measure: str) -> torch.Tensor:
+    """Per image, mean |delta| or L2 of a perturbation in the model's input."""
+    seen = model_input(delta.float(), front).flatten(1)
+    return seen.abs().mean(1) if measure == "mean_abs" else seen.norm(dim=1)
+
+
 def _draw(shape: tuple[int, ...], indices: torch.Tensor, seed: int, eps: float, kind: str) -> torch.Tensor:
     """Per image: signs in {-1, +1} or standard normal values, counter-based from (seed, index, eps,
     kind) (``rnnviz.sweep.draws``): a whole batch at once, on the indices' device."""
@@ -91,7 +148,10 @@ def _draw(shape: tuple[int, ...], indices: torch.Tensor, seed: int, eps: float, 
 
 class InputSizes:
     """Per (eps index, perturbation), running sums of each image's mean |delta| and L2 in the model's
-    input (``model_input``): the check that the baseline is the attack's size where it counts."""
+    input (``model_input``): the check that the baseline is the attack's size where it counts.
+
+    Each attack has its own noise (``sized_noise``), recorded as ``noise@ATTACK`` and ``gauss@ATTACK``;
+    ``means(e, attack)`` reads them back as ``noise`` and ``gauss`` beside every attack's own size."""
 
     def __init__(self, front: str):
         self.front = front
@@ -109,10 +169,15 @@ class InputSizes:
             self.sums[key] = [a + b for a, b in zip(old, part)]
         return self
 
-    def means(self, e: int) -> dict[str, dict[str, float]]:
-        """Perturbation name -> mean |delta| and mean L2 per image at eps index e."""
-        return {
-            name: {"mean_abs": s[0] / s[2], "l2": s[1] / s[2]}
-            for (i, name), s in sorted(self.sums.items())
-            if i == e and s[2] > 0
-        }
+    def means(self, e: int, attack: str | None = None) -> dict[str, dict[str, float]]:
+        """Perturbation name -> mean |delta| and mean L2 per image at eps index e; the noise of
+        ``attack`` (the one the report quotes) appears as ``noise`` and ``gauss``."""
+        out = {}
+        for (i, name), s in sorted(self.sums.items()):
+            if i != e or s[2] <= 0:
+                continue
+            kind, _, of = name.partition("@")
+            if of and of != attack:
+                continue
+            out[kind] = {"mean_abs": s[0] / s[2], "l2": s[1] / s[2]}
+        return out

@@ -4,6 +4,7 @@ strongest attack as primary; each against a hand-computed case or a direct recom
 import math
 
 import numpy as np
+import pytest
 import torch
 from helpers import TwoLayerNet, sweep
 from torch import nn
@@ -14,9 +15,9 @@ from rnnviz.measures.patch_plan import layer_matched, magnitude_matched, plan
 from rnnviz.measures.primary import choose, first, strongest
 from rnnviz.settings.config import Config
 from rnnviz.settings.patching import most_sets
-from rnnviz.sweep.attacks import fgsm
+from rnnviz.sweep.attacks import fgsm, pgd, pgd_l2
 from rnnviz.sweep.loop import analyze
-from rnnviz.sweep.noise import InputSizes, matched_noise, model_input, probe_front
+from rnnviz.sweep.noise import InputSizes, matched_noise, model_input, probe_front, sized_noise
 
 
 class GrayTwoLayerNet(nn.Module):
@@ -71,6 +72,61 @@ def test_matched_noise_does_not_depend_on_the_batching():
         for i in (0, 2, 4)
     ]
     assert torch.equal(whole, torch.cat(parts))
+
+
+def edge_images(n=6, size=8, seed=0):
+    """Half the pixels at 0 or 1: the clamp cuts both the attack and eps-sized noise, by amounts that
+    differ from image to image."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, size, size, generator=g)
+    x = torch.where(x < 0.25, torch.zeros_like(x), torch.where(x > 0.75, torch.ones_like(x), x))
+    return x, torch.randint(0, 2, (n,), generator=g)
+
+
+@pytest.mark.parametrize("front", ["grayscale", "rgb"])
+def test_sized_noise_has_each_images_applied_size_in_the_models_input(front):
+    net = (GrayTwoLayerNet() if front == "grayscale" else TwoLayerNet()).eval()
+    x, y = edge_images()
+    index, eps = torch.arange(len(y)), 0.1
+    for norm, attacked in (
+        ("linf", fgsm(net, x, y, eps)),
+        ("linf", pgd(net, x, y, eps)),
+        ("l2", pgd_l2(net, x, y, 1.0)),
+    ):
+        applied_abs, applied_l2 = sizes(attacked - x, front)
+        eps_sized_abs, _ = sizes(matched_noise(x, eps, 0, index, norm, front) - x, front)
+        assert not torch.allclose(eps_sized_abs, applied_abs, rtol=1e-3)  # the case this is for
+        for kind in ("sign", "gauss"):
+            noise = sized_noise(x, attacked - x, eps, 0, index, norm, front, kind)
+            got_abs, got_l2 = sizes(noise - x, front)
+            if kind == "sign" and norm == "linf":
+                assert torch.allclose(got_abs, applied_abs, rtol=1e-5)
+            else:
+                assert torch.allclose(got_l2, applied_l2, rtol=1e-5)
+            assert noise.min() >= 0 and noise.max() <= 1
+
+
+def test_sized_noise_keeps_the_draws_direction_and_batching():
+    net, (x, y) = GrayTwoLayerNet().eval(), edge_images(5)
+    attacked, index = fgsm(net, x, y, 0.1), torch.arange(5)
+    whole = sized_noise(x, attacked - x, 0.1, 3, index, "linf", "grayscale")
+    parts = [
+        sized_noise(x[i : i + 2], (attacked - x)[i : i + 2], 0.1, 3, index[i : i + 2], "linf", "grayscale")
+        for i in (0, 2, 4)
+    ]
+    assert torch.equal(whole, torch.cat(parts))
+    moved = (whole - x) != 0  # where the noise moved a pixel, it moved it the draw's way
+    signs = (matched_noise(x, 0.1, 3, index, "linf", "grayscale") - x).sign()
+    assert torch.equal((whole - x).sign()[moved], signs[moved])
+    assert torch.equal(sized_noise(x, attacked - x, 0.0, 3, index, "linf", "grayscale"), x)
+
+
+def test_the_sweep_records_noise_of_the_attacks_applied_size():
+    net, (x, y) = GrayTwoLayerNet().eval(), edge_images(8)
+    a = analyze(net, x, y, sweep([0.0, 0.1], ["body.conv"], noise=True, batch_size=3))
+    got = a.inputs.means(1, "fgsm")
+    assert math.isclose(got["noise"]["mean_abs"], got["fgsm"]["mean_abs"], rel_tol=1e-5)
+    assert math.isclose(got["gauss"]["l2"], got["fgsm"]["l2"], rel_tol=1e-5)
 
 
 def test_input_sizes_average_per_image_and_merge():

@@ -12,7 +12,7 @@ from rnnviz.sweep import bootstrap, draws
 from rnnviz.sweep.attacks import fgsm
 from rnnviz.sweep.bootstrap import SUBSET_DRAWS, SUBSET_FRACTIONS, ImageWeights, image_uniform, interval
 from rnnviz.sweep.loop import analyze
-from rnnviz.sweep.noise import matched_noise
+from rnnviz.sweep.noise import matched_noise, sized_noise
 from rnnviz.sweep.sensitivity import channel_l1
 
 LAYERS = ["layer2.0", "layer4.0"]
@@ -43,7 +43,8 @@ def per_image(model, x, y, eps, layers, noise=False):
             clean = dict(outputs)
             # the baseline is matched to the attack in the model's input: this model reads grayscale
             index = torch.arange(len(x))
-            perturbed = matched_noise(x, eps, 0, index, "linf", "grayscale") if noise else fgsm(model, x, y, eps)
+            attacked = fgsm(model, x, y, eps)  # the noise has the size the attack applied to each image
+            perturbed = sized_noise(x, attacked - x, eps, 0, index, "linf", "grayscale") if noise else attacked
             model(perturbed)
             adv = dict(outputs)
     finally:

@@ -159,3 +159,31 @@ def test_the_ratio_per_pair_equals_a_direct_recomputation(pair):
         assert entry["comparison"][0] is None and abs(got["ratio"] - direct) < 1e-4 * direct
         assert got["ratio_ci"][0] <= got["ratio"] <= got["ratio_ci"][1]
     assert out["pairs"][1]["models"]["standard"]["name"] == "tiny resnet (seed 2)"
+
+
+def test_chance_overlap_by_hand():
+    from rnnviz.measures.replication import chance_overlap, p_at_least
+
+    # one layer of 4 channels, one channel each: they coincide with probability 1/4 (Jaccard 1, else 0)
+    one = chance_overlap({"a": 4}, [("a", 0)], [("a", 2)])
+    assert one["expected"] == pytest.approx(0.25) and p_at_least(one, 1.0) == pytest.approx(0.25)
+    assert p_at_least(one, 0.0) == pytest.approx(1.0)
+
+
+def test_chance_overlap_equals_enumerating_every_draw():
+    import itertools
+
+    from rnnviz.measures.replication import chance_overlap, jaccard
+
+    widths = {"a": 5, "b": 3}
+    first = [("a", 0), ("a", 1), ("b", 2)]
+    second_counts = {"a": 2, "b": 1}
+    draws = [
+        [("a", i) for i in ia] + [("b", j) for j in jb]
+        for ia in itertools.combinations(range(5), second_counts["a"])
+        for jb in itertools.combinations(range(3), second_counts["b"])
+    ]
+    direct = np.mean([jaccard(first, d) for d in draws])
+    got = chance_overlap(widths, first, draws[0])
+    assert got["expected"] == pytest.approx(direct)
+    assert sum(got["probabilities"]) == pytest.approx(1.0)

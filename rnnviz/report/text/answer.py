@@ -7,9 +7,9 @@ is one the user can follow with this source: never more images per class than it
 
 from __future__ import annotations
 
-from rnnviz.common.names import MODELS, RANK_WORDS
+from rnnviz.common.names import MODELS, RANK_NAMES, RANK_WORDS
+from rnnviz.report.text import claims, summary
 from rnnviz.report.text import patch_numbers as pn
-from rnnviz.report.text import summary
 from rnnviz.report.text.cause import cause_line, cause_sentence
 from rnnviz.report.text.format import attack_label, attack_list, eps_text, focus_index, pct
 
@@ -23,7 +23,7 @@ def page_one(results: dict) -> list[str]:
     rest = [summary._sensitivity_ratio_sentence(results), summary._stability_sentence(results)]
     if not pn.enabled(results):  # say that cause was not tested, rather than nothing
         rest.append(summary._patching_sentence(results))
-    return [s for s in [summary._clean_sentence(results), *answer, *rest, *summary.caveats(results)] if s]
+    return [s for s in [summary._clean_sentence(results), *answer, *rest] if s]
 
 
 def brief(results: dict) -> list[str]:
@@ -33,9 +33,23 @@ def brief(results: dict) -> list[str]:
     i = focus_index(results)
     if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
         return summary.summary_sentences(results)
-    out = [summary._clean_sentence(results), _accuracy(results, i), *(_channels(results, m, i) for m in MODELS)]
-    out += [_specific(results, i), f"{cause_line(results, full=True)}."]
-    return [s for s in [*out, *summary.caveats(results)] if s]
+    out = [summary._clean_sentence(results), *_robustness(results, i), *(_channels(results, m, i) for m in MODELS)]
+    out += [claims.replication_sentence(results, i), _specific(results, i), f"{cause_line(results, full=True)}."]
+    return [s for s in out if s]
+
+
+def _robustness(results: dict, i: int) -> list[str | None]:
+    """Accuracy, strongest attack first: its numbers, where weaker attacks overstate them, where
+    accuracy rises with eps, then the analysis attacks at the focus eps. Without a strong evaluation
+    (an older folder) the analysis attacks and their caveats."""
+    if not results.get("strong_attack"):
+        return [_accuracy(results, i), *summary.caveats(results)]
+    return [
+        claims.strongest_sentence(results),
+        claims.overstated_sentence(results),
+        claims.masking_sentence(results),
+        _accuracy(results, i),
+    ]
 
 
 def sensitivity_sentences(results: dict) -> list[str]:
@@ -60,7 +74,8 @@ def answer_sentences(results: dict) -> list[str]:
     i = focus_index(results)
     if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
         return []
-    out = [_accuracy(results, i), *(_channels(results, m, i) for m in MODELS), _specific(results, i)]
+    out = [*_robustness(results, i), *(_channels(results, m, i) for m in MODELS)]
+    out += [claims.replication_sentence(results, i), _specific(results, i)]
     out += [
         _confound(results, i),
         *(cause_sentence(results, m, i) for m in MODELS),
@@ -92,7 +107,8 @@ def _accuracy(results: dict, i: int) -> str | None:
     if len(attacks["names"]) > 1 and chosen:
         rule = "you chose it" if chosen["rule"].startswith("chosen") else "the lowest robust accuracy at ε = "
         why = f"; {_primary(results)} drives the analysis below ({rule}{'' if rule[0] == 'y' else _eps(chosen['eps'])})"
-    return f"At ε = {eps_text(results, i)}, {'; '.join(parts)} correct{why}."
+    lead = "In the analysis, at" if results.get("strong_attack") else "At"
+    return f"{lead} ε = {eps_text(results, i)}, {'; '.join(parts)} correct{why}."
 
 
 def _acc(entry: dict) -> str:
@@ -111,8 +127,8 @@ def _channels(results: dict, m: str, i: int) -> str:
     share = pct(min(p)) if p and pct(min(p)) == pct(max(p)) else f"{pct(min(p))}–{pct(max(p))}" if p else ""
     sure = f"; each is in a bootstrap resample's top {k} {share} of the time" if p else ""
     return (
-        f"The {m} model's channels that react most to {_primary(results)} at ε = {results['config']['eps_labels'][i]}, "
-        f"by {RANK_WORDS[r['measure']]}: {names}{sure}."
+        f"The {m} model's {RANK_NAMES[r['measure']]} under {_primary(results)} at "
+        f"ε = {results['config']['eps_labels'][i]}: {names}{sure}."
     )
 
 

@@ -4,7 +4,7 @@ attack names. Imported by every text, figure and slide module; the sentences are
 
 from __future__ import annotations
 
-from rnnviz.common.names import RANK_WORDS
+from rnnviz.common.names import RANK_NAMES
 
 
 def pct(x: float) -> str:
@@ -49,7 +49,5 @@ def format_interval(ci, fmt: str = "{:.2g}") -> str:
 
 
 def measure_name(results: dict) -> str:
-    """What the top-k is ranked by (``config.rank_by``), in words."""
-    if results["config"]["rank_by"] == "excess":
-        return "excess σ − σ_noise (σ beyond what random noise of the same size causes)"
-    return RANK_WORDS.get(results["config"]["rank_by"], "σ")
+    """What the top-k picks (``config.rank_by``), in words; the formula is the method's (``RANK_WORDS``)."""
+    return RANK_NAMES.get(results["config"]["rank_by"], "largest σ")

@@ -1,10 +1,11 @@
-"""The galleries' measured sentences: how many renders reached their target, and are the robust
-model's renders smoother than the standard's?
+"""The galleries' measured sentences: how many renders reached their target, and how textured each
+model's renders are under each recipe.
 
-Engstrom et al. (2019) report smooth, object-like shapes for robust models and high-frequency
-texture for standard ones. This states what this run's renders show, per recipe, with the share
-of spectral power above ``spectrum.CUTOFF`` cycles per pixel that each render entry carries
-(``high_frequency_share``) and a bootstrap interval over the rendered channels.
+A recipe's own prior shapes its renders: lucid's decorrelated 1/f parameterization and jitter favour
+smooth images for any model, so a difference under it may be the prior meeting the model, not the
+model alone. Each recipe's comparison is stated for that recipe, with the share of spectral power
+above ``spectrum.CUTOFF`` cycles per pixel of each render (``high_frequency_share``) and a bootstrap
+interval over the rendered channels; only a prior-free recipe (raw) speaks for the models themselves.
 """
 
 from __future__ import annotations
@@ -48,12 +49,19 @@ def _one(recipe: str, c: dict) -> str:
         f"{c['n_standard']} and {c['n_robust']} channels)"
     )
     if c["low"] > 0:
-        verdict = "the robust model's renders are smoother, as Engstrom et al. (2019) report"
+        verdict = "the robust model's renders are smoother under this recipe"
     elif c["high"] < 0:
-        verdict = "the robust model's renders are more textured, the opposite of what Engstrom et al. (2019) report"
+        verdict = "the robust model's renders are more textured under this recipe"
     else:
         verdict = "no difference this run can resolve"
-    return f"{numbers}: {verdict}"
+    return f"{numbers}: {verdict}{PRIORS.get(recipe, '')}"
+
+
+PRIORS = {  # what each recipe adds of its own, so a difference is not read as the model's alone
+    "lucid": " (lucid's 1/f parameterization and jitter are a smoothing prior of their own)",
+    "raw": " (raw gradient ascent in pixel space: no prior, the models' own preference)",
+    "accent": " (accent starts from a real image: it inherits that image's texture)",
+}
 
 
 def targets_sentence(results: dict, i: int, recipe: str) -> str:

@@ -145,7 +145,7 @@ def _stability_sentence(results: dict) -> str | None:
     lowest = min(results["ranking"][m][i]["expected_jaccard"] for m in MODELS)
     how = "stable" if lowest >= 0.9 else "fairly but not fully stable"
     return (
-        f"Ranked by {measure_name(results)}, the top {k} is {how} under resampling of the "
+        f"The top {k} ({measure_name(results)}) is {how} under resampling of the "
         f"images: the expected Jaccard index between a bootstrap resample's top {k} and the "
         f"reported one at ε = {results['config']['eps_labels'][i]} is {_join(parts)}."
     )

@@ -1,0 +1,146 @@
+"""Page 1's claims about robustness and replication, each read from results.json.
+
+Robust accuracy is quoted from the strongest attack run (``strong_attack``: each image's worst case
+over APGD-CE, APGD-T and the analysis attacks); a weaker attack's number is an upper bound, so the
+brief says where it overstates the strongest beyond its own interval and where accuracy rises with
+eps (a sign of gradient masking). A statement about named channels says whether they came back in a
+model trained from another seed, against what a random draw gives, or that this is untested.
+"""
+
+from __future__ import annotations
+
+from rnnviz.common.names import MODELS, non_monotone
+from rnnviz.report.text.format import attack_label, pct
+
+UNTESTED = (
+    "Whether these channels are the same in a model trained from another seed is untested "
+    "(--replicate, or --preset fashion-seeds, measures it)"
+)
+CHANCE_LEVEL = 0.05  # a matched overlap replicates when a random draw reaches it less often than this
+
+
+def strongest_label(results: dict) -> str:
+    """The strongest attack in words: its components and the analysis attacks it takes the worst case over."""
+    strong = results["strong_attack"]
+    parts = [attack_label(c) for c in strong["settings"]["components"]]
+    parts += [attack_label(a) for a in results["attacks"]["names"]]
+    return "the worst case per image over " + _join(parts)
+
+
+def strongest_sentence(results: dict) -> str | None:
+    """Each model's accuracy under the strongest attack measured, at every attacked eps."""
+    strong = results.get("strong_attack")
+    if not strong:
+        return None
+    eps, labels = results["config"]["eps"], results["config"]["eps_labels"]
+    attacked = [i for i, e in enumerate(eps) if e > 0]
+    parts = []
+    for m in MODELS:
+        entry = strong["models"][m]
+        values = [f"{_with_interval(entry, i)} at ε = {labels[i]}" for i in attacked]
+        parts.append(f"the {m} model keeps {_join(values)}")
+    return (
+        f"Under the strongest attack measured ({strongest_label(results)}; "
+        f"{_count(strong)} on {strong['models'][MODELS[0]]['n']} images), {'; '.join(parts)}."
+    )
+
+
+def overstated_sentence(results: dict) -> str | None:
+    """Where an analysis attack's accuracy lies above the strongest's beyond its own interval."""
+    strong = results.get("strong_attack")
+    if not strong:
+        return None
+    labels, found = results["config"]["eps_labels"], []
+    for a in results["attacks"]["names"]:
+        for m in MODELS:
+            entries = results["attacks"]["accuracy"][a][m]
+            over = [
+                f"ε = {labels[i]} ({pct(e['accuracy'])} against {pct(strong['models'][m]['accuracy'][i])})"
+                for i, e in enumerate(entries)
+                if e["low"] > strong["models"][m]["accuracy"][i] + 1e-12
+            ]
+            if over:
+                found.append(f"{attack_label(a)} for the {m} model at {_join(over)}")
+    if not found:
+        return (
+            "No attack of the analysis overstates accuracy beyond its interval against the strongest attack measured."
+        )
+    return (
+        f"Weaker attacks overstate robust accuracy beyond their own intervals: {'; '.join(found)}; "
+        "read them as upper bounds."
+    )
+
+
+def masking_sentence(results: dict) -> str | None:
+    """Where accuracy rises with eps on a grid (the fine FGSM grid, every attack's grid): one step of
+    an attack can overshoot, or gradients can be masked; either way that attack underestimates."""
+    attacks, found = results.get("attacks") or {}, []
+    grids = [(a, results["config"]["eps"], attacks["accuracy"][a]) for a in attacks.get("names", [])]
+    curve = attacks.get("fgsm_curve")
+    if curve:
+        grids.append(("fgsm", curve["eps"], {m: curve[m] for m in MODELS}))
+    for a, eps, per_model in grids:
+        for m in MODELS:
+            acc = [e["accuracy"] for e in per_model[m]]
+            rises = [f"{eps[x]:g} → {eps[y]:g} ({pct(acc[x])} → {pct(acc[y])})" for x, y in non_monotone(acc, eps)]
+            if rises:
+                found.append(f"{attack_label(a)}, {m} model, ε {', '.join(rises)}")
+    if not found:
+        return None
+    unique = list(dict.fromkeys(found))
+    return (
+        f"Accuracy rises with ε, a sign of an attack that overshoots or of gradient masking, for {'; '.join(unique)}."
+    )
+
+
+def replication_sentence(results: dict, i: int) -> str:
+    """Do the named channels and the cross-model ratio come back in a pair trained from another seed?"""
+    rep = results.get("replication")
+    if not rep or len(rep["pairs"]) < 2:
+        return f"{UNTESTED}."
+    first, parts = rep["pairs"][0], []
+    for n, pair in enumerate(rep["pairs"][1:], start=1):
+        for m in MODELS:
+            o = ((pair.get("overlap") or {}).get(m) or [None] * (i + 1))[i]
+            if o is None or o.get("chance_jaccard") is None:
+                continue
+            verdict = "replicates" if o["p_chance"] < CHANCE_LEVEL else "does not replicate beyond chance"
+            parts.append(
+                f"the {m} model's top {o['k']}, carried into pair {n + 1}'s {m} model by the channel matching, "
+                f"overlaps that model's own top {o['k']} by Jaccard {o['matched_jaccard']:.2f} against "
+                f"{o['chance_jaccard']:.2f} for a random draw (p = {o['p_chance']:.2g}): it {verdict}"
+            )
+        ratio = _ratio_verdict(first["comparison"][i], pair["comparison"][i], n + 1)
+        if ratio:
+            parts.append(ratio)
+    if not parts:
+        return f"{UNTESTED}."
+    return f"Across training seeds (pair 1 is this run's, {len(rep['pairs']) - 1} more): {'; '.join(parts)}."
+
+
+def _ratio_verdict(a: dict | None, b: dict | None, n: int) -> str | None:
+    if not a or not b or not a.get("ratio_ci") or not b.get("ratio_ci"):
+        return None
+    (alo, ahi), (blo, bhi) = a["ratio_ci"], b["ratio_ci"]
+    same_side = (alo > 1 and blo > 1) or (ahi < 1 and bhi < 1)
+    apart = alo > bhi or blo > ahi
+    size = "its size does not (the intervals exclude each other)" if apart else "and so does its size"
+    direction = f"the direction replicates, {size}" if same_side else "its direction does not replicate"
+    return (
+        f"the standard / robust ratio is {a['ratio']:.2f}× ({alo:.2f}–{ahi:.2f}) in pair 1 and "
+        f"{b['ratio']:.2f}× ({blo:.2f}–{bhi:.2f}) in pair {n}: {direction}"
+    )
+
+
+def _with_interval(entry: dict, i: int) -> str:
+    low, high = entry["interval"][i]
+    return f"{pct(entry['accuracy'][i])} ({pct(low)[:-1]}–{pct(high)})"
+
+
+def _count(strong: dict) -> str:
+    s = strong["settings"]
+    return f"{s['iterations']} iterations, {s['targets']} target classes for APGD-T"
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
