@@ -1,0 +1,96 @@
+"""Page 1's robustness and replication sentences, from a recorded run with hand-set numbers: the
+strongest attack leads, weaker attacks are called upper bounds only beyond their own interval, a rise
+with eps is flagged, and a replication verdict reads the chance level (or says it is untested)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from rnnviz.report.text import claims
+from rnnviz.report.text.answer import brief
+
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "recorded" / "default" / "results.json"
+
+
+@pytest.fixture
+def results() -> dict:
+    r = json.loads(RECORDED.read_text())
+    n = r["n_images"]
+    strong = {"standard": [n, 0, 0, 0], "robust": [n - 3, 150, 120, 4]}
+    r["strong_attack"] = {
+        "settings": {"components": ["apgd-ce", "apgd-t"], "iterations": 25, "targets": 3, "version": "fast"},
+        "models": {
+            m: {
+                "n": n,
+                "correct": c,
+                "accuracy": [x / n for x in c],
+                "interval": [[max(0.0, x / n - 0.03), min(1.0, x / n + 0.03)] for x in c],
+            }
+            for m, c in strong.items()
+        },
+    }
+    return r
+
+
+def test_the_strongest_attack_leads_with_every_eps(results):
+    sentence = claims.strongest_sentence(results)
+    assert sentence.startswith("Under the strongest attack measured (the worst case per image over APGD-CE, APGD-T")
+    assert "the robust model keeps 75% (72–78%) at ε = 0.05, 60% (57–63%) at ε = 0.1 and 2% (0–5%) at ε = 0.2" in (
+        sentence
+    )
+    assert brief(results)[1] == sentence
+
+
+def test_a_weaker_attack_is_an_upper_bound_only_beyond_its_interval(results):
+    sentence = claims.overstated_sentence(results)
+    fgsm = results["attacks"]["accuracy"]["fgsm"]["robust"][3]
+    assert fgsm["low"] > 0.02  # the recorded FGSM at 0.2 lies far above the hand-set 2%
+    assert "FGSM for the robust model at" in sentence and "ε = 0.2" in sentence
+    assert "FGSM for the standard model at ε = 0.05 (16% against 0%)" in sentence
+    assert "(0% against 0%)" not in sentence  # equal numbers overstate nothing
+    level = copy.deepcopy(results)
+    for m, entry in level["strong_attack"]["models"].items():
+        entry["accuracy"] = [level["attacks"]["accuracy"]["fgsm"][m][i]["low"] for i in range(4)]
+    level["attacks"]["names"] = ["fgsm"]
+    assert claims.overstated_sentence(level).startswith("No attack of the analysis overstates")
+
+
+def test_a_rise_with_eps_is_flagged(results):
+    r = copy.deepcopy(results)
+    r["attacks"].pop("fgsm_curve", None)
+    for a in r["attacks"]["names"]:
+        for m in ("standard", "robust"):
+            for i, entry in enumerate(r["attacks"]["accuracy"][a][m]):
+                entry["accuracy"] = [0.9, 0.5, 0.4, 0.3][i]
+    assert claims.masking_sentence(r) is None
+    r["attacks"]["accuracy"]["pgd"]["robust"][3]["accuracy"] = 0.45
+    assert claims.masking_sentence(r) == (
+        "Accuracy rises with ε, a sign of an attack that overshoots or of gradient masking, for PGD, robust "
+        "model, ε 0.1 → 0.2 (40% → 45%)."
+    )
+
+
+def test_replication_untested_then_judged_against_chance(results):
+    assert claims.replication_sentence(results, 2) == claims.UNTESTED + "."
+    r = copy.deepcopy(results)
+    first = {"comparison": r["comparison"], "overlap": None}
+    ratio = {"ratio": 2.0, "ratio_ci": [1.8, 2.2]}
+    second = {
+        "comparison": [None, ratio, ratio, ratio],
+        "overlap": {
+            "standard": [None] + [{"k": 3, "matched_jaccard": 0.5, "chance_jaccard": 0.02, "p_chance": 0.001}] * 3,
+            "robust": [None] + [{"k": 3, "matched_jaccard": 0.0, "chance_jaccard": 0.02, "p_chance": 1.0}] * 3,
+        },
+    }
+    r["replication"] = {"pairs": [first, second]}
+    sentence = claims.replication_sentence(r, 2)
+    assert "the standard model's top 3" in sentence and "by Jaccard 0.50 against 0.02" in sentence
+    assert "p = 0.001): it replicates" in sentence
+    assert "p = 1): it does not replicate beyond chance" in sentence
+    own = r["comparison"][2]
+    apart = own["ratio_ci"][0] > 2.2 or own["ratio_ci"][1] < 1.8
+    assert ("its size does not" in sentence) == apart and "the direction replicates" in sentence
