@@ -60,3 +60,13 @@ def test_the_readme_and_docs_link_to_files_that_exist():
     for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text()):
             assert (doc.parent / target).exists(), f"{doc.relative_to(REPO)} links to {target}, which is missing"
+
+
+def test_every_preset_is_in_the_readme_and_in_docs_models():
+    from rnnviz.settings.presets import PRESETS
+
+    models = (REPO / "docs" / "models.md").read_text()
+    for name in PRESETS:
+        short = "-" + name.removeprefix("imagenet-")
+        assert f"`{name}`" in README or f"`{short}`" in README, f"preset {name} is missing from the README"
+        assert f"| `{name}`" in models, f"preset {name} is missing from docs/models.md's table"
