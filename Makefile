@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo ruff lint test test-slow test-all bench clean
+.PHONY: install system-packages demo ruff lint test test-slow test-all bench clean
 
 install: $(STAMP)
 
@@ -13,6 +13,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)
+
+# Debian packages the tests use: poppler-utils (pdftotext, pdfinfo), chromium (the headless browser
+# tests/report/test_browser.py lays the HTML out in), WeasyPrint's HarfBuzz and fonts, and
+# dataset-fashion-mnist (the built-in pair's training data, for the slow retraining test)
+DEBIAN_PACKAGES := poppler-utils libharfbuzz-subset0 fonts-dejavu-core dataset-fashion-mnist chromium
+
+system-packages:
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq $(DEBIAN_PACKAGES)
 
 demo: $(STAMP)
 	$(VENV)/bin/rnnviz-report --preset fashion --classes sneaker,bag,ankle-boot --eps 0,0.05,0.1,0.2

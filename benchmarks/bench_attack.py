@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.doc_table import print_table  # noqa: E402
 from rnnviz.measures import patch_plan, patching
 from rnnviz.measures.ranking import EpsRanking
 from rnnviz.models.loading import load_model
@@ -147,6 +148,15 @@ def patching_only(model, x, y, layers, args) -> None:
     same = all(torch.equal(runs[True][1][e].correct, runs[False][1][e].correct) for e in runs[True][1])
     n = next(iter(runs[True][1].values())).n
     print(f"  patched images per eps: {n}; resumed and full-forward counts identical: {same}")
+    rows = [("the trust stage", f"{t_trust:.1f} s", "")] + [
+        (
+            f"+ patching, {'resumed at the first patched layer' if r else 'a full forward per set'}",
+            f"{t:.1f} s",
+            f"{100 * (t / t_trust - 1):+.0f}%",
+        )
+        for r, (t, _) in runs.items()
+    ]
+    print_table("Patching that resumes", ["stage", "time", "over the trust stage"], rows, " ".join(sys.argv))
 
 
 def timed(fn, repeats):
@@ -178,6 +188,18 @@ def max_rel_diff(a, b):
     return max(
         float(((a[e][k] - b[e][k]).abs() / b[e][k].abs().clamp_min(1e-6)).max()) for e in range(len(a)) for k in a[e]
     )
+
+
+# docs/benchmarks.md's rows for ``main``'s, in the same order: the way in words, and its goal
+DOC_ROWS = [
+    ("plain: one image at a time, gradient per eps, one hooked forward per layer (tutorial style)", ">= 10x"),
+    ("torchattacks `FGSM` per eps (batched) + one hooked forward per eps", ">= 3x"),
+    ("the same on rnnviz's channels_last model", ""),
+    ("rnnviz (`rnnviz.analyze`)", ""),
+    ("rnnviz + trust: bootstrap B = 200, noise baseline, per-class and subset sums, ranking summaries", "<= 1.5x"),
+    ("rnnviz + trust + exemplars (each channel's top 4 by clean activation and by change)", "trust + 10%"),
+    ("rnnviz + trust + activation patching (defaults; 25% of the images)", "patching <= +100%"),
+]
 
 
 def main():
@@ -221,6 +243,15 @@ def main():
         for name, t in [("rnnviz", t_engine), ("+ trust", t_trust), ("+ trust + exemplars (4)", t_exemplars)]:
             print(f"  {name:<30} {t:8.2f} s   ratio to rnnviz {t / t_engine:6.2f}")
         print(f"  exemplar tracking adds {100 * (t_exemplars / t_trust - 1):+.1f}% to the trust stage")
+        rows = [
+            ("the trust stage", f"{t_trust:.2f} s", ""),
+            (
+                "the same keeping each channel's top-4 images",
+                f"{t_exemplars:.2f} s",
+                f"{100 * (t_exemplars / t_trust - 1):+.1f}%",
+            ),
+        ]
+        print_table("Exemplar tracking", ["stage", "time", "over the trust stage"], rows, " ".join(sys.argv))
         return
     t_patch, _ = timed(lambda: engine_with_patching(model.module, x, y, layers, args.batch_size), args.repeats)
     t_ta, theirs = timed(lambda: with_torchattacks(user_model, x, y, layers, args.batch_size), args.repeats)
@@ -245,6 +276,8 @@ def main():
         print(f"  {name:<30} {t:8.2f} s   ratio to rnnviz {t / t_engine:6.2f}")
     print(f"  exemplar tracking adds {100 * (t_exemplars / t_trust - 1):+.1f}% to the trust stage")
     print(f"  sensitivities agree with the plain way to {check:.1e} (max relative difference)")
+    doc_rows = [(label, f"{t:.1f} s", f"{t / t_engine:.2f}x", goal) for (_, t), (label, goal) in zip(rows, DOC_ROWS)]
+    print_table("Attack + sensitivity", ["way", "time", "ratio to rnnviz", "goal"], doc_rows, " ".join(sys.argv))
     print(f"  torchattacks sensitivities agree to {max_rel_diff(ours, theirs):.1e}")
     mem = {
         stage: {n: peak_memory_mb(n, args.size, args.batch_size, stage) for n in (args.batch_size, 4 * args.batch_size)}

@@ -28,6 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_attack import data  # noqa: E402
+from benchmarks.doc_table import print_table  # noqa: E402
 from rnnviz.models.loading import load_model
 from rnnviz.sweep.attacks import PGDSettings
 from rnnviz.sweep.loop import analyze, analyze_attacks
@@ -100,6 +101,18 @@ def main():
     print(f"run: built-in pair, 3 classes x {args.run_images} images, default eps, quality none, PDF on")
     print(f"  --attack fgsm,pgd        {one:8.2f} s")
     print(f"  --attack fgsm; pgd       {two:8.2f} s   ratio one/two {one / two:5.3f}")
+    stage = f"ResNet-18 {args.size} px, {args.images} images, {len(EPS)} eps, PGD-10, bootstrap 200, noise"
+    rows = [
+        (f"stage: `analyze_attacks(fgsm, pgd)` vs `analyze(fgsm)` + `analyze(pgd)`, {stage}", together, apart),
+        (
+            f"whole `rnnviz-report` on the built-in pair ({3 * args.run_images} images, quality none, PDF): "
+            "`--attack fgsm,pgd` vs `--attack fgsm` then `--attack pgd`",
+            one,
+            two,
+        ),
+    ]
+    cells = [(what, f"{a:.1f} s", f"{b:.1f} s", f"{a / b:.2f}") for what, a, b in rows]
+    print_table("Several attacks", ["comparison", "one run", "two runs", "ratio"], cells, " ".join(sys.argv))
     if args.json:
         Path(args.json).write_text(
             json.dumps({"stage": [together, apart, together / apart], "run": [one, two, one / two]}, indent=1)

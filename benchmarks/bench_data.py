@@ -51,6 +51,7 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.doc_table import print_table  # noqa: E402
 from rnnviz.data.images import Preprocess
 from rnnviz.data.stream import stream_folder
 from rnnviz.models.labels import imagenet_labels
@@ -189,6 +190,7 @@ def attack_rows(tmp: Path, counts: list[int], batch_size: int, size: int, device
         f"\n{'images':>7} {'images held':>12} {'peak RSS MiB':>13} {'largest worker MiB':>19} {'s':>6}"
         f"   (attack stage, {size} px, {device})"
     )
+    peaks: dict[str, list[str]] = {}
     for count in counts:
         count -= count % len(classes)
         for lazy, workers in ((True, 2), (False, 0)):
@@ -199,6 +201,14 @@ def attack_rows(tmp: Path, counts: list[int], batch_size: int, size: int, device
             got, _, own, child = out.stdout.split()
             held = "lazy view" if lazy else "one tensor"
             print(f"{got:>7} {held:>12} {float(own):>13.0f} {float(child):>19.0f} {time.perf_counter() - t:>6.0f}")
+            peaks.setdefault(f"{int(got):,}", []).append(f"{float(own):,.0f} MiB")
+    header = [
+        "images",
+        "through the lazy view (a run's path, 2 workers)",
+        "from one tensor (`load_images(lazy=False)`)",
+    ]
+    rows = [(n, *cells) for n, cells in peaks.items()]
+    print_table(f"The attack stage's peak memory ({size} px, {device})", header, rows, " ".join(sys.argv))
 
 
 def main() -> None:
@@ -257,6 +267,12 @@ def main() -> None:
             it, total, cpu = (statistics.median(t[k] for t in times[(name, w)]) for k in range(3))
             speed[(name, w)] = (n / it, n / total, cpu)
             print(f"{name:<12} {w:>7} {n / it:>14.0f} {n / total:>12.0f} {total - it:>8.2f} {cpu / n * 1000:>11.2f}")
+        label = {"rnnviz": "rnnviz stream", "torchvision": "torchvision `ImageFolder` + `DataLoader`"}
+        cells = [
+            (label[name], w, f"{a:.0f}", f"{b:.0f}", f"{c / n * 1000:.2f}") for (name, w), (a, b, c) in speed.items()
+        ]
+        header = ["loader", "workers", "iterate img/s", "with the index check img/s", "CPU ms/img"]
+        print_table(f"Image loading ({n} JPEGs)", header, cells, " ".join(sys.argv))
         print()
         for w in sorted(set(worker_counts) & set(tv_counts)):
             (ri, rt, rc), (ti, tt, tc) = speed[("rnnviz", w)], speed[("torchvision", w)]

@@ -20,6 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.doc_table import print_table  # noqa: E402
 from rnnviz.common.files import key_digest
 from rnnviz.sweep import draws
 from rnnviz.sweep.bootstrap import ImageWeights
@@ -72,9 +73,13 @@ def main() -> None:
         ("bootstrap weights", lambda: per_image_weights(index), lambda: weights.of(index, torch.zeros_like(index))),
     ]
     print(f"{args.images} images, {shape}, {torch.get_num_threads()} threads, one run each (seconds)")
+    cells = []
     for name, old, new in rows:
         t_old, t_new = timed(old), timed(new)
         print(f"  {name:<18} per image {t_old:7.3f}   counter-based {t_new:7.3f}   x{t_old / t_new:6.1f}")
+        cells.append((name, f"{t_old:.3f} s", f"{t_new:.3f} s", f"{t_old / t_new:.1f}x"))
+    header = ["draws", "one generator per image", "counter-based", "speed-up"]
+    print_table(f"Per-image randomness ({args.images} images)", header, cells, " ".join(sys.argv))
 
 
 if __name__ == "__main__":

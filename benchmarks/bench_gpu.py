@@ -28,6 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_attack import data, max_rel_diff, with_torchattacks  # noqa: E402
+from benchmarks.doc_table import print_table  # noqa: E402
 from rnnviz.models.loading import load_model
 from rnnviz.sweep.attacks import PGDSettings
 from rnnviz.sweep.loop import analyze
@@ -99,6 +100,10 @@ def main() -> None:
     theirs = [{k: v.cpu() for k, v in e.items()} for e in outputs["torchattacks + hooks"]]
     agree = max_rel_diff([{k: v.cpu() for k, v in e.items()} for e in outputs["rnnviz"]], theirs)
     print(f"  sensitivities agree with torchattacks + hooks to {agree:.1e} (max relative difference)")
+    tf32 = "on" if torch.backends.cudnn.allow_tf32 else "off"
+    cells = [(row, f"{f['images_per_s']:,.0f}", f"{f['peak_gpu_gib']:.1f}") for row, f in figures.items()]
+    header = ["attack stage, one model", f"img/s (TF32 {tf32})", "peak GPU GiB"]
+    print_table(f"One GPU ({args.arch}, batch {args.batch_size})", header, cells, " ".join(sys.argv))
     if args.json:
         Path(args.json).write_text(json.dumps({"device": name, "torch": torch.__version__, **figures}, indent=2))
 

@@ -46,6 +46,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)  # kornia 0.4.1 at imp
 
 from lucent.optvis import param, render  # noqa: E402
 
+from benchmarks.doc_table import print_table  # noqa: E402
 from rnnviz.channels import featvis
 from rnnviz.channels.featvis.settings import precision
 from rnnviz.models.loading import IMAGENET_MEAN, IMAGENET_STD, add_input_normalization, freeze
@@ -189,6 +190,18 @@ def quality_matched(args) -> None:
         f"(per channel {min(ratios):.2f}-{max(ratios):.2f}x, median {statistics.median(ratios):.2f}x); "
         f"rnnviz batched {ours:.1f} s ({hit}/{len(renders)} reached it): {total / ours:.2f}x"
     )
+    cells = [
+        (
+            c,
+            f"{reached[(layer, c)]:.4f}, {lucent_s[c]:.1f} s",
+            f"{alone[c][0][0].final_activation:.4f}, {alone[c][0][0].steps} steps, {alone[c][1]:.2f} s",
+            f"{lucent_s[c] / alone[c][1]:.0f}x",
+        )
+        for c in channels
+    ]
+    header = ["channel", f"lucent: activation after {args.match_steps} steps, seconds"]
+    header += ["rnnviz alone: activation, steps, seconds", "ratio"]
+    print_table("Quality-matched", header, cells, " ".join(sys.argv))
 
 
 def main() -> None:
@@ -248,6 +261,16 @@ def main() -> None:
         f"\nspeed-up of rnnviz over plain lucent (a/b): {med[names[0]][0] / base[0]:.2f}x wall, "
         f"{med[names[0]][1] / base[1]:.2f}x cpu; rerun cost (c/b): {100 * med[names[2]][0] / base[0]:.2f}% wall"
     )
+    labels = [
+        "lucent `render.render_vis`, one channel per call (as lucent's README shows, `show_image=False`)",
+        f"rnnviz `render_channels`, cold cache ({len(channels)} channels in one batch)",
+        "rnnviz rerun, warm cache",
+    ]
+    cells = [
+        (label, f"{wall:.3f} s" if wall < 1 else f"{wall:.1f} s", f"{cpu:.1f} s", f"{wall / base[0]:.4g}x")
+        for label, (wall, cpu) in zip(labels, med.values())
+    ]
+    print_table("Feature visualization", ["way", "wall", "CPU", "ratio to rnnviz"], cells, " ".join(sys.argv))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The GPU checks of the README's "Many GPUs and nodes" figures, as one script for a lent GPU machine
+# The GPU checks behind docs/benchmarks.md's GPU figures, as one script for a lent GPU machine
 # (one GPU, torch preinstalled, no network; torchattacks carried as a wheel in .whl/ if missing):
 #   1. the attack stage on one GPU (benchmarks/bench_gpu.py: images/s, rnnviz vs torchattacks + hooks);
 #   2. two torchrun ranks on that GPU vs one process: results.json compared number by number;
 #   3. whole runs of a ResNet-50 pair at two sizes: per-image cost of each stage (results.json timings),
-#      the base of the README's full-validation-set estimate;
+#      the base of docs/benchmarks.md's full-validation-set estimate;
 #   4. the attack stage's peak memory at 224 px on 1,000 vs 4,000 images (benchmarks/bench_data.py).
 # Usage: OUT=folder [STEPS="1 2 3 4"] bash benchmarks/gpu_check.sh   (output in $OUT/gpu_check.log)
 set -uo pipefail

@@ -19,6 +19,7 @@ from rnnviz.common.names import ATTACKS, EXEMPLAR_POOLS, QUALITIES, RANK_BY
 from rnnviz.common.signals import Terminated, terminated_as_interrupt
 from rnnviz.data.sources import check_sources
 from rnnviz.settings.config import build_config, load_toml
+from rnnviz.settings.defaults import with_defaults
 from rnnviz.settings.presets import PRESETS
 from rnnviz.sweep.distributed import PeerFailure, is_main_process, session
 
@@ -60,17 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--max-embed-mb", type=float, help="MB a report may read and embed (default 300)")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p
+    return with_defaults(p)  # every setting's "(default ...)" is read from Config
 
 
 def _what_flags(what: argparse._ArgumentGroup) -> None:
     """The measurement: classes, eps, attacks, ranking, patching, cards."""
-    what.add_argument("--preset", choices=sorted(PRESETS), help="model pair and data defaults (default: imagenet)")
+    what.add_argument("--preset", choices=sorted(PRESETS), help="model pair and data defaults")
     what.add_argument("--classes", help="comma-separated class names, synset ids or indices, e.g. flamingo")
     what.add_argument("--eps", help="comma-separated epsilons in [0,1] pixel units, e.g. 0,0.01,4/255")
     what.add_argument(
         "--attack",
-        help=f"comma-separated attacks from {', '.join(ATTACKS)} (default fgsm); the strongest drives ranking, "
+        help=f"comma-separated attacks from {', '.join(ATTACKS)}; the strongest drives ranking, "
         "patching and galleries; pgd-l2 reads --eps as L2 radii",
     )
     what.add_argument(
@@ -89,28 +90,28 @@ def _what_flags(what: argparse._ArgumentGroup) -> None:
         default=None,
         help="skip evaluating each model on the other's adversarial images",
     )
-    what.add_argument("--fgsm-grid", type=int, help="FGSM accuracy on this many eps up to the largest (default 21)")
-    what.add_argument("--pgd-steps", type=int, help="PGD iterations (default 10)")
+    what.add_argument("--fgsm-grid", type=int, help="FGSM accuracy on this many eps up to the largest; 0: off")
+    what.add_argument("--pgd-steps", type=int, help="PGD iterations")
     what.add_argument("--pgd-step-size", type=float, help="PGD step size (default 2.5*eps/steps)")
-    what.add_argument("--top-k", type=int, help="most sensitive channels per model and eps (default 5)")
-    what.add_argument("--n-images", type=int, help="images per class (default 100)")
-    what.add_argument("--n-examples", type=int, help="example images per class in the report (default 2)")
+    what.add_argument("--top-k", type=int, help="most sensitive channels per model and eps")
+    what.add_argument("--n-images", type=int, help="images per class")
+    what.add_argument("--n-examples", type=int, help="example images per class in the report")
     what.add_argument("--layers", help="comma-separated module paths (default: stem and every residual block)")
-    what.add_argument("--bootstrap", type=int, help="bootstrap resamples for intervals (default 200; 0: none)")
+    what.add_argument("--bootstrap", type=int, help="bootstrap resamples for intervals; 0: none")
     what.add_argument(
         "--rank-by",
         choices=RANK_BY,
-        help="rank channels by zscore (default: sigma minus the matched-noise sigma, standardised within "
-        "each layer), relative-excess (excess over the clean mean |F|), excess, relative sigma or sigma",
+        help="rank channels by zscore (sigma minus the matched-noise sigma, standardised within each layer), "
+        "relative-excess (excess over the clean mean |F|), excess, relative sigma or sigma",
     )
-    what.add_argument("--patch", help="activation patching: channel counts k (default 1,5,30) or none")
-    what.add_argument("--patch-draws", type=int, help="random channel sets per k for patching (default 2)")
-    what.add_argument("--patch-share", type=float, help="share of the images patched (default 0.25; 1 = all)")
-    what.add_argument("--exemplars", type=int, help="real images per channel card (default 4; 0: no cards)")
+    what.add_argument("--patch", help="activation patching: channel counts k, or none")
+    what.add_argument("--patch-draws", type=int, help="random channel sets per k for patching")
+    what.add_argument("--patch-share", type=float, help="share of the images patched; 1: all")
+    what.add_argument("--exemplars", type=int, help="real images per channel card; 0: no cards")
     what.add_argument(
         "--exemplar-pool",
         choices=EXEMPLAR_POOLS,
-        help="where a card's real images come from: all (default: every class of the source, at most "
+        help="where a card's real images come from: all (every class of the source, at most "
         "--n-images images per class, seen by a clean forward pass only, each labelled with its class) "
         "or chosen (the --classes images alone)",
     )
@@ -144,17 +145,15 @@ def _model_flags(models: argparse._ArgumentGroup) -> None:
 def _running_flags(run: argparse._ArgumentGroup) -> None:
     """Where and how the run goes: output, device, seed, batches, renders."""
     run.add_argument("--out", help="report folder (default reports/<date>-<slug>/, never overwritten)")
-    run.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
-    run.add_argument("--seed", type=int, help="seed for sampling, attacks and renders (default 0)")
-    run.add_argument("--batch-size", type=int, help="images per forward pass (default 32)")
+    run.add_argument("--device", help="cpu, cuda or cuda:N")
+    run.add_argument("--seed", type=int, help="seed for sampling, attacks and renders")
+    run.add_argument("--batch-size", type=int, help="images per forward pass")
     run.add_argument(
-        "--workers", type=int, help="processes decoding images ahead of the attack (default 0: in the run's process)"
+        "--workers", type=int, help="processes decoding images ahead of the attack; 0: in the run's process"
     )
     run.add_argument("--quality", choices=QUALITIES, help="feature-visualization quality; none skips rendering")
-    run.add_argument(
-        "--recipes", help="comma-separated render recipes: lucid, raw, accent (from a real image) (default lucid,raw)"
-    )
-    run.add_argument("--diversity", type=int, help="extra distinct renders per channel (default 0)")
+    run.add_argument("--recipes", help="comma-separated render recipes: lucid, raw, accent (from a real image)")
+    run.add_argument("--diversity", type=int, help="extra distinct renders per channel")
     run.add_argument("--config", help="TOML file of settings (keys as the flags, e.g. top_k = 5)")
 
 

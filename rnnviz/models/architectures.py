@@ -210,7 +210,7 @@ def infer(state: dict) -> tuple[str, dict] | None:
         families = {f.name for f in FAMILIES if all(m in keys for m in f.markers)}
         candidates = [a for a in (*TORCHVISION_ARCHES, *EXTRA_ARCHES) if family_of(a) in families]
     for arch in candidates:
-        kwargs = _build_kwargs(arch, state)
+        kwargs = build_kwargs(arch, state)
         sig = signature(arch, **kwargs)
         if sig is None or set(sig) != keys:
             continue
@@ -220,7 +220,7 @@ def infer(state: dict) -> tuple[str, dict] | None:
     return None
 
 
-def _build_kwargs(arch: str, state: dict) -> dict:
+def build_kwargs(arch: str, state: dict) -> dict:
     kwargs = {}
     head_weight = state.get(next(iter(_head_keys(arch)), ""), None)
     if head_weight is not None:

@@ -129,7 +129,7 @@ def infer_arch_kwargs(state: dict, path: Path) -> tuple[str, dict]:
 
 def build_kwargs(arch: str, state: dict) -> dict:
     """Build arguments a state_dict implies for ``arch`` (number of classes, ViT image size)."""
-    return architectures._build_kwargs(arch, state)
+    return architectures.build_kwargs(arch, state)
 
 
 def load_strict(net: nn.Module, state: dict, *, arch: str, what: str) -> None:

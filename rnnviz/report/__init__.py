@@ -16,8 +16,8 @@ from rnnviz.common.errors import UsageError
 from rnnviz.common.files import atomic_write_json, atomic_write_text
 from rnnviz.report import datauri as _datauri
 from rnnviz.report import html as _html
-from rnnviz.report.figures import catalogue as _catalogue
-from rnnviz.report.figures.pool import figures_in_parallel
+from rnnviz.report.figures.figure_workers import figures_in_parallel
+from rnnviz.report.sections import catalogue as _catalogue
 from rnnviz.report.slides import deck as _slides
 from rnnviz.report.validate.budgets import check_bytes, check_counts, check_json_size
 from rnnviz.report.validate.results import validate

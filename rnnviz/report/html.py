@@ -15,7 +15,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import MODELS
 from rnnviz.report.datauri import data_uri
-from rnnviz.report.figures.catalogue import (
+from rnnviz.report.figures.channel_grids import gallery_key
+from rnnviz.report.figures.look import COLOURS, INK, MUTED, RIGHT, WRONG
+from rnnviz.report.sections import attacks as attack_section
+from rnnviz.report.sections import cards as cards_section
+from rnnviz.report.sections import matching as matching_section
+from rnnviz.report.sections import patching as patch_section
+from rnnviz.report.sections import trust
+from rnnviz.report.sections.catalogue import (
     ReportFigure,
     attacked_indices,
     class_slugs,
@@ -24,13 +31,6 @@ from rnnviz.report.figures.catalogue import (
     rendered_recipes,
     sensitivity_key,
 )
-from rnnviz.report.figures.channel_grids import gallery_key
-from rnnviz.report.figures.look import COLOURS, INK, MUTED, RIGHT, WRONG
-from rnnviz.report.sections import attacks as attack_section
-from rnnviz.report.sections import cards as cards_section
-from rnnviz.report.sections import matching as matching_section
-from rnnviz.report.sections import patching as patch_section
-from rnnviz.report.sections import trust
 from rnnviz.report.slides import titles as findings
 from rnnviz.report.text import summary as summary_text
 from rnnviz.report.text.answer import (
@@ -151,7 +151,7 @@ def _brief(results: dict) -> dict:
         "next_steps": advice(results),
         "cause_sentences": cause_sentences(results),
         "sensitivity_sentences": sensitivity_sentences(results),
-        "stability_sentence": summary_text._stability_sentence(results),
+        "stability_sentence": summary_text.stability_sentence(results),
         "matching_summary": matching_section.summary(results),
     }
 

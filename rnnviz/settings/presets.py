@@ -1,8 +1,8 @@
 """Presets: matched model pairs of one architecture, with the data and defaults that fit them.
 
 Each preset names where its weights come from, the architecture, the published clean top-1
-accuracy of both models and the robust model's threat model; ``--preset`` help and the README's
-table are written from this one list.
+accuracy of both models and the robust model's threat model; ``--preset``'s choices come from this
+one list, and a test holds the README and docs/models.md to it.
 
 The MadryLab twins (Salman et al. 2020, "Do Adversarially Robust ImageNet Models Transfer
 Better?") are ``{arch}_l2_eps0.ckpt`` (standard) and ``{arch}_l2_eps3.ckpt`` (L2 eps 3) on

@@ -1,6 +1,6 @@
 """Faults and the remaining bad inputs: interrupted runs, a full disk, broken PDFs, NaN models.
 
-Each test here backs a row of the README's "When things go wrong" table.
+Each test here backs a row of the table in docs/failures.md.
 """
 
 import dataclasses

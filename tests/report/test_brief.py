@@ -13,9 +13,9 @@ from fixtures.page_fill import holes, needs_poppler, page_fill, section_starts
 from pypdf import PdfReader
 
 from rnnviz.report import load_results
-from rnnviz.report.figures.catalogue import _upper_bound
 from rnnviz.report.pdf import write_pdf
 from rnnviz.report.sections import attacks as attack_section
+from rnnviz.report.sections.catalogue import _upper_bound
 from rnnviz.report.slides import titles as say
 from rnnviz.report.text import patch_numbers as pn
 from rnnviz.report.text.cause import cause_line

@@ -16,10 +16,10 @@ from PIL import Image
 
 from rnnviz.common.names import MODELS
 from rnnviz.report import load_results
-from rnnviz.report.figures.catalogue import verdict_line
 from rnnviz.report.figures.grids import Line, text_image
 from rnnviz.report.figures.look import COLOURS, RIGHT, WRONG
 from rnnviz.report.figures.plots import accuracy_plot, sensitivity_plot
+from rnnviz.report.sections.catalogue import verdict_line
 
 # Machado, Oliveira & Fernandes 2009, deuteranomaly at severity 1.0, applied to linear RGB.
 DEUTERANOPIA = np.array(

@@ -23,10 +23,10 @@ from pypdf import PdfReader
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import SCHEMA_VERSION
 from rnnviz.report import load_results, render_report
-from rnnviz.report.figures.catalogue import class_slugs
 from rnnviz.report.figures.look import COLOURS
 from rnnviz.report.html import templates_dir
 from rnnviz.report.pdf import ReportFetcher, write_pdf
+from rnnviz.report.sections.catalogue import class_slugs
 from rnnviz.report.text.summary import caveats, summary_sentences
 
 REPO = Path(__file__).resolve().parents[2]

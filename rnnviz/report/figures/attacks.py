@@ -16,7 +16,7 @@ from matplotlib.ticker import PercentFormatter
 
 from rnnviz.common.names import MODELS
 from rnnviz.report.figures.look import COLOURS, INK, MUTED, PAGE, Look
-from rnnviz.report.figures.plots import _save, plain
+from rnnviz.report.figures.plots import plain, save_plot
 from rnnviz.report.text.format import attack_label
 
 # Okabe-Ito without the two model colours: the predicted classes of the collapse figure.
@@ -69,7 +69,7 @@ def overlap_plot(results: dict, root: Path, stem: str, look: Look = PAGE, eps_in
         fig.colorbar(
             matplotlib.cm.ScalarMappable(rho_norm, rho_cmap), ax=axes, shrink=0.7, label="Spearman ρ (upper right)"
         )
-        _save(fig, root, stem, look)
+        save_plot(fig, root, stem, look)
     return fig
 
 
@@ -148,7 +148,7 @@ def collapse_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Fi
         handles = [Patch(color=colours[c], label=plain(c)) for c in classes]
         handles.append(Patch(color=REST, label="other classes"))
         fig.legend(handles=handles, loc="outside upper center", ncols=min(7 if look.size is None else 4, len(handles)))
-        _save(fig, root, stem, look)
+        save_plot(fig, root, stem, look)
     return fig
 
 

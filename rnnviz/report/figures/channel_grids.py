@@ -13,7 +13,7 @@ from rnnviz.common.names import MODELS, eps_slugs
 from rnnviz.report.figures import plots
 from rnnviz.report.figures.grids import PAD, TILE, Cell, Line, fit, grid, hstack, save_image, text_image, vstack
 from rnnviz.report.figures.look import COLOURS, MUTED, WRONG
-from rnnviz.report.sections import trust
+from rnnviz.report.figures.trust import UNSURE
 from rnnviz.report.text.format import eps_text, pct
 from rnnviz.report.text.gallery import targets_sentence
 from rnnviz.report.validate.safety import output, regular_file
@@ -93,7 +93,7 @@ def channel_cell(
     shorter lines, so a tile's caption fits under it at slide-sized text."""
     caption = [Line(f"{channel['layer']} · ch {channel['channel']} · σ={channel['sensitivity']:.2g}")]
     if p_top is not None:
-        unsure = p_top < trust.UNSURE
+        unsure = p_top < UNSURE
         caption.append(
             Line(f"{'' if compact else 'in '}top-k {pct(p_top)}{' †' if unsure else ''}", WRONG if unsure else MUTED)
         )

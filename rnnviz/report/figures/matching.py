@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rnnviz.report.figures.look import COLOURS, PAGE, Look
-from rnnviz.report.figures.plots import _save, plain
+from rnnviz.report.figures.plots import plain, save_plot
 
 
 def cka_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
@@ -35,5 +35,5 @@ def cka_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
         ax.set_xlabel("robust model layer", color=COLOURS["robust"])
         ax.set_ylabel("standard model layer", color=COLOURS["standard"])
         fig.colorbar(image, ax=ax, shrink=0.8, label="linear CKA")
-        _save(fig, root, stem, look)
+        save_plot(fig, root, stem, look)
     return fig

@@ -16,7 +16,7 @@ from matplotlib.ticker import NullFormatter, PercentFormatter
 
 from rnnviz.common.names import MODELS
 from rnnviz.report.figures.look import COLOURS, HATCHES, INK, MUTED, PAGE, Look
-from rnnviz.report.figures.plots import _save, plain
+from rnnviz.report.figures.plots import plain, save_plot
 from rnnviz.report.text import patch_numbers as pn
 
 NO_DAMAGE = "no damage to undo"
@@ -74,7 +74,7 @@ def undone_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figu
         handles: list[Any] = [Line2D([], [], color=INK, ls=ls, lw=1.8 * look.line, label=lab) for ls, lab in styles]
         handles.append(Patch(facecolor=MUTED, alpha=0.3, edgecolor=MUTED, label="k random channels (mean, min–max)"))
         fig.legend(handles=handles, loc="outside upper center", ncols=3 if look.size is None else 2)
-        _save(fig, root, stem, look)
+        save_plot(fig, root, stem, look)
     return fig
 
 
@@ -153,7 +153,7 @@ def layer_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figur
             ax.set_ylim(low, high + (0.18 if spared else 0.1))
         axes[0].set_ylabel("damage undone\nby the layer's top eighth")
         axes[0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        _save(fig, root, stem, look)
+        save_plot(fig, root, stem, look)
     return fig
 
 

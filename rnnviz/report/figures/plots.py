@@ -18,8 +18,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
 from rnnviz.common.names import MODELS, layer_order
+from rnnviz.report.figures.figure_workers import save
 from rnnviz.report.figures.look import COLOURS, DASHES, INK, MUTED, PAGE, Look
-from rnnviz.report.figures.pool import save
 from rnnviz.report.text.format import attack_label, attack_name, eps_text
 from rnnviz.report.validate.safety import output
 
@@ -66,8 +66,8 @@ def accuracy_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Fi
             handles = _attack_legend(results, trained, look)
             fig.legend(handles=handles, loc="outside upper center", ncols=3 if look.size is None else 2)
         else:
-            _legend_on_top(fig, axes[0])
-        _save(fig, root, stem, look)
+            legend_on_top(fig, axes[0])
+        save_plot(fig, root, stem, look)
     return fig
 
 
@@ -161,8 +161,8 @@ def per_class_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> F
             _eps_axis(ax, results, both_forms=False)
         for ax in axes[len(names) :]:
             ax.set_visible(False)
-        _legend_on_top(fig, axes[0])
-        _save(fig, root, stem, look)
+        legend_on_top(fig, axes[0])
+        save_plot(fig, root, stem, look)
     return fig
 
 
@@ -214,8 +214,8 @@ def sensitivity_plot(results: dict, root: Path, stem: str, i: int, look: Look = 
         ax.set_xlabel("layer (input → output)")
         ax.set_ylabel("mean relative σ\n(σ / mean clean |F|)")
         ax.set_title(plain(f"ε = {eps_text(results, i)}"))
-        _legend_on_top(fig, ax)
-        _save(fig, root, stem, look)
+        legend_on_top(fig, ax)
+        save_plot(fig, root, stem, look)
     return fig
 
 
@@ -230,15 +230,15 @@ def _eps_axis(ax, results: dict, both_forms: bool) -> None:
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
 
 
-def _legend_on_top(fig: Figure, ax) -> None:
+def legend_on_top(fig: Figure, ax) -> None:
     """Above the axes, where it can never hide data."""
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncols=2)
 
 
-def _save(fig: Figure, root: Path, stem: str, look: Look = PAGE) -> None:
+def save_plot(fig: Figure, root: Path, stem: str, look: Look = PAGE) -> None:
     """A PNG under the look's folder (``figures/`` or ``figures/slides/``), and an SVG from the same
-    layout where the look is vector (slides), in a worker process where ``pool.figures_in_parallel`` is
+    layout where the look is vector (slides), in a worker process where ``figure_workers.figures_in_parallel`` is
     active. The page's SVGs went: nothing embedded them, and they took 4.2 of the figures' 15.6 s."""
     targets = [
         (output(root, *look.folder, f"{stem}.png"), {"format": "png", "dpi": DPI, "metadata": {"Software": None}})

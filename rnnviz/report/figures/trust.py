@@ -13,9 +13,10 @@ from matplotlib.figure import Figure
 
 from rnnviz.common.names import MODELS, layer_order
 from rnnviz.report.figures.look import COLOURS, MUTED, PAGE, Look
-from rnnviz.report.figures.plots import _legend_on_top, _save, model_label, plain
+from rnnviz.report.figures.plots import legend_on_top, model_label, plain, save_plot
 
 SETTLED = 0.8  # Jaccard with the full-set top-k at half of the images that counts as settled
+UNSURE = 0.5  # a top-k channel in the top-k in fewer than half of the resamples is marked †
 
 
 def attacked(results: dict) -> list[int]:
@@ -55,8 +56,8 @@ def stability_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> F
         ax.grid(axis="x", visible=False)
         ax.set_xlabel("ε")
         ax.set_ylabel("expected top-k Jaccard")
-        _legend_on_top(fig, ax)
-        _save(fig, root, stem, look)
+        legend_on_top(fig, ax)
+        save_plot(fig, root, stem, look)
     return fig
 
 
@@ -101,8 +102,8 @@ def noise_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figur
             ax.set_visible(False)
         for ax in axes[::ncols]:
             ax.set_ylabel("σ_noise / σ")
-        _legend_on_top(fig, axes[0])
-        _save(fig, root, stem, look)
+        legend_on_top(fig, axes[0])
+        save_plot(fig, root, stem, look)
     return fig
 
 
@@ -136,7 +137,7 @@ def per_class_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> F
             ax.set_yticks(range(len(names)), [plain(n) for n in names])
             ax.set_title(plain(model_label(results, m)), color=COLOURS[m], fontsize=look.font)
         fig.colorbar(image, ax=list(axes), shrink=0.9, label="Jaccard to pooled top-k")
-        _save(fig, root, stem, look)
+        save_plot(fig, root, stem, look)
     return fig
 
 
@@ -169,7 +170,7 @@ def convergence_plot(results: dict, root: Path, stem: str, look: Look = PAGE) ->
             ax.set_title(plain(model_label(results, m)), color=COLOURS[m], fontsize=look.font)
             ax.legend(loc="lower right")
         axes[0].set_ylabel("Jaccard with full-set top-k")
-        _save(fig, root, stem, look)
+        save_plot(fig, root, stem, look)
     return fig
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from rnnviz.common.names import MODELS, layer_order, slug
 from rnnviz.report.datauri import data_uri
-from rnnviz.report.figures.catalogue import rendered_recipes
+from rnnviz.report.sections.catalogue import rendered_recipes
 from rnnviz.report.text import patch_numbers as pn
 from rnnviz.report.text.format import eps_text, format_interval, pct
 from rnnviz.report.validate.cards import card_key, eps_keys, picture

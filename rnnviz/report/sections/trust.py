@@ -8,10 +8,8 @@ from pathlib import Path
 
 from rnnviz.common.names import MODELS, layer_order
 from rnnviz.report.figures import trust as trust_plots
-from rnnviz.report.figures.trust import SETTLED, attacked
+from rnnviz.report.figures.trust import SETTLED, UNSURE, attacked
 from rnnviz.report.text.format import format_interval, measure_name, pct
-
-UNSURE = 0.5  # a top-k channel in the top-k in fewer than half of the resamples is marked †
 
 
 def figures(results: dict, root: Path, make) -> list:

@@ -19,10 +19,10 @@ from rnnviz.report.figures import attacks as attack_plots
 from rnnviz.report.figures import patching as patch_plots
 from rnnviz.report.figures import plots
 from rnnviz.report.figures import trust as trust_plots
-from rnnviz.report.figures.catalogue import ReportFigure, attacked_indices, class_slugs, main_index, rendered_recipes
 from rnnviz.report.figures.grids import PAD, SLIDE_GRID, GridStyle, save_image
 from rnnviz.report.figures.look import SLIDE, SLIDE_AREA_IN, SLIDE_MIN_PT, image_text_pt, smallest_text_pt
 from rnnviz.report.sections import trust
+from rnnviz.report.sections.catalogue import ReportFigure, attacked_indices, class_slugs, main_index, rendered_recipes
 from rnnviz.report.slides import grids as slide_grids
 from rnnviz.report.slides import titles as say
 from rnnviz.report.text.cause import cause_line

@@ -20,10 +20,10 @@ def page_one(results: dict) -> list[str]:
     answer = answer_sentences(results)
     if not answer:
         return summary.summary_sentences(results)
-    rest = [summary._sensitivity_ratio_sentence(results), summary._stability_sentence(results)]
+    rest = [summary.sensitivity_ratio_sentence(results), summary.stability_sentence(results)]
     if not pn.enabled(results):  # say that cause was not tested, rather than nothing
-        rest.append(summary._patching_sentence(results))
-    return [s for s in [summary._clean_sentence(results), *answer, *rest] if s]
+        rest.append(summary.patching_sentence(results))
+    return [s for s in [summary.clean_sentence(results), *answer, *rest] if s]
 
 
 def brief(results: dict) -> list[str]:
@@ -33,7 +33,7 @@ def brief(results: dict) -> list[str]:
     i = focus_index(results)
     if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
         return summary.summary_sentences(results)
-    out = [summary._clean_sentence(results), *_robustness(results, i), *(_channels(results, m, i) for m in MODELS)]
+    out = [summary.clean_sentence(results), *_robustness(results, i), *(_channels(results, m, i) for m in MODELS)]
     out += [claims.replication_sentence(results, i), _specific(results, i), f"{cause_line(results, full=True)}."]
     return [s for s in out if s]
 
@@ -57,7 +57,7 @@ def sensitivity_sentences(results: dict) -> list[str]:
     i = focus_index(results)
     if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
         return []
-    found = [summary._sensitivity_ratio_sentence(results), _confound(results, i), _layers(results, i)]
+    found = [summary.sensitivity_ratio_sentence(results), _confound(results, i), _layers(results, i)]
     return [s for s in found if s]
 
 

@@ -22,19 +22,19 @@ from rnnviz.report.text.format import (
 def summary_sentences(results: dict) -> list[str]:
     """Three to eight sentences, most important first; every number with its interval where it has one."""
     sentences = [
-        _clean_sentence(results),
+        clean_sentence(results),
         _focus_sentence(results),
         _top_layer_sentence(results),
-        _sensitivity_ratio_sentence(results),
+        sensitivity_ratio_sentence(results),
         _noise_sentence(results),
-        _stability_sentence(results),
-        _patching_sentence(results),
+        stability_sentence(results),
+        patching_sentence(results),
         *caveats(results),
     ]
     return [s for s in sentences if s]
 
 
-def _clean_sentence(results: dict) -> str | None:
+def clean_sentence(results: dict) -> str | None:
     eps = results["config"]["eps"]
     if 0 not in eps:
         return None
@@ -90,7 +90,7 @@ def _attacked_entries(results: dict, entries: list) -> list[tuple[int, dict]]:
     return [(i, e) for i, e in enumerate(entries) if e is not None and results["config"]["eps"][i] > 0]
 
 
-def _sensitivity_ratio_sentence(results: dict) -> str | None:
+def sensitivity_ratio_sentence(results: dict) -> str | None:
     """The cross-model ratio of relative σ at the focus eps, with its interval and its range over eps."""
     i, labels = focus_index(results), results["config"]["eps_labels"]
     focus = results["comparison"][i]
@@ -132,7 +132,7 @@ def _noise_sentence(results: dict) -> str | None:
     )
 
 
-def _stability_sentence(results: dict) -> str | None:
+def stability_sentence(results: dict) -> str | None:
     i, k = focus_index(results), results["config"]["top_k"]
     parts = []
     for m in MODELS:
@@ -151,7 +151,7 @@ def _stability_sentence(results: dict) -> str | None:
     )
 
 
-def _patching_sentence(results: dict) -> str | None:
+def patching_sentence(results: dict) -> str | None:
     """Top-k by σ against random channels at the focus eps (or the first eps with damage to undo),
     for the standard model where the attack damaged it; the verdict follows the numbers."""
     if not pn.enabled(results):

@@ -5,9 +5,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from rnnviz.common.errors import UsageError
+from rnnviz.report.figures.figure_workers import WORKERS_ENV, default_workers, figures_in_parallel
 from rnnviz.report.figures.look import SLIDE
-from rnnviz.report.figures.plots import _save
-from rnnviz.report.figures.pool import WORKERS_ENV, default_workers, figures_in_parallel
+from rnnviz.report.figures.plots import save_plot
 
 
 def draw_and_save(k: int, root) -> None:
@@ -18,7 +18,7 @@ def draw_and_save(k: int, root) -> None:
         ax.plot(range(10), [(i * k) % 7 for i in range(10)], label=f"series {k}")
         ax.set_title(f"figure {k}: ε and a long title to lay out")
         ax.legend()
-        _save(fig, root, f"f{k}", SLIDE)
+        save_plot(fig, root, f"f{k}", SLIDE)
 
 
 def test_the_pool_writes_the_same_png_and_svg_bytes_as_one_process(tmp_path):
