@@ -18,7 +18,7 @@ from rnnviz.common.errors import UsageError
 from rnnviz.common.names import ATTACKS, EXEMPLAR_POOLS, QUALITIES, RANK_BY
 from rnnviz.common.signals import Terminated, terminated_as_interrupt
 from rnnviz.data.sources import check_sources
-from rnnviz.settings.config import build_config, load_toml
+from rnnviz.settings.config import Config, build_config, load_toml
 from rnnviz.settings.presets import PRESETS
 from rnnviz.sweep.distributed import PeerFailure, is_main_process, session
 
@@ -104,7 +104,12 @@ def _what_flags(what: argparse._ArgumentGroup) -> None:
         "each layer), relative-excess (excess over the clean mean |F|), excess, relative sigma or sigma",
     )
     what.add_argument("--patch", help="activation patching: channel counts k (default 1,5,30) or none")
-    what.add_argument("--patch-draws", type=int, help="random channel sets per k for patching (default 2)")
+    what.add_argument(
+        "--patch-draws",
+        type=int,
+        help="draws per k of each patching control, random and similar-|F| channels "
+        f"(default {Config.patch_draws}; a verdict reads their 5-95%% range)",
+    )
     what.add_argument("--patch-share", type=float, help="share of the images patched (default 0.25; 1 = all)")
     what.add_argument("--exemplars", type=int, help="real images per channel card (default 4; 0: no cards)")
     what.add_argument(

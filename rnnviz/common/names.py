@@ -26,6 +26,8 @@ RANK_WORDS = {
     "relative-excess": "relative excess (σ − σ_noise) / clean mean |F|",
     "zscore": "excess over matched noise standardised within each layer, (σ − σ_noise − layer mean) / layer SD",
 }
+# Patching's matched controls of the leading top-k (rnnviz.measures.patch_plan), in the order the report names them
+PATCH_CONTROLS = ("random", "magnitude")
 
 
 def channel_key(layer: str, channel: int) -> str:
