@@ -154,7 +154,7 @@ def _verdict(results: dict, m: str, j: int, largest: bool) -> str | None:
     undone = _values(tops) + (f" ({_intervals(tops)})" if _intervals(tops) else "")
     against = "; ".join(f"{CONTROLS[kind]} {' / '.join(_control_text(e, kind, k) for k in ks)}" for kind in CONTROLS)
     return (
-        f"{where} putting back the clean values of the {m} model's top {' / '.join(map(str, ks))} undoes "
+        f"{where}, putting back the clean values of the {m} model's top {' / '.join(map(str, ks))} undoes "
         f"{undone} of the damage, against {against}: {_verdicts(e, found)}"
     )
 

@@ -16,7 +16,7 @@ PATCHING_OFF = (
 )
 MIN_FLIPPED = 5  # fewer patched images flipped by the attack than this: no damage to undo, no causal result
 MIN_DRAWS = 10  # fewer draws of a control than this: its 5-95% range is no spread to read a verdict from
-SPREAD = f"{DRAW_SPREAD[0]:.0%}–{DRAW_SPREAD[1]:.0%}"  # "5%–95%": the range over draws the text quotes
+SPREAD = f"{100 * DRAW_SPREAD[0]:.0f}–{DRAW_SPREAD[1]:.0%}"  # "5–95%": the range over draws the text quotes
 
 
 def enabled(results: dict) -> bool:
