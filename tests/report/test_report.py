@@ -255,7 +255,7 @@ def test_patching_section_and_its_figures_are_in_the_html_and_the_pdf(rendered, 
     assert section.count("<figure") == 1 and 'href="#patching"' in html  # the per-layer figure: appendix C
     assert "Damage undone by putting back the clean values of k channels" in section
     assert "Where does the damage enter?" in html and "51 images, a seeded" in section
-    assert "44% (29%–57%)" in html and "9.0% [6.0%–12%]" in html  # standard, eps 0.05, k = 30 (appendix C)
+    assert "44% (29%–57%)" in html and "9.0% [6.3%–12%]" in html  # standard, eps 0.05, k = 30: mean [5–95%] of 2 draws
     assert "No damage to undo for" not in section
     text = "\n".join(pdf_pages)
     for words in (
