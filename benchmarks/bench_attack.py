@@ -11,8 +11,10 @@ epsilons, same layers (stem + every residual block), all in one run:
   rnnviz       rnnviz.analyze: one gradient per image for all epsilons, the clean
                activations recorded on the gradient pass, one forward per non-zero eps.
   +patching    rnnviz+trust, then activation patching with the default ladder (k = 1, 5, 30;
-               top-k by sigma and by excess, 2 random draws, each layer's top eighth, the
-               converse) on the default seeded 25% of the images.
+               top-k by sigma, by excess and by the leading measure, the default random and
+               magnitude-matched draws per k, each layer's top eighth, the converse) on the
+               default seeded 25% of the images. ``--patching`` times it alone against the trust
+               stage, for each ``--draws`` count, and prints the share it adds.
   +exemplars   rnnviz+trust, also keeping each channel's top-4 images by clean activation and by
                change (running top-n; what the channel cards need).
   rnnviz+trust the same with what the report needs to say how far to trust the ranking:
@@ -120,43 +122,57 @@ def engine_with_trust(model, x, y, layers, batch_size, bootstrap=200, exemplars=
     return [EpsRanking(a, e, "sigma").summary(5, names) for e, eps in enumerate(EPS) if eps > 0]
 
 
-def engine_with_patching(model, x, y, layers, batch_size, share=None, resume=True):
+def engine_with_patching(model, x, y, layers, batch_size, share=None, resume=True, draws=None):
     """The trust stage, then the patching pass at the defaults a run uses (``share``: of the images
-    patched, default the run's; ``resume``: patched passes start at the first patched layer)."""
+    patched, default the run's; ``resume``: patched passes start at the first patched layer;
+    ``draws``: random and magnitude-matched control draws per k, default the run's)."""
     cfg = Config()
+    draws = cfg.patch_draws if draws is None else draws
     settings = SweepSettings(eps=EPS, layers=layers, batch_size=batch_size, bootstrap=cfg.bootstrap, noise=True)
     a = analyze(model, x, y, settings)
-    plans = {e: patch_plan.plan(a, e, patch_ladder(cfg.patch), cfg.patch_draws, 0) for e, eps in enumerate(EPS) if eps}
+    plans = {e: patch_plan.plan(a, e, patch_ladder(cfg.patch), draws, 0) for e, eps in enumerate(EPS) if eps}
     share = cfg.patch_share if share is None else share
     return patching.patch_sweep(model, x, y, settings, plans, share, resume=resume)
 
 
 def patching_only(model, x, y, layers, args) -> None:
-    """Trust stage vs trust + patching, with and without resuming, on the same sets (same counts)."""
+    """The trust stage vs trust + patching, side by side in one run, for each count of control draws
+    per k (``--draws``); ``--full`` also runs the full forward pass per set group (same counts)."""
     t_trust, _ = timed(lambda: engine_with_trust(model, x, y, layers, args.batch_size), args.repeats)
-    runs = {
-        resume: timed(
-            lambda r=resume: engine_with_patching(model, x, y, layers, args.batch_size, args.patch_share, r),
+    print(f"  {'rnnviz + trust':<40} {t_trust:8.2f} s")
+    figures = {"trust_s": t_trust}
+    for draws in args.draws:
+        t, counts = timed(
+            lambda d=draws: engine_with_patching(model, x, y, layers, args.batch_size, args.patch_share, draws=d),
             args.repeats,
         )
-        for resume in (True, False)
-    }
-    print(f"  {'rnnviz + trust':<34} {t_trust:8.2f} s")
-    for resume, (t, _) in runs.items():
-        label = "+ patching, " + ("resumed" if resume else "full forward per set")
-        print(f"  {label:<34} {t:8.2f} s   {100 * (t / t_trust - 1):+6.0f}% over the trust stage")
-    same = all(torch.equal(runs[True][1][e].correct, runs[False][1][e].correct) for e in runs[True][1])
-    n = next(iter(runs[True][1].values())).n
-    print(f"  patched images per eps: {n}; resumed and full-forward counts identical: {same}")
+        sets = sum(len(c.sets) for c in counts.values())
+        label = f"+ patching, {draws} draws per k ({sets} sets)"
+        print(f"  {label:<40} {t:8.2f} s   {100 * (t / t_trust - 1):+6.0f}% over the trust stage")
+        figures[f"patch_{draws}_s"] = t
+        figures[f"over_trust_{draws}"] = t / t_trust - 1
+        if args.full:
+            t_full, full = timed(
+                lambda d=draws: engine_with_patching(
+                    model, x, y, layers, args.batch_size, args.patch_share, resume=False, draws=d
+                ),
+                args.repeats,
+            )
+            same = all(torch.equal(counts[e].correct, full[e].correct) for e in counts)
+            print(f"  {'  same, full forward pass':<40} {t_full:8.2f} s   counts identical: {same}")
+    n = next(iter(counts.values())).n
+    print(f"  patched images per eps: {n}")
     rows = [("the trust stage", f"{t_trust:.1f} s", "")] + [
         (
-            f"+ patching, {'resumed at the first patched layer' if r else 'a full forward per set'}",
-            f"{t:.1f} s",
-            f"{100 * (t / t_trust - 1):+.0f}%",
+            f"+ patching, {d} draws per k",
+            f"{figures[f'patch_{d}_s']:.1f} s",
+            f"{100 * figures[f'over_trust_{d}']:+.0f}%",
         )
-        for r, (t, _) in runs.items()
+        for d in args.draws
     ]
-    print_table("Patching that resumes", ["stage", "time", "over the trust stage"], rows, " ".join(sys.argv))
+    print_table("Patching draws", ["stage", "time", "over the trust stage"], rows, " ".join(sys.argv))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
 
 
 def timed(fn, repeats):
@@ -216,7 +232,14 @@ def main():
     )
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--quick", action="store_true", help="only rnnviz, +trust and +exemplars (no plain way, no memory)")
-    p.add_argument("--patching", action="store_true", help="only the trust stage vs + patching, resumed and not")
+    p.add_argument("--patching", action="store_true", help="only the trust stage vs + patching, per --draws")
+    p.add_argument(
+        "--draws",
+        type=lambda t: [int(d) for d in t.split(",")],
+        default=[2, 20],
+        help="with --patching: control draws per k to time, comma-separated (default 2,20)",
+    )
+    p.add_argument("--full", action="store_true", help="with --patching: also the full forward pass (same counts)")
     p.add_argument("--patch-share", type=float, default=None, help="share of the images patched (default: a run's)")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -105,7 +105,11 @@ def _what_flags(what: argparse._ArgumentGroup) -> None:
         "relative-excess (excess over the clean mean |F|), excess, relative sigma or sigma",
     )
     what.add_argument("--patch", help="activation patching: channel counts k, or none")
-    what.add_argument("--patch-draws", type=int, help="random channel sets per k for patching")
+    what.add_argument(
+        "--patch-draws",
+        type=int,
+        help="draws per k of each patching control, random and similar-|F| channels (a verdict reads their 5-95%% range)",
+    )
     what.add_argument("--patch-share", type=float, help="share of the images patched; 1: all")
     what.add_argument("--exemplars", type=int, help="real images per channel card; 0: no cards")
     what.add_argument(

@@ -38,3 +38,23 @@ def accuracy_interval(correct: int, n: int) -> dict:
         return {"correct": correct, "n": 0, "accuracy": None, "low": None, "high": None}
     low, high = wilson(correct, n)
     return {"correct": correct, "n": n, "accuracy": correct / n, "low": float(low), "high": float(high)}
+
+
+DRAW_SPREAD = (0.05, 0.95)  # the share of control draws a patching verdict reads: their 5th to 95th percentile
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` with linear interpolation between order statistics (numpy's
+    default), so the engine's summary and a re-check by hand agree."""
+    if not values:
+        raise ValueError("a percentile of no values")
+    ordered = sorted(values)
+    at = q * (len(ordered) - 1)
+    low = math.floor(at)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
+
+
+def draw_spread(values: list[float]) -> tuple[float, float]:
+    """The 5-95% range of a control's draws (``DRAW_SPREAD``)."""
+    return percentile(values, DRAW_SPREAD[0]), percentile(values, DRAW_SPREAD[1])

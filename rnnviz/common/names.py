@@ -33,6 +33,8 @@ RANK_NAMES = {  # what a ranking picks, in words for sentences; the formula (RAN
     "relative-excess": "largest change beyond matched noise relative to their clean size",
     "zscore": "each layer's outliers beyond matched noise",
 }
+# Patching's matched controls of the leading top-k (rnnviz.measures.patch_plan), in the order the report names them
+PATCH_CONTROLS = ("random", "magnitude")
 
 
 def channel_key(layer: str, channel: int) -> str:

@@ -57,6 +57,8 @@ def plan(
     sets = [PatchSet(kind, k, tuple(ranked[kind][:k])) for kind in kinds for k in ladder]
     for k in ladder:
         target = ranked[lead][:k]
+        if not control_fits(target, sigma):
+            continue  # no control of k channels outside the top k: none drawn, the report says so
         for r in range(draws):
             rng = np.random.default_rng([seed, e, k, r])
             sets.append(PatchSet("random", k, layer_matched(target, sigma, rng), draw=r, control=lead))
@@ -70,14 +72,23 @@ def plan(
     return sets
 
 
+def control_fits(target: list[tuple[str, int]], widths: dict) -> bool:
+    """Every layer of ``target`` has as many channels outside it as it takes: only then can a control
+    have exactly its layer counts without patching the target's own channels (a smaller or overlapping
+    set would be compared as if it were the same size)."""
+    counts = Counter(layer for layer, _ in target)
+    return all(2 * count <= len(widths[layer]) for layer, count in counts.items())
+
+
 def layer_matched(target: list[tuple[str, int]], sigma: dict, rng: np.random.Generator) -> tuple[tuple[str, int], ...]:
-    """Random channels in the same layers and counts as ``target``, outside it where the layer allows."""
+    """Random channels in the same layers and counts as ``target``, all outside it (``control_fits``)."""
     chosen = set(target)
     out = []
     for layer, count in Counter(layer for layer, _ in target).items():
         free = [c for c in range(len(sigma[layer])) if (layer, c) not in chosen]
-        pool = free if len(free) >= count else list(range(len(sigma[layer])))
-        out += [(layer, int(c)) for c in rng.choice(pool, count, replace=False)]
+        if len(free) < count:
+            raise ValueError(f"layer {layer} has {len(free)} channels outside the target, {count} needed")
+        out += [(layer, int(c)) for c in rng.choice(free, count, replace=False)]
     return tuple(sorted(out))
 
 
@@ -85,20 +96,31 @@ def magnitude_matched(
     target: list[tuple[str, int]], scale: dict, rng: np.random.Generator
 ) -> tuple[tuple[str, int], ...]:
     """For each target channel a random one of the same layer among the ``NEIGHBOURS`` nearest to it in
-    clean |F| rank, outside the target set and not picked twice: a control of the same sizes."""
+    clean |F| rank, outside the target set and not picked twice: a control of the same sizes.
+    Nearest by (rank distance, channel index), found by walking outward from the channel's own rank."""
     taken = set(target)
+    order = {layer: sorted(range(len(scale[layer])), key=lambda c: (float(scale[layer][c]), c)) for layer, _ in target}
+    rank = {layer: {c: i for i, c in enumerate(by_size)} for layer, by_size in order.items()}
     out = []
     for layer, ch in target:
-        by_size = sorted(range(len(scale[layer])), key=lambda c: (float(scale[layer][c]), c))
-        here = by_size.index(ch)
-        free = [c for c in by_size if (layer, c) not in taken]
-        near = sorted(free, key=lambda c: (abs(by_size.index(c) - here), c))[:NEIGHBOURS]
+        near = _nearest_free(order[layer], rank[layer][ch], lambda c, la=layer: (la, c) not in taken)
         if not near:
             continue
         pick = int(near[int(rng.integers(len(near)))])
         taken.add((layer, pick))
         out.append((layer, pick))
     return tuple(sorted(out))
+
+
+def _nearest_free(by_size: list[int], here: int, free) -> list[int]:
+    """The ``NEIGHBOURS`` free channels nearest to rank ``here``, ordered by (rank distance, channel)."""
+    near: list[int] = []
+    for d in range(len(by_size)):
+        if len(near) >= NEIGHBOURS:
+            break
+        at = {i for i in (here - d, here + d) if 0 <= i < len(by_size)}
+        near += sorted(c for c in (by_size[i] for i in at) if free(c))
+    return near[:NEIGHBOURS]
 
 
 def _top(values: dict[str, torch.Tensor], keys: list[tuple[str, int]]) -> list[tuple[str, int]]:

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from rnnviz.common.intervals import wilson
+from rnnviz.common.intervals import draw_spread, wilson
+from rnnviz.common.names import PATCH_CONTROLS
 from rnnviz.measures.patch_plan import PatchSet
 from rnnviz.measures.resume import Resumable
 from rnnviz.sweep.attacks import input_gradient
@@ -98,36 +99,53 @@ def patch_sweep(
             grad, logits = input_gradient(model, x, y) if s.attack == "fgsm" else (None, forward_no_grad(model, x))
             clean = hooks.take()
             w = weights.of(index, y.cpu())[:, weights.columns("bootstrap")] if weights is not None else None
+            clean_right = logits.argmax(1) == y
+            heads: dict = {}  # the clean pass's resume values, shared by every eps's converse sets
             for e, eps_value in enumerate(s.eps):
                 if eps_value == 0 or e not in counts:
                     continue
                 x_adv = adversarial(model, hooks, x, y, grad, eps_value, s, index)
                 adv_logits = forward_no_grad(model, x_adv)
                 adv = hooks.take()
-                clean_right = logits.argmax(1) == y
-                hits = _hits(model, hooks, counts[e].sets, x, x_adv, clean, adv, y, clean_right, resumable)
+                hits = _hits(model, hooks, counts[e].sets, x, x_adv, clean, adv, y, clean_right, resumable, heads)
                 counts[e].add(torch.cat([hits, clean_right[:, None], (adv_logits.argmax(1) == y)[:, None]], dim=1), w)
     return counts
 
 
 def _hits(
-    model, hooks: LayerHooks, sets: list[PatchSet], x, x_adv, clean: dict, adv: dict, y, clean_right, resumable=None
+    model,
+    hooks: LayerHooks,
+    sets: list[PatchSet],
+    x,
+    x_adv,
+    clean: dict,
+    adv: dict,
+    y,
+    clean_right,
+    resumable=None,
+    clean_heads: dict | None = None,
 ) -> torch.Tensor:
     """(n, S) per image and set: right with the set's clean values patched into the adversarial
     pass; for a converse set, a clean-correct prediction that flips when its adversarial values go
     into the clean pass. Several sets share one forward pass (the batch repeated once per set),
-    resumed at the group's first patched layer where ``resumable`` allows."""
-    out = torch.zeros(len(y), len(sets), dtype=torch.bool, device=y.device)
+    resumed at the group's first patched layer where ``resumable`` allows; sets with the same
+    channels (two draws that came out alike) run once. ``clean_heads`` keeps the clean pass's
+    resume values across calls for the same batch."""
+    unique = {(p.kind == "converse", p.channels): p for p in sets}
+    where = {key: j for j, key in enumerate(unique)}
+    runs = list(unique.values())
+    out = torch.zeros(len(y), len(runs), dtype=torch.bool, device=y.device)
     for converse in (False, True):
         target, source = (x, adv) if converse else (x_adv, clean)
-        chosen = [j for j, p in enumerate(sets) if (p.kind == "converse") == converse]
-        groups = _groups(resumable, sets, chosen, max(1, PATCH_BATCH // len(y)))
-        heads = _heads(resumable, hooks, [[sets[j] for j in group] for group in groups], target)
+        chosen = [j for j, p in enumerate(runs) if (p.kind == "converse") == converse]
+        groups = _groups(resumable, runs, chosen, max(1, PATCH_BATCH // len(y)))
+        cache = clean_heads if converse and clean_heads is not None else {}
+        heads = _heads(resumable, hooks, [[runs[j] for j in group] for group in groups], target, cache)
         for group in groups:
-            preds = _patched_predictions(model, hooks, [sets[j] for j in group], target, source, resumable, heads)
+            preds = _patched_predictions(model, hooks, [runs[j] for j in group], target, source, resumable, heads)
             right = preds == y[None, :]
             out[:, group] = (clean_right[None, :] & ~right if converse else right).T
-    return out
+    return out[:, [where[(p.kind == "converse", p.channels)] for p in sets]]
 
 
 def _groups(resumable: Resumable | None, sets: list[PatchSet], chosen: list[int], per_pass: int) -> list[list[int]]:
@@ -146,17 +164,19 @@ def _groups(resumable: Resumable | None, sets: list[PatchSet], chosen: list[int]
     return groups
 
 
-def _heads(resumable: Resumable | None, hooks: LayerHooks, groups: list[list[PatchSet]], target) -> dict:
+def _heads(resumable: Resumable | None, hooks: LayerHooks, groups: list[list[PatchSet]], target, cache: dict) -> dict:
     """One unpatched pass of ``target`` up to every group's first patched layer: resume point ->
-    the values needed from there on, for the points checked against the full pass."""
+    the values needed from there on, for the points checked against the full pass. ``cache`` holds
+    points already run for this ``target`` (none are run twice)."""
     if resumable is None:
         return {}
-    points = {resumable.start_of(_layers(group)) for group in groups} - {None}
-    if not points:
-        return {}
-    with torch.no_grad(), hooks.paused():
-        heads = resumable.prefix(target, {p for p in points if p is not None})
-        return {i: v for i, v in heads.items() if resumable.trusted(i, v, target)}
+    points = {resumable.start_of(_layers(group)) for group in groups} - {None} - set(cache)
+    if points:
+        with torch.no_grad(), hooks.paused():
+            heads = resumable.prefix(target, {p for p in points if p is not None})
+            cache.update({i: (v if resumable.trusted(i, v, target) else None) for i, v in heads.items()})
+            cache.update({i: None for i in points if i not in heads})  # not batch-first there: full pass
+    return {i: v for i, v in cache.items() if v is not None}
 
 
 def _layers(group: list[PatchSet]) -> list[str]:
@@ -210,7 +230,34 @@ def summarize(counts: PatchCounts) -> dict:
                 _undone_ci(boot, j, _count(acc[j] - adv, n), _count(clean - adv, n)) if boot is not None else None
             )
         rows.append(row)
-    return {"accuracy_clean": clean, "accuracy_adv": adv, "n_images": counts.n, "sets": rows}
+    return {
+        "accuracy_clean": clean,
+        "accuracy_adv": adv,
+        "n_images": counts.n,
+        "sets": rows,
+        "controls": controls(rows),
+    }
+
+
+def controls(rows: list[dict]) -> list[dict]:
+    """Per matched control and k, what a verdict reads: how many draws, how many channels each patched
+    (its real size: the smallest draw), and damage undone over the draws, mean and 5-95% range."""
+    out = []
+    for kind, k in dict.fromkeys((r["kind"], r["k"]) for r in rows if r["kind"] in PATCH_CONTROLS):
+        draws = [r for r in rows if r["kind"] == kind and r["k"] == k]
+        values = [r["undone"] for r in draws if r["undone"] is not None]
+        out.append(
+            {
+                "kind": kind,
+                "k": k,
+                "control": draws[0]["control"],
+                "draws": len(draws),
+                "channels": min(sum(r["layers"].values()) for r in draws),
+                "undone_mean": sum(values) / len(values) if values else None,
+                "undone_range": list(draw_spread(values)) if values else None,
+            }
+        )
+    return out
 
 
 def _boot_accuracy(counts: PatchCounts) -> torch.Tensor | None:

@@ -8,6 +8,7 @@ later stage (``rnnviz.pipeline.stages``) reads.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from rnnviz.data.sources import check_sources
 from rnnviz.data.stream import eager_set, stream_folder
 from rnnviz.models.loading import LoadedModel, load_model
 from rnnviz.settings.config import Config, validate
+from rnnviz.settings.patching import patch_ladder
 from rnnviz.sweep.distributed import Distributed
 from rnnviz.sweep.hooks import channel_counts, check_layers
 
@@ -146,11 +148,38 @@ def check_top_k(cfg: Config, model: LoadedModel, layers: list[str], images: Imag
         raise UsageError(
             f"--top-k {cfg.top_k} is more than the {total} channels in the chosen layers; use at most {total}"
         )
+    check_patching(cfg, total, len(images))
     for layer, channel in map(parse_channel_key, cfg.neurons or []):
         if layer not in counts or channel >= counts[layer]:
             raise UsageError(
                 f"--neurons {layer}:{channel} is not a channel of an analysed layer; add the "
                 f"layer to --layers and use a channel below its width"
+            )
+
+
+def check_patching(cfg: Config, channels: int, n_images: int) -> None:
+    """Before the attack, what patching could not answer: a k with no k channels left outside the top k
+    for its matched controls (they would be smaller, or patch the top k itself), and a share of the
+    images that picks none of them (no patched image, no damage to undo, no verdict)."""
+    import torch
+
+    from rnnviz.sweep.bootstrap import image_uniform
+
+    ladder = patch_ladder(cfg.patch)
+    too_big = [k for k in ladder if 2 * k > channels]
+    if too_big:
+        raise UsageError(
+            f"--patch {cfg.patch}: the chosen layers hold {channels} channels, so a top {too_big[0]} leaves too few "
+            f"outside it for its random and similar-|F| controls; use k of at most {channels // 2}"
+        )
+    if ladder and cfg.patch_share < 1 and n_images:
+        first = float(image_uniform(cfg.seed, torch.arange(n_images)).min())  # an image is patched below its draw
+        if cfg.patch_share <= first:
+            digits = 1 - math.floor(math.log10(first))
+            enough = math.ceil(first * 10**digits) / 10**digits  # two significant digits, rounded up
+            raise UsageError(
+                f"--patch-share {cfg.patch_share:g} picks none of the {n_images} images to patch; "
+                f"use at least {enough:g} or --patch none"
             )
 
 

@@ -62,7 +62,7 @@ class Config:
     bootstrap: int = 200
     rank_by: str = RANK_BY[0]  # the measure the ranking leads with (rnnviz.measures.rank_measures)
     patch: str = "1,5,30"  # activation-patching ladder k, or "none"
-    patch_draws: int = 2
+    patch_draws: int = 20  # random and similar-|F| control draws per k: their spread is part of each verdict
     patch_share: float = 0.25  # share of the images patched (a seeded random subset)
     pdf: bool = True
     slides: bool = False
@@ -202,7 +202,7 @@ INT_BOUNDS = {
     "diversity": (0, 16),
     "seed": (0, 2**32 - 1),
     "bootstrap": (0, 2000),
-    "patch_draws": (0, 20),
+    "patch_draws": (0, 200),
     "fgsm_grid": (0, 201),
     "exemplars": (0, 20),
 }

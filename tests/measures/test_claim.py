@@ -11,7 +11,7 @@ from torch import nn
 
 from rnnviz.common.names import RANK_BY
 from rnnviz.measures import rank_measures
-from rnnviz.measures.patch_plan import layer_matched, magnitude_matched, plan
+from rnnviz.measures.patch_plan import control_fits, layer_matched, magnitude_matched, plan
 from rnnviz.measures.primary import choose, first, strongest
 from rnnviz.settings.config import Config
 from rnnviz.settings.patching import most_sets
@@ -193,7 +193,7 @@ def test_the_renderer_s_bound_on_sets_is_what_plan_makes_at_most():
     the leading measure is a third one (sigma, excess and it), and stays under it otherwise."""
     net, (x, y) = GrayTwoLayerNet().eval(), mid_images(8)
     a = analyze(net, x, y, sweep([0.0, 0.1], ["body.conv", "body.relu"], noise=True))
-    ladder, draws = (1, 2), 2
+    ladder, draws = (1,), 3  # one channel of three: its controls fit outside it in either layer
     counts = {rank_by: len(plan(a, 1, ladder, draws=draws, seed=0, rank_by=rank_by)) for rank_by in RANK_BY}
     assert counts["zscore"] == most_sets(len(ladder), draws, layers=2)
     assert counts["sigma"] == counts["excess"] == most_sets(len(ladder), draws, layers=2) - len(ladder)
@@ -219,3 +219,38 @@ def test_choose_reads_the_robust_accuracy_at_the_largest_eps_and_obeys_the_flag(
     assert choose(Config(attack=["fgsm", "pgd"], eps=[0.0, 0.1, 0.2]), by_attack)["name"] == "pgd"
     assert choose(Config(attack=["fgsm", "pgd"], eps=[0.0, 0.1, 0.2], primary="fgsm"), by_attack)["name"] == "fgsm"
     assert first(cfg, "pgd").attack == ["pgd", "fgsm"]
+
+
+def _magnitude_by_full_sort(target, scale, rng):
+    """The magnitude control the plain way: every free channel sorted by distance in size rank."""
+    taken, out = set(target), []
+    for layer, ch in target:
+        by_size = sorted(range(len(scale[layer])), key=lambda c: (float(scale[layer][c]), c))
+        here = by_size.index(ch)
+        free = [c for c in by_size if (layer, c) not in taken]
+        near = sorted(free, key=lambda c: (abs(by_size.index(c) - here), c))[:4]
+        if near:
+            pick = int(near[int(rng.integers(len(near)))])
+            taken.add((layer, pick))
+            out.append((layer, pick))
+    return tuple(sorted(out))
+
+
+def test_the_magnitude_control_s_outward_walk_equals_the_full_sort():
+    gen = torch.Generator().manual_seed(3)
+    scale = {"a": torch.rand(40, generator=gen, dtype=torch.float64), "b": torch.rand(9, generator=gen).double()}
+    scale["a"][5:9] = 0.5  # ties in size: broken by channel index, as in the sort
+    for r in range(30):
+        pick = np.random.default_rng(r)
+        target = [("a", int(c)) for c in pick.choice(40, 12, replace=False)] + [("b", int(pick.integers(9)))]
+        assert magnitude_matched(target, scale, np.random.default_rng(r)) == _magnitude_by_full_sort(
+            target, scale, np.random.default_rng(r)
+        )
+
+
+def test_a_control_is_drawn_only_where_it_fits_outside_its_target():
+    widths = {"l": torch.zeros(6), "m": torch.zeros(3)}
+    assert control_fits([("l", 0), ("l", 1), ("l", 2), ("m", 0)], widths)
+    assert not control_fits([("l", 0), ("m", 0), ("m", 1)], widths)  # m: 2 taken, 1 left
+    with pytest.raises(ValueError):
+        layer_matched([("m", 0), ("m", 1)], widths, np.random.default_rng(0))

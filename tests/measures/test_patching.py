@@ -178,3 +178,45 @@ def test_a_resumed_pass_starts_at_the_first_patched_layer_and_keeps_the_skip_bra
         point = r.start_of(["layer4.0"])
         head = r.prefix(x, {point})[point]
         assert torch.allclose(r.finish(head, point, 2), model(x).repeat(2, 1), atol=1e-5)
+
+
+def _plain_counts(model, x, y, s, sets, eps):
+    """The counts the plain way: one set at a time, a full forward pass of every image, no batching
+    of sets, no resuming, no shared prefix."""
+    from rnnviz.sweep.attacks import input_gradient
+    from rnnviz.sweep.hooks import LayerHooks
+    from rnnviz.sweep.passes import adversarial, eval_mode, forward_no_grad
+
+    out = []
+    with eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
+        grad, logits = input_gradient(model, x, y)
+        clean = hooks.take()
+        x_adv = adversarial(model, hooks, x, y, grad, eps, s, torch.arange(len(y)))
+        adv_right = forward_no_grad(model, x_adv).argmax(1) == y
+        adv = hooks.take()
+        clean_right = logits.argmax(1) == y
+        for p in sets:
+            converse = p.kind == "converse"
+            target, source = (x, adv) if converse else (x_adv, clean)
+            values = {la: (torch.tensor(chs), source[la]) for la, chs in p.by_layer().items()}
+            with torch.no_grad(), hooks.paused(), hooks.replacing(values):
+                right = model(target).argmax(1) == y
+            out.append(int((clean_right & ~right).sum() if converse else right.sum()))
+    return out + [int(clean_right.sum()), int(adv_right.sum())]
+
+
+def test_batched_resumed_counts_equal_one_set_at_a_time_with_full_forward_passes():
+    """Every set of one eps resumes at its first patched layer and the draws of a k ride in one
+    stacked batch: the counts are exactly those of patching one set at a time, whole network."""
+    model = tiny_resnet().module
+    layers = ["relu", "layer1.0", "layer2.0", "layer3.0", "layer4.0"]
+    x, y = images(16, seed=4)
+    s = sweep([0.0, 0.05, 0.2], layers, batch_size=6, bootstrap=10, noise=True)
+    a = analyze(model, x, y, s)
+    plans = {e: plan(a, e, (1, 5, 30), draws=20, seed=0) for e in (1, 2)}
+    assert sum(p.kind == "magnitude" for p in plans[1]) >= 40  # 20 draws at each fitting k
+    batched = patch_sweep(model, x, y, s, plans)
+    for e in plans:
+        plain = _plain_counts(model, x, y, s, plans[e], s.eps[e])
+        assert batched[e].correct.long().tolist() == plain
+    assert no_hooks(model)

@@ -15,7 +15,7 @@ from fixtures.outline import SECTIONS
 from fixtures.page_fill import needs_poppler
 from helpers import undeclared_keys
 
-from rnnviz.cli import main
+from rnnviz.cli import EXIT_USAGE, main
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import SCHEMA_VERSION
 from rnnviz.report.validate.results import validate
@@ -168,6 +168,25 @@ def test_existing_out_folder_is_never_overwritten(report_dir, capsys):
 )
 def test_bad_input_is_one_line(capsys, argv, pattern):
     one_line_error(capsys, TINY + ["--out", "r"] + argv, pattern)
+
+
+@pytest.mark.parametrize(
+    "argv,pattern",
+    [
+        # 256 channels in the tiny pair's layers: a top 200 (or 1000) leaves no 200 outside it for its controls
+        (["--patch", "100,200"], r"--patch 100,200: the chosen layers hold 256 channels, so a top 200 .*at most 128$"),
+        (["--patch", "1000"], r"--patch 1000: .* a top 1000 leaves too few outside it .*use k of at most 128$"),
+        (
+            ["--patch-share", "1e-9"],
+            r"--patch-share 1e-09 picks none of the 12 images to patch; use at least 0\.\d+ or --patch none$",
+        ),
+    ],
+)
+def test_patching_that_could_not_answer_is_refused_before_the_attack(capsys, argv, pattern):
+    """A k whose controls cannot match it, or a share that patches no image: one line, exit 2, no run."""
+    assert main(TINY + ["--out", "r"] + argv) == EXIT_USAGE == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and re.search(pattern, err), err
 
 
 def test_imagenet_without_data_fails_fast(capsys):

@@ -123,18 +123,21 @@ def test_the_pointer_titles_quote_the_numbers_they_summarise(tmp_path):
     undone = " / ".join(pct(pn.row(e, lead, k)["undone"]) for k in ks)
     random = " / ".join(pct(pn.random_stats(e, k)[0]) for k in ks)
     line = cause_line(results)
+    flips = f"on the {pn.flipped(e)} images the attack flipped"
     assert (
-        f"restoring the top 5 / 30 channels undoes {undone} (random: {random}) of the standard model's damage" in line
+        f"restoring the top 5 / 30 channels undoes {undone} (random: {random}) of the standard model's damage {flips}"
+        in line
     )
-    assert line.endswith("of the standard model's damage")  # the slide title names only models with a result
+    assert line.endswith(flips)  # the slide title names only models with a result
     ranges = " / ".join(f"{pct(lo)[:-1]}–{pct(hi)}" for lo, hi in (pn.row(e, lead, k)["undone_ci"] for k in ks))
     full = cause_line(results, full=True)  # the brief's line: the intervals, and the robust model where it is hit
-    assert f"undoes {undone} (95% intervals {ranges}; random: {random}) of the standard model's damage" in full
-    # page 1 reads the numbers as section 4 does: Wilson's 0 of 50 for the controls reaches 7.1% > 5.2%
-    assert "not clearly more than the controls at k = 5; more than both controls at k = 30)" in full
+    assert f"undoes {undone} (95% intervals {ranges}; random: {random}) of the standard model's damage {flips}" in full
+    # page 1 reads the numbers as section 4 does: the recording's 2 draws per control are no spread, no verdict
+    assert "no verdict (2 control draws, at least 10 needed for a spread))" in full
     robust = pn.entry(results, "robust", 3)  # ε = 0.2: the attack flips 47 of the robust model's 51
     assert pn.flipped(robust) == 47
     assert (
-        "the robust model: too few patched images flipped (3 of 51); at ε = 0.2 (47 flipped) its top 5 / 30 undo "
-        in full
+        "the robust model: the attack flipped 3 of 51 patched images, too few for a verdict; at ε = 0.2 its top 5 / 30 "
+        "undo " in full
     )
+    assert "on the 47 images the attack flipped (controls:" in full

@@ -3,6 +3,7 @@
 import json
 import re
 
+import pytest
 from fixtures.make_results import make_results
 
 from rnnviz.report.text.answer import advice, answer_sentences, page_one
@@ -32,7 +33,7 @@ def test_no_causal_result_where_the_attack_flipped_too_few_patched_images(tmp_pa
             e["accuracy_adv"] = e["accuracy_clean"] - (MIN_FLIPPED - 1) / e["n_images"]
     text = " ".join(answer_sentences(results))
     assert "No causal result for the robust model" in text
-    assert f"{MIN_FLIPPED - 1} at ε" in text
+    assert re.search(rf"{MIN_FLIPPED - 1} of \d+ at ε", text) and "so there is no verdict" in text
     assert "putting back the clean values of the standard model" in text
 
 
@@ -45,16 +46,27 @@ def test_advice_never_asks_for_more_images_than_the_source_holds(tmp_path):
     assert "--n-images 100 " in " ".join(advice(results))
 
 
-def _hand_entry(top: float, controls: float, n: int = 40, flipped: int = 20) -> dict:
-    """One patched eps: the leading top-5 and one draw of each control, with hand-set intervals."""
+def _hand_entry(top: float, controls: float, n: int = 40, flipped: int = 20, draws: int = 20) -> dict:
+    """One patched eps: the leading top-5 and ``draws`` draws of each control, spread evenly over
+    ``controls`` ± 0.02, with hand-set intervals; results.json's control summaries as the engine writes them."""
+    from rnnviz.measures.patching import controls as summarise_controls
 
-    def row(kind: str, undone: float) -> dict:
-        return {"kind": kind, "k": 5, "draw": 0, "layer": "", "control": "" if kind == "zscore" else "zscore",
+    def row(kind: str, undone: float, draw: int = 0) -> dict:
+        return {"kind": kind, "k": 5, "draw": draw, "layer": "", "control": "" if kind == "zscore" else "zscore",
                 "layers": {"layer4.0": 5}, "accuracy": 0.5, "undone": undone,
                 "undone_ci": [max(0.0, undone - 0.05), min(1.0, undone + 0.05)]}  # fmt: skip
 
-    sets = [row("zscore", top), row("random", controls), row("magnitude", controls)]
-    return {"accuracy_clean": 1.0, "accuracy_adv": 1.0 - flipped / n, "n_images": n, "sets": sets}
+    spread = [controls - 0.02 + 0.04 * r / max(1, draws - 1) for r in range(draws)]
+    sets = [row("zscore", top)] + [row(kind, v, r) for kind in ("random", "magnitude") for r, v in enumerate(spread)]
+    entry = {"accuracy_clean": 1.0, "accuracy_adv": 1.0 - flipped / n, "n_images": n, "sets": sets}
+    return {**entry, "controls": summarise_controls(sets)}
+
+
+def _at_eps_1(results: dict, entry: dict) -> dict:
+    results["config"]["top_k"] = 5
+    results["ranking"]["robust"][1]["measure"] = "zscore"
+    results["patching"]["robust"] = [None, entry, *[None] * (len(results["config"]["eps"]) - 2)]
+    return results
 
 
 def test_the_cause_verdict_reads_both_controls_and_the_largest_damage(tmp_path):
@@ -75,28 +87,88 @@ def test_the_cause_verdict_reads_both_controls_and_the_largest_damage(tmp_path):
         ]
     text = cause_sentence(results, "robust", 1)
     first, second = text.split(". At ε")
-    assert "undoes 60%" in first and first.endswith("channels of similar clean |F| 10%: more than both controls")
-    assert "(40 patched images; the attack flips the most here, 30)" in second
+    assert "on the 20 images the attack flipped (of 40 patched), putting back" in first
+    assert "undoes 60%" in first and "channels of similar clean |F| 10% (5–95% of 20 draws: 8.2–12%)" in first
+    assert first.endswith(": more than both controls")
+    assert "on the 30 images the attack flipped (of 40 patched; the most at any ε)" in second
     assert "undoes 0%" in second and "less than both controls" in second
     results["patching"]["robust"][-1] = _hand_entry(0.12, 0.1, flipped=10)  # fewer flips: only the ranked eps
-    assert "flips the most" not in cause_sentence(results, "robust", 1)
+    assert "the most at any ε" not in cause_sentence(results, "robust", 1)
 
 
 def test_a_verdict_needs_the_intervals_apart_both_ways(tmp_path):
     """Hand-set: the top-5 undoes 0% with a degenerate 0–0% interval (every resample the same) against
-    controls whose intervals reach down to 0%: not "less than the controls", whose lowest end it ties."""
+    controls whose draws' 5th percentile is 0%: not "less than the controls", whose spread it ties."""
     from rnnviz.report.text.cause import cause_sentence
 
-    results = load(tmp_path)
-    results["config"]["top_k"] = 5
-    results["ranking"]["robust"][1]["measure"] = "zscore"
     entry = _hand_entry(0.0, 0.1, flipped=6)
     for r in entry["sets"]:
-        r["undone_ci"] = [0.0, 0.0] if r["kind"] == "zscore" else [0.0, 0.5]
-    results["patching"]["robust"] = [None, entry, *[None] * (len(results["config"]["eps"]) - 2)]
-    text = cause_sentence(results, "robust", 1)
+        if r["kind"] == "zscore":
+            r["undone_ci"] = [0.0, 0.0]
+        elif r["draw"] < 3:
+            r["undone"] = 0.0  # 3 of 20 draws at 0%: the 5th percentile is 0%
+    entry["sets"][0]["undone"] = 0.0
+    entry.pop("controls")  # a folder from before the summaries: the renderer reads the draws' rows
+    text = cause_sentence(_at_eps_1(load(tmp_path), entry), "robust", 1)
     assert "undoes 0% (95% interval 0–0%)" in text and "not clearly more than the controls" in text
     assert "less than both controls" not in text
+
+
+def test_the_top_k_must_clear_the_draws_spread_not_their_mean(tmp_path):
+    """Hand-set: the top-5's interval (45–55%) is above both controls' mean (44%) but not above their
+    95th percentile over 20 draws: not clearly more."""
+    from rnnviz.report.text.cause import cause_sentence
+
+    entry = _hand_entry(0.5, 0.44)
+    for c in entry["controls"]:
+        c["undone_range"] = [0.3, 0.58]
+    text = cause_sentence(_at_eps_1(load(tmp_path), entry), "robust", 1)
+    assert "not clearly more than the controls" in text
+
+
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        ({"draws": 2}, "no verdict (2 control draws, at least 10 needed for a spread)"),
+        ({"channels": 3}, "no verdict (its control patched only 3 channels, not 5)"),
+        ({"drop": True}, "no verdict (no control of 5 channels fits outside the top 5)"),
+    ],
+)
+def test_no_verdict_from_too_few_draws_a_short_control_or_none(tmp_path, change, said):
+    from rnnviz.report.text.cause import cause_sentence
+
+    entry = _hand_entry(0.9, 0.1, draws=change.get("draws", 20))
+    if "channels" in change:
+        for c in entry["controls"]:
+            c["channels"] = change["channels"]
+    if change.get("drop"):
+        entry["sets"], entry["controls"] = entry["sets"][:1], []
+    text = cause_sentence(_at_eps_1(load(tmp_path), entry), "robust", 1)
+    assert said in text and "more than both controls" not in text
+    if "channels" in change:
+        assert "(3 channels, not 5; 5–95% of 20 draws" in text
+    if change.get("drop"):
+        assert "random channels in the same layers none" in text
+
+
+@pytest.mark.parametrize("n, flipped", [(40, 0), (0, 0)])
+def test_no_verdict_where_no_image_flipped_or_none_was_patched(tmp_path, n, flipped):
+    """0 of 40 flipped, or no image patched at all (a share that picked none): no verdict, said so;
+    never 'the attack changed no prediction' where nothing was looked at."""
+    from rnnviz.report.sections.patching import context
+    from rnnviz.report.text.cause import cause_line, cause_sentence
+
+    entry = _hand_entry(0.9, 0.1, n=max(n, 1), flipped=flipped)
+    entry["n_images"] = n
+    results = _at_eps_1(load(tmp_path), entry)
+    text = cause_sentence(results, "robust", 1)
+    why = "no image was patched" if n == 0 else "the attack flipped too few of the patched images (0 of 40"
+    assert why in text and "no verdict" in text and "undoes" not in text
+    line = cause_line(results, full=True)
+    assert "undoes" not in line.split("the robust model")[-1]
+    said = context(results)
+    assert ("robust at ε = " + results["config"]["eps_labels"][1] in said["unpatched"]) == (n == 0)
+    assert all("robust" not in s for s in said["spared"]) or n > 0
 
 
 def test_the_noise_share_gives_its_range_and_never_calls_noise_alone_specific(tmp_path):

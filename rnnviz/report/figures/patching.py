@@ -72,7 +72,8 @@ def undone_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figu
         if any(_lead(results, m, i) not in pn.CURVES for m in MODELS for i in idx if pn.entry(results, m, i)):
             styles.append(LEAD_STYLE)
         handles: list[Any] = [Line2D([], [], color=INK, ls=ls, lw=1.8 * look.line, label=lab) for ls, lab in styles]
-        handles.append(Patch(facecolor=MUTED, alpha=0.3, edgecolor=MUTED, label="k random channels (mean, min–max)"))
+        band = f"k random channels (mean, {pn.SPREAD} of draws)"
+        handles.append(Patch(facecolor=MUTED, alpha=0.3, edgecolor=MUTED, label=band))
         fig.legend(handles=handles, loc="outside upper center", ncols=3 if look.size is None else 2)
         save_plot(fig, root, stem, look)
     return fig
@@ -82,6 +83,8 @@ def _blank(e: Any) -> str:
     """Why a panel has no curve: not patched, no damage, or too few flipped images to mean anything."""
     if not e:
         return "not patched"
+    if not e["n_images"]:
+        return "no image patched"
     return NO_DAMAGE if not pn.damaged(e) else f"{pn.flipped(e)} of {e['n_images']} images flipped: too few"
 
 

@@ -268,7 +268,8 @@ def _patching(results: dict, m: str, i: int, layer: str, channel: int) -> str:
     )
     rnd = pn.random_stats(e, 1)
     if rnd is not None:
-        text += f"; one random channel: {pct(rnd[0])} on average ({pct(rnd[1])}–{pct(rnd[2])}, {rnd[3]} draws)"
+        spread = f"{pn.SPREAD} of {rnd[3]} draws: {pct(rnd[1])}–{pct(rnd[2])}"
+        text += f"; one random channel: {pct(rnd[0])} on average ({spread})"
     return text + "."
 
 

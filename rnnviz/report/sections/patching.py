@@ -28,8 +28,8 @@ def figures(results: dict, root: Path, make) -> list:
             "(clean accuracy − accuracy under attack), so 0% changes nothing and 100% restores the clean "
             "accuracy. Solid: the top k by σ; dashed: the top k by excess σ − σ_noise; dash-dot: the top k by "
             f"the ranking this report leads with, {measure}, where it is another (error bars: {level} bootstrap "
-            "interval); grey: k random channels of the same layers, mean with the "
-            "min–max band over the seeded draws. One row per model, one column per attacked ε; x is "
+            f"interval); grey: k random channels of the same layers, mean with the {pn.SPREAD} band over the "
+            "seeded draws. One row per model, one column per attacked ε; x is "
             "logarithmic. Patching a channel changes everything downstream of it, so channels in "
             "several layers are patched in the same pass. Values slightly below 0% or above 100% "
             "occur because patching can also break a correct prediction.",
@@ -70,8 +70,18 @@ def context(results: dict) -> dict:
             f"{m} at ε = {config['eps_labels'][i]}"
             for m in MODELS
             for i in idx
-            if pn.entry(results, m, i) and not pn.damaged(pn.entry(results, m, i))
+            if pn.entry(results, m, i)
+            and pn.entry(results, m, i)["n_images"]
+            and not pn.damaged(pn.entry(results, m, i))
         ],
+        "unpatched": [
+            f"{m} at ε = {config['eps_labels'][i]}"
+            for m in MODELS
+            for i in idx
+            if pn.entry(results, m, i) and not pn.entry(results, m, i)["n_images"]
+        ],
+        "min_draws": pn.MIN_DRAWS,
+        "spread": pn.SPREAD,
     }
 
 
@@ -96,7 +106,7 @@ def _rows(results: dict, idx: list[int]) -> list[dict]:
                 | set(pn.ladder(e, "converse"))
             )
             for k in ks:
-                rnd, conv = pn.random_stats(e, k), pn.row(e, "converse", k)
+                conv = pn.row(e, "converse", k)
                 rows.append(
                     {
                         "model": m,
@@ -107,7 +117,8 @@ def _rows(results: dict, idx: list[int]) -> list[dict]:
                         "damage": pct(e["accuracy_clean"] - e["accuracy_adv"]),
                         "sigma": _cell(pn.row(e, "sigma", k)),
                         "excess": _cell(pn.row(e, "excess", k)),
-                        "random": "–" if rnd is None else f"{pct(rnd[0])} [{pct(rnd[1])}–{pct(rnd[2])}]",
+                        "flips": pn.flipped(e),
+                        "random": _draws(e, "random", k),
                         "lead": _cell(pn.row(e, results["config"]["rank_by"], k)),
                         "magnitude": _draws(e, "magnitude", k),
                         "flipped": "–" if conv is None or conv.get("flipped") is None else pct(conv["flipped"]),
@@ -117,9 +128,16 @@ def _rows(results: dict, idx: list[int]) -> list[dict]:
 
 
 def _draws(e: dict, kind: str, k: int) -> str:
-    """Mean [min–max] damage undone over the draws of a control ``kind`` at k."""
-    values = [r["undone"] for r in e["sets"] if r["kind"] == kind and r["k"] == k and r.get("undone") is not None]
-    return "–" if not values else f"{pct(sum(values) / len(values))} [{pct(min(values))}–{pct(max(values))}]"
+    """Mean [5–95%] damage undone over the draws of a control ``kind`` at k; a control of another size
+    says its size, and a k without one says so."""
+    c = pn.control(e, kind, k)
+    if c is None or c["draws"] == 0:
+        return "none fits" if k in pn.ladder(e) else "–"
+    if c["undone_mean"] is None:
+        return "–"
+    size = "" if c["channels"] == k else f" ({c['channels']} ch.)"
+    lo, hi = c["undone_range"]
+    return f"{pct(c['undone_mean'])} [{pct(lo)}–{pct(hi)}]{size}"
 
 
 def _layer_rows(results: dict, idx: list[int]) -> list[dict]:

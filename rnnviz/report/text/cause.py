@@ -2,7 +2,10 @@
 attack's damage more than matched random channels do, at the ranked ε and where the damage is largest.
 
 A control is a set of random channels in the same layer counts, or of similar clean |F| in the same
-layers (``rnnviz.measures.patch_plan``); the verdict compares intervals, never points alone.
+layers (``rnnviz.measures.patch_plan``), drawn many times; the verdict compares the top-k's interval
+with the 5-95% range of the control's draws, never points alone. Every result says how many images
+the attack flipped behind it; where it flipped too few, no control fits, or the draws are too few
+for a spread, the text says there is no verdict and why.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ def cause_line(results: dict, full: bool = False) -> str:
             continue
         ks = next(iter(found.values()))[0]
         parts = [
-            f"{_undone_text(v, full)} of the {m} model's damage{_said(results, m, i, v, full)}"
+            f"{_undone_text(v, full)} of the {m} model's damage {_on_flipped(pn.entry(results, m, i))}"
+            f"{_said(results, m, i, v, full)}"
             for m, v in found.items()
         ]
         parts += [_elsewhere(results, m, i) for m in MODELS if m not in found] if full else []
@@ -75,6 +79,12 @@ def _ladder_numbers(results: dict, m: str, i: int) -> Ladder | None:
     if not found:
         return None
     return [k for k, _, _ in found], [top for _, top, _ in found], [rnd[0] for _, _, rnd in found]
+
+
+def _on_flipped(e: dict) -> str:
+    """ "on the 6 images the attack flipped": what a damage-undone share is a share of."""
+    n = pn.flipped(e)
+    return f"on the {n} image{'s' * (n != 1)} the attack flipped"
 
 
 def _undone_text(numbers: Ladder, full: bool) -> str:
@@ -109,19 +119,20 @@ def _elsewhere(results: dict, m: str, i: int) -> str:
     """Why model ``m`` has no number at eps index ``i``, and its numbers where the attack flips the
     most of its patched images."""
     e = pn.entry(results, m, i)
-    said = (
-        f"the {m} model: too few patched images flipped ({pn.flipped(e)} of {e['n_images']})"
-        if e
-        else f"the {m} model was not patched there"
-    )
+    said = f"the {m} model: {_why_none(e)}" if e else f"the {m} model was not patched there"
     usable = [(j, v) for j in pn.patched(results) if j != i and (v := _ladder_numbers(results, m, j))]
     if usable:
         j, v = max(usable, key=lambda jv: pn.flipped(pn.entry(results, m, jv[0])))
-        said += (
-            f"; at ε = {results['config']['eps_labels'][j]} ({pn.flipped(pn.entry(results, m, j))} flipped) its top "
-        )
-        said += f"{' / '.join(map(str, v[0]))} undo {_undone_text(v, full=True)}{_said(results, m, j, v, True)}"
+        said += f"; at ε = {results['config']['eps_labels'][j]} its top {' / '.join(map(str, v[0]))} undo "
+        said += f"{_undone_text(v, full=True)} {_on_flipped(pn.entry(results, m, j))}{_said(results, m, j, v, True)}"
     return said
+
+
+def _why_none(e: dict) -> str:
+    """Why a patched entry gives no causal result: no image patched, or too few flipped."""
+    if e["n_images"] == 0:
+        return "no image was patched (--patch-share picked none), so there is no verdict"
+    return f"the attack flipped {pn.flipped(e)} of {e['n_images']} patched images, too few for a verdict"
 
 
 def _undone_at(e: dict, kind: str, k: int) -> dict | None:
@@ -130,63 +141,77 @@ def _undone_at(e: dict, kind: str, k: int) -> dict | None:
 
 
 def _verdict(results: dict, m: str, j: int, largest: bool) -> str | None:
-    """The quoted k's damage undone with intervals, both controls' means beside them, and a verdict per k
-    (the section's table holds every draw and interval)."""
+    """The quoted k's damage undone with intervals, both controls' means and draw ranges beside them,
+    and a verdict per k (the section's table holds every k)."""
     e, lead = pn.entry(results, m, j), results["ranking"][m][j]["measure"]
     found = [(k, top) for k in pn.quoted_ks(results, e, lead) if (top := _undone_at(e, lead, k))]
     if not found:
         return None
     ks = [k for k, _ in found]
-    where = f"At ε = {results['config']['eps_labels'][j]} ({e['n_images']} patched images"
-    where += f"; the attack flips the most here, {pn.flipped(e)})" if largest else ")"
+    where = f"At ε = {results['config']['eps_labels'][j]}, {_on_flipped(e)} (of {e['n_images']} patched"
+    where += "; the most at any ε)" if largest else ")"
     tops = [top for _, top in found]
     undone = _values(tops) + (f" ({_intervals(tops)})" if _intervals(tops) else "")
-    controls = {kind: [_control(e, kind, k) for k in ks] for kind in CONTROLS}
-    against = "; ".join(
-        f"{CONTROLS[kind]} {' / '.join(pct(c[0]) if c else '–' for c in cs)}"
-        for kind, cs in controls.items()
-        if any(cs)
-    )
+    against = "; ".join(f"{CONTROLS[kind]} {' / '.join(_control_text(e, kind, k) for k in ks)}" for kind in CONTROLS)
     return (
         f"{where}, putting back the clean values of the {m} model's top {' / '.join(map(str, ks))} undoes "
-        f"{undone} of the damage, against {against or 'no control'}: {_verdicts(e, found)}"
+        f"{undone} of the damage, against {against}: {_verdicts(e, found)}"
     )
+
+
+def _control_text(e: dict, kind: str, k: int) -> str:
+    """ "9.0% (5–95% of 20 draws: 2.1–17%)"; a control of another size says its size, a missing one "none"."""
+    c = pn.control(e, kind, k)
+    if c is None or c["draws"] == 0:
+        return "none"
+    if c["undone_mean"] is None:
+        return "–"
+    size = f"{c['channels']} channels, not {k}; " if c["channels"] != k else ""
+    lo, hi = c["undone_range"]
+    return f"{pct(c['undone_mean'])} ({size}{pn.SPREAD} of {c['draws']} draws: {pct(lo)[:-1]}–{pct(hi)})"
 
 
 def _verdicts(e: dict, found: list[tuple[int, dict]]) -> str:
     """Each k's verdict against both matched controls, said once when all k agree."""
     by_verdict: dict[str, list[str]] = {}
     for k, top in found:
-        matched = [c for kind in CONTROLS if (c := _control(e, kind, k))]
-        by_verdict.setdefault(_one_k(top, matched), []).append(str(k))
+        by_verdict.setdefault(_one_k(e, k, top), []).append(str(k))
     return "; ".join(v if len(by_verdict) == 1 else f"{v} at k = {' and '.join(k)}" for v, k in by_verdict.items())
 
 
-def _one_k(top: dict, controls: list[tuple[float, float, float]]) -> str:
-    """More or less than every control only where the intervals part: "more" must clear the highest
-    end of any control draw's interval, "less" stay under the lowest, so neither rests on a point."""
+def _one_k(e: dict, k: int, top: dict) -> str:
+    """More or less than both controls only where the top-k's interval clears the control draws'
+    spread: "more" needs its lower end above each control's 95th percentile over draws, "less" its
+    upper end below each 5th percentile. No verdict where a control is missing, of another size, or
+    has too few draws for a spread."""
+    controls = {kind: pn.control(e, kind, k) for kind in CONTROLS}
+    gaps = [gap for c in controls.values() if (gap := pn.control_gap(c, k))]
+    if gaps:
+        return f"no verdict ({gaps[0]})"
     low, high = top.get("undone_ci") or [top["undone"], top["undone"]]
-    if controls and all(low > c[1] for c in controls):
+    ranges = [c["undone_range"] for c in controls.values()]
+    if all(low > r[1] for r in ranges):
         return "more than both controls"
-    if controls and all(high < c[2] for c in controls):
+    if all(high < r[0] for r in ranges):
         return "less than both controls (these channels do not carry the damage)"
     return "not clearly more than the controls"
 
 
 def _no_result(results: dict, m: str, missing: list[int]) -> str:
-    labels, e0 = results["config"]["eps_labels"], pn.entry(results, m, missing[0])
-    flips = ", ".join(f"{pn.flipped(pn.entry(results, m, j))} at ε = {labels[j]}" for j in missing)
-    return (
-        f"No causal result for the {m} model at ε = {', '.join(labels[j] for j in missing)}: the attack "
-        f"flipped too few of the {e0['n_images']} patched images ({flips}; at least {pn.MIN_FLIPPED} needed)"
-    )
-
-
-def _control(e: dict, kind: str, k: int) -> tuple[float, float, float] | None:
-    """A control's mean over its draws, the highest end any draw's interval reaches, and the lowest."""
-    rows = [r for r in e["sets"] if r["kind"] == kind and r["k"] == k and r.get("undone") is not None]
-    if not rows:
-        return None
-    ends = [r["undone_ci"] or [r["undone"], r["undone"]] for r in rows]
-    mean = sum(r["undone"] for r in rows) / len(rows)
-    return mean, max(end[1] for end in ends), min(end[0] for end in ends)
+    labels = results["config"]["eps_labels"]
+    entries = {j: pn.entry(results, m, j) for j in missing}
+    empty = [labels[j] for j, e in entries.items() if e["n_images"] == 0]
+    few = [j for j, e in entries.items() if e["n_images"] > 0]
+    said = []
+    if empty:
+        said.append(
+            f"No causal result for the {m} model at ε = {', '.join(empty)}: no image was patched "
+            "(--patch-share picked none), so there is no verdict"
+        )
+    if few:
+        flips = ", ".join(f"{pn.flipped(entries[j])} of {entries[j]['n_images']} at ε = {labels[j]}" for j in few)
+        said.append(
+            f"No causal result for the {m} model at ε = {', '.join(labels[j] for j in few)}: the attack flipped "
+            f"too few of the patched images ({flips}; at least {pn.MIN_FLIPPED} needed), so there is no verdict"
+        )
+    return ". ".join(said)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rnnviz.common.intervals import DRAW_SPREAD, draw_spread
 from rnnviz.common.names import MODELS, layer_order
 
 CURVES = ("sigma", "excess")  # the two rankings drawn against random channels
@@ -14,6 +15,8 @@ PATCHING_OFF = (
     "whether the sensitive channels cause the errors"
 )
 MIN_FLIPPED = 5  # fewer patched images flipped by the attack than this: no damage to undo, no causal result
+MIN_DRAWS = 10  # fewer draws of a control than this: its 5-95% range is no spread to read a verdict from
+SPREAD = f"{100 * DRAW_SPREAD[0]:.0f}–{DRAW_SPREAD[1]:.0%}"  # "5–95%": the range over draws the text quotes
 
 
 def enabled(results: dict) -> bool:
@@ -46,12 +49,46 @@ def row(e: dict, kind: str, k: int) -> Any:
     return next((r for r in e["sets"] if r["kind"] == kind and r["k"] == k), None)
 
 
-def random_stats(e: dict, k: int) -> Any:  # (mean, low, high, draws) or None
-    """(mean, min, max, draws) of damage undone by k random channels, or None."""
-    values = [r["undone"] for r in e["sets"] if r["kind"] == "random" and r["k"] == k and r.get("undone") is not None]
-    if not values:
+def control(e: dict, kind: str, k: int) -> Any:  # dict or None
+    """The matched control ``kind`` at k: draws, real size (``channels``), mean damage undone and its
+    5-95% range over the draws; results.json's ``controls`` entry, or in a folder from before it,
+    the same numbers from the draws' rows. None where no draw was made."""
+    found = next((c for c in e.get("controls") or [] if c["kind"] == kind and c["k"] == k), None)
+    if found is not None:
+        return found
+    rows = [r for r in e["sets"] if r["kind"] == kind and r["k"] == k]
+    if not rows:
         return None
-    return sum(values) / len(values), min(values), max(values), len(values)
+    values = [r["undone"] for r in rows if r.get("undone") is not None]
+    return {
+        "kind": kind,
+        "k": k,
+        "draws": len(rows),
+        "channels": min(sum((r.get("layers") or {"": k}).values()) for r in rows),
+        "undone_mean": sum(values) / len(values) if values else None,
+        "undone_range": list(draw_spread(values)) if values else None,
+    }
+
+
+def random_stats(e: dict, k: int) -> Any:  # (mean, low, high, draws) or None
+    """(mean, 5th, 95th percentile, draws) of damage undone by k random channels, or None."""
+    c = control(e, "random", k)
+    if c is None or c["undone_mean"] is None:
+        return None
+    return c["undone_mean"], c["undone_range"][0], c["undone_range"][1], c["draws"]
+
+
+def control_gap(c: Any, k: int) -> str | None:
+    """Why control ``c`` at k cannot carry a verdict, in words, or None where it can."""
+    if c is None or c["draws"] == 0:
+        return f"no control of {k} channels fits outside the top {k}"
+    if c["channels"] != k:
+        return f"its control patched only {c['channels']} channels, not {k}"
+    if c["undone_mean"] is None:
+        return "no damage to undo"
+    if c["draws"] < MIN_DRAWS:
+        return f"{c['draws']} control draw{'s' * (c['draws'] != 1)}, at least {MIN_DRAWS} needed for a spread"
+    return None
 
 
 def layer_rows(results: dict, e: dict) -> dict[str, dict]:
@@ -84,7 +121,7 @@ def quoted_ks(results: dict, e: dict, kind: str = "sigma") -> list[int]:
 
 
 def flipped(e: Any) -> int:
-    """Patched images the attack turned from right to wrong (net)."""
+    """Patched images the attack turned from right to wrong (net): what damage undone is a share of."""
     return round((e["accuracy_clean"] - e["accuracy_adv"]) * e["n_images"]) if e else 0
 
 

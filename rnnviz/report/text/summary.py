@@ -157,7 +157,7 @@ def patching_sentence(results: dict) -> str | None:
     if not pn.enabled(results):
         return f"{pn.PATCHING_OFF}."
     order = [focus_index(results)] + pn.patched(results)
-    m, i = next(((m, i) for m in MODELS for i in order if pn.damaged(pn.entry(results, m, i))), (None, None))
+    m, i = next(((m, i) for m in MODELS for i in order if pn.causal(pn.entry(results, m, i))), (None, None))
     if m is None:
         return None
     e, parts, verdicts = pn.entry(results, m, i), [], {}
@@ -168,7 +168,7 @@ def patching_sentence(results: dict) -> str | None:
         ci = top.get("undone_ci")
         value = pct(top["undone"]) + (f" ({_level(results)} {pct(ci[0])[:-1]}–{pct(ci[1])})" if ci else "")
         against = "" if rnd is None else f", against {pct(rnd[0])} for {k} random channel{'s' * (k > 1)}"
-        if rnd is not None:
+        if rnd is not None and pn.control_gap(pn.control(e, "random", k), k) is None:
             verdicts[k] = (ci[0] if ci else top["undone"]) > rnd[2]
         parts.append((k, value, against))
     if not parts:
@@ -179,7 +179,8 @@ def patching_sentence(results: dict) -> str | None:
         f"model's top {k0} channel{'s' * (k0 > 1)} by σ undoes {value} of the attack's damage{against}"
     )
     sentence += "".join(f"; the top {k} undo {v}{a}" for k, v, a in rest)
-    return f"{sentence} ({e['n_images']} patched images){_patching_verdict(verdicts)}."
+    flips = f"on the {pn.flipped(e)} images the attack flipped, of {e['n_images']} patched"
+    return f"{sentence} ({flips}){_patching_verdict(verdicts)}."
 
 
 def _patching_verdict(verdicts: dict[int, bool]) -> str:
@@ -195,7 +196,8 @@ def _patching_verdict(verdicts: dict[int, bool]) -> str:
             "the channels that cause the errors"
         )
     return (
-        f": only the top {_join(better)} clearly beat random channels (interval above every random draw); "
+        f": only the top {_join(better)} clearly beat random channels (interval above the random draws' "
+        f"{pn.SPREAD} range); "
         f"the top {_join(worse)} do not"
     )
 

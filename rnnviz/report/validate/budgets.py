@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import ATTACKS, MODELS, RECIPES
+from rnnviz.common.names import ATTACKS, MODELS, PATCH_CONTROLS, RECIPES
 from rnnviz.report.validate.cards import picture
 from rnnviz.settings.config import INT_BOUNDS, MAX_CLASSES, MAX_EPS
 from rnnviz.settings.patching import MAX_LADDER, most_sets, patch_ladder
@@ -95,7 +95,8 @@ def _cards(results: dict, config: dict, most_cards: int, n_eps: int) -> None:
 
 
 def _patching(results: dict, config: dict, n_eps: int) -> None:
-    """Sets per entry: at most what ``plan`` makes for the folder's own ladder (``most_sets``)."""
+    """Sets per entry: at most what ``plan`` makes for the folder's own ladder (``most_sets``); one
+    control summary per control kind and ladder step."""
     try:
         ladder = len(patch_ladder(config.get("patch", "")))
     except UsageError:
@@ -107,6 +108,7 @@ def _patching(results: dict, config: dict, n_eps: int) -> None:
         _most(entries, f"patching.{m}", n_eps)
         for i, entry in enumerate(entries):
             _most(_obj(entry).get("sets"), f"patching.{m}[{i}].sets", most)
+            _most(_obj(entry).get("controls"), f"patching.{m}[{i}].controls", len(PATCH_CONTROLS) * ladder)
 
 
 def _collapse(results: dict, n_classes: int, n_eps: int) -> None:
