@@ -108,7 +108,7 @@ def _what_flags(what: argparse._ArgumentGroup) -> None:
     what.add_argument(
         "--patch-draws",
         type=int,
-        help="draws per k of each patching control, random and similar-|F| channels (a verdict reads their 5-95%% range)",
+        help="draws per k of each patching control (random and similar-|F|); verdicts read their 5-95%% range",
     )
     what.add_argument("--patch-share", type=float, help="share of the images patched; 1: all")
     what.add_argument("--exemplars", type=int, help="real images per channel card; 0: no cards")
