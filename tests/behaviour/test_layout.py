@@ -14,7 +14,7 @@ PACKAGE = REPO / "rnnviz"
 # data-flow order: a module may import its own stage or an earlier one, never a later one
 FLOW = ["common", "settings", "models", "data", "sweep", "measures", "channels", "results", "pipeline", "report"]
 TOP = {"__init__", "__main__", "cli"}  # the public API, `python -m rnnviz` and the CLI sit above the flow
-MAX_MODULE_LINES = 300
+MAX_MODULE_LINES = 400  # a module that holds one job may be long; none is cut to meet a number
 MAX_FUNCTION_LINES = 60
 MAX_TOP_MODULES = 10
 
