@@ -81,6 +81,17 @@ class LayerMatch:
         }
 
 
+def partner_channels(matching: dict | None) -> list[tuple[str, int]]:
+    """The robust channels matched to the standard model's top-k at any ε (results.json's ``matching``),
+    in order of first appearance: what the matched-pairs gallery shows on its right."""
+    seen: dict[tuple[str, int], None] = {}
+    for rows in (matching or {}).get("top", {}).get("standard", []):
+        for x in rows or []:
+            if x["partner"] is not None:
+                seen.setdefault((x["layer"], int(x["partner"])), None)
+    return list(seen)
+
+
 def ranks(ranking: EpsRanking) -> dict[tuple[str, int], tuple[int, float]]:
     """(layer, channel) -> (1-based rank by the ranking's measure, σ), ties by position as ``top_indices``."""
     values, keys = ranking.scores()

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from rnnviz.channels.cards import write_cards
-from rnnviz.common.names import MODELS, NORMS, parse_channel_key
+from rnnviz.common.names import MODELS, NORMS, channel_key, parse_channel_key
 from rnnviz.data.images import ImageSet
 from rnnviz.measures import patch_plan, patching
 from rnnviz.measures.curves import eps_grid, fgsm_curve
-from rnnviz.measures.matching import matching_results
+from rnnviz.measures.matching import matching_results, partner_channels
 from rnnviz.measures.transfer import TransferCounts, transfer
 from rnnviz.models.loading import LoadedModel, copy_signature, random_copy
 from rnnviz.pipeline.load import Job
@@ -236,6 +236,9 @@ def measured_results(job: Job, measured: Measured, timings: dict) -> dict:
     results["matching"] = measured.cross and matching_results(
         measured.cross, by_model, results["ranking"], seeds, cfg.seed
     )
+    peaks = results["channel_max_activation"]["robust"]  # the matched partners are rendered too
+    for layer, ch in partner_channels(results["matching"]):
+        peaks.setdefault(channel_key(layer, ch), float(by_model["robust"].max_activation[layer][ch]))
     if job.ctx.world > 1:
         results["environment"]["world_size"] = job.ctx.world
     curve = measured.curve
