@@ -229,8 +229,8 @@ def copy_signature(model: LoadedModel) -> tuple:
     return (
         model.arch,
         tuple((k, tuple(v.shape)) for k, v in state.items()),
-        tuple(state[k].flatten().tolist() for k in PREPROCESSING_BUFFERS if k in state),
-        None if own is None else (own.mean.flatten().tolist(), own.std.flatten().tolist()),
+        tuple(tuple(state[k].flatten().tolist()) for k in PREPROCESSING_BUFFERS if k in state),
+        None if own is None else (tuple(own.mean.flatten().tolist()), tuple(own.std.flatten().tolist())),
     )
 
 

@@ -143,6 +143,7 @@ def test_the_random_copy_is_seeded_untrained_and_keeps_the_preprocessing(fashion
         fresh["bn1.running_var"], torch.ones(16)
     )
     assert copy_signature(std) == copy_signature(rob)  # one copy serves the pair
+    assert len({copy_signature(std), copy_signature(rob)}) == 1  # a dict key in the cross stage
 
 
 def test_an_imagenet_style_copy_keeps_the_models_own_normalization():
@@ -153,6 +154,7 @@ def test_an_imagenet_style_copy_keeps_the_models_own_normalization():
     assert torch.equal(copy.input_normalize.mean, model.module.input_normalize.mean)
     assert torch.equal(copy.input_normalize.std, model.module.input_normalize.std)
     assert copy_signature(model) != copy_signature(load_model("random:resnet18@32"))
+    assert hash(copy_signature(model)) is not None
 
 
 def test_results_entry_sets_each_baseline_beside_the_pair(stats):
