@@ -43,15 +43,17 @@ BASELINES = {
 }
 
 
-def results_with(baselines: dict | None) -> dict:
-    results = json.loads((RECORDED / "small" / "results.json").read_text(encoding="utf-8"))
+def results_with(baselines: dict | None, recording: str = "small") -> dict:
+    results = json.loads((RECORDED / recording / "results.json").read_text(encoding="utf-8"))
     if baselines is not None:
         results["matching"]["baselines"] = baselines
     return results
 
 
 def test_sentences_say_more_or_less_similar_than_the_baseline_with_the_numbers():
-    sentences = section.baseline_summary(results_with(BASELINES))
+    one_class = section.baseline_summary(results_with(BASELINES))
+    assert len(one_class) == 2 and "class means" not in " ".join(one_class)  # identical with one class
+    sentences = section.baseline_summary(results_with(BASELINES, "default"))
     assert sentences == [
         "Standard–robust linear CKA, against each model's CKA with a randomly initialised copy of its architecture "
         "(numbers: the pair vs the standard / the robust model's baseline): between the two models' baselines at "
@@ -107,6 +109,7 @@ def test_matched_gallery_and_the_baselines_in_the_rendered_report(tmp_path):
     render_report(tmp_path, pdf=False, progress=False)
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert 'id="cka-baselines"' in html and "more similar than the baseline at layer4.0 (0.96 vs 0.22 / 0.31)" in html
+    assert "class means removed" in html  # the table keeps its rows with one class
     assert "The standard–robust CKA beside what any two networks give" in html and "Matched pairs at ε" in html
     with Image.open(tmp_path / "figures" / f"{MATCHED}.png") as img:
         assert img.height > img.width  # one row per pair: k rows of two tiles

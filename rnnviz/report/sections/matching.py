@@ -214,7 +214,10 @@ def baseline_summary(results: dict) -> list[str]:
     if not has_baselines(results):
         return []
     rows, out = results["matching"]["baselines"]["layers"], []
-    for part, how in (("cka", ""), ("class_removed", " with class means removed")):
+    parts = [("cka", "")]
+    if len(results.get("classes") or []) > 1:  # with one class, removing its mean is the usual centring
+        parts.append(("class_removed", " with class means removed"))
+    for part, how in parts:
         for kind, words in BASELINE_KINDS.items():
             groups: dict[str, list[str]] = {}
             for r in rows:
