@@ -19,16 +19,20 @@ from rnnviz.common.files import atomic_path
 from rnnviz.common.names import MODELS, layer_order, parse_channel_key, slug
 from rnnviz.common.spectrum import high_frequency_share
 from rnnviz.data.images import ImageSet
+from rnnviz.measures.matching import partner_channels
 from rnnviz.models.loading import LoadedModel
 from rnnviz.settings.config import Config
 from rnnviz.sweep.distributed import Distributed, split_evenly
 
 
 def gallery_channels(results: dict, model: str) -> list[tuple[str, int]]:
-    """The union of the model's top-k over eps, in network order then channel: what its gallery shows."""
-    rows = [r for per in results["top_channels"][model] for r in per]
-    order = layer_order(results["config"]["layers"], [r["layer"] for r in rows])
-    return sorted({(r["layer"], r["channel"]) for r in rows}, key=lambda lc: (order.index(lc[0]), lc[1]))
+    """The union of the model's top-k over eps, in network order then channel: what its gallery shows;
+    for the robust model also the partners of the standard top-k (the matched-pairs gallery's right side)."""
+    chosen = {(r["layer"], r["channel"]) for per in results["top_channels"][model] for r in per}
+    if model == "robust":
+        chosen |= set(partner_channels(results.get("matching")))
+    order = layer_order(results["config"]["layers"], [layer for layer, _ in chosen])
+    return sorted(chosen, key=lambda lc: (order.index(lc[0]), lc[1]))
 
 
 def render_galleries(

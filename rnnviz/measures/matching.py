@@ -6,6 +6,11 @@ spatially averaged clean activations (``similarity.assignment``); a pair is "rea
 exceeds the 99th percentile of |r| under the shuffled pairing of images. For every model's top-k
 channel at every attacked eps the entry names its partner, the partner's r, the partner's
 sensitivity σ and its rank in the other model's ranking at the same eps (1 = most sensitive).
+
+A CKA alone does not say whether two layers are alike: two networks of one architecture share much
+with no training at all. ``baselines`` puts each layer's standard-vs-robust CKA beside what the
+trained models give against a randomly initialised copy of their architecture and, with a second
+training seed, what one model gives against itself retrained; each also with the class means removed.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from rnnviz.measures.similarity import (
     BASELINE_QUANTILE,
     assignment,
     baseline_correlation,
+    cka,
     cka_matrix,
     correlation,
     threshold,
@@ -26,6 +32,19 @@ from rnnviz.sweep.cross import CrossStats
 
 FEATURES = "spatial mean of each channel's clean activation, one value per image"
 OTHER = {"standard": "robust", "robust": "standard"}
+# what each column of ``baselines`` compares: the run's pair, then its baselines
+PAIRS = {
+    "pair": "standard vs robust",
+    "random_standard": "standard vs a randomly initialised copy of its architecture",
+    "random_robust": "robust vs a randomly initialised copy of its architecture",
+    "seed_standard": "standard vs the standard model of the second training seed",
+    "seed_robust": "robust vs the robust model of the second training seed",
+}
+RANDOM = (
+    "the trained model's architecture (its build arguments) freshly initialised under torch.manual_seed(the run's "
+    "seed), with the trained model's input preprocessing"
+)
+CLASS_REMOVED = "each image's features minus its class's mean before the covariances (from per-class sums)"
 
 
 class LayerMatch:
@@ -62,6 +81,17 @@ class LayerMatch:
         }
 
 
+def partner_channels(matching: dict | None) -> list[tuple[str, int]]:
+    """The robust channels matched to the standard model's top-k at any ε (results.json's ``matching``),
+    in order of first appearance: what the matched-pairs gallery shows on its right."""
+    seen: dict[tuple[str, int], None] = {}
+    for rows in (matching or {}).get("top", {}).get("standard", []):
+        for x in rows or []:
+            if x["partner"] is not None:
+                seen.setdefault((x["layer"], int(x["partner"])), None)
+    return list(seen)
+
+
 def ranks(ranking: EpsRanking) -> dict[tuple[str, int], tuple[int, float]]:
     """(layer, channel) -> (1-based rank by the ranking's measure, σ), ties by position as ``top_indices``."""
     values, keys = ranking.scores()
@@ -92,9 +122,35 @@ def _entry(row: dict, place: int, match: LayerMatch, role: str, there: dict) -> 
     }
 
 
-def matching_results(stats: CrossStats | None, analyses: dict[str, ModelAnalysis], ranking: dict) -> dict | None:
+def baselines(stats: CrossStats, seeds: dict[str, CrossStats] | None, seed: int) -> dict:
+    """Per layer, the CKA of the run's pair with the same layer of the other model beside its baselines
+    (``PAIRS``; None where not measured), as computed and with the class means removed. ``seeds``: model kind
+    -> the run's model (role "standard") against the second seed's (role "robust"); ``seed``: the random
+    copies' seed."""
+    sources = {"pair": stats, **stats.baselines, **{f"seed_{m}": s for m, s in (seeds or {}).items()}}
+
+    def row(layer: str, class_removed: bool) -> dict:
+        return {k: cka(sources[k], layer, layer, class_removed) if k in sources else None for k in PAIRS}
+
+    return {
+        "pairs": PAIRS,
+        "random": RANDOM,
+        "random_seed": seed,
+        "class_removed": CLASS_REMOVED,
+        "layers": [{"layer": la, "cka": row(la, False), "class_removed": row(la, True)} for la in stats.layers],
+    }
+
+
+def matching_results(
+    stats: CrossStats | None,
+    analyses: dict[str, ModelAnalysis],
+    ranking: dict,
+    seeds: dict[str, CrossStats] | None = None,
+    seed: int = 0,
+) -> dict | None:
     """The ``matching`` entry of results.json from the merged cross statistics, each model's analysis
-    and results.json's ``ranking`` (model -> per-eps summaries, None at eps 0); None without statistics."""
+    and results.json's ``ranking`` (model -> per-eps summaries, None at eps 0); None without statistics.
+    ``seeds`` and ``seed`` as ``baselines`` takes them."""
     if stats is None:
         return None
     layers = {layer: LayerMatch(stats, layer) for layer in stats.layers}
@@ -117,6 +173,7 @@ def matching_results(stats: CrossStats | None, analyses: dict[str, ModelAnalysis
         "quantile": BASELINE_QUANTILE,
         "layers": list(stats.layers),
         "cka": cka_matrix(stats),
+        "baselines": baselines(stats, seeds, seed),
         "per_layer": {layer: match.summary() for layer, match in layers.items()},
         "top": top,
     }

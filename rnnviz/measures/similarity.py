@@ -6,6 +6,10 @@ cross-covariance XᵀY of the features (spatial means per channel) without stori
 CKA (Kornblith et al. 2019) is ||XᵀY||_F² / (||XᵀX||_F ||YᵀY||_F) of the centred features: 1 for
 two layers that differ by an orthogonal transform and a scale (a permutation of channels included).
 A channel constant over the images has no correlation with anything: its r is 0.
+
+``class_removed``: each image's features minus its class's mean (the class means from the per-class
+sums), so what both layers share only because both tell the classes apart drops out. With classes k
+of n_k images and per-class sums S_k: XᵀY = Σxyᵀ − Σ_k S_kx S_kyᵀ / n_k, still from sums alone.
 """
 
 from __future__ import annotations
@@ -23,16 +27,37 @@ def _centred(cross: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, n: int) ->
     return cross - torch.outer(sx, sy) / n
 
 
-def centred_gram(stats: CrossStats, role: str, layer: str) -> torch.Tensor:
+def _class_centred(stats: CrossStats, raw: torch.Tensor, x: tuple[str, str], y: tuple[str, str]) -> torch.Tensor:
+    """``raw`` (a Σ x yᵀ) centred on each image's class mean: x and y are (role, layer)."""
+    out = raw.clone()
+    for label, n in stats.class_n.items():
+        sx, sy = stats.class_sums[x[0]][(x[1], label)], stats.class_sums[y[0]][(y[1], label)]
+        out -= torch.outer(sx, sy) / n
+    return out
+
+
+def has_classes(stats: CrossStats) -> bool:
+    """Whether the sums carry class labels for every image (the class-mean-removed CKA needs them)."""
+    return bool(stats.class_n) and sum(stats.class_n.values()) == stats.n
+
+
+def centred_gram(stats: CrossStats, role: str, layer: str, class_removed: bool = False) -> torch.Tensor:
     """XᵀX of one model's centred features at ``layer`` (C × C)."""
+    if class_removed:
+        return _class_centred(stats, stats.grams[role][layer], (role, layer), (role, layer))
     s = stats.sums[role][layer]
     return _centred(stats.grams[role][layer], s, s, stats.n)
 
 
-def centred_cross(stats: CrossStats, standard_layer: str, robust_layer: str) -> torch.Tensor:
+def centred_cross(
+    stats: CrossStats, standard_layer: str, robust_layer: str, class_removed: bool = False
+) -> torch.Tensor:
     """XᵀY of the centred features: standard ``standard_layer`` × robust ``robust_layer``."""
+    raw = stats.cross[(standard_layer, robust_layer)]
+    if class_removed:
+        return _class_centred(stats, raw, ("standard", standard_layer), ("robust", robust_layer))
     sx, sy = stats.sums["standard"][standard_layer], stats.sums["robust"][robust_layer]
-    return _centred(stats.cross[(standard_layer, robust_layer)], sx, sy, stats.n)
+    return _centred(raw, sx, sy, stats.n)
 
 
 def _correlate(cov: torch.Tensor, var_x: torch.Tensor, var_y: torch.Tensor) -> np.ndarray:
@@ -71,11 +96,14 @@ def threshold(baseline: np.ndarray | None, quantile: float = BASELINE_QUANTILE) 
     return None if baseline is None else float(np.quantile(np.abs(baseline), quantile))
 
 
-def cka(stats: CrossStats, standard_layer: str, robust_layer: str) -> float | None:
-    """Linear CKA of the two layers' centred features; None when either layer is constant."""
-    xy = centred_cross(stats, standard_layer, robust_layer)
-    xx = centred_gram(stats, "standard", standard_layer)
-    yy = centred_gram(stats, "robust", robust_layer)
+def cka(stats: CrossStats, standard_layer: str, robust_layer: str, class_removed: bool = False) -> float | None:
+    """Linear CKA of the two layers' centred features; None when either layer is constant (or,
+    ``class_removed``, when the sums have no class labels)."""
+    if class_removed and not has_classes(stats):
+        return None
+    xy = centred_cross(stats, standard_layer, robust_layer, class_removed)
+    xx = centred_gram(stats, "standard", standard_layer, class_removed)
+    yy = centred_gram(stats, "robust", robust_layer, class_removed)
     denominator = float(torch.linalg.matrix_norm(xx) * torch.linalg.matrix_norm(yy))
     if denominator <= 0:
         return None

@@ -199,6 +199,41 @@ def _load_random(arch: str, seed: int = 0) -> LoadedModel:
     return model
 
 
+PREPROCESSING_BUFFERS = ("pixel_mean", "pixel_std")  # a built-in net's input scaling: constants, not learned
+
+
+def random_copy(model: LoadedModel, seed: int, device: str = "cpu") -> nn.Module:
+    """``model``'s architecture (the build arguments its weights imply) freshly initialized under
+    ``torch.manual_seed(seed)``, with ``model``'s own input preprocessing: what a similarity score
+    against this architecture gives with no training at all, the baseline a CKA is read against.
+    Built on the CPU, so every device and torchrun rank gets the same weights."""
+    state = model.module.state_dict()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = architectures.build(model.arch, **build_kwargs(model.arch, state))
+    with torch.no_grad():
+        for name, buffer in net.named_buffers():
+            if name in PREPROCESSING_BUFFERS and name in state:
+                buffer.copy_(state[name])
+    own = getattr(model.module, "input_normalize", None)
+    if own is not None:
+        add_input_normalization(net, own.mean.flatten().cpu(), own.std.flatten().cpu())
+    return freeze(net).to(device)
+
+
+def copy_signature(model: LoadedModel) -> tuple:
+    """What ``random_copy`` builds from (architecture, shapes, input preprocessing): two models with
+    equal signatures get the same copy for the same seed, so one copy can serve both."""
+    state = model.module.state_dict()
+    own = getattr(model.module, "input_normalize", None)
+    return (
+        model.arch,
+        tuple((k, tuple(v.shape)) for k, v in state.items()),
+        tuple(tuple(state[k].flatten().tolist()) for k in PREPROCESSING_BUFFERS if k in state),
+        None if own is None else (tuple(own.mean.flatten().tolist()), tuple(own.std.flatten().tolist())),
+    )
+
+
 def _load_torchvision(arch: str) -> LoadedModel:
     arch = architectures.check_arch(arch)
     if arch not in architectures.TORCHVISION_ARCHES:
@@ -294,6 +329,8 @@ __all__ = [
     "infer_arch",
     "load_checkpoint",
     "load_model",
+    "copy_signature",
+    "random_copy",
     "split_checkpoint",
     "state_dict_sha256",
 ]

@@ -67,6 +67,7 @@ def replica_stage(job: Job, progress: bool) -> list[Part]:
                 cfg.batch_size,
                 cfg.device,
                 job.span.start,
+                job.part.labels,
             )
             for m in MODELS
         }

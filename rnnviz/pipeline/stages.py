@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from rnnviz.channels.cards import write_cards
-from rnnviz.common.names import MODELS, NORMS, parse_channel_key
+from rnnviz.common.names import MODELS, NORMS, channel_key, parse_channel_key
 from rnnviz.data.images import ImageSet
 from rnnviz.measures import patch_plan, patching
 from rnnviz.measures.curves import eps_grid, fgsm_curve
-from rnnviz.measures.matching import matching_results
+from rnnviz.measures.matching import matching_results, partner_channels
 from rnnviz.measures.transfer import TransferCounts, transfer
-from rnnviz.models.loading import LoadedModel
+from rnnviz.models.loading import LoadedModel, copy_signature, random_copy
 from rnnviz.pipeline.load import Job
 from rnnviz.results.attack_entries import attack_results, context, curve_results
 from rnnviz.results.build import build_results, write_results
@@ -114,10 +114,20 @@ def side_stage(job: Job) -> tuple[dict[tuple[str, str], TransferCounts] | None, 
 
 
 def cross_stage(job: Job) -> CrossStats:
-    """Both models' clean activations on this shard's images: the sums channel matching and CKA need."""
-    modules = {m: job.models[m].module for m in MODELS}
-    layers = list(job.work.layers or [])
-    return cross_model_stats(modules, pixels(job.part), layers, job.work.batch_size, job.work.device, job.span.start)
+    """Both models' clean activations on this shard's images: the sums channel matching and CKA need,
+    with each model against a randomly initialised copy of its architecture (seeded from the run's
+    seed; one copy serves both where the two share their build) as the CKA's baseline."""
+    cfg = job.work
+    modules: dict = {m: job.models[m].module for m in MODELS}
+    copies: dict = {}
+    for m in MODELS:
+        build = copy_signature(job.models[m])
+        if build not in copies:
+            copies[build] = random_copy(job.models[m], cfg.seed, cfg.device)
+        modules[f"random_{m}"] = copies[build]
+    layers = list(cfg.layers or [])
+    images = pixels(job.part)
+    return cross_model_stats(modules, images, layers, cfg.batch_size, cfg.device, job.span.start, job.part.labels)
 
 
 def patch_stage(job: Job, plans: dict | None) -> PatchCounts | None:
@@ -222,7 +232,13 @@ def measured_results(job: Job, measured: Measured, timings: dict) -> dict:
     results = build_results(resolved, job.models, images, measured.by_attack[cfg.primary_attack], timings)
     results["patching"] = summarize_patching(cfg, measured.patch_counts)
     by_model = measured.by_attack[cfg.primary_attack]
-    results["matching"] = measured.cross and matching_results(measured.cross, by_model, results["ranking"])
+    seeds = measured.replicas[0].cross if measured.replicas else None
+    results["matching"] = measured.cross and matching_results(
+        measured.cross, by_model, results["ranking"], seeds, cfg.seed
+    )
+    peaks = results["channel_max_activation"]["robust"]  # the matched partners are rendered too
+    for layer, ch in partner_channels(results["matching"]):
+        peaks.setdefault(channel_key(layer, ch), float(by_model["robust"].max_activation[layer][ch]))
     if job.ctx.world > 1:
         results["environment"]["world_size"] = job.ctx.world
     curve = measured.curve

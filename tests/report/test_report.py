@@ -35,8 +35,8 @@ FIGURE_IMAGE = re.compile(r'<figure id="fig-\d+"[^>]*>\s*<img src="data:image') 
 TRUST = ["ranking_stability", "noise_baseline", "ranking_convergence", "ranking_per_class"]
 # 3 attacked eps x 2 recipes of galleries, 2 diversity figures, 2 example grids, 3 profiles, 2 curves,
 # 4 figures on the ranking's trustworthiness, 2 on activation patching, 2 comparing the attacks,
-# 1 matching the two models' layers (CKA).
-FIGURES = 24
+# 1 matching the two models' layers (CKA), 1 gallery of matched pairs.
+FIGURES = 25
 PLOTS = [
     "accuracy_vs_eps",
     "accuracy_per_class",
@@ -50,7 +50,7 @@ PLOTS = [
     "attack_overlap",
     "attack_collapse",
 ]
-GRIDS = ["examples_sneaker", "examples_bag", "diversity_lucid", "diversity_raw"] + [
+GRIDS = ["examples_sneaker", "examples_bag", "diversity_lucid", "diversity_raw", "matched_pairs"] + [
     f"gallery_eps-{e}_{r}" for e in ("0.05", "0.1", "0.2") for r in ("lucid", "raw")
 ]
 
@@ -59,7 +59,7 @@ def small_figures(renders: bool = True, patching: bool = True) -> set[str]:
     """The figure files of the SMALL folder (one class, eps 0 and 0.1, no diversity): the default's at eps 0.1."""
     stems = [s for s in PLOTS + GRIDS if s != "examples_bag" and ("eps-" not in s or "eps-0.1" in s)]
     stems = [s for s in stems if not s.startswith("diversity_")]
-    stems = [s for s in stems if renders or not s.startswith(("gallery_", "diversity_"))]
+    stems = [s for s in stems if renders or not s.startswith(("gallery_", "diversity_", "matched_"))]
     return {f"{s}.png" for s in stems if patching or not s.startswith("patching_")}
 
 

@@ -85,6 +85,67 @@ def _gallery(results: dict, root: Path, figure, renders: dict, i: int, recipe: s
     )
 
 
+MATCHED = "matched_pairs"  # the figure key of the matched-pairs gallery
+
+
+def matched_pairs(results: dict, i: int | None) -> list[tuple[dict, dict | None]]:
+    """Row k of the matched-pairs gallery: (the standard model's k-th channel at ε index ``i``, its robust
+    partner as a channel row, None where the layer had no channel left to pair), from results.json's matching."""
+    match = results.get("matching")
+    tops = (match["top"]["standard"][i] or []) if match and i is not None else []
+    out = []
+    for x in tops:
+        sigma = x["partner_sensitivity"]
+        partner = None
+        if x["partner"] is not None:
+            partner = {"layer": x["layer"], "channel": x["partner"], "sensitivity": sigma if sigma is not None else 0.0}
+        out.append((x, partner))
+    return out
+
+
+def matched_gallery(results: dict, root: Path, figure, i: int | None, recipe: str | None):
+    """Tile k on the left is the standard model's k-th channel at ε index ``i``; tile k on the right is
+    the robust channel matched to it (results.json's matching), captioned with the match's r and the
+    partner's place in the robust ranking. None where there is no matching, render or ranked ε."""
+    pairs = matched_pairs(results, i)
+    if not pairs or recipe is None or i is None:
+        return None
+    renders = {(r["model"], r["layer"], r["channel"]): r for r in results["renders"] if r["recipe"] == recipe}
+    p_top = {(r["layer"], r["channel"]): r["p_top"] for r in results["ranking"]["standard"][i]["top"]}
+    rows: list[list[Cell | None]] = []
+    for x, partner in pairs:
+        key = (x["layer"], x["channel"])
+        rows.append(
+            [
+                channel_cell(root, renders.get(("standard", *key)), x, p_top.get(key)),
+                _partner_cell(root, renders, x, partner),
+            ]
+        )
+    heads = [[Line(plots.model_label(results, m), COLOURS[m], True)] for m in MODELS]
+    save_image(grid(rows, col_heads=heads), output(root, "figures", f"{MATCHED}.png"))
+    quantile = 100 * results["matching"]["quantile"]
+    return figure(
+        root,
+        MATCHED,
+        f"Matched pairs at ε = {eps_text(results, i)}, {recipe} renders",
+        "Row k: left, the standard model's k-th channel at this ε (as in the galleries); right, the robust "
+        "channel paired with it by the matching of clean activations (same layer, one-to-one), with the pair's "
+        f"r (real: above the shuffled-image {quantile:.0f}th percentile) and that channel's σ and rank in the "
+        f"robust model at the same ε. {RECIPE_NOTES.get(recipe, '')}",
+    )
+
+
+def _partner_cell(root: Path, renders: dict, x: dict, partner: dict | None) -> Cell:
+    """The robust ``partner`` of standard top-k entry ``x`` (an entry of results.json's matching.top)."""
+    if partner is None:
+        return Cell(note="no partner", lines=[Line(f"{x['layer']} · no channel left to pair")])
+    cell = channel_cell(root, renders.get(("robust", x["layer"], x["partner"])), partner)
+    rank = f"rank {x['partner_rank']}" if x["partner_rank"] is not None else "unranked"
+    real = "real" if x["real"] else "below threshold"
+    line = Line(f"r = {x['r']:.2f} ({real}) · {rank}", MUTED if x["real"] else WRONG)
+    return Cell(cell.image, [*cell.lines[:1], line, *cell.lines[1:]], note=cell.note)
+
+
 def channel_cell(
     root: Path, render: dict | None, channel: dict, p_top: float | None = None, size: int = TILE, compact: bool = False
 ) -> Cell:

@@ -69,6 +69,9 @@ def make_figures(results: dict, root: Path) -> list[ReportFigure]:
     ]
     figures += [profiles[i] for i in attacked if i != lead]
     figures += matching_section.figures(results, root, _figure)
+    recipes = rendered_recipes(results)
+    matched = channel_grids.matched_gallery(results, root, _figure, lead, recipes[0] if recipes else None)
+    figures += [matched] if matched else []
     figures += [f for f in checks if f.key in DETAIL]
     figures += attack_section.figures(results, root, _figure)
     return figures + [g for g in galleries if g.key != shown]

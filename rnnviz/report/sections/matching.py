@@ -23,12 +23,19 @@ def enabled(results: dict) -> bool:
 
 
 def figures(results: dict, root: Path, make) -> list:
-    """The CKA heat map; ``make`` is the catalogue's figure factory."""
+    """The CKA heat map and, where measured, the CKA beside its baselines; ``make`` is the catalogue's
+    figure factory."""
     if not enabled(results):
         return []
     matching_plots.cka_plot(results, root, "matching_cka")
     n = results["matching"]["n_images"]
-    return [
+    read = (
+        " Two networks of one architecture share much with no training at all: read each number against the "
+        "baselines of the next figure, not on its own."
+        if has_baselines(results)
+        else ""
+    )
+    out = [
         make(
             root,
             "matching_cka",
@@ -37,10 +44,39 @@ def figures(results: dict, root: Path, make) -> list:
             f"every layer of the robust model (columns), on the spatially averaged clean activations of "
             f"the same {n} images: 1 means the two layers' channels carry the same information up to a "
             "rotation and a scale (a reordering of channels included); 0 means nothing linear in common. "
-            "Computed from C×C cross-covariance sums, never from an image-by-image matrix.",
+            f"Computed from C×C cross-covariance sums, never from an image-by-image matrix.{read}",
             plot=True,
         )
     ]
+    if has_baselines(results):
+        matching_plots.baselines_plot(results, root, "matching_baselines")
+        b = results["matching"]["baselines"]
+        seeds = any(r["cka"]["seed_standard"] is not None for r in b["layers"])
+        out.append(
+            make(
+                root,
+                "matching_baselines",
+                "The standard–robust CKA beside what any two networks give",
+                "Per layer, the CKA of the standard and the robust model's same layer (black) beside each "
+                f"model's CKA with a randomly initialised copy of its architecture (dotted; seed {b['random_seed']}, "
+                "the model's own input preprocessing)"
+                + (
+                    " and with itself retrained from a second seed (dash-dot)"
+                    if seeds
+                    else "; no second training seed was run (--replicate, preset fashion-seeds)"
+                )
+                + ". Right: the same with each image's class mean removed before the covariances, so what "
+                "the layers share only because both tell the classes apart drops out. Above the dotted lines: "
+                "more similar than untrained networks are; below the dash-dot lines: less similar than "
+                "retraining alone leaves a model.",
+                plot=True,
+            )
+        )
+    return out
+
+
+def has_baselines(results: dict) -> bool:
+    return bool((results.get("matching") or {}).get("baselines"))
 
 
 def ordinal(n: int) -> str:
@@ -70,6 +106,7 @@ def context(results: dict) -> dict:
         "n_images": match["n_images"],
         "quantile": f"{100 * match['quantile']:.0f}th",
         "layer_rows": [_layer_row(match, la, i) for i, la in enumerate(match["layers"])],
+        "baseline_rows": baseline_rows(match),
         "replication": replication(results),
         "eps_blocks": [
             {"label": labels[e], "rows": [_row(m, x) for m in MODELS for x in match["top"][m][e] or []]}
@@ -89,6 +126,23 @@ def _layer_row(match: dict, layer: str, i: int) -> dict:
         "real": f"{per['n_real']} / {len(per['r'])}",
         "median": "–" if per["median_r"] is None else f"{per['median_r']:.2f}",
     }
+
+
+def _cka_text(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def baseline_rows(match: dict) -> list[dict]:
+    """Two table rows per layer (as measured, class means removed): the pair's CKA, then its baselines."""
+    b = match.get("baselines")
+    if not b:
+        return []
+    keys = ("pair", "random_standard", "random_robust", "seed_standard", "seed_robust")
+    return [
+        {"layer": r["layer"] if part == "cka" else "", "how": how, "cells": [_cka_text(r[part][k]) for k in keys]}
+        for r in b["layers"]
+        for part, how in (("cka", "as measured"), ("class_removed", "class means removed"))
+    ]
 
 
 def _row(model: str, x: dict) -> dict:
@@ -132,7 +186,56 @@ def summary(results: dict) -> list[str]:
                 f"{share(x['sensitivity_ratio'])}"
             )
         out.append(text + ".")
-    return out + replication_summary(results)
+    return out + baseline_summary(results) + replication_summary(results)
+
+
+# ------------------------------------------------------------------ CKA against its baselines
+
+BASELINE_KINDS = {
+    "random": "a randomly initialised copy of its architecture",
+    "seed": "itself retrained from a second seed",
+}
+
+
+def _verdict(pair: float, base: list[float]) -> str:
+    """The pair's CKA read against the baselines of both models (two numbers, or one)."""
+    if all(round(pair, 2) > round(v, 2) for v in base):
+        return "more similar than the baseline"
+    if all(round(pair, 2) < round(v, 2) for v in base):
+        return "less similar than the baseline"
+    if all(round(pair, 2) == round(v, 2) for v in base):
+        return "as similar as the baseline"
+    return "between the two models' baselines"
+
+
+def baseline_summary(results: dict) -> list[str]:
+    """Per kind of baseline, as measured and with the class means removed: at which layers the
+    standard–robust CKA is more or less similar than the baseline, with the numbers."""
+    if not has_baselines(results):
+        return []
+    rows, out = results["matching"]["baselines"]["layers"], []
+    parts = [("cka", "")]
+    if len(results.get("classes") or []) > 1:  # with one class, removing its mean is the usual centring
+        parts.append(("class_removed", " with class means removed"))
+    for part, how in parts:
+        for kind, words in BASELINE_KINDS.items():
+            groups: dict[str, list[str]] = {}
+            for r in rows:
+                pair = r[part]["pair"]
+                base = [r[part][f"{kind}_{m}"] for m in MODELS]
+                if pair is None or all(v is None for v in base):
+                    continue
+                numbers = " / ".join(_cka_text(v) for v in base)
+                verdict = _verdict(pair, [v for v in base if v is not None])
+                groups.setdefault(verdict, []).append(f"{r['layer']} ({pair:.2f} vs {numbers})")
+            if groups:
+                out.append(
+                    f"Standard–robust linear CKA{how}, against each model's CKA with {words} "
+                    "(numbers: the pair vs the standard / the robust model's baseline): "
+                    + "; ".join(f"{verdict} at {', '.join(layers)}" for verdict, layers in groups.items())
+                    + "."
+                )
+    return out
 
 
 # ------------------------------------------------------------------ across training seeds

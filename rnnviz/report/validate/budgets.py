@@ -64,7 +64,8 @@ def check_counts(results: dict) -> None:
         for i, rows in enumerate(_list(_obj(results.get("top_channels")).get(m))):
             _most(rows, f"top_channels.{m}[{i}]", top_k)
     renders = _list(results.get("renders"))
-    _most(renders, "renders", len(MODELS) * top_k * n_eps * n_recipes)
+    # each model's top-k, plus the robust partners of the standard top-k (the matched-pairs gallery)
+    _most(renders, "renders", (len(MODELS) + 1) * top_k * n_eps * n_recipes)
     for j, render in enumerate(renders):
         _most(_obj(render).get("diversity"), f"renders[{j}].diversity", setting(config, "diversity"))
     _cards(results, config, top_k * n_eps, n_eps)
