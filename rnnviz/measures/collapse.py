@@ -14,7 +14,14 @@ import numpy as np
 from rnnviz.common.intervals import wilson
 
 Names = Callable[[int], str] | Mapping[int, str]
-_ATTACK_TITLES = {"fgsm": "FGSM", "pgd": "PGD", "pgd-l2": "L2 PGD", "noise": "noise"}
+_ATTACK_TITLES = {
+    "fgsm": "FGSM",
+    "pgd": "PGD",
+    "pgd-l2": "L2 PGD",
+    "apgd": "APGD-CE",
+    "apgd-t": "APGD-T",
+    "noise": "noise",
+}
 
 
 def collapse_entries(
