@@ -226,7 +226,7 @@ def _loss_grad(model, x_adv, y, loss: Loss, target):
         logits = model(x_adv)
         values = loss(logits, y, target)
         (grad,) = torch.autograd.grad(values.sum(), x_adv)
-    return values.detach(), grad.detach(), logits.detach()
+    return values.detach(), grad.detach().contiguous(), logits.detach()
 
 
 @dataclass
