@@ -28,8 +28,8 @@ def _with_strong(root, **change) -> dict:
             "correct": correct,
             "accuracy": [c / n for c in correct],
             "interval": [list(wilson(c, n)) for c in correct],
-            "flipped_by": {"analysis": rest, "apgd-ce": [0] * len(eps), "apgd-t": [0] * len(eps), "smaller_eps": [0] * len(eps)},
-        }  # fmt: skip
+            "flipped_by": {"analysis": rest, **{k: [0] * len(eps) for k in ("apgd-ce", "apgd-t", "smaller_eps")}},
+        }
     results["strong_attack"] = {
         "settings": {"components": ["apgd-ce", "apgd-t"], "iterations": 25, "targets": 3, "version": "fast",
                      "norm": "linf", "seed": 0},
