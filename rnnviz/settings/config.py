@@ -38,7 +38,7 @@ class Config:
     exemplars: int = 4  # real images per channel card and list (0: no cards)
     exemplar_pool: str = EXEMPLAR_POOLS[0]  # all: clean exemplars from every class of the source (rnnviz.data.pool)
     # APGD-CE + APGD-T on the images every Linf attack left right (rnnviz.measures.strong): fast (the
-    # default, 25 iterations and 3 targets), standard (AutoAttack's: 100 and 9) or off
+    # default) or standard (AutoAttack's standard version), their numbers in rnnviz.common.names.APGD_VERSIONS, or off
     strong_attack: str = STRONG_VERSIONS[0]
     pgd_steps: int = 10
     pgd_step_size: float | None = None
