@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -68,7 +69,8 @@ def checkpoints(iterations: int) -> list[int]:
 
     Kept in integer hundredths so that ``0.41 * 100`` is 41, not 41.000000000000007 rounded up.
     """
-    marks, last, p = [], 0, _P1
+    marks: list[int] = []
+    last, p = 0, _P1
     while p <= 100:
         w = -(-p * iterations // 100)
         if w > (marks[-1] if marks else 0):
@@ -250,7 +252,8 @@ class _State:
     halved: torch.Tensor  # whether the step halved at the last checkpoint
 
     def keep(self, rows: torch.Tensor) -> "_State":
-        return _State(**{k: None if v is None else v[rows] for k, v in vars(self).items()})
+        kept: dict[str, Any] = {k: None if v is None else v[rows] for k, v in vars(self).items()}
+        return replace(self, **kept)
 
 
 def ascent(
