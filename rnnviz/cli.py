@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rnnviz.common.console import error_line, one_line_logging, one_line_warnings, reopen_closed_streams
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import ATTACKS, EXEMPLAR_POOLS, QUALITIES, RANK_BY
+from rnnviz.common.names import APGD_VERSIONS, ATTACKS, EXEMPLAR_POOLS, QUALITIES, RANK_BY, STRONG_VERSIONS
 from rnnviz.common.signals import Terminated, terminated_as_interrupt
 from rnnviz.data.sources import check_sources
 from rnnviz.settings.config import build_config, load_toml
@@ -89,6 +89,14 @@ def _what_flags(what: argparse._ArgumentGroup) -> None:
         action="store_false",
         default=None,
         help="skip evaluating each model on the other's adversarial images",
+    )
+    what.add_argument(
+        "--strong-attack",
+        choices=STRONG_VERSIONS,
+        help="APGD-CE then APGD-T on the images every attack left right, for the strongest accuracy measured: "
+        "fast ({} iterations, {} target class), standard (AutoAttack's: {}, {}) or off".format(
+            *APGD_VERSIONS["fast"], *APGD_VERSIONS["standard"]
+        ),
     )
     what.add_argument("--fgsm-grid", type=int, help="FGSM accuracy on this many eps up to the largest; 0: off")
     what.add_argument("--pgd-steps", type=int, help="PGD iterations")

@@ -12,8 +12,17 @@ import re
 
 SCHEMA_VERSION = 4  # of results.json; bump on any rename (docs/results-schema.md)
 MODELS = ("standard", "robust")  # the two roles of a pair, in the order the report shows them
-ATTACKS = ("fgsm", "pgd", "pgd-l2")  # --attack takes a list; the first drives ranking and patching
-NORMS = {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2"}  # the unit each attack reads its eps in
+ATTACKS = ("fgsm", "pgd", "pgd-l2", "apgd", "apgd-t")  # --attack takes a list; the first drives ranking and patching
+NORMS = {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2", "apgd": "linf", "apgd-t": "linf"}  # the unit of each one's eps
+# --strong-attack: the strong evaluation (APGD-CE then APGD-T on the images every analysis attack left
+# right, rnnviz.measures.strong) as (iterations, APGD-T target classes): AutoAttack's standard version,
+# a cheaper default (sized so the demo costs at most about 1.5x its time without it), or off. An
+# analysis APGD (--attack apgd / apgd-t) takes the same numbers (fast where the evaluation is off).
+# fast: about 40 gradient steps per image still standing (the demo's robust model keeps ~90% of 300
+# images under FGSM at eps 0.05 and 0.1, and one fwd+bwd of its net costs ~1 ms per image on 2 cores)
+APGD_VERSIONS = {"fast": (20, 1), "standard": (100, 9)}
+STRONG_VERSIONS = (*APGD_VERSIONS, "off")
+STRONG_COMPONENTS = ("apgd-ce", "apgd-t")  # results.json's names of its attacks, in the order they run
 RECIPES = ("lucid", "raw", "accent")  # feature-visualization recipes (rnnviz.channels.featvis)
 EXEMPLAR_POOLS = ("all", "chosen")  # where card exemplars come from (rnnviz.data.pool)
 QUALITIES = ("none", "draft", "standard", "high")  # "none" skips rendering

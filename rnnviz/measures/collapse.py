@@ -15,7 +15,14 @@ from rnnviz.common.intervals import wilson
 
 Names = Callable[[int], str] | Mapping[int, str]
 PROPPED_UP = 0.5  # warn of a collapse where accuracy is at least half the dominant class's share of the images
-_ATTACK_TITLES = {"fgsm": "FGSM", "pgd": "PGD", "pgd-l2": "L2 PGD", "noise": "noise"}
+_ATTACK_TITLES = {
+    "fgsm": "FGSM",
+    "pgd": "PGD",
+    "pgd-l2": "L2 PGD",
+    "apgd": "APGD-CE",
+    "apgd-t": "APGD-T",
+    "noise": "noise",
+}
 
 
 def collapse_entries(

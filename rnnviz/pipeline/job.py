@@ -23,8 +23,17 @@ from rnnviz.measures import primary
 from rnnviz.pipeline.load import Job, prepare
 from rnnviz.pipeline.pool import merge_pool, pool_stage
 from rnnviz.pipeline.replicas import load_replicas, merge_replicas, replica_stage
-from rnnviz.pipeline.shards import merge_analyses, merge_measured
-from rnnviz.pipeline.stages import attack_stage, cross_stage, patch_plans, patch_stage, side_stage, write_measurements
+from rnnviz.pipeline.shards import merge_analyses, merge_measured, merge_strong
+from rnnviz.pipeline.stages import (
+    attack_stage,
+    cross_stage,
+    patch_plans,
+    patch_stage,
+    side_stage,
+    strong_right,
+    strong_stage,
+    write_measurements,
+)
 from rnnviz.results.build import write_results
 from rnnviz.results.runfolder import RunFolder, claim
 from rnnviz.settings.config import Config
@@ -104,6 +113,10 @@ def _measure(job: Job, out: Path, progress: bool, timings: dict) -> tuple[Job, d
     timings["attack_s"] = _since(t)
     chosen = ctx.share("choosing the primary attack", lambda: primary.choose(job.work, _held(by_attack)))
     job = replace(job, **{k: primary.first(getattr(job, k), chosen["name"]) for k in ("cfg", "resolved", "work")})
+    t = time.perf_counter()  # APGD-CE + APGD-T on what every analysis attack left right: the strongest accuracy
+    right = ctx.share("choosing the images for APGD", lambda: strong_right(job.work, _held(by_attack)))
+    strong = ctx.gather("the strong attack", lambda: strong_stage(job, right, progress))
+    timings["strong_s"] = _since(t)
     t = time.perf_counter()  # both models on the same clean images: channel matching and CKA
     cross = ctx.gather("cross-model statistics", lambda: cross_stage(job))
     timings["cross_s"] = _since(t)
@@ -126,7 +139,9 @@ def _measure(job: Job, out: Path, progress: bool, timings: dict) -> tuple[Job, d
     def write() -> dict:
         measured = merge_measured(_held(by_attack), _held(side), _held(counts), _held(cross))
         merged = merge_replicas(job, replicas) if replicas else None
-        whole = replace(measured, primary=chosen, replicas=merged, pool=merge_pool(_held(pool)))
+        whole = replace(
+            measured, primary=chosen, replicas=merged, pool=merge_pool(_held(pool)), strong=merge_strong(_held(strong))
+        )
         return write_measurements(job, out, whole, timings)
 
     return job, ctx.stage("writing the results", lambda: write() if ctx.is_main else None)

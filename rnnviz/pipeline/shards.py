@@ -57,6 +57,13 @@ def merge_curve(parts: list) -> tuple[list[float], dict[str, np.ndarray]] | None
     return grid, {m: sum((p[1][m] for p in parts), np.zeros(len(grid), dtype=np.int64)) for m in MODELS}
 
 
+def merge_strong(parts: list) -> dict | None:
+    """model -> the strong evaluation's counts of every shard, added."""
+    if not parts or parts[0] is None:
+        return None
+    return {m: merged([part[m] for part in parts]) for m in parts[0]}
+
+
 def merge_patch_counts(parts: list) -> dict | None:
     """model -> eps index -> PatchCounts of every shard, merged in rank order."""
     if parts[0] is None or len(parts) == 1:

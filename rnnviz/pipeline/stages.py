@@ -18,7 +18,7 @@ import numpy as np
 from rnnviz.channels.cards import write_cards
 from rnnviz.common.names import MODELS, NORMS, channel_key, parse_channel_key
 from rnnviz.data.images import ImageSet
-from rnnviz.measures import patch_plan, patching
+from rnnviz.measures import patch_plan, patching, strong
 from rnnviz.measures.curves import eps_grid, fgsm_curve
 from rnnviz.measures.matching import matching_results, partner_channels
 from rnnviz.measures.transfer import TransferCounts, transfer
@@ -33,6 +33,7 @@ from rnnviz.results.tables import write_tables
 from rnnviz.settings.config import Config
 from rnnviz.settings.patching import patch_ladder
 from rnnviz.sweep.analysis import ModelAnalysis
+from rnnviz.sweep.apgd import FAST, VERSIONS
 from rnnviz.sweep.attacks import PGDSettings
 from rnnviz.sweep.cross import CrossStats, cross_model_stats
 from rnnviz.sweep.loop import analyze_attacks
@@ -59,6 +60,7 @@ class Measured:
     primary: dict | None = None  # results.json's primary_attack: which attack leads, and why
     replicas: list[Replica] | None = None  # further pairs (--replicate), merged over the shards
     pool: dict | None = None  # model -> the exemplar pool's clean top-n (rnnviz.pipeline.pool)
+    strong: dict[str, strong.StrongCounts] | None = None  # model -> the strong evaluation's counts
 
 
 def pixels(images: ImageSet) -> torch.Tensor:
@@ -80,7 +82,7 @@ def sweep_settings(
         eps=cfg.eps,
         layers=layers,
         attack=cfg.primary_attack,
-        pgd=PGDSettings(cfg.pgd_steps, cfg.pgd_step_size),
+        pgd=pgd_settings(cfg),
         batch_size=cfg.batch_size,
         seed=cfg.seed,
         examples=examples,
@@ -92,6 +94,12 @@ def sweep_settings(
         exemplars=cfg.exemplars,
         first_index=first_index,
     )
+
+
+def pgd_settings(cfg: Config) -> PGDSettings:
+    """The iterative attacks' settings: PGD's steps, and an analysis APGD's iterations and targets
+    (those of ``--strong-attack``'s version; fast where it is off)."""
+    return PGDSettings(cfg.pgd_steps, cfg.pgd_step_size, apgd=VERSIONS.get(cfg.strong_attack, FAST))
 
 
 def attack_settings(job: Job) -> SweepSettings:
@@ -135,6 +143,45 @@ def patch_stage(job: Job, plans: dict | None) -> PatchCounts | None:
     layers = list(job.work.layers or [])
     settings = sweep_settings(job.work, layers, (), job.images.class_indices, job.span.start)
     return patch_counts(job.work, job.models, job.part, plans, settings)
+
+
+def strong_plan(cfg: Config) -> strong.StrongPlan | None:
+    """The run's strong evaluation (None with ``--strong-attack off``)."""
+    return strong.plan(cfg.strong_attack, cfg.seed, cfg.eps, cfg.attack)
+
+
+def strong_right(cfg: Config, by_attack: ByAttack) -> dict[str, np.ndarray] | None:
+    """model -> (n_eps, N) bool, right under every Linf analysis attack (from the merged sweep): where
+    the strong evaluation starts. None where it does not run."""
+    plan = strong_plan(cfg)
+    if plan is None or strong.skipped(plan):
+        return None
+    return strong.analysis_correct({m: {a: by_attack[a][m] for a in plan.analysis} for m in MODELS}, plan.analysis)
+
+
+def strong_stage(
+    job: Job, right: dict[str, np.ndarray] | None, progress: bool
+) -> dict[str, strong.StrongCounts] | None:
+    """APGD-CE then APGD-T on this shard's images each model still gets right (``right``: the whole
+    set's verdicts, rank 0's, of which this shard takes its span)."""
+    plan = strong_plan(job.work)
+    if plan is None or right is None:
+        return None
+    cfg, span = job.work, job.span
+    return {
+        m: strong.evaluate(
+            job.models[m].module,
+            pixels(job.part),
+            job.part.labels,
+            right[m][:, span.start : span.stop],
+            plan,
+            batch_size=cfg.batch_size,
+            device=cfg.device,
+            first_index=span.start,
+            progress=f"APGD {m}" if progress else None,
+        )
+        for m in right
+    }
 
 
 def run_analysis(
@@ -252,6 +299,7 @@ def measured_results(job: Job, measured: Measured, timings: dict) -> dict:
     )
     results["context"] = context(resolved)
     results["primary_attack"] = measured.primary
+    results["strong_attack"] = strong.strong_results(strong_plan(cfg), measured.strong)
     results["source"] = capacity(resolved, job.models["standard"].labels, images.class_indices)
     if measured.replicas:  # optional: a run without further pairs has no such key
         results["replication"] = replication_results(cfg, results, measured.replicas)
@@ -273,7 +321,7 @@ def write_measurements(job: Job, out: Path, measured: Measured, timings: dict) -
         images.labels,
         analyses,
         attack_name=cfg.primary_attack,
-        pgd=PGDSettings(cfg.pgd_steps, cfg.pgd_step_size),
+        pgd=pgd_settings(cfg),
         seed=cfg.seed,
         device=cfg.device,
         pool=job.pool,

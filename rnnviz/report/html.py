@@ -13,7 +13,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import MODELS
+from rnnviz.common.names import APGD_VERSIONS, MODELS
 from rnnviz.report.datauri import data_uri
 from rnnviz.report.figures.channel_grids import gallery_key
 from rnnviz.report.figures.look import COLOURS, INK, MUTED, RIGHT, WRONG
@@ -185,6 +185,10 @@ def _one_attack(config: dict, name: str) -> str:
         start = "random start" if pgd["random_start"] else "no random start"
         norm = "L2" if name == "pgd-l2" else "L∞"
         return f"{attack_label(name)}, {norm}, {pgd['steps']} steps, {step}, {start}, true labels"
+    if name.startswith("apgd"):
+        iterations, targets = APGD_VERSIONS.get(config.get("strong_attack", ""), APGD_VERSIONS["fast"])
+        runs = f", {targets} target classes" if name == "apgd-t" else ""
+        return f"{attack_label(name)} (L∞, Auto-PGD, Croce & Hein 2020), {iterations} iterations{runs}, true labels"
     return f"{attack_label(name)} (L∞, one signed-gradient step of size ε), true labels"
 
 

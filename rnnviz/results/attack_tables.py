@@ -7,11 +7,29 @@ from rnnviz.common.names import MODELS
 INTERVAL = ["correct", "n", "accuracy", "low", "high"]
 
 
+def strong_table(results: dict) -> dict:
+    """data/strong_attack.csv: each model's strongest accuracy per eps (nothing where it did not run)."""
+    strong = results.get("strong_attack")
+    if not strong or not strong["models"]:
+        return {}
+    eps = results["config"]["eps"]
+    return {
+        "strong_attack": (
+            ["model", "eps", "correct", "n", "accuracy", "lo", "hi"],
+            [
+                [m, e, s["correct"][i], s["n"], s["accuracy"][i], *s["interval"][i]]
+                for m, s in strong["models"].items()
+                for i, e in enumerate(eps)
+            ],
+        )
+    }
+
+
 def attack_tables(results: dict) -> dict:
     """name -> (header, rows), from results.attacks (nothing when the run has no such key)."""
     attacks = results.get("attacks")
     if not attacks:
-        return {}
+        return strong_table(results)
     eps = results["config"]["eps"]
     tables = {
         "attacks_accuracy": (
@@ -34,6 +52,7 @@ def attack_tables(results: dict) -> dict:
             ],
         ),
         "collapse": _collapse_table(attacks, eps),
+        **strong_table(results),
     }
     if attacks.get("transfer"):
         t = attacks["transfer"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import tomllib
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import ATTACKS, EXEMPLAR_POOLS, NORMS, QUALITIES, RANK_BY, RECIPES
+from rnnviz.common.names import ATTACKS, EXEMPLAR_POOLS, NORMS, QUALITIES, RANK_BY, RECIPES, STRONG_VERSIONS
 from rnnviz.settings.patching import patch_ladder
 from rnnviz.settings.presets import DEFAULT_PRESET, PRESETS
 from rnnviz.settings.replicas import replicate_pairs
@@ -37,6 +37,9 @@ class Config:
     transfer: bool = True  # each model on the other's adversarial images
     exemplars: int = 4  # real images per channel card and list (0: no cards)
     exemplar_pool: str = EXEMPLAR_POOLS[0]  # all: clean exemplars from every class of the source (rnnviz.data.pool)
+    # APGD-CE + APGD-T on the images every Linf attack left right (rnnviz.measures.strong): fast (the
+    # default) or standard (AutoAttack's standard version), their numbers in rnnviz.common.names.APGD_VERSIONS, or off
+    strong_attack: str = STRONG_VERSIONS[0]
     pgd_steps: int = 10
     pgd_step_size: float | None = None
     top_k: int = 5
@@ -241,6 +244,7 @@ def _check_methods(cfg: Config) -> None:
             f"--primary-attack {cfg.primary} is not among --attack {','.join(cfg.attack)}; name one of those"
         )
     _check_choice("quality", cfg.quality, QUALITIES)
+    _check_choice("strong-attack", cfg.strong_attack, STRONG_VERSIONS)
     _check_choice("rank-by", cfg.rank_by, RANK_BY)
     _check_choice("exemplar-pool", cfg.exemplar_pool, EXEMPLAR_POOLS)
     for recipe in cfg.recipes:

@@ -1,12 +1,12 @@
-"""FGSM, Linf PGD and L2 PGD in [0, 1] pixel units, against true labels, in eval mode.
+"""FGSM, Linf PGD, L2 PGD and the Linf APGD pair in [0, 1] pixel units, against true labels, in eval mode.
 
 FGSM needs one gradient per image for every epsilon: ``x' = clamp(x + eps * sign(g), 0, 1)``
 with the same ``g``, so ``input_gradient`` is computed once and ``fgsm_step`` is applied
 per epsilon. L2 PGD measures eps as the L2 norm of the whole per-image perturbation (the unit
 MadryLab's L2-trained models are trained in), so its eps are not comparable with the Linf ones;
 ``ATTACK_NORM`` says which norm each attack's eps is in. At eps = 0 every attack returns the
-input itself, so eps = 0 accuracy is clean accuracy exactly. ``attack`` is the one dispatch by
-name the engine uses.
+input itself, so eps = 0 accuracy is clean accuracy exactly. APGD-CE (``apgd``) and APGD-T
+(``apgd-t``) live in ``rnnviz.sweep.apgd``. ``attack`` is the one dispatch by name the engine uses.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from torch import nn
 
 from rnnviz.common.names import NORMS
 from rnnviz.sweep import draws
+from rnnviz.sweep.apgd import FAST, APGDSettings, apgd, apgd_t
 
 ATTACK_NORM = NORMS  # the norm each attack's eps is measured in (one home: rnnviz.common.names)
 _DIVISION_EPS = 1e-10  # torchattacks' and MadryLab's guard against a zero gradient or perturbation norm
@@ -28,11 +29,13 @@ _DIVISION_EPS = 1e-10  # torchattacks' and MadryLab's guard against a zero gradi
 
 @dataclass(frozen=True)
 class PGDSettings:
-    """Madry et al. PGD (Linf and L2); ``step_size=None`` means 2.5 * eps / steps."""
+    """Madry et al. PGD (Linf and L2); ``step_size=None`` means 2.5 * eps / steps. ``apgd``: the
+    iterations and targets of APGD-CE and APGD-T where they are analysis attacks (``--attack apgd``)."""
 
     steps: int = 10
     step_size: float | None = None
     random_start: bool = True
+    apgd: APGDSettings = FAST
 
     def step_for(self, eps: float) -> float:
         return self.step_size if self.step_size is not None else 2.5 * eps / self.steps
@@ -198,7 +201,8 @@ def attack(
     """The adversarial images of attack ``name`` (a key of ``ATTACK_NORM``) at ``eps``.
 
     FGSM reuses ``grad`` (``input_gradient`` of the same x and y) where given, so a sweep over
-    many eps costs one backward pass; PGD's settings and seeding are as in ``pgd`` / ``pgd_l2``.
+    many eps costs one backward pass; PGD's settings and seeding are as in ``pgd`` / ``pgd_l2``,
+    APGD's (``settings.apgd``) as in ``rnnviz.sweep.apgd``.
     """
     if name == "fgsm":
         if grad is None:
@@ -208,6 +212,9 @@ def attack(
         return pgd(model, x, y, eps, settings, seed=seed, indices=indices)
     if name == "pgd-l2":
         return pgd_l2(model, x, y, eps, settings, seed=seed, indices=indices)
+    if name in ("apgd", "apgd-t"):
+        run = apgd if name == "apgd" else apgd_t
+        return run(model, x, y, eps, settings.apgd, seed=seed, indices=indices)
     raise ValueError(f"unknown attack {name!r}; expected one of {', '.join(ATTACK_NORM)}")
 
 

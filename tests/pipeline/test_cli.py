@@ -161,7 +161,7 @@ def test_existing_out_folder_is_never_overwritten(report_dir, capsys):
         (["--top-k", "0"], r"top-k must be an integer from 1 to 1000"),
         (["--top-k", "999"], r"more than the \d+ channels"),
         (["--n-images", "x"], r"invalid int value"),
-        (["--attack", "cw"], r"unknown --attack 'cw'; choose one of: fgsm, pgd, pgd-l2"),
+        (["--attack", "cw"], r"unknown --attack 'cw'; choose one of: fgsm, pgd, pgd-l2, apgd, apgd-t"),
         (["--neurons", "layer4.0"], r"not LAYER:CHANNEL"),
         (["--neurons", "layer3.0:999"], r"not a channel of an analysed layer"),
     ],

@@ -151,7 +151,8 @@ def damaged(tmp_path, damage, pristine):
         ),
         (
             lambda r: r["attacks"]["overlap"]["standard"]["conditions"][0].update(attack="../x"),
-            r"overlap\.standard\.conditions\[0\]\.attack is '\.\./x' \(str\): expected one of fgsm, pgd, pgd-l2, noise",
+            r"overlap\.standard\.conditions\[0\]\.attack is '\.\./x' \(str\): "
+            r"expected one of fgsm, pgd, pgd-l2, apgd, apgd-t, noise",
         ),
         (lambda r: r["attacks"].update(names=["fgsm", "cw"]), r"attacks\.names\[1\] is 'cw'"),
         (lambda r: r["config"].update(attack=[]), r"config\.attack has 0 entries: expected at least 1"),

@@ -202,7 +202,7 @@ def test_attack_dispatch(resnet):
     )
     for name in ATTACK_NORM:
         assert attack(name, resnet.module, x, y, 0.0, settings, grad=grad, indices=idx) is x
-    assert ATTACK_NORM == {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2"}
+    assert ATTACK_NORM == {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2", "apgd": "linf", "apgd-t": "linf"}
     with pytest.raises(ValueError, match="pgd-l2"):
         attack("cw", resnet.module, x, y, 0.1, settings)
 

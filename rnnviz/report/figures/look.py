@@ -23,7 +23,14 @@ COLOURS = {"standard": "#D55E00", "robust": "#0072B2"}
 MARKERS = {"standard": "o", "robust": "s"}
 MARKER_FILL = {"standard": "white", "robust": None}  # face colour; None: the model's own colour
 HATCHES = {"standard": "///", "robust": ""}
-DASHES = {"pgd": "-", "fgsm": "--", "pgd-l2": "-."}  # per attack; any other attack dotted
+# per attack; any other attack dotted (APGD-CE densely dotted, APGD-T dash-dot-dot)
+DASHES: dict[str, str | tuple[int, tuple[float, ...]]] = {
+    "pgd": "-",
+    "fgsm": "--",
+    "pgd-l2": "-.",
+    "apgd": (0, (1.0, 1.0)),
+    "apgd-t": (0, (4.0, 1.5, 1.0, 1.5, 1.0, 1.5)),
+}
 # Right / wrong verdicts in the example grids: bluish green against a dark wine (Tol), apart in
 # lightness in greyscale and under deuteranopia, and unlike either model colour; a wrong verdict
 # is also a filled badge, a right one an outlined badge.

@@ -38,9 +38,12 @@ def model_label(results: dict, model: str) -> str:
 def accuracy_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """Accuracy vs eps, both models (a sweet spot marked where ``sweet_spot_lead``). With several
     attacks (``results["attacks"]``) every attack is drawn, L∞ and L2 in separate panels (never
-    mixed units): the marker names the model, the dash the attack."""
+    mixed units): the marker names the model, the dash the attack. Where the run has a strong
+    evaluation (``results["strong_attack"]``), each model's strongest accuracy is the bold solid line
+    with its band on the L∞ panel, and the analysis attacks are drawn lighter beside it."""
     eps, acc = results["config"]["eps"], results["accuracy"]
     att = results.get("attacks")
+    strong = strongest(results)
     norms = [n for n in ("linf", "l2") if att and n in att["norm"].values()] or ["linf"]
     with matplotlib.rc_context(look.rc()):
         fig = Figure(figsize=look.figsize(7 if len(norms) == 1 else 11, 4.6), layout="constrained")
@@ -53,7 +56,10 @@ def accuracy_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Fi
             else:
                 for a in [a for a in att["names"] if att["norm"][a] == norm]:
                     for m in MODELS:
-                        _attack_curve(ax, results, a, m, look)
+                        _attack_curve(ax, results, a, m, look, light=bool(strong) and norm == "linf")
+            if strong and norm == "linf":
+                for m in strong["models"]:
+                    _strong_curve(ax, results, m, look)
             if not att or att["norm"][att["primary"]] == norm:
                 _mark_sweet_spot(ax, results, look)
             _eps_axis(ax, results, both_forms=norm == "linf")
@@ -71,16 +77,47 @@ def accuracy_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Fi
     return fig
 
 
-def _attack_curve(ax, results: dict, a: str, m: str, look: Look) -> None:
-    """One attack, one model: the accuracy with its Wilson band; FGSM along its fine grid if measured."""
+def _attack_curve(ax, results: dict, a: str, m: str, look: Look, light: bool = False) -> None:
+    """One attack, one model: the accuracy with its Wilson band; FGSM along its fine grid if measured.
+    ``light``: thinner and paler, beside the strongest accuracy."""
     att, eps = results["attacks"], results["config"]["eps"]
     points = att["accuracy"][a][m]
     curve = att.get("fgsm_curve") if a == "fgsm" else None
     line = (curve["eps"], curve[m]) if curve else (eps, points)
     xs, ivs = line
-    ax.fill_between(xs, [r["low"] for r in ivs], [r["high"] for r in ivs], color=COLOURS[m], alpha=0.12, lw=0)
-    ax.plot(xs, [r["accuracy"] for r in ivs], ls=DASHES.get(a, ":"), lw=1.8 * look.line, color=COLOURS[m])
-    ax.plot(eps, [r["accuracy"] for r in points], ls="none", **look.model(m))
+    fade = 0.5 if light else 1.0
+    band = 0.05 if light else 0.12
+    ax.fill_between(xs, [r["low"] for r in ivs], [r["high"] for r in ivs], color=COLOURS[m], alpha=band, lw=0)
+    width = (1.2 if light else 1.8) * look.line
+    ax.plot(xs, [r["accuracy"] for r in ivs], ls=DASHES.get(a, ":"), lw=width, color=COLOURS[m], alpha=fade)
+    ax.plot(eps, [r["accuracy"] for r in points], ls="none", alpha=fade, **look.model(m))
+
+
+def strongest(results: dict) -> dict | None:
+    """results.json's strong evaluation where it ran (models measured), else None."""
+    strong = results.get("strong_attack")
+    return strong if strong and strong.get("models") else None
+
+
+def strongest_label(results: dict) -> str:
+    """``strongest measured (APGD-CE/T + FGSM, PGD)``: what the bold line is the worst case over."""
+    strong = strongest(results) or {}
+    parts = ["APGD-CE/T" if "apgd-t" in strong["settings"]["components"] else "APGD-CE"]
+    analysis = ", ".join(attack_label(a) for a in strong.get("analysis", []))
+    return f"strongest measured ({parts[0]}{' + ' + analysis if analysis else ''})"
+
+
+def _strong_curve(ax, results: dict, m: str, look: Look) -> None:
+    """One model's strongest accuracy: bold and solid, with its Wilson band."""
+    eps, entry = results["config"]["eps"], results["strong_attack"]["models"][m]
+    lows, highs = zip(*entry["interval"])
+    ax.fill_between(eps, lows, highs, color=COLOURS[m], alpha=0.2, lw=0)
+    ax.plot(eps, entry["accuracy"], ls="-", lw=2.8 * look.line, color=COLOURS[m], **_marker(look, m))
+
+
+def _marker(look: Look, m: str) -> dict:
+    """The model's marker without its line settings (the strongest line sets its own)."""
+    return {k: v for k, v in look.model(m).items() if k not in ("ls", "linestyle", "lw", "linewidth", "color", "c")}
 
 
 def _train_eps(ax, results: dict, norm: str) -> bool:
@@ -102,6 +139,8 @@ def _attack_legend(results: dict, trained: bool, look: Look) -> list:
         handles.append(
             Line2D([], [], color=INK, ls=DASHES.get(a, ":"), lw=1.8 * look.line, label=plain(attack_label(a) + fine))
         )
+    if strongest(results):
+        handles.append(Line2D([], [], color=INK, ls="-", lw=2.8 * look.line, label=plain(strongest_label(results))))
     handles.append(Patch(color=MUTED, alpha=0.25, lw=0, label="95% Wilson interval"))
     if trained and train:
         label = f"robust model trained at ε = {train['robust']:g}" + (" (L2)" if train["norm"] == "l2" else "")

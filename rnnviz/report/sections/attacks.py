@@ -9,6 +9,7 @@ from pathlib import Path
 from rnnviz.common.names import MODELS
 from rnnviz.report.figures import attacks as attack_plots
 from rnnviz.report.figures.look import DASHES
+from rnnviz.report.figures.plots import strongest, strongest_label
 from rnnviz.report.text.format import attack_label, focus_index, pct
 
 OTHER = {"standard": "robust", "robust": "standard"}
@@ -56,7 +57,14 @@ def figures(results: dict, root: Path, make) -> list:
     return out
 
 
-_DASH_WORDS = {"-": "solid", "--": "dashed", "-.": "dash-dotted", ":": "dotted"}
+_DASH_WORDS: dict[object, str] = {
+    "-": "solid",
+    "--": "dashed",
+    "-.": "dash-dotted",
+    ":": "dotted",
+    DASHES["apgd"]: "densely dotted",
+    DASHES["apgd-t"]: "dash-dot-dotted",
+}
 
 
 def accuracy_caption(results: dict) -> str:
@@ -67,6 +75,11 @@ def accuracy_caption(results: dict) -> str:
     lines = ", ".join(f"{attack_label(a)} {_DASH_WORDS.get(DASHES.get(a, ':'), 'dotted')}" for a in att["names"])
     run = "The run's attack" if len(att["names"]) == 1 else "Every attack of the run"
     parts = [f"{run}: {lines}; the shaded bands are 95% Wilson intervals."]
+    if strongest(results):
+        parts.append(
+            f"The bold solid lines are each model's {strongest_label(results)}: an image counts as right at an ε "
+            "only if every attack, at that ε and every smaller one, left it right."
+        )
     if att.get("fgsm_curve"):
         parts.append("The FGSM line follows a fine ε grid (one gradient per image); its markers are the run's ε.")
     if "l2" in att["norm"].values():

@@ -34,8 +34,8 @@ def attack_list(config: dict) -> list[str]:
 
 
 def attack_label(name: str) -> str:
-    """``pgd`` -> ``PGD``; the L2 attack and the noise baseline by their own names."""
-    return {"pgd-l2": "PGD (L2)", "noise": "noise"}.get(name, name.upper())
+    """``pgd`` -> ``PGD``; the L2 attack, the APGD pair and the noise baseline by their own names."""
+    return {"pgd-l2": "PGD (L2)", "apgd": "APGD-CE", "noise": "noise"}.get(name, name.upper())
 
 
 def attack_name(results: dict) -> str:
