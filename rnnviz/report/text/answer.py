@@ -42,7 +42,7 @@ def _robustness(results: dict, i: int) -> list[str | None]:
     """Accuracy, strongest attack first: its numbers, where weaker attacks overstate them, where
     accuracy rises with eps, then the analysis attacks at the focus eps. Without a strong evaluation
     (an older folder) the analysis attacks and their caveats."""
-    if not results.get("strong_attack"):
+    if not claims.measured(results):
         return [_accuracy(results, i), *summary.caveats(results)]
     return [
         claims.strongest_sentence(results),
@@ -107,7 +107,7 @@ def _accuracy(results: dict, i: int) -> str | None:
     if len(attacks["names"]) > 1 and chosen:
         rule = "you chose it" if chosen["rule"].startswith("chosen") else "the lowest robust accuracy at ε = "
         why = f"; {_primary(results)} drives the analysis below ({rule}{'' if rule[0] == 'y' else _eps(chosen['eps'])})"
-    lead = "In the analysis, at" if results.get("strong_attack") else "At"
+    lead = "In the analysis, at" if claims.measured(results) else "At"
     return f"{lead} ε = {eps_text(results, i)}, {'; '.join(parts)} correct{why}."
 
 

@@ -19,6 +19,12 @@ UNTESTED = (
 CHANCE_LEVEL = 0.05  # a matched overlap replicates when a random draw reaches it less often than this
 
 
+def measured(results: dict) -> dict | None:
+    """results.json's strong evaluation where it measured every model (None: off, skipped or an older folder)."""
+    strong = results.get("strong_attack")
+    return strong if strong and all(m in strong.get("models", {}) for m in MODELS) else None
+
+
 def strongest_label(results: dict) -> str:
     """The strongest attack in words: its components and the analysis attacks it takes the worst case over."""
     strong = results["strong_attack"]
@@ -29,7 +35,7 @@ def strongest_label(results: dict) -> str:
 
 def strongest_sentence(results: dict) -> str | None:
     """Each model's accuracy under the strongest attack measured, at every attacked eps."""
-    strong = results.get("strong_attack")
+    strong = measured(results)
     if not strong:
         return None
     eps, labels = results["config"]["eps"], results["config"]["eps_labels"]
@@ -47,7 +53,7 @@ def strongest_sentence(results: dict) -> str | None:
 
 def overstated_sentence(results: dict) -> str | None:
     """Where an analysis attack's accuracy lies above the strongest's beyond its own interval."""
-    strong = results.get("strong_attack")
+    strong = measured(results)
     if not strong:
         return None
     labels, found = results["config"]["eps_labels"], []
