@@ -21,7 +21,7 @@ from rnnviz.cli import main
 from rnnviz.common.files import text_name, text_values
 from rnnviz.common.names import MODELS
 from rnnviz.report import TIMINGS_FILE, load_results
-from rnnviz.report.validate import limits
+from rnnviz.report.validate import budgets
 from rnnviz.settings.replicas import MAX_REPLICAS, replicate_pairs
 
 REPO = Path(__file__).parents[2]
@@ -48,9 +48,11 @@ def refused(capsys, root: Path) -> str:
 
 
 def test_every_list_and_object_of_the_schema_has_a_limit():
-    unbounded = [path for path, node in limits.containers() if limits.limit_of(path, node) is None]
-    assert unbounded == []
-    assert len(list(limits.containers())) > 150  # the walk reaches inside $defs and nested lists
+    found = list(budgets.containers())
+    assert len(found) > 150  # the walk reaches inside $defs and nested lists
+    assert [path for path, node in found if budgets.limit_of(node) is None] == []
+    named = {node["x-most"] for _, node in found if "x-most" in node}
+    assert named <= set(budgets.bounds({})), named - set(budgets.bounds({}))  # each x-most names a bound
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in RECORDED.iterdir() if p.is_dir()))
@@ -68,12 +70,12 @@ def test_limits_come_from_where_the_engine_is_bounded():
     from rnnviz.models.input_size import MAX_SIZE
 
     results = json.loads((RECORDED / "default" / "results.json").read_text())
-    b = limits.bounds(results)
+    b = budgets.bounds(results)
     assert b["pairs"][0] == 1 + MAX_REPLICAS  # the run's own pair and --replicate's
     replicate_pairs(["s", "r"] * MAX_REPLICAS)  # the most --replicate takes
     with pytest.raises(Exception, match="give 1 to"):
         replicate_pairs(["s", "r"] * (MAX_REPLICAS + 1))
-    assert limits.INPUT_MAX == MAX_SIZE
+    assert budgets.INPUT_MAX == MAX_SIZE
     assert b["layers"][0] == len(results["config"]["layers"]) == 5
     assert b["side_standard"][0] == results["models"]["standard"]["input_size"] == 28
 

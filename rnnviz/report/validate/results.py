@@ -2,7 +2,7 @@
 
 The schema (rnnviz/results/schema.json, checked by ``schema_check``) says the types, ranges, names,
 per-eps lengths and files; this module adds what comes before it (the version, no NaN anywhere)
-and the few rules between fields it cannot word (``cross_checks``, ``similarity_checks``). The first problem raises
+and the few rules between fields it cannot word (``cross_checks``). The first problem raises
 ``UsageError`` with one line naming the field, e.g.
 ``results.json: renders[3].recipe is 'x/..' (str): expected one of lucid, raw, accent``.
 docs/results-schema.md is generated from the schema.
@@ -17,7 +17,6 @@ from rnnviz.common.errors import UsageError
 from rnnviz.common.names import SCHEMA_VERSION
 from rnnviz.report.validate.attacks import cross_checks
 from rnnviz.report.validate.schema_check import check, field
-from rnnviz.report.validate.similarity import similarity_checks
 
 
 def validate(results, root: Path) -> None:
@@ -28,7 +27,6 @@ def validate(results, root: Path) -> None:
     _finite(results, ())
     check(results, Path(root))
     cross_checks(results)
-    similarity_checks(results)
 
 
 def _version(results: dict) -> None:
