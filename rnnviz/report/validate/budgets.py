@@ -7,9 +7,9 @@ A folder from someone else can be small and still cost hours or gigabytes: 30 ca
 layers (190 KB) a 7.2 GB CKA map, 40,000 warnings a 3,365-page PDF, a 1500 x 1500 neuron grid six
 minutes of validation. So every container the schema allows (an array, or an object with free keys)
 carries a limit: ``x-most`` names one of ``bounds`` (what the engine writes for the folder's own
-settings, each clamped to the range a run accepts, or a fixed maximum of the engine), and lists the
-schema already ties to ``config.eps``, ``classes`` or the attacks (``x-per-eps``, ``x-eps-keys``,
-``x-class-names``, ``x-attack-keys``) or gives a ``maxItems`` are bounded by those. An honest folder
+settings, each clamped to the range a run accepts, or a fixed maximum of the engine); a list the
+schema ties to ``config.eps`` (``x-per-eps``) or gives a ``maxItems`` is bounded by that, and an
+object whose keys must be eps, class or attack names (``KEYED``) by those names. An honest folder
 always passes; a test walks the schema and finds no container without a limit. The walk follows the
 schema and the document together and checks a container's length before it looks inside, so 50,000
 cards cost one ``len``.
@@ -43,7 +43,8 @@ NOTES_PER_MODEL = 4  # a model's loading notes and the --trust-pickle note
 KEYS_MAX = 64  # stage timings, environment entries, CSV tables: a few dozen names the engine writes
 CONTROLS = ("noise", "gauss")  # the pseudo-attacks measured beside the attacks (noise_match sizes)
 
-_IMPLIED = {"x-per-eps": "eps", "x-eps-keys": "eps", "x-class-names": "classes", "x-attack-keys": "attacks_max"}
+KEYED = ("x-eps-keys", "x-class-names", "x-attack-keys")  # objects whose keys come from a bounded list
+NAMED_KEYS = "named keys"  # the limit of a KEYED object: validate refuses a key not on its list
 
 
 def check_json_size(path: Path, max_embed_mb: float | None = None) -> None:
@@ -158,11 +159,15 @@ def containers(node: Any = None, path: str = "", seen: tuple = ()):
 
 
 def limit_of(node: dict) -> str | int | None:
-    """A container's limit: the name of one of ``bounds``, or its fixed ``maxItems``; None where it has none."""
+    """A container's limit: the name of one of ``bounds``, its fixed ``maxItems``, ``NAMED_KEYS`` for an
+    object whose keys must come from a bounded list; None where it has none."""
     if "x-most" in node:
         return node["x-most"]
-    implied = next((name for key, name in _IMPLIED.items() if node.get(key)), None)
-    return implied if implied is not None else node.get("maxItems")
+    if node.get("x-per-eps"):
+        return "eps"
+    if any(node.get(key) for key in KEYED):
+        return NAMED_KEYS
+    return node.get("maxItems")
 
 
 def _walk(value: Any, node: Any, at: tuple, limits: dict) -> None:
@@ -170,7 +175,7 @@ def _walk(value: Any, node: Any, at: tuple, limits: dict) -> None:
     if not isinstance(node, dict) or not isinstance(value, (dict, list)):
         return
     limit = limit_of(node)
-    if limit is not None:
+    if limit is not None and limit != NAMED_KEYS:
         most, why = limits[limit] if isinstance(limit, str) else (limit, "the schema allows")
         if len(value) > most:
             raise UsageError(
