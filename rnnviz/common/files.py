@@ -80,3 +80,35 @@ def strict_images() -> Iterator[None]:
         yield
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def text_name(name: str) -> str:
+    """A file name as text any encoder accepts. A name whose bytes are not UTF-8 reaches Python with
+    surrogate escapes (``b'bad\\xff.png'`` -> ``'bad\\udcff.png'``), which writing UTF-8 (report.html,
+    a PDF) refuses; such bytes become backslash escapes (``bad\\xff.png``, as ``ls -b`` shows it), and a
+    lone surrogate of another origin (a ``\\udXXX`` escape in JSON) becomes ``\\udXXX``."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def text_values(value):
+    """``value`` (parsed or about-to-be-written JSON) with every string and key through ``text_name``:
+    a file name from a data folder or a ``\\udXXX`` escape in someone's results.json can carry a lone
+    surrogate, which would stop report.html and the PDF from being written."""
+    if isinstance(value, str):
+        return text_name(value) if _has_surrogate(value) else value
+    if isinstance(value, dict):
+        return {text_values(k): text_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [text_values(v) for v in value]
+    return value
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -25,7 +25,7 @@ import torch
 from PIL import Image, ImageOps
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.files import strict_images
+from rnnviz.common.files import strict_images, text_name
 from rnnviz.data.inside import held_inside
 from rnnviz.models.labels import LabelSet
 
@@ -199,8 +199,8 @@ def check_image(path: Path, prep: Preprocess) -> None:
 
 
 def skip_note(path: Path, err: BaseException) -> str:
-    """How a skipped file is listed in the warning and the report."""
-    return f"{path.name} ({type(err).__name__})"
+    """How a skipped file is listed in the warning and the report (its name as text: ``text_name``)."""
+    return f"{text_name(path.name)} ({type(err).__name__})"
 
 
 def sample_files(files: list[Path], n: int, seed: int, class_index: int) -> list[Path]:

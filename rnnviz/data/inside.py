@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rnnviz.common.files import text_name
+
 
 def held_inside(root: Path, files: list[Path]) -> tuple[list[Path], list[str]]:
     """``files`` whose real location lies inside ``root``, and a skip note for each of the others."""
@@ -25,5 +27,5 @@ def held_inside(root: Path, files: list[Path]) -> tuple[list[Path], list[str]]:
         if real is not None and real.is_relative_to(inside):
             kept.append(path)
         else:
-            outside.append(f"{path.name} (a symlink leading outside the data folder)")
+            outside.append(f"{text_name(path.name)} (a symlink leading outside the data folder)")
     return kept, outside

@@ -17,12 +17,12 @@ from typing import Any
 
 import torch
 
+from rnnviz.common.names import MAX_CANDIDATES
 from rnnviz.measures import rank_measures
 from rnnviz.sweep.analysis import ModelAnalysis
 from rnnviz.sweep.bootstrap import SUBSET_DRAWS, SUBSET_FRACTIONS, WeightedSums, interval
 
 P_TOP_CANDIDATE = 0.2  # a channel outside the top-k this often inside it is listed as a candidate
-MAX_CANDIDATES = 10
 
 
 def _flat(per_layer: dict[str, torch.Tensor]) -> tuple[torch.Tensor, list[tuple[str, int]]]:

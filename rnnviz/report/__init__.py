@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.files import atomic_write_json, atomic_write_text
+from rnnviz.common.files import atomic_write_json, atomic_write_text, text_values
 from rnnviz.report import datauri as _datauri
 from rnnviz.report import html as _html
 from rnnviz.report.figures.figure_workers import figures_in_parallel
@@ -24,7 +24,9 @@ from rnnviz.report.validate.results import validate
 from rnnviz.report.validate.safety import output, regular_file
 from rnnviz.results.runfolder import is_unfinished
 
-__all__ = ["ReportFiles", "render_report", "load_results"]
+__all__ = ["ReportFiles", "render_report", "load_results", "TIMINGS_FILE"]
+
+TIMINGS_FILE = "report-timings.json"  # the report stage's seconds (results.json stays the engine's)
 
 
 @dataclass
@@ -72,7 +74,7 @@ def render_report(
         if slides
         else None
     )
-    _record_timings(root, results, time.perf_counter() - began, pdf_seconds if pdf else None)
+    _record_timings(root, time.perf_counter() - began, pdf_seconds if pdf else None)
     _datauri.clear()
     return ReportFiles(
         root / "report.html",
@@ -86,12 +88,14 @@ def render_report(
     )
 
 
-def _record_timings(root: Path, results: dict, report_s: float, pdf_s: float | None) -> None:
-    """Keep the report stage's time beside the engine's (the engine marks a run complete)."""
-    results["timings"]["report_s"] = round(report_s, 3)
+def _record_timings(root: Path, report_s: float, pdf_s: float | None) -> None:
+    """The report stage's own seconds, in report-timings.json beside report.html: results.json is the
+    engine's record of the run (a folder re-rendered with ``--from`` may be someone else's), so the
+    renderer never rewrites it."""
+    timings = {"report_s": round(report_s, 3)}
     if pdf_s is not None:
-        results["timings"]["pdf_s"] = round(pdf_s, 3)
-    atomic_write_json(output(root, "results.json"), results)
+        timings["pdf_s"] = round(pdf_s, 3)
+    atomic_write_json(output(root, TIMINGS_FILE), timings)
 
 
 def load_results(root: Path, max_embed_mb: float | None = None) -> dict:
@@ -113,6 +117,7 @@ def load_results(root: Path, max_embed_mb: float | None = None) -> dict:
         line = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UsageError(f"{path} is not valid JSON ({line}): re-run the job to rewrite it") from None
     check_counts(results)
+    results = text_values(results)  # a lone surrogate ("\\udcff") would stop report.html being written
     validate(results, root)
     check_bytes(results, root, max_embed_mb)
     return results

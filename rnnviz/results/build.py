@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from rnnviz import __version__
-from rnnviz.common.files import atomic_write_json
+from rnnviz.common.files import atomic_write_json, text_values
 from rnnviz.common.names import MODELS, SCHEMA_VERSION, channel_key
 from rnnviz.measures.ranking import EpsRanking, compare
 from rnnviz.measures.sweet_spot import sweet_spot
@@ -138,6 +138,7 @@ def environment(device: str) -> dict:
 
 
 def write_results(out: Path, results: dict) -> Path:
+    """Every string as text (``text_values``): a name from the data folder may hold bytes that are not UTF-8."""
     path = out / "results.json"
-    atomic_write_json(path, results)
+    atomic_write_json(path, text_values(results))
     return path

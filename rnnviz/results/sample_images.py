@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from rnnviz.common.files import atomic_path
+from rnnviz.common.files import atomic_path, text_name
 from rnnviz.common.names import MODELS, eps_slugs
 from rnnviz.sweep.analysis import ModelAnalysis
 
@@ -53,7 +53,7 @@ def write_examples(out: Path, results: dict, images, analyses: dict[str, ModelAn
                 "class": labels.display(true),
                 "true_index": true,
                 "true_label": labels.display(true),
-                "source": Path(images.sources[index]).name,
+                "source": text_name(Path(images.sources[index]).name),
                 "image": f"{stem}_clean.png",
                 "by_eps": by_eps,
             }

@@ -23,6 +23,7 @@ CUSTOM = {
     "x-attack-keys": "one key per attacks.names",
     "x-file": "a plain relative path to a regular file inside the folder",
     "x-ordered": "low <= high",
+    "x-most": "a limit on its length, read before the rest (rnnviz.report.validate.budgets)",
 }
 
 

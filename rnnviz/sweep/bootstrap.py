@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
+from rnnviz.common.names import SUBSET_FRACTIONS
 from rnnviz.sweep import draws
 
-SUBSET_FRACTIONS = (0.1, 0.25, 0.5)  # nested random subsets for "has the ranking settled?"
 SUBSET_DRAWS = 5  # independent subsets per fraction: one subset's luck is not the ranking's convergence
 _BOOTSTRAP_STREAM, _SUBSET_STREAM = 1, 2  # independent random streams per image
 
