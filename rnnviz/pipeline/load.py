@@ -9,6 +9,7 @@ later stage (``rnnviz.pipeline.stages``) reads.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from rnnviz.data.pool import ExemplarPool, exemplar_pool
 from rnnviz.data.sources import check_sources
 from rnnviz.data.stream import eager_set, stream_folder
 from rnnviz.models.loading import LoadedModel, load_model
+from rnnviz.results.build import same_model_note
 from rnnviz.settings.config import Config, validate
 from rnnviz.sweep.distributed import Distributed
 from rnnviz.sweep.hooks import channel_counts, check_layers
@@ -76,6 +78,8 @@ def load_pair(cfg: Config) -> dict[str, LoadedModel]:
         m: load_model(getattr(cfg, m), arch=cfg.arch, trust_pickle=cfg.trust_pickle, device=cfg.device) for m in MODELS
     }
     check_same_labels(models["standard"], models["robust"])
+    if (note := same_model_note(models)) is not None:
+        warnings.warn(note, stacklevel=2)
     return models
 
 

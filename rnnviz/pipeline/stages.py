@@ -25,7 +25,7 @@ from rnnviz.measures.transfer import TransferCounts, transfer
 from rnnviz.models.loading import LoadedModel
 from rnnviz.pipeline.load import Job
 from rnnviz.results.attack_entries import attack_results, context, curve_results
-from rnnviz.results.build import build_results, write_results
+from rnnviz.results.build import build_results, skipped_note, write_results
 from rnnviz.results.replication import Replica, replication_results
 from rnnviz.results.sample_images import choose_examples, write_examples
 from rnnviz.results.source import capacity
@@ -237,6 +237,8 @@ def measured_results(job: Job, measured: Measured, timings: dict) -> dict:
     results["context"] = context(resolved)
     results["primary_attack"] = measured.primary
     results["source"] = capacity(resolved, job.models["standard"].labels, images.class_indices)
+    if job.pool is not None and job.pool.stream.skipped:  # stderr alone would lose it with the terminal
+        results["warnings"].append(skipped_note(job.pool.stream.skipped, "the exemplar pool "))
     if measured.replicas:  # optional: a run without further pairs has no such key
         results["replication"] = replication_results(cfg, results, measured.replicas)
     return results
