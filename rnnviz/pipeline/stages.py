@@ -23,7 +23,7 @@ from rnnviz.measures.curves import eps_grid, fgsm_curve
 from rnnviz.measures.matching import matching_results
 from rnnviz.measures.transfer import TransferCounts, transfer
 from rnnviz.models.loading import LoadedModel
-from rnnviz.pipeline.load import Job
+from rnnviz.pipeline.load import Job, batch_note
 from rnnviz.results.attack_entries import attack_results, context, curve_results
 from rnnviz.results.build import build_results, skipped_note, write_results
 from rnnviz.results.replication import Replica, replication_results
@@ -237,6 +237,8 @@ def measured_results(job: Job, measured: Measured, timings: dict) -> dict:
     results["context"] = context(resolved)
     results["primary_attack"] = measured.primary
     results["source"] = capacity(resolved, job.models["standard"].labels, images.class_indices)
+    if job.work.batch_size < job.resolved.batch_size:  # lowered to fit in memory (rnnviz.pipeline.load)
+        results["warnings"].append(batch_note(job.resolved.batch_size, job.work.batch_size))
     if job.pool is not None and job.pool.stream.skipped:  # stderr alone would lose it with the terminal
         results["warnings"].append(skipped_note(job.pool.stream.skipped, "the exemplar pool "))
     if measured.replicas:  # optional: a run without further pairs has no such key
