@@ -40,7 +40,7 @@ def fetch(url: str, sha256: str | None, dest_name: str, *, what: str, dest_dir: 
         return dest
     if recorded is not None and dest.is_file():
         raise UsageError(
-            f"the cached {what} {dest} has changed since it was downloaded from {url} (its sha256 is no longer "
+            f"the cached {what} at {dest} has changed since it was downloaded from {url} (its sha256 is no longer "
             f"{recorded}); delete {dest.parent} to download it again"
         )
     if os.environ.get("RNNVIZ_OFFLINE", "") not in ("", "0"):

@@ -179,9 +179,9 @@ def fitting_batch(cfg: Config, model: LoadedModel, layers: list[str], images: Im
                       classes=len(cfg.classes), pairs=pairs)  # fmt: skip
     if world * cost.need(1) > limit:
         raise UsageError(
-            f"{len(layers)} layers ({cost.channels} channels) need about {world * cost.need(1) / 1e9:.1f} GB even "
+            f"{len(layers)} layers ({cost.channels} channels) need about {size_text(world * cost.need(1))} even "
             f"one image at a time (the cross-model sums grow with the square of the channels), more than the "
-            f"{limit / 1e9:.1f} GB available; analyse fewer --layers (the defaults: {len(model.default_layers)}), "
+            f"{size_text(limit)} available; analyse fewer --layers (the defaults: {len(model.default_layers)}), "
             f"or set {MEMORY_ENV} (MB) if more is free"
         )
     fits = (limit - world * cost.fixed) // (world * cost.per_image)
@@ -189,10 +189,14 @@ def fitting_batch(cfg: Config, model: LoadedModel, layers: list[str], images: Im
         return cfg.batch_size
     warnings.warn(
         f"{batch_note(cfg.batch_size, int(fits))}: {cfg.batch_size} images of {len(layers)} layers need about "
-        f"{world * cost.need(cfg.batch_size) / 1e9:.1f} GB, more than the {limit / 1e9:.1f} GB available",
+        f"{size_text(world * cost.need(cfg.batch_size))}, more than the {size_text(limit)} available",
         stacklevel=2,
     )
     return int(fits)
+
+
+def size_text(n_bytes: int) -> str:
+    return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.0f} MB"
 
 
 def batch_note(asked: int, used: int) -> str:
