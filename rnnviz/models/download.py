@@ -61,8 +61,12 @@ def fetch_checkpoint(spec: str) -> Path:
     """A ``https://.../file.ckpt[#sha256=HEX]`` model spec, cached by its whole URL (two servers' or
     two folders' ``model.pt`` are two files) in a folder of its own, under its own file name."""
     url, _, digest = spec.partition("#sha256=")
-    name = url_file_name(url)
-    return fetch(url, digest or None, f"{key_digest(url=url)[:16]}/{name}", what=f"checkpoint {name}")
+    return fetch(url, digest or None, cache_name(url), what=f"checkpoint {url_file_name(url)}")
+
+
+def cache_name(url: str) -> str:
+    """Where in the weights cache a URL's file lives: a folder keyed by the whole URL, the file's own name."""
+    return f"{key_digest(url=url)[:16]}/{url_file_name(url)}"
 
 
 def url_file_name(url: str) -> str:
