@@ -13,7 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from rnnviz.common.console import error_line, one_line_logging, one_line_warnings, reopen_closed_streams
+from rnnviz.common.console import error_line, fault_line, one_line_logging, one_line_warnings, reopen_closed_streams
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import APGD_VERSIONS, ATTACKS, EXEMPLAR_POOLS, QUALITIES, RANK_BY, STRONG_VERSIONS
 from rnnviz.common.signals import Terminated, terminated_as_interrupt
@@ -24,10 +24,8 @@ from rnnviz.settings.presets import PRESETS
 from rnnviz.sweep.distributed import PeerFailure, is_main_process, session
 
 EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
-DESCRIPTION = (
-    "Attack a robust and a standard classifier, find the channels most sensitive to the "
-    "perturbation, render them, and write an HTML + PDF report."
-)
+DESCRIPTION = "Attack a robust and a standard classifier, find the channels most sensitive to the perturbation, \
+render them, and write an HTML + PDF report."
 EXAMPLES = """examples:
   rnnviz-report --preset fashion --classes sneaker,bag --eps 0,0.05,0.1,0.2     (offline)
   rnnviz-report --classes flamingo --eps 0,0.01,0.1 --data /data/imagenet/val --trust-pickle
@@ -148,7 +146,7 @@ def _model_flags(models: argparse._ArgumentGroup) -> None:
         "--trust-pickle",
         action="store_true",
         default=None,
-        help="allow full-pickle checkpoints (they can run code; recorded in the report)",
+        help="allow full-pickle checkpoints (they can run code; recorded in the report); or RNNVIZ_TRUST_PICKLE=1",
     )
     models.add_argument("--data", help="image folder (synset or class-name folders, or labels.csv)")
     models.add_argument("--label", help="label for every image in a flat --data folder of your own photos")
@@ -177,6 +175,8 @@ def settings_from(args: argparse.Namespace) -> dict:
     """defaults < config file < flags (flags left unset are None and do not override)."""
     settings = load_toml(args.config) if args.config else {}
     settings.update({k: v for k, v in vars(args).items() if k not in RUN_ONLY and v is not None})
+    if os.environ.get("RNNVIZ_TRUST_PICKLE") == "1":  # set on purpose, as the flag is; never by a config file
+        settings["trust_pickle"] = True
     return settings
 
 
@@ -231,10 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as err:  # a bug or an environment fault: still one line unless --debug
             if debug:
                 raise
-            error_line(
-                f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
-                "(rerun with --debug for the traceback)"
-            )
+            error_line(fault_line(err))
             return EXIT_FAILURE
 
 

@@ -50,3 +50,12 @@ def one_line_warnings(quiet: bool) -> None:
         print(f"rnnviz-report: warning: {text}", file=file or sys.stderr)
 
     warnings.showwarning = show
+
+
+def fault_line(err: Exception) -> str:
+    """The one line for an error no check caught (a bug or the environment); running out of memory
+    (Python's ``MemoryError`` or torch's CPU allocator) says what lowers the need instead."""
+    if isinstance(err, MemoryError) or "can't allocate memory" in str(err):
+        return "out of memory; lower --batch-size or --workers, or analyse fewer --layers or --n-images"
+    first = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {first} (rerun with --debug for the traceback)"

@@ -10,10 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from rnnviz.common.errors import UsageError
 
 PART_SUFFIX = ".part"  # temporary files; a crash can leave one behind, never a half-written target
 
@@ -112,3 +115,27 @@ def _has_surrogate(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def read_bounded(path: str | os.PathLike, limit: int, what: str, wanted: str) -> bytes:
+    """The bytes of a small input file (a settings file, a labels table), or one line saying why not.
+
+    Only a regular file is opened (a FIFO blocks its reader forever, a device such as /dev/zero never
+    ends) and at most ``limit`` bytes are read, so a wrong path costs neither a hang nor the memory.
+    ``what`` names the file in the message ("config file"), ``wanted`` what to pass instead.
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a pipe or a device)"
+            raise UsageError(f"{what} {path} is {kind}; pass {wanted}")
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise UsageError(f"{what} not found: {path}; pass {wanted}") from None
+    except OSError as err:
+        raise UsageError(f"cannot read {what} {path} ({err.strerror}); pass {wanted}") from None
+    if len(data) > limit:
+        raise UsageError(f"{what} {path} is over {limit // 1024} KB, more than {wanted} holds; pass {wanted}")
+    return data

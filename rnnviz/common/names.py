@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 
+BIG = 1e12  # results.json holds no larger magnitude (schema.json's bounds; keeps axis limits finite)
 SCHEMA_VERSION = 4  # of results.json; bump on any rename (docs/results-schema.md)
 MODELS = ("standard", "robust")  # the two roles of a pair, in the order the report shows them
 ATTACKS = ("fgsm", "pgd", "pgd-l2", "apgd", "apgd-t")  # --attack takes a list; the first drives ranking and patching
@@ -102,3 +103,14 @@ def eps_slugs(config: dict) -> list[str]:
         s = eps_slug(label)
         out.append(f"{s}-{i}" if s in out else s)
     return out
+
+
+SPEC_KINDS = ("builtin", "torchvision", "random", "http", "https")  # model specs other than a file path
+
+
+def shown_spec(spec: str | None) -> str | None:
+    """How results.json and the report name a model spec: a checkpoint file by its file name alone
+    (its sha256, recorded beside it, identifies it), never a path of this machine; others as given."""
+    if spec is None or spec.partition(":")[0] in SPEC_KINDS:
+        return spec
+    return spec.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]

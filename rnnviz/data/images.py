@@ -11,7 +11,6 @@ The built-in Fashion-MNIST sample (``builtin``) needs no folder at all.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import stat
@@ -26,11 +25,12 @@ from PIL import Image, ImageOps
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.files import strict_images, text_name
-from rnnviz.data.inside import held_inside
+from rnnviz.data.inside import files_from_csv, held_inside
 from rnnviz.models.labels import LabelSet
 
 log = logging.getLogger(__name__)
 
+MAX_RESIZED_CROPS = 64  # a resized image may hold this many crops' worth of pixels (aspect ratio up to ~50:1)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
@@ -103,18 +103,41 @@ def decode(path: Path, prep: Preprocess, check_only: bool = False) -> Image.Imag
     is still read, so the same files fail, for about half the time of a full decode.
     """
     with strict_images(), Image.open(path) as opened:
+        check_cost(opened.size, prep)  # from the header: nothing is decoded yet
         # JPEG: decode no larger than needed (fast for huge files; a check needs no pixels at all)
         opened.draft("RGB", (1, 1) if check_only else (prep.resize or prep.size,) * 2)
         return to_rgb(ImageOps.exif_transpose(opened))  # a decoded copy, independent of the file
 
 
+class CostlyImage(ValueError):
+    """A file whose preprocessing would cost far more than the crop the model sees (skipped, named)."""
+
+
+def resized(size: tuple[int, int], resize: int) -> tuple[int, int]:
+    """(width, height) of an image of ``size`` with its shorter side scaled to ``resize``."""
+    scale = resize / min(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def check_cost(size: tuple[int, int], prep: Preprocess) -> None:
+    """Refuse, before decoding, an image whose resize would hold more than ``MAX_RESIZED_CROPS`` crops'
+    worth of pixels. Pillow's decompression-bomb bound counts decoded pixels, and a thin image has few
+    (a 102-byte 20000 x 1 PNG has 20,000): resized to a 256 px shorter side it becomes 5,120,000 x 256,
+    3.9 GB. ``ImageOps.fit`` (no ``resize``) crops before it resizes, so only ``resize`` can blow up."""
+    if not prep.resize or min(size) < 1:
+        return
+    width, height = resized(size, prep.resize)
+    if width * height > MAX_RESIZED_CROPS * prep.size**2:
+        raise CostlyImage(
+            f"{size[0]}x{size[1]} px, too elongated: resizing it to a {prep.resize} px side would take "
+            f"{width}x{height} px for a {prep.size} px crop"
+        )
+
+
 def fit(img: Image.Image, prep: Preprocess) -> Image.Image:
     """Shorter side to ``prep.resize`` then centre crop, or (no resize) scale-and-crop to fill."""
     if prep.resize:
-        scale = prep.resize / min(img.size)
-        img = img.resize(
-            (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR
-        )
+        img = img.resize(resized(img.size, prep.resize), Image.Resampling.BILINEAR)
         return _center_crop(img, prep.size)
     return ImageOps.fit(img, (prep.size, prep.size), Image.Resampling.BILINEAR)
 
@@ -151,32 +174,12 @@ def find_class_files(
         return {labels.resolve(label): list_images(root)}
     csv_path = root / "labels.csv"
     if csv_path.is_file():
-        return _files_from_csv(root, csv_path, labels, class_indices)
+        return files_from_csv(root, csv_path, labels, class_indices)
     found: dict[int, list[Path]] = {i: [] for i in class_indices}
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         index = labels.resolve_folder(sub.name)
         if index in found:
             found[index] += list_images(sub)
-    return found
-
-
-def _files_from_csv(root: Path, csv_path: Path, labels: LabelSet, wanted: list[int]) -> dict[int, list[Path]]:
-    """``file,label`` rows; every file must lie inside ``root`` (a shared folder cannot pull in others)."""
-    found: dict[int, list[Path]] = {i: [] for i in wanted}
-    inside = root.resolve()
-    with open(csv_path, newline="") as f:
-        for n, row in enumerate(csv.reader(f), start=1):
-            if len(row) < 2 or row[0].strip().lower() in ("file", "filename", "path"):
-                continue
-            index = labels.resolve_folder(row[1].strip())
-            if index in found:
-                path = root / row[0].strip()
-                if not path.resolve().is_relative_to(inside):
-                    raise UsageError(
-                        f"{csv_path.name} row {n} names {row[0].strip()!r}, outside the data folder "
-                        f"{root}; put the image inside that folder"
-                    )
-                found[index].append(path)
     return found
 
 
@@ -199,8 +202,13 @@ def check_image(path: Path, prep: Preprocess) -> None:
 
 
 def skip_note(path: Path, err: BaseException) -> str:
-    """How a skipped file is listed in the warning and the report (its name as text: ``text_name``)."""
-    return f"{text_name(path.name)} ({type(err).__name__})"
+    """How a skipped file is listed in the warning and the report (its name as text, ``text_name``; a
+    costly image says why). Every failed read comes through here, so a ``MemoryError`` (this machine's
+    limit, not the file's fault, once reported as a file that vanished mid-run) is raised on instead of
+    becoming a skip."""
+    if isinstance(err, MemoryError):
+        raise err
+    return f"{text_name(path.name)} ({err if isinstance(err, CostlyImage) else type(err).__name__})"
 
 
 def sample_files(files: list[Path], n: int, seed: int, class_index: int) -> list[Path]:

@@ -48,10 +48,19 @@ def state_dict_sha256(state: dict) -> str:
 
 
 def torch_load(path: Path, trust_pickle: bool):
-    """``weights_only=True`` always; a full unpickle only with the user's explicit opt-in."""
+    """``weights_only=True`` always; a full unpickle only with the user's explicit opt-in. A safetensors
+    file is read by the safetensors package (it holds tensors only: nothing to trust)."""
+    head = _head(path)
+    if _is_safetensors(head):
+        return _load_safetensors(path), False
     try:
         return torch.load(path, map_location="cpu", weights_only=True), False
     except pickle.UnpicklingError as err:
+        if not head.startswith((b"PK\x03\x04", b"\x80")):  # neither torch.save's zip nor a pickle
+            raise UsageError(
+                f"{path.name} is not a checkpoint torch can read (neither a torch.save file nor a pickle nor "
+                f"safetensors; it starts with bytes {head[:4].hex()}); check the file, or download it again"
+            ) from err
         if not trust_pickle:
             raise UsageError(
                 f"{path.name} is a full pickle, which can run code when loaded; if you trust its "
@@ -66,6 +75,33 @@ def torch_load(path: Path, trust_pickle: bool):
         return torch.load(path, map_location="cpu", weights_only=False), True
     except Exception as err:  # a pickle can fail in any way; the user still gets one line
         raise UsageError(f"cannot unpickle checkpoint {path}: {one_line(err)}") from err
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16)
+    except OSError:
+        return b""  # torch.load says what is wrong with it
+
+
+def _is_safetensors(head: bytes) -> bool:
+    """safetensors: an 8-byte little-endian header length, then the JSON header itself."""
+    return len(head) > 8 and 2 <= int.from_bytes(head[:8], "little") < 1 << 32 and head[8:9] == b"{"
+
+
+def _load_safetensors(path: Path) -> dict:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise UsageError(
+            f"{path.name} is a safetensors file and the safetensors package is not installed here: "
+            "pip install safetensors, then rerun"
+        ) from None
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as err:  # the format's own errors (a truncated or damaged file): one line
+        raise UsageError(f"cannot read safetensors checkpoint {path.name}: {one_line(err)}") from err
 
 
 def one_line(err: BaseException) -> str:

@@ -28,6 +28,7 @@ from torch import nn
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.files import sha256_file
+from rnnviz.common.names import shown_spec
 from rnnviz.models import architectures
 from rnnviz.models.checkpoints import (
     build_kwargs,
@@ -130,7 +131,7 @@ def load_model(
         model = _load_url(spec, arch, trust_pickle)
     else:
         model = load_checkpoint(Path(spec), arch=arch, trust_pickle=trust_pickle)
-    model.source = spec
+    model.source = shown_spec(spec)  # no path of this machine in results.json
     model.name = name or model.name
     model.module.to(device)
     return model

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,11 +23,15 @@ from rnnviz.data.lazy import LazyImages, lazy_set
 from rnnviz.data.pool import ExemplarPool, exemplar_pool
 from rnnviz.data.sources import check_sources
 from rnnviz.data.stream import eager_set, stream_folder
+from rnnviz.models.input_size import MEMORY_ENV, available_memory
 from rnnviz.models.loading import LoadedModel, load_model
+from rnnviz.results.build import same_model_note
 from rnnviz.settings.config import Config, validate
 from rnnviz.settings.patching import patch_ladder
+from rnnviz.settings.replicas import replicate_pairs
 from rnnviz.sweep.distributed import Distributed
 from rnnviz.sweep.hooks import channel_counts, check_layers
+from rnnviz.sweep.settings import sweep_cost
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,11 @@ def prepare(cfg: Config, ctx: Distributed) -> Job:
     models = load_models(work, ctx)
     images = ctx.stage("loading the images", lambda: load_images(work, models["standard"], lazy=True, ctx=ctx))
     layers = ctx.stage("checking the layers", lambda: chosen_layers(work, models, images))
+    batch = ctx.stage("checking the memory", lambda: fitting_batch(work, models["standard"], layers, images, ctx.world))
     pool = ctx.stage("the exemplar pool", lambda: load_pool(work, models["standard"], images, ctx))
     span = ctx.shard(len(images))
     part = shard_images(images, span) if ctx.world > 1 else images
-    resolved, worked = replace(cfg, layers=layers), replace(work, layers=layers)
+    resolved, worked = replace(cfg, layers=layers), replace(work, layers=layers, batch_size=batch)
     return Job(cfg, resolved, worked, models, images, part, span, ctx, pool=pool)
 
 
@@ -78,6 +84,8 @@ def load_pair(cfg: Config) -> dict[str, LoadedModel]:
         m: load_model(getattr(cfg, m), arch=cfg.arch, trust_pickle=cfg.trust_pickle, device=cfg.device) for m in MODELS
     }
     check_same_labels(models["standard"], models["robust"])
+    if (note := same_model_note(models)) is not None:
+        warnings.warn(note, stacklevel=2)
     return models
 
 
@@ -181,6 +189,58 @@ def check_patching(cfg: Config, channels: int, n_images: int) -> None:
                 f"--patch-share {cfg.patch_share:g} picks none of the {n_images} images to patch; "
                 f"use at least {enough:g} or --patch none"
             )
+
+
+MEMORY_SHARE = 0.8  # of the memory the machine says is available: the rest for torch's caches and the report
+
+
+def fitting_batch(cfg: Config, model: LoadedModel, layers: list[str], images: ImageSet, world: int = 1) -> int:
+    """``cfg.batch_size``, or the largest batch whose sweep fits in memory (one warning line); one line
+    refusing the run when even one image at a time does not fit (many layers: the cross-model sums
+    grow with the square of their channels), before any of the sweep's hours are spent."""
+    limit = memory_limit(cfg.device)
+    if limit is None:
+        return cfg.batch_size
+    pairs = 1 + len(replicate_pairs(cfg.replicate))
+    x = images.images[:1].to(cfg.device)
+    moving = sum(e > 0 for e in cfg.eps)
+    cost = sweep_cost(model.module, layers, x, moving_eps=moving, attacks=len(cfg.attack), bootstrap=cfg.bootstrap,
+                      classes=len(cfg.classes), pairs=pairs)  # fmt: skip
+    if world * cost.need(1) > limit:
+        raise UsageError(
+            f"{len(layers)} layers ({cost.channels} channels) need about {size_text(world * cost.need(1))} even "
+            f"one image at a time (the cross-model sums grow with the square of the channels), more than the "
+            f"{size_text(limit)} available; analyse fewer --layers (the defaults: {len(model.default_layers)}), "
+            f"or set {MEMORY_ENV} (MB) if more is free"
+        )
+    fits = (limit - world * cost.fixed) // (world * cost.per_image)
+    if fits >= cfg.batch_size:
+        return cfg.batch_size
+    warnings.warn(
+        f"{batch_note(cfg.batch_size, int(fits))}: {cfg.batch_size} images of {len(layers)} layers need about "
+        f"{size_text(world * cost.need(cfg.batch_size))}, more than the {size_text(limit)} available",
+        stacklevel=2,
+    )
+    return int(fits)
+
+
+def size_text(n_bytes: int) -> str:
+    return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.0f} MB"
+
+
+def batch_note(asked: int, used: int) -> str:
+    return f"--batch-size lowered from {asked} to {used} to fit in memory (numbers change only by float rounding)"
+
+
+def memory_limit(device: str) -> int | None:
+    """Bytes the sweep may use: ``RNNVIZ_MEMORY_MB`` as given, else a share of what is free on the
+    device (a GPU's own memory, or the machine's); None where nothing says."""
+    import torch
+
+    if os.environ.get(MEMORY_ENV) or not device.startswith("cuda"):
+        free = available_memory()
+        return None if free is None else int(free if os.environ.get(MEMORY_ENV) else free * MEMORY_SHARE)
+    return int(torch.cuda.mem_get_info(torch.device(device))[0] * MEMORY_SHARE)
 
 
 def check_device(device: str) -> None:

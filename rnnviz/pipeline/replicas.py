@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from rnnviz.common.errors import UsageError
 from rnnviz.common.names import MODELS
 from rnnviz.models.loading import LoadedModel, load_model
 from rnnviz.pipeline.load import Job, check_same_labels
@@ -40,14 +41,25 @@ def load_replicas(cfg: Config, ctx: Distributed, run_models: dict[str, LoadedMod
                 m: load_model(spec, arch=cfg.arch, trust_pickle=cfg.trust_pickle, device=cfg.device)
                 for m, spec in zip(MODELS, specs)
             }
-            for m in MODELS:
+            for m, spec in zip(MODELS, specs):
                 check_same_labels(run_models["standard"], models[m])
-                check_layers(models[m].module, layers)
+                _check_replica_layers(spec, models[m], layers)
             pairs.append(models)
         return pairs
 
     first = ctx.stage("loading the further pairs", lambda: load() if ctx.is_main else None)
     return ctx.stage("loading the further pairs", lambda: first if first is not None else load())
+
+
+def _check_replica_layers(spec: str, model: LoadedModel, layers: list[str]) -> None:
+    """The run's layers, in a further pair's model: a miss names that model, not only the layer."""
+    try:
+        check_layers(model.module, layers)
+    except UsageError as err:
+        raise UsageError(
+            f"--replicate model {spec} ({model.arch}) lacks a layer the run analyses: {err}; replicate with the "
+            "run's architecture, or pass --layers that both architectures have"
+        ) from None
 
 
 def replica_stage(job: Job, progress: bool) -> list[Part]:

@@ -23,9 +23,9 @@ from rnnviz.measures.curves import eps_grid, fgsm_curve
 from rnnviz.measures.matching import matching_results, partner_channels
 from rnnviz.measures.transfer import TransferCounts, transfer
 from rnnviz.models.loading import LoadedModel, copy_signature, random_copy
-from rnnviz.pipeline.load import Job
+from rnnviz.pipeline.load import Job, batch_note
 from rnnviz.results.attack_entries import attack_results, context, curve_results
-from rnnviz.results.build import build_results, write_results
+from rnnviz.results.build import build_results, skipped_note, write_results
 from rnnviz.results.replication import Replica, replication_results
 from rnnviz.results.sample_images import choose_examples, write_examples
 from rnnviz.results.source import capacity
@@ -301,6 +301,10 @@ def measured_results(job: Job, measured: Measured, timings: dict) -> dict:
     results["primary_attack"] = measured.primary
     results["strong_attack"] = strong.strong_results(strong_plan(cfg), measured.strong)
     results["source"] = capacity(resolved, job.models["standard"].labels, images.class_indices)
+    if job.work.batch_size < job.resolved.batch_size:  # lowered to fit in memory (rnnviz.pipeline.load)
+        results["warnings"].append(batch_note(job.resolved.batch_size, job.work.batch_size))
+    if job.pool is not None and job.pool.stream.skipped:  # stderr alone would lose it with the terminal
+        results["warnings"].append(skipped_note(job.pool.stream.skipped, "the exemplar pool "))
     if measured.replicas:  # optional: a run without further pairs has no such key
         results["replication"] = replication_results(cfg, results, measured.replicas)
     return results

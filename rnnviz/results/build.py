@@ -15,7 +15,7 @@ import torch
 
 from rnnviz import __version__
 from rnnviz.common.files import atomic_write_json, text_values
-from rnnviz.common.names import MODELS, SCHEMA_VERSION, channel_key
+from rnnviz.common.names import MODELS, SCHEMA_VERSION, channel_key, shown_spec
 from rnnviz.measures.ranking import EpsRanking, compare
 from rnnviz.measures.sweet_spot import sweet_spot
 from rnnviz.sweep.analysis import ModelAnalysis
@@ -33,7 +33,7 @@ def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis],
     return {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now().isoformat(timespec="seconds"),
-        "config": {**cfg.to_json(), "data": images.description, "out": None},  # no paths of this machine
+        "config": shown_config(cfg, images),
         "models": {m: models[m].describe() for m in MODELS},
         "label_set": labels.name,
         "classes": [{"name": names[i], "index": i, "n_images": images.count(i)} for i in class_indices],
@@ -67,6 +67,16 @@ def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis],
         "environment": environment(cfg.device),
         "timings": timings,
     }
+
+
+def shown_config(cfg, images) -> dict:
+    """results.json's config: no path of this machine (the data folder by description, the output
+    folder not at all, checkpoint files by name: ``shown_spec``)."""
+    shown = {**cfg.to_json(), "data": images.description, "out": None}
+    shown["standard"], shown["robust"] = shown_spec(cfg.standard), shown_spec(cfg.robust)
+    if shown.get("replicate"):
+        shown["replicate"] = [shown_spec(s) for s in shown["replicate"]]
+    return shown
 
 
 def rank(cfg, analyses: dict[str, ModelAnalysis], class_names: list[str]) -> tuple[dict, list]:
@@ -104,16 +114,33 @@ def _max_activation_of_top(analysis: ModelAnalysis, ranking: list) -> dict[str, 
     return {channel_key(layer, ch): float(analysis.max_activation[layer][ch]) for layer, ch in sorted(tops)}
 
 
+def same_model_note(models: dict) -> str | None:
+    """Two roles given the same weights run (a comparison of a model with itself is a sanity check),
+    but every difference the report shows between them is then noise: said up front and in results."""
+    standard, robust = models["standard"], models["robust"]
+    if standard.sha256 != robust.sha256:
+        return None
+    return (
+        f"the standard and robust models are the same weights ({standard.source}, sha256 {standard.sha256[:12]}); "
+        "every difference between them is noise: give two different models to compare"
+    )
+
+
 def _warnings(models, images) -> list[str]:
-    notes = []
+    notes = [note] if (note := same_model_note(models)) else []
     for m in MODELS:
         notes += [f"{m} model: {n}" for n in models[m].notes]
         if models[m].pickle_used:
             notes.append(f"{m} model was loaded from a full pickle (--trust-pickle)")
     notes += images.notes
     if images.skipped:
-        notes.append(f"skipped {len(images.skipped)} unreadable image(s): {', '.join(images.skipped[:5])}")
+        notes.append(skipped_note(images.skipped))
     return notes
+
+
+def skipped_note(skipped: list[str], where: str = "") -> str:
+    """results.json's warning for files a run could not read (the first five named)."""
+    return f"{where}skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}"
 
 
 def environment(device: str) -> dict:

@@ -102,6 +102,8 @@ def _refusal(path: Path, print_: str) -> str | None:
     contents = {p.name for p in path.iterdir()} - {LOCK_FILE}
     if not contents:
         return None
+    if INCOMPLETE_MARKER not in contents and "results.json" not in contents:
+        return "is not empty and holds no rnnviz run; choose a new or empty folder for --out (nothing was touched)"
     if INCOMPLETE_MARKER not in contents:
         return (
             "already holds a finished run; re-render its report with --from, or choose another --out "

@@ -14,7 +14,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-BIG = 1e12  # no plotted number is larger: keeps axis limits finite
+from rnnviz.common.names import BIG
+
 CUSTOM = {
     "x-per-eps": "one entry per config.eps",
     "x-eps-index": "an index of config.eps",

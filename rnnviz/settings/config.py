@@ -16,6 +16,7 @@ from pathlib import Path
 import tomllib
 
 from rnnviz.common.errors import UsageError
+from rnnviz.common.files import read_bounded
 from rnnviz.common.names import ATTACKS, EXEMPLAR_POOLS, NORMS, QUALITIES, RANK_BY, RECIPES, STRONG_VERSIONS
 from rnnviz.settings.patching import patch_ladder
 from rnnviz.settings.presets import DEFAULT_PRESET, PRESETS
@@ -128,22 +129,28 @@ LIST_FIELDS = ("classes", "layers", "recipes", "neurons", "attack", "replicate")
 SETTABLE = sorted(set(FIELD_TYPES) - {"eps_labels"})
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a settings file is a few hundred bytes; /dev/zero or a log is not one
+# settings that let a file run code: given on the command line (or by RNNVIZ_TRUST_PICKLE), never by a
+# config file, which may come from a shared folder or a colleague's repository
+COMMAND_LINE_ONLY = {"trust_pickle": "--trust-pickle"}
+
+
 def load_toml(path: str | Path) -> dict:
     """Read a config file; unknown keys and wrong types are errors, not silently ignored."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"config file not found: {path}") from None
-    except IsADirectoryError:
-        raise UsageError(f"--config {path} is a folder; pass a TOML file") from None
-    except OSError as err:
-        raise UsageError(f"cannot read config file {path} ({err.strerror}); pass a readable TOML file") from None
+        raw = tomllib.loads(read_bounded(path, MAX_CONFIG_BYTES, "config file", "a TOML file").decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise UsageError(f"config file {path} is not valid TOML: {err}") from None
     settings = {}
     for key, value in raw.items():
         name = key.replace("-", "_")
+        if name in COMMAND_LINE_ONLY:
+            flag = COMMAND_LINE_ONLY[name]
+            raise UsageError(
+                f"'{key}' in {path} would let a checkpoint run code, which only the command line may allow: "
+                f"remove it and pass {flag} (or set RNNVIZ_TRUST_PICKLE=1)"
+            )
         if name not in SETTABLE:
             raise UsageError(f"unknown key '{key}' in {path}; valid keys: {', '.join(SETTABLE)}")
         settings[name] = _check_type(name, value, path)

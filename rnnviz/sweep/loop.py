@@ -27,7 +27,7 @@ from rnnviz.sweep.bootstrap import WeightedSums
 from rnnviz.sweep.exemplars import TopExemplars
 from rnnviz.sweep.hooks import LayerHooks
 from rnnviz.sweep.noise import InputSizes, probe_front, sized_noise
-from rnnviz.sweep.passes import adversarial, check_finite, eval_mode, forward_no_grad
+from rnnviz.sweep.passes import adversarial, check_activations, check_finite, eval_mode, forward_no_grad
 from rnnviz.sweep.sensitivity import SensitivityMeter
 from rnnviz.sweep.settings import SweepSettings
 
@@ -147,6 +147,7 @@ def _clean_pass(model, hooks: LayerHooks, x, y, start: int, s: SweepSettings, re
     grad, logits = input_gradient(model, x, y) if fgsm else (None, forward_no_grad(model, x))
     activations = hooks.take()
     check_finite(logits)
+    check_activations(activations)
     index = torch.arange(start, start + len(y)) + s.first_index
     first = next(iter(results.values()))
     w = first.weights.of(index, y.cpu()) if first.weights is not None else None
@@ -163,7 +164,9 @@ def _attacked(model, hooks: LayerHooks, clean: _Clean, e: int, eps_value: float,
     x_adv = adversarial(model, hooks, clean.x, clean.y, clean.grad, eps_value, s, clean.index, name)
     out = forward_no_grad(model, x_adv)
     check_finite(out)
-    return Step(clean.start, e, clean.activations, hooks.take(), out, x_adv)
+    adv = hooks.take()
+    check_activations(adv)
+    return Step(clean.start, e, clean.activations, adv, out, x_adv)
 
 
 def _feed(result: ModelAnalysis, step: Step, noise_adv: dict | None, w: torch.Tensor | None) -> None:
@@ -208,4 +211,5 @@ def _noise_activations(
         sizes.add(e, f"{'noise' if kind == 'sign' else 'gauss'}@{name}", x_noise - clean.x)
         forward_no_grad(model, x_noise)
         out[kind] = hooks.take()
+        check_activations(out[kind])
     return out

@@ -4,12 +4,14 @@ so any of them can import it without a cycle."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 
 from rnnviz.common.errors import UsageError
+from rnnviz.common.names import BIG
 from rnnviz.sweep.attacks import attack
 from rnnviz.sweep.hooks import LayerHooks
 from rnnviz.sweep.settings import SweepSettings
@@ -45,3 +47,26 @@ class NonFiniteOutput(UsageError):
 def check_finite(logits: torch.Tensor) -> None:
     if not torch.isfinite(logits).all():
         raise NonFiniteOutput("produced NaN or inf logits; check the checkpoint and its normalization")
+
+
+def check_activations(activations: dict[str, torch.Tensor]) -> None:
+    """Every recorded value finite and within ``BIG / 2`` (so a difference of two stays within ``BIG``):
+    sigma and the peaks are made of these, and a results.json holding a number beyond ``BIG`` is one
+    ``--from`` refuses, after the whole run was spent on it."""
+    if not activations:
+        return
+    peaks = torch.stack(
+        [
+            a.detach().abs().amax().float() if a.numel() else a.new_zeros((), dtype=torch.float32)
+            for a in activations.values()
+        ]
+    )
+    if bool((peaks <= BIG / 2).all()):  # NaN compares False
+        return
+    bad = int((~(peaks <= BIG / 2)).nonzero()[0])
+    name, peak = list(activations)[bad], float(peaks[bad])
+    size = "NaN or inf" if not math.isfinite(peak) else f"values up to {peak:.3g}"
+    raise NonFiniteOutput(
+        f"outputs {size} at layer '{name}', beyond the {BIG / 2:g} whose changes results.json can hold; "
+        "check the checkpoint and its normalization"
+    )

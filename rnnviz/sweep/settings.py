@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
+
+from rnnviz.models.input_size import BYTES_PER_VALUE
 from rnnviz.sweep.attacks import PGDSettings
-from rnnviz.sweep.bootstrap import ImageWeights
+from rnnviz.sweep.bootstrap import SUBSET_DRAWS, SUBSET_FRACTIONS, ImageWeights
+from rnnviz.sweep.hooks import LayerHooks
 
 
 @dataclass(frozen=True)
@@ -65,3 +69,72 @@ class SweepSettings:
         object.__setattr__(self, "examples", tuple(self.examples))
         object.__setattr__(self, "neurons", tuple(tuple(n) for n in self.neurons))
         object.__setattr__(self, "classes", tuple(self.classes))
+
+
+# ------------------------------------------------------------------ what a run's sweep holds in memory
+
+HOOKED_COPIES = 5  # per hooked layer and image: clean (kept over the eps), attacked, two noise controls, a difference
+# the network's outputs the attack's backward pass keeps, and the gradient in flight (measured: an FGSM sweep
+# of a ResNet-18 at 224 px grows by 49 MB an image, 1.2 times its 36 MB of module outputs plus its hooked layers')
+WHOLE_NET_COPIES = 1.5
+SUM_BYTES = 8  # every running sum is float64
+
+
+@dataclass(frozen=True)
+class SweepCost:
+    """Bytes a run's measurements hold: ``fixed`` whatever the batch (the running sums: the cross-model
+    sums grow with the square of the channels over all layers), plus ``per_image`` for every image of a batch."""
+
+    fixed: int
+    per_image: int
+    channels: int  # over all the chosen layers
+
+    def need(self, batch: int) -> int:
+        return self.fixed + batch * self.per_image
+
+
+def sweep_cost(
+    model: torch.nn.Module,
+    layers: Sequence[str],
+    x: torch.Tensor,
+    *,
+    moving_eps: int,
+    attacks: int,
+    bootstrap: int,
+    classes: int,
+    pairs: int = 1,
+) -> SweepCost:
+    """What ``analyze_attacks``, the cross-model statistics and their merges hold for ``layers`` of
+    ``model`` (measured by one forward pass of the one image ``x``): per image in flight, every hooked
+    layer's C x positions values in ``HOOKED_COPIES`` copies plus the whole network's outputs for the
+    attack's backward pass (``WHOLE_NET_COPIES``); fixed, per pair of models (``pairs``: the run's and
+    each further pair), the weighted sums (bootstrap, classes, subsets: K x C per eps above 0
+    (``moving_eps``), attack, model and noise control, twice while merged) and the cross sums (all
+    channels x all channels, every layer pair)."""
+    sizes, whole = _layer_sizes(model, list(layers), x)
+    channels = sum(c for c, _ in sizes.values())
+    per_image = int(HOOKED_COPIES * sum(c * p for c, p in sizes.values()) + WHOLE_NET_COPIES * whole) * BYTES_PER_VALUE
+    width = bootstrap + classes + SUBSET_DRAWS * len(SUBSET_FRACTIONS) if bootstrap or classes else 0
+    weighted = 2 * 2 * width * channels * SUM_BYTES * (2 * moving_eps * attacks + 1)
+    cross = (channels**2 + 3 * sum(c * c for c, _ in sizes.values())) * SUM_BYTES
+    folding = max(c for c, _ in sizes.values()) * channels * SUM_BYTES  # a layer pair's new sum beside the old
+    return SweepCost(pairs * (weighted + cross) + folding, per_image, channels)
+
+
+def _layer_sizes(model: torch.nn.Module, layers: list[str], x: torch.Tensor) -> tuple[dict[str, tuple[int, int]], int]:
+    """Per layer (channels, positions) for one image, and the values every module of the network outputs."""
+    total = 0
+
+    def count(_module, _inputs, output) -> None:
+        nonlocal total
+        for t in output if isinstance(output, (tuple, list)) else (output,):
+            total += t.numel() if isinstance(t, torch.Tensor) else 0
+
+    handles = [m.register_forward_hook(count) for name, m in model.named_modules() if name]
+    try:
+        with torch.no_grad(), LayerHooks(model, layers) as hooks:
+            outputs = hooks.run(x[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    return {name: (int(out.shape[1]), int(out[0, 0].numel())) for name, out in outputs.items()}, total

@@ -48,7 +48,7 @@ def test_downloads_once_into_the_cache(cache, source, monkeypatch):
     assert fetch(source.as_uri(), DIGEST, "w.ckpt", what="test weights") == path
     assert fetch(source.as_uri(), None, "w.ckpt", what="test weights") == path
     assert len(calls) == 1
-    assert [p.name for p in path.parent.iterdir()] == ["w.ckpt"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [download.INDEX, "w.ckpt"]  # the file and its sha256
 
 
 def test_cached_file_needs_no_network_even_offline(cache, source, monkeypatch):

@@ -12,6 +12,7 @@ import torch
 import torchvision
 
 from rnnviz.cli import main
+from rnnviz.models.download import cache_name
 from rnnviz.settings.presets import PRESETS
 
 
@@ -52,7 +53,8 @@ def imagenet_r18_cache(offline):
     weights.mkdir(parents=True)
     preset = PRESETS["imagenet-r18"]
     for seed, url in enumerate((preset.standard, preset.robust)):
-        madry_file(weights / url.rsplit("/", 1)[1], seed)
+        (weights / cache_name(url)).parent.mkdir(parents=True)
+        madry_file(weights / cache_name(url), seed)
     return tmp_path
 
 
@@ -147,7 +149,8 @@ def test_mobilenet_twin_preset_runs_on_real_photos(offline, capsys):
         }
         sd.update({f"module.model.{k}": v for k, v in net.state_dict().items()})
         sd.update({f"module.attacker.model.{k}": v for k, v in net.state_dict().items()})
-        torch.save({"model": sd, "epoch": 89}, weights / url.rsplit("/", 1)[1])
+        (weights / cache_name(url)).parent.mkdir(parents=True)
+        torch.save({"model": sd, "epoch": 89}, weights / cache_name(url))
     data = foolbox_images(offline / "photos")
     out = offline / "report"
     rc = main(
