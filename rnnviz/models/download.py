@@ -34,9 +34,8 @@ def fetch(url: str, sha256: str | None, dest_name: str, *, what: str, dest_dir: 
     dest = (Path(dest_dir) if dest_dir else cache_dir("weights")) / dest_name
     expected = sha256.lower() if sha256 else None
     recorded = None if dest_dir or expected else _recorded(dest)
-    if dest.is_file() and (expected or recorded) is None:
-        return dest
-    if dest.is_file() and _verified(dest, expected or recorded):
+    known = expected or recorded
+    if dest.is_file() and (known is None or _verified(dest, known)):
         return dest
     if recorded is not None and dest.is_file():
         raise UsageError(

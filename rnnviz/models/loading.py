@@ -131,7 +131,7 @@ def load_model(
         model = _load_url(spec, arch, trust_pickle)
     else:
         model = load_checkpoint(Path(spec), arch=arch, trust_pickle=trust_pickle)
-    model.source = shown_spec(spec)  # no path of this machine in results.json
+    model.source = shown_spec(spec) or ""  # no path of this machine in results.json
     model.name = name or model.name
     model.module.to(device)
     return model

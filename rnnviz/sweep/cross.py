@@ -148,8 +148,8 @@ class CrossStats:
         for i, rows in sorted(other.pending.items()):
             self._wait(i, rows)
         for role in ("standard", "robust"):
-            for key, value in other.class_sums[role].items():
-                _fold(self.class_sums[role], key, value)
+            for class_key, value in other.class_sums[role].items():
+                _fold(self.class_sums[role], class_key, value)
         for label, count in other.class_n.items():
             self.class_n[label] = self.class_n.get(label, 0) + count
         for name, base in other.baselines.items():
