@@ -88,17 +88,7 @@ def _what_flags(what: argparse._ArgumentGroup) -> None:
         default=None,
         help="skip evaluating each model on the other's adversarial images",
     )
-    what.add_argument(
-        "--strong-attack",
-        choices=STRONG_VERSIONS,
-        help="APGD-CE then APGD-T on the images every attack left right, for the strongest accuracy measured: "
-        "fast ({} iterations, {} target class), standard (AutoAttack's: {}, {}) or off".format(
-            *APGD_VERSIONS["fast"], *APGD_VERSIONS["standard"]
-        ),
-    )
-    what.add_argument("--fgsm-grid", type=int, help="FGSM accuracy on this many eps up to the largest; 0: off")
-    what.add_argument("--pgd-steps", type=int, help="PGD iterations")
-    what.add_argument("--pgd-step-size", type=float, help="PGD step size (default 2.5*eps/steps)")
+    _attack_flags(what)
     what.add_argument("--top-k", type=int, help="most sensitive channels per model and eps")
     what.add_argument("--n-images", type=int, help="images per class")
     what.add_argument("--n-examples", type=int, help="example images per class in the report")
@@ -126,6 +116,21 @@ def _what_flags(what: argparse._ArgumentGroup) -> None:
         "or chosen (the --classes images alone)",
     )
     what.add_argument("--neurons", help="channels to map per spatial position, e.g. layer4.0:17,layer3.0:5")
+
+
+def _attack_flags(what: argparse._ArgumentGroup) -> None:
+    """How hard the models are attacked: the strong evaluation, the FGSM grid, PGD's steps."""
+    what.add_argument(
+        "--strong-attack",
+        choices=STRONG_VERSIONS,
+        help="APGD-CE then APGD-T on the images every attack left right, for the strongest accuracy measured: "
+        "fast ({} iterations, {} target class), standard (AutoAttack's: {}, {}) or off".format(
+            *APGD_VERSIONS["fast"], *APGD_VERSIONS["standard"]
+        ),
+    )
+    what.add_argument("--fgsm-grid", type=int, help="FGSM accuracy on this many eps up to the largest; 0: off")
+    what.add_argument("--pgd-steps", type=int, help="PGD iterations")
+    what.add_argument("--pgd-step-size", type=float, help="PGD step size (default 2.5*eps/steps)")
 
 
 def _model_flags(models: argparse._ArgumentGroup) -> None:

@@ -180,7 +180,9 @@ def check_patching(cfg: Config, channels: int, n_images: int) -> None:
             f"--patch {cfg.patch}: the chosen layers hold {channels} channels, so a top {too_big[0]} leaves too few "
             f"outside it for its random and similar-|F| controls; use k of at most {channels // 2}"
         )
-    if ladder and cfg.patch_share < 1 and n_images:
+    # the default share on a handful of images may pick none: that run says "no verdict"; a share the
+    # user chose that picks none is refused
+    if ladder and cfg.patch_share < 1 and n_images and cfg.patch_share != Config.patch_share:
         first = float(image_uniform(cfg.seed, torch.arange(n_images)).min())  # an image is patched below its draw
         if cfg.patch_share <= first:
             digits = 1 - math.floor(math.log10(first))

@@ -271,11 +271,8 @@ def ascent(
     record: bool = False,
 ) -> Run:
     """One APGD run from ``x + eps * start`` (``start`` in [-1, 1]); see the module's notes.
-
-    ``record``: also return the step size of every iteration (for checking the schedule).
-    """
-    n = len(x)
-    cur = (x + eps * start).clamp(0.0, 1.0)
+    ``record``: also return the step size of every iteration (for checking the schedule)."""
+    n, cur = len(x), (x + eps * start).clamp(0.0, 1.0)
     value, grad, logits = _loss_grad(model, cur, y, loss, target)
     fooled = logits.argmax(1) != y
     x_adv, best_loss_out = cur.clone(), value.clone()  # the kept point: fooled, or the best loss

@@ -46,7 +46,13 @@ def test_end_to_end_writes_every_output(report_dir):
     assert r["schema_version"] == SCHEMA_VERSION and r["config"]["eps"] == [0.0, 0.1]
     assert {m["arch"] for m in r["models"].values()} == {"fashion_resnet"}
     unique = {m: {(c["layer"], c["channel"]) for per in r["top_channels"][m] for c in per} for m in r["models"]}
-    assert len(r["renders"]) == 3 * sum(len(u) for u in unique.values())  # once per channel and recipe
+    pairs = r["matching"]["top"]["standard"]  # the robust partners of the standard top-k are rendered too
+    unique["robust"] |= {
+        (p["layer"], p["partner"]) for per in pairs if per for p in per if p.get("partner") is not None
+    }
+    rendered = {(e["model"], e["layer"], e["channel"]) for e in r["renders"]}
+    assert rendered == {(m, layer, ch) for m, u in unique.items() for layer, ch in u}
+    assert all(len([e for e in r["renders"] if (e["model"], e["layer"], e["channel"]) == c]) <= 3 for c in rendered)
     assert {e["recipe"] for e in r["renders"]} == {"lucid", "raw", "accent"}
     assert sorted(r["attacks"]["names"]) == ["fgsm", "pgd"] and r["exemplars"]["n"] == 2
     # the chosen primary leads everywhere, also when it was not listed first (--attack fgsm,pgd)
