@@ -36,7 +36,7 @@ TRUST = ["ranking_stability", "noise_baseline", "ranking_convergence", "ranking_
 # 3 attacked eps x 2 recipes of galleries, 2 diversity figures, 2 example grids, 3 profiles, 2 curves,
 # 4 figures on the ranking's trustworthiness, 2 on activation patching, 2 comparing the attacks,
 # 1 matching the two models' layers (CKA), 1 gallery of matched pairs.
-FIGURES = 25
+FIGURES = 26
 PLOTS = [
     "accuracy_vs_eps",
     "accuracy_per_class",
@@ -44,6 +44,7 @@ PLOTS = [
     "layer_sensitivity_eps-0.1",
     "layer_sensitivity_eps-0.2",
     "matching_cka",
+    "matching_baselines",
     *TRUST,
     "patching_undone",
     "patching_layers",
