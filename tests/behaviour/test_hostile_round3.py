@@ -131,7 +131,8 @@ def test_patching_sets_beyond_the_ladder_and_draws_are_refused(tmp_path, capsys)
     root = make_results(tmp_path / "run")
     results = json.loads((root / "results.json").read_text())
     entry = results["patching"]["robust"][1]
-    assert len(entry["sets"]) <= most_sets(3, 2, 5)  # the ladder 1,5,30 with 2 draws and 5 layers
+    draws = results["config"]["patch_draws"]  # the recorded run: the default 20 draws
+    assert len(entry["sets"]) <= most_sets(3, draws, 5)  # the ladder 1,5,30 and 5 layers
     entry["sets"] = entry["sets"] * 20
     (root / "results.json").write_text(json.dumps(results))
     assert main(["--from", str(root), "--no-pdf", "--quiet"]) == 2
