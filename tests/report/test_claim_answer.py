@@ -179,7 +179,7 @@ def test_the_noise_share_gives_its_range_and_never_calls_noise_alone_specific(tm
     for m in ("standard", "robust"):
         for row, ratio in zip(results["ranking"][m][1]["top"], (0.2, 0.4, 0.6)):
             row["noise_ratio"] = ratio
-    assert "averages 40% (20%–60%) for the standard model" in _specific(results, 1)
+    assert "a mean σ_noise / σ of 40% (20%–60%) for the standard model" in _specific(results, 1)
     assert _specific(results, 1).endswith("the rest is specific to the attack.")
     results["ranking"]["robust"][1]["top"][0]["noise_ratio"] = 1.1
     assert _specific(results, 1).endswith("for 1 of them noise alone moves them as much.")

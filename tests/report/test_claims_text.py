@@ -49,9 +49,9 @@ def test_a_weaker_attack_is_an_upper_bound_only_beyond_its_interval(results):
     sentence = claims.overstated_sentence(results)
     fgsm = results["attacks"]["accuracy"]["fgsm"]["robust"][3]
     assert fgsm["low"] > 0.02  # the recorded FGSM at 0.2 lies far above the hand-set 2%
-    assert "FGSM for the robust model at" in sentence and "ε = 0.2" in sentence
-    assert "FGSM for the standard model at ε = 0.05 (16% against 0%)" in sentence
-    assert "(0% against 0%)" not in sentence  # equal numbers overstate nothing
+    assert "FGSM for the standard model at ε = 0.05 (16% vs 0%)" in sentence
+    assert "and the robust model at ε = 0.05 (95% vs 75%), 0.1 (92% vs 60%) and 0.2 (50% vs 2%)" in sentence
+    assert "(0% vs 0%)" not in sentence  # equal numbers overstate nothing
     level = copy.deepcopy(results)
     for m, entry in level["strong_attack"]["models"].items():
         entry["accuracy"] = [level["attacks"]["accuracy"]["fgsm"][m][i]["low"] for i in range(4)]
@@ -69,9 +69,12 @@ def test_a_rise_with_eps_is_flagged(results):
     assert claims.masking_sentence(r) is None
     r["attacks"]["accuracy"]["pgd"]["robust"][3]["accuracy"] = 0.45
     assert claims.masking_sentence(r) == (
-        "Accuracy rises with ε, a sign of an attack that overshoots or of gradient masking, for PGD, robust "
-        "model, ε 0.1 → 0.2 (40% → 45%)."
+        "Accuracy rises with ε, so the attack overshoots or gradients are masked: PGD for the robust model "
+        "(ε 0.1 → 0.2: 40% → 45%)."
     )
+    r["attacks"]["accuracy"]["pgd"]["robust"][2]["accuracy"] = 0.42  # neighbouring rises read as one run
+    r["attacks"]["accuracy"]["pgd"]["robust"][1]["accuracy"] = 0.4
+    assert claims.masking_sentence(r).endswith(": PGD for the robust model (ε 0.05 → 0.2: 40% → 45%).")
 
 
 def test_replication_untested_then_judged_against_chance(results):

@@ -33,7 +33,12 @@ def brief(results: dict) -> list[str]:
     i = focus_index(results)
     if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
         return summary.summary_sentences(results)
-    out = [summary.clean_sentence(results), *_robustness(results, i), *(_channels(results, m, i) for m in MODELS)]
+    if claims.measured(results):
+        robustness = [claims.strongest_sentence(results), claims.overstated_sentence(results)]
+        robustness += [claims.masking_sentence(results), _top_channels(results, i)]
+    else:
+        robustness = [*_robustness(results, i), *(_channels(results, m, i) for m in MODELS)]
+    out = [summary.clean_sentence(results), *robustness]
     out += [claims.replication_sentence(results, i), _specific(results, i), f"{cause_line(results, full=True)}."]
     return [s for s in out if s]
 
@@ -94,12 +99,15 @@ def _primary(results: dict) -> str:
 
 
 def _accuracy(results: dict, i: int) -> str | None:
-    """Every attack's accuracy at the focus eps, with its Wilson interval; why the primary leads."""
+    """Every attack's accuracy at the focus eps, with its Wilson interval; why the primary leads. Where
+    the strongest attack leads page 1, only the attack the analysis follows."""
     attacks = results.get("attacks")
     if not attacks:
         return None
+    primary = attack_list(results["config"])[0]
+    names = [primary] if claims.measured(results) else attacks["names"]
     parts = []
-    for a in attacks["names"]:
+    for a in names:
         acc = [attacks["accuracy"][a][m][i] for m in MODELS]
         parts.append(f"{attack_label(a)} leaves the standard model {_acc(acc[0])} and the robust model {_acc(acc[1])}")
     chosen = results.get("primary_attack") or {}
@@ -107,8 +115,7 @@ def _accuracy(results: dict, i: int) -> str | None:
     if len(attacks["names"]) > 1 and chosen:
         rule = "you chose it" if chosen["rule"].startswith("chosen") else "the lowest robust accuracy at ε = "
         why = f"; {_primary(results)} drives the analysis below ({rule}{'' if rule[0] == 'y' else _eps(chosen['eps'])})"
-    lead = "In the analysis, at" if claims.measured(results) else "At"
-    return f"{lead} ε = {eps_text(results, i)}, {'; '.join(parts)} correct{why}."
+    return f"At ε = {eps_text(results, i)}, {'; '.join(parts)} correct{why}."
 
 
 def _acc(entry: dict) -> str:
@@ -127,9 +134,40 @@ def _channels(results: dict, m: str, i: int) -> str:
     share = pct(min(p)) if p and pct(min(p)) == pct(max(p)) else f"{pct(min(p))}–{pct(max(p))}" if p else ""
     sure = f"; each is in a bootstrap resample's top {k} {share} of the time" if p else ""
     return (
-        f"The {m} model's {RANK_NAMES[r['measure']]} under {_primary(results)} at "
+        f"The {m} model's top {k} channels ({RANK_NAMES[r['measure']]}) under {_primary(results)} at "
         f"ε = {results['config']['eps_labels'][i]}: {names}{sure}."
     )
+
+
+def _top_channels(results: dict, i: int) -> str:
+    """Both models' top channels at the focus eps in one sentence, with how often a bootstrap resample
+    keeps each in its top k and why the analysis follows its attack."""
+    parts = []
+    for m in MODELS:
+        r = results["ranking"][m][i]
+        p = [row["p_top"] for row in r["top"] if row.get("p_top") is not None]
+        share = f"; {_span(p)} of resamples keep each in their top {len(r['top'])}" if p else ""
+        parts.append(f"the {m} model's {', '.join(channel_name(row) for row in r['top'])}{share}")
+    measure = RANK_NAMES[results["ranking"][MODELS[0]][i]["measure"]]
+    return (
+        f"The top {len(results['ranking'][MODELS[0]][i]['top'])} channels ({measure}) under {_why_primary(results)} "
+        f"at ε = {results['config']['eps_labels'][i]}: {'; '.join(f'{p}' for p in parts)}."
+    )
+
+
+def _span(values: list[float]) -> str:
+    low, high = pct(min(values)), pct(max(values))
+    return low if low == high else f"{low[:-1]}–{high}"
+
+
+def _why_primary(results: dict) -> str:
+    """The attack the analysis follows, and why, where the run had a choice."""
+    chosen = results.get("primary_attack") or {}
+    if len((results.get("attacks") or {}).get("names", [])) < 2 or not chosen:
+        return _primary(results)
+    if chosen["rule"].startswith("chosen"):
+        return f"{_primary(results)} (your choice for the analysis)"
+    return f"{_primary(results)} (the analysis attack: the lowest robust accuracy at ε = {_eps(chosen['eps'])})"
 
 
 def _specific(results: dict, i: int) -> str | None:
@@ -146,8 +184,8 @@ def _specific(results: dict, i: int) -> str | None:
     size = _size_check(results, i)
     rest = "the rest is specific to the attack" if not noisy else f"for {noisy} of them noise alone moves them as much"
     return (
-        f"Against random noise of the attack's size in the model's own input{size}, σ_noise / σ of these "
-        f"channels averages {' and '.join(parts)}: {rest}."
+        f"Random noise of the attack's size in the model's own input{size} gives these channels "
+        f"a mean σ_noise / σ of {' and '.join(parts)}: {rest}."
     )
 
 

@@ -51,7 +51,7 @@ def cause_line(results: dict, full: bool = False) -> str:
             continue
         ks = next(iter(found.values()))[0]
         parts = [
-            f"{_undone_text(v, full)} of the {m} model's damage {_on_flipped(pn.entry(results, m, i))}"
+            f"{_undone_text(v, full)} of the {m} model's damage {_on_flipped(pn.entry(results, m, i), short=not full)}"
             f"{_said(results, m, i, v, full)}"
             for m, v in found.items()
         ]
@@ -81,10 +81,11 @@ def _ladder_numbers(results: dict, m: str, i: int) -> Ladder | None:
     return [k for k, _, _ in found], [top for _, top, _ in found], [rnd[0] for _, _, rnd in found]
 
 
-def _on_flipped(e: dict) -> str:
-    """ "on the 6 images the attack flipped": what a damage-undone share is a share of."""
+def _on_flipped(e: dict, short: bool = False) -> str:
+    """ "on the 6 images the attack flipped" ("on 6 flipped images" in a slide title): what a
+    damage-undone share is a share of."""
     n = pn.flipped(e)
-    return f"on the {n} image{'s' * (n != 1)} the attack flipped"
+    return f"on {n} flipped image{'s' * (n != 1)}" if short else f"on the {n} image{'s' * (n != 1)} the attack flipped"
 
 
 def _undone_text(numbers: Ladder, full: bool) -> str:
@@ -100,7 +101,7 @@ def _said(results: dict, m: str, i: int, numbers: Ladder, full: bool) -> str:
     if not full:
         return ""
     verdicts = _verdicts(pn.entry(results, m, i), list(zip(numbers[0], numbers[1])))
-    return f" (controls: random and similar-|F| channels; {verdicts})"
+    return f" ({verdicts}: random and similar-|F| channels)"
 
 
 def _values(tops: list[dict]) -> str:

@@ -29,7 +29,7 @@ def strongest_label(results: dict) -> str:
     """The strongest attack in words: its components and the analysis attacks it takes the worst case over."""
     strong = results["strong_attack"]
     parts = [attack_label(c) for c in strong["settings"]["components"]]
-    parts += [attack_label(a) for a in results["attacks"]["names"]]
+    parts += [attack_label(a) for a in strong.get("analysis", [])]
     return "the worst case per image over " + _join(parts)
 
 
@@ -43,37 +43,39 @@ def strongest_sentence(results: dict) -> str | None:
     parts = []
     for m in MODELS:
         entry = strong["models"][m]
-        values = [f"{_with_interval(entry, i)} at ε = {labels[i]}" for i in attacked]
-        parts.append(f"the {m} model keeps {_join(values)}")
-    return (
-        f"Under the strongest attack measured ({strongest_label(results)}; "
-        f"{_count(strong)} on {strong['models'][MODELS[0]]['n']} images), {'; '.join(parts)}."
-    )
+        values = [_with_interval(entry, i) for i in attacked]
+        if len(set(values)) == 1 and len(values) > 1:
+            parts.append(f"the {m} model keeps {values[0]} at every ε")
+        else:
+            parts.append(f"the {m} model keeps {_join([f'{v} at ε = {labels[i]}' for v, i in zip(values, attacked)])}")
+    return f"Under the strongest attack measured ({strongest_label(results)}; {_count(strong)}), {'; '.join(parts)}."
 
 
 def overstated_sentence(results: dict) -> str | None:
     """Where an analysis attack's accuracy lies above the strongest's beyond its own interval."""
-    strong = measured(results)
-    if not strong:
+    strong, attacks = measured(results), results.get("attacks")
+    if not strong or not attacks:
         return None
     labels, found = results["config"]["eps_labels"], []
-    for a in results["attacks"]["names"]:
+    for a in attacks["names"]:
+        per_model = []
         for m in MODELS:
-            entries = results["attacks"]["accuracy"][a][m]
+            entries = attacks["accuracy"][a][m]
             over = [
-                f"ε = {labels[i]} ({pct(e['accuracy'])} against {pct(strong['models'][m]['accuracy'][i])})"
+                f"{labels[i]} ({pct(e['accuracy'])} vs {pct(strong['models'][m]['accuracy'][i])})"
                 for i, e in enumerate(entries)
                 if e["low"] > strong["models"][m]["accuracy"][i] + 1e-12
             ]
             if over:
-                found.append(f"{attack_label(a)} for the {m} model at {_join(over)}")
+                per_model.append(f"the {m} model at ε = {_join(over)}")
+        if per_model:
+            found.append(f"{attack_label(a)} for {' and '.join(per_model)}")
     if not found:
         return (
             "No attack of the analysis overstates accuracy beyond its interval against the strongest attack measured."
         )
     return (
-        f"Weaker attacks overstate robust accuracy beyond their own intervals: {'; '.join(found)}; "
-        "read them as upper bounds."
+        f"Weaker attacks overstate accuracy beyond their own intervals (read them as upper bounds): {'; '.join(found)}."
     )
 
 
@@ -88,15 +90,24 @@ def masking_sentence(results: dict) -> str | None:
     for a, eps, per_model in grids:
         for m in MODELS:
             acc = [e["accuracy"] for e in per_model[m]]
-            rises = [f"{eps[x]:g} → {eps[y]:g} ({pct(acc[x])} → {pct(acc[y])})" for x, y in non_monotone(acc, eps)]
+            rises = [f"ε {eps[x]:g} → {eps[y]:g}: {pct(acc[x])} → {pct(acc[y])}" for x, y in _runs(acc, eps)]
             if rises:
-                found.append(f"{attack_label(a)}, {m} model, ε {', '.join(rises)}")
+                found.append(f"{attack_label(a)} for the {m} model ({' and '.join(rises)})")
     if not found:
         return None
     unique = list(dict.fromkeys(found))
-    return (
-        f"Accuracy rises with ε, a sign of an attack that overshoots or of gradient masking, for {'; '.join(unique)}."
-    )
+    return f"Accuracy rises with ε, so the attack overshoots or gradients are masked: {'; '.join(unique)}."
+
+
+def _runs(acc: list[float], eps: list[float]) -> list[tuple[int, int]]:
+    """Neighbouring rises joined into runs: 0.1 → 0.11 and 0.11 → 0.12 read as 0.1 → 0.12."""
+    runs: list[tuple[int, int]] = []
+    for x, y in non_monotone(acc, eps):
+        if runs and runs[-1][1] == x:
+            runs[-1] = (runs[-1][0], y)
+        else:
+            runs.append((x, y))
+    return runs
 
 
 def replication_sentence(results: dict, i: int) -> str:
@@ -145,7 +156,8 @@ def _with_interval(entry: dict, i: int) -> str:
 
 def _count(strong: dict) -> str:
     s = strong["settings"]
-    return f"{s['iterations']} iterations, {s['targets']} target classes for APGD-T"
+    targets = f"{s['targets']} target class{'' if s['targets'] == 1 else 'es'}"
+    return f"{s['iterations']} iterations, {targets} for APGD-T"
 
 
 def _join(items: list[str]) -> str:
