@@ -141,4 +141,4 @@ def test_the_pointer_titles_quote_the_numbers_they_summarise(tmp_path):
         "the robust model: the attack flipped 3 of 51 patched images, too few for a verdict; at ε = 0.2 its top 5 / 30 "
         "undo " in full
     )
-    assert "on the 47 images the attack flipped (controls:" in full
+    assert "on the 47 images the attack flipped (not clearly more than the controls:" in full

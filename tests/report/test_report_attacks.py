@@ -67,7 +67,7 @@ def test_overlap_sentence_counts_shared_channels_against_the_bootstrap_reference
     fgsm, pgd = (set(results["attacks"]["top"][a]["robust"][1]) for a in ("fgsm", "pgd"))
     assert len(fgsm & pgd) == 3 and len(fgsm) == 3
     assert (
-        "robust model at ε = 0.05: PGD and FGSM share 3 of 3 top channels (Jaccard 1.00, Spearman 0.98 over all "
+        "model at ε = 0.05: PGD and FGSM share 3 of 3 top channels (Jaccard 1.00, Spearman 0.98 over all "
         "channels), as much as the 0.63 expected from resampling alone: within noise both attacks find the same "
         "channels." in part
     )

@@ -246,16 +246,8 @@ def _patching(results: dict, m: str, i: int, layer: str, channel: int) -> str:
     """Where the channel alone is the k = 1 set (the top of the ranking), what patching it undoes."""
     e = pn.entry(results, m, i)
     entry = results["ranking"][m][i]
-    if (
-        not e
-        or not entry
-        or not entry["top"]
-        or (entry["top"][0]["layer"], entry["top"][0]["channel"])
-        != (
-            layer,
-            channel,
-        )
-    ):
+    first = entry["top"][0] if entry and entry["top"] else None
+    if not e or not first or (first["layer"], first["channel"]) != (layer, channel):
         return ""
     row = pn.row(e, entry["measure"], 1)
     if row is None or row.get("undone") is None:
