@@ -23,6 +23,7 @@ def results() -> dict:
     strong = {"standard": [n, 0, 0, 0], "robust": [n - 3, 150, 120, 4]}
     r["strong_attack"] = {
         "settings": {"components": ["apgd-ce", "apgd-t"], "iterations": 25, "targets": 3, "version": "fast"},
+        "analysis": ["pgd", "fgsm"],
         "models": {
             m: {
                 "n": n,
