@@ -66,7 +66,9 @@ def test_a_rise_with_eps_is_flagged(results):
     for a in r["attacks"]["names"]:
         for m in ("standard", "robust"):
             for i, entry in enumerate(r["attacks"]["accuracy"][a][m]):
-                entry["accuracy"] = [0.9, 0.5, 0.4, 0.3][i]
+                entry.update(accuracy=[0.9, 0.5, 0.4, 0.3][i], high=[0.9, 0.5, 0.4, 0.3][i] + 0.03)
+    assert claims.masking_sentence(r) is None
+    r["attacks"]["accuracy"]["pgd"]["robust"][3]["accuracy"] = 0.42  # inside 0.4's interval: no evidence
     assert claims.masking_sentence(r) is None
     r["attacks"]["accuracy"]["pgd"]["robust"][3]["accuracy"] = 0.45
     assert claims.masking_sentence(r) == (
@@ -74,7 +76,7 @@ def test_a_rise_with_eps_is_flagged(results):
         "(ε 0.1 → 0.2: 40% → 45%)."
     )
     r["attacks"]["accuracy"]["pgd"]["robust"][2]["accuracy"] = 0.42  # neighbouring rises read as one run
-    r["attacks"]["accuracy"]["pgd"]["robust"][1]["accuracy"] = 0.4
+    r["attacks"]["accuracy"]["pgd"]["robust"][1].update(accuracy=0.4, high=0.43)
     assert claims.masking_sentence(r).endswith(": PGD for the robust model (ε 0.05 → 0.2: 40% → 45%).")
 
 

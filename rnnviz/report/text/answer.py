@@ -146,7 +146,7 @@ def _top_channels(results: dict, i: int) -> str:
     for m in MODELS:
         r = results["ranking"][m][i]
         p = [row["p_top"] for row in r["top"] if row.get("p_top") is not None]
-        share = f"; {_span(p)} of resamples keep each in their top {len(r['top'])}" if p else ""
+        share = f" (each in {_span(p)} of resamples' top {len(r['top'])})" if p else ""
         parts.append(f"the {m} model's {', '.join(channel_name(row) for row in r['top'])}{share}")
     measure = RANK_NAMES[results["ranking"][MODELS[0]][i]["measure"]]
     return (
@@ -196,7 +196,7 @@ def _size_check(results: dict, i: int) -> str:
     if not sizes or attack not in sizes or "noise" not in sizes:
         return ""
     a, n = sizes[attack], sizes["noise"]
-    return f" (mean |δ| {n['mean_abs']:.3f} against the attack's {a['mean_abs']:.3f}; {match['front']} front)"
+    return f" (mean |δ| {n['mean_abs']:.3f}, the attack's {a['mean_abs']:.3f})"
 
 
 def _confound(results: dict, i: int) -> str | None:

@@ -101,7 +101,7 @@ def _said(results: dict, m: str, i: int, numbers: Ladder, full: bool) -> str:
     if not full:
         return ""
     verdicts = _verdicts(pn.entry(results, m, i), list(zip(numbers[0], numbers[1])))
-    return f" ({verdicts}: random and similar-|F| channels)"
+    return f" ({verdicts})"
 
 
 def _values(tops: list[dict]) -> str:

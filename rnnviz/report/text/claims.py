@@ -80,8 +80,9 @@ def overstated_sentence(results: dict) -> str | None:
 
 
 def masking_sentence(results: dict) -> str | None:
-    """Where accuracy rises with eps on a grid (the fine FGSM grid, every attack's grid): one step of
-    an attack can overshoot, or gradients can be masked; either way that attack underestimates."""
+    """Where accuracy rises with eps on a grid (the fine FGSM grid, every attack's grid) beyond the
+    lower eps's Wilson interval: one step of an attack can overshoot, or gradients can be masked;
+    either way that attack underestimates. A rise of a few images inside the interval is not evidence."""
     attacks, found = results.get("attacks") or {}, []
     grids = [(a, results["config"]["eps"], attacks["accuracy"][a]) for a in attacks.get("names", [])]
     curve = attacks.get("fgsm_curve")
@@ -90,7 +91,8 @@ def masking_sentence(results: dict) -> str | None:
     for a, eps, per_model in grids:
         for m in MODELS:
             acc = [e["accuracy"] for e in per_model[m]]
-            rises = [f"ε {eps[x]:g} → {eps[y]:g}: {pct(acc[x])} → {pct(acc[y])}" for x, y in _runs(acc, eps)]
+            runs = [(x, y) for x, y in _runs(acc, eps) if acc[y] > per_model[m][x]["high"]]
+            rises = [f"ε {eps[x]:g} → {eps[y]:g}: {pct(acc[x])} → {pct(acc[y])}" for x, y in runs]
             if rises:
                 found.append(f"{attack_label(a)} for the {m} model ({' and '.join(rises)})")
     if not found:
@@ -116,23 +118,38 @@ def replication_sentence(results: dict, i: int) -> str:
     if not rep or len(rep["pairs"]) < 2:
         return f"{UNTESTED}."
     first, parts = rep["pairs"][0], []
-    for n, pair in enumerate(rep["pairs"][1:], start=1):
-        for m in MODELS:
-            o = ((pair.get("overlap") or {}).get(m) or [None] * (i + 1))[i]
-            if o is None or o.get("chance_jaccard") is None:
-                continue
-            verdict = "replicates" if o["p_chance"] < CHANCE_LEVEL else "does not replicate beyond chance"
-            parts.append(
-                f"the {m} model's top {o['k']}, carried into pair {n + 1}'s {m} model by the channel matching, "
-                f"overlaps that model's own top {o['k']} by Jaccard {o['matched_jaccard']:.2f} against "
-                f"{o['chance_jaccard']:.2f} for a random draw (p = {o['p_chance']:.2g}): it {verdict}"
-            )
-        ratio = _ratio_verdict(first["comparison"][i], pair["comparison"][i], n + 1)
+    for n, pair in enumerate(rep["pairs"][1:], start=2):
+        overlaps = [_overlap_verdict(m, o, said=bool(k)) for k, (m, o) in enumerate(_overlaps(pair, i))]
+        if overlaps:
+            parts.append(f"carried into pair {n}'s models by the channel matching, {' and '.join(overlaps)}")
+        ratio = _ratio_verdict(first["comparison"][i], pair["comparison"][i], n)
         if ratio:
             parts.append(ratio)
     if not parts:
         return f"{UNTESTED}."
-    return f"Across training seeds (pair 1 is this run's, {len(rep['pairs']) - 1} more): {'; '.join(parts)}."
+    return f"Across training seeds (pair 1 is this run's; {len(rep['pairs']) - 1} more): {'; '.join(parts)}."
+
+
+def _overlaps(pair: dict, i: int) -> list[tuple[str, dict]]:
+    """(model, overlap entry) at eps index ``i`` where the pair has a chance level to judge it by."""
+    found = []
+    for m in MODELS:
+        o = ((pair.get("overlap") or {}).get(m) or [None] * (i + 1))[i]
+        if o is not None and o.get("chance_jaccard") is not None:
+            found.append((m, o))
+    return found
+
+
+def _overlap_verdict(m: str, o: dict, said: bool) -> str:
+    """One model's matched overlap against chance; ``said``: the first model already named the measure."""
+    verdict = "replicates" if o["p_chance"] < CHANCE_LEVEL else "does not replicate beyond chance"
+    numbers = f"{o['matched_jaccard']:.2f} against {o['chance_jaccard']:.2f}"
+    if said:
+        return f"the {m} model's by {numbers} (p = {o['p_chance']:.2g}): it {verdict}"
+    return (
+        f"the {m} model's top {o['k']} overlaps that model's own top {o['k']} by Jaccard {numbers} for a "
+        f"random draw (p = {o['p_chance']:.2g}): it {verdict}"
+    )
 
 
 def _ratio_verdict(a: dict | None, b: dict | None, n: int) -> str | None:
@@ -141,7 +158,7 @@ def _ratio_verdict(a: dict | None, b: dict | None, n: int) -> str | None:
     (alo, ahi), (blo, bhi) = a["ratio_ci"], b["ratio_ci"]
     same_side = (alo > 1 and blo > 1) or (ahi < 1 and bhi < 1)
     apart = alo > bhi or blo > ahi
-    size = "its size does not (the intervals exclude each other)" if apart else "and so does its size"
+    size = "its size does not (disjoint intervals)" if apart else "and so does its size"
     direction = f"the direction replicates, {size}" if same_side else "its direction does not replicate"
     return (
         f"the standard / robust ratio is {a['ratio']:.2f}× ({alo:.2f}–{ahi:.2f}) in pair 1 and "
