@@ -18,10 +18,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.doc_table import print_table  # noqa: E402
+from rnnviz.report import TIMINGS_FILE  # noqa: E402
 
 STAGES = {  # results.json's timings key -> the stage in words
     "load_s": "load models and images",
     "attack_s": "attack + sensitivity + trust + exemplars",
+    "strong_s": "strong evaluation (APGD-CE + APGD-T)",
     "cross_s": "cross-model statistics (channel matching, CKA)",
     "replicate_s": "further pairs (--replicate)",
     "transfer_s": "transfer and the FGSM curve",
@@ -35,8 +37,12 @@ STAGES = {  # results.json's timings key -> the stage in words
 
 
 def stage_seconds(folder: Path) -> dict[str, float]:
-    """The folder's timings by stage; the report's own time is split into its PDF and the rest."""
+    """The folder's timings by stage; the report's own time (report-timings.json beside results.json,
+    or inside it in older folders) is split into its PDF and the rest."""
     timings = dict(json.loads((folder / "results.json").read_text())["timings"])
+    report = folder / TIMINGS_FILE
+    if report.is_file():
+        timings.update(json.loads(report.read_text()))
     if "report_s" in timings:
         timings["figures_html_s"] = timings.pop("report_s") - timings.get("pdf_s", 0.0)
     return timings
