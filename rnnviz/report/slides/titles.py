@@ -12,6 +12,7 @@ from collections import Counter
 
 from rnnviz.common.intervals import wilson
 from rnnviz.common.names import MODELS
+from rnnviz.report.text import claims
 from rnnviz.report.text import gallery as gallery_text
 from rnnviz.report.text.format import attack_label, attack_list, attack_name, focus_index, pct
 
@@ -21,12 +22,25 @@ def label(results: dict, i: int) -> str:
 
 
 def accuracy(results: dict) -> str:
-    i, acc, n = focus_index(results), results["accuracy"], results["n_images"]
+    """Accuracy at the focus eps with its Wilson interval: under the strongest attack measured where
+    the run has one (robust accuracy is the worst case found), else under the analysis attack."""
+    i, strong = focus_index(results), claims.measured(results)
+    if strong:
+        entries = strong["models"]
+        shown = {m: (entries[m]["accuracy"][i], *entries[m]["interval"][i]) for m in MODELS}
+    else:
+        acc, n = results["accuracy"], results["n_images"]
+        shown = {m: (acc[m][i], *wilson(round(acc[m][i] * n), n)) for m in MODELS}
 
     def with_ci(m: str) -> str:
-        low, high = wilson(round(acc[m][i] * n), n)
-        return f"{pct(acc[m][i])} (95% CI {pct(low)}–{pct(high)})"
+        value, low, high = shown[m]
+        return f"{pct(value)} (95% CI {pct(low)}–{pct(high)})"
 
+    if strong:
+        return (
+            f"At ε = {label(results, i)} the robust model keeps {with_ci('robust')} under the strongest attack "
+            f"measured, the standard model {with_ci('standard')}"
+        )
     return (
         f"At ε = {label(results, i)} the robust model still gets {with_ci('robust')} right under "
         f"{attack_name(results)}, the standard model {with_ci('standard')}"
