@@ -20,6 +20,7 @@ from matplotlib.ticker import PercentFormatter
 from rnnviz.common.names import MODELS, layer_order
 from rnnviz.report.figures.figure_workers import save
 from rnnviz.report.figures.look import COLOURS, DASHES, INK, MUTED, PAGE, Look
+from rnnviz.report.text.claims import measured
 from rnnviz.report.text.format import attack_label, attack_name, eps_text
 from rnnviz.report.validate.safety import output
 
@@ -43,7 +44,7 @@ def accuracy_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Fi
     with its band on the L∞ panel, and the analysis attacks are drawn lighter beside it."""
     eps, acc = results["config"]["eps"], results["accuracy"]
     att = results.get("attacks")
-    strong = strongest(results)
+    strong = measured(results)
     norms = [n for n in ("linf", "l2") if att and n in att["norm"].values()] or ["linf"]
     with matplotlib.rc_context(look.rc()):
         fig = Figure(figsize=look.figsize(7 if len(norms) == 1 else 11, 4.6), layout="constrained")
@@ -93,15 +94,9 @@ def _attack_curve(ax, results: dict, a: str, m: str, look: Look, light: bool = F
     ax.plot(eps, [r["accuracy"] for r in points], ls="none", alpha=fade, **look.model(m))
 
 
-def strongest(results: dict) -> dict | None:
-    """results.json's strong evaluation where it ran (models measured), else None."""
-    strong = results.get("strong_attack")
-    return strong if strong and strong.get("models") else None
-
-
 def strongest_label(results: dict) -> str:
     """``strongest measured (APGD-CE/T + FGSM, PGD)``: what the bold line is the worst case over."""
-    strong = strongest(results) or {}
+    strong = measured(results) or {}
     parts = ["APGD-CE/T" if "apgd-t" in strong["settings"]["components"] else "APGD-CE"]
     analysis = ", ".join(attack_label(a) for a in strong.get("analysis", []))
     return f"strongest measured ({parts[0]}{' + ' + analysis if analysis else ''})"
@@ -139,7 +134,7 @@ def _attack_legend(results: dict, trained: bool, look: Look) -> list:
         handles.append(
             Line2D([], [], color=INK, ls=DASHES.get(a, ":"), lw=1.8 * look.line, label=plain(attack_label(a) + fine))
         )
-    if strongest(results):
+    if measured(results):
         handles.append(Line2D([], [], color=INK, ls="-", lw=2.8 * look.line, label=plain(strongest_label(results))))
     handles.append(Patch(color=MUTED, alpha=0.25, lw=0, label="95% Wilson interval"))
     if trained and train:

@@ -9,7 +9,8 @@ from pathlib import Path
 from rnnviz.common.names import MODELS
 from rnnviz.report.figures import attacks as attack_plots
 from rnnviz.report.figures.look import DASHES
-from rnnviz.report.figures.plots import strongest, strongest_label
+from rnnviz.report.figures.plots import strongest_label
+from rnnviz.report.text.claims import measured
 from rnnviz.report.text.format import attack_label, focus_index, pct
 
 OTHER = {"standard": "robust", "robust": "standard"}
@@ -75,7 +76,7 @@ def accuracy_caption(results: dict) -> str:
     lines = ", ".join(f"{attack_label(a)} {_DASH_WORDS.get(DASHES.get(a, ':'), 'dotted')}" for a in att["names"])
     run = "The run's attack" if len(att["names"]) == 1 else "Every attack of the run"
     parts = [f"{run}: {lines}; the shaded bands are 95% Wilson intervals."]
-    if strongest(results):
+    if measured(results):
         parts.append(
             f"The bold solid lines are each model's {strongest_label(results)}: an image counts as right at an ε "
             "only if every attack, at that ε and every smaller one, left it right."
