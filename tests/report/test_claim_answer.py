@@ -6,7 +6,7 @@ import re
 import pytest
 from fixtures.make_results import make_results
 
-from rnnviz.report.text.answer import advice, answer_sentences, page_one
+from rnnviz.report.text.answer import advice, brief, cause_sentences
 from rnnviz.report.text.patch_numbers import MIN_FLIPPED
 
 
@@ -16,14 +16,14 @@ def load(tmp_path):
     return results
 
 
-def test_the_answer_names_channels_and_every_attacks_accuracy(tmp_path):
+def test_the_answer_names_channels_and_every_attack(tmp_path):
     results = load(tmp_path)
-    text = " ".join(answer_sentences(results))
+    text = " ".join(brief(results))
     top = results["ranking"]["standard"][-1]["top"][0]
     assert re.search(rf"{re.escape(top['layer'])} ch\d+", text)
     for name in results["attacks"]["names"]:
         assert name.upper() in text
-    assert page_one(results)[0].startswith("On clean images")
+    assert brief(results)[0].startswith("On clean images")
 
 
 def test_no_causal_result_where_the_attack_flipped_too_few_patched_images(tmp_path):
@@ -31,7 +31,7 @@ def test_no_causal_result_where_the_attack_flipped_too_few_patched_images(tmp_pa
     for e in results["patching"]["robust"]:
         if e:
             e["accuracy_adv"] = e["accuracy_clean"] - (MIN_FLIPPED - 1) / e["n_images"]
-    text = " ".join(answer_sentences(results))
+    text = " ".join(cause_sentences(results))  # section 4's opening
     assert "No causal result for the robust model" in text
     assert re.search(rf"{MIN_FLIPPED - 1} of \d+ at ε", text) and "so there is no verdict" in text
     assert "putting back the clean values of the standard model" in text

@@ -14,18 +14,6 @@ from rnnviz.report.text.cause import cause_line, cause_sentence
 from rnnviz.report.text.format import attack_label, attack_list, eps_text, focus_index, pct
 
 
-def page_one(results: dict) -> list[str]:
-    """The summary list of page 1: clean accuracy, the answer, the cross-model ratio, stability and
-    caveats; folders without the answer's numbers keep the older summary."""
-    answer = answer_sentences(results)
-    if not answer:
-        return summary.summary_sentences(results)
-    rest = [summary.sensitivity_ratio_sentence(results), summary.stability_sentence(results)]
-    if not pn.enabled(results):  # say that cause was not tested, rather than nothing
-        rest.append(summary.patching_sentence(results))
-    return [s for s in [summary.clean_sentence(results), *answer, *rest] if s]
-
-
 def brief(results: dict) -> list[str]:
     """Page 1 of the brief: clean accuracy, every attack's accuracy, which channels, how specific
     they are and whether they cause the errors, and the caveats; page 2 states trust and the attacks
@@ -72,22 +60,6 @@ def cause_sentences(results: dict) -> list[str]:
     if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
         return []
     return [s for s in (cause_sentence(results, m, i) for m in MODELS) if s]
-
-
-def answer_sentences(results: dict) -> list[str]:
-    """Page 1, most important first; sentences whose numbers are missing are left out."""
-    i = focus_index(results)
-    if results["config"]["eps"][i] == 0 or not all(results["ranking"][m][i] for m in MODELS):
-        return []
-    out = [*_robustness(results, i), *(_channels(results, m, i) for m in MODELS)]
-    out += [claims.replication_sentence(results, i), _specific(results, i)]
-    out += [
-        _confound(results, i),
-        *(cause_sentence(results, m, i) for m in MODELS),
-        _layers(results, i),
-        *advice(results),
-    ]
-    return [s for s in out if s]
 
 
 def channel_name(row: dict) -> str:
