@@ -21,6 +21,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from rnnviz.report.figures import look
+
 PREFIX = "data:image/png;base64,"
 
 
@@ -70,7 +72,7 @@ def paletted(data: bytes, colours: int, width: int | None = None) -> bytes:
             rgb = rgb.resize((width, round(rgb.height * width / rgb.width)), Image.Resampling.NEAREST)
         small = rgb.quantize(colours, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
         out = io.BytesIO()
-        small.save(out, "PNG", optimize=True, dpi=img.info.get("dpi", (72, 72)))
+        small.save(out, "PNG", dpi=img.info.get("dpi", (72, 72)), **look.PNG_OPTIONS)
     return out.getvalue()
 
 

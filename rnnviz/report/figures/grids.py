@@ -16,6 +16,7 @@ from matplotlib import font_manager
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from rnnviz.common.files import atomic_path
+from rnnviz.report.figures import look
 from rnnviz.report.figures.look import INK, MUTED
 
 DPI = 200
@@ -220,5 +221,5 @@ def save_image(img: Image.Image, path: Path) -> Image.Image:
     Returns the image as written (with its white border), so its size can be measured."""
     framed = ImageOps.expand(img, border=PAD, fill="white")
     with atomic_path(path) as tmp:
-        framed.save(tmp, format="PNG", dpi=(DPI, DPI), optimize=True)
+        framed.save(tmp, format="PNG", dpi=(DPI, DPI), **look.PNG_OPTIONS)
     return framed
