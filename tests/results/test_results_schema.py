@@ -32,6 +32,8 @@ def test_the_schema_names_what_rnnviz_names():
     render = props["renders"]["items"]["properties"]
     assert render["model"]["enum"] == list(MODELS) and render["recipe"]["enum"] == list(RECIPES)
     assert list(props["accuracy"]["properties"]) == list(MODELS)
+    condition = s["$defs"]["overlap"]["properties"]["conditions"]["items"]["properties"]
+    assert condition["attack"]["enum"] == [*ATTACKS, "noise"]  # every attack, and the noise baseline
 
 
 def test_the_committed_doc_is_the_generated_one():
