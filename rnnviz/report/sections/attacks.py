@@ -79,7 +79,8 @@ def accuracy_caption(results: dict) -> str:
     if measured(results):
         parts.append(
             f"The bold solid lines are each model's {strongest_label(results)}: an image counts as right at an ε "
-            "only if every attack, at that ε and every smaller one, left it right."
+            "only if every attack, at that ε and every smaller one, left it right. Each other line, one attack "
+            "alone, is an upper bound on robust accuracy."
         )
     if att.get("fgsm_curve"):
         parts.append("The FGSM line follows a fine ε grid (one gradient per image); its markers are the run's ε.")

@@ -32,6 +32,7 @@ from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import matching as matching_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
+from rnnviz.report.text.claims import measured
 from rnnviz.report.text.format import attack_name, eps_text, focus_index, pct
 from rnnviz.report.validate.safety import output
 
@@ -132,18 +133,21 @@ def _accuracy(results: dict, root: Path) -> ReportFigure:
         b, lead = spot
         sweet = (
             f"The shaded band marks the sweet spot, ε = {eps_text(results, b)}, where the robust "
-            f"model's lead is largest ({100 * lead:.0f} percentage points)."
+            f"model's lead under {attack_name(results)} is largest ({100 * lead:.0f} percentage points)."
         )
     else:
         sweet = "The robust model is never ahead at these ε, so no sweet spot is marked."
+    if measured(results):  # the bold lines are the strongest attack; the caption's last part says so
+        what, bound = "under attack", ""
+    else:
+        what, bound = f"after an ε-sized {attack_name(results)} attack", _upper_bound(results)
     return _figure(
         root,
         "accuracy_vs_eps",
         "Accuracy under attack vs ε",
-        f"Share of the {results['n_images']} test images each model classifies correctly after "
-        f"an ε-sized {attack_name(results)} attack (each model attacked with its own gradient). "
-        f"Tick labels give ε in [0, 1] pixel units and, below, in /255. {sweet} "
-        f"{_upper_bound(results)}{attack_section.accuracy_caption(results)}".rstrip(),
+        f"Share of the {results['n_images']} test images each model classifies correctly {what} "
+        f"(each model attacked with its own gradient). Tick labels give ε in [0, 1] pixel units and, "
+        f"below, in /255. {sweet} {bound}{attack_section.accuracy_caption(results)}".rstrip(),
         plot=True,
     )
 
