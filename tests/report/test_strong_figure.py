@@ -13,6 +13,7 @@ from rnnviz.common.intervals import wilson
 from rnnviz.common.names import MODELS
 from rnnviz.report import load_results
 from rnnviz.report.figures.plots import accuracy_plot, strongest_label
+from rnnviz.report.sections.catalogue import _accuracy
 
 
 def _with_strong(root, **change) -> dict:
@@ -66,3 +67,15 @@ def test_strong_attack_goes_through_the_schema(tmp_path):
     _with_strong(root, settings={"version": "fastest"})
     with pytest.raises(UsageError, match="strong_attack.settings"):
         load_results(root)
+
+
+def test_the_caption_reads_the_bold_line_as_the_strongest_and_each_attack_as_an_upper_bound(tmp_path):
+    root = make_results(tmp_path, renders=False, exemplars=False, **SMALL)
+    results = _with_strong(root)
+    caption = _accuracy(results, root).caption
+    assert "correctly under attack (each model" in caption and "after an ε-sized" not in caption
+    assert "Each other line, one attack alone, is an upper bound on robust accuracy." in caption
+    results["strong_attack"] = None  # an older folder: the analysis attack's line, called an upper bound
+    caption = _accuracy(results, root).caption
+    assert "after an ε-sized PGD attack" in caption and "PGD accuracy is an upper bound" in caption
+    assert "Each other line" not in caption
