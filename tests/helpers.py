@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -88,3 +93,31 @@ def undeclared_keys(value, node=None, path: str = "") -> list[str]:
         for j, item in enumerate(value):
             found += undeclared_keys(item, node["items"], f"{path}[{j}]")
     return found
+
+
+# rnnviz-report in a child process that prints its peak RSS (VmHWM) last, whatever the exit
+_CLI_CHILD = """
+import sys
+from rnnviz.cli import main
+try:
+    code = main(sys.argv[1:])
+finally:
+    peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+    print("peak-kB", peak.split()[1])
+sys.exit(code)
+"""
+
+
+def run_cli_child(argv: list[str], cwd: Path | None = None, **env: str) -> tuple[int, list[str], float]:
+    """(exit code, stderr lines, peak RSS in MB) of ``rnnviz-report argv`` in a fresh process."""
+    repo = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, "-c", _CLI_CHILD, *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(repo), **env},
+        timeout=600,
+    )
+    peak_kb = next(int(line.split()[1]) for line in run.stdout.splitlines() if line.startswith("peak-kB"))
+    return run.returncode, run.stderr.strip().splitlines(), peak_kb / 1024

@@ -8,14 +8,13 @@ import copy
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from fixtures.make_results import SMALL, make_results
 from fixtures.record import RECORDED
+from helpers import run_cli_child
 
 from rnnviz.cli import main
 from rnnviz.common.files import text_name, text_values
@@ -171,35 +170,16 @@ def test_a_field_past_its_limit_or_rule_is_refused_in_one_line(tmp_path, capsys,
     assert err.startswith("rnnviz-report: error: results.json: ") and expected in err, err
 
 
-CHILD = """
-import sys
-from rnnviz.cli import main
-try:
-    code = main(sys.argv[1:])
-finally:
-    peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
-    print("peak-kB", peak.split()[1])
-sys.exit(code)
-"""
-
-
 @pytest.mark.slow  # a child process per case, reading folders up to 60 MB: make test-all
 @pytest.mark.parametrize("case", list(AMPLIFIED))
 def test_amplified_folders_are_refused_with_bounded_memory(tmp_path, case):
     root = damaged(tmp_path, AMPLIFIED[case][0])
     start = time.perf_counter()
-    run = subprocess.run(
-        [sys.executable, "-c", CHILD, "--from", str(root), "--quiet"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=600,
-    )
-    peak = next(int(line.split()[1]) for line in run.stdout.splitlines() if line.startswith("peak-kB")) / 1024
+    code, err, peak = run_cli_child(["--from", str(root), "--quiet"])
     seconds = time.perf_counter() - start
-    print(f"{case}: exit {run.returncode}, {peak:.0f} MB peak RSS, {seconds:.1f} s: {run.stderr.strip()}")
-    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
-    assert AMPLIFIED[case][1] in run.stderr
+    print(f"{case}: exit {code}, {peak:.0f} MB peak RSS, {seconds:.1f} s: {err}")
+    assert code == 2 and len(err) == 1, err
+    assert AMPLIFIED[case][1] in err[0]
     assert peak < 1500  # the 1500 x 1500 grids are 60 MB of JSON; parsing them is the peak
     assert not (root / "report.html").exists()
 

@@ -5,7 +5,6 @@ one-line messages."""
 import http.server
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli_child
 from PIL import Image
 
 import rnnviz.pipeline.stages as stages
@@ -63,31 +63,9 @@ def one_line(capsys) -> str:
     return err
 
 
-CHILD = """
-import sys
-from rnnviz.cli import main
-try:
-    code = main(sys.argv[1:])
-finally:
-    peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
-    print("peak-kB", peak.split()[1])
-sys.exit(code)
-"""
-
-
 def _run_child(argv: list[str], cwd: Path, **env: str) -> tuple[int, list[str], float]:
-    """(exit code, stderr lines, peak RSS in MB) of ``rnnviz-report argv`` in a child process."""
-    environ = {**os.environ, "PYTHONPATH": str(REPO), "RNNVIZ_CACHE": str(cwd / "cache"), "RNNVIZ_OFFLINE": "1"}
-    run = subprocess.run(
-        [sys.executable, "-c", CHILD, *argv],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**environ, **env},
-        timeout=600,
-    )
-    peak_kb = next(int(line.split()[1]) for line in run.stdout.splitlines() if line.startswith("peak-kB"))
-    return run.returncode, run.stderr.strip().splitlines(), peak_kb / 1024
+    """(exit code, stderr lines, peak RSS in MB) of ``rnnviz-report argv`` offline, with its own cache."""
+    return run_cli_child(argv, cwd, RNNVIZ_CACHE=str(cwd / "cache"), RNNVIZ_OFFLINE="1", **env)
 
 
 # ------------------------------------------------------------------ 1. a 102-byte image that costs gigabytes
