@@ -71,22 +71,17 @@ def _primary(results: dict) -> str:
 
 
 def _accuracy(results: dict, i: int) -> str | None:
-    """Every attack's accuracy at the focus eps, with its Wilson interval; why the primary leads. Where
-    the strongest attack leads page 1, only the attack the analysis follows."""
+    """Every attack's accuracy at the focus eps, with its Wilson interval, and why the primary leads
+    (a folder without a strong evaluation)."""
     attacks = results.get("attacks")
     if not attacks:
         return None
-    primary = attack_list(results["config"])[0]
-    names = [primary] if claims.measured(results) else attacks["names"]
     parts = []
-    for a in names:
+    for a in attacks["names"]:
         acc = [attacks["accuracy"][a][m][i] for m in MODELS]
         parts.append(f"{attack_label(a)} leaves the standard model {_acc(acc[0])} and the robust model {_acc(acc[1])}")
-    chosen = results.get("primary_attack") or {}
-    why = ""
-    if len(attacks["names"]) > 1 and chosen:
-        rule = "you chose it" if chosen["rule"].startswith("chosen") else "the lowest robust accuracy at ε = "
-        why = f"; {_primary(results)} drives the analysis below ({rule}{'' if rule[0] == 'y' else _eps(chosen['eps'])})"
+    reason = _primary_reason(results)
+    why = f"; {_primary(results)} drives the analysis below ({reason})" if reason else ""
     return f"At ε = {eps_text(results, i)}, {'; '.join(parts)} correct{why}."
 
 
@@ -134,12 +129,19 @@ def _span(values: list[float]) -> str:
 
 def _why_primary(results: dict) -> str:
     """The attack the analysis follows, and why, where the run had a choice."""
+    reason = _primary_reason(results)
+    return f"{_primary(results)} (the analysis attack: {reason})" if reason else _primary(results)
+
+
+def _primary_reason(results: dict) -> str | None:
+    """Why the analysis follows its attack, where the run had several: the user's choice or the
+    lowest robust accuracy (``primary_attack.rule``)."""
     chosen = results.get("primary_attack") or {}
     if len((results.get("attacks") or {}).get("names", [])) < 2 or not chosen:
-        return _primary(results)
+        return None
     if chosen["rule"].startswith("chosen"):
-        return f"{_primary(results)} (your choice for the analysis)"
-    return f"{_primary(results)} (the analysis attack: the lowest robust accuracy at ε = {_eps(chosen['eps'])})"
+        return "you chose it"
+    return f"the lowest robust accuracy at ε = {_eps(chosen['eps'])}"
 
 
 def _specific(results: dict, i: int) -> str | None:
