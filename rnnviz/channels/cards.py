@@ -12,6 +12,7 @@ classes, indices after the analysed images'); every row names its image's class.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,7 +27,8 @@ from rnnviz.channels.maps import (
     first_conv,
     map_scale,
 )
-from rnnviz.common.names import MODELS, channel_key, parse_channel_key, slug
+from rnnviz.channels.shown import ShownChannels
+from rnnviz.common.names import MODELS, channel_key, eps_key, parse_channel_key, slug
 from rnnviz.data.pool import ExemplarPool, PooledImages
 from rnnviz.sweep.accumulators import merged
 from rnnviz.sweep.analysis import ModelAnalysis
@@ -35,63 +37,75 @@ from rnnviz.sweep.exemplars import TopExemplars
 from rnnviz.sweep.passes import eval_mode
 
 
-def card_channels(results: dict, model: str) -> dict[str, list[int]]:
-    """Layer -> channels of the union of the model's top-k over eps (what its gallery shows)."""
-    chosen: dict[str, set[int]] = {}
-    for per_eps in results["top_channels"][model]:
-        for row in per_eps:
-            chosen.setdefault(row["layer"], set()).add(int(row["channel"]))
-    return {layer: sorted(chs) for layer, chs in chosen.items()}
+@dataclass(frozen=True)
+class CardImages:
+    """The images a card's exemplar indices point into: the analysed ``images`` with their ``labels``
+    and, with a ``pool`` (``mode`` "all"), the pool's images after them, whose clean top-n per model
+    (``pool_top``) widen the clean lists. ``class_name`` names each row's class (its label index)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    pool: ExemplarPool | None = None
+    pool_top: dict[str, TopExemplars] | None = None
+    mode: str = "chosen"
+    class_name: Callable[[int], str] | None = None
+
+
+@dataclass(frozen=True)
+class Remake:
+    """How the sweep made its adversarial images (attack, eps, PGD settings, seed), so a card re-makes
+    exactly the ones it measured; ``device`` is where the small re-making pass runs."""
+
+    attack: str
+    eps: list[float]
+    pgd: PGDSettings
+    seed: int
+    device: str
 
 
 def write_cards(
     out: Path,
-    results: dict,
+    shown: dict[str, ShownChannels],
     modules: dict,
-    images: torch.Tensor,
-    labels: torch.Tensor,
     analyses: dict[str, ModelAnalysis],
-    *,
-    attack_name: str,
-    pgd: PGDSettings,
-    seed: int,
-    device: str,
-    pool: ExemplarPool | None = None,
-    pool_exemplars: dict[str, TopExemplars] | None = None,
-    pool_mode: str = "chosen",
-    class_name: Callable[[int], str] | None = None,
+    source: CardImages,
+    remake: Remake,
 ) -> dict | None:
-    """Write every card's pictures; returns results.json's ``exemplars`` (None when none were kept).
+    """Write the cards of every model's top channels (``shown``); returns results.json's ``exemplars``
+    (None when the sweep kept none).
 
-    With a ``pool`` (and its ``pool_exemplars``, model -> clean top-n) the clean lists are the
-    analysed images' and the pool's merged; change lists and ``best_analysed`` stay the analysed
-    images' own. Each row names its image's class (``class_name`` of its label index).
+    With a pool the clean lists are the analysed images' and the pool's merged; the change lists and
+    ``best_analysed`` stay the analysed images' own (the renders start from the latter).
     """
     first = analyses[MODELS[0]].exemplars
     if first is None:
         return None
-    eps = results["config"]["eps"]
-    pooled = PooledImages(images, labels, pool)
-    cards: dict = {"n": first.n, "pool": pool_record(pool, pool_mode, class_name)}
+    pooled = PooledImages(source.images, source.labels, source.pool)
+    cards: dict = {"n": first.n, "pool": pool_record(source.pool, source.mode, source.class_name)}
     for m in MODELS:
-        exemplars = analyses[m].exemplars
-        assert exemplars is not None
-        chosen = card_channels(results, m)
-        summary = exemplars.summary(chosen, eps)
-        for card in summary.values():
-            card["best_analysed"] = dict(card["clean"][0]) if card["clean"] else None
-        if pool is not None and pool_exemplars is not None:
-            shown = merged([exemplars, pool_exemplars[m]]).summary(chosen, eps)
-            for key, card in summary.items():
-                card["clean"] = shown[key]["clean"]
-        adversarial = _adversarial_images(modules[m], images, labels, summary, eps, attack_name, pgd, seed, device)
+        summary = _summary(analyses[m], shown[m].by_layer(), source, m, remake.eps)
+        adversarial = _adversarial_images(modules[m], source, summary, remake)
         for key, card in summary.items():
             layer, ch = parse_channel_key(key)
             folder = f"figures/cards/{m}/{slug(layer)}-{ch}"
-            _label_rows(card, pooled, class_name)
-            card.update(_draw(out, folder, modules[m], layer, ch, pooled, card, adversarial))
+            _label_rows(card, pooled, source.class_name)
+            card.update(_draw(out, folder, (modules[m], layer, ch), pooled, card, adversarial))
         cards[m] = summary
     return cards
+
+
+def _summary(analysis: ModelAnalysis, chosen: dict[str, list[int]], source: CardImages, model: str, eps) -> dict:
+    """The cards' exemplar lists: the sweep's own, with the pool's clean top-n merged in where given."""
+    exemplars = analysis.exemplars
+    assert exemplars is not None
+    summary = exemplars.summary(chosen, eps)
+    for card in summary.values():
+        card["best_analysed"] = dict(card["clean"][0]) if card["clean"] else None
+    if source.pool is not None and source.pool_top is not None:
+        shown = merged([exemplars, source.pool_top[model]]).summary(chosen, eps)
+        for key, card in summary.items():
+            card["clean"] = shown[key]["clean"]
+    return summary
 
 
 def pool_record(pool: ExemplarPool | None, mode: str, class_name: Callable[[int], str] | None) -> dict:
@@ -117,27 +131,29 @@ def _label_rows(card: dict, pooled: PooledImages, class_name: Callable[[int], st
             row["class"] = class_name(pooled.label(row["index"]))
 
 
-def _adversarial_images(model, images, labels, summary: dict, eps: list[float], name, pgd, seed, device) -> dict:
+def _adversarial_images(model, source: CardImages, summary: dict, remake: Remake) -> dict:
     """(eps key, image index) -> the adversarial image the sweep made, for every change exemplar."""
     made = {}
-    for e in eps:
+    for e in remake.eps:
         if e == 0:
             continue
-        key = repr(float(e))
+        key = eps_key(e)
         wanted = sorted({row["index"] for card in summary.values() for row in card["change"].get(key, [])})
         if not wanted:
             continue
         index = torch.tensor(wanted)
-        x, y = images[index].to(device), labels[index].to(device)
+        x, y = source.images[index].to(remake.device), source.labels[index].to(remake.device)
         with eval_mode(model):
-            x_adv = attack(name, model, x, y, e, pgd, seed=seed, indices=index).detach().cpu()
+            x_adv = attack(remake.attack, model, x, y, e, remake.pgd, seed=remake.seed, indices=index).detach().cpu()
         made.update({(key, i): x_adv[j] for j, i in enumerate(wanted)})
     return made
 
 
-def _draw(out: Path, folder: str, model, layer: str, ch: int, images, card: dict, adversarial: dict) -> dict:
-    """The card's sheets: clean exemplars with their maps, per eps the change exemplars (clean |
-    adversarial | |dF|), colour bars on the channel's own scale, and the first layer's filter."""
+def _draw(out: Path, folder: str, unit: tuple, images, card: dict, adversarial: dict) -> dict:
+    """The card's sheets for ``unit`` (model, layer, channel): clean exemplars with their maps, per eps
+    the change exemplars (clean | adversarial | |dF|), colour bars on the channel's own scale, and the
+    first layer's filter."""
+    model, layer, ch = unit
     (out / folder).mkdir(parents=True, exist_ok=True)
     clean_index = [row["index"] for row in card["clean"]]
     clean = activation_maps(model, layer, ch, images[clean_index]).clean if clean_index else None

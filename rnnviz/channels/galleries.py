@@ -15,48 +15,38 @@ import numpy as np
 import torch
 from PIL import Image
 
+from rnnviz.channels.shown import ShownChannels
 from rnnviz.common.files import atomic_path
-from rnnviz.common.names import MODELS, layer_order, parse_channel_key, slug
+from rnnviz.common.names import MODELS, parse_channel_key, slug
 from rnnviz.common.spectrum import high_frequency_share
 from rnnviz.data.images import ImageSet
-from rnnviz.measures.matching import partner_channels
 from rnnviz.models.loading import LoadedModel
 from rnnviz.settings.config import Config
 from rnnviz.sweep.distributed import Distributed, split_evenly
-
-
-def gallery_channels(results: dict, model: str) -> list[tuple[str, int]]:
-    """The union of the model's top-k over eps, in network order then channel: what its gallery shows;
-    for the robust model also the partners of the standard top-k (the matched-pairs gallery's right side)."""
-    chosen = {(r["layer"], r["channel"]) for per in results["top_channels"][model] for r in per}
-    if model == "robust":
-        chosen |= set(partner_channels(results.get("matching")))
-    order = layer_order(results["config"]["layers"], [layer for layer, _ in chosen])
-    return sorted(chosen, key=lambda lc: (order.index(lc[0]), lc[1]))
 
 
 def render_galleries(
     cfg: Config,
     out: Path,
     models: dict[str, LoadedModel],
-    results: dict,
-    progress: bool = True,
+    shown: dict[str, ShownChannels],
+    cards: dict | None = None,
     images: ImageSet | None = None,
+    progress: bool = True,
 ) -> list[dict]:
-    """Render the union of top-k channels over all eps, once per model and recipe.
+    """Render every model's shown channels (``shown``), once per recipe.
 
-    ``accent`` starts each channel from its best real image (``results["exemplars"]``' best analysed
-    image, an index into ``images``); without exemplars or images it is skipped, and so is a
-    channel that has no clean exemplar.
+    ``accent`` starts each channel from its best real image (``cards``, results.json's ``exemplars``:
+    its ``best_analysed``, an index into ``images``); without cards or images it is skipped, and so is
+    a channel that has no clean exemplar.
     """
     from rnnviz.channels import featvis
 
     entries = []
     for m in MODELS:
-        channels = gallery_channels(results, m)
-        max_act = {parse_channel_key(key): v for key, v in results["channel_max_activation"][m].items()}
+        channels = shown[m].gallery()
         for recipe in cfg.recipes:
-            seeds = _seed_images(results, m, images) if recipe == "accent" else None
+            seeds = seed_images(cards, m, images) if recipe == "accent" else None
             if recipe == "accent" and not seeds:
                 continue
             renders = featvis.render_channels(
@@ -70,7 +60,7 @@ def render_galleries(
                 device=cfg.device,
                 grayscale=models[m].grayscale,
                 diversity=cfg.diversity,
-                max_activation=max_act,
+                max_activation=dict(shown[m].peaks),
                 progress=f"render {m} ({recipe})" if progress else None,
                 seeds=seeds,
             )
@@ -78,18 +68,14 @@ def render_galleries(
     return entries
 
 
-def _seed_images(results: dict, model: str, images: ImageSet | None) -> dict[tuple[str, int], torch.Tensor]:
-    """(layer, channel) -> the channel's top clean exemplar, (3, H, W) in [0, 1]; empty when the
-    run has no exemplars or no images."""
-    exemplars = (results.get("exemplars") or {}).get(model) or {}
+def seed_images(cards: dict | None, model: str, images: ImageSet | None) -> dict[tuple[str, int], torch.Tensor]:
+    """(layer, channel) -> the channel's best analysed clean image, (3, H, W) in [0, 1], from the
+    cards' entries; empty when the run has no cards or no images."""
     if images is None:
         return {}
     seeds = {}
-    for key, entry in exemplars.items():
-        entry = entry or {}
-        # the best analysed image (the renders' target); clean[0] may be a pool image, or in runs
-        # from before the pool, is that image
-        best = entry["best_analysed"] if "best_analysed" in entry else (entry.get("clean") or [None])[0]
+    for key, entry in ((cards or {}).get(model) or {}).items():
+        best = (entry or {}).get("best_analysed")
         if best:
             seeds[parse_channel_key(key)] = images.images[int(best["index"])]
     return seeds
@@ -147,15 +133,15 @@ class RenderJob:
 
 
 def render_jobs(
-    cfg: Config, models: dict[str, LoadedModel], results: dict, images: ImageSet | None = None
+    cfg: Config, shown: dict[str, ShownChannels], cards: dict | None = None, images: ImageSet | None = None
 ) -> list[RenderJob]:
     """What ``render_galleries`` renders, as jobs (channels without an accent seed left out)."""
     jobs = []
     for m in MODELS:
-        channels = gallery_channels(results, m)
-        max_act = {parse_channel_key(key): v for key, v in results["channel_max_activation"][m].items()}
+        channels = shown[m].gallery()
+        max_act = dict(shown[m].peaks)
         for recipe in cfg.recipes:
-            seeds = _seed_images(results, m, images) if recipe == "accent" else None
+            seeds = seed_images(cards, m, images) if recipe == "accent" else None
             if recipe == "accent":
                 if not seeds:
                     continue

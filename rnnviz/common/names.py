@@ -62,6 +62,12 @@ def parse_channel_key(key: str) -> tuple[str, int]:
     return layer, int(channel)
 
 
+def eps_key(eps: float) -> str:
+    """``0.1`` -> ``"0.1"``: how results.json keys a per-eps entry of a mapping (the cards' change
+    lists, the schema's ``x-eps-keys``): ``repr`` of the float, so every distinct eps has its own key."""
+    return repr(float(eps))
+
+
 def slug(text: str) -> str:
     """A file-name-safe, lower-case form of ``text`` (``layer3.1`` -> ``layer3-1``)."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"

@@ -79,6 +79,11 @@ def plan(version: str, seed: int, eps, attacks) -> StrongPlan | None:
     return StrongPlan(version, VERSIONS[version], seed, tuple(float(e) for e in eps), linf)
 
 
+def run_plan(cfg) -> StrongPlan | None:
+    """The strong evaluation of a run's ``Config`` (None with ``--strong-attack off``)."""
+    return plan(cfg.strong_attack, cfg.seed, cfg.eps, cfg.attack)
+
+
 def skipped(strong: StrongPlan) -> str:
     """Why the strong evaluation did not run, or "" where it does."""
     if strong.analysis:

@@ -1,8 +1,8 @@
 """The whole job, stage by stage: models -> images -> attack + sensitivity -> renders -> folder.
 
-Each stage writes what it finished before the next starts (results.json is rewritten after the
-attack and again after the renders), so an interrupted run loses nothing that is done, and the
-render cache makes a rerun with the same settings resume where it stopped. ``run`` changes
+results.json is assembled and written once, at the end (``rnnviz.results.build``); a render that is
+interrupted first writes what was measured, so an interrupted run loses nothing that is done, and
+the render cache makes a rerun with the same settings resume where it stopped. ``run`` changes
 neither its ``Config`` nor any global state (every random draw has its own generator).
 
 This module only orders the stages and carries their parts between the ranks: what a stage
@@ -27,14 +27,17 @@ from rnnviz.pipeline.shards import merge_analyses, merge_measured, merge_strong
 from rnnviz.pipeline.stages import (
     attack_stage,
     cross_stage,
+    findings,
     patch_plans,
     patch_stage,
+    run_facts,
     side_stage,
     strong_right,
     strong_stage,
-    write_measurements,
+    write_pictures,
 )
-from rnnviz.results.build import write_results
+from rnnviz.results.build import assemble, write_results
+from rnnviz.results.parts import Findings, Measured, Pictures
 from rnnviz.results.runfolder import RunFolder, claim
 from rnnviz.settings.config import Config
 from rnnviz.sweep.distributed import Distributed, session
@@ -79,7 +82,7 @@ def _path(folder: RunFolder | None) -> Path:
 
 def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
     t0 = time.perf_counter()
-    main, progress = ctx.is_main, progress and ctx.is_main
+    main = ctx.is_main
     job = prepare(cfg, ctx)
     job = replace(job, replicas=tuple(load_replicas(job.work, ctx, job.models, list(job.work.layers or []))))
     with ExitStack() as stack:
@@ -90,22 +93,33 @@ def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
         )
         out = ctx.share("claiming the output folder", lambda: _path(folder))
         timings = {"load_s": _since(t0)}
-        job, results = _measure(job, out, progress, timings)
+        job, measured = _measure(job, progress and main, timings)
+        made = ctx.stage("writing the pictures", lambda: _pictures(job, out, measured, timings) if main else None)
+
+        def write(renders: list[dict]) -> None:
+            found, pictures = _held(made)
+            whole = assemble(run_facts(job), _held(measured), found, replace(pictures, renders=renders), timings)
+            write_results(out, whole, _held(measured).by_attack)
+
+        renders: list[dict] = []
         if cfg.quality != "none":
             t = time.perf_counter()
-            renders = _render(job, out, results, progress)
-            if main:
-                _held(results)["renders"] = renders
-                timings["render_s"] = _since(t)
-            ctx.stage("writing the results", lambda: write_results(out, _held(results)) if main else None)
+            try:
+                renders = _render(job, out, made, progress and main) or []
+            except BaseException:  # an interrupted render keeps what was measured
+                if main:
+                    write([])
+                raise
+            timings["render_s"] = _since(t)
+        ctx.stage("writing the results", lambda: write(renders) if main else None)
         ctx.stage("finishing", lambda: _held(folder).finish() if main else None)
     return out
 
 
-def _measure(job: Job, out: Path, progress: bool, timings: dict) -> tuple[Job, dict | None]:
-    """The attack, transfer and patching stages on every rank's shard; rank 0 merges the parts and
-    writes the measured files. Returns the job with its primary attack first (the strongest, or the
-    one chosen) and results.json's dict (None on the other ranks)."""
+def _measure(job: Job, progress: bool, timings: dict) -> tuple[Job, Measured | None]:
+    """The attack, transfer and patching stages on every rank's shard; rank 0 merges the parts.
+    Returns the job with its primary attack first (the strongest, or the one chosen) and the merged
+    measurement (None on the other ranks)."""
     ctx = job.ctx
     t = time.perf_counter()
     shards = ctx.gather("the attack", lambda: attack_stage(job, progress))
@@ -136,24 +150,34 @@ def _measure(job: Job, out: Path, progress: bool, timings: dict) -> tuple[Job, d
     pool = ctx.gather("the exemplar pool", lambda: pool_stage(job))
     timings["pool_s"] = _since(t)
 
-    def write() -> dict:
+    def merge() -> Measured:
         measured = merge_measured(_held(by_attack), _held(side), _held(counts), _held(cross))
         merged = merge_replicas(job, replicas) if replicas else None
-        whole = replace(
+        return replace(
             measured, primary=chosen, replicas=merged, pool=merge_pool(_held(pool)), strong=merge_strong(_held(strong))
         )
-        return write_measurements(job, out, whole, timings)
 
-    return job, ctx.stage("writing the results", lambda: write() if ctx.is_main else None)
+    return job, ctx.stage("merging the measurements", lambda: merge() if ctx.is_main else None)
 
 
-def _render(job: Job, out: Path, results: dict | None, progress: bool) -> list[dict] | None:
+def _pictures(job: Job, out: Path, measured: Measured | None, timings: dict) -> tuple[Findings, Pictures]:
+    """Rank 0: the findings of the merged measurement, and the example images and cards they lead to."""
+    found = findings(job, _held(measured))
+    return found, write_pictures(job, out, _held(measured), found, timings)
+
+
+def _render(job: Job, out: Path, made: tuple[Findings, Pictures] | None, progress: bool) -> list[dict] | None:
     """The feature visualizations: in one process directly, under torchrun split across the ranks."""
     ctx = job.ctx
     if ctx.world == 1:
-        return galleries.render_galleries(job.resolved, out, job.models, _held(results), progress, images=job.images)
+        found, pictures = _held(made)
+        return galleries.render_galleries(
+            job.resolved, out, job.models, found.shown, pictures.exemplars, job.images, progress
+        )
     plan = galleries.render_jobs
-    jobs = ctx.share("planning the renders", lambda: plan(job.work, job.models, _held(results), job.images))
+    jobs = ctx.share(
+        "planning the renders", lambda: plan(job.work, _held(made)[0].shown, _held(made)[1].exemplars, job.images)
+    )
     shares = ctx.gather("rendering", lambda: galleries.render_share(job.work, job.models, jobs, ctx, progress))
     return ctx.stage(
         "writing the renders", lambda: galleries.write_shared_renders(out, jobs, shares) if shares else None

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from rnnviz.common.names import MODELS
-from rnnviz.pipeline.stages import ByAttack, Curve, Measured
+from rnnviz.results.parts import ByAttack, Curve, Measured
 from rnnviz.sweep.accumulators import merged
 from rnnviz.sweep.analysis import ModelAnalysis, concat_attacks
 from rnnviz.sweep.cross import merge_cross

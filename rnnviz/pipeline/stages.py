@@ -9,27 +9,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from rnnviz.channels.cards import write_cards
-from rnnviz.common.names import MODELS, NORMS, channel_key, parse_channel_key
+from rnnviz.channels.cards import CardImages, Remake, write_cards
+from rnnviz.common.names import MODELS, NORMS, parse_channel_key
 from rnnviz.data.images import ImageSet
 from rnnviz.measures import patch_plan, patching, strong
 from rnnviz.measures.curves import eps_grid, fgsm_curve
-from rnnviz.measures.matching import matching_results, partner_channels
 from rnnviz.measures.transfer import TransferCounts, transfer
 from rnnviz.models.loading import LoadedModel, copy_signature, random_copy
 from rnnviz.pipeline.load import Job, batch_note
-from rnnviz.results.attack_entries import attack_results, context, curve_results
-from rnnviz.results.build import build_results, skipped_note, write_results
-from rnnviz.results.replication import Replica, replication_results
+from rnnviz.results.build import skipped_note
+from rnnviz.results.parts import ByAttack, Curve, Findings, Measured, PatchCounts, Pictures, Run, find
 from rnnviz.results.sample_images import choose_examples, write_examples
-from rnnviz.results.source import capacity
-from rnnviz.results.tables import write_tables
 from rnnviz.settings.config import Config
 from rnnviz.settings.patching import patch_ladder
 from rnnviz.sweep.analysis import ModelAnalysis
@@ -42,25 +37,6 @@ from rnnviz.sweep.settings import SweepSettings
 
 if TYPE_CHECKING:
     import torch
-
-ByAttack = dict[str, dict[str, ModelAnalysis]]  # attack -> model -> analysis
-Curve = tuple[list[float], dict[str, np.ndarray]]  # the FGSM curve's grid and correct counts per model
-PatchCounts = dict[str, dict[int, patching.PatchCounts]]  # model -> eps index -> counts
-
-
-@dataclass
-class Measured:
-    """Everything the attack, transfer and patching stages measured, merged over the shards."""
-
-    by_attack: ByAttack
-    transferred: dict[tuple[str, str], TransferCounts] | None
-    curve: Curve | None
-    patch_counts: PatchCounts | None
-    cross: CrossStats | None = None  # both models' clean activations on the same images (matching)
-    primary: dict | None = None  # results.json's primary_attack: which attack leads, and why
-    replicas: list[Replica] | None = None  # further pairs (--replicate), merged over the shards
-    pool: dict | None = None  # model -> the exemplar pool's clean top-n (rnnviz.pipeline.pool)
-    strong: dict[str, strong.StrongCounts] | None = None  # model -> the strong evaluation's counts
 
 
 def pixels(images: ImageSet) -> torch.Tensor:
@@ -145,15 +121,10 @@ def patch_stage(job: Job, plans: dict | None) -> PatchCounts | None:
     return patch_counts(job.work, job.models, job.part, plans, settings)
 
 
-def strong_plan(cfg: Config) -> strong.StrongPlan | None:
-    """The run's strong evaluation (None with ``--strong-attack off``)."""
-    return strong.plan(cfg.strong_attack, cfg.seed, cfg.eps, cfg.attack)
-
-
 def strong_right(cfg: Config, by_attack: ByAttack) -> dict[str, np.ndarray] | None:
     """model -> (n_eps, N) bool, right under every Linf analysis attack (from the merged sweep): where
     the strong evaluation starts. None where it does not run."""
-    plan = strong_plan(cfg)
+    plan = strong.run_plan(cfg)
     if plan is None or strong.skipped(plan):
         return None
     return strong.analysis_correct({m: {a: by_attack[a][m] for a in plan.analysis} for m in MODELS}, plan.analysis)
@@ -164,7 +135,7 @@ def strong_stage(
 ) -> dict[str, strong.StrongCounts] | None:
     """APGD-CE then APGD-T on this shard's images each model still gets right (``right``: the whole
     set's verdicts, rank 0's, of which this shard takes its span)."""
-    plan = strong_plan(job.work)
+    plan = strong.run_plan(job.work)
     if plan is None or right is None:
         return None
     cfg, span = job.work, job.span
@@ -234,10 +205,6 @@ def fgsm_counts(
     }
 
 
-def _lists(correct: dict[str, np.ndarray]) -> dict[str, list]:
-    return {m: c.tolist() for m, c in correct.items()}
-
-
 def patch_plans(cfg: Config, analyses: dict[str, ModelAnalysis]) -> dict[str, dict] | None:
     """Per model, eps index -> the channel sets to patch (from the merged analysis); None when off."""
     ladder = patch_ladder(cfg.patch)
@@ -265,75 +232,33 @@ def patch_counts(
     }
 
 
-def summarize_patching(cfg: Config, counts: dict[str, dict[int, patching.PatchCounts]] | None) -> dict | None:
-    if counts is None:
-        return None
-    return {
-        m: [patching.summarize(counts[m][e]) if e in counts[m] else None for e in range(len(cfg.eps))] for m in MODELS
-    }
+def findings(job: Job, measured: Measured) -> Findings:
+    """The rankings, matching and shown channels of the merged measurement (rank 0)."""
+    labels = job.models["standard"].labels
+    return find(job.resolved, measured, [labels.display(i) for i in job.images.class_indices])
 
 
-def measured_results(job: Job, measured: Measured, timings: dict) -> dict:
-    """results.json's measured part: accuracy, sensitivity, attacks, patching, context."""
-    cfg, resolved, images = job.work, job.resolved, job.images
-    results = build_results(resolved, job.models, images, measured.by_attack[cfg.primary_attack], timings)
-    results["patching"] = summarize_patching(cfg, measured.patch_counts)
-    by_model = measured.by_attack[cfg.primary_attack]
-    seeds = measured.replicas[0].cross if measured.replicas else None
-    results["matching"] = measured.cross and matching_results(
-        measured.cross, by_model, results["ranking"], seeds, cfg.seed
-    )
-    peaks = results["channel_max_activation"]["robust"]  # the matched partners are rendered too
-    for layer, ch in partner_channels(results["matching"]):
-        peaks.setdefault(channel_key(layer, ch), float(by_model["robust"].max_activation[layer][ch]))
-    if job.ctx.world > 1:
-        results["environment"]["world_size"] = job.ctx.world
-    curve = measured.curve
-    results["attacks"] = attack_results(
-        resolved,
-        measured.by_attack,
-        images.class_indices,
-        job.models["standard"].labels.display,
-        measured.transferred,
-        curve and curve_results(curve[0], _lists(curve[1]), len(images)),
-    )
-    results["context"] = context(resolved)
-    results["primary_attack"] = measured.primary
-    results["strong_attack"] = strong.strong_results(strong_plan(cfg), measured.strong)
-    results["source"] = capacity(resolved, job.models["standard"].labels, images.class_indices)
-    if job.work.batch_size < job.resolved.batch_size:  # lowered to fit in memory (rnnviz.pipeline.load)
-        results["warnings"].append(batch_note(job.resolved.batch_size, job.work.batch_size))
-    if job.pool is not None and job.pool.stream.skipped:  # stderr alone would lose it with the terminal
-        results["warnings"].append(skipped_note(job.pool.stream.skipped, "the exemplar pool "))
-    if measured.replicas:  # optional: a run without further pairs has no such key
-        results["replication"] = replication_results(cfg, results, measured.replicas)
-    return results
-
-
-def write_measurements(job: Job, out: Path, measured: Measured, timings: dict) -> dict:
-    """The run folder's measured files: results.json, the example images, the cards and the tables."""
-    cfg, models, images = job.work, job.models, job.images
+def write_pictures(job: Job, out: Path, measured: Measured, found: Findings, timings: dict) -> Pictures:
+    """The example images and the channel cards (rank 0), before the renders, which start from the cards."""
+    cfg, images = job.work, job.images
     analyses = measured.by_attack[cfg.primary_attack]
-    results = measured_results(job, measured, timings)
-    results["examples"] = write_examples(out, results, images, analyses, models["standard"].labels)
+    examples = write_examples(out, job.resolved, images, analyses, job.models["standard"].labels)
     t = time.perf_counter()
-    results["exemplars"] = write_cards(
-        out,
-        results,
-        {m: models[m].module for m in MODELS},
-        pixels(images),
-        images.labels,
-        analyses,
-        attack_name=cfg.primary_attack,
-        pgd=pgd_settings(cfg),
-        seed=cfg.seed,
-        device=cfg.device,
-        pool=job.pool,
-        pool_exemplars=measured.pool,
-        pool_mode=cfg.exemplar_pool,
-        class_name=models["standard"].labels.display,
+    source = CardImages(
+        pixels(images), images.labels, job.pool, measured.pool, cfg.exemplar_pool, job.models["standard"].labels.display
     )
+    remake = Remake(cfg.primary_attack, cfg.eps, pgd_settings(cfg), cfg.seed, cfg.device)
+    modules = {m: job.models[m].module for m in MODELS}
+    cards = write_cards(out, found.shown, modules, analyses, source, remake)
     timings["cards_s"] = round(time.perf_counter() - t, 3)
-    results["data_files"] = write_tables(out, results, analyses, measured.by_attack)
-    write_results(out, results)
-    return results
+    return Pictures(examples, cards)
+
+
+def run_facts(job: Job) -> Run:
+    """What results.json says of the run beyond its measurements: the notes only the pipeline knows."""
+    notes = []
+    if job.work.batch_size < job.resolved.batch_size:  # lowered to fit in memory (rnnviz.pipeline.load)
+        notes.append(batch_note(job.resolved.batch_size, job.work.batch_size))
+    if job.pool is not None and job.pool.stream.skipped:  # stderr alone would lose it with the terminal
+        notes.append(skipped_note(job.pool.stream.skipped, "the exemplar pool "))
+    return Run(job.resolved, job.models, job.images, tuple(notes), job.ctx.world)

@@ -1,7 +1,9 @@
-"""results.json: everything the engine measured, as plain JSON (data/*.csv: ``tables``).
+"""results.json: everything the engine measured, as plain JSON, assembled and written here only
+(data/*.csv: ``tables``, written beside it).
 
-The renderer reads only what is written here (see docs/results-schema.md), so a
-report can be rebuilt from a folder without torch doing any work.
+The renderer reads only what is written here (see docs/results-schema.md), so a report can be
+rebuilt from a folder without torch doing any work. The stages hand over typed pieces
+(``rnnviz.results.parts``); ``assemble`` sets every key once, ``write_results`` writes the file.
 """
 
 from __future__ import annotations
@@ -16,57 +18,87 @@ import torch
 from rnnviz import __version__
 from rnnviz.common.files import atomic_write_json, text_values
 from rnnviz.common.names import MODELS, SCHEMA_VERSION, channel_key, shown_spec
-from rnnviz.measures.ranking import EpsRanking, compare
+from rnnviz.measures import patching, strong
 from rnnviz.measures.sweet_spot import sweet_spot
+from rnnviz.results.attack_entries import attack_results, context, curve_results
+from rnnviz.results.parts import ByAttack, Findings, Measured, PatchCounts, Pictures, Run
+from rnnviz.results.replication import replication_results
+from rnnviz.results.source import capacity
+from rnnviz.results.tables import write_tables
 from rnnviz.sweep.analysis import ModelAnalysis
 
-# ------------------------------------------------------------------ results.json
 
-
-def build_results(cfg, models: dict, images, analyses: dict[str, ModelAnalysis], timings: dict) -> dict:
-    """Everything the report shows, as plain JSON (per-eps lists aligned with config.eps)."""
-    labels = models["standard"].labels
-    class_indices = images.class_indices
+def assemble(run: Run, measured: Measured, found: Findings, pictures: Pictures, timings: dict) -> dict:
+    """results.json, every key set here once (per-eps lists aligned with config.eps); ``data_files`` is
+    added by ``write_results``, which writes the tables it names."""
+    cfg, images = run.cfg, run.images
+    labels = run.models["standard"].labels
+    analyses = measured.by_attack[cfg.primary_attack]
+    names = {i: labels.display(i) for i in images.class_indices}
     labels_np = images.labels.numpy()
-    names = {i: labels.display(i) for i in class_indices}
-    ranking, comparison = rank(cfg, analyses, [names[i] for i in class_indices])
     return {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now().isoformat(timespec="seconds"),
         "config": shown_config(cfg, images),
-        "models": {m: models[m].describe() for m in MODELS},
+        "models": {m: run.models[m].describe() for m in MODELS},
         "label_set": labels.name,
-        "classes": [{"name": names[i], "index": i, "n_images": images.count(i)} for i in class_indices],
+        "classes": [{"name": names[i], "index": i, "n_images": images.count(i)} for i in images.class_indices],
         "n_images": len(images),
         "accuracy": {m: analyses[m].accuracy for m in MODELS},
         "accuracy_per_class": {
-            m: {names[i]: analyses[m].accuracy_for(labels_np == i) for i in class_indices} for m in MODELS
+            m: {names[i]: analyses[m].accuracy_for(labels_np == i) for i in images.class_indices} for m in MODELS
         },
         "sweet_spot": sweet_spot(analyses["standard"], analyses["robust"]),
         "layer_sensitivity": {
             m: [layers if e > 0 else {} for e, layers in zip(cfg.eps, analyses[m].layer_sensitivity())] for m in MODELS
         },
-        "top_channels": {m: [r["top"] if r else [] for r in ranking[m]] for m in MODELS},
-        "ranking": ranking,
-        "comparison": comparison,
+        "top_channels": {m: found.top(m) for m in MODELS},
+        "ranking": found.ranking,
+        "comparison": found.comparison,
         "bootstrap": {"resamples": cfg.bootstrap, "level": 0.95, "noise": noise_words(analyses)},
         "noise_match": {m: noise_match(analyses[m], cfg.primary_attack) for m in MODELS},
-        "channel_max_activation": {m: _max_activation_of_top(analyses[m], ranking[m]) for m in MODELS},
-        "neuron_sensitivity": {
-            m: [
-                {channel_key(layer, ch): grid.tolist() for (layer, ch), grid in per.items()}
-                for per in analyses[m].neuron_maps
-            ]
-            for m in MODELS
+        "channel_max_activation": {
+            m: {channel_key(layer, ch): v for (layer, ch), v in found.shown[m].peaks.items()} for m in MODELS
         },
-        "patching": None,  # filled by the patching pass (rnnviz.measures.patching)
-        "examples": [],
-        "renders": [],
-        "data_files": {},
-        "warnings": _warnings(models, images),
-        "environment": environment(cfg.device),
+        "neuron_sensitivity": {m: _neuron_maps(analyses[m]) for m in MODELS},
+        "patching": summarize_patching(len(cfg.eps), measured.patch_counts),
+        "examples": pictures.examples,
+        "renders": pictures.renders,
+        "warnings": _warnings(run),
+        "environment": environment(cfg.device, run.world),
         "timings": timings,
+        "attacks": _attacks(run, measured),
+        "context": context(cfg),
+        "exemplars": pictures.exemplars,
+        "primary_attack": measured.primary,
+        "source": capacity(cfg, labels, images.class_indices),
+        "matching": found.matching,
+        "strong_attack": strong.strong_results(strong.run_plan(cfg), measured.strong),
+        **({"replication": replication_results(run, measured, found)} if measured.replicas else {}),
     }
+
+
+def _neuron_maps(analysis: ModelAnalysis) -> list[dict]:
+    return [{channel_key(la, ch): grid.tolist() for (la, ch), grid in per.items()} for per in analysis.neuron_maps]
+
+
+def _attacks(run: Run, measured: Measured) -> dict:
+    curve = measured.curve
+    return attack_results(
+        run.cfg,
+        measured.by_attack,
+        run.images.class_indices,
+        run.models["standard"].labels.display,
+        measured.transferred,
+        curve and curve_results(curve[0], {m: c.tolist() for m, c in curve[1].items()}, len(run.images)),
+    )
+
+
+def summarize_patching(n_eps: int, counts: PatchCounts | None) -> dict | None:
+    """Per model and eps the patching summary (None where nothing was patched); None when off."""
+    if counts is None:
+        return None
+    return {m: [patching.summarize(counts[m][e]) if e in counts[m] else None for e in range(n_eps)] for m in MODELS}
 
 
 def shown_config(cfg, images) -> dict:
@@ -77,18 +109,6 @@ def shown_config(cfg, images) -> dict:
     if shown.get("replicate"):
         shown["replicate"] = [shown_spec(s) for s in shown["replicate"]]
     return shown
-
-
-def rank(cfg, analyses: dict[str, ModelAnalysis], class_names: list[str]) -> tuple[dict, list]:
-    """Per model and non-zero eps the ranking with its stability; per eps the cross-model ratio.
-    At eps = 0 nothing moves (sigma is 0 by construction), so there is nothing to rank: None."""
-    rankings = {
-        m: [EpsRanking(analyses[m], e, cfg.rank_by) if eps > 0 else None for e, eps in enumerate(cfg.eps)]
-        for m in MODELS
-    }
-    ranking = {m: [r.summary(cfg.top_k, class_names) if r else None for r in rankings[m]] for m in MODELS}
-    comparison = [compare(s, r) if s and r else None for s, r in zip(rankings["standard"], rankings["robust"])]
-    return ranking, comparison
 
 
 def noise_words(analyses: dict[str, ModelAnalysis]) -> str:
@@ -109,11 +129,6 @@ def noise_match(analysis: ModelAnalysis, attack: str) -> dict | None:
     }
 
 
-def _max_activation_of_top(analysis: ModelAnalysis, ranking: list) -> dict[str, float]:
-    tops = {(row["layer"], row["channel"]) for per_eps in ranking if per_eps for row in per_eps["top"]}
-    return {channel_key(layer, ch): float(analysis.max_activation[layer][ch]) for layer, ch in sorted(tops)}
-
-
 def same_model_note(models: dict) -> str | None:
     """Two roles given the same weights run (a comparison of a model with itself is a sanity check),
     but every difference the report shows between them is then noise: said up front and in results."""
@@ -126,7 +141,8 @@ def same_model_note(models: dict) -> str | None:
     )
 
 
-def _warnings(models, images) -> list[str]:
+def _warnings(run: Run) -> list[str]:
+    models, images = run.models, run.images
     notes = [note] if (note := same_model_note(models)) else []
     for m in MODELS:
         notes += [f"{m} model: {n}" for n in models[m].notes]
@@ -135,7 +151,7 @@ def _warnings(models, images) -> list[str]:
     notes += images.notes
     if images.skipped:
         notes.append(skipped_note(images.skipped))
-    return notes
+    return notes + list(run.notes)
 
 
 def skipped_note(skipped: list[str], where: str = "") -> str:
@@ -143,7 +159,7 @@ def skipped_note(skipped: list[str], where: str = "") -> str:
     return f"{where}skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:5])}"
 
 
-def environment(device: str) -> dict:
+def environment(device: str, world: int = 1) -> dict:
     import torchvision
 
     try:
@@ -161,11 +177,16 @@ def environment(device: str) -> dict:
         "device": device,
         "platform": platform.platform(),
         "threads": torch.get_num_threads(),
+        **({"world_size": world} if world > 1 else {}),
     }
 
 
-def write_results(out: Path, results: dict) -> Path:
-    """Every string as text (``text_values``): a name from the data folder may hold bytes that are not UTF-8."""
-    path = out / "results.json"
-    atomic_write_json(path, text_values(results))
-    return path
+def write_results(out: Path, results: dict, by_attack: ByAttack) -> dict:
+    """The folder's one writer of its numbers: data/*.csv from ``results`` (and, for the per-channel
+    tables, the analyses of every attack), then results.json naming them; returns what was written.
+    Every string is written as text (``text_values``): a name from the data folder may hold bytes
+    that are not UTF-8."""
+    primary = by_attack[results["config"]["attack"][0]]  # Config.primary_attack
+    written = {**results, "data_files": write_tables(out, results, primary, by_attack)}
+    atomic_write_json(out / "results.json", text_values(written))
+    return written

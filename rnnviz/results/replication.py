@@ -1,9 +1,8 @@
 """results.json's ``replication``: the run's pair beside further pairs of the same kind (another
-training seed, ``--replicate`` or the ``fashion-seeds`` preset), each measured on the run's images
-(issue 28).
+training seed, ``--replicate`` or the ``fashion-seeds`` preset), each measured on the run's images.
 
 A finding from one training seed is one sample. Per pair this records what the report leads with,
-computed by the same code as the run's own numbers (``rnnviz.results.build.rank``): the standard /
+computed by the same code as the run's own numbers (``rnnviz.results.parts.rank``): the standard /
 robust ratio of mean relative σ with its paired-bootstrap interval at every eps. Per further pair and
 model it records how much of the run's top-k comes back: the run model's top-k carried into the
 other seed's model through the Hungarian matching of their channels, then Jaccard against that
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 
 from rnnviz.common.names import MODELS
 from rnnviz.measures.replication import seed_overlap
-from rnnviz.results.build import rank
+from rnnviz.results.parts import Findings, Measured, Run, rank
 from rnnviz.sweep.analysis import ModelAnalysis
 from rnnviz.sweep.cross import CrossStats
 
@@ -39,31 +38,32 @@ class Replica:
     cross: dict[str, CrossStats]
 
 
-def replication_results(cfg, results: dict, replicas: list[Replica] | None) -> dict | None:
-    """The ``replication`` entry from the run's own results (``ranking``, ``comparison``, ``models``,
-    ``accuracy``) and the further pairs; None when no further pair was asked for."""
-    if not replicas:
+def replication_results(run: Run, measured: Measured, found: Findings) -> dict | None:
+    """The ``replication`` entry: the run's own pair (its models, accuracy, comparison and top-k) beside
+    the further pairs, each ranked by the same code (``rank``); None when no further pair was asked for."""
+    if not measured.replicas:
         return None
+    analyses = measured.by_attack[run.cfg.primary_attack]
     first = {
-        "models": {m: _named(results["models"][m]) for m in MODELS},
-        "accuracy": results["accuracy"],
-        "comparison": results["comparison"],
-        "top": {m: results["top_channels"][m] for m in MODELS},
+        "models": {m: _named(run.models[m].describe()) for m in MODELS},
+        "accuracy": {m: analyses[m].accuracy for m in MODELS},
+        "comparison": found.comparison,
+        "top": {m: found.top(m) for m in MODELS},
         "overlap": None,
     }
     pairs = [first]
-    for rep in replicas:
-        ranking, comparison = rank(cfg, rep.analyses, [])
+    for rep in measured.replicas:
+        ranking, comparison = rank(run.cfg, rep.analyses, [])
         pairs.append(
             {
                 "models": {m: _named(rep.models[m]) for m in MODELS},
                 "accuracy": {m: rep.analyses[m].accuracy for m in MODELS},
                 "comparison": comparison,
                 "top": {m: [r["top"] if r else [] for r in ranking[m]] for m in MODELS},
-                "overlap": {m: seed_overlap(rep.cross[m], results["ranking"][m], ranking[m]) for m in MODELS},
+                "overlap": {m: seed_overlap(rep.cross[m], found.ranking[m], ranking[m]) for m in MODELS},
             }
         )
-    return {"measure": MEASURE, "overlap": OVERLAP, "n_images": results["n_images"], "pairs": pairs}
+    return {"measure": MEASURE, "overlap": OVERLAP, "n_images": len(run.images), "pairs": pairs}
 
 
 def _named(described: dict) -> dict:

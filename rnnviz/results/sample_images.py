@@ -20,10 +20,10 @@ def save_png(tensor: torch.Tensor, path: Path) -> None:
         Image.fromarray(arr).save(tmp, format="PNG")
 
 
-def write_examples(out: Path, results: dict, images, analyses: dict[str, ModelAnalysis], labels) -> list[dict]:
-    """Clean image, each model's adversarial image and amplified perturbation, per eps."""
-    eps = results["config"]["eps"]
-    slugs = eps_slugs(results["config"])
+def write_examples(out: Path, cfg, images, analyses: dict[str, ModelAnalysis], labels) -> list[dict]:
+    """Clean image, each model's adversarial image and amplified perturbation, per eps of ``cfg``."""
+    eps = cfg.eps
+    slugs = eps_slugs(cfg.to_json())
     examples = []
     for n, index in enumerate(sorted(analyses["standard"].examples)):
         clean = images.images[index]

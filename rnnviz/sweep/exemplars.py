@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
-from rnnviz.common.names import channel_key
+from rnnviz.common.names import channel_key, eps_key
 from rnnviz.sweep.accumulators import Step
 from rnnviz.sweep.hooks import LayerHooks, channel_mean
 from rnnviz.sweep.passes import eval_mode
@@ -54,7 +54,7 @@ class TopExemplars:
         n: images kept per channel and list.
         n_eps: the sweep's number of eps values (``Step.eps_index`` ranges over them).
         eps: the eps values themselves; steps at eps 0 are then skipped, and ``summary`` keys its
-            "change" lists by ``repr(float(eps))`` without being told them again.
+            "change" lists by ``eps_key`` without being told them again.
         offset: added to every batch start, the global index of this shard's first image
             (``SweepSettings.first_index``), so kept indices stay global across shards.
     """
@@ -127,7 +127,7 @@ class TopExemplars:
         out = {}
         for name, chs in self._chosen(channels).items():
             for ch in chs:
-                change = {repr(e): _rows(self.change[k].get(name), ch) for k, e in enumerate(eps_values) if e != 0}
+                change = {eps_key(e): _rows(self.change[k].get(name), ch) for k, e in enumerate(eps_values) if e != 0}
                 out[channel_key(name, ch)] = {"clean": _rows(self.clean.get(name), ch), "change": change}
         return out
 

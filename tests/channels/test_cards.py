@@ -6,8 +6,9 @@ import torch
 from helpers import images, sweep, tiny_resnet
 from PIL import Image
 
-from rnnviz.channels.cards import card_channels, write_cards
+from rnnviz.channels.cards import CardImages, Remake, write_cards
 from rnnviz.channels.maps import activation_maps
+from rnnviz.channels.shown import shown_channels
 from rnnviz.common.files import strict_images
 from rnnviz.sweep.attacks import PGDSettings
 from rnnviz.sweep.attacks import attack as make
@@ -17,17 +18,17 @@ from rnnviz.sweep.loop import analyze
 def test_cards_remake_the_sweeps_adversarial_images_and_values(tmp_path):
     x, y = images(9)
     models = {"standard": tiny_resnet(0).module, "robust": tiny_resnet(1).module}
+    peaks = {"layer3": [1.0] * 8}
     for attack in ("fgsm", "pgd"):
         s = sweep(
             [0.0, 0.1], ["layer2", "layer3"], batch_size=4, seed=5, exemplars=3, attack=attack, pgd=PGDSettings(steps=2)
         )
         analyses = {m: analyze(net, x, y, s) for m, net in models.items()}
-        top = {m: [[], [{"layer": "layer3", "channel": c} for c in (0, 7)]] for m in models}
-        results = {"config": {"eps": [0.0, 0.1]}, "top_channels": top}
-        assert card_channels(results, "robust") == {"layer3": [0, 7]}
-        cards = write_cards(
-            tmp_path / attack, results, models, x, y, analyses, attack_name=attack, pgd=s.pgd, seed=5, device="cpu"
-        )
+        top = [[], [{"layer": "layer3", "channel": c} for c in (7, 0)]]
+        shown = {m: shown_channels(top, [], peaks, []) for m in models}
+        assert shown["robust"].by_layer() == {"layer3": [0, 7]}
+        remake = Remake(attack, [0.0, 0.1], s.pgd, 5, "cpu")
+        cards = write_cards(tmp_path / attack, shown, models, analyses, CardImages(x, y), remake)
         json.dumps(cards, allow_nan=False)
         card = cards["robust"]["layer3:7"]
         assert [r["index"] for r in card["clean"]] == [

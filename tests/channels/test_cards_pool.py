@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch
 from helpers import sweep, tiny_resnet
 
-from rnnviz.channels.cards import write_cards
+from rnnviz.channels.cards import CardImages, Remake, write_cards
+from rnnviz.channels.shown import shown_channels
 from rnnviz.data.builtin import stream_builtin
 from rnnviz.data.images import Preprocess
 from rnnviz.data.pool import exemplar_pool
@@ -28,19 +29,15 @@ def _run(tmp_path, pooled: bool):
     models = {"standard": tiny_resnet(0).module, "robust": tiny_resnet(1).module}
     s = sweep(EPS, LAYERS, batch_size=4, seed=5, exemplars=3)
     analyses = {m: analyze(net, x, y, s) for m, net in models.items()}
-    results = {
-        "config": {"eps": EPS},
-        "top_channels": {m: [[], [{"layer": "layer3", "channel": c} for c in (0, 7)]] for m in models},
-    }
+    top = [[], [{"layer": "layer3", "channel": c} for c in (0, 7)]]
+    shown = {m: shown_channels(top, [], {"layer3": [1.0] * 8}, LAYERS) for m in models}
     pool = exemplar_pool("builtin", labels, [7], 6, 0, Preprocess(28, None), len(x)) if pooled else None
     extra = None
     if pool is not None:
         batches = [(b.start, b.images) for b in pool.stream.batches(5)]
         extra = {m: clean_exemplars(net, batches, LAYERS, 3, EPS, pool.offset) for m, net in models.items()}
-    cards = write_cards(
-        tmp_path, results, models, x, y, analyses, attack_name="fgsm", pgd=s.pgd, seed=5, device="cpu",
-        pool=pool, pool_exemplars=extra, pool_mode="all" if pooled else "chosen", class_name=labels.display,
-    )  # fmt: skip
+    source = CardImages(x, y, pool, extra, "all" if pooled else "chosen", labels.display)
+    cards = write_cards(tmp_path, shown, models, analyses, source, Remake("fgsm", EPS, s.pgd, 5, "cpu"))
     return cards, analyses, pool
 
 

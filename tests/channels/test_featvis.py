@@ -17,6 +17,7 @@ from torch import nn
 
 from rnnviz.channels import featvis
 from rnnviz.channels.featvis import loop, param, rendercache, settings, transforms
+from rnnviz.channels.shown import shown_channels
 from rnnviz.common.errors import UsageError
 
 CHANNELS = [("layer3", 0), ("layer3", 7), ("layer2.0.conv2", 3)]
@@ -425,18 +426,15 @@ def gallery_inputs(recipes):
     imgs, labels = images(5)
     image_set = ImageSet(imgs, labels, list(range(10)), ["x"] * 5, "test images")
     tops = [[{"layer": "layer3", "channel": 0}, {"layer": "layer4", "channel": 5}]]
-    results = {
-        "config": {"layers": ["layer3", "layer4"]},
-        "top_channels": {m: tops for m in ("standard", "robust")},
-        "channel_max_activation": {m: {"layer3:0": 1.0, "layer4:5": 2.0} for m in ("standard", "robust")},
-        "exemplars": {
-            "n": 2,
-            "standard": {"layer3:0": {"clean": [{"index": 3, "value": 1.0}, {"index": 1, "value": 0.5}]}},
-            "robust": {"layer3:0": {"clean": []}, "layer4:5": {"clean": [{"index": 4, "value": 2.0}]}},
-        },
+    peaks = {"layer3": [1.0], "layer4": [0.0] * 5 + [2.0]}
+    shown = {m: shown_channels(tops, [], peaks, ["layer3", "layer4"]) for m in ("standard", "robust")}
+    cards = {
+        "n": 2,
+        "standard": {"layer3:0": {"best_analysed": {"index": 3, "value": 1.0}}},
+        "robust": {"layer3:0": {"best_analysed": None}, "layer4:5": {"best_analysed": {"index": 4, "value": 2.0}}},
     }
     net = tiny_resnet()
-    return Config(recipes=recipes, quality="draft"), {"standard": net, "robust": net}, results, image_set
+    return Config(recipes=recipes, quality="draft"), {"standard": net, "robust": net}, (shown, cards), image_set
 
 
 def test_galleries_seed_accent_from_the_top_clean_exemplar(monkeypatch, tmp_path):
@@ -449,8 +447,8 @@ def test_galleries_seed_accent_from_the_top_clean_exemplar(monkeypatch, tmp_path
         return []
 
     monkeypatch.setattr(featvis, "render_channels", fake)
-    cfg, models, results, image_set = gallery_inputs(["lucid", "accent"])
-    galleries.render_galleries(cfg, tmp_path, models, results, progress=False, images=image_set)
+    cfg, models, (shown, cards), image_set = gallery_inputs(["lucid", "accent"])
+    galleries.render_galleries(cfg, tmp_path, models, shown, cards, image_set, progress=False)
     accent = [(channels, seeds) for recipe, channels, seeds in calls if recipe == "accent"]
     assert [seeds is None for recipe, _, seeds in calls if recipe == "lucid"] == [True, True]
     (std_channels, std_seeds), (rob_channels, rob_seeds) = accent
@@ -459,10 +457,8 @@ def test_galleries_seed_accent_from_the_top_clean_exemplar(monkeypatch, tmp_path
     # no exemplars, or no images: accent is skipped without an error, the other recipes still render
     for drop_images in (False, True):
         calls.clear()
-        if not drop_images:
-            del results["exemplars"]
         galleries.render_galleries(
-            cfg, tmp_path, models, results, progress=False, images=None if drop_images else image_set
+            cfg, tmp_path, models, shown, cards if drop_images else None, None if drop_images else image_set, False
         )
         assert [recipe for recipe, _, _ in calls] == ["lucid", "lucid"]
 
@@ -470,9 +466,9 @@ def test_galleries_seed_accent_from_the_top_clean_exemplar(monkeypatch, tmp_path
 def test_galleries_accent_end_to_end(tmp_path, monkeypatch):
     from rnnviz.channels import galleries
 
-    cfg, models, results, image_set = gallery_inputs(["accent"])
+    cfg, models, (shown, cards), image_set = gallery_inputs(["accent"])
     monkeypatch.setitem(featvis.QUALITY, "draft", featvis.QUALITY["test"])
-    entries = galleries.render_galleries(cfg, tmp_path, models, results, progress=False, images=image_set)
+    entries = galleries.render_galleries(cfg, tmp_path, models, shown, cards, image_set, progress=False)
     assert [(e["model"], e["layer"], e["channel"], e["recipe"]) for e in entries] == [
         ("standard", "layer3", 0, "accent"),
         ("robust", "layer4", 5, "accent"),

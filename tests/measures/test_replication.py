@@ -12,9 +12,10 @@ import torch
 from helpers import images, tiny_resnet
 
 from rnnviz.common.names import MODELS
+from rnnviz.data.images import ImageSet
 from rnnviz.models.loading import LoadedModel
 from rnnviz.models.zoo.net import WIDTHS
-from rnnviz.results.build import rank
+from rnnviz.results.parts import Findings, Measured, Run, rank
 from rnnviz.results.replication import Replica, replication_results
 from rnnviz.settings.config import Config
 from rnnviz.sweep.attacks import fgsm
@@ -71,17 +72,12 @@ def _analyses(models: dict[str, LoadedModel], x, y) -> dict:
     return {m: analyze_attacks(models[m].module, x, y, settings, ["fgsm"])["fgsm"] for m in MODELS}
 
 
-def _run_results(models: dict[str, LoadedModel], analyses: dict, n: int) -> dict:
-    """The part of a run's results.json that ``replication_results`` reads, made as the run makes it."""
+def _run_parts(models: dict[str, LoadedModel], analyses: dict, x, y, replicas) -> tuple[Run, Measured, Findings]:
+    """What ``replication_results`` reads of a run, made as the run makes it."""
     ranking, comparison = rank(CFG, analyses, [])
-    return {
-        "models": {m: models[m].describe() for m in MODELS},
-        "accuracy": {m: analyses[m].accuracy for m in MODELS},
-        "comparison": comparison,
-        "ranking": ranking,
-        "top_channels": {m: [r["top"] if r else [] for r in ranking[m]] for m in MODELS},
-        "n_images": n,
-    }
+    run = Run(CFG, models, ImageSet(x, y, [0], ["x"] * len(x), "test images"))
+    measured = Measured({CFG.primary_attack: analyses}, None, None, None, replicas=replicas)
+    return run, measured, Findings(ranking, comparison, None, {})
 
 
 def _replicate(run: dict[str, LoadedModel], other: dict[str, LoadedModel]) -> tuple[dict, dict]:
@@ -90,7 +86,7 @@ def _replicate(run: dict[str, LoadedModel], other: dict[str, LoadedModel]) -> tu
     analyses = _analyses(run, x, y)
     cross = {m: cross_model_stats({"standard": run[m].module, "robust": other[m].module}, x, LAYERS, 8) for m in MODELS}
     replica = Replica({m: other[m].describe() for m in MODELS}, _analyses(other, x, y), cross)
-    return replication_results(CFG, _run_results(run, analyses, len(x)), [replica]) or {}, analyses
+    return replication_results(*_run_parts(run, analyses, x, y, [replica])) or {}, analyses
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +95,11 @@ def pair() -> dict[str, LoadedModel]:
 
 
 def test_no_further_pair_gives_no_entry(pair):
-    assert replication_results(CFG, {}, []) is None and replication_results(CFG, {}, None) is None
+    x, y = _pixels()
+    run = Run(CFG, pair, ImageSet(x, y, [0], ["x"] * len(x), "test images"))
+    for none in ([], None):
+        measured = Measured({}, None, None, None, replicas=none)
+        assert replication_results(run, measured, Findings({}, [], None, {})) is None
 
 
 def test_a_pair_against_itself_overlaps_fully(pair):

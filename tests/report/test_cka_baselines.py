@@ -11,7 +11,6 @@ from fixtures.make_results import SMALL, make_results
 from fixtures.record import RECORDED
 from PIL import Image
 
-from rnnviz.channels.galleries import gallery_channels
 from rnnviz.measures.matching import PAIRS, partner_channels
 from rnnviz.report import render_report
 from rnnviz.report.figures import matching as plots
@@ -97,7 +96,7 @@ def test_matched_pairs_are_partners_in_the_matching():
     for x, partner in pairs:
         assert partner is not None and partner["layer"] == x["layer"]
         assert partner["channel"] == match["per_layer"][x["layer"]]["partner"][x["channel"]]
-    robust = set(gallery_channels(results, "robust"))  # every partner is rendered with the robust model
+    robust = {(r["layer"], r["channel"]) for r in results["renders"] if r["model"] == "robust"}  # partners rendered
     assert {(p["layer"], p["channel"]) for _, p in pairs if p} <= robust
     assert set(partner_channels(match)) <= robust
 

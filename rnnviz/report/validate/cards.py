@@ -1,7 +1,7 @@
-"""Reading ``exemplars`` (channel cards, issue 14) once the schema has checked them.
+"""Reading ``exemplars`` (channel cards) once the schema has checked them.
 
 ``exemplars`` is null or absent (older runs, ``--exemplars 0``) or ``{"n": int, "standard": {...},
-"robust": {...}}`` with one card per ``"layer:channel"`` key, its eps keys ``repr(float(eps))`` of a
+"robust": {...}}`` with one card per ``"layer:channel"`` key, its eps keys ``eps_key`` of a
 non-zero ``config.eps`` (schema.json: x-eps-keys) and its pictures under ``figures/cards/`` (x-file
 "card"). A picture that is missing is shown as missing (a card is worth reading without one).
 """
@@ -12,13 +12,13 @@ import os
 import stat
 from pathlib import Path
 
-from rnnviz.common.names import parse_channel_key
+from rnnviz.common.names import eps_key, parse_channel_key
 from rnnviz.report.validate.safety import inside
 
 
 def eps_keys(results: dict) -> dict[str, int]:
-    """The ``change`` keys the engine writes (``repr(float(eps))``, e.g. ``"0.1"``) -> eps index."""
-    return {repr(float(e)): i for i, e in enumerate(results["config"]["eps"]) if e > 0}
+    """The ``change`` keys the engine writes (``eps_key``, e.g. ``"0.1"``) -> eps index."""
+    return {eps_key(e): i for i, e in enumerate(results["config"]["eps"]) if e > 0}
 
 
 def card_key(key: str) -> tuple[str, int]:

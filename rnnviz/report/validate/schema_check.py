@@ -17,6 +17,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from rnnviz.common.errors import UsageError
+from rnnviz.common.names import eps_key
 from rnnviz.report.validate.safety import card_picture_problem, file_problem
 from rnnviz.results.schema import expected, number_text, schema
 
@@ -130,7 +131,7 @@ class _Rules:
     def eps_keys(self, validator, on, instance, schema) -> Error:
         if self.eps is None or not isinstance(instance, dict):
             return
-        keys = [repr(float(e)) for e in self.eps if isinstance(e, (int, float)) and e > 0]
+        keys = [eps_key(e) for e in self.eps if isinstance(e, (int, float)) and e > 0]
         for key in instance:
             if key not in keys:
                 yield ValidationError(
