@@ -221,5 +221,5 @@ def save_image(img: Image.Image, path: Path) -> Image.Image:
     Returns the image as written (with its white border), so its size can be measured."""
     framed = ImageOps.expand(img, border=PAD, fill="white")
     with atomic_path(path) as tmp:
-        framed.save(tmp, format="PNG", dpi=(DPI, DPI), **look.PNG_OPTIONS)
+        framed.save(tmp, format="PNG", dpi=(DPI, DPI), **look.GRID_PNG_OPTIONS)
     return framed
