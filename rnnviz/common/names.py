@@ -21,8 +21,8 @@ MODELS: tuple[str, ...] = get_args(ModelRole)
 # --attack takes a list; the first drives ranking and patching
 AttackName = Literal["fgsm", "pgd", "pgd-l2", "apgd", "apgd-t"]
 ATTACKS: tuple[str, ...] = get_args(AttackName)
-Norm = Literal["linf", "l2"]  # the unit of an attack's eps
-NORMS: dict[str, Norm] = {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2", "apgd": "linf", "apgd-t": "linf"}
+NormName = Literal["linf", "l2"]  # the unit of an attack's eps
+NORMS: dict[str, NormName] = {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2", "apgd": "linf", "apgd-t": "linf"}
 # --strong-attack: the strong evaluation (APGD-CE then APGD-T on the images every analysis attack left
 # right, rnnviz.measures.strong) as (iterations, APGD-T target classes): AutoAttack's standard version,
 # a cheaper default (sized so the demo costs at most about 1.5x its time without it), or off. An
@@ -35,6 +35,7 @@ StrongVersion = Literal[ApgdVersion, "off"]
 STRONG_VERSIONS: tuple[str, ...] = get_args(StrongVersion)
 StrongComponent = Literal["apgd-ce", "apgd-t"]  # results.json's names of its attacks, in the order they run
 STRONG_COMPONENTS: tuple[str, ...] = get_args(StrongComponent)
+LABELS_MAX = 1000  # the largest label set rnnviz reads (ImageNet-1k): classes a prediction can name
 MAX_CANDIDATES = 10  # channels outside a ranking's top-k listed as near misses (ranking[].candidates)
 SUBSET_FRACTIONS = (0.1, 0.25, 0.5)  # nested random subsets for "has the ranking settled?" (rnnviz.sweep.bootstrap)
 Recipe = Literal["lucid", "raw", "accent"]  # feature-visualization recipes (rnnviz.channels.featvis)

@@ -16,6 +16,10 @@ from typing import Any
 
 from rnnviz.common.names import BIG
 
+# x-per-eps beyond true: null at eps = 0, where nothing is measured (and elsewhere where not measured),
+# or null there and an object at every other eps
+NULL_AT_ZERO = "null at 0"
+NULL_ONLY_AT_ZERO = "null exactly at 0"
 CUSTOM = {
     "x-per-eps": "one entry per config.eps",
     "x-eps-index": "an index of config.eps",
