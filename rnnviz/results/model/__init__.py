@@ -1,6 +1,7 @@
-"""results.json as typed pydantic models, the same rules as rnnviz/results/schema.json states.
+"""results.json as typed pydantic models: the one definition of the file.
 
-A part of the document
+rnnviz/results/schema.json is generated from ``Results`` (rnnviz.results.schema_gen), and from it the
+``--from`` validation (rnnviz.report.validate) and docs/results-schema.md. A part of the document
 lives in the module named for it: run (settings, models, classes), accuracy (and the strong
 evaluation), attacks, channels (the ranking), patching, matching (and replication), pictures
 (examples, renders, cards, files); values holds what they share.
