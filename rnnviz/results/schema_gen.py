@@ -282,7 +282,8 @@ def _tidy(node: Node, names: dict[str, str]) -> Node:
 
 
 def text(schema: Node) -> str:
-    """schema.json as written: one space of indent per level, as the hand-written file had."""
+    """schema.json as written: one space of indent per level (the format it had when written by hand, so
+    its history reads as one file)."""
     return json.dumps(schema, indent=1, ensure_ascii=False) + "\n"
 
 

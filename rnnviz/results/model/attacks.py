@@ -31,7 +31,7 @@ from rnnviz.results.model.values import (
     most,
 )
 
-CURVE_EPS_MOST = 10_000  # a fixed bound on the curve's eps (config.fgsm_grid, at most 201, bounds its points)
+CURVE_EPS_MOST = 10_000  # a fixed bound on the curve's eps (config.fgsm_grid bounds its points)
 
 
 class OverlapCondition(BaseModel):
