@@ -18,6 +18,7 @@ SetSize = Annotated[int, Field(ge=1, le=PATCH_MOST)]
 Undone = Annotated[float, Field(ge=-UNDONE_MOST, le=UNDONE_MOST)]
 
 # kind layer names its layer; every kind but converse measures damage undone, so its accuracy is a number
+# (rules between fields, stated in JSON Schema for schema_check; the model does not check them)
 SET_RULES: list[JsonValue] = [
     {
         "if": {"properties": {"kind": {"const": "layer"}}},
