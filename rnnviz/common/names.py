@@ -9,28 +9,46 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Literal, get_args
 
 BIG = 1e12  # results.json holds no larger magnitude (schema.json's bounds; keeps axis limits finite)
 SCHEMA_VERSION = 4  # of results.json; bump on any rename (docs/results-schema.md)
-MODELS = ("standard", "robust")  # the two roles of a pair, in the order the report shows them
-ATTACKS = ("fgsm", "pgd", "pgd-l2", "apgd", "apgd-t")  # --attack takes a list; the first drives ranking and patching
-NORMS = {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2", "apgd": "linf", "apgd-t": "linf"}  # the unit of each one's eps
+# Each vocabulary below is a Literal (the type results.json's models use, rnnviz.results.model) and
+# its tuple of names, read from the Literal so the two cannot differ (typed str: callers index dicts by
+# any str).
+ModelRole = Literal["standard", "robust"]  # the two roles of a pair, in the order the report shows them
+MODELS: tuple[str, ...] = get_args(ModelRole)
+# --attack takes a list; the first drives ranking and patching
+AttackName = Literal["fgsm", "pgd", "pgd-l2", "apgd", "apgd-t"]
+ATTACKS: tuple[str, ...] = get_args(AttackName)
+NormName = Literal["linf", "l2"]  # the unit of an attack's eps
+NORMS: dict[str, NormName] = {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2", "apgd": "linf", "apgd-t": "linf"}
 # --strong-attack: the strong evaluation (APGD-CE then APGD-T on the images every analysis attack left
 # right, rnnviz.measures.strong) as (iterations, APGD-T target classes): AutoAttack's standard version,
 # a cheaper default (sized so the demo costs at most about 1.5x its time without it), or off. An
 # analysis APGD (--attack apgd / apgd-t) takes the same numbers (fast where the evaluation is off).
 # fast: about 40 gradient steps per image still standing (the demo's robust model keeps ~90% of 300
 # images under FGSM at eps 0.05 and 0.1, and one fwd+bwd of its net costs ~1 ms per image on 2 cores)
-APGD_VERSIONS = {"fast": (20, 1), "standard": (100, 9)}
-STRONG_VERSIONS = (*APGD_VERSIONS, "off")
-STRONG_COMPONENTS = ("apgd-ce", "apgd-t")  # results.json's names of its attacks, in the order they run
+ApgdVersion = Literal["fast", "standard"]
+APGD_VERSIONS: dict[str, tuple[int, int]] = {"fast": (20, 1), "standard": (100, 9)}
+StrongVersion = Literal[ApgdVersion, "off"]
+STRONG_VERSIONS: tuple[str, ...] = get_args(StrongVersion)
+StrongComponent = Literal["apgd-ce", "apgd-t"]  # results.json's names of its attacks, in the order they run
+STRONG_COMPONENTS: tuple[str, ...] = get_args(StrongComponent)
+LABELS_MAX = 1000  # the largest label set rnnviz reads (ImageNet-1k): classes a prediction can name
 MAX_CANDIDATES = 10  # channels outside a ranking's top-k listed as near misses (ranking[].candidates)
 SUBSET_FRACTIONS = (0.1, 0.25, 0.5)  # nested random subsets for "has the ranking settled?" (rnnviz.sweep.bootstrap)
-RECIPES = ("lucid", "raw", "accent")  # feature-visualization recipes (rnnviz.channels.featvis)
-EXEMPLAR_POOLS = ("all", "chosen")  # where card exemplars come from (rnnviz.data.pool)
-QUALITIES = ("none", "draft", "standard", "high")  # "none" skips rendering
+Recipe = Literal["lucid", "raw", "accent"]  # feature-visualization recipes (rnnviz.channels.featvis)
+RECIPES: tuple[str, ...] = get_args(Recipe)
+ExemplarPool = Literal["all", "chosen"]  # where card exemplars come from (rnnviz.data.pool)
+EXEMPLAR_POOLS: tuple[str, ...] = get_args(ExemplarPool)
+Quality = Literal["none", "draft", "standard", "high"]  # "none" skips rendering
+QUALITIES: tuple[str, ...] = get_args(Quality)
+RenderStop = Literal["target", "plateau", "cap"]  # why a render stopped (rnnviz.channels.featvis.loop)
+STOPS: tuple[str, ...] = get_args(RenderStop)
 # What a channel ranking ranks by (rnnviz.measures.rank_measures), the default first, and in words
-RANK_BY = ("zscore", "relative-excess", "excess", "relative", "sigma")
+RankMeasure = Literal["zscore", "relative-excess", "excess", "relative", "sigma"]
+RANK_BY: tuple[str, ...] = get_args(RankMeasure)
 RANK_WORDS = {
     "sigma": "σ",
     "excess": "excess σ − σ_noise",
@@ -46,7 +64,8 @@ RANK_NAMES = {  # what a ranking picks, in words for sentences; the formula (RAN
     "zscore": "each layer's outliers beyond matched noise",
 }
 # Patching's matched controls of the leading top-k (rnnviz.measures.patch_plan), in the order the report names them
-PATCH_CONTROLS = ("random", "magnitude")
+PatchControl = Literal["random", "magnitude"]
+PATCH_CONTROLS: tuple[str, ...] = get_args(PatchControl)
 
 
 def channel_key(layer: str, channel: int) -> str:

@@ -1,10 +1,12 @@
-"""The one definition of results.json: ``schema.json`` beside this module (JSON Schema, draft 2020-12).
+"""results.json's JSON Schema (draft 2020-12): ``schema.json`` beside this module, read at run time.
 
-The engine's output is tested against it, ``--from`` validates untrusted folders with it
-(rnnviz.report.validate), and docs/results-schema.md is generated from it (rnnviz.results.schema_doc).
-Besides the standard keywords it carries a few ``x-`` keywords for rules JSON Schema cannot state
-(a list as long as ``config.eps``, a file inside the folder); rnnviz.report.validate.schema_check
-implements them. ``expected`` words a node for an error message and for the docs alike.
+It is generated from the typed models of rnnviz.results.model (rnnviz.results.schema_gen), so reading
+it needs no pydantic. The engine's output is tested against it, ``--from`` validates untrusted folders
+with it (rnnviz.report.validate), and docs/results-schema.md is generated from it
+(rnnviz.results.schema_doc). Besides the standard keywords it carries a few ``x-`` keywords for rules
+JSON Schema cannot state (a list as long as ``config.eps``, a file inside the folder);
+rnnviz.report.validate.schema_check implements them. ``expected`` words a node for an error message
+and for the docs alike.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from typing import Any
 
 from rnnviz.common.names import BIG
 
+# x-per-eps beyond true: null at eps = 0, where nothing is measured (and elsewhere where not measured),
+# or null there and an object at every other eps
+NULL_AT_ZERO = "null at 0"
+NULL_ONLY_AT_ZERO = "null exactly at 0"
 CUSTOM = {
     "x-per-eps": "one entry per config.eps",
     "x-eps-index": "an index of config.eps",

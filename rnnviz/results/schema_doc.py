@@ -1,8 +1,9 @@
 """docs/results-schema.md, generated from rnnviz/results/schema.json so the two cannot drift.
 
-``python -m rnnviz.results.schema_doc`` rewrites the file; tests/results/test_results_schema.py checks the
-committed one equals ``render()``. One table row per field: the path, what the value must be (the
-same words an error message uses, rnnviz.results.schema.expected) and what it means.
+``python -m rnnviz.results.schema_gen`` rewrites it with schema.json (both from rnnviz.results.model);
+tests/results/test_results_schema.py checks the committed one equals ``render()``. One table row per
+field: the path, what the value must be (the same words an error message uses,
+rnnviz.results.schema.expected) and what it means.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rnnviz.results.schema import CUSTOM, expected, resolve, schema
 DOC = Path(__file__).resolve().parents[2] / "docs" / "results-schema.md"
 KEY_NAMES = {"x-class-names": "<class>", "x-attack-keys": "<attack>", "x-eps-keys": "<eps>"}
 INTRO = """\
-<!-- Generated from rnnviz/results/schema.json by `python -m rnnviz.results.schema_doc`; do not edit. -->
+<!-- Generated from rnnviz/results/model/ by `python -m rnnviz.results.schema_gen`; do not edit. -->
 # results.json (schema_version {version})
 
 {description}
@@ -109,11 +110,6 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def main() -> int:
+def write() -> None:
     DOC.write_text(render(), encoding="utf-8")
     print(f"wrote {DOC}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

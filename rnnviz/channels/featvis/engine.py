@@ -45,7 +45,7 @@ class Render:
     losses: list[float]
     cache_hit: bool
     steps: int  # optimization steps taken (at most the quality's cap)
-    stop: str  # "target", "plateau" or "cap" (loop.STOPS)
+    stop: str  # "target", "plateau" or "cap" (rnnviz.common.names.STOPS)
     target: float | None  # the activation it was optimized towards; None: no best real image known
 
 

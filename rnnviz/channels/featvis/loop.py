@@ -36,7 +36,6 @@ DEAD_ACTIVATION = 1e-6
 CHECK_EVERY = 4
 PLATEAU_STEPS = 64
 PLATEAU_RISE = 0.01
-STOPS = ("target", "plateau", "cap")
 
 
 def element_seed(*parts) -> int:
@@ -51,7 +50,7 @@ class Result:
     final: list[float]  # measured in fp32 on ``images``, untransformed
     losses: list[list[float]]
     steps: list[int]  # optimization steps each element took
-    stops: list[str]  # why it stopped, one of STOPS
+    stops: list[str]  # why it stopped, one of rnnviz.common.names.STOPS
 
 
 @dataclass

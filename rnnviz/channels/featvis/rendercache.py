@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from rnnviz.channels.featvis.loop import STOPS
 from rnnviz.common.cache import cache_dir
 from rnnviz.common.errors import UsageError
 from rnnviz.common.files import PART_SUFFIX, atomic_path, atomic_write_json, key_digest, strict_images
+from rnnviz.common.names import STOPS
 
 STALE_PART_S = 3600  # a .part file this old belongs to no live writer: a killed run left it
 

@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from rnnviz.common.errors import UsageError
-from rnnviz.common.names import ATTACKS, MAX_CANDIDATES, MODELS, PATCH_CONTROLS, RECIPES, SUBSET_FRACTIONS
+from rnnviz.common.names import (
+    ATTACKS,
+    LABELS_MAX,
+    MAX_CANDIDATES,
+    MODELS,
+    PATCH_CONTROLS,
+    RECIPES,
+    SUBSET_FRACTIONS,
+)
 from rnnviz.report.validate.cards import picture
 from rnnviz.report.validate.schema_check import field as field_name
 from rnnviz.results.schema import resolve, schema
@@ -34,7 +42,6 @@ from rnnviz.settings.replicas import MAX_REPLICAS
 DEFAULT_EMBED_MB = 300.0  # an honest report embeds a few MB; the flag raises this
 BASE64 = 4 / 3  # bytes of a data: URI per byte of the file
 
-LABELS_MAX = 1000  # the largest label set rnnviz reads (ImageNet-1k): classes a prediction can name
 LAYERS_MAX = 1000  # module paths a run can list
 CHANNELS_MAX = 16384  # channels of one layer: wider than any torchvision classifier's (regnet_y_128gf: 7392)
 NEURONS_MAX = 1000  # --neurons LAYER:CH entries

@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError, val
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import eps_key
 from rnnviz.report.validate.safety import card_picture_problem, file_problem
-from rnnviz.results.schema import expected, number_text, schema
+from rnnviz.results.schema import NULL_ONLY_AT_ZERO, expected, number_text, schema
 
 Error = Iterator[ValidationError]
 _TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
@@ -119,7 +119,7 @@ class _Rules:
             if isinstance(mode, str) and e == 0 and entry is not None:
                 problem = f"is {_show(entry)}: expected null at eps = 0 (nothing is measured there)"
                 yield ValidationError(problem, path=[i])
-            elif mode == "null exactly at 0" and e != 0 and entry is None:
+            elif mode == NULL_ONLY_AT_ZERO and e != 0 and entry is None:
                 yield ValidationError("is None: expected an object at eps > 0", path=[i])
 
     def eps_index(self, validator, on, instance, schema) -> Error:
