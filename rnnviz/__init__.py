@@ -33,6 +33,7 @@ _API = {
     "PGDSettings": "sweep.attacks",
     "fgsm": "sweep.attacks",
     "pgd": "sweep.attacks",
+    "Starts": "sweep.draws",
     "SweepSettings": "sweep.settings",
     "analyze": "sweep.loop",
     "LayerHooks": "sweep.hooks",

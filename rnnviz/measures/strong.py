@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from rnnviz.common.intervals import wilson
 from rnnviz.common.names import NORMS, STRONG_COMPONENTS
 from rnnviz.sweep.apgd import VERSIONS, APGDSettings, fooled_by, target_count
+from rnnviz.sweep.draws import Starts
 from rnnviz.sweep.passes import eval_mode
 
 CAUSES = ("smaller_eps", "analysis", *STRONG_COMPONENTS)  # what broke an image, in the order it is asked
@@ -151,10 +152,8 @@ def _one_eps(model, x, y, index, alive: np.ndarray, ok: np.ndarray, strong: Stro
         if component == "apgd-t" and counts.targets == 0:
             continue
         sub = torch.as_tensor(rows, device=x.device)
-        fooled = fooled_by(
-            _ATTACK[component], model, x[sub], y[sub], eps, strong.settings,
-            seed=strong.seed, indices=index[sub], stream=STREAM,
-        ).cpu().numpy()  # fmt: skip
+        starts = Starts(strong.seed, index[sub], stream=STREAM)
+        fooled = fooled_by(_ATTACK[component], model, x[sub], y[sub], eps, strong.settings, starts).cpu().numpy()
         counts.flipped[component][e] += int(fooled.sum())
         alive[rows[fooled]] = False
     counts.correct[e] += int(alive.sum())

@@ -31,6 +31,7 @@ from rnnviz.common.errors import UsageError
 from rnnviz.common.files import atomic_path, sha256_file
 from rnnviz.models.zoo import BUILTIN_NETS, NETS, SAMPLE_PATH, ZOO_DIR, builtin_weights_path, load_fashion_sample
 from rnnviz.sweep.attacks import PGDSettings, fgsm, input_gradient, pgd
+from rnnviz.sweep.draws import Starts
 
 DEFAULT_DATA = Path("/usr/share/datasets/fashion-mnist")
 SPLITS = {
@@ -141,7 +142,8 @@ class _Guard:
 
     def collapsed(self, epoch: int, log) -> bool:
         self.model.eval()
-        adv = pgd(self.model, self.x, self.y, self.eps, PGDSettings(steps=10), torch.Generator().manual_seed(0))
+        starts = Starts(generator=torch.Generator().manual_seed(0))
+        adv = pgd(self.model, self.x, self.y, self.eps, PGDSettings(steps=10), starts)
         with torch.no_grad():
             acc = (self.model(adv).argmax(1) == self.y).float().mean().item()
         self.model.train()
@@ -168,14 +170,14 @@ def evaluate(
 ) -> dict:
     """Clean, FGSM and PGD accuracy in eval mode, with true labels and a seeded PGD start."""
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
+    starts = Starts(generator=torch.Generator().manual_seed(seed))
     hits = {"clean": 0, "fgsm": 0, "pgd": 0}
     for xb, yb in zip(as_rgb(images).split(batch_size), torch.from_numpy(labels).split(batch_size)):
         with torch.no_grad():
             hits["clean"] += (model(xb).argmax(1) == yb).sum().item()
         advs = (
             ("fgsm", fgsm(model, xb, yb, eps)),
-            ("pgd", pgd(model, xb, yb, eps, PGDSettings(steps=pgd_steps), generator)),
+            ("pgd", pgd(model, xb, yb, eps, PGDSettings(steps=pgd_steps), starts)),
         )
         for name, adv in advs:
             with torch.no_grad():

@@ -43,6 +43,7 @@ from torch import nn
 
 from rnnviz.common.names import APGD_VERSIONS
 from rnnviz.sweep import draws
+from rnnviz.sweep.draws import Starts
 
 RHO = 0.75  # the share of rising steps under which the step size halves
 MOMENTUM = 0.75  # alpha: the weight of the new step against the last move
@@ -114,17 +115,15 @@ def apgd(
     y: torch.Tensor,
     eps: float,
     settings: APGDSettings = STANDARD,
+    starts: Starts = Starts(),
     *,
-    seed: int = 0,
-    indices: torch.Tensor | None = None,
     stop_when_fooled: bool = False,
 ) -> torch.Tensor:
     """APGD-CE: ``settings.restarts`` runs of ``settings.iterations`` steps (each later run only on
     the images no earlier run fooled); the kept point per image (see the module's notes)."""
     if eps == 0:
         return x
-    index = _indices(x, indices)
-    return _runs(model, x, y, eps, settings, seed, index, stop_when_fooled, False).x_adv
+    return _runs(model, x, y, eps, settings, starts, stop_when_fooled, False).x_adv
 
 
 def apgd_t(
@@ -133,17 +132,15 @@ def apgd_t(
     y: torch.Tensor,
     eps: float,
     settings: APGDSettings = STANDARD,
+    starts: Starts = Starts(),
     *,
-    seed: int = 0,
-    indices: torch.Tensor | None = None,
     stop_when_fooled: bool = False,
 ) -> torch.Tensor:
     """APGD-T: one run per target class, the classes ranked 2nd, 3rd, ... by the clean logits, each
     on the images no earlier target fooled. Needs 4 classes or more (the DLR loss's spread)."""
     if eps == 0:
         return x
-    index = _indices(x, indices)
-    return _runs(model, x, y, eps, settings, seed, index, stop_when_fooled, True).x_adv
+    return _runs(model, x, y, eps, settings, starts, stop_when_fooled, True).x_adv
 
 
 def fooled_by(
@@ -153,18 +150,14 @@ def fooled_by(
     y: torch.Tensor,
     eps: float,
     settings: APGDSettings,
-    *,
-    seed: int,
-    indices: torch.Tensor,
-    stream: str = "",
+    starts: Starts,
 ) -> torch.Tensor:
     """(B,) bool: which images ``name`` (``apgd`` or ``apgd-t``) fools at ``eps``, each image stopping
-    at its first misclassified point (the strong evaluation's question). ``stream`` names the random
-    starts, so a second evaluation of the same images is a fresh try."""
+    at its first misclassified point (the strong evaluation's question)."""
     if eps == 0:
         with torch.no_grad():
             return model(x).argmax(1) != y
-    return _runs(model, x, y, eps, settings, seed, indices.to(x.device), True, name == "apgd-t", stream).fooled
+    return _runs(model, x, y, eps, settings, starts, True, name == "apgd-t").fooled
 
 
 def target_count(settings: APGDSettings, n_classes: int) -> int:
@@ -176,9 +169,10 @@ def _indices(x: torch.Tensor, indices: torch.Tensor | None) -> torch.Tensor:
     return (indices if indices is not None else torch.arange(len(x))).to(x.device)
 
 
-def _runs(model, x, y, eps, settings, seed, index, stop, targeted: bool, stream: str = "") -> Run:
+def _runs(model, x, y, eps, settings, starts: Starts, stop, targeted: bool) -> Run:
     """The runs of one attack (restarts of APGD-CE, or targets of APGD-T), each later run on the
     images no earlier one fooled; never-fooled images keep the highest-loss point of any run."""
+    index = _indices(x, starts.indices)
     with torch.no_grad():
         clean = model(x)
     if targeted:
@@ -195,7 +189,8 @@ def _runs(model, x, y, eps, settings, seed, index, stop, targeted: bool, stream:
         todo = (~out.fooled).nonzero().flatten()
         if len(todo) == 0:
             break
-        start = _start(x.shape[1:], seed, (stream, "apgd-t" if targeted else "apgd", name), index[todo]).to(x.dtype)
+        key = (starts.stream, "apgd-t" if targeted else "apgd", name)
+        start = _start(x.shape[1:], starts.seed, key, index[todo]).to(x.dtype)
         t = target[todo] if target is not None else None
         run = ascent(model, x[todo], y[todo], eps, settings.iterations, loss, start, t, stop_when_fooled=stop)
         keep = run.fooled | (run.loss > out.loss[todo])

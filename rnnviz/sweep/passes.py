@@ -13,6 +13,7 @@ import torch
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import BIG
 from rnnviz.sweep.attacks import attack
+from rnnviz.sweep.draws import Starts
 from rnnviz.sweep.hooks import LayerHooks
 from rnnviz.sweep.settings import SweepSettings
 
@@ -37,7 +38,7 @@ def forward_no_grad(model, x):
 def adversarial(model, hooks: LayerHooks, x, y, grad, eps_value: float, s: SweepSettings, index, name: str = ""):
     """``x`` under attack ``name`` (default: the settings' attack), with the hooks silent meanwhile."""
     with hooks.paused():
-        return attack(name or s.attack, model, x, y, eps_value, s.pgd, grad=grad, seed=s.seed, indices=index)
+        return attack(name or s.attack, model, x, y, eps_value, s.pgd, Starts(s.seed, index), grad=grad)
 
 
 class NonFiniteOutput(UsageError):
