@@ -8,6 +8,7 @@ from torch import nn
 
 from rnnviz.sweep.apgd import (
     APGDSettings,
+    AscentSettings,
     apgd,
     apgd_t,
     ascent,
@@ -68,7 +69,7 @@ def test_step_size_halves_exactly_at_the_checkpoints_by_both_rules():
     x = torch.full((1, 1, 2, 2), 0.5, dtype=torch.float64)
     y = torch.tensor([0])
     start = torch.zeros_like(x)
-    run = ascent(model, x, y, eps, 100, ce_loss, start, record=True)
+    run = ascent(model, x, y, AscentSettings(eps, 100, record=True), ce_loss, start)
     assert model.t == 101  # the start and one pass per iteration
     expected = [2 * eps] * 41 + [eps] * 29 + [eps / 2] * 17 + [eps / 4] * 12 + [eps / 8]
     assert run.steps is not None
