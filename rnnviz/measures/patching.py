@@ -32,7 +32,7 @@ from rnnviz.measures.resume import Resumable
 from rnnviz.sweep.attacks import input_gradient
 from rnnviz.sweep.bootstrap import WeightedSums, image_uniform, interval
 from rnnviz.sweep.hooks import LayerHooks
-from rnnviz.sweep.passes import adversarial, eval_mode, forward_no_grad
+from rnnviz.sweep.passes import CleanBatch, adversarial, eval_mode, forward_no_grad
 from rnnviz.sweep.settings import SweepSettings
 
 PATCH_BATCH = 512  # images per patched forward pass: several sets ride in one batch
@@ -100,11 +100,12 @@ def patch_sweep(
             clean = hooks.take()
             w = weights.of(index, y.cpu())[:, weights.columns("bootstrap")] if weights is not None else None
             clean_right = logits.argmax(1) == y
+            batch = CleanBatch(x, y, index, grad)
             heads: dict = {}  # the clean pass's resume values, shared by every eps's converse sets
             for e, eps_value in enumerate(s.eps):
                 if eps_value == 0 or e not in counts:
                     continue
-                x_adv = adversarial(model, hooks, x, y, grad, eps_value, s, index)
+                x_adv = adversarial(model, hooks, batch, eps_value, s)
                 adv_logits = forward_no_grad(model, x_adv)
                 adv = hooks.take()
                 hits = _hits(model, hooks, counts[e].sets, x, x_adv, clean, adv, y, clean_right, resumable, heads)

@@ -183,19 +183,12 @@ def attack(
     eps: float,
     settings: PGDSettings = PGDSettings(),
     starts: Starts = Starts(),
-    *,
-    grad: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The adversarial images of attack ``name`` (a key of ``ATTACK_NORM``) at ``eps``.
-
-    FGSM reuses ``grad`` (``input_gradient`` of the same x and y) where given, so a sweep over
-    many eps costs one backward pass; PGD's settings and random starts are as in ``pgd`` /
-    ``pgd_l2``, APGD's (``settings.apgd``) as in ``rnnviz.sweep.apgd``.
-    """
+    """The adversarial images of attack ``name`` (a key of ``ATTACK_NORM``) at ``eps``: PGD's
+    settings and random starts as in ``pgd`` / ``pgd_l2``, APGD's (``settings.apgd``) as in
+    ``rnnviz.sweep.apgd``. A sweep steps FGSM along its clean pass's gradient (``fgsm_step``) instead."""
     if name == "fgsm":
-        if grad is None:
-            return fgsm(model, x, y, eps)
-        return fgsm_step(x, grad, eps)
+        return fgsm(model, x, y, eps)
     if name == "pgd":
         return pgd(model, x, y, eps, settings, starts)
     if name == "pgd-l2":

@@ -16,8 +16,10 @@ from rnnviz.sweep.attacks import (
     pgd_l2,
 )
 from rnnviz.sweep.draws import Starts
+from rnnviz.sweep.hooks import LayerHooks
 from rnnviz.sweep.loop import analyze
 from rnnviz.sweep.noise import matched_noise
+from rnnviz.sweep.passes import CleanBatch, adversarial
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +192,10 @@ def test_attack_dispatch(resnet):
     grad, _ = input_gradient(resnet.module, x, y)
     settings = PGDSettings(steps=2)
     idx = torch.arange(3)
-    assert torch.equal(attack("fgsm", resnet.module, x, y, 0.1, settings, grad=grad), fgsm_step(x, grad, 0.1))
+    with LayerHooks(resnet.module, ["layer1"]) as hooks:  # the sweep's FGSM: one gradient for every eps
+        fgsm_sweep = sweep([0.0, 0.1], ["layer1"], pgd=settings)
+        adv = adversarial(resnet.module, hooks, CleanBatch(x, y, idx, grad), 0.1, fgsm_sweep)
+    assert torch.equal(adv, fgsm_step(x, grad, 0.1))
     assert torch.allclose(attack("fgsm", resnet.module, x, y, 0.1, settings), fgsm(resnet.module, x, y, 0.1))
     assert torch.equal(
         attack("pgd", resnet.module, x, y, 0.05, settings, Starts(2, idx)),
@@ -201,7 +206,7 @@ def test_attack_dispatch(resnet):
         pgd_l2(resnet.module, x, y, 0.5, settings, Starts(2, idx)),
     )
     for name in ATTACK_NORM:
-        assert attack(name, resnet.module, x, y, 0.0, settings, Starts(indices=idx), grad=grad) is x
+        assert attack(name, resnet.module, x, y, 0.0, settings, Starts(indices=idx)) is x
     assert ATTACK_NORM == {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2", "apgd": "linf", "apgd-t": "linf"}
     with pytest.raises(ValueError, match="pgd-l2"):
         attack("cw", resnet.module, x, y, 0.1, settings)
