@@ -26,7 +26,7 @@ from rnnviz.sweep.attacks import input_gradient
 from rnnviz.sweep.bootstrap import WeightedSums
 from rnnviz.sweep.exemplars import TopExemplars
 from rnnviz.sweep.hooks import LayerHooks
-from rnnviz.sweep.noise import InputSizes, probe_front, sized_noise
+from rnnviz.sweep.noise import InputSizes, NoiseControl, probe_front, sized_noise
 from rnnviz.sweep.passes import (
     CleanBatch,
     adversarial,
@@ -212,7 +212,8 @@ def _noise_activations(model, hooks: LayerHooks, clean: _Clean, step: Step, s: S
     eps_value = s.eps[e]
     applied = step.x_adv - clean.x
     for kind in ("sign", "gauss"):
-        x_noise = sized_noise(clean.x, applied, eps_value, s.seed, clean.index, NORMS[name], sizes.front, kind)
+        control = NoiseControl(NORMS[name], sizes.front, kind)
+        x_noise = sized_noise(clean.x, applied, eps_value, s.seed, clean.index, control)
         sizes.add(e, f"{'noise' if kind == 'sign' else 'gauss'}@{name}", x_noise - clean.x)
         forward_no_grad(model, x_noise)
         out[kind] = hooks.take()

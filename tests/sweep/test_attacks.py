@@ -18,7 +18,7 @@ from rnnviz.sweep.attacks import (
 from rnnviz.sweep.draws import Starts
 from rnnviz.sweep.hooks import LayerHooks
 from rnnviz.sweep.loop import analyze
-from rnnviz.sweep.noise import matched_noise
+from rnnviz.sweep.noise import NoiseControl, matched_noise
 from rnnviz.sweep.passes import CleanBatch, adversarial
 
 
@@ -215,7 +215,7 @@ def test_attack_dispatch(resnet):
 def test_l2_sign_noise_has_the_l2_attacks_size():
     x = torch.full((2, 3, 8, 8), 0.5)
     index = torch.tensor([4, 9])
-    noisy = matched_noise(x, 2.0, 0, index, "l2", "rgb", "sign")
+    noisy = matched_noise(x, 2.0, 0, index, NoiseControl("l2", "rgb", "sign"))
     torch.testing.assert_close((noisy - x).flatten(1).norm(dim=1), torch.full((2,), 2.0))
-    same_signs = (matched_noise(x, 2.0, 0, index, "linf", "rgb", "sign") - x).sign()
+    same_signs = (matched_noise(x, 2.0, 0, index, NoiseControl("linf", "rgb", "sign")) - x).sign()
     assert torch.equal((noisy - x).sign(), same_signs)  # the Linf baseline's signs, scaled
