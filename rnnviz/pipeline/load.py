@@ -31,7 +31,7 @@ from rnnviz.settings.patching import patch_ladder
 from rnnviz.settings.replicas import replicate_pairs
 from rnnviz.sweep.distributed import Distributed
 from rnnviz.sweep.hooks import channel_counts, check_layers
-from rnnviz.sweep.settings import sweep_cost
+from rnnviz.sweep.settings import SweepShape, sweep_cost
 
 
 @dataclass(frozen=True)
@@ -206,8 +206,8 @@ def fitting_batch(cfg: Config, model: LoadedModel, layers: list[str], images: Im
     pairs = 1 + len(replicate_pairs(cfg.replicate))
     x = images.images[:1].to(cfg.device)
     moving = sum(e > 0 for e in cfg.eps)
-    cost = sweep_cost(model.module, layers, x, moving_eps=moving, attacks=len(cfg.attack), bootstrap=cfg.bootstrap,
-                      classes=len(cfg.classes), pairs=pairs)  # fmt: skip
+    shape = SweepShape(moving, len(cfg.attack), cfg.bootstrap, len(cfg.classes), pairs)
+    cost = sweep_cost(model.module, layers, x, shape)
     if world * cost.need(1) > limit:
         raise UsageError(
             f"{len(layers)} layers ({cost.channels} channels) need about {size_text(world * cost.need(1))} even "

@@ -242,11 +242,13 @@ def test_many_layers_are_refused_before_the_sweep_with_the_limit(tmp_path):
 
 def test_the_batch_is_lowered_to_fit_with_one_line(offline, capsys, monkeypatch):
     from rnnviz.pipeline.load import size_text
-    from rnnviz.sweep.settings import sweep_cost
+    from rnnviz.sweep.settings import SweepShape, sweep_cost
 
     model = load_model("builtin:fashion-standard")
     x = torch.rand(1, 3, 28, 28)
-    cost = sweep_cost(model.module, model.default_layers, x, moving_eps=1, attacks=1, bootstrap=0, classes=1)
+    cost = sweep_cost(
+        model.module, model.default_layers, x, SweepShape(moving_eps=1, attacks=1, bootstrap=0, classes=1)
+    )
     limit = cost.need(2) + cost.per_image // 2
     monkeypatch.setenv("RNNVIZ_MEMORY_MB", str(limit / 1e6))
     argv = [a for a in TINY if a != "--quiet"] + ["--out", "r", "--batch-size", "32"]
