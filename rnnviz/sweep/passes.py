@@ -37,6 +37,16 @@ def forward_no_grad(model, x):
 
 
 @dataclass(frozen=True)
+class Batching:
+    """How a pass walks a shard of images: ``batch_size`` at a time on ``device``; ``first_index`` is
+    the global index of the shard's first image (the key of its random draws), so shards merge exactly."""
+
+    batch_size: int
+    device: str
+    first_index: int = 0
+
+
+@dataclass(frozen=True)
 class CleanBatch:
     """A batch as every attack on it starts: the images ``x`` and labels ``y`` on the model's device,
     the images' global ``index`` (the key of each image's random draws) and FGSM's input gradient
