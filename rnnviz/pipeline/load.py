@@ -18,11 +18,11 @@ from rnnviz.common.cache import cache_dir
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import MODELS, parse_channel_key
 from rnnviz.data.builtin import stream_builtin
-from rnnviz.data.images import ImageSet, Preprocess
+from rnnviz.data.images import ImageSet, Preprocess, Selection
 from rnnviz.data.lazy import LazyImages, lazy_set
 from rnnviz.data.pool import ExemplarPool, exemplar_pool
 from rnnviz.data.sources import check_sources
-from rnnviz.data.stream import eager_set, stream_folder
+from rnnviz.data.stream import CheckPlan, eager_set, stream_folder
 from rnnviz.models.input_size import MEMORY_ENV, available_memory
 from rnnviz.models.loading import LoadedModel, load_model
 from rnnviz.results.build import same_model_note
@@ -123,20 +123,9 @@ def load_images(cfg: Config, model: LoadedModel, lazy: bool = False, ctx: Distri
     else:
         assert cfg.data is not None, "check_sources names the missing data folder first"
         prep = Preprocess(model.input_size, model.resize)
-        ctx = ctx or Distributed()
-        gather = ctx.all_gather if ctx.world > 1 else None
-        stream = stream_folder(
-            Path(cfg.data),
-            model.labels,
-            class_indices,
-            cfg.n_images,
-            cfg.seed,
-            prep,
-            cfg.label,
-            workers=cfg.workers,
-            check_shard=(ctx.rank, ctx.world),
-            gather=gather,
-        )
+        selection = Selection(class_indices, cfg.n_images, cfg.seed, cfg.label)
+        check = check_plan(cfg, ctx or Distributed())
+        stream = stream_folder(Path(cfg.data), model.labels, selection, prep, check=check)
     return lazy_set(stream, cfg.batch_size, cfg.workers) if lazy else eager_set(stream)
 
 
@@ -314,16 +303,12 @@ def load_pool(cfg: Config, model: LoadedModel, images: ImageSet, ctx: Distribute
     has no class beyond the chosen ones). Under torchrun the ranks share the check of its files."""
     if cfg.exemplar_pool != "all" or not cfg.exemplars or cfg.data is None:
         return None
-    return exemplar_pool(
-        cfg.data,
-        model.labels,
-        images.class_indices,
-        cfg.n_images,
-        cfg.seed,
-        Preprocess(model.input_size, model.resize),
-        len(images),
-        label=cfg.label,
-        workers=cfg.workers,
-        check_shard=(ctx.rank, ctx.world),
-        gather=ctx.all_gather if ctx.world > 1 else None,
-    )
+    analysed = Selection(images.class_indices, cfg.n_images, cfg.seed, cfg.label)
+    prep = Preprocess(model.input_size, model.resize)
+    return exemplar_pool(cfg.data, model.labels, analysed, prep, len(images), check=check_plan(cfg, ctx))
+
+
+def check_plan(cfg: Config, ctx: Distributed) -> CheckPlan:
+    """The up-front file check in ``cfg.workers`` processes; under torchrun each rank checks its own
+    share of the files and all share their findings."""
+    return CheckPlan(cfg.workers, (ctx.rank, ctx.world), ctx.all_gather if ctx.world > 1 else None)
