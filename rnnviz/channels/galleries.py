@@ -113,8 +113,6 @@ def _convergence(steps: int, stop: str, png: bytes) -> dict:
 
 # ------------------------------------------------------------------ many ranks
 
-RENDER_CHUNK = 8  # channels optimized together: featvis.render_channels' default batch
-
 
 @dataclass
 class RenderJob:
@@ -154,11 +152,14 @@ def render_units(jobs: list[RenderJob], models: dict[str, LoadedModel]) -> list[
     """(job index, channels) units: each job's channels in the renderer's own order (shallow layers
     first) cut into its batches, so a rank renders exactly the batches one process would, and every
     render (optimized with its batch neighbours) comes out with the same pixels."""
+    from rnnviz.channels.featvis import RenderRequest
+
+    chunk = RenderRequest.chunk  # the batch one process renders together
     units = []
     for j, job in enumerate(jobs):
         depth = {name: i for i, (name, _) in enumerate(models[job.model].module.named_modules())}
         ordered = sorted(job.channels, key=lambda lc: (depth[lc[0]], lc[1]))
-        units += [(j, ordered[i : i + RENDER_CHUNK]) for i in range(0, len(ordered), RENDER_CHUNK)]
+        units += [(j, ordered[i : i + chunk]) for i in range(0, len(ordered), chunk)]
     return units
 
 
@@ -188,7 +189,6 @@ def render_share(
                 seed=cfg.seed,
                 device=cfg.device,
                 diversity=cfg.diversity,
-                chunk=RENDER_CHUNK,
             ),
             max_activation=job.max_activation,
             progress=f"render {m} ({job.recipe})" if progress else None,
