@@ -52,8 +52,8 @@ from torchvision import transforms
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.doc_table import print_table  # noqa: E402
-from rnnviz.data.images import Preprocess
-from rnnviz.data.stream import stream_folder
+from rnnviz.data.images import Preprocess, Selection
+from rnnviz.data.stream import CheckPlan, stream_folder
 from rnnviz.models.labels import imagenet_labels
 
 SYNSETS = ("n01440764", "n01443537", "n02007558", "n02123045")  # tench, goldfish, flamingo, tabby
@@ -86,7 +86,9 @@ def rnnviz_stream(root: Path, per_class: int, workers: int):
     indices = [imagenet_labels().resolve(s) for s in SYNSETS]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return stream_folder(root, imagenet_labels(), indices, per_class, 0, PREP, workers=workers)
+        return stream_folder(
+            root, imagenet_labels(), Selection(indices, per_class, 0), PREP, check=CheckPlan(workers=workers)
+        )
 
 
 def cpu_seconds() -> float:

@@ -84,9 +84,8 @@ def plain_lucent(model, channels, steps, size):
 
 def rnnviz_render(model, channels, cache: Path):
     os.environ["RNNVIZ_CACHE"] = str(cache)
-    return featvis.render_channels(
-        model, [(LAYER, c) for c in channels], model_id="bench-resnet34", input_size=224, quality="bench", progress=None
-    )
+    facts, request = featvis.ModelFacts("bench-resnet34", 224), featvis.RenderRequest(quality="bench")
+    return featvis.render_channels(model, [(LAYER, c) for c in channels], facts, request, progress=None)
 
 
 def activation(model, layer: str, channel: int, image: torch.Tensor) -> float:
@@ -142,10 +141,8 @@ def rnnviz_to_target(model, layer: str, channels: list[int], reached: dict, args
         renders = featvis.render_channels(
             model,
             [(layer, c) for c in channels],
-            model_id=f"bench-{args.match_model}",
-            input_size=input_size,
-            quality="match",
-            grayscale=gray,
+            featvis.ModelFacts(f"bench-{args.match_model}", input_size, gray),
+            featvis.RenderRequest(quality="match"),
             max_activation={(layer, c): reached[(layer, c)] for c in channels},
             progress=None,
         )

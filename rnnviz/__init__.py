@@ -12,8 +12,8 @@ A small public API (the CLI is a thin layer over it). Every function works with 
     images = rnnviz.load_images(cfg, models["standard"])
     a = rnnviz.analyze(models["robust"].module, images.images, images.labels,
                        rnnviz.SweepSettings(eps=[0, 0.1], layers=["layer3.0", "layer4.0"]))
-    renders = rnnviz.render_channels(models["robust"].module, [("layer4.0", 7)], model_id="mine",
-                                     input_size=28, quality="draft")
+    renders = rnnviz.render_channels(models["robust"].module, [("layer4.0", 7)], rnnviz.ModelFacts("mine", 28),
+                                     rnnviz.RenderRequest(quality="draft"))
 
 Names load lazily, so re-rendering a report (``render_report``) never imports torch.
 """
@@ -33,6 +33,7 @@ _API = {
     "PGDSettings": "sweep.attacks",
     "fgsm": "sweep.attacks",
     "pgd": "sweep.attacks",
+    "Starts": "sweep.draws",
     "SweepSettings": "sweep.settings",
     "analyze": "sweep.loop",
     "LayerHooks": "sweep.hooks",
@@ -40,6 +41,8 @@ _API = {
     "load_images": "pipeline.load",
     "run": "pipeline.job",
     "render_channels": "channels.featvis",
+    "ModelFacts": "channels.featvis",
+    "RenderRequest": "channels.featvis",
     "render_report": "report",
 }
 __all__ = sorted(_API)

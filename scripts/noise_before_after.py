@@ -11,7 +11,7 @@ from rnnviz.data.builtin import load_builtin_sample
 from rnnviz.models.loading import load_model
 from rnnviz.sweep.attacks import fgsm, sign_noise
 from rnnviz.sweep.hooks import LayerHooks
-from rnnviz.sweep.noise import matched_noise
+from rnnviz.sweep.noise import NoiseControl, matched_noise
 from rnnviz.sweep.sensitivity import channel_l1
 
 LAYERS = ["relu", "layer1.0", "layer2.0", "layer3.0", "layer4.0"]
@@ -39,7 +39,7 @@ def main() -> None:
                     adv = fgsm(net, x, y, e)
                 sigma = layer_means(net, hooks, clean, adv)
                 old = layer_means(net, hooks, clean, sign_noise(x, e, 0, index))
-                new = layer_means(net, hooks, clean, matched_noise(x, e, 0, index, "linf", "grayscale"))
+                new = layer_means(net, hooks, clean, matched_noise(x, e, 0, index, NoiseControl("linf", "grayscale")))
                 cells = [f"{n}: {old[n] / sigma[n]:.2f} -> {new[n] / sigma[n]:.2f}" for n in LAYERS]
                 print(f"{m:8} eps {e:<4}  " + "  ".join(cells))
 

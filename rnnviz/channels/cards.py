@@ -33,6 +33,7 @@ from rnnviz.data.pool import ExemplarPool, PooledImages
 from rnnviz.sweep.accumulators import merged
 from rnnviz.sweep.analysis import ModelAnalysis
 from rnnviz.sweep.attacks import PGDSettings, attack
+from rnnviz.sweep.draws import Starts
 from rnnviz.sweep.exemplars import TopExemplars
 from rnnviz.sweep.passes import eval_mode
 
@@ -144,7 +145,7 @@ def _adversarial_images(model, source: CardImages, summary: dict, remake: Remake
         index = torch.tensor(wanted)
         x, y = source.images[index].to(remake.device), source.labels[index].to(remake.device)
         with eval_mode(model):
-            x_adv = attack(remake.attack, model, x, y, e, remake.pgd, seed=remake.seed, indices=index).detach().cpu()
+            x_adv = attack(remake.attack, model, x, y, e, remake.pgd, Starts(remake.seed, index)).detach().cpu()
         made.update({(key, i): x_adv[j] for j, i in enumerate(wanted)})
     return made
 

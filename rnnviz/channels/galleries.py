@@ -52,14 +52,10 @@ def render_galleries(
             renders = featvis.render_channels(
                 models[m].module,
                 channels,
-                model_id=models[m].sha256,
-                input_size=models[m].input_size,
-                recipe=recipe,
-                quality=cfg.quality,
-                seed=cfg.seed,
-                device=cfg.device,
-                grayscale=models[m].grayscale,
-                diversity=cfg.diversity,
+                featvis.ModelFacts(models[m].sha256, models[m].input_size, models[m].grayscale),
+                featvis.RenderRequest(
+                    recipe=recipe, quality=cfg.quality, seed=cfg.seed, device=cfg.device, diversity=cfg.diversity
+                ),
                 max_activation=dict(shown[m].peaks),
                 progress=f"render {m} ({recipe})" if progress else None,
                 seeds=seeds,
@@ -185,17 +181,17 @@ def render_share(
         renders = featvis.render_channels(
             models[m].module,
             channels,
-            model_id=models[m].sha256,
-            input_size=models[m].input_size,
-            recipe=job.recipe,
-            quality=cfg.quality,
-            seed=cfg.seed,
-            device=cfg.device,
-            grayscale=models[m].grayscale,
-            diversity=cfg.diversity,
+            featvis.ModelFacts(models[m].sha256, models[m].input_size, models[m].grayscale),
+            featvis.RenderRequest(
+                recipe=job.recipe,
+                quality=cfg.quality,
+                seed=cfg.seed,
+                device=cfg.device,
+                diversity=cfg.diversity,
+                chunk=RENDER_CHUNK,
+            ),
             max_activation=job.max_activation,
             progress=f"render {m} ({job.recipe})" if progress else None,
-            chunk=RENDER_CHUNK,
             seeds=job.seeds,
         )
         done += [(j, _packed(r)) for r in renders]

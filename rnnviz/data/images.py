@@ -229,20 +229,26 @@ class ClassFiles:
     outside: list[str] = field(default_factory=list)  # skip notes of files behind symlinks leaving the folder
 
 
-def select_files(
-    root: Path,
-    labels: LabelSet,
-    class_indices: list[int],
-    n_per_class: int,
-    seed: int,
-    label: str | None = None,
-) -> list[ClassFiles]:
+@dataclass(frozen=True)
+class Selection:
+    """Which images a run reads from its source: up to ``n_per_class`` of each class in
+    ``class_indices``, sampled by ``seed``; ``label``: the class of a folder that holds one class's
+    images directly (the user's own photos)."""
+
+    class_indices: list[int]
+    n_per_class: int
+    seed: int
+    label: str | None = None
+
+
+def select_files(root: Path, labels: LabelSet, selection: Selection) -> list[ClassFiles]:
     """Which files a folder run reads, in which order, with which labels (nothing decoded yet)."""
-    by_class = find_class_files(Path(root), labels, class_indices, label)
+    by_class = find_class_files(Path(root), labels, selection.class_indices, selection.label)
     chosen = []
-    for index in class_indices:
+    for index in selection.class_indices:
         files, outside = held_inside(Path(root), by_class.get(index, []))
-        chosen.append(ClassFiles(index, sample_files(files, n_per_class, seed, index), len(files), outside))
+        sampled = sample_files(files, selection.n_per_class, selection.seed, index)
+        chosen.append(ClassFiles(index, sampled, len(files), outside))
     return chosen
 
 

@@ -15,14 +15,14 @@ global indices follow the analysed images' (``offset`` = their count).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from rnnviz.data.builtin import stream_builtin
-from rnnviz.data.images import Preprocess, find_class_files
-from rnnviz.data.stream import Gather, ImageStream, Shard, stream_folder
+from rnnviz.data.images import Preprocess, Selection, find_class_files
+from rnnviz.data.stream import CheckPlan, ImageStream, stream_folder
 from rnnviz.models.labels import LabelSet
 
 FASHION_CLASSES = 10  # the built-in sample's classes (Fashion-MNIST)
@@ -59,30 +59,18 @@ def pool_classes(data: str, labels: LabelSet, chosen: Sequence[int], label: str 
 
 
 def exemplar_pool(
-    data: str,
-    labels: LabelSet,
-    chosen: Sequence[int],
-    n_per_class: int,
-    seed: int,
-    prep: Preprocess,
-    offset: int,
-    *,
-    label: str | None = None,
-    workers: int = 0,
-    check_shard: Shard = (0, 1),
-    gather: Gather | None = None,
+    data: str, labels: LabelSet, analysed: Selection, prep: Preprocess, offset: int, *, check: CheckPlan = CheckPlan()
 ) -> ExemplarPool | None:
-    """The pool of a run (None when the source has no class beyond the chosen ones)."""
-    classes = pool_classes(data, labels, chosen, label)
+    """The pool of a run whose analysed images are ``analysed``: the source's other classes, chosen by
+    the same rule (None when the source has no class beyond the analysed ones)."""
+    classes = pool_classes(data, labels, analysed.class_indices, analysed.label)
     if not classes:
         return None
+    n_per_class = analysed.n_per_class
     if data == "builtin":
-        stream = stream_builtin(classes, n_per_class, seed)
+        stream = stream_builtin(classes, n_per_class, analysed.seed)
     else:
-        stream = stream_folder(
-            Path(data), labels, classes, n_per_class, seed, prep, label,
-            workers=workers, check_shard=check_shard, gather=gather,
-        )  # fmt: skip
+        stream = stream_folder(Path(data), labels, replace(analysed, class_indices=classes), prep, check=check)
     return ExemplarPool(stream, offset, n_per_class) if len(stream) else None
 
 

@@ -34,6 +34,7 @@ from rnnviz.common.errors import UsageError
 from rnnviz.data.images import (
     ImageSet,
     Preprocess,
+    Selection,
     check_image,
     read_image,
     require_files,
@@ -47,6 +48,21 @@ from rnnviz.models.labels import LabelSet
 Shard = tuple[int, int]  # (rank, world size)
 Gather = Callable[[list], list[list]]  # every rank's object, in rank order (``all_gather_object``)
 CHECK_CHUNK = 64  # files per check task: big enough to keep workers busy, small enough to balance
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """How the up-front check of every file is split: over ``workers`` processes and, under torchrun,
+    this rank's ``shard`` of the files, ``gather`` sharing the ranks' findings (e.g. a wrapper of
+    ``torch.distributed.all_gather_object``), so every rank builds the same index for 1/world the work."""
+
+    workers: int = 0
+    shard: Shard = (0, 1)
+    gather: Gather | None = None
+
+    def __post_init__(self):
+        if self.shard[1] > 1 and self.gather is None:
+            raise ValueError("a check shard over several ranks needs gather, or each rank misses the others' findings")
 
 
 def _path_array(paths: Sequence[str | Path]) -> np.ndarray:
@@ -224,33 +240,17 @@ def find_unreadable(
 
 
 def stream_folder(
-    root: Path,
-    labels: LabelSet,
-    class_indices: list[int],
-    n_per_class: int,
-    seed: int,
-    prep: Preprocess,
-    label: str | None = None,
-    *,
-    workers: int = 0,
-    check_shard: Shard = (0, 1),
-    gather: Gather | None = None,
+    root: Path, labels: LabelSet, selection: Selection, prep: Preprocess, *, check: CheckPlan = CheckPlan()
 ) -> ImageStream:
-    """``load_folder``'s images as a stream: same files, order, labels, skip list, warning and errors.
-
-    The up-front check of every file runs in ``workers`` processes. Under torchrun each rank can
-    check its own ``check_shard`` of the files and ``gather`` the findings (e.g. a wrapper of
-    ``torch.distributed.all_gather_object``), so every rank builds the same index for 1/world the work.
-    """
-    if check_shard[1] > 1 and gather is None:
-        raise ValueError("a check_shard over several ranks needs gather, or each rank misses the others' findings")
+    """``load_folder``'s images as a stream: same files, order, labels, skip list, warning and errors;
+    the up-front check of every file is split as ``check`` says."""
     root = Path(root)
-    chosen = select_files(root, labels, class_indices, n_per_class, seed, label)
+    chosen = select_files(root, labels, selection)
     for part in chosen:
         require_files(root, labels, part)
     paths = [path for part in chosen for path in part.files]
-    found = find_unreadable(paths, prep, workers, check_shard)
-    bad = dict(item for rank_found in (gather(found) if gather else [found]) for item in rank_found)
+    found = find_unreadable(paths, prep, check.workers, check.shard)
+    bad = dict(item for rank_found in (check.gather(found) if check.gather else [found]) for item in rank_found)
     keep: list[Path] = []
     targets: list[int] = []
     skipped: list[str] = []
@@ -270,7 +270,7 @@ def stream_folder(
     return ImageStream(
         FolderImages(keep, targets, prep),
         torch.tensor(targets, dtype=torch.long),
-        class_indices,
+        selection.class_indices,
         [str(p) for p in keep],
         f"image folder '{root.name}'",
         skipped,
@@ -285,15 +285,7 @@ def eager_set(stream: ImageStream) -> ImageSet:
     )
 
 
-def load_folder(
-    root: Path,
-    labels: LabelSet,
-    class_indices: list[int],
-    n_per_class: int,
-    seed: int,
-    prep: Preprocess,
-    label: str | None = None,
-) -> ImageSet:
-    """``stream_folder``'s images, all decoded: up to ``n_per_class`` of each class, unreadable
-    files skipped and listed once."""
-    return eager_set(stream_folder(root, labels, class_indices, n_per_class, seed, prep, label))
+def load_folder(root: Path, labels: LabelSet, selection: Selection, prep: Preprocess) -> ImageSet:
+    """``stream_folder``'s images, all decoded: up to ``selection.n_per_class`` of each class,
+    unreadable files skipped and listed once."""
+    return eager_set(stream_folder(root, labels, selection, prep))

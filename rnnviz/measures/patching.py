@@ -32,7 +32,7 @@ from rnnviz.measures.resume import Resumable
 from rnnviz.sweep.attacks import input_gradient
 from rnnviz.sweep.bootstrap import WeightedSums, image_uniform, interval
 from rnnviz.sweep.hooks import LayerHooks
-from rnnviz.sweep.passes import adversarial, eval_mode, forward_no_grad
+from rnnviz.sweep.passes import CleanBatch, adversarial, eval_mode, forward_no_grad
 from rnnviz.sweep.settings import SweepSettings
 
 PATCH_BATCH = 512  # images per patched forward pass: several sets ride in one batch
@@ -97,54 +97,52 @@ def patch_sweep(
             x = images[start : start + s.batch_size][keep].to(s.device, memory_format=torch.channels_last)
             y = labels[start : start + s.batch_size][keep].to(s.device)
             grad, logits = input_gradient(model, x, y) if s.attack == "fgsm" else (None, forward_no_grad(model, x))
-            clean = hooks.take()
+            clean = _Clean(x, y, index, grad, activations=hooks.take(), right=logits.argmax(1) == y, heads={})
             w = weights.of(index, y.cpu())[:, weights.columns("bootstrap")] if weights is not None else None
-            clean_right = logits.argmax(1) == y
-            heads: dict = {}  # the clean pass's resume values, shared by every eps's converse sets
             for e, eps_value in enumerate(s.eps):
                 if eps_value == 0 or e not in counts:
                     continue
-                x_adv = adversarial(model, hooks, x, y, grad, eps_value, s, index)
+                x_adv = adversarial(model, hooks, clean, eps_value, s)
                 adv_logits = forward_no_grad(model, x_adv)
                 adv = hooks.take()
-                hits = _hits(model, hooks, counts[e].sets, x, x_adv, clean, adv, y, clean_right, resumable, heads)
-                counts[e].add(torch.cat([hits, clean_right[:, None], (adv_logits.argmax(1) == y)[:, None]], dim=1), w)
+                hits = _hits(model, hooks, counts[e].sets, clean, x_adv, adv, resumable)
+                counts[e].add(torch.cat([hits, clean.right[:, None], (adv_logits.argmax(1) == y)[:, None]], dim=1), w)
     return counts
 
 
+@dataclass(frozen=True)
+class _Clean(CleanBatch):
+    """One batch's clean pass as the patched passes read it: the hooked layers' outputs, which
+    predictions are right, and the pass's resume values (``_heads``), kept across the eps of the batch."""
+
+    activations: dict[str, torch.Tensor]
+    right: torch.Tensor
+    heads: dict
+
+
 def _hits(
-    model,
-    hooks: LayerHooks,
-    sets: list[PatchSet],
-    x,
-    x_adv,
-    clean: dict,
-    adv: dict,
-    y,
-    clean_right,
-    resumable=None,
-    clean_heads: dict | None = None,
+    model, hooks: LayerHooks, sets: list[PatchSet], clean: _Clean, x_adv, adv: dict, resumable=None
 ) -> torch.Tensor:
     """(n, S) per image and set: right with the set's clean values patched into the adversarial
     pass; for a converse set, a clean-correct prediction that flips when its adversarial values go
     into the clean pass. Several sets share one forward pass (the batch repeated once per set),
     resumed at the group's first patched layer where ``resumable`` allows; sets with the same
-    channels (two draws that came out alike) run once. ``clean_heads`` keeps the clean pass's
-    resume values across calls for the same batch."""
+    channels (two draws that came out alike) run once."""
+    y = clean.y
     unique = {(p.kind == "converse", p.channels): p for p in sets}
     where = {key: j for j, key in enumerate(unique)}
     runs = list(unique.values())
     out = torch.zeros(len(y), len(runs), dtype=torch.bool, device=y.device)
     for converse in (False, True):
-        target, source = (x, adv) if converse else (x_adv, clean)
+        target, source = (clean.x, adv) if converse else (x_adv, clean.activations)
         chosen = [j for j, p in enumerate(runs) if (p.kind == "converse") == converse]
         groups = _groups(resumable, runs, chosen, max(1, PATCH_BATCH // len(y)))
-        cache = clean_heads if converse and clean_heads is not None else {}
+        cache = clean.heads if converse else {}
         heads = _heads(resumable, hooks, [[runs[j] for j in group] for group in groups], target, cache)
         for group in groups:
             preds = _patched_predictions(model, hooks, [runs[j] for j in group], target, source, resumable, heads)
             right = preds == y[None, :]
-            out[:, group] = (clean_right[None, :] & ~right if converse else right).T
+            out[:, group] = (clean.right[None, :] & ~right if converse else right).T
     return out[:, [where[(p.kind == "converse", p.channels)] for p in sets]]
 
 

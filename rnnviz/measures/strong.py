@@ -28,7 +28,8 @@ from tqdm.auto import tqdm
 from rnnviz.common.intervals import wilson
 from rnnviz.common.names import NORMS, STRONG_COMPONENTS
 from rnnviz.sweep.apgd import VERSIONS, APGDSettings, fooled_by, target_count
-from rnnviz.sweep.passes import eval_mode
+from rnnviz.sweep.draws import Starts
+from rnnviz.sweep.passes import Batching, CleanBatch, eval_mode
 
 CAUSES = ("smaller_eps", "analysis", *STRONG_COMPONENTS)  # what broke an image, in the order it is asked
 STREAM = "strong"  # the random starts' stream: apart from an analysis APGD's, so it is a fresh try
@@ -102,15 +103,13 @@ def evaluate(
     labels: torch.Tensor,
     right: np.ndarray,
     strong: StrongPlan,
+    batching: Batching,
     *,
-    batch_size: int,
-    device: str,
-    first_index: int = 0,
     progress: str | None = None,
 ) -> StrongCounts:
-    """The strong counts of one model on ``images`` (a shard whose first image has global index
-    ``first_index``); ``right``: (n_eps, len(images)) bool, right under every analysis attack."""
-    n = len(labels)
+    """The strong counts of one model on ``images`` (a shard, walked as ``batching`` says); ``right``:
+    (n_eps, len(images)) bool, right under every analysis attack."""
+    n, batch_size, device = len(labels), batching.batch_size, batching.device
     order = sorted(range(len(strong.eps)), key=lambda e: strong.eps[e])
     counts = StrongCounts.empty(len(strong.eps), strong.settings.targets)
     counts.n = n
@@ -119,23 +118,24 @@ def evaluate(
         for start in range(0, n, batch_size):
             x = images[start : start + batch_size].to(device)
             y = labels[start : start + batch_size].to(device)
-            index = torch.arange(start, start + len(y), device=device) + first_index
+            index = torch.arange(start, start + len(y), device=device) + batching.first_index
             with torch.no_grad():
                 logits = model(x)
             counts.targets = min(counts.targets, target_count(strong.settings, logits.shape[1]))
             alive = (logits.argmax(1) == y).cpu().numpy()
             ok = right[:, start : start + len(y)]
+            batch = CleanBatch(x, y, index, None)
             for e in order:
-                _one_eps(model, x, y, index, alive, ok[e], strong, e, counts)
+                _one_eps(model, batch, alive, ok[e], strong, e, counts)
             bar.update(len(y))
     bar.close()
     return counts
 
 
-def _one_eps(model, x, y, index, alive: np.ndarray, ok: np.ndarray, strong: StrongPlan, e: int, counts) -> None:
+def _one_eps(model, batch: CleanBatch, alive: np.ndarray, ok: np.ndarray, strong: StrongPlan, e: int, counts) -> None:
     """One batch at eps ``e``: count what breaks the images still standing, in order; ``alive`` is
     updated in place (so the next, larger eps starts from the survivors)."""
-    eps = strong.eps[e]
+    x, y, index, eps = batch.x, batch.y, batch.index, strong.eps[e]
     if eps == 0:  # the attacks return the image itself: only the clean errors
         counts.flipped["analysis"][e] += int((~ok).sum())
         alive &= ok
@@ -151,10 +151,8 @@ def _one_eps(model, x, y, index, alive: np.ndarray, ok: np.ndarray, strong: Stro
         if component == "apgd-t" and counts.targets == 0:
             continue
         sub = torch.as_tensor(rows, device=x.device)
-        fooled = fooled_by(
-            _ATTACK[component], model, x[sub], y[sub], eps, strong.settings,
-            seed=strong.seed, indices=index[sub], stream=STREAM,
-        ).cpu().numpy()  # fmt: skip
+        starts = Starts(strong.seed, index[sub], stream=STREAM)
+        fooled = fooled_by(_ATTACK[component], model, x[sub], y[sub], eps, strong.settings, starts).cpu().numpy()
         counts.flipped[component][e] += int(fooled.sum())
         alive[rows[fooled]] = False
     counts.correct[e] += int(alive.sum())

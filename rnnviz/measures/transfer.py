@@ -24,7 +24,7 @@ from torch import nn
 
 from rnnviz.sweep.attacks import input_gradient
 from rnnviz.sweep.hooks import LayerHooks
-from rnnviz.sweep.passes import adversarial, eval_mode, forward_no_grad
+from rnnviz.sweep.passes import CleanBatch, adversarial, eval_mode, forward_no_grad
 from rnnviz.sweep.sensitivity import SensitivityMeter
 from rnnviz.sweep.settings import SweepSettings
 
@@ -85,13 +85,14 @@ def transfer(
                     input_gradient(module, x, y) if s.attack == "fgsm" else (None, forward_no_grad(module, x))
                 )
                 clean[m] = hooks[m].take()
+            batches = {m: CleanBatch(x, y, index, grads[m]) for m in models}
             for (src, tgt), c in counts.items():
                 c.n += len(y)
                 for e, eps in enumerate(s.eps):
                     if eps == 0:
                         c.correct[e] += int((logits[tgt].argmax(1) == y).sum())
                         continue
-                    x_adv = adversarial(models[src], hooks[src], x, y, grads[src], eps, s, index)
+                    x_adv = adversarial(models[src], hooks[src], batches[src], eps, s)
                     out = forward_no_grad(models[tgt], x_adv)
                     c.correct[e] += int((out.argmax(1) == y).sum())
                     c.meters[e].add(clean[tgt], hooks[tgt].take())

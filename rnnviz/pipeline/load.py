@@ -18,11 +18,11 @@ from rnnviz.common.cache import cache_dir
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import MODELS, parse_channel_key
 from rnnviz.data.builtin import stream_builtin
-from rnnviz.data.images import ImageSet, Preprocess
+from rnnviz.data.images import ImageSet, Preprocess, Selection
 from rnnviz.data.lazy import LazyImages, lazy_set
 from rnnviz.data.pool import ExemplarPool, exemplar_pool
 from rnnviz.data.sources import check_sources
-from rnnviz.data.stream import eager_set, stream_folder
+from rnnviz.data.stream import CheckPlan, eager_set, stream_folder
 from rnnviz.models.input_size import MEMORY_ENV, available_memory
 from rnnviz.models.loading import LoadedModel, load_model
 from rnnviz.results.build import same_model_note
@@ -31,7 +31,7 @@ from rnnviz.settings.patching import patch_ladder
 from rnnviz.settings.replicas import replicate_pairs
 from rnnviz.sweep.distributed import Distributed
 from rnnviz.sweep.hooks import channel_counts, check_layers
-from rnnviz.sweep.settings import sweep_cost
+from rnnviz.sweep.settings import SweepShape, sweep_cost
 
 
 @dataclass(frozen=True)
@@ -123,20 +123,9 @@ def load_images(cfg: Config, model: LoadedModel, lazy: bool = False, ctx: Distri
     else:
         assert cfg.data is not None, "check_sources names the missing data folder first"
         prep = Preprocess(model.input_size, model.resize)
-        ctx = ctx or Distributed()
-        gather = ctx.all_gather if ctx.world > 1 else None
-        stream = stream_folder(
-            Path(cfg.data),
-            model.labels,
-            class_indices,
-            cfg.n_images,
-            cfg.seed,
-            prep,
-            cfg.label,
-            workers=cfg.workers,
-            check_shard=(ctx.rank, ctx.world),
-            gather=gather,
-        )
+        selection = Selection(class_indices, cfg.n_images, cfg.seed, cfg.label)
+        check = check_plan(cfg, ctx or Distributed())
+        stream = stream_folder(Path(cfg.data), model.labels, selection, prep, check=check)
     return lazy_set(stream, cfg.batch_size, cfg.workers) if lazy else eager_set(stream)
 
 
@@ -206,8 +195,8 @@ def fitting_batch(cfg: Config, model: LoadedModel, layers: list[str], images: Im
     pairs = 1 + len(replicate_pairs(cfg.replicate))
     x = images.images[:1].to(cfg.device)
     moving = sum(e > 0 for e in cfg.eps)
-    cost = sweep_cost(model.module, layers, x, moving_eps=moving, attacks=len(cfg.attack), bootstrap=cfg.bootstrap,
-                      classes=len(cfg.classes), pairs=pairs)  # fmt: skip
+    shape = SweepShape(moving, len(cfg.attack), cfg.bootstrap, len(cfg.classes), pairs)
+    cost = sweep_cost(model.module, layers, x, shape)
     if world * cost.need(1) > limit:
         raise UsageError(
             f"{len(layers)} layers ({cost.channels} channels) need about {size_text(world * cost.need(1))} even "
@@ -314,16 +303,12 @@ def load_pool(cfg: Config, model: LoadedModel, images: ImageSet, ctx: Distribute
     has no class beyond the chosen ones). Under torchrun the ranks share the check of its files."""
     if cfg.exemplar_pool != "all" or not cfg.exemplars or cfg.data is None:
         return None
-    return exemplar_pool(
-        cfg.data,
-        model.labels,
-        images.class_indices,
-        cfg.n_images,
-        cfg.seed,
-        Preprocess(model.input_size, model.resize),
-        len(images),
-        label=cfg.label,
-        workers=cfg.workers,
-        check_shard=(ctx.rank, ctx.world),
-        gather=ctx.all_gather if ctx.world > 1 else None,
-    )
+    analysed = Selection(images.class_indices, cfg.n_images, cfg.seed, cfg.label)
+    prep = Preprocess(model.input_size, model.resize)
+    return exemplar_pool(cfg.data, model.labels, analysed, prep, len(images), check=check_plan(cfg, ctx))
+
+
+def check_plan(cfg: Config, ctx: Distributed) -> CheckPlan:
+    """The up-front file check in ``cfg.workers`` processes; under torchrun each rank checks its own
+    share of the files and all share their findings."""
+    return CheckPlan(cfg.workers, (ctx.rank, ctx.world), ctx.all_gather if ctx.world > 1 else None)

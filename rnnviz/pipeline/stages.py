@@ -32,7 +32,7 @@ from rnnviz.sweep.apgd import FAST, VERSIONS
 from rnnviz.sweep.attacks import PGDSettings
 from rnnviz.sweep.cross import CrossStats, cross_model_stats
 from rnnviz.sweep.loop import analyze_attacks
-from rnnviz.sweep.passes import NonFiniteOutput
+from rnnviz.sweep.passes import Batching, NonFiniteOutput
 from rnnviz.sweep.settings import SweepSettings
 
 if TYPE_CHECKING:
@@ -146,9 +146,7 @@ def strong_stage(
             job.part.labels,
             right[m][:, span.start : span.stop],
             plan,
-            batch_size=cfg.batch_size,
-            device=cfg.device,
-            first_index=span.start,
+            Batching(cfg.batch_size, cfg.device, span.start),
             progress=f"APGD {m}" if progress else None,
         )
         for m in right

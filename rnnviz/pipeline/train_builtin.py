@@ -21,6 +21,7 @@ import math
 import struct
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from rnnviz.common.errors import UsageError
 from rnnviz.common.files import atomic_path, sha256_file
 from rnnviz.models.zoo import BUILTIN_NETS, NETS, SAMPLE_PATH, ZOO_DIR, builtin_weights_path, load_fashion_sample
 from rnnviz.sweep.attacks import PGDSettings, fgsm, input_gradient, pgd
+from rnnviz.sweep.draws import Starts
 
 DEFAULT_DATA = Path("/usr/share/datasets/fashion-mnist")
 SPLITS = {
@@ -78,29 +80,32 @@ def fgsm_rs(model, x, y, eps: float, generator: torch.Generator, step: float = 1
     return (x + delta).clamp(0, 1)
 
 
-def fit(
-    model,
-    images: np.ndarray,
-    labels: np.ndarray,
-    *,
-    mode: str,
-    epochs: int,
-    seed: int,
-    batch_size: int = 128,
-    lr: float = 0.1,
-    eps: float = EPS,
-    fgsm_step: float = 1.25,
-    log=print,
-) -> list[float]:
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """How a built-in net is trained: ``mode`` standard or robust (FGSM-RS adversarial training),
+    ``epochs``, the ``seed`` of the data order and the random starts, SGD's batch size and peak
+    learning rate, and robust mode's eps and FGSM-RS step (in units of eps)."""
+
+    mode: str
+    epochs: int
+    seed: int
+    batch_size: int = 128
+    lr: float = 0.1
+    eps: float = EPS
+    fgsm_step: float = 1.25
+
+
+def fit(model, images: np.ndarray, labels: np.ndarray, recipe: TrainingRecipe, *, log=print) -> list[float]:
     """SGD (Nesterov, wd 5e-4) with a one-cycle LR; returns the mean training loss of each epoch.
 
     Robust mode guards against catastrophic overfitting (Wong et al. 2020, section 5): after each
     epoch, PGD-10 accuracy on a fixed batch of 500 training images; if it falls 20 points below
     the best so far, the best epoch's weights are restored and training stops.
     """
+    mode, epochs, batch_size, lr, eps = recipe.mode, recipe.epochs, recipe.batch_size, recipe.lr, recipe.eps
     x, y = as_rgb(images), torch.from_numpy(labels)
     n = len(y)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(recipe.seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * math.ceil(n / batch_size))
     losses: list[float] = []
@@ -112,7 +117,7 @@ def fit(
         for idx in torch.randperm(n, generator=generator).split(batch_size):
             xb, yb = x[idx], y[idx]
             if mode == "robust":
-                xb = fgsm_rs(model, xb, yb, eps, generator, fgsm_step)
+                xb = fgsm_rs(model, xb, yb, eps, generator, recipe.fgsm_step)
             out = model(xb)
             loss = F.cross_entropy(out, yb)
             opt.zero_grad(set_to_none=True)
@@ -141,7 +146,8 @@ class _Guard:
 
     def collapsed(self, epoch: int, log) -> bool:
         self.model.eval()
-        adv = pgd(self.model, self.x, self.y, self.eps, PGDSettings(steps=10), torch.Generator().manual_seed(0))
+        starts = Starts(generator=torch.Generator().manual_seed(0))
+        adv = pgd(self.model, self.x, self.y, self.eps, PGDSettings(steps=10), starts)
         with torch.no_grad():
             acc = (self.model(adv).argmax(1) == self.y).float().mean().item()
         self.model.train()
@@ -168,14 +174,14 @@ def evaluate(
 ) -> dict:
     """Clean, FGSM and PGD accuracy in eval mode, with true labels and a seeded PGD start."""
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
+    starts = Starts(generator=torch.Generator().manual_seed(seed))
     hits = {"clean": 0, "fgsm": 0, "pgd": 0}
     for xb, yb in zip(as_rgb(images).split(batch_size), torch.from_numpy(labels).split(batch_size)):
         with torch.no_grad():
             hits["clean"] += (model(xb).argmax(1) == yb).sum().item()
         advs = (
             ("fgsm", fgsm(model, xb, yb, eps)),
-            ("pgd", pgd(model, xb, yb, eps, PGDSettings(steps=pgd_steps), generator)),
+            ("pgd", pgd(model, xb, yb, eps, PGDSettings(steps=pgd_steps), starts)),
         )
         for name, adv in advs:
             with torch.no_grad():
@@ -224,17 +230,8 @@ def train(args, images: np.ndarray, labels: np.ndarray, log=print, batch_size: i
     torch.manual_seed(args.seed)
     pixels = images.astype(np.float64) / 255
     model = BUILTIN_NETS[f"{NETS[args.net]}-{args.mode}"][0](mean=pixels.mean(), std=pixels.std())
-    fit(
-        model,
-        images,
-        labels,
-        mode=args.mode,
-        epochs=args.epochs,
-        seed=args.seed,
-        batch_size=batch_size,
-        fgsm_step=args.fgsm_step,
-        log=log,
-    )
+    recipe = TrainingRecipe(args.mode, args.epochs, args.seed, batch_size=batch_size, fgsm_step=args.fgsm_step)
+    fit(model, images, labels, recipe, log=log)
     return model
 
 

@@ -44,15 +44,22 @@ class Preset:
 DEFAULT_PRESET = "imagenet"
 
 
+@dataclass(frozen=True)
+class ThreatModel:
+    """What a pair's robust model was trained against: as the report names it (``label``), and its
+    training eps in the unit of ``norm`` (a preset's ``threat_model``, ``train_eps``, ``train_norm``)."""
+
+    label: str
+    eps: float
+    norm: str
+
+
+_LINF_4 = ThreatModel("Linf eps 4/255", 4 / 255, "linf")  # MadryLab's Linf-trained ResNets
+_L2_3 = ThreatModel("L2 eps 3", 3.0, "l2")  # the L2-trained twins of Salman et al. 2020
+
+
 def _imagenet(
-    standard: str,
-    robust: str,
-    description: str,
-    arch: str,
-    published: tuple[float, float],
-    threat_model: str,
-    train_eps: float,
-    train_norm: str,
+    standard: str, robust: str, description: str, arch: str, published: tuple[float, float], threat: ThreatModel
 ) -> Preset:
     """An ImageNet pair: no data folder of its own, the flamingo class, eps 0, 0.01, 0.1."""
     return Preset(
@@ -64,9 +71,9 @@ def _imagenet(
         description=description,
         arch=arch,
         published=published,
-        threat_model=threat_model,
-        train_eps=train_eps,
-        train_norm=train_norm,
+        threat_model=threat.label,
+        train_eps=threat.eps,
+        train_norm=threat.norm,
         accuracy_source="MadryLab robustness library (ImageNet validation set, 50,000 images)",
     )
 
@@ -116,9 +123,7 @@ PRESETS = {
         "MadryLab ResNet-50: standard vs Linf 4/255 adversarially trained",
         "resnet50",
         (75.80, 63.86),
-        "Linf eps 4/255",
-        4 / 255,
-        "linf",
+        _LINF_4,
     ),
     "imagenet-r18": _imagenet(
         "resnet18_l2_eps0.ckpt",
@@ -126,9 +131,7 @@ PRESETS = {
         "MadryLab ResNet-18: standard vs Linf 4/255 adversarially trained",
         "resnet18",
         (69.79, 52.49),
-        "Linf eps 4/255",
-        4 / 255,
-        "linf",
+        _LINF_4,
     ),
 }
 for _name, (_short, _arch, _label, _std, _rob) in MADRY_TWINS.items():
@@ -138,9 +141,7 @@ for _name, (_short, _arch, _label, _std, _rob) in MADRY_TWINS.items():
         f"MadryLab {_label}: standard vs L2 eps 3 adversarially trained",
         _arch,
         (_std, _rob),
-        "L2 eps 3",
-        3.0,
-        "l2",
+        _L2_3,
     )
 
 del _name, _short, _arch, _label, _std, _rob

@@ -43,6 +43,7 @@ from torch import nn
 
 from rnnviz.common.names import APGD_VERSIONS
 from rnnviz.sweep import draws
+from rnnviz.sweep.draws import Starts
 
 RHO = 0.75  # the share of rising steps under which the step size halves
 MOMENTUM = 0.75  # alpha: the weight of the new step against the last move
@@ -58,6 +59,20 @@ class APGDSettings:
     iterations: int = 100
     targets: int = 9
     restarts: int = 1
+
+
+@dataclass(frozen=True)
+class AscentSettings:
+    """How one APGD run climbs: ``iterations`` steps in the Linf ball of radius ``eps``, the step size
+    starting at 2 * eps and halving at the checkpoints where the loss rose in at most ``rho`` of the
+    steps; ``stop_when_fooled``: an image stops at its first misclassified point; ``record``: keep the
+    step size of every iteration (for checking the schedule)."""
+
+    eps: float
+    iterations: int
+    rho: float = RHO
+    stop_when_fooled: bool = False
+    record: bool = False
 
 
 VERSIONS = {name: APGDSettings(iterations, targets) for name, (iterations, targets) in APGD_VERSIONS.items()}
@@ -114,17 +129,16 @@ def apgd(
     y: torch.Tensor,
     eps: float,
     settings: APGDSettings = STANDARD,
+    starts: Starts = Starts(),
     *,
-    seed: int = 0,
-    indices: torch.Tensor | None = None,
     stop_when_fooled: bool = False,
 ) -> torch.Tensor:
     """APGD-CE: ``settings.restarts`` runs of ``settings.iterations`` steps (each later run only on
     the images no earlier run fooled); the kept point per image (see the module's notes)."""
     if eps == 0:
         return x
-    index = _indices(x, indices)
-    return _runs(model, x, y, eps, settings, seed, index, stop_when_fooled, False).x_adv
+    per_run = AscentSettings(eps, settings.iterations, stop_when_fooled=stop_when_fooled)
+    return _runs(model, x, y, settings, starts, per_run, False).x_adv
 
 
 def apgd_t(
@@ -133,17 +147,16 @@ def apgd_t(
     y: torch.Tensor,
     eps: float,
     settings: APGDSettings = STANDARD,
+    starts: Starts = Starts(),
     *,
-    seed: int = 0,
-    indices: torch.Tensor | None = None,
     stop_when_fooled: bool = False,
 ) -> torch.Tensor:
     """APGD-T: one run per target class, the classes ranked 2nd, 3rd, ... by the clean logits, each
     on the images no earlier target fooled. Needs 4 classes or more (the DLR loss's spread)."""
     if eps == 0:
         return x
-    index = _indices(x, indices)
-    return _runs(model, x, y, eps, settings, seed, index, stop_when_fooled, True).x_adv
+    per_run = AscentSettings(eps, settings.iterations, stop_when_fooled=stop_when_fooled)
+    return _runs(model, x, y, settings, starts, per_run, True).x_adv
 
 
 def fooled_by(
@@ -153,18 +166,15 @@ def fooled_by(
     y: torch.Tensor,
     eps: float,
     settings: APGDSettings,
-    *,
-    seed: int,
-    indices: torch.Tensor,
-    stream: str = "",
+    starts: Starts,
 ) -> torch.Tensor:
     """(B,) bool: which images ``name`` (``apgd`` or ``apgd-t``) fools at ``eps``, each image stopping
-    at its first misclassified point (the strong evaluation's question). ``stream`` names the random
-    starts, so a second evaluation of the same images is a fresh try."""
+    at its first misclassified point (the strong evaluation's question)."""
     if eps == 0:
         with torch.no_grad():
             return model(x).argmax(1) != y
-    return _runs(model, x, y, eps, settings, seed, indices.to(x.device), True, name == "apgd-t", stream).fooled
+    per_run = AscentSettings(eps, settings.iterations, stop_when_fooled=True)
+    return _runs(model, x, y, settings, starts, per_run, name == "apgd-t").fooled
 
 
 def target_count(settings: APGDSettings, n_classes: int) -> int:
@@ -176,9 +186,10 @@ def _indices(x: torch.Tensor, indices: torch.Tensor | None) -> torch.Tensor:
     return (indices if indices is not None else torch.arange(len(x))).to(x.device)
 
 
-def _runs(model, x, y, eps, settings, seed, index, stop, targeted: bool, stream: str = "") -> Run:
+def _runs(model, x, y, settings: APGDSettings, starts: Starts, per_run: AscentSettings, targeted: bool) -> Run:
     """The runs of one attack (restarts of APGD-CE, or targets of APGD-T), each later run on the
     images no earlier one fooled; never-fooled images keep the highest-loss point of any run."""
+    index = _indices(x, starts.indices)
     with torch.no_grad():
         clean = model(x)
     if targeted:
@@ -195,9 +206,10 @@ def _runs(model, x, y, eps, settings, seed, index, stop, targeted: bool, stream:
         todo = (~out.fooled).nonzero().flatten()
         if len(todo) == 0:
             break
-        start = _start(x.shape[1:], seed, (stream, "apgd-t" if targeted else "apgd", name), index[todo]).to(x.dtype)
+        key = (starts.stream, "apgd-t" if targeted else "apgd", name)
+        start = _start(x.shape[1:], starts.seed, key, index[todo]).to(x.dtype)
         t = target[todo] if target is not None else None
-        run = ascent(model, x[todo], y[todo], eps, settings.iterations, loss, start, t, stop_when_fooled=stop)
+        run = ascent(model, x[todo], y[todo], per_run, loss, start, t)
         keep = run.fooled | (run.loss > out.loss[todo])
         out.x_adv[todo[keep]] = run.x_adv[keep]
         out.loss[todo] = torch.maximum(out.loss[todo], run.loss)
@@ -260,18 +272,13 @@ def ascent(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
-    eps: float,
-    iterations: int,
+    settings: AscentSettings,
     loss: Loss,
     start: torch.Tensor,
     target: torch.Tensor | None = None,
-    *,
-    rho: float = RHO,
-    stop_when_fooled: bool = False,
-    record: bool = False,
 ) -> Run:
-    """One APGD run from ``x + eps * start`` (``start`` in [-1, 1]); see the module's notes.
-    ``record``: also return the step size of every iteration (for checking the schedule)."""
+    """One APGD run from ``x + eps * start`` (``start`` in [-1, 1]); see the module's notes."""
+    eps, iterations = settings.eps, settings.iterations
     n, cur = len(x), (x + eps * start).clamp(0.0, 1.0)
     value, grad, logits = _loss_grad(model, cur, y, loss, target)
     fooled = logits.argmax(1) != y
@@ -284,8 +291,8 @@ def ascent(
         step=step, rises=torch.zeros(n, device=x.device), mark_loss=value.clone(),
         halved=torch.ones(n, dtype=torch.bool, device=x.device),
     )  # fmt: skip
-    steps = torch.full((iterations, n), math.nan, dtype=x.dtype) if record else None
-    if stop_when_fooled:
+    steps = torch.full((iterations, n), math.nan, dtype=x.dtype) if settings.record else None
+    if settings.stop_when_fooled:
         s = s.keep(~fooled)
     marks, last_mark = set(checkpoints(iterations)), 0
     for i in range(1, iterations + 1):
@@ -308,9 +315,9 @@ def ascent(
         x_adv[s.where[wrong]] = new[wrong]
         best_loss_out[s.where] = s.best_loss
         if i in marks:
-            _checkpoint(s, i - last_mark, rho)
+            _checkpoint(s, i - last_mark, settings.rho)
             last_mark = i
-        if stop_when_fooled and wrong.any():
+        if settings.stop_when_fooled and wrong.any():
             s = s.keep(~wrong)
     never = ~fooled
     x_adv[never] = _best_points(x_adv, s, never)

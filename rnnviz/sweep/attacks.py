@@ -22,6 +22,7 @@ from torch import nn
 from rnnviz.common.names import NORMS
 from rnnviz.sweep import draws
 from rnnviz.sweep.apgd import FAST, APGDSettings, apgd, apgd_t
+from rnnviz.sweep.draws import Starts
 
 ATTACK_NORM = NORMS  # the norm each attack's eps is measured in (one home: rnnviz.common.names)
 _DIVISION_EPS = 1e-10  # torchattacks' and MadryLab's guard against a zero gradient or perturbation norm
@@ -75,17 +76,11 @@ def pgd(
     y: torch.Tensor,
     eps: float,
     settings: PGDSettings = PGDSettings(),
-    generator: torch.Generator | None = None,
-    *,
-    seed: int = 0,
-    indices: torch.Tensor | None = None,
+    starts: Starts = Starts(),
 ) -> torch.Tensor:
-    """Projected gradient descent in the Linf ball of radius ``eps`` around ``x``.
-
-    The random start is drawn per image from (``seed``, its global index in ``indices``) when
-    given, so the same image gets the same attack in any batch; else from ``generator``.
-    """
-    return _projected_descent(_LINF, model, x, y, eps, settings, generator, seed, indices)
+    """Projected gradient descent in the Linf ball of radius ``eps`` around ``x``; the random start
+    is drawn as ``starts`` says (per image, whatever the batch, where it has the images' indices)."""
+    return _projected_descent(_LINF, model, x, y, eps, settings, starts)
 
 
 def pgd_l2(
@@ -94,19 +89,15 @@ def pgd_l2(
     y: torch.Tensor,
     eps: float,
     settings: PGDSettings = PGDSettings(),
-    generator: torch.Generator | None = None,
-    *,
-    seed: int = 0,
-    indices: torch.Tensor | None = None,
+    starts: Starts = Starts(),
 ) -> torch.Tensor:
     """Projected gradient descent in the L2 ball of radius ``eps`` around each image.
 
     torchattacks' PGDL2 order (which is MadryLab's): step ``size * g / (||g|| + 1e-10)``, scale the
     perturbation back into the ball, clamp to [0, 1]. The random start is a Gaussian direction at a
-    radius uniform in [0, eps), as torchattacks draws it, per image from (``seed``, global index)
-    when ``indices`` is given, else from ``generator``.
+    radius uniform in [0, eps), as torchattacks draws it, drawn as ``starts`` says.
     """
-    return _projected_descent(_L2, model, x, y, eps, settings, generator, seed, indices)
+    return _projected_descent(_L2, model, x, y, eps, settings, starts)
 
 
 @dataclass(frozen=True)
@@ -114,7 +105,7 @@ class _Ball:
     """What one norm's PGD does its own way: the random start, the step along the gradient and the
     projection back into the ball (and [0, 1]); ``_projected_descent`` is the loop both share."""
 
-    start: Callable[[torch.Tensor, float, int, torch.Tensor | None, torch.Generator | None], torch.Tensor]
+    start: Callable[[torch.Tensor, float, Starts], torch.Tensor]
     step: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]  # x_adv, grad, step size
     project: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]  # x_adv, x, eps
 
@@ -126,36 +117,34 @@ def _projected_descent(
     y: torch.Tensor,
     eps: float,
     settings: PGDSettings,
-    generator: torch.Generator | None,
-    seed: int,
-    indices: torch.Tensor | None,
+    starts: Starts,
 ) -> torch.Tensor:
     if eps == 0:
         return x
     step = settings.step_for(eps)
-    x_adv = ball.start(x, eps, seed, indices, generator) if settings.random_start else x.clone()
+    x_adv = ball.start(x, eps, starts) if settings.random_start else x.clone()
     for _ in range(settings.steps):
         grad, _ = input_gradient(model, x_adv, y)
         x_adv = ball.project(ball.step(x_adv, grad, step), x, eps)
     return x_adv.detach()
 
 
-def _linf_start(x, eps: float, seed: int, indices, generator) -> torch.Tensor:
+def _linf_start(x, eps: float, starts: Starts) -> torch.Tensor:
     noise = (
-        _start(x.shape[1:], seed, indices.to(x.device))  # counter-based draws on x's device
-        if indices is not None
-        else torch.rand(x.shape, generator=generator, device="cpu")
+        _start(x.shape[1:], starts.seed, starts.indices.to(x.device))  # counter-based draws on x's device
+        if starts.indices is not None
+        else torch.rand(x.shape, generator=starts.generator, device="cpu")
     ).to(x.device)
     return (x + (2 * noise - 1) * eps).clamp_(0.0, 1.0)
 
 
-def _l2_random_start(x, eps: float, seed: int, indices, generator) -> torch.Tensor:
+def _l2_random_start(x, eps: float, starts: Starts) -> torch.Tensor:
     direction, radius = (
-        _l2_start(x.shape[1:], seed, indices.to(x.device))
-        if indices is not None
+        _l2_start(x.shape[1:], starts.seed, starts.indices.to(x.device))
+        if starts.indices is not None
         else (
-            torch.randn(x.shape, generator=generator, device="cpu"),
-            torch.rand(len(x), generator=generator, device="cpu"),
+            torch.randn(x.shape, generator=starts.generator, device="cpu"),
+            torch.rand(len(x), generator=starts.generator, device="cpu"),
         )
     )
     direction, radius = direction.to(x.device, x.dtype), radius.to(x.device, x.dtype)
@@ -193,28 +182,20 @@ def attack(
     y: torch.Tensor,
     eps: float,
     settings: PGDSettings = PGDSettings(),
-    *,
-    grad: torch.Tensor | None = None,
-    seed: int = 0,
-    indices: torch.Tensor | None = None,
+    starts: Starts = Starts(),
 ) -> torch.Tensor:
-    """The adversarial images of attack ``name`` (a key of ``ATTACK_NORM``) at ``eps``.
-
-    FGSM reuses ``grad`` (``input_gradient`` of the same x and y) where given, so a sweep over
-    many eps costs one backward pass; PGD's settings and seeding are as in ``pgd`` / ``pgd_l2``,
-    APGD's (``settings.apgd``) as in ``rnnviz.sweep.apgd``.
-    """
+    """The adversarial images of attack ``name`` (a key of ``ATTACK_NORM``) at ``eps``: PGD's
+    settings and random starts as in ``pgd`` / ``pgd_l2``, APGD's (``settings.apgd``) as in
+    ``rnnviz.sweep.apgd``. A sweep steps FGSM along its clean pass's gradient (``fgsm_step``) instead."""
     if name == "fgsm":
-        if grad is None:
-            return fgsm(model, x, y, eps)
-        return fgsm_step(x, grad, eps)
+        return fgsm(model, x, y, eps)
     if name == "pgd":
-        return pgd(model, x, y, eps, settings, seed=seed, indices=indices)
+        return pgd(model, x, y, eps, settings, starts)
     if name == "pgd-l2":
-        return pgd_l2(model, x, y, eps, settings, seed=seed, indices=indices)
+        return pgd_l2(model, x, y, eps, settings, starts)
     if name in ("apgd", "apgd-t"):
         run = apgd if name == "apgd" else apgd_t
-        return run(model, x, y, eps, settings.apgd, seed=seed, indices=indices)
+        return run(model, x, y, eps, settings.apgd, starts)
     raise ValueError(f"unknown attack {name!r}; expected one of {', '.join(ATTACK_NORM)}")
 
 

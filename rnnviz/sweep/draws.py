@@ -14,6 +14,7 @@ shift with the sign-extended bits masked off. Draw j of image i is
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -99,3 +100,17 @@ def normal(seed: int, stream: int, index: torch.Tensor, n: int, dtype: torch.dty
 def stream_of(name: str, *parts: object) -> int:
     """A stream number for a named use of randomness and its parameters (e.g. noise at one eps)."""
     return int(key_digest(stream=name, parts=[repr(p) for p in parts])[:15], 16)
+
+
+@dataclass(frozen=True)
+class Starts:
+    """Where an attack's random starts come from (PGD's and APGD's). With ``indices``, the images'
+    global indices, each image's start is a draw keyed by ``seed`` and its index, so an image gets
+    the same attack in any batch, order or shard; APGD keys it by ``stream`` too, so a second
+    evaluation of the same images is a fresh try. Without ``indices``, PGD draws from ``generator``
+    (torch's default one when None) and APGD keys each image by its place in the batch."""
+
+    seed: int = 0
+    indices: torch.Tensor | None = None
+    generator: torch.Generator | None = None
+    stream: str = ""

@@ -26,8 +26,15 @@ from rnnviz.sweep.attacks import input_gradient
 from rnnviz.sweep.bootstrap import WeightedSums
 from rnnviz.sweep.exemplars import TopExemplars
 from rnnviz.sweep.hooks import LayerHooks
-from rnnviz.sweep.noise import InputSizes, probe_front, sized_noise
-from rnnviz.sweep.passes import adversarial, check_activations, check_finite, eval_mode, forward_no_grad
+from rnnviz.sweep.noise import InputSizes, NoiseControl, probe_front, sized_noise
+from rnnviz.sweep.passes import (
+    CleanBatch,
+    adversarial,
+    check_activations,
+    check_finite,
+    eval_mode,
+    forward_no_grad,
+)
 from rnnviz.sweep.sensitivity import SensitivityMeter
 from rnnviz.sweep.settings import SweepSettings
 
@@ -85,7 +92,7 @@ def analyze_attacks(
         for start in range(0, n, s.batch_size):
             x = images[start : start + s.batch_size].to(s.device, memory_format=torch.channels_last)
             y = labels[start : start + s.batch_size].to(s.device)
-            clean = _clean_pass(model, hooks, x, y, start, s, results, "fgsm" in attacks)
+            clean = _clean_pass(model, hooks, x, y, start, s, results)
             for e, eps_value in enumerate(s.eps):
                 for name, result in results.items():
                     step = clean.step(e) if eps_value == 0 else _attacked(model, hooks, clean, e, eps_value, s, name)
@@ -93,7 +100,7 @@ def analyze_attacks(
                     if eps_value:
                         sizes.add(e, name, step.x_adv - x)
                         if s.noise:
-                            noise_adv = _noise_activations(model, hooks, clean, step, e, eps_value, s, name, sizes)
+                            noise_adv = _noise_activations(model, hooks, clean, step, s, name, sizes)
                     _feed(result, step, noise_adv, clean.weights if eps_value > 0 else None)
                     bar.update(len(y) * ranks)
     bar.close()
@@ -124,17 +131,14 @@ def _empty_analyses(s: SweepSettings, labels: torch.Tensor, attacks: Sequence[st
     return results
 
 
-@dataclass
-class _Clean:
-    """One batch's clean pass: what every epsilon and attack of the batch starts from."""
+@dataclass(frozen=True)
+class _Clean(CleanBatch):
+    """One batch's clean pass: what every epsilon and attack of the batch starts from (``grad``:
+    FGSM's input gradient, when FGSM is among the attacks)."""
 
     start: int
-    x: torch.Tensor
-    y: torch.Tensor
-    grad: torch.Tensor | None  # FGSM's input gradient, when FGSM is among the attacks
     logits: torch.Tensor
     activations: dict[str, torch.Tensor]
-    index: torch.Tensor  # the images' global indices (keys of every random draw)
     weights: torch.Tensor | None  # resampling weights, when intervals or classes are asked for
 
     def step(self, e: int) -> Step:
@@ -142,9 +146,10 @@ class _Clean:
         return Step(self.start, e, self.activations, self.activations, self.logits, self.x)
 
 
-def _clean_pass(model, hooks: LayerHooks, x, y, start: int, s: SweepSettings, results: dict, fgsm: bool) -> _Clean:
-    """The clean forward (+ backward for FGSM), fed to the meters the attacks share."""
-    grad, logits = input_gradient(model, x, y) if fgsm else (None, forward_no_grad(model, x))
+def _clean_pass(model, hooks: LayerHooks, x, y, start: int, s: SweepSettings, results: dict) -> _Clean:
+    """The clean forward (+ backward where FGSM is among ``results``' attacks), fed to the meters the
+    attacks share."""
+    grad, logits = input_gradient(model, x, y) if "fgsm" in results else (None, forward_no_grad(model, x))
     activations = hooks.take()
     check_finite(logits)
     check_activations(activations)
@@ -156,12 +161,12 @@ def _clean_pass(model, hooks: LayerHooks, x, y, start: int, s: SweepSettings, re
     for result in results.values():
         if result.exemplars is not None:
             result.exemplars.add_clean(start, activations)
-    return _Clean(start, x, y, grad, logits, activations, index, w)
+    return _Clean(x, y, index, grad, start=start, logits=logits, activations=activations, weights=w)
 
 
 def _attacked(model, hooks: LayerHooks, clean: _Clean, e: int, eps_value: float, s: SweepSettings, name: str) -> Step:
     """The batch under attack ``name`` at ``eps_value``, and the layers' outputs on it."""
-    x_adv = adversarial(model, hooks, clean.x, clean.y, clean.grad, eps_value, s, clean.index, name)
+    x_adv = adversarial(model, hooks, clean, eps_value, s, name)
     out = forward_no_grad(model, x_adv)
     check_finite(out)
     adv = hooks.take()
@@ -198,16 +203,17 @@ def _front(model, hooks: LayerHooks, images, s: SweepSettings, results: dict) ->
     return sizes
 
 
-def _noise_activations(
-    model, hooks: LayerHooks, clean: _Clean, step: Step, e: int, eps_value: float, s: SweepSettings, name: str, sizes
-) -> dict:
+def _noise_activations(model, hooks: LayerHooks, clean: _Clean, step: Step, s: SweepSettings, name: str, sizes) -> dict:
     """The baselines' extra forward passes: the layers' outputs under noise of the size attack ``name``
-    applied to each image, in the model's input (``rnnviz.sweep.noise``): sign noise, then the
-    Gaussian control."""
+    applied to each image at the step's eps, in the model's input (``rnnviz.sweep.noise``): sign
+    noise, then the Gaussian control."""
     out = {}
+    e = step.eps_index
+    eps_value = s.eps[e]
     applied = step.x_adv - clean.x
     for kind in ("sign", "gauss"):
-        x_noise = sized_noise(clean.x, applied, eps_value, s.seed, clean.index, NORMS[name], sizes.front, kind)
+        control = NoiseControl(NORMS[name], sizes.front, kind)
+        x_noise = sized_noise(clean.x, applied, eps_value, s.seed, clean.index, control)
         sizes.add(e, f"{'noise' if kind == 'sign' else 'gauss'}@{name}", x_noise - clean.x)
         forward_no_grad(model, x_noise)
         out[kind] = hooks.take()

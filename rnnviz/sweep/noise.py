@@ -13,6 +13,7 @@ input, so results.json can show that the baseline and the attack are the same si
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -50,26 +51,35 @@ def model_input(delta: torch.Tensor, front: str) -> torch.Tensor:
     return delta.mean(1, keepdim=True) if front == "grayscale" else delta
 
 
-def matched_noise(
-    x: torch.Tensor, eps: float, seed: int, indices: torch.Tensor, norm: str, front: str, kind: str = "sign"
-) -> torch.Tensor:
+@dataclass(frozen=True)
+class NoiseControl:
+    """Which noise a baseline draws (``kind``: ``sign``, an FGSM-like step, or ``gauss``, a Gaussian of
+    the attack's L2 size), sized in the norm of the attack it stands beside (``norm``) as the model
+    sees its input (``front``, from ``probe_front``)."""
+
+    norm: str
+    front: str
+    kind: str = "sign"
+
+
+def matched_noise(x: torch.Tensor, eps: float, seed: int, indices: torch.Tensor, control: NoiseControl) -> torch.Tensor:
     """``clamp(x + delta, 0, 1)`` with delta the attack's size in the model's input, blind to the model.
 
     ``sign``: +-eps per pixel (Linf) or the same signs at L2 length eps; ``gauss``: a Gaussian
     direction scaled to the attack's L2 size (eps * sqrt(pixels) for Linf, eps for L2). For a
     grayscale front one value per pixel is shared across the colour channels. Each image's draw
-    depends only on ``seed``, its global index, eps and ``kind``, so batching changes nothing.
+    depends only on ``seed``, its global index, eps and the control's kind, so batching changes nothing.
     """
     if eps == 0:
         return x
-    shared = front == "grayscale" and x.shape[1] == 3
+    shared = control.front == "grayscale" and x.shape[1] == 3
     shape = (1, *x.shape[2:]) if shared else tuple(x.shape[1:])
     pixels = math.prod(shape)
-    base = _draw(shape, indices.to(x.device), seed, eps, kind).to(x.device, x.dtype)
-    if kind == "sign":
-        delta = base * (eps if norm == "linf" else eps / math.sqrt(pixels))
+    base = _draw(shape, indices.to(x.device), seed, eps, control.kind).to(x.device, x.dtype)
+    if control.kind == "sign":
+        delta = base * (eps if control.norm == "linf" else eps / math.sqrt(pixels))
     else:
-        length = eps * math.sqrt(pixels) if norm == "linf" else eps
+        length = eps * math.sqrt(pixels) if control.norm == "linf" else eps
         delta = base * (length / base.flatten(1).norm(dim=1).clamp_min(1e-12)).view(-1, 1, 1, 1)
     if shared:
         delta = delta.expand(-1, 3, -1, -1)
@@ -82,9 +92,7 @@ def sized_noise(
     eps: float,
     seed: int,
     indices: torch.Tensor,
-    norm: str,
-    front: str,
-    kind: str = "sign",
+    control: NoiseControl,
 ) -> torch.Tensor:
     """``matched_noise``'s draw, rescaled per image to the size of the perturbation ``applied`` to it.
 
@@ -98,11 +106,12 @@ def sized_noise(
     """
     if eps == 0:
         return x
-    measure = "mean_abs" if kind == "sign" and norm == "linf" else "l2"
+    front = control.front
+    measure = "mean_abs" if control.kind == "sign" and control.norm == "linf" else "l2"
     target = _size(applied, front, measure)
     shared = front == "grayscale" and x.shape[1] == 3
     shape = (1, *x.shape[2:]) if shared else tuple(x.shape[1:])
-    base = _draw(shape, indices.to(x.device), seed, eps, kind).to(x.device, x.dtype)
+    base = _draw(shape, indices.to(x.device), seed, eps, control.kind).to(x.device, x.dtype)
     if shared:
         base = base.expand(-1, 3, -1, -1)
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import BIG
-from rnnviz.sweep.attacks import attack
+from rnnviz.sweep.attacks import attack, fgsm_step
+from rnnviz.sweep.draws import Starts
 from rnnviz.sweep.hooks import LayerHooks
 from rnnviz.sweep.settings import SweepSettings
 
@@ -34,10 +36,37 @@ def forward_no_grad(model, x):
         return model(x)
 
 
-def adversarial(model, hooks: LayerHooks, x, y, grad, eps_value: float, s: SweepSettings, index, name: str = ""):
-    """``x`` under attack ``name`` (default: the settings' attack), with the hooks silent meanwhile."""
+@dataclass(frozen=True)
+class Batching:
+    """How a pass walks a shard of images: ``batch_size`` at a time on ``device``; ``first_index`` is
+    the global index of the shard's first image (the key of its random draws), so shards merge exactly."""
+
+    batch_size: int
+    device: str
+    first_index: int = 0
+
+
+@dataclass(frozen=True)
+class CleanBatch:
+    """A batch as every attack on it starts: the images ``x`` and labels ``y`` on the model's device,
+    the images' global ``index`` (the key of each image's random draws) and FGSM's input gradient
+    ``grad`` from the clean pass (None where the clean pass took none)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    index: torch.Tensor
+    grad: torch.Tensor | None
+
+
+def adversarial(model, hooks: LayerHooks, clean: CleanBatch, eps_value: float, s: SweepSettings, name: str = ""):
+    """``clean.x`` under attack ``name`` (default: the settings' attack), with the hooks silent
+    meanwhile. FGSM steps along the clean pass's gradient where it has one, so a sweep over many eps
+    costs one backward pass."""
+    name = name or s.attack
     with hooks.paused():
-        return attack(name or s.attack, model, x, y, eps_value, s.pgd, grad=grad, seed=s.seed, indices=index)
+        if name == "fgsm" and clean.grad is not None:
+            return fgsm_step(clean.x, clean.grad, eps_value)
+        return attack(name, model, clean.x, clean.y, eps_value, s.pgd, Starts(s.seed, clean.index))
 
 
 class NonFiniteOutput(UsageError):

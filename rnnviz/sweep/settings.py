@@ -93,32 +93,38 @@ class SweepCost:
         return self.fixed + batch * self.per_image
 
 
-def sweep_cost(
-    model: torch.nn.Module,
-    layers: Sequence[str],
-    x: torch.Tensor,
-    *,
-    moving_eps: int,
-    attacks: int,
-    bootstrap: int,
-    classes: int,
-    pairs: int = 1,
-) -> SweepCost:
+@dataclass(frozen=True)
+class SweepShape:
+    """How many of each thing a run keeps running sums for: eps above 0 (``moving_eps``), attacks,
+    bootstrap resamples, classes with a view of their own, and pairs of models (the run's and each
+    further pair)."""
+
+    moving_eps: int
+    attacks: int
+    bootstrap: int
+    classes: int
+    pairs: int = 1
+
+
+def sweep_cost(model: torch.nn.Module, layers: Sequence[str], x: torch.Tensor, shape: SweepShape) -> SweepCost:
     """What ``analyze_attacks``, the cross-model statistics and their merges hold for ``layers`` of
-    ``model`` (measured by one forward pass of the one image ``x``): per image in flight, every hooked
-    layer's C x positions values in ``HOOKED_COPIES`` copies plus the whole network's outputs for the
-    attack's backward pass (``WHOLE_NET_COPIES``); fixed, per pair of models (``pairs``: the run's and
-    each further pair), the weighted sums (bootstrap, classes, subsets: K x C per eps above 0
-    (``moving_eps``), attack, model and noise control, twice while merged) and the cross sums (all
-    channels x all channels, every layer pair)."""
+    ``model`` (measured by one forward pass of the one image ``x``) in a run of ``shape``: per image in
+    flight, every hooked layer's C x positions values in ``HOOKED_COPIES`` copies plus the whole
+    network's outputs for the attack's backward pass (``WHOLE_NET_COPIES``); fixed, per pair of models,
+    the weighted sums (bootstrap, classes, subsets: K x C per eps above 0, attack, model and noise
+    control, twice while merged) and the cross sums (all channels x all channels, every layer pair)."""
     sizes, whole = _layer_sizes(model, list(layers), x)
     channels = sum(c for c, _ in sizes.values())
     per_image = int(HOOKED_COPIES * sum(c * p for c, p in sizes.values()) + WHOLE_NET_COPIES * whole) * BYTES_PER_VALUE
-    width = bootstrap + classes + SUBSET_DRAWS * len(SUBSET_FRACTIONS) if bootstrap or classes else 0
-    weighted = 2 * 2 * width * channels * SUM_BYTES * (2 * moving_eps * attacks + 1)
+    width = (
+        shape.bootstrap + shape.classes + SUBSET_DRAWS * len(SUBSET_FRACTIONS)
+        if shape.bootstrap or shape.classes
+        else 0
+    )
+    weighted = 2 * 2 * width * channels * SUM_BYTES * (2 * shape.moving_eps * shape.attacks + 1)
     cross = (channels**2 + 3 * sum(c * c for c, _ in sizes.values())) * SUM_BYTES
     folding = max(c for c, _ in sizes.values()) * channels * SUM_BYTES  # a layer pair's new sum beside the old
-    return SweepCost(pairs * (weighted + cross) + folding, per_image, channels)
+    return SweepCost(shape.pairs * (weighted + cross) + folding, per_image, channels)
 
 
 def _layer_sizes(model: torch.nn.Module, layers: list[str], x: torch.Tensor) -> tuple[dict[str, tuple[int, int]], int]:

@@ -224,7 +224,7 @@ def test_output_folder_not_writable(tmp_path, capsys):
 
 
 def test_huge_image_is_skipped_with_a_warning(tmp_path):
-    from rnnviz.data.images import Preprocess
+    from rnnviz.data.images import Preprocess, Selection
     from rnnviz.data.stream import load_folder
     from rnnviz.models.labels import imagenet_labels
 
@@ -233,5 +233,5 @@ def test_huge_image_is_skipped_with_a_warning(tmp_path):
     Image.new("RGB", (40, 40)).save(folder / "ok.png")
     Image.new("1", (20000, 20000)).save(folder / "huge.png")  # 400 Mpx: a decompression bomb to PIL
     with pytest.warns(UserWarning, match="huge.png"):
-        s = load_folder(tmp_path, imagenet_labels(), [130], 5, 0, Preprocess(32, 36))
+        s = load_folder(tmp_path, imagenet_labels(), Selection([130], 5, 0), Preprocess(32, 36))
     assert len(s) == 1

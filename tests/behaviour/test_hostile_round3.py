@@ -20,8 +20,8 @@ from torch import nn
 import rnnviz.pipeline.stages as pipeline  # the stage that calls analyze_attacks
 from rnnviz.cli import main
 from rnnviz.common.errors import UsageError
-from rnnviz.data.images import Preprocess
-from rnnviz.data.stream import load_folder, stream_folder
+from rnnviz.data.images import Preprocess, Selection
+from rnnviz.data.stream import CheckPlan, load_folder, stream_folder
 from rnnviz.models import input_size
 from rnnviz.models.labels import imagenet_labels
 from rnnviz.models.loading import _load_random
@@ -171,9 +171,9 @@ def test_a_symlink_leaving_the_data_folder_is_skipped_and_listed(tmp_path, worke
     labels, prep = imagenet_labels(), Preprocess(32, 36)
     with pytest.warns(UserWarning, match=r"skipped 1 unreadable image\(s\): x.jpg \(a symlink leading outside"):
         if workers is None:
-            got = load_folder(root, labels, [FLAMINGO], 5, 0, prep)
+            got = load_folder(root, labels, Selection([FLAMINGO], 5, 0), prep)
         else:
-            got = stream_folder(root, labels, [FLAMINGO], 5, 0, prep, workers=workers)
+            got = stream_folder(root, labels, Selection([FLAMINGO], 5, 0), prep, check=CheckPlan(workers=workers))
     assert [Path(s).name for s in got.sources] == ["ok0.jpg", "ok1.jpg"]
     assert got.skipped == ["x.jpg (a symlink leading outside the data folder)"]
 

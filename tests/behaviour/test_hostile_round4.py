@@ -20,7 +20,7 @@ import rnnviz.pipeline.stages as stages
 from rnnviz.cli import main, settings_from
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import BIG
-from rnnviz.data.images import MAX_RESIZED_CROPS, Preprocess, check_cost, find_class_files
+from rnnviz.data.images import MAX_RESIZED_CROPS, Preprocess, Selection, check_cost, find_class_files
 from rnnviz.data.stream import FolderImages, stream_folder
 from rnnviz.models import download, zoo
 from rnnviz.models.labels import imagenet_labels
@@ -88,7 +88,7 @@ def test_a_thin_image_is_skipped_with_its_name(tmp_path):
     Image.new("L", (20000, 1)).save(root / TENCH / "t.png")
     prep = Preprocess(32, 37)
     with pytest.warns(UserWarning, match=r"skipped 1 unreadable image\(s\): t.png \(20000x1 px, too elongated"):
-        got = stream_folder(root, imagenet_labels(), [0, 1], 10, 0, prep)
+        got = stream_folder(root, imagenet_labels(), Selection([0, 1], 10, 0), prep)
     assert len(got) == 6 and got.skipped[0].startswith("t.png (20000x1 px, too elongated")
 
 
@@ -242,11 +242,13 @@ def test_many_layers_are_refused_before_the_sweep_with_the_limit(tmp_path):
 
 def test_the_batch_is_lowered_to_fit_with_one_line(offline, capsys, monkeypatch):
     from rnnviz.pipeline.load import size_text
-    from rnnviz.sweep.settings import sweep_cost
+    from rnnviz.sweep.settings import SweepShape, sweep_cost
 
     model = load_model("builtin:fashion-standard")
     x = torch.rand(1, 3, 28, 28)
-    cost = sweep_cost(model.module, model.default_layers, x, moving_eps=1, attacks=1, bootstrap=0, classes=1)
+    cost = sweep_cost(
+        model.module, model.default_layers, x, SweepShape(moving_eps=1, attacks=1, bootstrap=0, classes=1)
+    )
     limit = cost.need(2) + cost.per_image // 2
     monkeypatch.setenv("RNNVIZ_MEMORY_MB", str(limit / 1e6))
     argv = [a for a in TINY if a != "--quiet"] + ["--out", "r", "--batch-size", "32"]

@@ -12,6 +12,7 @@ from rnnviz.channels.shown import shown_channels
 from rnnviz.common.files import strict_images
 from rnnviz.sweep.attacks import PGDSettings
 from rnnviz.sweep.attacks import attack as make
+from rnnviz.sweep.draws import Starts
 from rnnviz.sweep.loop import analyze
 
 
@@ -38,7 +39,7 @@ def test_cards_remake_the_sweeps_adversarial_images_and_values(tmp_path):
         rows = card["change"]["0.1"]
         assert len(rows) == 3 and rows[0]["value"] >= rows[-1]["value"]
         index = torch.tensor([r["index"] for r in rows])
-        x_adv = make(attack, models["robust"].eval(), x[index], y[index], 0.1, s.pgd, seed=5, indices=index)
+        x_adv = make(attack, models["robust"].eval(), x[index], y[index], 0.1, s.pgd, Starts(5, index))
         maps = activation_maps(models["robust"], "layer3", 7, x[index], x_adv)
         for r, change in zip(rows, maps.change):
             assert abs(float(change.mean()) - r["value"]) <= 1e-4 * max(1.0, r["value"])

@@ -10,7 +10,7 @@ from helpers import sweep, tiny_resnet
 from rnnviz.channels.cards import CardImages, Remake, write_cards
 from rnnviz.channels.shown import shown_channels
 from rnnviz.data.builtin import stream_builtin
-from rnnviz.data.images import Preprocess
+from rnnviz.data.images import Preprocess, Selection
 from rnnviz.data.pool import exemplar_pool
 from rnnviz.data.stream import eager_set
 from rnnviz.models.labels import fashion_labels
@@ -31,7 +31,7 @@ def _run(tmp_path, pooled: bool):
     analyses = {m: analyze(net, x, y, s) for m, net in models.items()}
     top = [[], [{"layer": "layer3", "channel": c} for c in (0, 7)]]
     shown = {m: shown_channels(top, [], {"layer3": [1.0] * 8}, LAYERS) for m in models}
-    pool = exemplar_pool("builtin", labels, [7], 6, 0, Preprocess(28, None), len(x)) if pooled else None
+    pool = exemplar_pool("builtin", labels, Selection([7], 6, 0), Preprocess(28, None), len(x)) if pooled else None
     extra = None
     if pool is not None:
         batches = [(b.start, b.images) for b in pool.stream.batches(5)]

@@ -40,9 +40,12 @@ def tiny_render(tmp_path, monkeypatch):
     torch.set_num_threads(threads)
 
 
-def render(model, channels=CHANNELS, **kw):
-    kw = {"model_id": "test-resnet", "input_size": 28, "quality": "test", "progress": None, **kw}
-    return featvis.render_channels(model, channels, **kw)
+def render(model, channels=CHANNELS, *, grayscale=False, max_activation=None, seeds=None, **request):
+    facts = featvis.ModelFacts("test-resnet", 28, grayscale)
+    request = featvis.RenderRequest(**{"quality": "test", **request})
+    return featvis.render_channels(
+        model, channels, facts, request, max_activation=max_activation, seeds=seeds, progress=None
+    )
 
 
 def pixels(path) -> np.ndarray:
@@ -442,8 +445,8 @@ def test_galleries_seed_accent_from_the_top_clean_exemplar(monkeypatch, tmp_path
 
     calls = []
 
-    def fake(module, channels, **kw):
-        calls.append((kw["recipe"], channels, kw.get("seeds")))
+    def fake(module, channels, facts, request, **kw):
+        calls.append((request.recipe, channels, kw.get("seeds")))
         return []
 
     monkeypatch.setattr(featvis, "render_channels", fake)

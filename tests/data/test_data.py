@@ -8,7 +8,7 @@ from PIL import Image
 
 from rnnviz.common.errors import UsageError
 from rnnviz.data.builtin import load_builtin_sample
-from rnnviz.data.images import Preprocess, load_image, to_rgb
+from rnnviz.data.images import Preprocess, Selection, load_image, to_rgb
 from rnnviz.data.stream import load_folder
 from rnnviz.models.labels import imagenet_labels
 
@@ -31,7 +31,7 @@ def test_class_folders_by_synset_name_or_index(tmp_path, folder):
     for i in range(3):
         photo(tmp_path / folder / f"img{i}.jpg")
     photo(tmp_path / "n01443537" / "fish.jpg")  # goldfish: another class, not asked for
-    s = load_folder(tmp_path, imagenet_labels(), [FLAMINGO], 10, 0, PREP)
+    s = load_folder(tmp_path, imagenet_labels(), Selection([FLAMINGO], 10, 0), PREP)
     assert s.images.shape == (3, 3, 32, 32) and set(s.labels.tolist()) == {FLAMINGO}
     assert 0 <= s.images.min() and s.images.max() <= 1
 
@@ -39,7 +39,7 @@ def test_class_folders_by_synset_name_or_index(tmp_path, folder):
 def test_imagenet100_subset_keeps_1000_class_indices(tmp_path):
     photo(tmp_path / "n01443537" / "a.jpg")
     photo(tmp_path / "n02007558" / "b.jpg")
-    s = load_folder(tmp_path, imagenet_labels(), [GOLDFISH, FLAMINGO], 5, 0, PREP)
+    s = load_folder(tmp_path, imagenet_labels(), Selection([GOLDFISH, FLAMINGO], 5, 0), PREP)
     assert sorted(s.labels.tolist()) == [GOLDFISH, FLAMINGO]
 
 
@@ -48,13 +48,14 @@ def test_flat_folder_with_labels_csv_and_own_photos(tmp_path):
     photo(tmp_path / "y.png")
     with open(tmp_path / "labels.csv", "w", newline="") as f:
         csv.writer(f).writerows([["file", "label"], ["x.png", "flamingo"], ["y.png", "n01443537"]])
-    s = load_folder(tmp_path, imagenet_labels(), [FLAMINGO], 5, 0, PREP)
+    s = load_folder(tmp_path, imagenet_labels(), Selection([FLAMINGO], 5, 0), PREP)
     assert s.labels.tolist() == [FLAMINGO]
     own = tmp_path / "own"
     photo(own / "p1.jpg")
     photo(own / "p2.jpg")
     assert (
-        load_folder(own, imagenet_labels(), [FLAMINGO], 5, 0, PREP, label="flamingo").labels.tolist() == [FLAMINGO] * 2
+        load_folder(own, imagenet_labels(), Selection([FLAMINGO], 5, 0, "flamingo"), PREP).labels.tolist()
+        == [FLAMINGO] * 2
     )
 
 
@@ -86,27 +87,27 @@ def test_unreadable_files_are_skipped_and_listed_once(tmp_path):
     full = photo(tmp_path / "full.jpg", size=(64, 64))
     (tmp_path / "flamingo" / "cut.jpg").write_bytes(full.read_bytes()[:40])
     with pytest.warns(UserWarning, match="skipped 2 unreadable") as record:
-        s = load_folder(tmp_path, imagenet_labels(), [FLAMINGO], 10, 0, PREP)
+        s = load_folder(tmp_path, imagenet_labels(), Selection([FLAMINGO], 10, 0), PREP)
     assert len(s) == 1 and len(record) == 1 and len(s.skipped) == 2
 
 
 def test_empty_missing_or_imageless_folders_are_clear_errors(tmp_path):
     with pytest.raises(UsageError, match="no images of class 'flamingo'.*n02007558"):
-        load_folder(tmp_path, imagenet_labels(), [FLAMINGO], 5, 0, PREP)
+        load_folder(tmp_path, imagenet_labels(), Selection([FLAMINGO], 5, 0), PREP)
     (tmp_path / "flamingo").mkdir()
     (tmp_path / "flamingo" / "notes.txt").write_text("hello")
     with pytest.raises(UsageError, match="no images"):
-        load_folder(tmp_path, imagenet_labels(), [FLAMINGO], 5, 0, PREP)
+        load_folder(tmp_path, imagenet_labels(), Selection([FLAMINGO], 5, 0), PREP)
     with pytest.raises(UsageError, match="not found"):
-        load_folder(tmp_path / "nope", imagenet_labels(), [FLAMINGO], 5, 0, PREP)
+        load_folder(tmp_path / "nope", imagenet_labels(), Selection([FLAMINGO], 5, 0), PREP)
 
 
 def test_sampling_is_reproducible_and_seeded(tmp_path):
     for i in range(12):
         photo(tmp_path / "flamingo" / f"{i:02d}.jpg", value=10 * i)
-    a = load_folder(tmp_path, imagenet_labels(), [FLAMINGO], 4, 0, PREP).sources
-    b = load_folder(tmp_path, imagenet_labels(), [FLAMINGO], 4, 0, PREP).sources
-    c = load_folder(tmp_path, imagenet_labels(), [FLAMINGO], 4, 1, PREP).sources
+    a = load_folder(tmp_path, imagenet_labels(), Selection([FLAMINGO], 4, 0), PREP).sources
+    b = load_folder(tmp_path, imagenet_labels(), Selection([FLAMINGO], 4, 0), PREP).sources
+    c = load_folder(tmp_path, imagenet_labels(), Selection([FLAMINGO], 4, 1), PREP).sources
     assert a == b and a != c and len(a) == 4
 
 

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from rnnviz.data.builtin import stream_builtin
-from rnnviz.data.images import Preprocess
+from rnnviz.data.images import Preprocess, Selection
 from rnnviz.data.pool import PooledImages, exemplar_pool, pool_classes, source_classes
 from rnnviz.models.labels import fashion_labels
 
@@ -17,14 +17,14 @@ PREP = Preprocess(28, None)
 
 def test_the_builtin_pool_is_every_other_class_capped_per_class():
     chosen = [7, 2]
-    pool = exemplar_pool("builtin", fashion_labels(), chosen, 6, 0, PREP, offset=12)
+    pool = exemplar_pool("builtin", fashion_labels(), Selection(chosen, 6, 0), PREP, offset=12)
     assert pool is not None and pool.offset == 12 and pool.per_class == 6
     assert pool.class_indices == [0, 1, 3, 4, 5, 6, 8, 9]
     counts = np.bincount(pool.stream.labels.numpy(), minlength=10)
     assert counts[chosen].sum() == 0 and set(counts[pool.class_indices].tolist()) == {6}  # bounded: n per class
     same = stream_builtin(pool.class_indices, 6, 0)  # the analysed images' selection rule, same seed
     assert pool.stream.sources == same.sources
-    assert exemplar_pool("builtin", fashion_labels(), list(range(10)), 6, 0, PREP, offset=60) is None
+    assert exemplar_pool("builtin", fashion_labels(), Selection(list(range(10)), 6, 0), PREP, offset=60) is None
 
 
 def _folder(root, classes: dict[str, int]) -> None:
@@ -39,14 +39,14 @@ def test_a_folder_pool_is_its_other_classes_capped_per_class(tmp_path):
     labels = fashion_labels()
     assert source_classes(str(tmp_path), labels) == [1, 7, 8]
     assert pool_classes(str(tmp_path), labels, [7]) == [1, 8]
-    pool = exemplar_pool(str(tmp_path), labels, [7], 4, 0, PREP, offset=3)
+    pool = exemplar_pool(str(tmp_path), labels, Selection([7], 4, 0), PREP, offset=3)
     assert pool is not None
     assert sorted(pool.stream.labels.tolist()) == [1, 1, 8, 8, 8, 8]  # bag capped at 4, trouser has 2
     assert pool_classes(str(tmp_path), labels, [7], label="sneaker") == []  # a one-class folder
 
 
 def test_pooled_images_read_analysed_then_pool_images_by_global_index():
-    pool = exemplar_pool("builtin", fashion_labels(), [7], 2, 0, PREP, offset=4)
+    pool = exemplar_pool("builtin", fashion_labels(), Selection([7], 2, 0), PREP, offset=4)
     assert pool is not None
     analysed = torch.rand(4, 3, 28, 28)
     labels = torch.tensor([7, 7, 7, 7])

@@ -11,9 +11,9 @@ from PIL import Image
 from rnnviz.common.errors import UsageError
 from rnnviz.common.shards import shard
 from rnnviz.data.builtin import load_builtin_sample, stream_builtin
-from rnnviz.data.images import Preprocess, check_image, read_image, select_files, to_tensor
+from rnnviz.data.images import Preprocess, Selection, check_image, read_image, select_files, to_tensor
 from rnnviz.data.lazy import ImageKeeper, LazyImages, lazy_set
-from rnnviz.data.stream import find_unreadable, load_folder, stream_folder
+from rnnviz.data.stream import CheckPlan, find_unreadable, load_folder, stream_folder
 from rnnviz.models.labels import imagenet_labels
 
 PREP = Preprocess(size=32, resize=36)
@@ -46,8 +46,9 @@ def folder(tmp_path):
 def read_both(root, n_per_class=6, seed=3, **kw):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        whole = load_folder(root, imagenet_labels(), CLASSES, n_per_class, seed, PREP)
-        stream = stream_folder(root, imagenet_labels(), CLASSES, n_per_class, seed, PREP, **kw)
+        chosen = Selection(CLASSES, n_per_class, seed)
+        whole = load_folder(root, imagenet_labels(), chosen, PREP)
+        stream = stream_folder(root, imagenet_labels(), chosen, PREP, check=CheckPlan(**kw))
     return whole, stream, [str(w.message) for w in caught]
 
 
@@ -128,8 +129,10 @@ def test_a_fifo_named_in_labels_csv_is_skipped_unopened(tmp_path):
     (tmp_path / "labels.csv").write_text("file,label\na.png,flamingo\npipe.png,flamingo\nb.jpg,n02007558\n")
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        whole = load_folder(tmp_path, imagenet_labels(), [FLAMINGO], 5, 0, PREP)
-        stream = stream_folder(tmp_path, imagenet_labels(), [FLAMINGO], 5, 0, PREP, workers=2)
+        whole = load_folder(tmp_path, imagenet_labels(), Selection([FLAMINGO], 5, 0), PREP)
+        stream = stream_folder(
+            tmp_path, imagenet_labels(), Selection([FLAMINGO], 5, 0), PREP, check=CheckPlan(workers=2)
+        )
     assert stream.skipped == whole.skipped == ["pipe.png (OSError)"] and stream.sources == whole.sources
     assert torch.equal(concat(stream.batches(8))[0], whole.images)
 
@@ -167,12 +170,12 @@ def test_a_class_with_no_readable_file_is_the_same_error(folder):
         (folder / "n01443537" / f"g{i}.jpg").write_bytes(b"junk")
     with pytest.raises(UsageError, match="none of the 6 image file") as a, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        load_folder(folder, imagenet_labels(), CLASSES, 6, 3, PREP)
+        load_folder(folder, imagenet_labels(), Selection(CLASSES, 6, 3), PREP)
     with pytest.raises(UsageError, match="none of the 6 image file") as b:
-        stream_folder(folder, imagenet_labels(), CLASSES, 6, 3, PREP)
+        stream_folder(folder, imagenet_labels(), Selection(CLASSES, 6, 3), PREP)
     assert str(a.value) == str(b.value)
     with pytest.raises(UsageError, match="no images of class 'tench'"):
-        stream_folder(folder, imagenet_labels(), [0], 5, 3, PREP)
+        stream_folder(folder, imagenet_labels(), Selection([0], 5, 3), PREP)
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -186,7 +189,7 @@ def test_a_file_broken_after_the_check_stops_the_run(folder, workers):
 def test_ranks_check_their_own_share_of_files(folder):
     """Each rank checks 1/world of the files; gathered, every rank builds the whole index and skip list."""
     whole, _, _ = read_both(folder)
-    paths = [p for c in select_files(folder, imagenet_labels(), CLASSES, 6, 3) for p in c.files]
+    paths = [p for c in select_files(folder, imagenet_labels(), Selection(CLASSES, 6, 3)) for p in c.files]
     found_by_rank = [find_unreadable(paths, PREP, shard=(r, 3)) for r in range(3)]
     assert [len(f) for f in found_by_rank] == [0, 0, 1]  # g9 is the selection's last file
 
@@ -196,10 +199,12 @@ def test_ranks_check_their_own_share_of_files(folder):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sharded = stream_folder(folder, imagenet_labels(), CLASSES, 6, 3, PREP, check_shard=(1, 3), gather=gather)
+        sharded = stream_folder(
+            folder, imagenet_labels(), Selection(CLASSES, 6, 3), PREP, check=CheckPlan(shard=(1, 3), gather=gather)
+        )
     assert sharded.skipped == whole.skipped and sharded.sources == whole.sources
     with pytest.raises(ValueError, match="needs gather"):
-        stream_folder(folder, imagenet_labels(), CLASSES, 6, 3, PREP, check_shard=(0, 2))
+        CheckPlan(shard=(0, 2))
 
 
 def test_under_torchrun_the_pipeline_checks_one_share_of_the_files_per_rank(folder):
@@ -214,7 +219,7 @@ def test_under_torchrun_the_pipeline_checks_one_share_of_the_files_per_rank(fold
         {"preset": "imagenet", "classes": ",".join(map(str, CLASSES)), "n_images": 6, "seed": 3, "data": str(folder)}
     )
     prep = Preprocess(model.input_size, model.resize)
-    paths = [p for c in select_files(folder, imagenet_labels(), CLASSES, 6, 3) for p in c.files]
+    paths = [p for c in select_files(folder, imagenet_labels(), Selection(CLASSES, 6, 3)) for p in c.files]
     seen = []
 
     def all_gather(local):

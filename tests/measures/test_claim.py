@@ -17,7 +17,7 @@ from rnnviz.settings.config import Config
 from rnnviz.settings.patching import most_sets
 from rnnviz.sweep.attacks import fgsm, pgd, pgd_l2
 from rnnviz.sweep.loop import analyze
-from rnnviz.sweep.noise import InputSizes, matched_noise, model_input, probe_front, sized_noise
+from rnnviz.sweep.noise import InputSizes, NoiseControl, matched_noise, model_input, probe_front, sized_noise
 
 
 class GrayTwoLayerNet(nn.Module):
@@ -55,20 +55,22 @@ def test_matched_noise_has_the_attacks_size_in_a_grayscale_models_input():
     attack_abs, attack_l2 = sizes(fgsm(net, x, y, eps) - x, "grayscale")
     assert torch.allclose(attack_abs, torch.full_like(attack_abs, eps))  # FGSM's signs are shared
     for kind in ("sign", "gauss"):
-        noise_abs, noise_l2 = sizes(matched_noise(x, eps, 0, index, "linf", "grayscale", kind) - x, "grayscale")
+        noise_abs, noise_l2 = sizes(
+            matched_noise(x, eps, 0, index, NoiseControl("linf", "grayscale", kind)) - x, "grayscale"
+        )
         assert torch.allclose(noise_l2, attack_l2, rtol=1e-5)
         if kind == "sign":
             assert torch.allclose(noise_abs, attack_abs, rtol=1e-5)
     # independent signs per colour channel (an "rgb" front) average out in a grayscale model's input
-    old_abs, old_l2 = sizes(matched_noise(x, eps, 0, index, "linf", "rgb", "sign") - x, "grayscale")
+    old_abs, old_l2 = sizes(matched_noise(x, eps, 0, index, NoiseControl("linf", "rgb", "sign")) - x, "grayscale")
     assert (old_abs < 0.8 * attack_abs).all() and (old_l2 < 0.8 * attack_l2).all()
 
 
 def test_matched_noise_does_not_depend_on_the_batching():
     x, _ = mid_images(5)
-    whole = matched_noise(x, 0.1, 3, torch.arange(5), "linf", "grayscale", "gauss")
+    whole = matched_noise(x, 0.1, 3, torch.arange(5), NoiseControl("linf", "grayscale", "gauss"))
     parts = [
-        matched_noise(x[i : i + 2], 0.1, 3, torch.arange(i, min(i + 2, 5)), "linf", "grayscale", "gauss")
+        matched_noise(x[i : i + 2], 0.1, 3, torch.arange(i, min(i + 2, 5)), NoiseControl("linf", "grayscale", "gauss"))
         for i in (0, 2, 4)
     ]
     assert torch.equal(whole, torch.cat(parts))
@@ -94,10 +96,10 @@ def test_sized_noise_has_each_images_applied_size_in_the_models_input(front):
         ("l2", pgd_l2(net, x, y, 1.0)),
     ):
         applied_abs, applied_l2 = sizes(attacked - x, front)
-        eps_sized_abs, _ = sizes(matched_noise(x, eps, 0, index, norm, front) - x, front)
+        eps_sized_abs, _ = sizes(matched_noise(x, eps, 0, index, NoiseControl(norm, front)) - x, front)
         assert not torch.allclose(eps_sized_abs, applied_abs, rtol=1e-3)  # the case this is for
         for kind in ("sign", "gauss"):
-            noise = sized_noise(x, attacked - x, eps, 0, index, norm, front, kind)
+            noise = sized_noise(x, attacked - x, eps, 0, index, NoiseControl(norm, front, kind))
             got_abs, got_l2 = sizes(noise - x, front)
             if kind == "sign" and norm == "linf":
                 assert torch.allclose(got_abs, applied_abs, rtol=1e-5)
@@ -109,16 +111,18 @@ def test_sized_noise_has_each_images_applied_size_in_the_models_input(front):
 def test_sized_noise_keeps_the_draws_direction_and_batching():
     net, (x, y) = GrayTwoLayerNet().eval(), edge_images(5)
     attacked, index = fgsm(net, x, y, 0.1), torch.arange(5)
-    whole = sized_noise(x, attacked - x, 0.1, 3, index, "linf", "grayscale")
+    whole = sized_noise(x, attacked - x, 0.1, 3, index, NoiseControl("linf", "grayscale"))
     parts = [
-        sized_noise(x[i : i + 2], (attacked - x)[i : i + 2], 0.1, 3, index[i : i + 2], "linf", "grayscale")
+        sized_noise(
+            x[i : i + 2], (attacked - x)[i : i + 2], 0.1, 3, index[i : i + 2], NoiseControl("linf", "grayscale")
+        )
         for i in (0, 2, 4)
     ]
     assert torch.equal(whole, torch.cat(parts))
     moved = (whole - x) != 0  # where the noise moved a pixel, it moved it the draw's way
-    signs = (matched_noise(x, 0.1, 3, index, "linf", "grayscale") - x).sign()
+    signs = (matched_noise(x, 0.1, 3, index, NoiseControl("linf", "grayscale")) - x).sign()
     assert torch.equal((whole - x).sign()[moved], signs[moved])
-    assert torch.equal(sized_noise(x, attacked - x, 0.0, 3, index, "linf", "grayscale"), x)
+    assert torch.equal(sized_noise(x, attacked - x, 0.0, 3, index, NoiseControl("linf", "grayscale")), x)
 
 
 def test_the_sweep_records_noise_of_the_attacks_applied_size():

@@ -185,13 +185,13 @@ def _plain_counts(model, x, y, s, sets, eps):
     of sets, no resuming, no shared prefix."""
     from rnnviz.sweep.attacks import input_gradient
     from rnnviz.sweep.hooks import LayerHooks
-    from rnnviz.sweep.passes import adversarial, eval_mode, forward_no_grad
+    from rnnviz.sweep.passes import CleanBatch, adversarial, eval_mode, forward_no_grad
 
     out = []
     with eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
         grad, logits = input_gradient(model, x, y)
         clean = hooks.take()
-        x_adv = adversarial(model, hooks, x, y, grad, eps, s, torch.arange(len(y)))
+        x_adv = adversarial(model, hooks, CleanBatch(x, y, torch.arange(len(y)), grad), eps, s)
         adv_right = forward_no_grad(model, x_adv).argmax(1) == y
         adv = hooks.take()
         clean_right = logits.argmax(1) == y

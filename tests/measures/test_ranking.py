@@ -12,7 +12,7 @@ from rnnviz.sweep import bootstrap, draws
 from rnnviz.sweep.attacks import fgsm
 from rnnviz.sweep.bootstrap import SUBSET_DRAWS, SUBSET_FRACTIONS, ImageWeights, image_uniform, interval
 from rnnviz.sweep.loop import analyze
-from rnnviz.sweep.noise import matched_noise, sized_noise
+from rnnviz.sweep.noise import NoiseControl, matched_noise, sized_noise
 from rnnviz.sweep.sensitivity import channel_l1
 
 LAYERS = ["layer2.0", "layer4.0"]
@@ -44,7 +44,9 @@ def per_image(model, x, y, eps, layers, noise=False):
             # the baseline is matched to the attack in the model's input: this model reads grayscale
             index = torch.arange(len(x))
             attacked = fgsm(model, x, y, eps)  # the noise has the size the attack applied to each image
-            perturbed = sized_noise(x, attacked - x, eps, 0, index, "linf", "grayscale") if noise else attacked
+            perturbed = (
+                sized_noise(x, attacked - x, eps, 0, index, NoiseControl("linf", "grayscale")) if noise else attacked
+            )
             model(perturbed)
             adv = dict(outputs)
     finally:
@@ -137,7 +139,7 @@ def test_noise_baseline_equals_an_independent_computation(model, data):
     assert a.front is not None and a.front["front"] == "grayscale"
     for name in LAYERS:
         assert torch.allclose(noise[name], direct[name].mean(0), rtol=1e-5, atol=1e-8)
-    signs = (matched_noise(x, 0.1, 0, torch.arange(12), "linf", "rgb", "sign") - x) / 0.1
+    signs = (matched_noise(x, 0.1, 0, torch.arange(12), NoiseControl("linf", "rgb", "sign")) - x) / 0.1
     inside = (x > 0.1) & (x < 0.9)  # away from the clamp, the step is exactly +-eps
     assert torch.allclose(signs[inside].abs(), torch.ones(int(inside.sum())), atol=1e-5)
     assert 0.4 < float((signs[inside] > 0).float().mean()) < 0.6

@@ -11,6 +11,7 @@ from rnnviz.pipeline.shards import merge_strong
 from rnnviz.settings.config import Config
 from rnnviz.sweep.apgd import APGDSettings
 from rnnviz.sweep.loop import analyze_attacks
+from rnnviz.sweep.passes import Batching
 
 EPS = [0.0, 0.05, 0.2]
 
@@ -38,7 +39,7 @@ def analysed(fashion):
 def _evaluate(fashion, right, plan, rows: slice):
     model, x, y = fashion
     start = rows.start or 0
-    return strong.evaluate(model, x[rows], y[rows], right[:, rows], plan, batch_size=5, device="cpu", first_index=start)
+    return strong.evaluate(model, x[rows], y[rows], right[:, rows], plan, Batching(5, "cpu", start))
 
 
 def test_two_shards_merge_to_one_pass(fashion, analysed):

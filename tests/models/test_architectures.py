@@ -91,14 +91,9 @@ def test_family_layers_hooks_sensitivity_and_render(spec, pair, offline, monkeyp
 
 def render(model, layer, channel, recipe, monkeypatch):
     monkeypatch.setitem(featvis.QUALITY, "draft", featvis.Quality(steps=2, min_size=SIZE, max_size=SIZE))
+    facts = featvis.ModelFacts(model.sha256, SIZE)
     return featvis.render_channels(
-        model.module,
-        [(layer, channel)],
-        model_id=model.sha256,
-        input_size=SIZE,
-        recipe=recipe,
-        quality="draft",
-        progress=None,
+        model.module, [(layer, channel)], facts, featvis.RenderRequest(recipe=recipe, quality="draft"), progress=None
     )
 
 

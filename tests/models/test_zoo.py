@@ -18,7 +18,7 @@ from rnnviz.models.zoo import (
     load_fashion_sample,
 )
 from rnnviz.pipeline import train_builtin as train
-from rnnviz.pipeline.train_builtin import DEFAULT_DATA, SPLITS, as_rgb, evaluate, fit, load_split
+from rnnviz.pipeline.train_builtin import DEFAULT_DATA, SPLITS, TrainingRecipe, as_rgb, evaluate, fit, load_split
 from rnnviz.sweep import attacks
 
 EPS = 0.1
@@ -114,7 +114,9 @@ def test_training_uses_the_engines_attacks():
 def test_short_training_lowers_the_loss(mode, net):
     images, labels = load_fashion_sample()
     torch.manual_seed(0)
-    losses = fit(net(), images[:256], labels[:256], mode=mode, epochs=2, seed=0, batch_size=32, log=lambda _: None)
+    losses = fit(
+        net(), images[:256], labels[:256], TrainingRecipe(mode, epochs=2, seed=0, batch_size=32), log=lambda _: None
+    )
     assert losses[-1] < losses[0]
 
 
@@ -131,7 +133,7 @@ def test_one_epoch_on_real_data_learns():
     images, labels = load_split(DEFAULT_DATA, "train")
     torch.manual_seed(0)
     model = FashionResNet()
-    fit(model, images, labels, mode="standard", epochs=1, seed=0, log=lambda _: None)
+    fit(model, images, labels, TrainingRecipe("standard", epochs=1, seed=0), log=lambda _: None)
     sample_images, sample_labels = load_fashion_sample()
     assert evaluate(model, sample_images, sample_labels, pgd_steps=1)["clean"] >= 0.8
 

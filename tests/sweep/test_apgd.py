@@ -8,6 +8,7 @@ from torch import nn
 
 from rnnviz.sweep.apgd import (
     APGDSettings,
+    AscentSettings,
     apgd,
     apgd_t,
     ascent,
@@ -17,6 +18,7 @@ from rnnviz.sweep.apgd import (
     fooled_by,
 )
 from rnnviz.sweep.attacks import PGDSettings, attack
+from rnnviz.sweep.draws import Starts
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def test_step_size_halves_exactly_at_the_checkpoints_by_both_rules():
     x = torch.full((1, 1, 2, 2), 0.5, dtype=torch.float64)
     y = torch.tensor([0])
     start = torch.zeros_like(x)
-    run = ascent(model, x, y, eps, 100, ce_loss, start, record=True)
+    run = ascent(model, x, y, AscentSettings(eps, 100, record=True), ce_loss, start)
     assert model.t == 101  # the start and one pass per iteration
     expected = [2 * eps] * 41 + [eps] * 29 + [eps / 2] * 17 + [eps / 4] * 12 + [eps / 8]
     assert run.steps is not None
@@ -91,15 +93,13 @@ def test_an_image_gets_the_same_attack_in_any_batch(resnet):
 
             def part(rows: slice, run=run, stop=stop):
                 index = torch.arange(5)[rows]
-                return run(
-                    resnet.module, x[rows], y[rows], 0.05, settings, seed=3, indices=index, stop_when_fooled=stop
-                )
+                return run(resnet.module, x[rows], y[rows], 0.05, settings, Starts(3, index), stop_when_fooled=stop)
 
             whole = part(slice(0, 5))
             parts = torch.cat([part(slice(0, 2)), part(slice(2, 5))])
             torch.testing.assert_close(whole, parts, atol=1e-6, rtol=0)
             assert (whole - x).abs().max() <= 0.05 + 1e-6 and whole.min() >= 0 and whole.max() <= 1
-        other = run(resnet.module, x, y, 0.05, settings, seed=4, indices=torch.arange(5))
+        other = run(resnet.module, x, y, 0.05, settings, Starts(4, torch.arange(5)))
         assert not torch.equal(whole, other)
 
 
@@ -108,10 +108,11 @@ def test_dispatch_and_the_kept_point(resnet):
     x, y = images(6, seed=12)
     s = PGDSettings(apgd=APGDSettings(iterations=5, targets=2))
     idx = torch.arange(6)
-    assert torch.equal(attack("apgd", resnet.module, x, y, 0.1, s, indices=idx), apgd(resnet.module, x, y, 0.1, s.apgd))
-    adv = attack("apgd-t", resnet.module, x, y, 0.1, s, indices=idx)
+    starts = Starts(indices=idx)
+    assert torch.equal(attack("apgd", resnet.module, x, y, 0.1, s, starts), apgd(resnet.module, x, y, 0.1, s.apgd))
+    adv = attack("apgd-t", resnet.module, x, y, 0.1, s, starts)
     assert torch.equal(adv, apgd_t(resnet.module, x, y, 0.1, s.apgd))
-    fooled = fooled_by("apgd-t", resnet.module, x, y, 0.1, s.apgd, seed=0, indices=idx)
+    fooled = fooled_by("apgd-t", resnet.module, x, y, 0.1, s.apgd, Starts(0, idx))
     with torch.no_grad():
         wrong = resnet.module(adv).argmax(1) != y
     assert torch.equal(wrong, fooled)  # no early stop, the same starts: the same verdicts
@@ -145,12 +146,12 @@ def test_apgd_ce_and_t_match_torchattacks_on_the_builtin_pair(fashion):
     model, x, y = fashion
     eps, steps, n = 0.15, 20, len(y)
     idx = torch.arange(n)
-    ours_ce = [_accuracy(model, apgd(model, x, y, eps, APGDSettings(steps), seed=s, indices=idx), y) for s in range(3)]
+    ours_ce = [_accuracy(model, apgd(model, x, y, eps, APGDSettings(steps), Starts(s, idx)), y) for s in range(3)]
     theirs_ce = [
         _accuracy(model, torchattacks.APGD(model, eps=eps, steps=steps, seed=s, loss="ce")(x, y), y) for s in range(3)
     ]
     settings = APGDSettings(steps, targets=3)
-    ours_t = [_accuracy(model, apgd_t(model, x, y, eps, settings, seed=s, indices=idx), y) for s in range(3)]
+    ours_t = [_accuracy(model, apgd_t(model, x, y, eps, settings, Starts(s, idx)), y) for s in range(3)]
     theirs_t = [
         _accuracy(model, torchattacks.APGDT(model, eps=eps, steps=steps, seed=s, n_classes=4)(x, y), y)
         for s in range(3)

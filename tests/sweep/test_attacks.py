@@ -15,8 +15,11 @@ from rnnviz.sweep.attacks import (
     pgd,
     pgd_l2,
 )
+from rnnviz.sweep.draws import Starts
+from rnnviz.sweep.hooks import LayerHooks
 from rnnviz.sweep.loop import analyze
-from rnnviz.sweep.noise import matched_noise
+from rnnviz.sweep.noise import NoiseControl, matched_noise
+from rnnviz.sweep.passes import CleanBatch, adversarial
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +74,8 @@ def test_fgsm_stays_in_ball_and_pixel_range(resnet):
 def test_pgd_projects_is_seeded_and_beats_start(resnet):
     x, y = images(3)
     settings = PGDSettings(steps=3)
-    a = pgd(resnet.module, x, y, 0.03, settings, torch.Generator().manual_seed(1))
-    b = pgd(resnet.module, x, y, 0.03, settings, torch.Generator().manual_seed(1))
+    a = pgd(resnet.module, x, y, 0.03, settings, Starts(generator=torch.Generator().manual_seed(1)))
+    b = pgd(resnet.module, x, y, 0.03, settings, Starts(generator=torch.Generator().manual_seed(1)))
     assert torch.equal(a, b)
     assert (a - x).abs().max() <= 0.03 + 1e-6 and a.min() >= 0 and a.max() <= 1
     with torch.no_grad():
@@ -105,7 +108,7 @@ def test_analysis_attacks_true_labels_in_eval_mode_and_restores_the_mode(resnet)
 def test_pgd_random_start_belongs_to_the_image_not_the_batch(resnet):
     x, y = images(5, seed=4)
     settings = PGDSettings(steps=2)
-    whole = pgd(resnet.module, x, y, 0.05, settings, seed=3, indices=torch.arange(5))
+    whole = pgd(resnet.module, x, y, 0.05, settings, Starts(3, torch.arange(5)))
     parts = torch.cat(
         [
             pgd(
@@ -114,14 +117,13 @@ def test_pgd_random_start_belongs_to_the_image_not_the_batch(resnet):
                 y[i : i + 2],
                 0.05,
                 settings,
-                seed=3,
-                indices=torch.arange(i, min(i + 2, 5)),
+                Starts(3, torch.arange(i, min(i + 2, 5))),
             )
             for i in range(0, 5, 2)
         ]
     )
     assert torch.allclose(whole, parts, atol=1e-6)
-    other = pgd(resnet.module, x, y, 0.05, settings, seed=4, indices=torch.arange(5))
+    other = pgd(resnet.module, x, y, 0.05, settings, Starts(4, torch.arange(5)))
     assert not torch.equal(whole, other)
 
 
@@ -132,7 +134,7 @@ def _l2(t: torch.Tensor) -> torch.Tensor:
 def test_pgd_l2_stays_in_l2_ball_and_pixel_range(resnet):
     x, y = images(4, seed=5)
     for eps in (0.1, 0.5, 2.0):
-        adv = pgd_l2(resnet.module, x, y, eps, PGDSettings(steps=3), seed=1, indices=torch.arange(4))
+        adv = pgd_l2(resnet.module, x, y, eps, PGDSettings(steps=3), Starts(1, torch.arange(4)))
         assert (_l2(adv - x) <= eps + 1e-5).all()
         assert adv.min() >= 0 and adv.max() <= 1
     # a large step is projected back onto the sphere, not just clipped per pixel
@@ -157,17 +159,17 @@ def test_pgd_l2_matches_torchattacks(resnet):
 def test_pgd_l2_random_start_belongs_to_the_image_not_the_batch(resnet):
     x, y = images(5, seed=7)
     settings = PGDSettings(steps=2)
-    whole = pgd_l2(resnet.module, x, y, 0.5, settings, seed=3, indices=torch.arange(5))
+    whole = pgd_l2(resnet.module, x, y, 0.5, settings, Starts(3, torch.arange(5)))
     parts = torch.cat(
         [
-            pgd_l2(resnet.module, x[:2], y[:2], 0.5, settings, seed=3, indices=torch.arange(0, 2)),
-            pgd_l2(resnet.module, x[2:], y[2:], 0.5, settings, seed=3, indices=torch.arange(2, 5)),
+            pgd_l2(resnet.module, x[:2], y[:2], 0.5, settings, Starts(3, torch.arange(0, 2))),
+            pgd_l2(resnet.module, x[2:], y[2:], 0.5, settings, Starts(3, torch.arange(2, 5))),
         ]
     )
     assert torch.allclose(whole, parts, atol=1e-6)
-    assert not torch.allclose(whole, pgd_l2(resnet.module, x, y, 0.5, settings, seed=4, indices=torch.arange(5)))
+    assert not torch.allclose(whole, pgd_l2(resnet.module, x, y, 0.5, settings, Starts(4, torch.arange(5))))
     # the start alone (no steps) lies inside the ball and differs from the clean image
-    start = pgd_l2(resnet.module, x, y, 0.5, PGDSettings(steps=0, step_size=0.1), seed=3, indices=torch.arange(5))
+    start = pgd_l2(resnet.module, x, y, 0.5, PGDSettings(steps=0, step_size=0.1), Starts(3, torch.arange(5)))
     assert (_l2(start - x) <= 0.5 + 1e-5).all() and (_l2(start - x) > 0).all()
 
 
@@ -178,7 +180,7 @@ def test_pgd_l2_raises_loss_and_lowers_accuracy():
     model = load_model("builtin:fashion-standard").module
     data = load_builtin_sample([0, 7, 9], 8, 0)
     x, y = data.images, data.labels
-    adv = pgd_l2(model, x, y, 1.5, PGDSettings(steps=5), seed=0, indices=torch.arange(len(y)))
+    adv = pgd_l2(model, x, y, 1.5, PGDSettings(steps=5), Starts(0, torch.arange(len(y))))
     with torch.no_grad():
         clean_logits, adv_logits = model(x), model(adv)
     assert F.cross_entropy(adv_logits, y) > F.cross_entropy(clean_logits, y)
@@ -190,18 +192,21 @@ def test_attack_dispatch(resnet):
     grad, _ = input_gradient(resnet.module, x, y)
     settings = PGDSettings(steps=2)
     idx = torch.arange(3)
-    assert torch.equal(attack("fgsm", resnet.module, x, y, 0.1, settings, grad=grad), fgsm_step(x, grad, 0.1))
+    with LayerHooks(resnet.module, ["layer1"]) as hooks:  # the sweep's FGSM: one gradient for every eps
+        fgsm_sweep = sweep([0.0, 0.1], ["layer1"], pgd=settings)
+        adv = adversarial(resnet.module, hooks, CleanBatch(x, y, idx, grad), 0.1, fgsm_sweep)
+    assert torch.equal(adv, fgsm_step(x, grad, 0.1))
     assert torch.allclose(attack("fgsm", resnet.module, x, y, 0.1, settings), fgsm(resnet.module, x, y, 0.1))
     assert torch.equal(
-        attack("pgd", resnet.module, x, y, 0.05, settings, seed=2, indices=idx),
-        pgd(resnet.module, x, y, 0.05, settings, seed=2, indices=idx),
+        attack("pgd", resnet.module, x, y, 0.05, settings, Starts(2, idx)),
+        pgd(resnet.module, x, y, 0.05, settings, Starts(2, idx)),
     )
     assert torch.equal(
-        attack("pgd-l2", resnet.module, x, y, 0.5, settings, seed=2, indices=idx),
-        pgd_l2(resnet.module, x, y, 0.5, settings, seed=2, indices=idx),
+        attack("pgd-l2", resnet.module, x, y, 0.5, settings, Starts(2, idx)),
+        pgd_l2(resnet.module, x, y, 0.5, settings, Starts(2, idx)),
     )
     for name in ATTACK_NORM:
-        assert attack(name, resnet.module, x, y, 0.0, settings, grad=grad, indices=idx) is x
+        assert attack(name, resnet.module, x, y, 0.0, settings, Starts(indices=idx)) is x
     assert ATTACK_NORM == {"fgsm": "linf", "pgd": "linf", "pgd-l2": "l2", "apgd": "linf", "apgd-t": "linf"}
     with pytest.raises(ValueError, match="pgd-l2"):
         attack("cw", resnet.module, x, y, 0.1, settings)
@@ -210,7 +215,7 @@ def test_attack_dispatch(resnet):
 def test_l2_sign_noise_has_the_l2_attacks_size():
     x = torch.full((2, 3, 8, 8), 0.5)
     index = torch.tensor([4, 9])
-    noisy = matched_noise(x, 2.0, 0, index, "l2", "rgb", "sign")
+    noisy = matched_noise(x, 2.0, 0, index, NoiseControl("l2", "rgb", "sign"))
     torch.testing.assert_close((noisy - x).flatten(1).norm(dim=1), torch.full((2,), 2.0))
-    same_signs = (matched_noise(x, 2.0, 0, index, "linf", "rgb", "sign") - x).sign()
+    same_signs = (matched_noise(x, 2.0, 0, index, NoiseControl("linf", "rgb", "sign")) - x).sign()
     assert torch.equal((noisy - x).sign(), same_signs)  # the Linf baseline's signs, scaled

@@ -8,7 +8,7 @@ import torch
 from rnnviz.sweep import draws
 from rnnviz.sweep.attacks import _l2_start, _start
 from rnnviz.sweep.bootstrap import ImageWeights
-from rnnviz.sweep.noise import matched_noise
+from rnnviz.sweep.noise import NoiseControl, matched_noise
 
 MASK = (1 << 64) - 1
 
@@ -88,8 +88,8 @@ def test_streams_and_seeds_are_independent():
 
 def test_noise_pgd_starts_and_weights_belong_to_the_image():
     x, index = torch.rand(6, 3, 5, 5), torch.arange(10, 16)
-    noise = matched_noise(x, 0.1, 3, index, "linf", "rgb", "sign")
-    assert torch.equal(noise[2:], matched_noise(x[2:], 0.1, 3, index[2:], "linf", "rgb", "sign"))
+    noise = matched_noise(x, 0.1, 3, index, NoiseControl("linf", "rgb", "sign"))
+    assert torch.equal(noise[2:], matched_noise(x[2:], 0.1, 3, index[2:], NoiseControl("linf", "rgb", "sign")))
     moved = (noise - x)[(x > 0.1) & (x < 0.9)]
     assert torch.allclose(moved.abs(), torch.full_like(moved, 0.1))
     assert torch.equal(_start((3, 5, 5), 3, index)[1:], _start((3, 5, 5), 3, index[1:]))

@@ -41,7 +41,16 @@ Only the names below are the public API; callers look them up on this package at
 from __future__ import annotations
 
 from rnnviz.channels.featvis.engine import Render, render_channels
-from rnnviz.channels.featvis.settings import QUALITY, RENDER_VERSION, Quality
+from rnnviz.channels.featvis.settings import QUALITY, RENDER_VERSION, ModelFacts, Quality, RenderRequest
 from rnnviz.common.names import RECIPES
 
-__all__ = ["QUALITY", "RECIPES", "RENDER_VERSION", "Quality", "Render", "render_channels"]
+__all__ = [
+    "QUALITY",
+    "RECIPES",
+    "RENDER_VERSION",
+    "ModelFacts",
+    "Quality",
+    "Render",
+    "RenderRequest",
+    "render_channels",
+]

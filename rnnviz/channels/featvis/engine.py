@@ -19,7 +19,7 @@ from rnnviz.channels.featvis.loop import DEAD_ACTIVATION, Optimizer, element_see
 from rnnviz.channels.featvis.modelstate import render_mode
 from rnnviz.channels.featvis.objectives import OBJECTIVES, Element
 from rnnviz.channels.featvis.rendercache import RenderCache, seed_digest
-from rnnviz.channels.featvis.settings import QUALITY, Quality
+from rnnviz.channels.featvis.settings import QUALITY, ModelFacts, RenderRequest
 from rnnviz.common.errors import UsageError
 from rnnviz.common.names import RECIPES
 from rnnviz.sweep.hooks import check_layers
@@ -52,52 +52,33 @@ class Render:
 def render_channels(
     model: nn.Module,
     channels: list[tuple[str, int]],
+    facts: ModelFacts,
+    request: RenderRequest = RenderRequest(),
     *,
-    model_id: str,
-    input_size: int,
-    recipe: str = "lucid",
-    quality: str = "standard",
-    seed: int = 0,
-    device="cpu",
-    grayscale: bool = False,
-    diversity: int = 0,
     max_activation: dict[tuple[str, int], float] | None = None,
-    progress: str | None = "standard model",
-    chunk: int = 8,
     seeds: dict[tuple[str, int], torch.Tensor] | None = None,
-    objective: str = "channel",
+    progress: str | None = "standard model",
 ) -> list[Render]:
     """One ``Render`` per (layer, channel) of ``model``, in order; cached renders are reused, the rest
     batched. ``model`` (RGB NCHW in [0, 1]) is left exactly as it was (hooks, ReLUs, grad flags, mode).
 
-    ``recipe="accent"`` (feature accentuation) starts each channel from ``seeds[(layer, channel)]``,
+    The ``accent`` recipe (feature accentuation) starts each channel from ``seeds[(layer, channel)]``,
     its best real image ((3, S, S) in [0, 1]), at size S; a channel without one is left out.
 
     A channel with a positive ``max_activation`` (its best real image's) is optimized until its
     render reaches ``TARGET_RATIO`` times it, or plateaus, or reaches the quality's step cap; the
-    others (and every accent render) until a plateau or the cap. ``objective`` is ``"channel"`` (its spatial mean) or
-    ``"neuron"`` (its centre value, which has no comparable best real image, hence no target).
+    others (and every accent render) until a plateau or the cap. The ``neuron`` objective (a channel's
+    centre value) has no comparable best real image, hence no target.
     """
-    q = _check_args(model, channels, recipe, quality, diversity, chunk, objective)
-    channels, seed_images = _accent_seeds(recipe, channels, seeds)
+    _check_args(model, channels, request)
+    channels, seed_images = _accent_seeds(request.recipe, channels, seeds)
     if not channels:
         return []
-    dev = torch.device(device)
-    settings = render_settings.build(
-        model_id=model_id,
-        recipe=recipe,
-        quality=quality,
-        q=q,
-        input_size=input_size,
-        seed=seed,
-        grayscale=grayscale,
-        diversity=diversity,
-        dev=dev,
-        seed_size=next(iter(seed_images.values())).shape[-1] if seed_images else None,
-        objective=objective,
-    )
+    dev = torch.device(request.device)
+    seed_size = next(iter(seed_images.values())).shape[-1] if seed_images else None
+    settings = render_settings.build(facts, request, dev, seed_size)
     wanted = list(dict.fromkeys((layer, int(c)) for layer, c in channels))
-    targets = {lc: _target(max_activation, lc, recipe, objective) for lc in wanted}
+    targets = {lc: _target(max_activation, lc, request.recipe, request.objective) for lc in wanted}
     seed_images = {lc: seed_images[lc] for lc in wanted if lc in seed_images}
     cache = RenderCache(settings, {lc: seed_digest(img) for lc, img in seed_images.items()}, targets)
     cached = {lc: cache.load(*lc) for lc in wanted}
@@ -105,9 +86,9 @@ def render_channels(
     todo = [lc for lc in wanted if lc not in metas]
     if todo:
         opt = Optimizer(model, settings, dev, seed_images)
-        metas.update(_render_missing(model, opt, todo, cache, settings, dev, progress, chunk, targets))
-    known = max_activation if objective == "channel" else None
-    return [_channel_render(layer, int(c), recipe, cache, metas, todo, known) for layer, c in channels]
+        metas.update(_render_missing(opt, todo, cache, settings, targets, request.chunk, progress))
+    known = max_activation if request.objective == "channel" else None
+    return [_channel_render(layer, int(c), request.recipe, cache, metas, todo, known) for layer, c in channels]
 
 
 def _channel_render(layer: str, c: int, recipe: str, cache, metas: dict, todo: list, known) -> Render:
@@ -133,18 +114,17 @@ def _target(max_activation, lc: tuple[str, int], recipe: str, objective: str) ->
     return TARGET_RATIO * float(peak)
 
 
-def _check_args(model, channels, recipe, quality, diversity, chunk, objective) -> Quality:
+def _check_args(model, channels, request: RenderRequest) -> None:
     """Bad settings fail before any work, each with the fix in the message."""
-    if objective not in OBJECTIVES:
-        raise UsageError(f"unknown render objective {objective!r}; choose one of: {', '.join(OBJECTIVES)}")
-    if recipe not in RECIPES:
-        raise UsageError(f"unknown render recipe {recipe!r}; choose one of: {', '.join(RECIPES)}")
-    if quality not in QUALITY:
-        raise UsageError(f"unknown quality {quality!r}; choose one of: {', '.join(QUALITY)}")
-    if diversity < 0 or chunk < 1:
-        raise UsageError(f"diversity must be >= 0 and chunk >= 1 (got {diversity}, {chunk})")
+    if request.objective not in OBJECTIVES:
+        raise UsageError(f"unknown render objective {request.objective!r}; choose one of: {', '.join(OBJECTIVES)}")
+    if request.recipe not in RECIPES:
+        raise UsageError(f"unknown render recipe {request.recipe!r}; choose one of: {', '.join(RECIPES)}")
+    if request.quality not in QUALITY:
+        raise UsageError(f"unknown quality {request.quality!r}; choose one of: {', '.join(QUALITY)}")
+    if request.diversity < 0 or request.chunk < 1:
+        raise UsageError(f"diversity must be >= 0 and chunk >= 1 (got {request.diversity}, {request.chunk})")
     check_layers(model, sorted({layer for layer, _ in channels}))
-    return QUALITY[quality]
 
 
 def _check_seeds(seeds) -> dict[tuple[str, int], torch.Tensor]:
@@ -184,15 +164,15 @@ def _to_render(layer, channel, recipe, entry: Path, meta: dict, *, hit: bool, ma
     )
 
 
-def _render_missing(model, opt: Optimizer, todo, cache: RenderCache, settings, dev, progress, chunk, targets) -> dict:
+def _render_missing(opt: Optimizer, todo, cache: RenderCache, settings: dict, targets, chunk: int, progress) -> dict:
     """Render the uncached channels in batches and write each entry as soon as it is complete."""
-    steps, diversity = settings["steps"], settings["diversity"]
+    model, steps, diversity = opt.model, settings["steps"], settings["diversity"]
     elements = [Element(layer, c, element_seed(settings["seed"], layer, c)) for layer, c in todo]
     elements = _sorted_by_depth(model, elements)
     batches = [elements[i : i + chunk] for i in range(0, len(elements), chunk)]
     total = steps * (len(batches) + (len(elements) if diversity else 0))
     metas = {}
-    with render_mode(model, channels_last=dev.type == "cpu"), torch.random.fork_rng(devices=[]):
+    with render_mode(model, channels_last=opt.dev.type == "cpu"), torch.random.fork_rng(devices=[]):
         _check_channels(opt, elements)
         cache.prepare()  # a read-only cache fails here, before the first optimization step
         with tqdm(total=total, desc=progress, unit="step", disable=progress is None) as bar:

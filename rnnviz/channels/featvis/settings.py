@@ -45,40 +45,56 @@ QUALITY = {
 }
 
 
-def build(
-    *,
-    model_id: str,
-    recipe: str,
-    quality: str,
-    q: Quality,
-    input_size: int,
-    seed: int,
-    grayscale: bool,
-    diversity: int,
-    dev: torch.device,
-    seed_size: int | None = None,
-    objective: str = "channel",
-) -> dict:
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a render needs to know of a model beyond its module: the id its cache entries are keyed
+    by (its weights' digest), its input size (a render's size follows it) and whether it reads its
+    input as gray (then a render is gray too)."""
+
+    model_id: str
+    input_size: int
+    grayscale: bool = False
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """What a ``render_channels`` call asks for, whatever the model: the recipe (``RECIPES``), the
+    quality (a key of ``QUALITY``), the seed of every channel's start and transforms, ``diversity``
+    more images per channel, the objective (``channel``: its spatial mean, or ``neuron``: its centre
+    value), the device, and ``chunk`` channels optimized together (a channel's neighbours change its
+    pixels only by float rounding)."""
+
+    recipe: str = "lucid"
+    quality: str = "standard"
+    seed: int = 0
+    device: str = "cpu"
+    diversity: int = 0
+    chunk: int = 8
+    objective: str = "channel"
+
+
+def build(facts: ModelFacts, request: RenderRequest, dev: torch.device, seed_size: int | None = None) -> dict:
     """The settings dict: the cache key of every entry, and copied into each entry's meta.json.
 
     ``accent`` renders at its seed images' own size ``seed_size`` (the real image, not a resized
     copy), with no diversity images, and its pull weight and jitter in the key; each entry's key
     also holds its seed image's digest (``rendercache``).
     """
-    accent = recipe == "accent"
+    accent = request.recipe == "accent"
     extra = {"pull": ACCENT_PULL, "jitter_px": ACCENT_JITTER_PX} if accent else {}
+    q = QUALITY[request.quality]
     return {
-        "model_id": model_id,
-        "recipe": recipe,
-        "quality": quality,
+        "model_id": facts.model_id,
+        "recipe": request.recipe,
+        "quality": request.quality,
         "steps": q.steps,
-        "size": seed_size if accent and seed_size else q.size(input_size),
-        "seed": seed,
-        "input_size": input_size,
-        "grayscale": grayscale,
-        "diversity": 0 if accent else diversity,
+        "size": seed_size if accent and seed_size else q.size(facts.input_size),
+        "seed": request.seed,
+        "input_size": facts.input_size,
+        "grayscale": facts.grayscale,
+        "diversity": 0 if accent else request.diversity,
         **extra,
-        "objective": objective,
+        "objective": request.objective,
         "stopping": {"check_every": loop.CHECK_EVERY, "plateau_steps": loop.PLATEAU_STEPS, "rise": loop.PLATEAU_RISE},
         "device": dev.type,
         "precision": precision(dev),
