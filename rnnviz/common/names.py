@@ -12,7 +12,7 @@ import re
 from typing import Literal, get_args
 
 BIG = 1e12  # results.json holds no larger magnitude (schema.json's bounds; keeps axis limits finite)
-SCHEMA_VERSION = 4  # of results.json; bump on any rename (docs/results-schema.md)
+SCHEMA_VERSION = 5  # of results.json; bump on any rename (docs/results-schema.md)
 # Each vocabulary below is a Literal (the type results.json's models use, rnnviz.results.model) and
 # its tuple of names, read from the Literal so the two cannot differ (typed str: callers index dicts by
 # any str).

@@ -41,7 +41,7 @@ from rnnviz.report.text.answer import (
     method_paragraph,
     sensitivity_sentences,
 )
-from rnnviz.report.text.format import attack_label, attack_list, attack_name, eps_text, pct
+from rnnviz.report.text.format import attack_label, attack_name, eps_text, pct
 from rnnviz.report.text.gallery import texture_sentence
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -93,7 +93,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
     config, lead = results["config"], main_index(results)
     return {
         "title": f"{results['models']['robust']['name']} vs {results['models']['standard']['name']}"
-        f" under {' and '.join(attack_label(a) for a in attack_list(results['config']))}",
+        f" under {' and '.join(attack_label(a) for a in results['config']['attack'])}",
         "created": _date(results["created"]),
         # one home for the colours (rnnviz.report.figures.look): the templates set CSS custom properties from it
         "colours": {**COLOURS, "right": RIGHT, "wrong": WRONG, "ink": INK, "muted": MUTED},
@@ -104,7 +104,7 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "eps": [eps_text(results, i) for i in range(len(config["eps"]))],
         "attack": _attack(config),
         "attack_short": attack_name(results),
-        "attack_names": ", ".join(attack_label(a) for a in attack_list(config)),
+        "attack_names": ", ".join(attack_label(a) for a in config["attack"]),
         **_brief(results),
         "ranking_method": method_paragraph(results),
         "warnings": _warnings(results),
@@ -173,7 +173,7 @@ def _model(results: dict, role: str) -> dict:
 
 def _attack(config: dict) -> str:
     """Every attack of the run, primary first (the one the single-attack figures use)."""
-    names = attack_list(config)
+    names = config["attack"]
     text = "; ".join(_one_attack(config, a) for a in names)
     return text + (f" (primary: {attack_label(names[0])})" if len(names) > 1 else "")
 
@@ -195,7 +195,7 @@ def _one_attack(config: dict, name: str) -> str:
 def _warnings(results: dict) -> list[str]:
     """The run's warnings, then the attacks' (a collapse) where the engine did not list them already."""
     own = list(results.get("warnings", []))
-    return own + [w for w in (results.get("attacks") or {}).get("warnings", []) if w not in own]
+    return own + [w for w in results["attacks"].get("warnings", []) if w not in own]
 
 
 def _accuracy_rows(results: dict) -> list[dict]:

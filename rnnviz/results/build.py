@@ -21,6 +21,7 @@ from rnnviz.common.names import MODELS, SCHEMA_VERSION, channel_key, shown_spec
 from rnnviz.measures import patching, strong
 from rnnviz.measures.sweet_spot import sweet_spot
 from rnnviz.results.attack_entries import attack_results, context, curve_results
+from rnnviz.results.model import Results
 from rnnviz.results.parts import ByAttack, Findings, Measured, PatchCounts, Pictures, Run
 from rnnviz.results.replication import replication_results
 from rnnviz.results.source import capacity
@@ -74,7 +75,7 @@ def assemble(run: Run, measured: Measured, found: Findings, pictures: Pictures, 
         "source": capacity(cfg, labels, images.class_indices),
         "matching": found.matching,
         "strong_attack": strong.strong_results(strong.run_plan(cfg), measured.strong),
-        **({"replication": replication_results(run, measured, found)} if measured.replicas else {}),
+        "replication": replication_results(run, measured, found),
     }
 
 
@@ -187,6 +188,7 @@ def write_results(out: Path, results: dict, by_attack: ByAttack) -> dict:
     Every string is written as text (``text_values``): a name from the data folder may hold bytes
     that are not UTF-8."""
     primary = by_attack[results["config"]["attack"][0]]  # Config.primary_attack
-    written = {**results, "data_files": write_tables(out, results, primary, by_attack)}
-    atomic_write_json(out / "results.json", text_values(written))
+    written = text_values({**results, "data_files": write_tables(out, results, primary, by_attack)})
+    Results.model_validate(written)  # the one definition of the file: the engine writes nothing it refuses
+    atomic_write_json(out / "results.json", written)
     return written

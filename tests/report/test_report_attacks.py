@@ -101,15 +101,17 @@ def test_first_page_has_the_full_test_set_accuracy_and_the_training_eps(rendered
     assert "Full test set" in accuracy and "robust model trained at ε = 0.1 (L∞)" in html
 
 
-def test_a_folder_without_attacks_or_context_renders_as_before(tmp_path):
-    root = make_results(tmp_path, attacks=False, **SMALL)
+def test_a_folder_of_the_previous_schema_is_refused_in_one_line(tmp_path):
+    """Schema 4 let a folder leave out attacks, context and more; this version reads only schema 5."""
+    root = make_results(tmp_path, renders=False, **SMALL)
     results = json.loads((root / "results.json").read_text())
-    assert "attacks" not in results and "context" not in results and results["config"]["attack"] == "pgd"
-    render_report(root, pdf=False, progress=False)
-    html = (root / "report.html").read_text(encoding="utf-8")
-    assert 'id="attacks"' not in html and "Full test set" not in html
-    assert "3. How much to trust the ranking" in html and "4. Do the sensitive channels cause the errors?" in html
-    assert not (root / "figures" / "attack_overlap.png").exists()
+    results["schema_version"] = 4
+    for key in ("attacks", "context"):
+        results.pop(key)
+    (root / "results.json").write_text(json.dumps(results))
+    with pytest.raises(UsageError, match=r"^results.json has schema_version 4 \(int\); this rnnviz renders version 5"):
+        render_report(root, pdf=False, progress=False)
+    assert not (root / "report.html").exists()
 
 
 def test_an_l2_attack_gets_its_own_panel(tmp_path):

@@ -19,6 +19,7 @@ import pytest
 from fixtures.make_results import SMALL, make_results
 
 from rnnviz.cli import main
+from rnnviz.common.errors import UsageError
 from rnnviz.common.names import SCHEMA_VERSION
 from rnnviz.report.pdf import write_pdf
 from rnnviz.results.runfolder import INCOMPLETE_MARKER
@@ -255,3 +256,22 @@ def test_weasyprint_log_messages_stay_off_stderr(tmp_path, caplog):
     assert (tmp_path / "out.pdf").read_bytes().startswith(b"%PDF")
     assert any("Failed to load attachment" in m for m in messages), messages
     assert [r.getMessage() for r in caplog.records if r.name.startswith("weasyprint")] == []
+
+
+def test_the_robust_peaks_may_hold_the_standard_top_ks_partners_too(tmp_path):
+    """channel_max_activation.robust names the robust top-k at every eps and the partners of the standard
+    top-k: up to twice k per eps (a --top-k 2 run once failed its own check here), and no more."""
+    from rnnviz.report.validate.budgets import check_counts
+
+    root = make_results(tmp_path, renders=False, **SMALL)
+    results = json.loads((root / "results.json").read_text())
+    most = 2 * results["config"]["top_k"] * len(results["config"]["eps"])
+    peaks = results["channel_max_activation"]["robust"]
+    layer = results["config"]["layers"][-1]
+    fill = (f"{layer}:{ch}" for ch in range(10_000) if f"{layer}:{ch}" not in peaks)
+    while len(peaks) < most:
+        peaks[next(fill)] = 1.0
+    check_counts(results)
+    peaks[next(fill)] = 1.0
+    with pytest.raises(UsageError, match="channel_max_activation.robust has"):
+        check_counts(results)

@@ -43,7 +43,7 @@ def accuracy_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Fi
     evaluation (``results["strong_attack"]``), each model's strongest accuracy is the bold solid line
     with its band on the L∞ panel, and the analysis attacks are drawn lighter beside it."""
     eps, acc = results["config"]["eps"], results["accuracy"]
-    att = results.get("attacks")
+    att = results["attacks"]
     strong = measured(results)
     norms = [n for n in ("linf", "l2") if att and n in att["norm"].values()] or ["linf"]
     with matplotlib.rc_context(look.rc()):
@@ -117,7 +117,7 @@ def _marker(look: Look, m: str) -> dict:
 
 def _train_eps(ax, results: dict, norm: str) -> bool:
     """A dotted vertical line at the robust model's training eps, where it lies on this axis."""
-    train = (results.get("context") or {}).get("train_eps")
+    train = results["context"].get("train_eps")
     eps = results["config"]["eps"]
     if not train or train["norm"] != norm or not train.get("robust") or train["robust"] > 1.05 * max(eps):
         return False
@@ -127,7 +127,7 @@ def _train_eps(ax, results: dict, norm: str) -> bool:
 
 def _attack_legend(results: dict, trained: bool, look: Look) -> list:
     """Models by colour and marker (no line), attacks by dash (in ink, no marker)."""
-    att, train = results["attacks"], (results.get("context") or {}).get("train_eps")
+    att, train = results["attacks"], results["context"].get("train_eps")
     handles: list = [Line2D([], [], ls="none", label=plain(model_label(results, m)), **look.model(m)) for m in MODELS]
     for a in att["names"]:
         fine = " (fine ε grid)" if a == "fgsm" and att.get("fgsm_curve") else ""

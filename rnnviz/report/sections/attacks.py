@@ -18,7 +18,7 @@ TIMES = {2: "twice", 3: "three times", 4: "four times"}
 
 
 def enabled(results: dict) -> bool:
-    return bool(results.get("attacks"))
+    return bool(results["attacks"])
 
 
 def figures(results: dict, root: Path, make) -> list:
@@ -86,7 +86,7 @@ def accuracy_caption(results: dict) -> str:
         parts.append("The FGSM line follows a fine ε grid (one gradient per image); its markers are the run's ε.")
     if "l2" in att["norm"].values():
         parts.append("L2 attacks measure ε in another unit, so they have their own panel.")
-    train = (results.get("context") or {}).get("train_eps")
+    train = results["context"].get("train_eps")
     if train and train.get("robust"):
         parts.append(f"The dotted line marks the robust model's training ε = {train['robust']:g} ({train['source']}).")
     return " ".join(parts)
@@ -94,7 +94,7 @@ def accuracy_caption(results: dict) -> str:
 
 def front(results: dict) -> dict:
     """First page: the models' full-test-set accuracy beside this run's, and the training ε."""
-    ctx = results.get("context") or {}
+    ctx = results["context"]
     full, train = ctx.get("full_test_accuracy"), ctx.get("train_eps")
     eps = results["config"]["eps"]
     out: dict = {"full": None, "train": None, "beyond": []}
@@ -117,7 +117,7 @@ def front(results: dict) -> dict:
 
 def _beyond(results: dict, train: dict) -> list[str]:
     """Each run ε above the robust model's training ε, in the training norm's attacks only."""
-    t, att = train["robust"], results.get("attacks")
+    t, att = train["robust"], results["attacks"]
     same_norm = not att or train["norm"] in att["norm"].values()
     if not t or not same_norm:
         return []

@@ -186,7 +186,7 @@ def _best(results: dict, m: str, key: str, card: dict) -> float | None:
     best = card["best_analysed"] if "best_analysed" in card else (card["clean"] or [None])[0]
     if best:
         return best["value"]
-    value = (results.get("channel_max_activation") or {}).get(m, {}).get(key)
+    value = results["channel_max_activation"].get(m, {}).get(key)
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     return value if ok else None
 

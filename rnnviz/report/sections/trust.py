@@ -155,7 +155,7 @@ def _convergence_sentence(results: dict, m: str, idx: list[int]) -> dict:
             "text": f"settled: at every attacked ε, half of the images already give a top-k with "
             f"Jaccard ≥ {SETTLED} to the full-set top-k",
         }
-    n, cap = results["config"]["n_images"], (results.get("source") or {}).get("per_class")
+    n, cap = results["config"]["n_images"], results["source"].get("per_class")
     return {
         "model": m,
         "settled": False,

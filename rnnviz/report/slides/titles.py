@@ -14,7 +14,7 @@ from rnnviz.common.intervals import wilson
 from rnnviz.common.names import MODELS
 from rnnviz.report.text import claims
 from rnnviz.report.text import gallery as gallery_text
-from rnnviz.report.text.format import attack_label, attack_list, attack_name, focus_index, pct
+from rnnviz.report.text.format import attack_label, attack_name, focus_index, pct
 
 
 def label(results: dict, i: int) -> str:
@@ -135,8 +135,8 @@ def _reached(results: dict, i: int, recipe: str) -> dict[str, tuple[int, int]]:
 
 def attacks(results: dict) -> str | None:
     """How far the primary attack's top k agrees with the next attack's at the focus eps."""
-    att = results.get("attacks") or {}
-    primary = attack_list(results["config"])[0]
+    att = results["attacks"]
+    primary = results["config"]["attack"][0]
     others = [a for a in att.get("names", []) if a not in (primary, "noise")]
     if not others:
         return None

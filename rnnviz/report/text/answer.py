@@ -11,7 +11,7 @@ from rnnviz.common.names import MODELS, RANK_NAMES, RANK_WORDS
 from rnnviz.report.text import claims, summary
 from rnnviz.report.text import patch_numbers as pn
 from rnnviz.report.text.cause import cause_line, cause_sentence
-from rnnviz.report.text.format import attack_label, attack_list, eps_text, focus_index, pct
+from rnnviz.report.text.format import attack_label, eps_text, focus_index, pct
 
 
 def brief(results: dict) -> list[str]:
@@ -67,13 +67,13 @@ def channel_name(row: dict) -> str:
 
 
 def _primary(results: dict) -> str:
-    return attack_label(attack_list(results["config"])[0])
+    return attack_label(results["config"]["attack"][0])
 
 
 def _accuracy(results: dict, i: int) -> str | None:
     """Every attack's accuracy at the focus eps, with its Wilson interval, and why the primary leads
     (a folder without a strong evaluation)."""
-    attacks = results.get("attacks")
+    attacks = results["attacks"]
     if not attacks:
         return None
     parts = []
@@ -136,8 +136,8 @@ def _why_primary(results: dict) -> str:
 def _primary_reason(results: dict) -> str | None:
     """Why the analysis follows its attack, where the run had several: the user's choice or the
     lowest robust accuracy (``primary_attack.rule``)."""
-    chosen = results.get("primary_attack") or {}
-    if len((results.get("attacks") or {}).get("names", [])) < 2 or not chosen:
+    chosen = results["primary_attack"]
+    if len(results["attacks"].get("names", [])) < 2 or not chosen:
         return None
     if chosen["rule"].startswith("chosen"):
         return "you chose it"
@@ -164,9 +164,9 @@ def _specific(results: dict, i: int) -> str | None:
 
 
 def _size_check(results: dict, i: int) -> str:
-    match = (results.get("noise_match") or {}).get("robust") or {}
+    match = results["noise_match"].get("robust") or {}
     sizes = match["sizes"][i] if match.get("sizes") else None
-    attack = attack_list(results["config"])[0]
+    attack = results["config"]["attack"][0]
     if not sizes or attack not in sizes or "noise" not in sizes:
         return ""
     a, n = sizes[attack], sizes["noise"]
@@ -212,7 +212,7 @@ def _layers(results: dict, i: int) -> str | None:
 def advice(results: dict) -> list[str]:
     """Next steps the user can take with this source and these settings."""
     config, out = results["config"], []
-    cap = (results.get("source") or {}).get("per_class")
+    cap = results["source"].get("per_class")
     if pn.enabled(results) and config["patch_share"] < 1:
         out.append(
             f"To patch all {results['n_images']} images rather than a {pct(config['patch_share'])} sample, "

@@ -53,7 +53,7 @@ def strongest_sentence(results: dict) -> str | None:
 
 def overstated_sentence(results: dict) -> str | None:
     """Where an analysis attack's accuracy lies above the strongest's beyond its own interval."""
-    strong, attacks = measured(results), results.get("attacks")
+    strong, attacks = measured(results), results["attacks"]
     if not strong or not attacks:
         return None
     labels, found = results["config"]["eps_labels"], []
@@ -83,7 +83,7 @@ def masking_sentence(results: dict) -> str | None:
     """Where accuracy rises with eps on a grid (the fine FGSM grid, every attack's grid) beyond the
     lower eps's Wilson interval: one step of an attack can overshoot, or gradients can be masked;
     either way that attack underestimates. A rise of a few images inside the interval is not evidence."""
-    attacks, found = results.get("attacks") or {}, []
+    attacks, found = results["attacks"], []
     grids = [(a, results["config"]["eps"], attacks["accuracy"][a]) for a in attacks.get("names", [])]
     curve = attacks.get("fgsm_curve")
     if curve:

@@ -27,12 +27,6 @@ def focus_index(results: dict) -> int:
     return best if best is not None and results["config"]["eps"][best] > 0 else len(results["config"]["eps"]) - 1
 
 
-def attack_list(config: dict) -> list[str]:
-    """``config.attack``: a list, primary first (schema 3), or one name (older folders)."""
-    attack = config["attack"]
-    return [attack] if isinstance(attack, str) else list(attack)
-
-
 def attack_label(name: str) -> str:
     """``pgd`` -> ``PGD``; the L2 attack, the APGD pair and the noise baseline by their own names."""
     return {"pgd-l2": "PGD (L2)", "apgd": "APGD-CE", "noise": "noise"}.get(name, name.upper())
@@ -40,7 +34,7 @@ def attack_label(name: str) -> str:
 
 def attack_name(results: dict) -> str:
     """The primary attack, the one every single-attack figure and table uses."""
-    return attack_label(attack_list(results["config"])[0])
+    return attack_label(results["config"]["attack"][0])
 
 
 def format_interval(ci, fmt: str = "{:.2g}") -> str:

@@ -22,25 +22,18 @@ from rnnviz.results.schema import number_text
 NOISE = "noise"  # the pseudo-attack of the noise baseline, in overlap conditions only
 
 
-def attack_names(config: dict) -> list[str]:
-    """``config.attack``: a list (schema 3) or one name (older writers)."""
-    value = config["attack"]
-    return [value] if isinstance(value, str) else list(value)
-
-
 def cross_checks(results: dict) -> None:
     config = results["config"]
-    names = attack_names(config)
+    names = config["attack"]
     linf = [a for a in names if NORMS.get(a) == "linf"]
     if linf and max(config["eps"]) > 1:
         _fail("config.eps", f"has {max(config['eps']):g}: expected eps in [0, 1] for {', '.join(linf)} (pixel units)")
     if any(a.startswith("pgd") for a in names) and not isinstance(config.get("pgd"), dict):
         _fail("config.pgd", "is missing: expected the PGD settings of a run with a PGD attack")
-    if "attacks" in results:
-        _attacks(results["attacks"])
-        primary = results["attacks"]["primary"]
-        if primary != names[0]:  # the main body and section D must name one attack
-            _fail("attacks.primary", f"is {primary!r}: expected config.attack's first, {names[0]!r}")
+    _attacks(results["attacks"])
+    primary = results["attacks"]["primary"]
+    if primary != names[0]:  # the main body and section D must name one attack
+        _fail("attacks.primary", f"is {primary!r}: expected config.attack's first, {names[0]!r}")
     similarity_checks(results)
 
 

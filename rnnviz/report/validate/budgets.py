@@ -110,7 +110,8 @@ def bounds(results: Any) -> dict[str, tuple[int, str]]:
         "neurons_max": (NEURONS_MAX, "channels --neurons may list"),
         **{f"side_{m}": (_side(results, m), f"pixels on a side of models.{m}.input_size") for m in MODELS},
         "top_k": (top_k, "config.top_k allows"),
-        "top_per_model": (top_k * n_eps, own),
+        # a model's top-k at every eps, and for the robust model also the partners of the standard top-k
+        "shown_per_model": (len(MODELS) * top_k * n_eps, own),
         "candidates": (MAX_CANDIDATES, "near misses a ranking lists"),
         "convergence": (len(SUBSET_FRACTIONS) + 1, "subset fractions a ranking is checked at"),
         "cards": (top_k * n_eps, own),

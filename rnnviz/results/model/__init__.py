@@ -41,7 +41,6 @@ from rnnviz.results.model.values import (
     Count,
     Nonnegative,
     Number,
-    Omittable,
     PerEps,
     PerEpsNullAtZero,
     PerEpsNullOnlyAtZero,
@@ -73,7 +72,7 @@ class Results(BaseModel):
     created: Created
     config: RunConfig = Field(description="the run's settings (rnnviz.settings.config.Config.to_json)")
     models: ByModel[ModelIdentity]
-    label_set: Omittable[Text] = None
+    label_set: Text
     classes: list[AnalysedClass] = most("classes_max", min_length=1)
     n_images: Count
     accuracy: AccuracyByModel = Field(description="share correct per eps (eps = 0: clean)")
@@ -93,14 +92,12 @@ class Results(BaseModel):
         "null at eps = 0"
     )
     bootstrap: BootstrapSettings
-    channel_max_activation: Omittable[ByModel[Annotated[dict[str, Number], most("top_per_model")]]] = None
-    neuron_sensitivity: Omittable[NeuronSensitivity] = Field(
-        None,
+    channel_max_activation: ByModel[Annotated[dict[str, Number], most("shown_per_model")]]
+    neuron_sensitivity: NeuronSensitivity = Field(
         description="for each channel asked for with --neurons LAYER:CH, the sensitivity per spatial position (an "
         "H x W grid); empty objects when none was asked for",
     )
     patching: ByModel[PerEpsNullAtZero[PatchEntry]] | None = Field(
-        None,
         description="null with --patch none; otherwise per model one entry per eps, null at eps 0 and where not "
         "patched",
     )
@@ -109,53 +106,44 @@ class Results(BaseModel):
         "renders", description="empty when rendering was skipped (--quality none); the report then says so"
     )
     data_files: DataFiles = most("keys", description="the CSV tables beside results.json, by name")
-    warnings: Omittable[list[Text]] = most("warnings", default=None)
+    warnings: list[Text] = most("warnings")
     environment: Environment = most("keys")
     timings: dict[str, Nonnegative] = most(
         "keys",
         description="seconds per engine stage (load_s, attack_s, ...); the report stage's own are in "
         "report-timings.json beside report.html",
     )
-    attacks: Omittable[Attacks] = Field(
-        None,
-        description="every attack's numbers, primary first (names[0]); absent in folders from before several "
-        "attacks. Existing keys (accuracy, ranking, patching, galleries) come from the primary attack",
+    attacks: Attacks = Field(
+        description="every attack's numbers, primary first (names[0]); the top-level accuracy, ranking, "
+        "patching and galleries are the primary attack's",
     )
-    context: Omittable[ModelCardContext] = Field(
-        None,
+    context: ModelCardContext = Field(
         description="the models' training eps and full-test-set accuracy from their model cards, where known",
     )
     exemplars: Exemplars | None = Field(
-        None,
-        description="channel cards: null or absent with --exemplars 0; one card per 'layer:channel' of the galleries",
+        description="channel cards: null with --exemplars 0; one card per 'layer:channel' of the galleries",
     )
-    noise_match: dict[str, NoiseMatch] | None = most(
+    noise_match: dict[str, NoiseMatch] = most(
         "models",
-        default=None,
         description="per model: how it reads its input, and each perturbation's size in that input "
         "(rnnviz.sweep.noise)",
     )
-    primary_attack: PrimaryAttack | None = Field(
-        None, description="which attack drives ranking, patching, cards and galleries, and why"
+    primary_attack: PrimaryAttack = Field(
+        description="which attack drives ranking, patching, cards and galleries, and why"
     )
-    source: SourceCounts | None = Field(
-        None, description="how many images the source holds per class (advice never asks for more)"
-    )
+    source: SourceCounts = Field(description="how many images the source holds per class (advice never asks for more)")
     matching: Matching | None = Field(
-        None,
         description="channels of the two models matched on the same clean images (rnnviz.measures.matching): "
         "linear CKA between layers, Hungarian matching of channels with a shuffled-image baseline",
     )
     replication: Replication | None = Field(
-        None,
         description="the run's pair beside further pairs of the same kind (--replicate, preset fashion-seeds: "
-        "another training seed), on the same images (rnnviz.results.replication); absent without --replicate",
+        "another training seed), on the same images (rnnviz.results.replication); null without --replicate",
     )
     strong_attack: StrongAttack | None = Field(
-        None,
         description="the strongest accuracy measured (rnnviz.measures.strong): APGD-CE then APGD-T (Croce & Hein "
         "2020) on the images every Linf analysis attack left right, eps in increasing order, an image broken at "
-        "a smaller eps counted broken; null with --strong-attack off, absent in older runs",
+        "a smaller eps counted broken; null with --strong-attack off",
     )
 
 

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from rnnviz.common.names import ExemplarPool, Quality, RankMeasure, Recipe, StrongVersion
 from rnnviz.results.model.values import (
     AnyText,
-    Attack,
     AttackList,
     Count,
     Eps,
@@ -43,19 +42,16 @@ class RunConfig(BaseModel):
     eps: list[Eps] = most("eps_max", min_length=1)
     eps_labels: PerEps[Text]
     eps_255: PerEps[Text]
-    attack: Attack | AttackList = most("attacks_max")
+    attack: AttackList = most("attacks_max", description="every attack run, the primary first")
     train_eps: Percent | None = None
     fgsm_grid: Omittable[Count] = None
     transfer: Omittable[bool] = None
     exemplars: Omittable[Count] = None
-    exemplar_pool: Omittable[ExemplarPool] = Field(
-        None,
+    exemplar_pool: ExemplarPool = Field(
         description="where the cards' clean exemplars come from: all (every class of the source, at most "
-        "n_images per class) or chosen (the analysed images); absent in older runs: chosen",
+        "n_images per class) or chosen (the analysed images)",
     )
-    strong_attack: Omittable[StrongVersion] = Field(
-        None, description="the strong evaluation's version (--strong-attack); absent in older runs"
-    )
+    strong_attack: StrongVersion = Field(description="the strong evaluation's version (--strong-attack)")
     pgd_steps: Omittable[Positive] = None
     pgd_step_size: Nonnegative | None = None
     pgd: Omittable[PgdSettings] = None
