@@ -81,7 +81,7 @@ class Findings:
 
     def top(self, model: str) -> list[list[dict]]:
         """results.json's ``top_channels[model]``: each ε's top rows (empty at ε = 0)."""
-        return [r["top"] if r else [] for r in self.ranking[model]]
+        return top_rows(self.ranking[model])
 
 
 def find(cfg: Config, measured: Measured, class_names: list[str]) -> Findings:
@@ -92,12 +92,15 @@ def find(cfg: Config, measured: Measured, class_names: list[str]) -> Findings:
     matching = matching_results(measured.cross, analyses, ranking, seeds, cfg.seed) if measured.cross else None
     partners = {"standard": [], "robust": partner_channels(matching)}
     shown = {
-        m: shown_channels(
-            [r["top"] if r else [] for r in ranking[m]], partners[m], analyses[m].max_activation, cfg.layers or []
-        )
+        m: shown_channels(top_rows(ranking[m]), partners[m], analyses[m].max_activation, cfg.layers or [])
         for m in MODELS
     }
     return Findings(ranking, comparison, matching, shown)
+
+
+def top_rows(ranking: list[dict | None]) -> list[list[dict]]:
+    """One model's top rows per ε from its ranking summaries (empty at ε = 0, where nothing is ranked)."""
+    return [r["top"] if r else [] for r in ranking]
 
 
 def rank(cfg: Config, analyses: dict[str, ModelAnalysis], class_names: list[str]) -> tuple[dict, list]:

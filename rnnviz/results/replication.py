@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from rnnviz.common.names import MODELS
 from rnnviz.measures.replication import seed_overlap
-from rnnviz.results.parts import Findings, Measured, Run, rank
+from rnnviz.results.parts import Findings, Measured, Run, rank, top_rows
 from rnnviz.sweep.analysis import ModelAnalysis
 from rnnviz.sweep.cross import CrossStats
 
@@ -59,7 +59,7 @@ def replication_results(run: Run, measured: Measured, found: Findings) -> dict |
                 "models": {m: _named(rep.models[m]) for m in MODELS},
                 "accuracy": {m: rep.analyses[m].accuracy for m in MODELS},
                 "comparison": comparison,
-                "top": {m: [r["top"] if r else [] for r in ranking[m]] for m in MODELS},
+                "top": {m: top_rows(ranking[m]) for m in MODELS},
                 "overlap": {m: seed_overlap(rep.cross[m], found.ranking[m], ranking[m]) for m in MODELS},
             }
         )

@@ -42,26 +42,21 @@ def accuracy_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Fi
     mixed units): the marker names the model, the dash the attack. Where the run has a strong
     evaluation (``results["strong_attack"]``), each model's strongest accuracy is the bold solid line
     with its band on the L∞ panel, and the analysis attacks are drawn lighter beside it."""
-    eps, acc = results["config"]["eps"], results["accuracy"]
     att = results["attacks"]
     strong = measured(results)
-    norms = [n for n in ("linf", "l2") if att and n in att["norm"].values()] or ["linf"]
+    norms = [n for n in ("linf", "l2") if n in att["norm"].values()]
     with matplotlib.rc_context(look.rc()):
         fig = Figure(figsize=look.figsize(7 if len(norms) == 1 else 11, 4.6), layout="constrained")
         axes = fig.subplots(1, len(norms), sharey=True, squeeze=False)[0]
         trained = False
         for ax, norm in zip(axes, norms):
-            if not att:
+            for a in [a for a in att["names"] if att["norm"][a] == norm]:
                 for m in MODELS:
-                    ax.plot(eps, acc[m], lw=2 * look.line, label=plain(model_label(results, m)), **look.model(m))
-            else:
-                for a in [a for a in att["names"] if att["norm"][a] == norm]:
-                    for m in MODELS:
-                        _attack_curve(ax, results, a, m, look, light=bool(strong) and norm == "linf")
+                    _attack_curve(ax, results, a, m, look, light=bool(strong) and norm == "linf")
             if strong and norm == "linf":
                 for m in strong["models"]:
                     _strong_curve(ax, results, m, look)
-            if not att or att["norm"][att["primary"]] == norm:
+            if att["norm"][att["primary"]] == norm:
                 _mark_sweet_spot(ax, results, look)
             _eps_axis(ax, results, both_forms=norm == "linf")
             trained = _train_eps(ax, results, norm) or trained

@@ -17,14 +17,8 @@ OTHER = {"standard": "robust", "robust": "standard"}
 TIMES = {2: "twice", 3: "three times", 4: "four times"}
 
 
-def enabled(results: dict) -> bool:
-    return bool(results["attacks"])
-
-
 def figures(results: dict, root: Path, make) -> list:
     """The section's figures in reading order; ``make`` is the catalogue's figure factory."""
-    if not enabled(results):
-        return []
     out = []
     if all(results["attacks"]["overlap"][m]["conditions"] for m in MODELS):
         attack_plots.overlap_plot(results, root, "attack_overlap")
@@ -69,9 +63,7 @@ _DASH_WORDS: dict[object, str] = {
 
 
 def accuracy_caption(results: dict) -> str:
-    """What Figure 1 adds when several attacks were run."""
-    if not enabled(results):
-        return ""
+    """What Figure 1's caption says of the run's attacks and the strongest measured."""
     att = results["attacks"]
     lines = ", ".join(f"{attack_label(a)} {_DASH_WORDS.get(DASHES.get(a, ':'), 'dotted')}" for a in att["names"])
     run = "The run's attack" if len(att["names"]) == 1 else "Every attack of the run"
@@ -118,7 +110,7 @@ def front(results: dict) -> dict:
 def _beyond(results: dict, train: dict) -> list[str]:
     """Each run ε above the robust model's training ε, in the training norm's attacks only."""
     t, att = train["robust"], results["attacks"]
-    same_norm = not att or train["norm"] in att["norm"].values()
+    same_norm = train["norm"] in att["norm"].values()
     if not t or not same_norm:
         return []
     labels = results["config"]["eps_labels"]
@@ -132,11 +124,8 @@ def _beyond(results: dict, train: dict) -> list[str]:
 
 
 def context(results: dict) -> dict:
-    if not enabled(results):
-        return {"enabled": False}
     att = results["attacks"]
     return {
-        "enabled": True,
         "names": [attack_label(a) for a in att["names"]],
         "primary": attack_label(att["primary"]),
         "accuracy_rows": _accuracy_rows(results),

@@ -70,12 +70,10 @@ def _primary(results: dict) -> str:
     return attack_label(results["config"]["attack"][0])
 
 
-def _accuracy(results: dict, i: int) -> str | None:
+def _accuracy(results: dict, i: int) -> str:
     """Every attack's accuracy at the focus eps, with its Wilson interval, and why the primary leads
     (a folder without a strong evaluation)."""
     attacks = results["attacks"]
-    if not attacks:
-        return None
     parts = []
     for a in attacks["names"]:
         acc = [attacks["accuracy"][a][m][i] for m in MODELS]
