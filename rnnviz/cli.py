@@ -18,6 +18,7 @@ from rnnviz.common.errors import UsageError
 from rnnviz.common.names import APGD_VERSIONS, ATTACKS, EXEMPLAR_POOLS, QUALITIES, RANK_BY, STRONG_VERSIONS
 from rnnviz.common.signals import Terminated, terminated_as_interrupt
 from rnnviz.data.sources import check_sources
+from rnnviz.results.ladder import LADDER_FILE, is_ladder
 from rnnviz.settings.config import build_config, load_toml
 from rnnviz.settings.defaults import with_defaults
 from rnnviz.settings.presets import PRESETS
@@ -79,7 +80,9 @@ def _what_flags(what: argparse._ArgumentGroup) -> None:
         "model least accurate at the largest eps)",
     )
     what.add_argument(
-        "--train-eps", type=float, help="the robust model's training eps (in the first attack's unit), marked on plots"
+        "--train-eps",
+        help="the robust model's training eps (in the first attack's unit), marked on plots; with --models one per "
+        "model, e.g. 0,0.05,0.1",
     )
     what.add_argument(
         "--no-transfer",
@@ -137,6 +140,11 @@ def _model_flags(models: argparse._ArgumentGroup) -> None:
     """The model pair and the images."""
     models.add_argument("--standard", help="standard model spec: torchvision:resnet50, a file, a URL, builtin:NAME")
     models.add_argument("--robust", help="robust model spec (same kinds)")
+    models.add_argument(
+        "--models",
+        help="a ladder SPEC,SPEC,... (two or more, any order): each model compared with the least robust one, "
+        "every measure against training eps (--train-eps, or the preset's)",
+    )
     models.add_argument(
         "--replicate",
         help="further pairs STANDARD,ROBUST[,STANDARD,ROBUST...] (e.g. another training seed) measured on the "
@@ -250,6 +258,11 @@ def _main(args: argparse.Namespace) -> int:
         _check_from_flags(args)
         if args.report is False:
             raise UsageError("--from renders a report and --no-report skips it: drop one of them")
+        if is_ladder(Path(args.from_dir)):
+            from rnnviz.report.ladder import render_ladder
+
+            files = render_ladder(Path(args.from_dir), pdf=args.pdf is not False, progress=progress)
+            return _print_files(Path(args.from_dir), files)
         files = render_report(
             Path(args.from_dir),
             pdf=args.pdf is not False,
@@ -260,17 +273,33 @@ def _main(args: argparse.Namespace) -> int:
         return _print_files(Path(args.from_dir), files)
     with session() as ctx:  # torchrun: every rank runs the job (rnnviz.sweep.distributed); else one process
         cfg = ctx.stage("reading the settings", lambda: _checked_config(args))
-        from rnnviz.pipeline.job import run
+        if cfg.models:
+            from rnnviz.pipeline.ladder import run_ladder as run
+        else:
+            from rnnviz.pipeline.job import run
 
         out = run(cfg, progress=progress, dist=ctx)
     if not ctx.is_main:  # rank 0 writes the report
         return 0
+    if cfg.models:
+        return _ladder_report(out, cfg, args, progress)
     if args.report is False:
         _print_summary(out, args.max_embed_mb)
         print(f"results: {out / 'results.json'}  (report: rnnviz-report --from {out})")
         return 0
     files = render_report(out, pdf=cfg.pdf, slides=cfg.slides, progress=progress, max_embed_mb=args.max_embed_mb)
     _print_summary(out, args.max_embed_mb)
+    return _print_files(out, files)
+
+
+def _ladder_report(out: Path, cfg, args: argparse.Namespace, progress: bool) -> int:
+    """A ladder's own report (ladder.html/pdf), after each pair's report unless --no-report."""
+    from rnnviz.report.ladder import render_ladder
+
+    if args.report is False:
+        print(f"results: {out / LADDER_FILE}  (report: rnnviz-report --from {out})")
+        return 0
+    files = render_ladder(out, pdf=cfg.pdf, progress=progress, max_embed_mb=args.max_embed_mb)
     return _print_files(out, files)
 
 
@@ -297,7 +326,8 @@ def _print_summary(out: Path, max_embed_mb: float | None) -> None:
 def _print_files(out: Path, files) -> int:
     """The final line names the report files; a failed PDF is an error, the HTML is still there."""
     written = [files.html] + [f for f in (files.pdf, files.slides) if f]
-    print(f"report: {', '.join(str(f) for f in written)}  (results: {out / 'results.json'})")
+    data = out / (LADDER_FILE if is_ladder(out) else "results.json")
+    print(f"report: {', '.join(str(f) for f in written)}  (results: {data})")
     if files.pdf_error:
         print(
             f"rnnviz-report: error: PDF not written ({files.pdf_error}); report.html and results.json "

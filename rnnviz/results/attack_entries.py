@@ -98,10 +98,11 @@ def _transfer(cfg, primary: dict[str, ModelAnalysis], counts: dict[tuple[str, st
 def context(cfg) -> dict:
     """The robust model's training eps and both models' whole-test-set accuracy, where known.
 
-    Known from the preset only while both models are the preset's own; ``--train-eps`` overrides.
+    Known from the preset only while both models are the preset's own (its pair, or two rungs of its
+    ladder); ``--train-eps`` overrides.
     """
     preset = PRESETS[cfg.preset]
-    own = cfg.standard == preset.standard and cfg.robust == preset.robust
+    known = _preset_pair(cfg, preset)
     train = None
     if cfg.train_eps is not None:
         train = {
@@ -110,11 +111,24 @@ def context(cfg) -> dict:
             "norm": NORMS[cfg.primary_attack],
             "source": "--train-eps",
         }
-    elif own and preset.train_eps is not None:
+    elif known is not None and known[0] is not None:
         source = "model card" if preset.data == "builtin" else "preset"
-        train = {"standard": 0.0, "robust": preset.train_eps, "norm": preset.train_norm, "source": source}
+        train = {"standard": 0.0, "robust": known[0], "norm": preset.train_norm, "source": source}
     full = None
-    if own and preset.published is not None:
-        std, rob = preset.published
+    if known is not None and known[1] is not None:
+        std, rob = known[1]
         full = {"standard": std, "robust": rob, "source": preset.accuracy_source}
     return {"train_eps": train, "full_test_accuracy": full}
+
+
+def _preset_pair(cfg, preset) -> tuple[float | None, tuple[float, float] | None] | None:
+    """(the robust model's training eps, both models' published accuracy) where the run's two models
+    are the preset's pair or two rungs of its ladder; None for models of the user's own."""
+    if (cfg.standard, cfg.robust) == (preset.standard, preset.robust):
+        return preset.train_eps, preset.published
+    rungs = {r.spec: r for r in preset.ladder}
+    if cfg.standard not in rungs or cfg.robust not in rungs:
+        return None
+    std, rob = rungs[cfg.standard], rungs[cfg.robust]
+    published = (std.published, rob.published) if std.published is not None and rob.published is not None else None
+    return rob.train_eps, published

@@ -18,6 +18,7 @@ import tomllib
 from rnnviz.common.errors import UsageError
 from rnnviz.common.files import read_bounded
 from rnnviz.common.names import ATTACKS, EXEMPLAR_POOLS, NORMS, QUALITIES, RANK_BY, RECIPES, STRONG_VERSIONS
+from rnnviz.settings.ladder import LadderModel, ladder_models
 from rnnviz.settings.patching import patch_ladder
 from rnnviz.settings.presets import DEFAULT_PRESET, PRESETS
 from rnnviz.settings.replicas import replicate_pairs
@@ -51,6 +52,8 @@ class Config:
     standard: str | None = None
     robust: str | None = None
     replicate: list[str] | None = None  # further (standard, robust) spec pairs compared with the run's pair
+    models: list[str] | None = None  # a ladder (--models or the preset's): each model against the least robust
+    models_train_eps: list[float] | None = None  # each --models entry's training eps (--train-eps E,E,...)
     arch: str | None = None
     trust_pickle: bool = False
     data: str | None = None
@@ -81,9 +84,15 @@ class Config:
         d = asdict(self)
         d["eps_255"] = [f"{e * 255:.4g}/255" for e in self.eps]
         d["pgd"] = {"steps": self.pgd_steps, "step_size": self.pgd_step_size, "random_start": True}
-        if not self.replicate:  # optional: without further pairs results.json's config stays as it was
-            del d["replicate"]
+        for optional in ("replicate", "models", "models_train_eps"):  # a pair's results.json stays as it was
+            if not d[optional]:
+                del d[optional]
         return d
+
+    @property
+    def ladder(self) -> list[LadderModel] | None:
+        """The ladder's models in increasing training eps; None for a pair run."""
+        return ladder_models(self.models, self.models_train_eps, self.preset) if self.models else None
 
 
 # ------------------------------------------------------------------ parsing values
@@ -125,8 +134,8 @@ def parse_list(text: str | list, what: str) -> list[str]:
 # ------------------------------------------------------------------ building a Config
 
 FIELD_TYPES = {f.name: f.type for f in fields(Config)}
-LIST_FIELDS = ("classes", "layers", "recipes", "neurons", "attack", "replicate")  # comma-separated in flags
-SETTABLE = sorted(set(FIELD_TYPES) - {"eps_labels"})
+LIST_FIELDS = ("classes", "layers", "recipes", "neurons", "attack", "replicate", "models")  # comma-separated in flags
+SETTABLE = sorted(set(FIELD_TYPES) - {"eps_labels", "models_train_eps"})
 
 
 MAX_CONFIG_BYTES = 1 << 20  # a settings file is a few hundred bytes; /dev/zero or a log is not one
@@ -166,6 +175,8 @@ def _check_type(name: str, value, source) -> object:
     }
     if name == "eps" or name in LIST_FIELDS:
         ok_value = isinstance(value, (str, list))
+    elif name == "train_eps":  # one number (a pair) or one per --models entry
+        ok_value = isinstance(value, (int, float, str, list)) and not isinstance(value, bool)
     elif "float" in kind:
         ok_value = isinstance(value, (int, float)) and not isinstance(value, bool)
     else:
@@ -192,12 +203,48 @@ def build_config(settings: dict) -> Config:
             continue
         if name == "eps":
             cfg.eps, cfg.eps_labels = parse_eps(value)
+        elif name == "train_eps":
+            cfg.models_train_eps = parse_train_eps(value)
         elif name in LIST_FIELDS:
             setattr(cfg, name, parse_list(value, name.replace("_", "-")))
         else:
             setattr(cfg, name, value)
+    _choose_models(cfg, preset, settings)
     validate(cfg)
     return cfg
+
+
+def parse_train_eps(value) -> list[float]:
+    """``--train-eps 0.1`` (the pair's robust model) or ``0,0.05,0.1`` (one per --models entry)."""
+    if isinstance(value, bool):
+        raise UsageError(f"--train-eps must be a number from 0 to 100 (the robust model's training eps), got {value!r}")
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    try:
+        return [float(Fraction(t.strip())) for t in (value if isinstance(value, list) else str(value).split(","))]
+    except (ValueError, ZeroDivisionError, TypeError):
+        raise UsageError(f"--train-eps '{value}' is not a number or a comma-separated list of numbers") from None
+
+
+def _choose_models(cfg: Config, preset, settings: dict) -> None:
+    """Pair or ladder: ``--models`` (two: the pair), else the preset's ladder unless --standard/--robust
+    name a pair; ``--train-eps`` is the robust model's (a pair) or one per model (a ladder)."""
+    given = cfg.models_train_eps
+    own_pair = settings.get("standard") is not None or settings.get("robust") is not None
+    if cfg.models is None and preset.ladder and not own_pair:
+        cfg.models = [r.spec for r in preset.ladder]
+    if cfg.models is not None and len(cfg.models) == 2:
+        cfg.standard, cfg.robust = cfg.models
+        cfg.models, given = None, given[1:] if given and len(given) == 2 else given
+    if cfg.models is None:
+        if given is not None and len(given) != 1:
+            raise UsageError(f"--train-eps gives {len(given)} values for a pair; give the robust model's one value")
+        cfg.train_eps, cfg.models_train_eps = (given[0] if given else cfg.train_eps), None
+        return
+    if cfg.replicate or own_pair:
+        raise UsageError(
+            "--models names a ladder; --standard, --robust and --replicate name a pair: give one or the other"
+        )
 
 
 # Integer settings: (lowest, highest). The ceilings keep a typo from costing hours or gigabytes
@@ -224,6 +271,7 @@ MAX_CLASSES = 100
 def validate(cfg: Config) -> None:
     """Range checks that need no model; layer names and top-k vs channels are checked later."""
     _check_methods(cfg)
+    _check_ladder(cfg)
     _check_numbers(cfg)
     _check_lists(cfg)
     patch_ladder(cfg.patch)
@@ -258,6 +306,15 @@ def _check_methods(cfg: Config) -> None:
         _check_choice("recipes", recipe, RECIPES)
     if "accent" in cfg.recipes and not cfg.exemplars:
         raise UsageError("--recipes accent starts from each channel's best real image; it needs --exemplars 1 or more")
+
+
+def _check_ladder(cfg: Config) -> None:
+    """A ladder's models resolve (each with a training eps), and each eps is in range."""
+    if not cfg.models:
+        return
+    for model in cfg.ladder or []:
+        if not 0 <= model.train_eps <= 100:
+            raise UsageError(f"--train-eps of {model.spec} must be from 0 to 100, got {model.train_eps:g}")
 
 
 def _check_numbers(cfg: Config) -> None:

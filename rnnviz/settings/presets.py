@@ -19,6 +19,16 @@ MADRY_URL = "https://huggingface.co/madrylab/robust-imagenet-models/resolve/main
 
 
 @dataclass(frozen=True)
+class Rung:
+    """A model of a ladder: its spec, its training eps in the preset's ``train_norm`` unit (0 for the
+    standard model) and its published clean top-1 % where known."""
+
+    spec: str
+    train_eps: float
+    published: float | None = None
+
+
+@dataclass(frozen=True)
 class Preset:
     """A matched model pair of one architecture, with data and defaults that fit it.
 
@@ -39,6 +49,7 @@ class Preset:
     train_norm: str = "linf"
     accuracy_source: str = "published"
     replicate: tuple[str, ...] = ()  # further (standard, robust) specs, in pairs, measured beside the pair
+    ladder: tuple[Rung, ...] = ()  # a ladder's models in increasing training eps; empty for a pair
 
 
 DEFAULT_PRESET = "imagenet"
