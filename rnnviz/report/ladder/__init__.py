@@ -25,14 +25,19 @@ from rnnviz.results.model import Results
 
 
 def render_ladder(
-    root: Path, *, pdf: bool = True, progress: bool = True, max_embed_mb: float | None = None
+    root: Path,
+    *,
+    pdf: bool = True,
+    progress: bool = True,
+    max_embed_mb: float | None = None,
+    pair_reports: bool = True,
 ) -> ReportFiles:
-    """Each pair's report (HTML; its PDF with ``rnnviz-report --from`` on the pair's folder), then
-    ladder.html and, unless ``pdf=False``, ladder.pdf."""
+    """Each pair's report (HTML; its PDF with ``rnnviz-report --from`` on the pair's folder) unless
+    ``pair_reports=False``, then ladder.html and, unless ``pdf=False``, ladder.pdf."""
     root = Path(root)
     ladder = read_ladder(root)
     folders = [root / r.folder for r in ladder.rungs if r.folder]
-    for folder in folders:
+    for folder in folders if pair_reports else []:
         render_report(folder, pdf=False, progress=False, max_embed_mb=max_embed_mb)
     pairs = [_typed(load_results(folder, max_embed_mb)) for folder in folders]
     view = ladder_view(root, ladder, pairs)

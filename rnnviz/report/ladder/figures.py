@@ -47,30 +47,35 @@ def accuracy_figure(root: Path, labels: list[str], eps: list[float], rows: list[
 
 
 def measures_figure(root: Path, train_eps: list[float], eps: list[float], rows: list[RungNumbers]) -> Path:
-    """The ladder figure: four measures against training eps; one line per attack eps (intervals as
-    error bars), CKA one line per layer."""
+    """The ladder figure, saved as figures/ladder_measures.png."""
     with matplotlib.rc_context(PAGE.rc()):
-        fig = Figure(figsize=(7.6, 6.2), layout="constrained")
-        axes = fig.subplots(2, 2, sharex=True)
-        shades = _eps_shades(len(eps))
-        for i in range(1, len(eps)):
-            tag = f"ε {eps[i]:g}"
-            _series(axes[0, 0], train_eps, [r.sigma_ratio[i] for r in rows], shades[i], tag)
-            _series(axes[0, 1], train_eps, [r.noise_share[i] for r in rows], shades[i], tag)
-            _series(axes[1, 0], train_eps, [u.undone if (u := r.undone[i]) else None for r in rows], shades[i], tag)
-        _cka_panel(axes[1, 1], train_eps, rows)
-        _label(axes[0, 0], "a. σ ratio: least robust / this model", "mean relative σ ratio", ratio=True)
-        _label(axes[0, 1], "b. noise share of the top channels' σ", "σ_noise / σ (range over top-k)", pct=True)
-        _label(axes[1, 0], "c. damage undone by patching the top-k", "share undone (95% CI)", pct=True)
-        _label(axes[1, 1], "d. CKA with the least robust model", "linear CKA, same layer", pct=False)
-        for ax in axes.flat:
-            ax.set_xticks(train_eps)
-            ax.set_xticklabels([f"{e:g}" for e in train_eps])
-        handles, tags = axes[0, 0].get_legend_handles_labels()
-        if handles:
-            fig.legend(handles, tags, loc="outside upper center", ncols=len(tags), title="ε of the attack")
-        save_plot(fig, root, "ladder_measures")
+        save_plot(draw_measures(train_eps, eps, rows), root, "ladder_measures")
     return Path(root) / "figures" / "ladder_measures.png"
+
+
+def draw_measures(train_eps: list[float], eps: list[float], rows: list[RungNumbers]) -> Figure:
+    """Four measures against training eps: one line per attack eps (intervals as error bars), CKA one
+    line per layer. Panels a-c hold their series in attack-eps order, so a test reads them back."""
+    fig = Figure(figsize=(7.6, 6.2), layout="constrained")
+    axes = fig.subplots(2, 2, sharex=True)
+    shades = _eps_shades(len(eps))
+    for i in range(1, len(eps)):
+        tag = f"ε {eps[i]:g}"
+        _series(axes[0, 0], train_eps, [r.sigma_ratio[i] for r in rows], shades[i], tag)
+        _series(axes[0, 1], train_eps, [r.noise_share[i] for r in rows], shades[i], tag)
+        _series(axes[1, 0], train_eps, [u.undone if (u := r.undone[i]) else None for r in rows], shades[i], tag)
+    _cka_panel(axes[1, 1], train_eps, rows)
+    _label(axes[0, 0], "a. σ ratio: least robust / this model", "mean relative σ ratio", ratio=True)
+    _label(axes[0, 1], "b. noise share of the top channels' σ", "σ_noise / σ (range over top-k)", pct=True)
+    _label(axes[1, 0], "c. damage undone by patching the top-k", "share undone (95% CI)", pct=True)
+    _label(axes[1, 1], "d. CKA with the least robust model", "linear CKA, same layer")
+    for ax in axes.flat:
+        ax.set_xticks(train_eps)
+        ax.set_xticklabels([f"{e:g}" for e in train_eps])
+    handles, tags = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, tags, loc="outside upper center", ncols=len(tags), title="ε of the attack")
+    return fig
 
 
 def _series(ax, x: list[float], values: list[Estimate | None], colour, tag: str) -> None:
