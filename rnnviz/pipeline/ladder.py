@@ -36,9 +36,10 @@ def _run_ladder(cfg: Config, progress: bool, ctx: Distributed) -> Path:
             "claiming the output folder",
             lambda: stack.enter_context(claim(cfg.out, cfg.to_json(), name)) if ctx.is_main else None,
         )
-        root = ctx.share("claiming the output folder", lambda: folder.path if folder else None)
+        root: Path = ctx.share("claiming the output folder", lambda: folder.path if folder else Path())
         for rung in models[1:]:
-            done = ctx.share("checking the pair folder", lambda here=rung.folder(root): _finished(here))
+            here = rung.folder(root)
+            done = ctx.share("checking the pair folder", lambda: _finished(here))  # noqa: B023 - called at once
             if not done:
                 run(pair_settings(cfg, models[0], rung, root), progress, ctx)
         document = ladder_document(cfg, models)

@@ -119,7 +119,8 @@ def _cka(pair: Results) -> dict[str, float] | None:
     m = pair.matching
     if m is None:
         return None
-    return {layer: m.cka[j][j] for j, layer in enumerate(m.layers) if m.cka[j][j] is not None}
+    diagonal = {layer: m.cka[j][j] for j, layer in enumerate(m.layers)}
+    return {layer: value for layer, value in diagonal.items() if value is not None}
 
 
 def _smoothness(pair: Results, role: str, focus: int) -> Estimate | None:
