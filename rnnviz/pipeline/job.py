@@ -21,6 +21,7 @@ from typing import TypeVar
 from rnnviz.channels import galleries
 from rnnviz.measures import primary
 from rnnviz.pipeline.load import Job, prepare
+from rnnviz.pipeline.memo import ModelMemo
 from rnnviz.pipeline.pool import merge_pool, pool_stage
 from rnnviz.pipeline.replicas import load_replicas, merge_replicas, replica_stage
 from rnnviz.pipeline.shards import merge_analyses, merge_measured, merge_strong
@@ -45,7 +46,7 @@ from rnnviz.sweep.distributed import Distributed, session
 T = TypeVar("T")
 
 
-def run(cfg: Config, progress: bool = True, dist: Distributed | None = None) -> Path:
+def run(cfg: Config, progress: bool = True, dist: Distributed | None = None, memo: ModelMemo | None = None) -> Path:
     """Run every stage for ``cfg`` and return the finished report folder (without the report
     itself: ``render_report`` writes that from the folder).
 
@@ -57,13 +58,14 @@ def run(cfg: Config, progress: bool = True, dist: Distributed | None = None) -> 
         progress: show progress bars on stderr (rank 0 only).
         dist: the job's ranks (``rnnviz.sweep.distributed.session``); opened from torchrun's
             environment when not given (one process outside torchrun).
+        memo: per-model results kept between the pair runs of a ladder (``rnnviz.pipeline.memo``).
     Returns:
         The folder holding results.json, data/*.csv and figures/ (on every rank).
     """
     if dist is not None:
-        return _run(cfg, progress, dist)
+        return _run(cfg, progress, dist, memo)
     with session() as ctx:
-        return _run(cfg, progress, ctx)
+        return _run(cfg, progress, ctx, memo)
 
 
 def _since(t: float) -> float:
@@ -80,10 +82,10 @@ def _path(folder: RunFolder | None) -> Path:
     return _held(folder).path
 
 
-def _run(cfg: Config, progress: bool, ctx: Distributed) -> Path:
+def _run(cfg: Config, progress: bool, ctx: Distributed, memo: ModelMemo | None) -> Path:
     t0 = time.perf_counter()
     main = ctx.is_main
-    job = prepare(cfg, ctx)
+    job = replace(prepare(cfg, ctx), memo=memo)
     job = replace(job, replicas=tuple(load_replicas(job.work, ctx, job.models, list(job.work.layers or []))))
     with ExitStack() as stack:
         name = cfg.preset + "-" + "-".join(cfg.classes)

@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from rnnviz.pipeline.job import run
+from rnnviz.pipeline.memo import ModelMemo
 from rnnviz.results.ladder import ladder_document, write_ladder
 from rnnviz.results.runfolder import claim, is_unfinished
 from rnnviz.settings.config import Config
@@ -37,11 +38,12 @@ def _run_ladder(cfg: Config, progress: bool, ctx: Distributed) -> Path:
             lambda: stack.enter_context(claim(cfg.out, cfg.to_json(), name)) if ctx.is_main else None,
         )
         root: Path = ctx.share("claiming the output folder", lambda: folder.path if folder else Path())
+        memo = ModelMemo()  # the reference model's per-model stages, measured in the first pair
         for rung in models[1:]:
             here = rung.folder(root)
             done = ctx.share("checking the pair folder", lambda: _finished(here))  # noqa: B023 - called at once
             if not done:
-                run(pair_settings(cfg, models[0], rung, root), progress, ctx)
+                run(pair_settings(cfg, models[0], rung, root), progress, ctx, memo)
         document = ladder_document(cfg, models)
         ctx.stage("writing ladder.json", lambda: write_ladder(root, document) if ctx.is_main else None)
         ctx.stage("finishing", lambda: folder.finish() if folder else None)

@@ -25,6 +25,7 @@ from rnnviz.data.sources import check_sources
 from rnnviz.data.stream import CheckPlan, eager_set, stream_folder
 from rnnviz.models.input_size import MEMORY_ENV, available_memory
 from rnnviz.models.loading import LoadedModel, load_model
+from rnnviz.pipeline.memo import ModelMemo
 from rnnviz.results.build import same_model_note
 from rnnviz.settings.config import Config, validate
 from rnnviz.settings.patching import patch_ladder
@@ -55,6 +56,7 @@ class Job:
     ctx: Distributed
     replicas: tuple[dict[str, LoadedModel], ...] = ()  # further pairs (--replicate), loaded by the job
     pool: ExemplarPool | None = None
+    memo: ModelMemo | None = None  # a ladder's reference model, measured once for every pair
 
 
 def prepare(cfg: Config, ctx: Distributed) -> Job:

@@ -9,7 +9,9 @@ here touches a measurement: the sweep's exemplars stay as they are, the cards me
 from __future__ import annotations
 
 from rnnviz.common.names import MODELS
+from rnnviz.models.loading import LoadedModel
 from rnnviz.pipeline.load import Job
+from rnnviz.pipeline.memo import measure
 from rnnviz.sweep.accumulators import merged
 from rnnviz.sweep.exemplars import TopExemplars, clean_exemplars
 
@@ -21,13 +23,18 @@ def pool_stage(job: Job) -> PoolExemplars | None:
     pool, cfg, ctx = job.pool, job.work, job.ctx
     if pool is None:
         return None
-    out = {}
-    for m in MODELS:
-        batches = ((b.start, b.images) for b in pool.stream.batches(cfg.batch_size, cfg.workers, (ctx.rank, ctx.world)))
-        out[m] = clean_exemplars(
-            job.models[m].module, batches, list(cfg.layers or []), cfg.exemplars, cfg.eps, pool.offset, cfg.device
-        )
-    return out
+
+    def clean_pass(models: dict[str, LoadedModel]) -> PoolExemplars:
+        out = {}
+        for m in models:
+            shard = (ctx.rank, ctx.world)
+            batches = ((b.start, b.images) for b in pool.stream.batches(cfg.batch_size, cfg.workers, shard))
+            out[m] = clean_exemplars(
+                models[m].module, batches, list(cfg.layers or []), cfg.exemplars, cfg.eps, pool.offset, cfg.device
+            )
+        return out
+
+    return measure(job.memo, "pool", cfg, range(ctx.rank, ctx.world), job.models, clean_pass)
 
 
 def merge_pool(parts: list[PoolExemplars | None]) -> PoolExemplars | None:

@@ -22,6 +22,7 @@ from rnnviz.measures.curves import eps_grid, fgsm_curve
 from rnnviz.measures.transfer import TransferCounts, transfer
 from rnnviz.models.loading import LoadedModel, copy_signature, random_copy
 from rnnviz.pipeline.load import Job, batch_note
+from rnnviz.pipeline.memo import measure
 from rnnviz.results.build import skipped_note
 from rnnviz.results.parts import ByAttack, Curve, Findings, Measured, PatchCounts, Pictures, Run, find
 from rnnviz.results.sample_images import choose_examples, write_examples
@@ -88,7 +89,13 @@ def attack_settings(job: Job) -> SweepSettings:
 def attack_stage(job: Job, progress: bool) -> ByAttack:
     """Every attack on both models, on this shard."""
     settings = attack_settings(job)
-    return run_analysis(job.work, job.models, job.part, settings, progress, job.ctx.world)
+
+    def sweep(models: dict[str, LoadedModel]) -> dict[str, dict[str, ModelAnalysis]]:
+        by_attack = run_analysis(job.work, models, job.part, settings, progress, job.ctx.world)
+        return {m: {a: by_attack[a][m] for a in by_attack} for m in models}
+
+    per_model = measure(job.memo, "attack", job.work, job.span, job.models, sweep)
+    return {a: {m: per_model[m][a] for m in MODELS} for a in job.work.attack}
 
 
 def side_stage(job: Job) -> tuple[dict[tuple[str, str], TransferCounts] | None, Curve | None]:
@@ -118,7 +125,16 @@ def patch_stage(job: Job, plans: dict | None) -> PatchCounts | None:
     """The patching counts of ``plans`` (rank 0's, from the merged analysis), on this shard."""
     layers = list(job.work.layers or [])
     settings = sweep_settings(job.work, layers, (), job.images.class_indices, job.span.start)
-    return patch_counts(job.work, job.models, job.part, plans, settings)
+    if plans is None:
+        return None
+    return measure(
+        job.memo,
+        "patch",
+        job.work,
+        job.span,
+        job.models,
+        lambda models: patch_counts(job.work, models, job.part, plans, settings),
+    )
 
 
 def strong_right(cfg: Config, by_attack: ByAttack) -> dict[str, np.ndarray] | None:
@@ -139,18 +155,22 @@ def strong_stage(
     if plan is None or right is None:
         return None
     cfg, span = job.work, job.span
-    return {
-        m: strong.evaluate(
-            job.models[m].module,
-            pixels(job.part),
-            job.part.labels,
-            right[m][:, span.start : span.stop],
-            plan,
-            Batching(cfg.batch_size, cfg.device, span.start),
-            progress=f"APGD {m}" if progress else None,
-        )
-        for m in right
-    }
+
+    def evaluate(models: dict[str, LoadedModel]) -> dict[str, strong.StrongCounts]:
+        return {
+            m: strong.evaluate(
+                models[m].module,
+                pixels(job.part),
+                job.part.labels,
+                right[m][:, span.start : span.stop],
+                plan,
+                Batching(cfg.batch_size, cfg.device, span.start),
+                progress=f"APGD {m}" if progress else None,
+            )
+            for m in models
+        }
+
+    return measure(job.memo, "strong", cfg, span, {m: job.models[m] for m in right}, evaluate)
 
 
 def run_analysis(
@@ -164,7 +184,7 @@ def run_analysis(
     """Attack both models with every attack of ``cfg`` (attack -> model -> analysis); a NaN names
     the model that produced it. ``images`` is one of ``ranks`` shards (the bar shows the job's rate)."""
     by_attack: dict[str, dict[str, ModelAnalysis]] = {a: {} for a in cfg.attack}
-    for m in MODELS:
+    for m in models:
         try:
             per = analyze_attacks(
                 models[m].module,
@@ -219,14 +239,12 @@ def patch_plans(cfg: Config, analyses: dict[str, ModelAnalysis]) -> dict[str, di
 
 
 def patch_counts(
-    cfg: Config, models: dict[str, LoadedModel], images: ImageSet, plans: dict | None, settings: SweepSettings
-) -> dict[str, dict[int, patching.PatchCounts]] | None:
+    cfg: Config, models: dict[str, LoadedModel], images: ImageSet, plans: dict, settings: SweepSettings
+) -> dict[str, dict[int, patching.PatchCounts]]:
     """Per model, eps index -> the patching counts over ``images`` (counts of shards merge)."""
-    if plans is None:
-        return None
     return {
         m: patching.patch_sweep(models[m].module, pixels(images), images.labels, settings, plans[m], cfg.patch_share)
-        for m in MODELS
+        for m in models
     }
 
 
