@@ -49,10 +49,10 @@ def test_the_verdict_says_where_a_measure_moves_and_nothing_more():
     assert verdict([("0", up), ("0.1", flat)]) == "changes along the ladder by no more than its intervals"
     said = verdict([("0", low), ("0.1", up), ("0.2", flat), ("0.3", down)])
     assert said == (
-        "is not monotone in training ε: it rises from 0 to 0.1 and falls from 0.2 to 0.3 beyond the intervals "
-        "(from 0.1 to 0.2 within the intervals)"
+        "is not monotone in training ε: it rises from training ε 0 to 0.1 and falls from training ε 0.2 to 0.3 "
+        "beyond the intervals (from 0.1 to 0.2: within them)"
     )
-    assert verdict([("0", low), ("0.1", up)]) == "rises from 0 to 0.1 beyond the intervals"
+    assert verdict([("0", low), ("0.1", up)]) == "rises from training ε 0 to 0.1 beyond the intervals"
 
 
 def test_a_rung_reads_its_numbers_from_the_pair_results(raw, pair):
@@ -122,7 +122,7 @@ def test_a_ladder_folder_renders_its_page_from_the_pairs(tmp_path):
     write_ladder(tmp_path, _ladder(tmp_path))
     files = render_ladder(tmp_path, pdf=False, progress=False, pair_reports=False)
     html = files.html.read_text()
-    assert "Robustness ladder: 3 models trained at ε 0, 0.1, 0.2 (linf)" in html
+    assert "Robustness ladder: 3 models trained at ε 0, 0.1, 0.2 (L∞)" in html
     assert "Accuracy under attack at ε = 0.1" in html and "pairs/top/report.html" in html
     assert html.count("data:image/png;base64,") >= 2
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rnnviz.report.ladder.numbers import Estimate, RungNumbers, strongest_name
 from rnnviz.report.ladder.trend import plain_number, ratio, values, verdict
-from rnnviz.report.text.format import pct
+from rnnviz.report.text.format import NORM_NAMES, pct
 from rnnviz.results.model import Results
 from rnnviz.results.model.ladder import Ladder
 
@@ -29,7 +29,7 @@ def page_context(view: LadderView, uri) -> dict:
     return {
         "title": f"Robustness ladder: {len(rungs)} models trained at ε "
         + ", ".join(f"{r.train_eps:g}" for r in rungs)
-        + f" ({view.ladder.train_norm})",
+        + f" ({NORM_NAMES.get(view.ladder.train_norm, view.ladder.train_norm)})",
         "created": view.ladder.created.replace("T", " ")[:16],
         "setup": _setup(view),
         "summary": summary(view),
@@ -50,15 +50,7 @@ def summary(view: LadderView) -> list[str]:
     for i in range(1, len(eps)):
         said.append(_trend(view, f"Accuracy under attack at ε = {eps[i]}", [r.accuracy[i] for r in view.rows], pct))
     for i in range(1, len(eps)):
-        said.append(
-            _trend(
-                view,
-                f"The σ ratio (the least robust model's mean relative σ over this model's, paired bootstrap "
-                f"95% interval) at ε = {eps[i]}",
-                [r.sigma_ratio[i] for r in view.rows],
-                ratio,
-            )
-        )
+        said.append(_trend(view, f"The σ ratio at ε = {eps[i]}", [r.sigma_ratio[i] for r in view.rows], ratio))
     for i in range(1, len(eps)):
         said.append(_patching(view, i))
     said += [_noise(view), _cka(view), _smoothness(view)]
@@ -73,7 +65,7 @@ def _trend(view: LadderView, what: str, values_: list[Estimate | None], form) ->
     points = _points(view, values_)
     if len(points) < 2:
         return None
-    return f"{what} {verdict(points)}: {values(points, form)} (by training ε)."
+    return f"{what} {verdict(points)}: {values(points, form)}."
 
 
 def _patching(view: LadderView, i: int) -> str | None:
@@ -131,9 +123,12 @@ def _setup(view: LadderView) -> str:
     first = view.pairs[0]
     classes = ", ".join(c.name for c in first.classes)
     return (
-        f"Each model is attacked on the same {first.n_images} test images ({classes}) and compared with the least "
-        f"robust one, {view.ladder.rungs[0].label}, as a pair run of its own (pairs/ holds each pair's folder and "
-        "report). Intervals are 95%: Wilson for accuracy, paired bootstrap for the σ ratio and patching."
+        f"Each model is attacked on the same {first.n_images} test images ({classes}) under "
+        f"{strongest_name(first)} and compared with the least robust one, {view.ladder.rungs[0].label}, in a pair "
+        "run of its own (pairs/ holds each pair's folder and report). The σ ratio is the least robust model's mean "
+        "relative σ over this model's (above 1: this model's channels move less). A change along the ladder is "
+        "called a rise or a fall only where the 95% intervals of neighbouring models part (Wilson for accuracy, "
+        "paired bootstrap for the σ ratio and patching)."
     )
 
 

@@ -37,16 +37,19 @@ def verdict(points: list[Point]) -> str:
         return "falls at every step of training ε"
     if kinds == {"within"}:
         return "changes along the ladder by no more than its intervals"
-    moves = [f"{'rises' if s == 'up' else 'falls'} from {a} to {b}" for a, b, s in steps if s != "within"]
+    moves = [f"{'rises' if s == 'up' else 'falls'} from training ε {a} to {b}" for a, b, s in steps if s != "within"]
     still = [f"{a} to {b}" for a, b, s in steps if s == "within"]
     shape = "is not monotone in training ε: it " if {"up", "down"} <= kinds else ""
-    rest = f" (from {', '.join(still)} within the intervals)" if still else ""
+    rest = f" (from {', '.join(still)}: within them)" if still else ""
     return f"{shape}{' and '.join(moves)} beyond the intervals{rest}"
 
 
 def values(points: list[Point], form=pct) -> str:
-    """ "0% (0–1.9%) at 0, 45% (38–52%) at 0.05": each value with its interval and the model's eps."""
-    return ", ".join(f"{form(e.value)}{_interval(e, form)} at {x}" for x, e in points)
+    """ "0% (0–1.9%) at training ε 0, 45% (38–52%) at 0.05": each value with its interval, by the
+    model's training eps."""
+    return ", ".join(
+        f"{form(e.value)}{_interval(e, form)} at {'training ε ' * (i == 0)}{x}" for i, (x, e) in enumerate(points)
+    )
 
 
 def _interval(e: Estimate, form) -> str:

@@ -45,3 +45,6 @@ def format_interval(ci, fmt: str = "{:.2g}") -> str:
 def measure_name(results: dict) -> str:
     """What the top-k picks (``config.rank_by``), in words; the formula is the method's (``RANK_WORDS``)."""
     return RANK_NAMES.get(results["config"]["rank_by"], "largest σ")
+
+
+NORM_NAMES = {"linf": "L∞", "l2": "L2"}  # an eps unit as the report prints it
