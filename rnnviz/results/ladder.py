@@ -66,3 +66,21 @@ def read_ladder(root: Path) -> Ladder:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "the top level"
         raise UsageError(f"{path}: {where}: {first['msg']}; re-run the ladder to rewrite it") from None
+
+
+def pair_folders(root: Path, ladder: Ladder) -> list[Path]:
+    """Each rung's pair folder, checked to be a real folder inside ``root`` (a link out is refused)."""
+    root = Path(root)
+    folders = []
+    for rung in ladder.rungs:
+        if rung.folder is None:
+            continue
+        folder = root / rung.folder
+        inside = folder.resolve().is_relative_to(root.resolve())
+        if folder.is_symlink() or (root / PAIRS_DIR).is_symlink() or not inside or not folder.is_dir():
+            raise UsageError(
+                f"{root / LADDER_FILE} names pair folder {rung.folder}, which is not a folder inside {root}: "
+                "re-run the ladder to rewrite it"
+            )
+        folders.append(folder)
+    return folders

@@ -149,3 +149,13 @@ def test_an_oversized_ladder_json_is_refused_before_parsing(tmp_path):
     (tmp_path / LADDER_FILE).write_text(" " * (1 << 17))
     with pytest.raises(UsageError, match="ladder.json"):
         read_ladder(tmp_path)
+
+
+def test_a_pair_folder_that_links_out_of_the_ladder_is_refused(tmp_path):
+    ladder = _ladder(tmp_path)
+    write_ladder(tmp_path, ladder)
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere"
+    shutil.move(tmp_path / "pairs" / "top", outside)
+    (tmp_path / "pairs" / "top").symlink_to(outside)
+    with pytest.raises(UsageError, match="pair folder pairs/top, which is not a folder inside"):
+        render_ladder(tmp_path, pdf=False, progress=False, pair_reports=False)

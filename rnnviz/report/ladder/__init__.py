@@ -20,7 +20,7 @@ from rnnviz.report.ladder.figures import accuracy_figure, ladder_colours, measur
 from rnnviz.report.ladder.numbers import RungNumbers, rung_numbers
 from rnnviz.report.ladder.page import LadderView, page_context
 from rnnviz.report.validate.safety import output
-from rnnviz.results.ladder import read_ladder
+from rnnviz.results.ladder import pair_folders, read_ladder
 from rnnviz.results.model import Results
 
 
@@ -36,7 +36,7 @@ def render_ladder(
     ``pair_reports=False``, then ladder.html and, unless ``pdf=False``, ladder.pdf."""
     root = Path(root)
     ladder = read_ladder(root)
-    folders = [root / r.folder for r in ladder.rungs if r.folder]
+    folders = pair_folders(root, ladder)
     for folder in folders if pair_reports else []:
         render_report(folder, pdf=False, progress=False, max_embed_mb=max_embed_mb)
     pairs = [_typed(load_results(folder, max_embed_mb)) for folder in folders]
