@@ -22,6 +22,7 @@ from rnnviz.report.ladder.page import LadderView, page_context
 from rnnviz.report.validate.safety import output
 from rnnviz.results.ladder import pair_folders, read_ladder
 from rnnviz.results.model import Results
+from rnnviz.results.runfolder import is_unfinished
 
 
 def render_ladder(
@@ -35,6 +36,8 @@ def render_ladder(
     """Each pair's report (HTML; its PDF with ``rnnviz-report --from`` on the pair's folder) unless
     ``pair_reports=False``, then ladder.html and, unless ``pdf=False``, ladder.pdf."""
     root = Path(root)
+    if is_unfinished(root):
+        raise UsageError(f"{root} is an unfinished ladder; resume it with its original command")
     ladder = read_ladder(root)
     folders = pair_folders(root, ladder)
     for folder in folders if pair_reports else []:
