@@ -92,7 +92,7 @@ def test_patching_quotes_the_k_nearest_top_k_with_its_interval_and_random_contro
 def test_the_ladder_figure_draws_the_pairs_numbers(raw, pair):
     rows = [rung_numbers(pair, "standard", 2), rung_numbers(pair, "robust", 2)]
     fig = draw_measures([0.0, 0.1], pair.config.eps, rows)
-    ratio_panel, noise_panel = fig.axes[0], fig.axes[1]
+    ratio_panel, noise_panel = fig.axes[1], fig.axes[2]
     ratios = [c["ratio"] for c in raw["comparison"] if c]
     assert [list(bars.lines[0].get_ydata()) for bars in ratio_panel.containers] == [[r] for r in ratios]
     shares = [[row["noise_ratio"] for row in raw["ranking"][m][1]["top"]] for m in ("standard", "robust")]

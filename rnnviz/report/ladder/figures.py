@@ -54,21 +54,26 @@ def measures_figure(root: Path, train_eps: list[float], eps: list[float], rows: 
 
 
 def draw_measures(train_eps: list[float], eps: list[float], rows: list[RungNumbers]) -> Figure:
-    """Four measures against training eps: one line per attack eps (intervals as error bars), CKA one
-    line per layer. Panels a-c hold their series in attack-eps order, so a test reads them back."""
-    fig = Figure(figsize=(7.6, 6.2), layout="constrained")
-    axes = fig.subplots(2, 2, sharex=True)
+    """Six measures against training eps: one line per attack eps (intervals as error bars), CKA one
+    line per layer, smoothness one line. Panels a-d hold their series in attack-eps order, so a test
+    reads them back."""
+    fig = Figure(figsize=(10.5, 6.2), layout="constrained")
+    axes = fig.subplots(2, 3, sharex=True)
     shades = _eps_shades(len(eps))
     for i in range(1, len(eps)):
         tag = f"ε {eps[i]:g}"
-        _series(axes[0, 0], train_eps, [r.sigma_ratio[i] for r in rows], shades[i], tag)
-        _series(axes[0, 1], train_eps, [r.noise_share[i] for r in rows], shades[i], tag)
+        _series(axes[0, 0], train_eps, [r.accuracy[i] for r in rows], shades[i], tag)
+        _series(axes[0, 1], train_eps, [r.sigma_ratio[i] for r in rows], shades[i], tag)
+        _series(axes[0, 2], train_eps, [r.noise_share[i] for r in rows], shades[i], tag)
         _series(axes[1, 0], train_eps, [u.undone if (u := r.undone[i]) else None for r in rows], shades[i], tag)
     _cka_panel(axes[1, 1], train_eps, rows)
-    _label(axes[0, 0], "a. σ ratio: least robust / this model", "mean relative σ ratio", ratio=True)
-    _label(axes[0, 1], "b. noise share of the top channels' σ", "σ_noise / σ (range over top-k)", pct=True)
-    _label(axes[1, 0], "c. damage undone by patching the top-k", "share undone (95% CI)", pct=True)
-    _label(axes[1, 1], "d. CKA with the least robust model", "linear CKA, same layer")
+    _series(axes[1, 2], train_eps, [r.smoothness for r in rows], INK, "top channels")
+    _label(axes[0, 0], "a. accuracy, strongest attack", "accuracy (95% CI)", pct=True)
+    _label(axes[0, 1], "b. σ ratio: least robust / this", "mean relative σ ratio", ratio=True)
+    _label(axes[0, 2], "c. noise share of the top σ", "σ_noise / σ (range, top-k)", pct=True)
+    _label(axes[1, 0], "d. damage undone, top-k patched", "share undone (95% CI)", pct=True)
+    _label(axes[1, 1], "e. CKA with the least robust", "linear CKA, same layer")
+    _label(axes[1, 2], "f. render high-frequency share", "share (range, top-k; lower: smoother)", pct=True)
     for ax in axes.flat:
         ax.set_xticks(train_eps)
         ax.set_xticklabels([f"{e:g}" for e in train_eps])
@@ -107,6 +112,8 @@ def _label(ax, title: str, ylabel: str, pct: bool = False, ratio: bool = False) 
     ax.set_ylabel(ylabel)
     if pct:
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    if not ax.has_data():
+        ax.text(0.5, 0.5, "not measured in this run", transform=ax.transAxes, ha="center", color=MUTED)
     if ratio and ax.has_data():
         ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}×"))
         ax.axhline(1.0, color=MUTED, linewidth=0.8, linestyle=":")
