@@ -246,3 +246,21 @@ def test_a_failing_rank_stops_every_rank_with_one_line(tmp_path):
     assert len(ours) == 1 and "RuntimeError: disk on fire" in ours[0], run.stderr
     assert not re.search(r'File ".*rnnviz/', run.stderr)  # no traceback of ours (torchrun prints its summary)
     assert not (tmp_path / "broken" / "results.json").exists()
+
+
+@pytest.mark.slow  # torchrun, three processes, a three-model ladder (two pair runs each): make test-all
+def test_a_ladder_under_two_ranks_gives_the_pairs_of_one_process(tmp_path):
+    ladder = ("--models", "builtin:fashion-standard,builtin:fashion-robust,builtin:fashion-robust-seed1")
+    extra = (*ladder, "--train-eps", "0,0.1,0.2", "--no-report")
+    one = _launch(tmp_path, "single", 1, *extra)
+    assert one.returncode == 0, one.stderr
+    two = _launch(tmp_path, "multi", 2, *extra)
+    assert two.returncode == 0, two.stderr
+    for pair in ("fashion-robust", "fashion-robust-seed1"):
+        a = json.loads((tmp_path / "single" / "pairs" / pair / "results.json").read_text())
+        b = json.loads((tmp_path / "multi" / "pairs" / pair / "results.json").read_text())
+        assert b["environment"]["world_size"] == 2
+        _compare(a, b)
+    ladders = [json.loads((tmp_path / run / "ladder.json").read_text()) for run in ("single", "multi")]
+    assert [r["folder"] for r in ladders[0]["rungs"]] == [r["folder"] for r in ladders[1]["rungs"]]
+    assert not (tmp_path / "multi" / ".rnnviz-incomplete").exists()
