@@ -12,9 +12,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from rnnviz.results.model.values import Eps, Percent, Text
+from rnnviz.settings.ladder import MAX_MODELS
 
 LADDER_VERSION = 1  # of ladder.json; bump on any rename
-MODELS_MOST = 12  # = rnnviz.settings.ladder.MAX_MODELS (the settings refuse more)
 FolderName = Annotated[str, Field(pattern=r"^pairs/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]  # never a path out
 
 
@@ -39,4 +39,4 @@ class Ladder(BaseModel):
     created: Text
     preset: Text
     train_norm: Text = Field(description="the unit of train_eps: linf or l2")
-    rungs: list[LadderRung] = Field(min_length=3, max_length=MODELS_MOST)
+    rungs: list[LadderRung] = Field(min_length=3, max_length=MAX_MODELS)
