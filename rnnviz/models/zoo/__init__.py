@@ -49,6 +49,8 @@ BUILTIN_NETS = {
     "fashion-vgg-robust": (FashionVGG, "fashion_vgg"),
     "fashion-standard-seed1": (FashionResNet, "fashion_resnet"),  # the ResNet pair again, training seed 1
     "fashion-robust-seed1": (FashionResNet, "fashion_resnet"),
+    "fashion-robust-eps0.05": (FashionResNet, "fashion_resnet"),  # the robust ResNet at other training eps:
+    "fashion-robust-eps0.2": (FashionResNet, "fashion_resnet"),  # the rungs of the fashion robustness ladder
 }
 NETS = {"resnet": "fashion", "vgg": "fashion-vgg"}  # training script's --net -> name prefix
 
