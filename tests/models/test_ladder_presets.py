@@ -131,5 +131,5 @@ def test_train_eps_reaches_the_recipe_and_the_evaluation():
         mp.setattr(train, "fgsm_rs", spy)
         train.train(args, images[:32], labels[:32], log=lambda _: None, batch_size=16)
     assert seen == [0.2, 0.2]
-    assert train.evaluation_eps(0.2) == {"test": 0.1, "test@0.2": 0.2}
-    assert train.evaluation_eps(train.EPS) == {"test": 0.1}
+    assert train.evaluation_eps(0.2) == {"": 0.1, "@0.2": 0.2}
+    assert train.evaluation_eps(train.EPS) == {"": 0.1}
