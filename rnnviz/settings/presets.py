@@ -209,9 +209,9 @@ PRESETS["fashion-seeds"] = replace(
 PRESETS["fashion-ladder"] = _ladder(
     (
         Rung("builtin:fashion-standard", 0.0, 92.83),
-        Rung("builtin:fashion-robust-eps0.05", 0.05, None),
+        Rung("builtin:fashion-robust-eps0.05", 0.05, 88.48),
         Rung("builtin:fashion-robust", 0.1, 86.61),
-        Rung("builtin:fashion-robust-eps0.2", 0.2, None),
+        Rung("builtin:fashion-robust-eps0.2", 0.2, 75.37),
     ),
     PRESETS["fashion"],
     "built-in Fashion-MNIST ResNet at training eps 0, 0.05, 0.1, 0.2 (offline)",

@@ -39,6 +39,7 @@ BUILTIN_SHA256 = {
     "fashion-standard-seed1": "06a8ac7b6ff925c82049270aa2cd1c29a6f107a3d8a61e0ec5d75c5b361f4a81",
     "fashion-robust-seed1": "1e038b6da7ab1f2093fc5673ef3257fee404d6df3f2e0904d950cb649cb58cc4",
     "fashion-robust-eps0.05": "b3b1d5a65c0e28dfc9a56d245975b2620990f919d4e6f70881522e889b46cb79",
+    "fashion-robust-eps0.2": "f5432cbb7a8c8add76ff8d6a444f10b8c0d6e50945ab5773a92b07f80ef03589",
 }
 
 
