@@ -5,6 +5,7 @@
     python -m rnnviz.pipeline.train_builtin --net vgg --mode robust  # -> rnnviz/models/zoo/fashion-vgg-robust.pt
     python -m rnnviz.pipeline.train_builtin --make-sample            # -> rnnviz/models/zoo/fashion_sample.npz
     python -m rnnviz.pipeline.train_builtin --mode robust --seed 1   # -> rnnviz/models/zoo/fashion-robust-seed1.pt
+    python -m rnnviz.pipeline.train_builtin --mode robust --eps 0.2  # -> rnnviz/models/zoo/fashion-robust-eps0.2.pt
 
 Seeded end to end (initialization, data order, random starts), so the same seed,
 device and versions give the same weights. Everything the engine later measures is
@@ -217,11 +218,20 @@ def save_weights(model, out: Path) -> None:
         torch.save(model.state_dict(), f)
 
 
+def output_name(net: str, mode: str, *, seed: int = 0, eps: float = EPS) -> str:
+    """The built-in name a training writes: ``fashion-robust``; another training eps adds
+    ``-eps{eps:g}`` (``fashion-robust-eps0.2``, a rung of the robustness ladder) and another seed
+    ``-seed{seed}``, so no variant overwrites the shipped seed-0, eps-0.1 weights."""
+    name = f"{NETS[net]}-{mode}"
+    if eps != EPS:
+        name += f"-eps{eps:g}"
+    return name if seed == 0 else f"{name}-seed{seed}"
+
+
 def default_out(args) -> Path:
-    """The shipped file of ``--net``/``--mode``; another seed gets its own (``fashion-robust-seed1.pt``),
-    so retraining with ``--seed 1`` never overwrites the seed-0 weights."""
-    name = f"{NETS[args.net]}-{args.mode}"
-    return builtin_weights_path(name) if args.seed == 0 else ZOO_DIR / f"{name}-seed{args.seed}.pt"
+    """The file of ``output_name``: the shipped file where the name is a built-in, else one beside them."""
+    name = output_name(args.net, args.mode, seed=args.seed, eps=args.eps)
+    return builtin_weights_path(name) if name in BUILTIN_NETS else ZOO_DIR / f"{name}.pt"
 
 
 def train(args, images: np.ndarray, labels: np.ndarray, log=print, batch_size: int = 128):
@@ -230,7 +240,9 @@ def train(args, images: np.ndarray, labels: np.ndarray, log=print, batch_size: i
     torch.manual_seed(args.seed)
     pixels = images.astype(np.float64) / 255
     model = BUILTIN_NETS[f"{NETS[args.net]}-{args.mode}"][0](mean=pixels.mean(), std=pixels.std())
-    recipe = TrainingRecipe(args.mode, args.epochs, args.seed, batch_size=batch_size, fgsm_step=args.fgsm_step)
+    recipe = TrainingRecipe(
+        args.mode, args.epochs, args.seed, batch_size=batch_size, eps=args.eps, fgsm_step=args.fgsm_step
+    )
     fit(model, images, labels, recipe, log=log)
     return model
 
@@ -249,15 +261,26 @@ def train_and_report(args) -> None:
         "mode": args.mode,
         "epochs": args.epochs,
         "seed": args.seed,
+        "eps": args.eps,
         "fgsm_step": args.fgsm_step,
         "train_s": round(train_s, 1),
         "weights": str(out),
         "sha256": sha256_file(out),
-        "test": evaluate(model, test_images, test_labels, seed=args.seed),
     }
-    if SAMPLE_PATH.is_file():
-        report["sample"] = evaluate(model, *load_fashion_sample(), seed=args.seed)
+    print(json.dumps(report, indent=2), flush=True)  # the weights are kept even if the evaluation is stopped
+    # the sample first: a quick look (catastrophic overfitting?) long before the full test set's figures
+    sets = ({"sample": load_fashion_sample()} if SAMPLE_PATH.is_file() else {}) | {"test": (test_images, test_labels)}
+    for name, (images, labels) in sets.items():
+        for suffix, eps in evaluation_eps(args.eps).items():
+            report[name + suffix] = evaluate(model, images, labels, eps=eps, seed=args.seed)
+            print(json.dumps({name + suffix: report[name + suffix]}), flush=True)
     print(json.dumps(report, indent=2))
+
+
+def evaluation_eps(train_eps: float) -> dict[str, float]:
+    """The eps the script measures at, by report-key suffix: the model card's column eps and, for
+    another training eps, that eps too (``test`` and ``test@0.2``)."""
+    return {"": EPS} | ({f"@{train_eps:g}": train_eps} if train_eps != EPS else {})
 
 
 def parse_args(argv):
@@ -270,9 +293,16 @@ def parse_args(argv):
     p.add_argument("--out", type=Path, help="output file (default: the shipped file in rnnviz/models/zoo/)")
     p.add_argument("--seed", type=int, default=0, help="seeds init, data order, random starts; N>0: NAME-seedN.pt")
     p.add_argument("--fgsm-step", type=float, default=1.25, help="FGSM-RS step in units of eps (default 1.25)")
+    p.add_argument(
+        "--eps", type=float, default=EPS, help=f"robust mode's training eps in [0, 1] pixel units (default {EPS:g})"
+    )
     args = p.parse_args(argv)
     if not args.make_sample and args.mode is None:
         p.error("give --mode standard|robust, or --make-sample")
+    if args.eps != EPS and args.mode != "robust":
+        p.error("--eps is robust mode's training eps; give --mode robust, or leave --eps out")
+    if not 0 < args.eps <= 1:
+        p.error(f"--eps {args.eps:g} is outside (0, 1]; give a pixel-unit eps such as 0.05 or 0.2")
     return args
 
 

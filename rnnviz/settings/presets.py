@@ -9,6 +9,10 @@ Better?") are ``{arch}_l2_eps0.ckpt`` (standard) and ``{arch}_l2_eps3.ckpt`` (L2
 Hugging Face; the file names are those of the paper's repository (microsoft/robust-models-transfer)
 and the short names map to torchvision builders as its loaders do. Loading still confirms the
 architecture from the checkpoint's keys.
+
+A ladder preset (``ladder``) lists several models of one architecture in increasing training eps,
+for a dose-response against training eps; its pair fields are its first and last rung, so every
+pair code path runs it as that pair.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ MADRY_URL = "https://huggingface.co/madrylab/robust-imagenet-models/resolve/main
 
 @dataclass(frozen=True)
 class Rung:
-    """A model of a ladder: its spec, its training eps in the preset's ``train_norm`` unit (0 for the
-    standard model) and its published clean top-1 % where known."""
+    """A model of a ladder: its spec as ``--standard``/``--robust`` take it, its training eps in the
+    preset's ``train_norm`` unit (0 for the standard model), and its published clean top-1 (%)."""
 
     spec: str
     train_eps: float
@@ -49,7 +53,7 @@ class Preset:
     train_norm: str = "linf"
     accuracy_source: str = "published"
     replicate: tuple[str, ...] = ()  # further (standard, robust) specs, in pairs, measured beside the pair
-    ladder: tuple[Rung, ...] = ()  # a ladder's models in increasing training eps; empty for a pair
+    ladder: tuple[Rung, ...] = ()  # the models in increasing training eps; empty for a pair
 
 
 DEFAULT_PRESET = "imagenet"
@@ -87,6 +91,43 @@ def _imagenet(
         train_norm=threat.norm,
         accuracy_source="MadryLab robustness library (ImageNet validation set, 50,000 images)",
     )
+
+
+def _ladder(rungs: tuple[Rung, ...], base: Preset, description: str, threat_model: str, norm: str) -> Preset:
+    """A ladder preset on ``base``'s data, classes, eps grid and arch, its rungs trained in ``norm``:
+    its pair is the first and last rung, and the published pair and training eps are theirs."""
+    first, last = rungs[0], rungs[-1]
+    published = None
+    if first.published is not None and last.published is not None:
+        published = (first.published, last.published)
+    return replace(
+        base,
+        standard=first.spec,
+        robust=last.spec,
+        description=description,
+        published=published,
+        threat_model=threat_model,
+        train_eps=last.train_eps,
+        train_norm=norm,
+        ladder=rungs,
+    )
+
+
+# MadryLab's ResNet-50s by training eps (L2; Linf in /255) -> published clean top-1 (%), ImageNet
+# validation set: the tables "Standard Accuracy of L2-Robust / Linf-Robust ImageNet Models" of
+# microsoft/robust-models-transfer's README. The file names spell eps as there: L2 eps0.01, eps1,
+# eps3; Linf eps0.5, eps1.0, eps8.0.
+RESNET50_L2 = {0: 75.80, 0.01: 75.68, 0.03: 75.76, 0.05: 75.59, 0.1: 74.78, 0.25: 74.14, 0.5: 73.16, 1: 70.43, 3: 62.83}
+RESNET50_LINF = {0.5: 73.73, 1: 72.05, 2: 69.10, 4: 63.86, 8: 54.53}
+
+
+def _madry_l2(eps: float) -> Rung:
+    return Rung(f"{MADRY_URL}resnet50_l2_eps{eps:g}.ckpt", float(eps), RESNET50_L2[eps])
+
+
+def _madry_linf(eps: float) -> Rung:
+    """A Linf rung: ``eps`` in /255 in the file name, in [0, 1] pixel units as its training eps."""
+    return Rung(f"{MADRY_URL}resnet50_linf_eps{eps:.1f}.ckpt", eps / 255, RESNET50_LINF[eps])
 
 
 # preset name -> (MadryLab short name, torchvision arch, label, standard %, robust %)
@@ -162,4 +203,32 @@ PRESETS["fashion-seeds"] = replace(
     PRESETS["fashion"],
     description="built-in Fashion-MNIST ResNet pair, replicated by a second training seed (offline)",
     replicate=("builtin:fashion-standard-seed1", "builtin:fashion-robust-seed1"),
+)
+
+# the built-in ResNet trained at four eps (0: the standard model); published: the model card's figures
+PRESETS["fashion-ladder"] = _ladder(
+    (
+        Rung("builtin:fashion-standard", 0.0, 92.83),
+        Rung("builtin:fashion-robust-eps0.05", 0.05, 88.48),
+        Rung("builtin:fashion-robust", 0.1, 86.61),
+        Rung("builtin:fashion-robust-eps0.2", 0.2, 75.37),
+    ),
+    PRESETS["fashion"],
+    "built-in Fashion-MNIST ResNet at training eps 0, 0.05, 0.1, 0.2 (offline)",
+    "Linf eps 0.2 (FGSM-RS training)",
+    "linf",
+)
+PRESETS["imagenet-ladder-l2"] = _ladder(
+    tuple(_madry_l2(e) for e in RESNET50_L2),
+    PRESETS["imagenet"],
+    "MadryLab ResNet-50 at L2 training eps 0 to 3 (nine models)",
+    _L2_3.label,
+    _L2_3.norm,
+)
+PRESETS["imagenet-ladder-linf"] = _ladder(
+    (_madry_l2(0), *(_madry_linf(e) for e in RESNET50_LINF)),
+    PRESETS["imagenet"],
+    "MadryLab ResNet-50 at Linf training eps 0 to 8/255 (six models)",
+    "Linf eps 8/255",
+    "linf",
 )

@@ -38,6 +38,8 @@ BUILTIN_SHA256 = {
     "fashion-vgg-robust": "e57ac184b3ee42a4e646939ef0d4a49d3a68b8da221ab6186ff54f8bfb4ad224",
     "fashion-standard-seed1": "06a8ac7b6ff925c82049270aa2cd1c29a6f107a3d8a61e0ec5d75c5b361f4a81",
     "fashion-robust-seed1": "1e038b6da7ab1f2093fc5673ef3257fee404d6df3f2e0904d950cb649cb58cc4",
+    "fashion-robust-eps0.05": "b3b1d5a65c0e28dfc9a56d245975b2620990f919d4e6f70881522e889b46cb79",
+    "fashion-robust-eps0.2": "f5432cbb7a8c8add76ff8d6a444f10b8c0d6e50945ab5773a92b07f80ef03589",
 }
 
 
@@ -49,6 +51,8 @@ BUILTIN_NETS = {
     "fashion-vgg-robust": (FashionVGG, "fashion_vgg"),
     "fashion-standard-seed1": (FashionResNet, "fashion_resnet"),  # the ResNet pair again, training seed 1
     "fashion-robust-seed1": (FashionResNet, "fashion_resnet"),
+    "fashion-robust-eps0.05": (FashionResNet, "fashion_resnet"),  # the robust ResNet at other training eps:
+    "fashion-robust-eps0.2": (FashionResNet, "fashion_resnet"),  # the rungs of the fashion robustness ladder
 }
 NETS = {"resnet": "fashion", "vgg": "fashion-vgg"}  # training script's --net -> name prefix
 
