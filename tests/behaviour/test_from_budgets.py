@@ -62,7 +62,7 @@ def test_recorded_runs_pass_every_limit(name):
 def test_the_engine_s_tiny_run_passes_every_limit(tiny_run):
     """Both attacks, every recipe, cards and a --neurons map: what the recordings leave out."""
     results = load_results(tiny_run)
-    assert any(results["neuron_sensitivity"][m][1] for m in MODELS)
+    assert any(getattr(results.neuron_sensitivity, m)[1] for m in MODELS)
 
 
 def test_limits_come_from_where_the_engine_is_bounded():
