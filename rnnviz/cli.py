@@ -313,13 +313,13 @@ def _print_summary(out: Path, max_embed_mb: float | None) -> None:
     from rnnviz.report import load_results
 
     r = load_results(out, max_embed_mb)
-    labels = r["config"]["eps_labels"]
+    labels = r.config.eps_labels
     print(f"{'eps':>8}  {'standard':>9}  {'robust':>9}")
     for i, label in enumerate(labels):
-        print(f"{label:>8}  {r['accuracy']['standard'][i]:>9.1%}  {r['accuracy']['robust'][i]:>9.1%}")
+        print(f"{label:>8}  {r.accuracy.standard[i]:>9.1%}  {r.accuracy.robust[i]:>9.1%}")
     from rnnviz.report.text.summary import caveats
 
-    for note in [*r["warnings"], *caveats(r)]:
+    for note in [*r.warnings, *caveats(r)]:
         print(f"note: {note}")
 
 

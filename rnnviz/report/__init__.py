@@ -22,6 +22,7 @@ from rnnviz.report.slides import deck as _slides
 from rnnviz.report.validate.budgets import check_bytes, check_counts, check_json_size
 from rnnviz.report.validate.results import validate
 from rnnviz.report.validate.safety import output, regular_file
+from rnnviz.results.model import Results
 from rnnviz.results.runfolder import is_unfinished
 
 __all__ = ["ReportFiles", "render_report", "load_results", "TIMINGS_FILE"]
@@ -98,9 +99,10 @@ def _record_timings(root: Path, report_s: float, pdf_s: float | None) -> None:
     atomic_write_json(output(root, TIMINGS_FILE), timings)
 
 
-def load_results(root: Path, max_embed_mb: float | None = None) -> dict:
+def load_results(root: Path, max_embed_mb: float | None = None) -> Results:
     """Read results.json and check it (``check_counts``, ``validate``, ``check_bytes``) before anything else is
-    read or written.
+    read or written, then parse it into the typed ``Results`` the renderer reads (the checks guard a folder
+    from someone else; the model gives the renderer attributes, not keys).
 
     A folder whose run was interrupted is refused: its results are incomplete.
     """
@@ -120,7 +122,7 @@ def load_results(root: Path, max_embed_mb: float | None = None) -> dict:
     results = text_values(results)  # a lone surrogate ("\\udcff") would stop report.html being written
     validate(results, root)
     check_bytes(results, root, max_embed_mb)
-    return results
+    return Results.model_validate(results)
 
 
 def _try_pdf(html: str, target: Path, root: Path, errors: list[str], say) -> Path | None:

@@ -43,6 +43,9 @@ from rnnviz.report.text.answer import (
 )
 from rnnviz.report.text.format import attack_label, attack_name, eps_text, pct
 from rnnviz.report.text.gallery import texture_sentence
+from rnnviz.results.model import Results
+from rnnviz.results.model.run import ModelIdentity, RunConfig
+from rnnviz.results.model.values import ByModel
 
 PACKAGE = Path(__file__).resolve().parents[1]
 PLOT_COLOURS = 256  # plots and map sheets embedded with a palette (``datauri``): the HTML halves
@@ -71,11 +74,11 @@ def environment() -> Environment:
     )
 
 
-def render_html(results: dict, figures: list[ReportFigure]) -> str:
+def render_html(results: Results, figures: list[ReportFigure]) -> str:
     return environment().get_template("report.html.j2").render(**context(results, figures))
 
 
-def render_slides(results: dict, figures: list[ReportFigure], slides: list) -> str:
+def render_slides(results: Results, figures: list[ReportFigure], slides: list) -> str:
     """The deck: the report's context plus the slides (``rnnviz.report.slides.deck``) and their pictures."""
     from rnnviz.report.slides.deck import provenance
 
@@ -85,26 +88,26 @@ def render_slides(results: dict, figures: list[ReportFigure], slides: list) -> s
     return environment().get_template("slides.html.j2").render(**context(results, figures), **extra)
 
 
-def context(results: dict, figures: list[ReportFigure]) -> dict:
+def context(results: Results, figures: list[ReportFigure]) -> dict:
     """Everything the templates show, already formatted: templates hold layout, not logic."""
     for n, fig in enumerate(figures, start=1):
         fig.number = n
     by_key = {f.key: f for f in figures}
-    config, lead = results["config"], main_index(results)
+    config, lead = results.config, main_index(results)
     return {
-        "title": f"{results['models']['robust']['name']} vs {results['models']['standard']['name']}"
-        f" under {' and '.join(attack_label(a) for a in results['config']['attack'])}",
-        "created": _date(results["created"]),
+        "title": f"{results.models.robust.name} vs {results.models.standard.name}"
+        f" under {' and '.join(attack_label(a) for a in results.config.attack)}",
+        "created": _date(results.created),
         # one home for the colours (rnnviz.report.figures.look): the templates set CSS custom properties from it
         "colours": {**COLOURS, "right": RIGHT, "wrong": WRONG, "ink": INK, "muted": MUTED},
-        "models": [_model(results, m) for m in MODELS],
+        "models": [_model(results.models, m) for m in MODELS],
         "config": config,
-        "classes": results["classes"],
-        "n_images": results["n_images"],
-        "eps": [eps_text(results, i) for i in range(len(config["eps"]))],
+        "classes": results.classes,
+        "n_images": results.n_images,
+        "eps": [eps_text(results.config, i) for i in range(len(config.eps))],
         "attack": _attack(config),
-        "attack_short": attack_name(results),
-        "attack_names": ", ".join(attack_label(a) for a in config["attack"]),
+        "attack_short": attack_name(results.config),
+        "attack_names": ", ".join(attack_label(a) for a in config.attack),
         **_brief(results),
         "ranking_method": method_paragraph(results),
         "warnings": _warnings(results),
@@ -115,12 +118,14 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "uri": {f.key: _data_uri(f.png, _colours(f)) for f in figures},
         "accuracy_rows": _accuracy_rows(results),
         "class_rows": _class_rows(results),
-        "example_keys": [f"examples_{slug}" for slug in class_slugs(results).values() if f"examples_{slug}" in by_key],
-        "sensitivity": [_sensitivity_section(results, i) for i in attacked_indices(results)],
+        "example_keys": [
+            f"examples_{slug}" for slug in class_slugs(results.classes).values() if f"examples_{slug}" in by_key
+        ],
+        "sensitivity": [_sensitivity_section(results, i) for i in attacked_indices(results.config)],
         "lead": None if lead is None else _sensitivity_section(results, lead),
         "main_gallery": main_gallery_key(results),
         "lead_finding": "" if lead is None else findings.sensitivity(results, lead),
-        "unranked_zero": 0 in config["eps"],
+        "unranked_zero": 0 in config.eps,
         "trust": trust.context(results),
         "matching": matching_section.context(results),
         "trust_keys": [
@@ -131,19 +136,19 @@ def context(results: dict, figures: list[ReportFigure]) -> dict:
         "patching": patch_section.context(results),
         "cards": cards_section.context(results, _root(figures)),
         "recipes": rendered_recipes(results),
-        "gallery_texture": texture_sentence(results),
+        "gallery_texture": texture_sentence(results.renders),
         "diversity_keys": [f"diversity_{r}" for r in rendered_recipes(results) if f"diversity_{r}" in by_key],
-        "environment": results["environment"],
+        "environment": results.environment.entries(),
         # the report's own stage times land in results.json after it is written; leaving them out
         # keeps a re-render byte-identical
         "timings": {
-            k.removesuffix("_s"): f"{v:.1f} s" for k, v in results["timings"].items() if k not in ("report_s", "pdf_s")
+            k.removesuffix("_s"): f"{v:.1f} s" for k, v in results.timings.items() if k not in ("report_s", "pdf_s")
         },
-        "data_files": {**results["data_files"], "results": "results.json"},
+        "data_files": {**results.data_files.entries(), "results": "results.json"},
     }
 
 
-def _brief(results: dict) -> dict:
+def _brief(results: Results) -> dict:
     """The brief's sentences (pages 1 and 2) and the full ones the sections open with."""
     return {
         "summary": brief(results),
@@ -156,7 +161,7 @@ def _brief(results: dict) -> dict:
     }
 
 
-def _pointers(results: dict) -> list[dict]:
+def _pointers(results: Results) -> list[dict]:
     """Page 2 of the brief: one line each on trust and the attacks, with the section that backs it
     (page 1 states the cause)."""
     out = [{"what": "Trust", "text": findings.stability(results), "href": "trust"}]
@@ -166,80 +171,82 @@ def _pointers(results: dict) -> list[dict]:
     return out
 
 
-def _model(results: dict, role: str) -> dict:
-    model = results["models"][role]
-    return {**model, "role": role, "sha_short": model["sha256"][:12]}
+def _model(models: ByModel[ModelIdentity], role: str) -> dict:
+    model = models.of(role)
+    return {**model.model_dump(exclude_unset=True), "role": role, "sha_short": model.sha256[:12]}
 
 
-def _attack(config: dict) -> str:
+def _attack(config: RunConfig) -> str:
     """Every attack of the run, primary first (the one the single-attack figures use)."""
-    names = config["attack"]
+    names = config.attack
     text = "; ".join(_one_attack(config, a) for a in names)
     return text + (f" (primary: {attack_label(names[0])})" if len(names) > 1 else "")
 
 
-def _one_attack(config: dict, name: str) -> str:
-    if name.startswith("pgd"):
-        pgd = config["pgd"]
-        step = f"step size {pgd['step_size']}" if pgd["step_size"] is not None else "default step size"
-        start = "random start" if pgd["random_start"] else "no random start"
+def _one_attack(config: RunConfig, name: str) -> str:
+    pgd = config.pgd
+    if name.startswith("pgd") and pgd is None:
+        return f"{attack_label(name)}, {'L2' if name == 'pgd-l2' else 'L∞'}, true labels"
+    if name.startswith("pgd") and pgd is not None:
+        step = f"step size {pgd.step_size}" if pgd.step_size is not None else "default step size"
+        start = "random start" if pgd.random_start else "no random start"
         norm = "L2" if name == "pgd-l2" else "L∞"
-        return f"{attack_label(name)}, {norm}, {pgd['steps']} steps, {step}, {start}, true labels"
+        return f"{attack_label(name)}, {norm}, {pgd.steps} steps, {step}, {start}, true labels"
     if name.startswith("apgd"):
-        iterations, targets = APGD_VERSIONS.get(config.get("strong_attack", ""), APGD_VERSIONS["fast"])
+        iterations, targets = APGD_VERSIONS.get(config.strong_attack, APGD_VERSIONS["fast"])
         runs = f", {targets} target classes" if name == "apgd-t" else ""
         return f"{attack_label(name)} (L∞, Auto-PGD, Croce & Hein 2020), {iterations} iterations{runs}, true labels"
     return f"{attack_label(name)} (L∞, one signed-gradient step of size ε), true labels"
 
 
-def _warnings(results: dict) -> list[str]:
+def _warnings(results: Results) -> list[str]:
     """The run's warnings, then the attacks' (a collapse) where the engine did not list them already."""
-    own = list(results.get("warnings", []))
-    return own + [w for w in results["attacks"].get("warnings", []) if w not in own]
+    own = list(results.warnings)
+    return own + [w for w in results.attacks.warnings if w not in own]
 
 
-def _accuracy_rows(results: dict) -> list[dict]:
-    acc = results["accuracy"]
-    best = results["sweet_spot"]["best_index"]
+def _accuracy_rows(results: Results) -> list[dict]:
+    acc = results.accuracy
+    best = results.sweet_spot.best_index
     return [
         {
             "eps": lab,
-            "eps_255": results["config"]["eps_255"][i],
-            "standard": pct(acc["standard"][i]),
-            "robust": pct(acc["robust"][i]),
-            "lead": f"{100 * (acc['robust'][i] - acc['standard'][i]):+.0f}",
-            "sweet": i == best and results["config"]["eps"][i] > 0,
+            "eps_255": results.config.eps_255[i],
+            "standard": pct(acc.standard[i]),
+            "robust": pct(acc.robust[i]),
+            "lead": f"{100 * (acc.robust[i] - acc.standard[i]):+.0f}",
+            "sweet": i == best and results.config.eps[i] > 0,
         }
-        for i, lab in enumerate(results["config"]["eps_labels"])
+        for i, lab in enumerate(results.config.eps_labels)
     ]
 
 
-def _class_rows(results: dict) -> list[dict]:
-    per = results["accuracy_per_class"]
+def _class_rows(results: Results) -> list[dict]:
+    per = results.accuracy_per_class
     return [
         {
-            "name": c["name"],
-            "n": c["n_images"],
-            "cells": [{m: pct(per[m][c["name"]][i]) for m in MODELS} for i in range(len(results["config"]["eps"]))],
+            "name": c.name,
+            "n": c.n_images,
+            "cells": [{m: pct(per.of(m)[c.name][i]) for m in MODELS} for i in range(len(results.config.eps))],
         }
-        for c in results["classes"]
+        for c in results.classes
     ]
 
 
-def _sensitivity_section(results: dict, i: int) -> dict:
+def _sensitivity_section(results: Results, i: int) -> dict:
     """One eps: its profile figure and each model's top-k with σ, interval, noise ratio, p_top."""
     return {
         "index": i,
-        "label": eps_text(results, i),
-        "key": sensitivity_key(results, i),
+        "label": eps_text(results.config, i),
+        "key": sensitivity_key(results.config, i),
         "tops": {m: trust.topk_rows(results, m, i) for m in MODELS},
-        "confound": confound_caption(results, i),
-        "gallery_keys": [gallery_key(results, i, r) for r in rendered_recipes(results)],
+        "confound": confound_caption(results.ranking, i),
+        "gallery_keys": [gallery_key(results.config, i, r) for r in rendered_recipes(results)],
     }
 
 
-def _date(created: str) -> str:
-    return datetime.fromisoformat(created).strftime("%Y-%m-%d %H:%M")
+def _date(created: datetime) -> str:
+    return created.strftime("%Y-%m-%d %H:%M")
 
 
 def _root(figures: list[ReportFigure]) -> Path | None:

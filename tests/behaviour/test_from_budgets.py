@@ -62,7 +62,7 @@ def test_recorded_runs_pass_every_limit(name):
 def test_the_engine_s_tiny_run_passes_every_limit(tiny_run):
     """Both attacks, every recipe, cards and a --neurons map: what the recordings leave out."""
     results = load_results(tiny_run)
-    assert any(results["neuron_sensitivity"][m][1] for m in MODELS)
+    assert any(getattr(results.neuron_sensitivity, m)[1] for m in MODELS)
 
 
 def test_limits_come_from_where_the_engine_is_bounded():
@@ -190,14 +190,15 @@ def test_a_long_layer_list_does_not_grow_the_cka_map(tmp_path):
     from PIL import Image
 
     from rnnviz.report.figures.matching import NUMBERED, cka_plot
+    from rnnviz.results.model.matching import Matching
 
     results = json.loads((RECORDED / "small" / "results.json").read_text())
     _matching_layers(120, in_config=True)(results)
     (tmp_path / "figures").mkdir()
-    cka_plot(results, tmp_path, "cka")
+    cka_plot(Matching.model_validate(results["matching"]), tmp_path, "cka")
     wide = Image.open(tmp_path / "figures" / "cka.png").size
     _matching_layers(NUMBERED, in_config=True)(results)
-    cka_plot(results, tmp_path, "cka16")
+    cka_plot(Matching.model_validate(results["matching"]), tmp_path, "cka16")
     sixteen = Image.open(tmp_path / "figures" / "cka16.png").size
     assert all(abs(a - b) < 100 for a, b in zip(wide, sixteen)) and max(wide) < 4000, (wide, sixteen)
 

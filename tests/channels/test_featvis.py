@@ -580,12 +580,14 @@ def test_texture_comparison_by_hand():
     flat = compare([0.4, 0.4], [0.4, 0.4])
     assert flat["low"] == flat["high"] == pytest.approx(0.0)
     assert compare([0.5], [0.1, 0.2]) is None
+    from rnnviz.results.model.pictures import Render
+
     renders = [
-        {"model": m, "recipe": "raw", "dead": False, "high_frequency_share": v}
+        Render.model_construct(model=m, recipe="raw", dead=False, high_frequency_share=v)
         for m, vs in (("standard", [0.5, 0.7, 0.6]), ("robust", [0.2, 0.1, 0.3]))
         for v in vs
     ]
-    text = texture_sentence({"renders": renders})
+    text = texture_sentence(renders)
     assert "raw recipe, standard 0.60 vs robust 0.20 (difference +0.40" in text
     assert "the robust model's renders are smoother" in text
-    assert "Too few" in texture_sentence({"renders": renders[:4]})
+    assert "Too few" in texture_sentence(renders[:4])

@@ -4,6 +4,7 @@ matching of a channel-permuted copy, CKA, the shuffled-image baseline and result
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import torch
@@ -187,11 +188,13 @@ def test_report_section_words_and_rows():
     assert section.share(0.2) == "1/5 of the change" and section.share(1.0) == "about the same change"
     assert section.share(3.5) == "3.5× the change" and section.share(0.01) == "1% of the change"
     top = {"standard": [[], [{"layer": "layer4", "channel": 17, "sensitivity": 0.4}]], "robust": [[], []]}
-    results = {
-        "matching": fake_matching(top, ["layer4"], 10),
-        "config": {"eps": [0.0, 0.1], "eps_labels": ["0", "0.1"]},
-        "sweet_spot": {"best_index": 1},
-    }
+    from fixtures.make_results import typed
+    from fixtures.record import RECORDED
+
+    # the small recording (eps 0 and 0.1, its sweet spot at 0.1) with the hand-made matching
+    recorded = json.loads((RECORDED / "small" / "results.json").read_text(encoding="utf-8"))
+    results = typed({**recorded, "matching": fake_matching(top, ["layer4"], 10), "replication": None})
+    assert results.config.eps_labels == ["0", "0.1"] and results.sweet_spot.best_index == 1
     (sentence,) = section.summary(results)
     assert sentence == (
         "At ε = 0.1, 1 of the standard model's top 1 channels has a real counterpart in the robust model "

@@ -102,25 +102,25 @@ def test_captions_name_only_the_attacks_that_were_run(tmp_path):
     results = load_results(make_results(tmp_path))
     both = attack_section.accuracy_caption(results)
     assert "FGSM dashed" in both and "PGD solid" in both
-    results["attacks"]["names"] = results["strong_attack"]["analysis"] = ["fgsm"]
+    results.attacks.names = results.strong_attack.analysis = ["fgsm"]
     alone = attack_section.accuracy_caption(results)
     assert "FGSM dashed" in alone and not re.search(r"\bPGD\b", alone) and alone.startswith("The run's attack")
-    results["config"]["attack"] = ["pgd"]
-    assert "such as PGD" not in _upper_bound(results)
+    results.config.attack = ["pgd"]
+    assert "such as PGD" not in _upper_bound(results.config)
 
 
 def test_the_pointer_titles_quote_the_numbers_they_summarise(tmp_path):
     results = load_results(make_results(tmp_path))
     i = focus_index(results)
-    overlap = results["attacks"]["overlap"]["standard"]
-    where = {(c["attack"], c["eps_index"]): n for n, c in enumerate(overlap["conditions"])}
-    jaccard = overlap["jaccard"][where[("fgsm", i)]][where[("pgd", i)]]
+    overlap = results.attacks.overlap.standard
+    where = {(c.attack, c.eps_index): n for n, c in enumerate(overlap.conditions)}
+    jaccard = overlap.jaccard[where[("fgsm", i)]][where[("pgd", i)]]
     assert f"share a Jaccard index of {jaccard:.2f} (standard)" in say.attacks(results)
     e = pn.entry(results, "standard", i)
-    lead = results["ranking"]["standard"][i]["measure"]
-    ks = pn.quoted_ks(results, e, lead)
+    lead = results.ranking.standard[i].measure
+    ks = pn.quoted_ks(results.config, e, lead)
     assert ks == [5, 30]  # the recording: top_k 3 on the ladder 1, 5, 30: nearest (the larger on a tie), largest
-    undone = " / ".join(pct(pn.row(e, lead, k)["undone"]) for k in ks)
+    undone = " / ".join(pct(pn.row(e, lead, k).undone) for k in ks)
     random = " / ".join(pct(pn.random_stats(e, k)[0]) for k in ks)
     line = cause_line(results)
     flips = f"on the {pn.flipped(e)} images the attack flipped"
@@ -130,7 +130,7 @@ def test_the_pointer_titles_quote_the_numbers_they_summarise(tmp_path):
         in line
     )
     assert line.endswith(short)  # the slide title names only models with a result
-    ranges = " / ".join(f"{pct(lo)[:-1]}–{pct(hi)}" for lo, hi in (pn.row(e, lead, k)["undone_ci"] for k in ks))
+    ranges = " / ".join(f"{pct(lo)[:-1]}–{pct(hi)}" for lo, hi in (pn.row(e, lead, k).undone_ci for k in ks))
     full = cause_line(results, full=True)  # the brief's line: the intervals, and the robust model where it is hit
     assert f"undoes {undone} (95% intervals {ranges}; random: {random}) of the standard model's damage {flips}" in full
     # page 1 reads the numbers as section 4 does: the standard model's top 5 and 30 clear both controls' spread

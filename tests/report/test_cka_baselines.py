@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from fixtures.make_results import SMALL, make_results
+from fixtures.make_results import SMALL, make_results, typed
 from fixtures.record import RECORDED
 from PIL import Image
 
@@ -16,6 +16,7 @@ from rnnviz.report import render_report
 from rnnviz.report.figures import matching as plots
 from rnnviz.report.figures.channel_grids import MATCHED, matched_gallery, matched_pairs
 from rnnviz.report.sections import matching as section
+from rnnviz.results.model.matching import CkaBaselines
 
 
 def _values(pair, rs, rr, ss, sr) -> dict:
@@ -50,9 +51,9 @@ def results_with(baselines: dict | None, recording: str = "small") -> dict:
 
 
 def test_sentences_say_more_or_less_similar_than_the_baseline_with_the_numbers():
-    one_class = section.baseline_summary(results_with(BASELINES))
+    one_class = section.baseline_summary(typed(results_with(BASELINES)))
     assert len(one_class) == 2 and "class means" not in " ".join(one_class)  # identical with one class
-    sentences = section.baseline_summary(results_with(BASELINES, "default"))
+    sentences = section.baseline_summary(typed(results_with(BASELINES, "default")))
     assert sentences == [
         "Standard–robust linear CKA, against each model's CKA with a randomly initialised copy of its architecture "
         "(numbers: the pair vs the standard / the robust model's baseline): between the two models' baselines at "
@@ -72,33 +73,34 @@ def test_sentences_say_more_or_less_similar_than_the_baseline_with_the_numbers()
 
 
 def test_table_rows_put_each_baseline_beside_the_pair():
-    rows = section.baseline_rows({"baselines": BASELINES})
+    rows = section.baseline_rows(typed(results_with(BASELINES)).matching)
     assert rows[0] == {"layer": "relu", "how": "as measured", "cells": ["0.93", "0.89", "0.95", "0.99", "0.99"]}
     assert rows[3] == {"layer": "", "how": "class means removed", "cells": ["0.61", "0.20", "0.25", "–", "–"]}
     bare = results_with(None)
     bare["matching"].pop("baselines", None)  # a folder from before the baselines
-    assert section.baseline_rows({}) == [] and section.baseline_summary(bare) == []
+    assert section.baseline_rows(typed(bare).matching) == [] and section.baseline_summary(typed(bare)) == []
 
 
 def test_baselines_plot_is_written(tmp_path):
-    fig = plots.baselines_plot(results_with(BASELINES), tmp_path, "matching_baselines")
+    fig = plots.baselines_plot(CkaBaselines.model_validate(BASELINES), tmp_path, "matching_baselines")
     assert (tmp_path / "figures" / "matching_baselines.png").is_file()
     drawn = {line.get_label() for ax in fig.axes for line in ax.get_lines()}
     assert "standard vs its second seed" in drawn and "standard vs robust" in drawn
 
 
 def test_matched_pairs_are_partners_in_the_matching():
-    results = results_with(None)
-    match = results["matching"]
-    e = next(i for i, rows in enumerate(match["top"]["standard"]) if rows)
-    pairs = matched_pairs(results, e)
-    assert [x["channel"] for x, _ in pairs] == [r["channel"] for r in results["top_channels"]["standard"][e]]
+    raw = results_with(None)
+    results = typed(raw)
+    match = results.matching
+    e = next(i for i, rows in enumerate(match.top["standard"]) if rows)
+    pairs = matched_pairs(results.matching, e)
+    assert [x.channel for x, _ in pairs] == [r.channel for r in results.top_channels.standard[e]]
     for x, partner in pairs:
-        assert partner is not None and partner["layer"] == x["layer"]
-        assert partner["channel"] == match["per_layer"][x["layer"]]["partner"][x["channel"]]
-    robust = {(r["layer"], r["channel"]) for r in results["renders"] if r["model"] == "robust"}  # partners rendered
-    assert {(p["layer"], p["channel"]) for _, p in pairs if p} <= robust
-    assert set(partner_channels(match)) <= robust
+        assert partner is not None and partner.layer == x.layer
+        assert partner.channel == match.per_layer[x.layer].partner[x.channel]
+    robust = {(r.layer, r.channel) for r in results.renders if r.model == "robust"}  # partners rendered
+    assert {(p.layer, p.channel) for _, p in pairs if p} <= robust
+    assert set(partner_channels(raw["matching"])) <= robust
 
 
 def test_matched_gallery_and_the_baselines_in_the_rendered_report(tmp_path):
@@ -117,6 +119,6 @@ def test_matched_gallery_and_the_baselines_in_the_rendered_report(tmp_path):
 
 
 def test_no_matched_gallery_without_a_matching(tmp_path):
-    results = results_with(None)
-    results["matching"] = None
+    results = typed(results_with(None))
+    results.matching = None
     assert matched_gallery(results, tmp_path, None, 1, "lucid") is None

@@ -4,7 +4,7 @@ import json
 import re
 
 import pytest
-from fixtures.make_results import make_results
+from fixtures.make_results import make_results, typed
 
 from rnnviz.report.text.answer import advice, brief, cause_sentences
 from rnnviz.report.text.patch_numbers import MIN_FLIPPED
@@ -18,12 +18,12 @@ def load(tmp_path):
 
 def test_the_answer_names_channels_and_every_attack(tmp_path):
     results = load(tmp_path)
-    text = " ".join(brief(results))
+    text = " ".join(brief(typed(results)))
     top = results["ranking"]["standard"][-1]["top"][0]
     assert re.search(rf"{re.escape(top['layer'])} ch\d+", text)
     for name in results["attacks"]["names"]:
         assert name.upper() in text
-    assert brief(results)[0].startswith("On clean images")
+    assert brief(typed(results))[0].startswith("On clean images")
 
 
 def test_no_causal_result_where_the_attack_flipped_too_few_patched_images(tmp_path):
@@ -31,7 +31,7 @@ def test_no_causal_result_where_the_attack_flipped_too_few_patched_images(tmp_pa
     for e in results["patching"]["robust"]:
         if e:
             e["accuracy_adv"] = e["accuracy_clean"] - (MIN_FLIPPED - 1) / e["n_images"]
-    text = " ".join(cause_sentences(results))  # section 4's opening
+    text = " ".join(cause_sentences(typed(results)))  # section 4's opening
     assert "No causal result for the robust model" in text
     assert re.search(rf"{MIN_FLIPPED - 1} of \d+ at ε", text) and "so there is no verdict" in text
     assert "putting back the clean values of the standard model" in text
@@ -40,10 +40,10 @@ def test_no_causal_result_where_the_attack_flipped_too_few_patched_images(tmp_pa
 def test_advice_never_asks_for_more_images_than_the_source_holds(tmp_path):
     results = load(tmp_path)
     results["config"]["n_images"] = 100
-    said = " ".join(advice(results))
+    said = " ".join(advice(typed(results)))
     assert "--n-images" not in said and "100 per class" in said
     results["config"]["n_images"], results["source"]["per_class"] = 60, 100
-    assert "--n-images 100 " in " ".join(advice(results))
+    assert "--n-images 100 " in " ".join(advice(typed(results)))
 
 
 def _hand_entry(top: float, controls: float, n: int = 40, flipped: int = 20, draws: int = 20) -> dict:
@@ -85,7 +85,7 @@ def test_the_cause_verdict_reads_both_controls_and_the_largest_damage(tmp_path):
             *[None] * (len(eps) - 3),
             _hand_entry(0.0, 0.5, flipped=30),
         ]
-    text = cause_sentence(results, "robust", 1)
+    text = cause_sentence(typed(results), "robust", 1)
     first, second = text.split(". At ε")
     assert "on the 20 images the attack flipped (of 40 patched), putting back" in first
     assert "undoes 60%" in first and "channels of similar clean |F| 10% (5–95% of 20 draws: 8.2–12%)" in first
@@ -93,7 +93,7 @@ def test_the_cause_verdict_reads_both_controls_and_the_largest_damage(tmp_path):
     assert "on the 30 images the attack flipped (of 40 patched; the most at any ε)" in second
     assert "undoes 0%" in second and "less than both controls" in second
     results["patching"]["robust"][-1] = _hand_entry(0.12, 0.1, flipped=10)  # fewer flips: only the ranked eps
-    assert "the most at any ε" not in cause_sentence(results, "robust", 1)
+    assert "the most at any ε" not in cause_sentence(typed(results), "robust", 1)
 
 
 def test_a_verdict_needs_the_intervals_apart_both_ways(tmp_path):
@@ -109,7 +109,7 @@ def test_a_verdict_needs_the_intervals_apart_both_ways(tmp_path):
             r["undone"] = 0.0  # 3 of 20 draws at 0%: the 5th percentile is 0%
     entry["sets"][0]["undone"] = 0.0
     entry.pop("controls")  # a folder from before the summaries: the renderer reads the draws' rows
-    text = cause_sentence(_at_eps_1(load(tmp_path), entry), "robust", 1)
+    text = cause_sentence(typed(_at_eps_1(load(tmp_path), entry)), "robust", 1)
     assert "undoes 0% (95% interval 0–0%)" in text and "not clearly more than the controls" in text
     assert "less than both controls" not in text
 
@@ -122,7 +122,7 @@ def test_the_top_k_must_clear_the_draws_spread_not_their_mean(tmp_path):
     entry = _hand_entry(0.5, 0.44)
     for c in entry["controls"]:
         c["undone_range"] = [0.3, 0.58]
-    text = cause_sentence(_at_eps_1(load(tmp_path), entry), "robust", 1)
+    text = cause_sentence(typed(_at_eps_1(load(tmp_path), entry)), "robust", 1)
     assert "not clearly more than the controls" in text
 
 
@@ -143,7 +143,7 @@ def test_no_verdict_from_too_few_draws_a_short_control_or_none(tmp_path, change,
             c["channels"] = change["channels"]
     if change.get("drop"):
         entry["sets"], entry["controls"] = entry["sets"][:1], []
-    text = cause_sentence(_at_eps_1(load(tmp_path), entry), "robust", 1)
+    text = cause_sentence(typed(_at_eps_1(load(tmp_path), entry)), "robust", 1)
     assert said in text and "more than both controls" not in text
     if "channels" in change:
         assert "(3 channels, not 5; 5–95% of 20 draws" in text
@@ -161,12 +161,12 @@ def test_no_verdict_where_no_image_flipped_or_none_was_patched(tmp_path, n, flip
     entry = _hand_entry(0.9, 0.1, n=max(n, 1), flipped=flipped)
     entry["n_images"] = n
     results = _at_eps_1(load(tmp_path), entry)
-    text = cause_sentence(results, "robust", 1)
+    text = cause_sentence(typed(results), "robust", 1)
     why = "no image was patched" if n == 0 else "the attack flipped too few of the patched images (0 of 40"
     assert why in text and "no verdict" in text and "undoes" not in text
-    line = cause_line(results, full=True)
+    line = cause_line(typed(results), full=True)
     assert "undoes" not in line.split("the robust model")[-1]
-    said = context(results)
+    said = context(typed(results))
     assert ("robust at ε = " + results["config"]["eps_labels"][1] in said["unpatched"]) == (n == 0)
     assert all("robust" not in s for s in said["spared"]) or n > 0
 
@@ -179,7 +179,7 @@ def test_the_noise_share_gives_its_range_and_never_calls_noise_alone_specific(tm
     for m in ("standard", "robust"):
         for row, ratio in zip(results["ranking"][m][1]["top"], (0.2, 0.4, 0.6)):
             row["noise_ratio"] = ratio
-    assert "a mean σ_noise / σ of 40% (20%–60%) for the standard model" in _specific(results, 1)
-    assert _specific(results, 1).endswith("the rest is specific to the attack.")
+    assert "a mean σ_noise / σ of 40% (20%–60%) for the standard model" in _specific(typed(results), 1)
+    assert _specific(typed(results), 1).endswith("the rest is specific to the attack.")
     results["ranking"]["robust"][1]["top"][0]["noise_ratio"] = 1.1
-    assert _specific(results, 1).endswith("for 1 of them noise alone moves them as much.")
+    assert _specific(typed(results), 1).endswith("for 1 of them noise alone moves them as much.")

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fixtures.make_results import typed
 
 from rnnviz.report.text import claims
 from rnnviz.report.text.answer import brief
@@ -22,7 +23,14 @@ def results() -> dict:
     n = r["n_images"]
     strong = {"standard": [n, 0, 0, 0], "robust": [n - 3, 150, 120, 4]}
     r["strong_attack"] = {
-        "settings": {"components": ["apgd-ce", "apgd-t"], "iterations": 25, "targets": 3, "version": "fast"},
+        "settings": {
+            "components": ["apgd-ce", "apgd-t"],
+            "iterations": 25,
+            "targets": 3,
+            "version": "fast",
+            "norm": "linf",
+            "seed": 0,
+        },
         "analysis": ["pgd", "fgsm"],
         "models": {
             m: {
@@ -30,6 +38,7 @@ def results() -> dict:
                 "correct": c,
                 "accuracy": [x / n for x in c],
                 "interval": [[max(0.0, x / n - 0.03), min(1.0, x / n + 0.03)] for x in c],
+                "flipped_by": {k: [0] * len(c) for k in ("analysis", "apgd-ce", "apgd-t", "smaller_eps")},
             }
             for m, c in strong.items()
         },
@@ -38,16 +47,16 @@ def results() -> dict:
 
 
 def test_the_strongest_attack_leads_with_every_eps(results):
-    sentence = claims.strongest_sentence(results)
+    sentence = claims.strongest_sentence(typed(results))
     assert sentence.startswith("Under the strongest attack measured (the worst case per image over APGD-CE, APGD-T")
     assert "the robust model keeps 75% (72–78%) at ε = 0.05, 60% (57–63%) at ε = 0.1 and 2% (0–5%) at ε = 0.2" in (
         sentence
     )
-    assert brief(results)[1] == sentence
+    assert brief(typed(results))[1] == sentence
 
 
 def test_a_weaker_attack_is_an_upper_bound_only_beyond_its_interval(results):
-    sentence = claims.overstated_sentence(results)
+    sentence = claims.overstated_sentence(typed(results))
     fgsm = results["attacks"]["accuracy"]["fgsm"]["robust"][3]
     assert fgsm["low"] > 0.02  # the recorded FGSM at 0.2 lies far above the hand-set 2%
     assert "FGSM for the standard model at ε = 0.05 (16% vs 0%)" in sentence
@@ -57,43 +66,46 @@ def test_a_weaker_attack_is_an_upper_bound_only_beyond_its_interval(results):
     for m, entry in level["strong_attack"]["models"].items():
         entry["accuracy"] = [level["attacks"]["accuracy"]["fgsm"][m][i]["low"] for i in range(4)]
     level["attacks"]["names"] = ["fgsm"]
-    assert claims.overstated_sentence(level).startswith("No attack of the analysis overstates")
+    assert claims.overstated_sentence(typed(level)).startswith("No attack of the analysis overstates")
 
 
 def test_a_rise_with_eps_is_flagged(results):
     r = copy.deepcopy(results)
-    r["attacks"].pop("fgsm_curve", None)
+    r["attacks"]["fgsm_curve"] = None  # no fine FGSM grid (--fgsm-grid 0)
     for a in r["attacks"]["names"]:
         for m in ("standard", "robust"):
             for i, entry in enumerate(r["attacks"]["accuracy"][a][m]):
                 entry.update(accuracy=[0.9, 0.5, 0.4, 0.3][i], high=[0.9, 0.5, 0.4, 0.3][i] + 0.03)
-    assert claims.masking_sentence(r) is None
+    assert claims.masking_sentence(typed(r)) is None
     r["attacks"]["accuracy"]["pgd"]["robust"][3]["accuracy"] = 0.42  # inside 0.4's interval: no evidence
-    assert claims.masking_sentence(r) is None
+    assert claims.masking_sentence(typed(r)) is None
     r["attacks"]["accuracy"]["pgd"]["robust"][3]["accuracy"] = 0.45
-    assert claims.masking_sentence(r) == (
+    assert claims.masking_sentence(typed(r)) == (
         "Accuracy rises with ε, so the attack overshoots or gradients are masked: PGD for the robust model "
         "(ε 0.1 → 0.2: 40% → 45%)."
     )
     r["attacks"]["accuracy"]["pgd"]["robust"][2]["accuracy"] = 0.42  # neighbouring rises read as one run
     r["attacks"]["accuracy"]["pgd"]["robust"][1].update(accuracy=0.4, high=0.43)
-    assert claims.masking_sentence(r).endswith(": PGD for the robust model (ε 0.05 → 0.2: 40% → 45%).")
+    assert claims.masking_sentence(typed(r)).endswith(": PGD for the robust model (ε 0.05 → 0.2: 40% → 45%).")
 
 
 def test_replication_untested_then_judged_against_chance(results):
-    assert claims.replication_sentence(results, 2) == claims.UNTESTED + "."
+    assert claims.replication_sentence(typed(results).replication, 2) == claims.UNTESTED + "."
     r = copy.deepcopy(results)
-    first = {"comparison": r["comparison"], "overlap": None}
-    ratio = {"ratio": 2.0, "ratio_ci": [1.8, 2.2]}
+    models = {m: {"name": m} for m in ("standard", "robust")}
+    first = {"models": models, "comparison": r["comparison"], "overlap": None}
+    ratio = {"measure": "relative sigma", "ratio": 2.0, "ratio_ci": [1.8, 2.2]}
+    carried = {"k": 3, "chance_jaccard": 0.02, "raw_jaccard": 0.0, "n_real": 3}
     second = {
+        "models": models,
         "comparison": [None, ratio, ratio, ratio],
         "overlap": {
-            "standard": [None] + [{"k": 3, "matched_jaccard": 0.5, "chance_jaccard": 0.02, "p_chance": 0.001}] * 3,
-            "robust": [None] + [{"k": 3, "matched_jaccard": 0.0, "chance_jaccard": 0.02, "p_chance": 1.0}] * 3,
+            "standard": [None] + [{**carried, "matched_jaccard": 0.5, "p_chance": 0.001}] * 3,
+            "robust": [None] + [{**carried, "matched_jaccard": 0.0, "p_chance": 1.0}] * 3,
         },
     }
     r["replication"] = {"pairs": [first, second]}
-    sentence = claims.replication_sentence(r, 2)
+    sentence = claims.replication_sentence(typed(r).replication, 2)
     assert "the standard model's top 3" in sentence and "by Jaccard 0.50 against 0.02" in sentence
     assert "p = 0.001): it replicates" in sentence
     assert "p = 1): it does not replicate beyond chance" in sentence

@@ -20,6 +20,7 @@ from rnnviz.report.figures.grids import Line, text_image
 from rnnviz.report.figures.look import COLOURS, RIGHT, WRONG
 from rnnviz.report.figures.plots import accuracy_plot, sensitivity_plot
 from rnnviz.report.sections.catalogue import verdict_line
+from rnnviz.results.model.pictures import Shot
 
 # Machado, Oliveira & Fernandes 2009, deuteranomaly at severity 1.0, applied to linear RGB.
 DEUTERANOPIA = np.array(
@@ -80,7 +81,7 @@ def test_the_models_lines_differ_in_marker_and_fill_and_the_attacks_in_dash(fold
 
 def test_the_models_lines_differ_without_several_attacks(folder):
     results = load_results(folder)
-    results["attacks"]["names"] = results["attacks"]["names"][:1]  # a run of one attack
+    results.attacks.names = results.attacks.names[:1]  # a run of one attack
     fig = accuracy_plot(results, folder, "accuracy_single")
     lines = {model_of(a): a for a in fig.axes[0].get_lines() if model_of(a)}
     assert lines["standard"].get_marker() != lines["robust"].get_marker()
@@ -105,8 +106,8 @@ def test_model_colours_stay_apart_in_lightness(see):
 
 @pytest.mark.parametrize("see", [grey, lambda rgb: grey(deuteranopia(rgb))], ids=["greyscale", "deuteranopia"])
 def test_right_and_wrong_differ_in_lightness_and_badge(see):
-    right = verdict_line({"pred": "sneaker", "confidence": 0.9, "correct": True})
-    wrong = verdict_line({"pred": "sandal", "confidence": 0.8, "correct": False})
+    right = verdict_line(Shot.model_construct(pred="sneaker", confidence=0.9, correct=True))
+    wrong = verdict_line(Shot.model_construct(pred="sandal", confidence=0.8, correct=False))
     assert (right.colour, wrong.colour) == (RIGHT, WRONG)
     assert abs(see(swatch(RIGHT)).mean() - see(swatch(WRONG)).mean()) >= MIN_DELTA
     assert right.badge != wrong.badge and right.text.startswith("✓") and wrong.text.startswith("✗")

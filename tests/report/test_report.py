@@ -15,7 +15,7 @@ import pytest
 import tomllib
 import weasyprint
 from fixtures.engine_run import copy_run, made_once
-from fixtures.make_results import SMALL, make_results, relabel
+from fixtures.make_results import SMALL, make_results, relabel, typed
 from fixtures.outline import SECTIONS
 from PIL import Image
 from pypdf import PdfReader
@@ -29,6 +29,7 @@ from rnnviz.report.pdf import ReportFetcher, write_pdf
 from rnnviz.report.sections.catalogue import class_slugs
 from rnnviz.report.text import patch_numbers as pn
 from rnnviz.report.text.summary import caveats, summary_sentences
+from rnnviz.results.model.run import AnalysedClass
 
 REPO = Path(__file__).resolve().parents[2]
 FIGURE_IMAGE = re.compile(r'<figure id="fig-\d+"[^>]*>\s*<img src="data:image')  # cards add images of their own
@@ -161,8 +162,11 @@ def test_malicious_class_name_is_escaped_and_sanitized(tmp_path):
 
 
 def test_class_slugs_stay_unique():
-    results = {"classes": [{"name": "t-shirt/top", "index": 0}, {"name": "T-shirt top", "index": 6}]}
-    assert class_slugs(results) == {"t-shirt/top": "t-shirt-top", "T-shirt top": "t-shirt-top-6"}
+    classes = [
+        AnalysedClass(name="t-shirt/top", index=0, n_images=1),
+        AnalysedClass(name="T-shirt top", index=6, n_images=1),
+    ]
+    assert class_slugs(classes) == {"t-shirt/top": "t-shirt-top", "T-shirt top": "t-shirt-top-6"}
 
 
 def test_skipped_rendering_is_clearly_noted(tmp_path):
@@ -202,7 +206,7 @@ def test_the_renderer_never_imports_torch(tmp_path):
 
 def test_summary_quotes_the_numbers(tmp_path):
     results = json.loads((make_results(tmp_path) / "results.json").read_text())
-    sentences = summary_sentences(results)
+    sentences = summary_sentences(typed(results))
     assert 3 <= len(sentences) <= 8
     assert (
         "At ε = 0.05 (12.75/255) the robust model still classifies 93% of sneaker and 95% of "
@@ -214,7 +218,7 @@ def test_summary_quotes_the_numbers(tmp_path):
 def test_summary_ratio_has_its_interval_its_range_over_eps_and_its_measure(tmp_path):
     results = json.loads((make_results(tmp_path) / "results.json").read_text())
     results["comparison"][2].update(ratio=8.06, ratio_ci=[7.7, 8.4])  # the range's top moves off the lead ε
-    sentences = summary_sentences(results)
+    sentences = summary_sentences(typed(results))
     assert (
         "Measured in units of each channel's own activation size (relative σ), the standard model's "
         "channels change 7.7× (95% interval 7.4–8.1) as much as the robust model's at ε = 0.05 "
@@ -293,8 +297,8 @@ def test_patch_none_renders_without_the_section_and_says_patching_was_off(tmp_pa
 
 def test_summary_compares_the_top_k_with_random_channels(tmp_path):
     results = json.loads((make_results(tmp_path) / "results.json").read_text())
-    sentence = next(s for s in summary_sentences(results) if "putting back the clean values" in s)
-    flips = pn.flipped(results["patching"]["standard"][1])
+    sentence = next(s for s in summary_sentences(typed(results)) if "putting back the clean values" in s)
+    flips = pn.flipped(typed(results).patching.standard[1])
     assert sentence == (  # the recording's 20 random draws per k give a spread: a verdict per k
         "At ε = 0.05, putting back the clean values of the standard model's top 5 channels by σ undoes 0% "
         "(95% interval 0–7.1%) of the attack's damage, against 0.2% for 5 random channels; the top 30 undo "
@@ -306,13 +310,13 @@ def test_summary_compares_the_top_k_with_random_channels(tmp_path):
     entry.pop("controls")  # the draws' summary; without it the report reads the draws' rows
     rows = entry["sets"]
     entry["sets"] = [r for r in rows if r["kind"] != "random" or r["draw"] < 2]  # 2 draws are no spread: no verdict
-    sentence = next(s for s in summary_sentences(results) if "putting back the clean values" in s)
+    sentence = next(s for s in summary_sentences(typed(results)) if "putting back the clean values" in s)
     assert sentence.endswith("(on the 50 images the attack flipped, of 51 patched).")
     entry["sets"] = rows
     for row in rows:
         if row["kind"] == "random":
             row["undone"] = 0.99
-    sentence = next(s for s in summary_sentences(results) if "putting back the clean values" in s)
+    sentence = next(s for s in summary_sentences(typed(results)) if "putting back the clean values" in s)
     assert sentence.endswith("so the σ ranking does not identify the channels that cause the errors.")
 
 
@@ -331,23 +335,23 @@ def test_unsettled_channels_are_marked_and_eps_zero_is_not_ranked(damaged):
 
 def test_non_monotone_accuracy_is_derived_once_from_every_neighbouring_pair(tmp_path):
     results = json.loads((make_results(tmp_path) / "results.json").read_text())
-    assert caveats(results) == []  # the recorded run's accuracy never rises
+    assert caveats(typed(results)) == []  # the recorded run's accuracy never rises
     results["accuracy"]["standard"][1:] = [0.01, 0.006, 0.019]
     rises = (
         "PGD accuracy of the standard model rises from ε = 0.1 to 0.2 (0.6% → 1.9%): PGD is "
         "not monotone in ε, so read it as an upper bound on robust accuracy."
     )
-    assert caveats(results) == [rises]
+    assert caveats(typed(results)) == [rises]
     # every neighbouring pair in eps order (not list order), and no text search over warnings
     results["warnings"] = ["FGSM is not monotone in eps"]
     results["config"].update(eps=[0.2, 0.1, 0.05, 0.0], eps_labels=["0.2", "0.1", "0.05", "0"])
     results["accuracy"]["standard"] = [0.0, 0.1, 0.2, 0.9]
     results["accuracy"]["robust"] = [0.5, 0.35, 0.4, 0.3]
-    assert caveats(results) == [
+    assert caveats(typed(results)) == [
         "PGD accuracy of the robust model rises from ε = 0 to 0.05 (30% → 40%) and from ε = 0.1 to "
         "0.2 (35% → 50%): PGD is not monotone in ε, so read it as an upper bound on robust accuracy."
     ]
-    assert sum("not monotone" in s for s in summary_sentences(results)) == 1
+    assert sum("not monotone" in s for s in summary_sentences(typed(results))) == 1
 
 
 def test_the_report_states_non_monotone_accuracy_once(damaged):
@@ -615,12 +619,12 @@ def test_patching_figures_draw_the_leading_ranking_and_skip_too_few_flips(tmp_pa
     from rnnviz.report.text import patch_numbers as pn
 
     results = load_results(make_results(tmp_path, renders=False))
-    assert results["ranking"]["standard"][1]["measure"] == "zscore"
+    assert results.ranking.standard[1].measure == "zscore"
     fig = patch_plots.undone_plot(results, tmp_path, "u")
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert patch_plots.LEAD_STYLE[1] in legend
     standard_first = fig.axes[0]
-    lead_k30 = pn.row(pn.entry(results, "standard", 1), "zscore", 30)["undone"]  # 86%
+    lead_k30 = pn.row(pn.entry(results, "standard", 1), "zscore", 30).undone  # 86%
     assert any(lead_k30 in line.get_ydata() for line in standard_first.get_lines())
     robust = pn.entry(results, "robust", 1)
     assert pn.damaged(robust) and not pn.causal(robust) and pn.flipped(robust) == 3

@@ -11,7 +11,7 @@ from html import unescape
 from pathlib import Path
 
 import pytest
-from fixtures.make_results import SMALL, make_results
+from fixtures.make_results import SMALL, make_results, typed
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.intervals import accuracy_interval
@@ -90,12 +90,12 @@ def test_two_attacks_differ_only_below_the_resampling_interval():
 
 def test_first_page_has_the_full_test_set_accuracy_and_the_training_eps(rendered):
     results = json.loads((rendered[0] / "results.json").read_text())
-    page = front(results)
+    page = front(typed(results))
     assert page["full"].startswith("standard 92.8%, robust 86.6% — model card")
     assert page["full"].endswith("these classes, clean: 98% vs 98%")
     assert page["beyond"] == ["ε = 0.2 is twice the robust model's training ε 0.1"]
     results["config"].update(eps=[0.0, 0.05, 0.15], eps_labels=["0", "0.05", "0.15"])
-    assert front(results)["beyond"] == ["ε = 0.15 is 1.5× the robust model's training ε 0.1"]
+    assert front(typed(results))["beyond"] == ["ε = 0.15 is 1.5× the robust model's training ε 0.1"]
     html = rendered[1]  # the brief's section 1 carries the full test set; the method appendix the training eps
     accuracy = html[html.index('<section id="accuracy"') : html.index('<section id="sensitivity"')]
     assert "Full test set" in accuracy and "robust model trained at ε = 0.1 (L∞)" in html

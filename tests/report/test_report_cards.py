@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.engine_run import made_once
-from fixtures.make_results import SMALL, make_results
+from fixtures.make_results import SMALL, make_results, typed
 from pypdf import PdfReader
 
 from rnnviz.cli import main
@@ -22,6 +22,8 @@ from rnnviz.report import render_report
 from rnnviz.report.figures.channel_grids import channel_cell
 from rnnviz.report.sections.cards import card_id, relative_text, shown_eps
 from rnnviz.report.validate.cards import card_key, eps_keys
+from rnnviz.results.model.channels import ChannelRow
+from rnnviz.results.model.pictures import Render
 
 CARD = re.compile(r'<article class="card" id="([^"]+)">(.*?)</article>', re.S)
 
@@ -136,16 +138,16 @@ def test_weak_renders_are_marked_in_words_and_others_are_not(folder):
                 assert "weak: below the best real image (" in body
             else:
                 assert "weakmark" not in body and "weak:" not in body, key
-    assert relative_text({"relative_activation": 1.3}) == "1.30× the best real image"
-    assert relative_text({"relative_activation": 0.999}) == "weak: below the best real image (1.00×)"
+    assert relative_text(Render.model_construct(relative_activation=1.3)) == "1.30× the best real image"
+    assert relative_text(Render.model_construct(relative_activation=0.999)) == "weak: below the best real image (1.00×)"
 
 
 def test_a_weak_gallery_tile_says_so_in_its_caption(tmp_path):
     root = make_results(tmp_path, accent=True)
-    render = dict(results_of(root)["renders"][0])
-    channel = {"layer": render["layer"], "channel": render["channel"], "sensitivity": 0.5}
+    render = typed(results_of(root)).renders[0]
+    channel = ChannelRow(layer=render.layer, channel=render.channel, sensitivity=0.5)
     texts = lambda rel: [
-        line.text for line in channel_cell(root, {**render, "relative_activation": rel}, channel).lines
+        line.text for line in channel_cell(root, render.model_copy(update={"relative_activation": rel}), channel).lines
     ]  # noqa: E731
     assert "weak: 0.41× best real image" in texts(0.41)
     assert not any("weak" in t for t in texts(1.0) + texts(None))
@@ -275,9 +277,13 @@ def test_the_pdf_has_compact_card_pages_with_the_ranked_eps_only(tmp_path):
     per_model = {m: [t for t in cards if f"{m} · layer" in t] for m in MODELS}
     assert all(1 <= len(v) <= 2 for v in per_model.values()), [len(v) for v in per_model.values()]
     text = "\n".join(cards)
-    results = results_of(root)
-    keys = eps_keys(results)  # one change per card: at the eps where its channel is ranked (issue 25)
-    shown = [shown_eps(results, m, *card_key(key), keys, 2) for m in MODELS for key in results["exemplars"][m]]
+    results = typed(results_of(root))
+    keys = eps_keys(results.config.eps)  # one change per card: at the eps where its channel is ranked (issue 25)
+    shown = [
+        shown_eps(results.config.eps, results.ranking.of(m), *card_key(key), keys, 2)
+        for m in MODELS
+        for key in results.exemplars.of(m)
+    ]
     assert text.count("Changed most by the attack, ε = ") == len(shown)
     for i, label in ((1, "0.1"),):
         assert text.count(f"Changed most by the attack, ε = {label}") == shown.count(i)

@@ -60,8 +60,8 @@ def test_deck_is_16_9_with_title_tables_and_provenance(deck):
     assert len(tables) == 1  # the leading eps only (top 3 fits one slide)
     assert "Where these numbers come from" in text[-1]
     results = load_results(root)
-    shas = [f"sha256 {results['models'][m]['sha256'][:12]}" for m in ("standard", "robust")]
-    made = (f"rnnviz {results['environment']['rnnviz']}", "seed 0", "PGD, FGSM", results["created"][:10])
+    shas = [f"sha256 {results.models.of(m).sha256[:12]}" for m in ("standard", "robust")]
+    made = (f"rnnviz {results.environment.rnnviz}", "seed 0", "PGD, FGSM", results.created.isoformat()[:10])
     for expected in (*shas, *made):
         assert expected in text[-1], expected
     assert any(t.startswith("At ε = 0.05 the robust model keeps 93% (95% CI") for t in text)
@@ -138,19 +138,17 @@ def test_titles_quote_numbers_with_their_intervals(tmp_path):
     from rnnviz.report.text.format import focus_index, pct
 
     results = load_results(make_results(tmp_path))
-    i, n = focus_index(results), results["n_images"]
-    strong = results["strong_attack"]["models"]["robust"]  # the strongest attack measured leads
-    low, high = strong["interval"][i]
+    i, n = focus_index(results), results.n_images
+    strong = results.strong_attack.models["robust"]  # the strongest attack measured leads
+    low, high = strong.interval[i]
     assert (
-        f"{pct(strong['accuracy'][i])} (95% CI {pct(low)}–{pct(high)}) under the strongest attack measured"
+        f"{pct(strong.accuracy[i])} (95% CI {pct(low)}–{pct(high)}) under the strongest attack measured"
         in slide_titles.accuracy(results)
     )
-    results["strong_attack"] = None  # --strong-attack off: the analysis attack, with its Wilson interval
-    low, high = wilson(round(results["accuracy"]["robust"][i] * n), n)
+    results.strong_attack = None  # --strong-attack off: the analysis attack, with its Wilson interval
+    low, high = wilson(round(results.accuracy.robust[i] * n), n)
     assert f"(95% CI {pct(low)}–{pct(high)}) right under PGD" in slide_titles.accuracy(results)
-    c = results["comparison"][i]
-    assert f"{c['ratio']:.1f}× (95% CI {c['ratio_ci'][0]:.1f}–{c['ratio_ci'][1]:.1f})" in slide_titles.sensitivity(
-        results, i
-    )
-    ci = results["ranking"]["robust"][i]["jaccard_ci"]
+    c = results.comparison[i]
+    assert f"{c.ratio:.1f}× (95% CI {c.ratio_ci[0]:.1f}–{c.ratio_ci[1]:.1f})" in slide_titles.sensitivity(results, i)
+    ci = results.ranking.robust[i].jaccard_ci
     assert f"({ci[0]:.2f}–{ci[1]:.2f}) (robust)" in slide_titles.stability(results)

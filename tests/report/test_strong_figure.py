@@ -46,11 +46,11 @@ def _with_strong(root, **change) -> dict:
 def test_figure_one_draws_the_strongest_accuracy_and_names_it(tmp_path):
     root = make_results(tmp_path, renders=False, exemplars=False, **SMALL)
     plain = load_results(root)
-    plain["strong_attack"] = None  # the recorded runs carry one: draw the figure once without it
+    plain.strong_attack = None  # the recorded runs carry one: draw the figure once without it
     before = accuracy_plot(plain, root, "before")
     results = _with_strong(root)
     after = accuracy_plot(load_results(root), root, "after")
-    assert strongest_label(results) == "strongest measured (APGD-CE/T + PGD)"
+    assert strongest_label(load_results(root).strong_attack) == "strongest measured (APGD-CE/T + PGD)"
     labels = [t.get_text() for t in after.legends[0].get_texts()]
     assert "strongest measured (APGD-CE/T + PGD)" in labels
     linf_before, linf_after = before.axes[0], after.axes[0]
@@ -71,11 +71,12 @@ def test_strong_attack_goes_through_the_schema(tmp_path):
 
 def test_the_caption_reads_the_bold_line_as_the_strongest_and_each_attack_as_an_upper_bound(tmp_path):
     root = make_results(tmp_path, renders=False, exemplars=False, **SMALL)
-    results = _with_strong(root)
+    _with_strong(root)
+    results = load_results(root)
     caption = _accuracy(results, root).caption
     assert "correctly under attack (each model" in caption and "after an ε-sized" not in caption
     assert "Each other line, one attack alone, is an upper bound on robust accuracy." in caption
-    results["strong_attack"] = None  # an older folder: the analysis attack's line, called an upper bound
+    results.strong_attack = None  # an older folder: the analysis attack's line, called an upper bound
     caption = _accuracy(results, root).caption
     assert "after an ε-sized PGD attack" in caption and "PGD accuracy is an upper bound" in caption
     assert "Each other line" not in caption

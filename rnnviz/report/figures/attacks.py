@@ -18,23 +18,24 @@ from rnnviz.common.names import MODELS
 from rnnviz.report.figures.look import COLOURS, INK, MUTED, PAGE, Look
 from rnnviz.report.figures.plots import plain, save_plot
 from rnnviz.report.text.format import attack_label
+from rnnviz.results.model import Results
+from rnnviz.results.model.attacks import Attacks, Overlap, OverlapCondition
 
 # Okabe-Ito without the two model colours: the predicted classes of the collapse figure.
 CLASS_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#CC79A7", "#000000")
 REST = "#BBBBBB"
 
 
-def condition_label(results: dict, cond: dict) -> str:
-    labels = results["config"]["eps_labels"]
-    return f"{attack_label(cond['attack'])} {labels[cond['eps_index']]}"
+def condition_label(labels: list[str], cond: OverlapCondition) -> str:
+    return f"{attack_label(cond.attack)} {labels[cond.eps_index]}"
 
 
-def overlap_plot(results: dict, root: Path, stem: str, look: Look = PAGE, eps_index: int | None = None) -> Figure:
+def overlap_plot(results: Results, root: Path, stem: str, look: Look = PAGE, eps_index: int | None = None) -> Figure:
     """Per model a square heatmap: top-k Jaccard below the diagonal, Spearman ρ above, and each
     condition's bootstrap expected Jaccard (the "same within noise" reference) on the diagonal.
     With ``eps_index`` only the attacks at that ε: few enough cells for their numbers on a slide."""
-    overlaps = {m: _at_eps(results["attacks"]["overlap"][m], eps_index) for m in MODELS}
-    size = max(len(overlaps[m]["conditions"]) for m in MODELS)
+    overlaps = {m: _at_eps(results.attacks.overlap.of(m), eps_index) for m in MODELS}
+    size = max(len(overlaps[m].conditions) for m in MODELS)
     cell = 0.36 if size <= 12 else 0.24
     with matplotlib.rc_context(look.rc(**{"axes.grid": False})):
         fig = Figure(figsize=look.figsize(2 * size * cell + 2.8, size * cell + 1.9), layout="constrained")
@@ -45,18 +46,18 @@ def overlap_plot(results: dict, root: Path, stem: str, look: Look = PAGE, eps_in
         jac_cmap, rho_cmap = matplotlib.colormaps["Blues"], matplotlib.colormaps["PuOr"]
         for ax, m in zip(axes, MODELS):
             o = overlaps[m]
-            k = len(o["conditions"])
+            k = len(o.conditions)
             jac, rho = (
-                np.array(o["jaccard"], dtype=float).reshape(k, k),
-                np.array(o["spearman"], dtype=float).reshape(k, k),
+                np.array(o.jaccard, dtype=float).reshape(k, k),
+                np.array(o.spearman, dtype=float).reshape(k, k),
             )
             lower = np.tril(np.ones((k, k), dtype=bool), -1)
             ax.imshow(np.ma.masked_where(~lower, jac), cmap=jac_cmap, norm=jac_norm, aspect="equal")
             ax.imshow(np.ma.masked_where(~lower.T, rho), cmap=rho_cmap, norm=rho_norm, aspect="equal")
             if annotate:
-                _annotate(ax, jac, rho, o["expected_jaccard"], jac_norm, rho_norm, look.tiny)
-            _blocks(ax, o["conditions"])
-            labels = [plain(condition_label(results, c)) for c in o["conditions"]]
+                _annotate(ax, jac, rho, o.expected_jaccard, jac_norm, rho_norm, look.tiny)
+            _blocks(ax, o.conditions)
+            labels = [plain(condition_label(results.config.eps_labels, c)) for c in o.conditions]
             ax.set_xticks(range(k), labels, rotation=90)
             ax.set_yticks(range(k), labels)
             ax.tick_params(length=0)
@@ -73,15 +74,17 @@ def overlap_plot(results: dict, root: Path, stem: str, look: Look = PAGE, eps_in
     return fig
 
 
-def _at_eps(overlap: dict, eps_index: int | None) -> dict:
+def _at_eps(overlap: Overlap, eps_index: int | None) -> Overlap:
     """The overlap's conditions at one ε index (all of them for None), matrices cut to match."""
-    keep = [n for n, c in enumerate(overlap["conditions"]) if eps_index is None or c["eps_index"] == eps_index]
-    return {
-        "conditions": [overlap["conditions"][n] for n in keep],
-        "jaccard": [[overlap["jaccard"][a][b] for b in keep] for a in keep],
-        "spearman": [[overlap["spearman"][a][b] for b in keep] for a in keep],
-        "expected_jaccard": [overlap["expected_jaccard"][n] for n in keep],
-    }
+    keep = [n for n, c in enumerate(overlap.conditions) if eps_index is None or c.eps_index == eps_index]
+    return overlap.model_copy(
+        update={
+            "conditions": [overlap.conditions[n] for n in keep],
+            "jaccard": [[overlap.jaccard[a][b] for b in keep] for a in keep],
+            "spearman": [[overlap.spearman[a][b] for b in keep] for a in keep],
+            "expected_jaccard": [overlap.expected_jaccard[n] for n in keep],
+        }
+    )
 
 
 def _annotate(ax, jac, rho, expected: list, jac_norm, rho_norm, size: float) -> None:
@@ -106,18 +109,18 @@ def _annotate(ax, jac, rho, expected: list, jac_norm, rho_norm, size: float) -> 
             )
 
 
-def _blocks(ax, conditions: list[dict]) -> None:
+def _blocks(ax, conditions: list[OverlapCondition]) -> None:
     """Thin lines between attacks, so each attack's ε form one block."""
     for j in range(1, len(conditions)):
-        if conditions[j]["attack"] != conditions[j - 1]["attack"]:
+        if conditions[j].attack != conditions[j - 1].attack:
             ax.axhline(j - 0.5, color="white", lw=2)
             ax.axvline(j - 0.5, color="white", lw=2)
 
 
-def collapse_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
+def collapse_plot(results: Results, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """Per model and attack, the share of all predictions each class takes at each ε (stacked)."""
-    att, config = results["attacks"], results["config"]
-    names = att["names"]
+    att, config = results.attacks, results.config
+    names = att.names
     classes = _shown_classes(att)
     colours = dict(zip(classes, CLASS_COLOURS))
     with matplotlib.rc_context(look.rc()):
@@ -127,18 +130,18 @@ def collapse_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Fi
         for r, m in enumerate(MODELS):
             for col, a in enumerate(names):
                 ax = axes[r][col]
-                entries = att["collapse"][a][m]
+                entries = att.collapse[a].of(m)
                 for i, entry in enumerate(entries):
                     bottom = 0.0
-                    for p in (entry or {}).get("predicted", []):
-                        share = float(p["share"])
-                        colour = colours.get(p["class"], REST)
+                    for p in entry.predicted if entry else []:
+                        share = float(p.share)
+                        colour = colours.get(p.class_, REST)
                         ax.bar(i, share, bottom=bottom, width=0.7, color=colour, edgecolor="white", lw=0.5)
                         bottom += share
-                    if entry and entry["dominant"]:
+                    if entry and entry.dominant:
                         ax.text(i, min(bottom, 1.0) + 0.03, "collapse", ha="center", fontsize=look.tiny, color=INK)
                 ax.set_title(plain(f"{m} · {attack_label(a)}"), color=COLOURS[m], fontsize=look.font)
-                ax.set_xticks(range(len(entries)), [plain(e) for e in config["eps_labels"]])
+                ax.set_xticks(range(len(entries)), [plain(e) for e in config.eps_labels])
                 ax.set_ylim(0, 1.15)
                 ax.grid(axis="x", visible=False)
             axes[r][0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
@@ -152,12 +155,12 @@ def collapse_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Fi
     return fig
 
 
-def _shown_classes(att: dict) -> list[str]:
+def _shown_classes(att: Attacks) -> list[str]:
     """The classes with their own colour: those taking the largest shares anywhere, at most six."""
     best: dict[str, float] = {}
-    for a in att["names"]:
+    for a in att.names:
         for m in MODELS:
-            for entry in att["collapse"][a][m]:
-                for p in (entry or {}).get("predicted", []):
-                    best[p["class"]] = max(best.get(p["class"], 0.0), float(p["share"]))
+            for entry in att.collapse[a].of(m):
+                for p in entry.predicted if entry else []:
+                    best[p.class_] = max(best.get(p.class_, 0.0), float(p.share))
     return sorted(best, key=lambda c: -best[c])[: len(CLASS_COLOURS)]

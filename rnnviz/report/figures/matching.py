@@ -12,15 +12,15 @@ from matplotlib.figure import Figure
 
 from rnnviz.report.figures.look import COLOURS, INK, MARKER_FILL, MARKERS, PAGE, Look
 from rnnviz.report.figures.plots import plain, save_plot
+from rnnviz.results.model.matching import CkaBaselines, Matching
 
 NUMBERED = 16  # layers up to which each cell shows its number and the map grows with the layer count
 
 
-def cka_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
+def cka_plot(match: Matching, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """Rows: the standard model's layers; columns: the robust model's; a missing CKA is blank."""
-    match = results["matching"]
-    layers = [plain(la) for la in match["layers"]]
-    values = np.array([[np.nan if v is None else v for v in row] for row in match["cka"]], dtype=float)
+    layers = [plain(la) for la in match.layers]
+    values = np.array([[np.nan if v is None else v for v in row] for row in match.cka], dtype=float)
     side = 1.2 + 0.62 * min(len(layers), NUMBERED)  # a long layer list must not grow the canvas (7.2 GB at 120)
     with matplotlib.rc_context(look.rc()):
         fig = Figure(figsize=look.figsize(side + 1.4, side), layout="constrained")
@@ -52,18 +52,19 @@ BASELINE_LINES = {
 }
 
 
-def baselines_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
+def baselines_plot(baselines: CkaBaselines, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """Per layer, the pair's CKA beside its baselines (random copy, second seed): left as measured,
     right with the class means removed. A baseline that was not measured is not drawn."""
-    rows = results["matching"]["baselines"]["layers"]
-    layers = [plain(r["layer"]) for r in rows]
+    rows = baselines.layers
+    layers = [plain(r.layer) for r in rows]
     x = np.arange(len(layers))
     with matplotlib.rc_context(look.rc()):
         fig = Figure(figsize=look.figsize(max(7.0, 2.0 + 1.1 * len(layers)), 3.8), layout="constrained")
         axes = fig.subplots(1, 2, sharey=True)
         for ax, part, title in zip(axes, ("cka", "class_removed"), ("as measured", "class means removed")):
+            columns = [(r.cka if part == "cka" else r.class_removed).model_dump() for r in rows]
             for key, (label, colour, dash, marker) in BASELINE_LINES.items():
-                values = np.array([np.nan if r[part][key] is None else r[part][key] for r in rows], dtype=float)
+                values = np.array([np.nan if c[key] is None else c[key] for c in columns], dtype=float)
                 if not np.isfinite(values).any():
                     continue
                 face = MARKER_FILL.get(key.rsplit("_", 1)[-1], None) or colour

@@ -18,6 +18,8 @@ from rnnviz.common.names import MODELS
 from rnnviz.report.figures.look import COLOURS, HATCHES, INK, MUTED, PAGE, Look
 from rnnviz.report.figures.plots import plain, save_plot
 from rnnviz.report.text import patch_numbers as pn
+from rnnviz.results.model import Results
+from rnnviz.results.model.patching import PatchEntry
 
 NO_DAMAGE = "no damage to undo"
 # The ranking by dash (the model has its own row, colour and marker); random channels: grey triangles.
@@ -30,17 +32,17 @@ def _limits(values: list[float]) -> tuple[float, float]:
     return min([0.0] + values) - 0.05, max([1.0] + values) + 0.05
 
 
-def undone_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
+def undone_plot(results: Results, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """One panel per (model, patched eps): damage undone against k on a log axis."""
-    idx, labels = pn.patched(results), results["config"]["eps_labels"]
+    idx, labels = pn.patched(results), results.config.eps_labels
     values = [
         v
         for m in MODELS
         for i in idx
-        if pn.causal(pn.entry(results, m, i))  # a blank panel does not set the shared y range
-        for r in pn.entry(results, m, i)["sets"]
-        if r["kind"] in (*pn.CURVES, "random", _lead(results, m, i))
-        for v in [r.get("undone"), *(r.get("undone_ci") or [])]
+        if (e := pn.entry(results, m, i)) is not None and pn.causal(e)  # a blank panel does not set the y range
+        for r in e.sets
+        if r.kind in (*pn.CURVES, "random", _lead(results, m, i))
+        for v in [r.undone, *(r.undone_ci or [])]
         if v is not None
     ]
     low, high = _limits(values)
@@ -55,10 +57,7 @@ def undone_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figu
                 _undone_panel(ax, pn.entry(results, m, i), m, look, _lead(results, m, i))
                 ax.set_title(plain(f"{m} · ε = {labels[i]}"), color=COLOURS[m], fontsize=look.font)
                 ax.set_ylim(low, high)
-        ks = sorted(
-            {k for m in MODELS for i in idx if pn.entry(results, m, i) for k in pn.ladder(pn.entry(results, m, i))}
-            or {1}
-        )
+        ks = sorted({k for m in MODELS for i in idx if (e := pn.entry(results, m, i)) for k in pn.ladder(e)} or {1})
         ax = axes[0][0]
         ax.set_xscale("log")
         ax.set_xlim(ks[0] / 1.6, ks[-1] * 1.6)
@@ -79,22 +78,23 @@ def undone_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figu
     return fig
 
 
-def _blank(e: Any) -> str:
+def _blank(e: PatchEntry | None) -> str:
     """Why a panel has no curve: not patched, no damage, or too few flipped images to mean anything."""
     if not e:
         return "not patched"
-    if not e["n_images"]:
+    if not e.n_images:
         return "no image patched"
-    return NO_DAMAGE if not pn.damaged(e) else f"{pn.flipped(e)} of {e['n_images']} images flipped: too few"
+    return NO_DAMAGE if not pn.damaged(e) else f"{pn.flipped(e)} of {e.n_images} images flipped: too few"
 
 
-def _lead(results: dict, m: str, i: int) -> str:
+def _lead(results: Results, m: str, i: int) -> str:
     """The measure the report ranks by at eps index ``i`` (what page 1's cause sentence quotes)."""
-    return (results["ranking"][m][i] or {}).get("measure", "sigma")
+    entry = results.ranking.of(m)[i]
+    return "sigma" if entry is None else entry.measure
 
 
-def _undone_panel(ax, e: Any, m: str, look: Look, lead: str = "sigma") -> None:
-    if not pn.causal(e):
+def _undone_panel(ax, e: PatchEntry | None, m: str, look: Look, lead: str = "sigma") -> None:
+    if e is None or not pn.causal(e):
         ax.text(
             0.5,
             0.5,
@@ -107,20 +107,20 @@ def _undone_panel(ax, e: Any, m: str, look: Look, lead: str = "sigma") -> None:
         )
         ax.grid(False)
         return
+    stats = [s for k in pn.ladder(e, "random") if (s := pn.random_stats(e, k))]
     ks = [k for k in pn.ladder(e, "random") if pn.random_stats(e, k)]
-    stats = [pn.random_stats(e, k) for k in ks]
     if ks:
         ax.fill_between(ks, [s[1] for s in stats], [s[2] for s in stats], color=MUTED, alpha=0.25, lw=0)
         ax.plot(ks, [s[0] for s in stats], color=MUTED, lw=1.6 * look.line, marker="^", ms=5 * look.line)
     kinds = [*pn.CURVES, *([lead] if lead not in pn.CURVES else [])]
     for shift, kind in zip((0.92, 1.0, 1.08) if len(kinds) > 2 else (0.94, 1.06), kinds):
         ls, _ = STYLES.get(kind, LEAD_STYLE)
-        rows = [r for r in (pn.row(e, kind, k) for k in pn.ladder(e, kind)) if r and r.get("undone") is not None]
+        rows = [(r, r.undone) for r in (pn.row(e, kind, k) for k in pn.ladder(e, kind)) if r and r.undone is not None]
         if not rows:
             continue
-        xs = [r["k"] * shift for r in rows]
-        ys = [r["undone"] for r in rows]
-        cis = [r.get("undone_ci") or [r["undone"]] * 2 for r in rows]
+        xs = [r.k * shift for r, _ in rows]
+        ys = [y for _, y in rows]
+        cis = [r.undone_ci or (y, y) for r, y in rows]
         ax.errorbar(
             xs,
             ys,
@@ -135,7 +135,7 @@ def _undone_panel(ax, e: Any, m: str, look: Look, lead: str = "sigma") -> None:
     ax.axhline(1, color=MUTED, lw=0.8, ls=":")
 
 
-def layer_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
+def layer_plot(results: Results, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """Damage undone by each layer's own top eighth of its channels, per model, one bar per attacked
     eps where the attack flipped enough patched images."""
     idx, layers = pn.patched(results), pn.all_layers(results)
@@ -160,29 +160,29 @@ def layer_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figur
     return fig
 
 
-def _layer_values(results: dict, idx: list[int]) -> list[float]:
+def _layer_values(results: Results, idx: list[int]) -> list[float]:
     """Every plotted value and interval end, so both panels share one y range."""
     return [
         v
         for m in MODELS
         for i in idx
-        if pn.causal(pn.entry(results, m, i))
-        for r in pn.layer_rows(results, pn.entry(results, m, i)).values()
-        for v in [r.get("undone"), *(r.get("undone_ci") or [])]
+        if (e := pn.entry(results, m, i)) is not None and pn.causal(e)
+        for r in pn.layer_rows(results.config, e).values()
+        for v in [r.undone, *(r.undone_ci or [])]
         if v is not None
     ]
 
 
-def _layer_panel(ax, results: dict, m: str, idx: list[int], layers: list[str], look: Look) -> list[str]:
+def _layer_panel(ax, results: Results, m: str, idx: list[int], layers: list[str], look: Look) -> list[str]:
     """One model's bars (one per attacked eps, darker for larger eps); returns the eps it spared."""
-    labels = results["config"]["eps_labels"]
-    hit = [i for i in idx if pn.causal(pn.entry(results, m, i))]
+    labels = results.config.eps_labels
+    hit = {i: e for i in idx if (e := pn.entry(results, m, i)) is not None and pn.causal(e)}
     spared = [labels[i] for i in idx if pn.entry(results, m, i) and i not in hit]
     width = 0.8 / max(1, len(hit))
-    for n, i in enumerate(hit):
-        per = [pn.layer_rows(results, pn.entry(results, m, i)).get(la) for la in layers]
-        ys = [r["undone"] if r and r.get("undone") is not None else 0.0 for r in per]
-        cis = [(r.get("undone_ci") if r else None) or [y, y] for r, y in zip(per, ys)]
+    for n, (i, e) in enumerate(hit.items()):
+        per = [pn.layer_rows(results.config, e).get(la) for la in layers]
+        ys = [r.undone if r and r.undone is not None else 0.0 for r in per]
+        cis = [(r.undone_ci if r else None) or [y, y] for r, y in zip(per, ys)]
         ax.bar(
             [x + (n - (len(hit) - 1) / 2) * width for x in range(len(layers))],
             ys,

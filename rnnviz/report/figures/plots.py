@@ -23,6 +23,11 @@ from rnnviz.report.figures.look import COLOURS, DASHES, INK, MUTED, PAGE, Look
 from rnnviz.report.text.claims import measured
 from rnnviz.report.text.format import attack_label, attack_name, eps_text
 from rnnviz.report.validate.safety import output
+from rnnviz.results.model import Results
+from rnnviz.results.model.accuracy import StrongAccuracy, StrongAttack
+from rnnviz.results.model.channels import LayerSummary
+from rnnviz.results.model.run import ModelIdentity, RunConfig
+from rnnviz.results.model.values import ByModel
 
 DPI = 200
 
@@ -32,38 +37,38 @@ def plain(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
-def model_label(results: dict, model: str) -> str:
-    return f"{model} ({results['models'][model]['name']})"
+def model_label(models: ByModel[ModelIdentity], model: str) -> str:
+    return f"{model} ({models.of(model).name})"
 
 
-def accuracy_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
+def accuracy_plot(results: Results, root: Path, stem: str, look: Look = PAGE) -> Figure:
     """Accuracy vs eps, both models (a sweet spot marked where ``sweet_spot_lead``). With several
-    attacks (``results["attacks"]``) every attack is drawn, L∞ and L2 in separate panels (never
+    attacks (``results.attacks``) every attack is drawn, L∞ and L2 in separate panels (never
     mixed units): the marker names the model, the dash the attack. Where the run has a strong
-    evaluation (``results["strong_attack"]``), each model's strongest accuracy is the bold solid line
+    evaluation (``results.strong_attack``), each model's strongest accuracy is the bold solid line
     with its band on the L∞ panel, and the analysis attacks are drawn lighter beside it."""
-    att = results["attacks"]
-    strong = measured(results)
-    norms = [n for n in ("linf", "l2") if n in att["norm"].values()]
+    att = results.attacks
+    strong = measured(results.strong_attack)
+    norms = [n for n in ("linf", "l2") if n in att.norm.values()]
     with matplotlib.rc_context(look.rc()):
         fig = Figure(figsize=look.figsize(7 if len(norms) == 1 else 11, 4.6), layout="constrained")
         axes = fig.subplots(1, len(norms), sharey=True, squeeze=False)[0]
         trained = False
         for ax, norm in zip(axes, norms):
-            for a in [a for a in att["names"] if att["norm"][a] == norm]:
+            for a in [a for a in att.names if att.norm[a] == norm]:
                 for m in MODELS:
                     _attack_curve(ax, results, a, m, look, light=bool(strong) and norm == "linf")
             if strong and norm == "linf":
-                for m in strong["models"]:
-                    _strong_curve(ax, results, m, look)
-            if att["norm"][att["primary"]] == norm:
+                for m in strong.models:
+                    _strong_curve(ax, results.config.eps, strong.models[m], m, look)
+            if att.norm[att.primary] == norm:
                 _mark_sweet_spot(ax, results, look)
-            _eps_axis(ax, results, both_forms=norm == "linf")
+            _eps_axis(ax, results.config, both_forms=norm == "linf")
             trained = _train_eps(ax, results, norm) or trained
             if len(norms) > 1:
                 ax.set_xlabel("ε (L∞)" if norm == "linf" else "ε (L2)")
                 ax.set_title("L∞ attacks" if norm == "linf" else "L2 attacks", fontsize=look.font)
-        axes[0].set_ylabel("accuracy under attack" if att else f"accuracy under {attack_name(results)}")
+        axes[0].set_ylabel("accuracy under attack" if att else f"accuracy under {attack_name(results.config)}")
         if att:
             handles = _attack_legend(results, trained, look)
             fig.legend(handles=handles, loc="outside upper center", ncols=3 if look.size is None else 2)
@@ -73,36 +78,37 @@ def accuracy_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Fi
     return fig
 
 
-def _attack_curve(ax, results: dict, a: str, m: str, look: Look, light: bool = False) -> None:
+def _attack_curve(ax, results: Results, a: str, m: str, look: Look, light: bool = False) -> None:
     """One attack, one model: the accuracy with its Wilson band; FGSM along its fine grid if measured.
     ``light``: thinner and paler, beside the strongest accuracy."""
-    att, eps = results["attacks"], results["config"]["eps"]
-    points = att["accuracy"][a][m]
-    curve = att.get("fgsm_curve") if a == "fgsm" else None
-    line = (curve["eps"], curve[m]) if curve else (eps, points)
+    att, eps = results.attacks, results.config.eps
+    points = att.accuracy[a].of(m)
+    curve = att.fgsm_curve if a == "fgsm" else None
+    line = (curve.eps, curve.standard if m == "standard" else curve.robust) if curve else (eps, points)
     xs, ivs = line
     fade = 0.5 if light else 1.0
     band = 0.05 if light else 0.12
-    ax.fill_between(xs, [r["low"] for r in ivs], [r["high"] for r in ivs], color=COLOURS[m], alpha=band, lw=0)
+    ax.fill_between(xs, [r.low for r in ivs], [r.high for r in ivs], color=COLOURS[m], alpha=band, lw=0)
     width = (1.2 if light else 1.8) * look.line
-    ax.plot(xs, [r["accuracy"] for r in ivs], ls=DASHES.get(a, ":"), lw=width, color=COLOURS[m], alpha=fade)
-    ax.plot(eps, [r["accuracy"] for r in points], ls="none", alpha=fade, **look.model(m))
+    ax.plot(xs, [r.accuracy for r in ivs], ls=DASHES.get(a, ":"), lw=width, color=COLOURS[m], alpha=fade)
+    ax.plot(eps, [r.accuracy for r in points], ls="none", alpha=fade, **look.model(m))
 
 
-def strongest_label(results: dict) -> str:
+def strongest_label(strong: StrongAttack | None) -> str:
     """``strongest measured (APGD-CE/T + FGSM, PGD)``: what the bold line is the worst case over."""
-    strong = measured(results) or {}
-    parts = ["APGD-CE/T" if "apgd-t" in strong["settings"]["components"] else "APGD-CE"]
-    analysis = ", ".join(attack_label(a) for a in strong.get("analysis", []))
+    strong = measured(strong)
+    if strong is None:
+        raise ValueError("this run has no strong evaluation to label")
+    parts = ["APGD-CE/T" if "apgd-t" in strong.settings.components else "APGD-CE"]
+    analysis = ", ".join(attack_label(a) for a in strong.analysis or [])
     return f"strongest measured ({parts[0]}{' + ' + analysis if analysis else ''})"
 
 
-def _strong_curve(ax, results: dict, m: str, look: Look) -> None:
+def _strong_curve(ax, eps: list[float], entry: StrongAccuracy, m: str, look: Look) -> None:
     """One model's strongest accuracy: bold and solid, with its Wilson band."""
-    eps, entry = results["config"]["eps"], results["strong_attack"]["models"][m]
-    lows, highs = zip(*entry["interval"])
+    lows, highs = zip(*entry.interval)
     ax.fill_between(eps, lows, highs, color=COLOURS[m], alpha=0.2, lw=0)
-    ax.plot(eps, entry["accuracy"], ls="-", lw=2.8 * look.line, color=COLOURS[m], **_marker(look, m))
+    ax.plot(eps, entry.accuracy, ls="-", lw=2.8 * look.line, color=COLOURS[m], **_marker(look, m))
 
 
 def _marker(look: Look, m: str) -> dict:
@@ -110,55 +116,59 @@ def _marker(look: Look, m: str) -> dict:
     return {k: v for k, v in look.model(m).items() if k not in ("ls", "linestyle", "lw", "linewidth", "color", "c")}
 
 
-def _train_eps(ax, results: dict, norm: str) -> bool:
+def _train_eps(ax, results: Results, norm: str) -> bool:
     """A dotted vertical line at the robust model's training eps, where it lies on this axis."""
-    train = results["context"].get("train_eps")
-    eps = results["config"]["eps"]
-    if not train or train["norm"] != norm or not train.get("robust") or train["robust"] > 1.05 * max(eps):
+    train = results.context.train_eps
+    eps = results.config.eps
+    if not train or train.norm != norm or not train.robust or train.robust > 1.05 * max(eps):
         return False
-    ax.axvline(train["robust"], color=COLOURS["robust"], ls=":", lw=1.4)
+    ax.axvline(train.robust, color=COLOURS["robust"], ls=":", lw=1.4)
     return True
 
 
-def _attack_legend(results: dict, trained: bool, look: Look) -> list:
+def _attack_legend(results: Results, trained: bool, look: Look) -> list:
     """Models by colour and marker (no line), attacks by dash (in ink, no marker)."""
-    att, train = results["attacks"], results["context"].get("train_eps")
-    handles: list = [Line2D([], [], ls="none", label=plain(model_label(results, m)), **look.model(m)) for m in MODELS]
-    for a in att["names"]:
-        fine = " (fine ε grid)" if a == "fgsm" and att.get("fgsm_curve") else ""
+    att, train = results.attacks, results.context.train_eps
+    handles: list = [
+        Line2D([], [], ls="none", label=plain(model_label(results.models, m)), **look.model(m)) for m in MODELS
+    ]
+    for a in att.names:
+        fine = " (fine ε grid)" if a == "fgsm" and att.fgsm_curve else ""
         handles.append(
             Line2D([], [], color=INK, ls=DASHES.get(a, ":"), lw=1.8 * look.line, label=plain(attack_label(a) + fine))
         )
-    if measured(results):
-        handles.append(Line2D([], [], color=INK, ls="-", lw=2.8 * look.line, label=plain(strongest_label(results))))
+    if measured(results.strong_attack):
+        handles.append(
+            Line2D([], [], color=INK, ls="-", lw=2.8 * look.line, label=plain(strongest_label(results.strong_attack)))
+        )
     handles.append(Patch(color=MUTED, alpha=0.25, lw=0, label="95% Wilson interval"))
     if trained and train:
-        label = f"robust model trained at ε = {train['robust']:g}" + (" (L2)" if train["norm"] == "l2" else "")
+        label = f"robust model trained at ε = {train.robust:g}" + (" (L2)" if train.norm == "l2" else "")
         handles.append(Line2D([], [], color=COLOURS["robust"], ls=":", lw=1.4, label=label))
     return handles
 
 
-def sweet_spot_lead(results: dict) -> tuple[int, float] | None:
+def sweet_spot_lead(results: Results) -> tuple[int, float] | None:
     """(index, robust lead) of the eps where the robust model leads most, if it leads at an eps > 0."""
-    eps, acc = results["config"]["eps"], results["accuracy"]
-    b = results["sweet_spot"]["best_index"]
+    eps, acc = results.config.eps, results.accuracy
+    b = results.sweet_spot.best_index
     if b is None or eps[b] == 0:
         return None
-    lead = acc["robust"][b] - acc["standard"][b]
+    lead = acc.robust[b] - acc.standard[b]
     return (b, lead) if lead > 0 else None
 
 
-def _mark_sweet_spot(ax, results: dict, look: Look) -> bool:
+def _mark_sweet_spot(ax, results: Results, look: Look) -> bool:
     """Shade the eps where the robust model leads most."""
     spot = sweet_spot_lead(results)
     if spot is None:
         return False
     b, lead = spot
-    eps, acc = results["config"]["eps"], results["accuracy"]
+    eps, acc = results.config.eps, results.accuracy
     gaps = [eps[j + 1] - eps[j] for j in (b - 1, b) if 0 <= j < len(eps) - 1]
     half = 0.3 * min(gaps or [eps[b]])
     ax.axvspan(eps[b] - half, eps[b] + half, color="#888888", alpha=0.15, lw=0)
-    middle = (acc["robust"][b] + acc["standard"][b]) / 2  # between the curves, clear of both
+    middle = (acc.robust[b] + acc.standard[b]) / 2  # between the curves, clear of both
     ax.annotate(
         f"sweet spot\nrobust +{100 * lead:.0f} pts",
         (eps[b], middle),
@@ -171,8 +181,8 @@ def _mark_sweet_spot(ax, results: dict, look: Look) -> bool:
     return True
 
 
-def per_class_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> Figure:
-    names = [c["name"] for c in results["classes"]]
+def per_class_plot(results: Results, root: Path, stem: str, look: Look = PAGE) -> Figure:
+    names = [c.name for c in results.classes]
     ncols = min(len(names), 4)
     nrows = math.ceil(len(names) / ncols)
     with matplotlib.rc_context(look.rc()):
@@ -181,13 +191,13 @@ def per_class_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> F
         for ax, name in zip(axes, names):
             for m in MODELS:
                 ax.plot(
-                    results["config"]["eps"],
-                    results["accuracy_per_class"][m][name],
-                    label=plain(model_label(results, m)),
+                    results.config.eps,
+                    results.accuracy_per_class.of(m)[name],
+                    label=plain(model_label(results.models, m)),
                     **look.model(m),
                 )
             ax.set_title(plain(name))
-            _eps_axis(ax, results, both_forms=False)
+            _eps_axis(ax, results.config, both_forms=False)
         for ax in axes[len(names) :]:
             ax.set_visible(False)
         legend_on_top(fig, axes[0])
@@ -195,28 +205,30 @@ def per_class_plot(results: dict, root: Path, stem: str, look: Look = PAGE) -> F
     return fig
 
 
-def _upper(stats: dict) -> float:
+def _upper(stats: LayerSummary) -> float:
     """The top of a layer's bar: its interval's upper end, or the value without a bootstrap."""
-    value = stats.get("relative") or 0.0
-    return max(value, (stats.get("relative_ci") or [value, value])[1])
+    value = stats.relative or 0.0
+    return max(value, (stats.relative_ci or (value, value))[1])
 
 
-def sensitivity_plot(results: dict, root: Path, stem: str, i: int, look: Look = PAGE) -> Figure:
+def sensitivity_plot(results: Results, root: Path, stem: str, i: int, look: Look = PAGE) -> Figure:
     """Relative σ (σ over the channel's mean clean |F|) per layer, both models, with its interval:
     in units of each channel's own activation size, so the two models are comparable."""
     layers = layer_order(
-        results["config"]["layers"],
-        [layer for per_eps in results["layer_sensitivity"]["standard"] for layer in per_eps],
+        results.config.layers,
+        [layer for per_eps in results.layer_sensitivity.standard for layer in per_eps],
     )
-    stats = {m: [r["layers"] if r else {} for r in results["ranking"][m]] for m in MODELS}
+    stats: dict[str, list[dict[str, LayerSummary]]] = {
+        m: [r.layers if r else {} for r in results.ranking.of(m)] for m in MODELS
+    }
     top = max((_upper(s) for m in MODELS for per in stats[m] for s in per.values()), default=0)
     with matplotlib.rc_context(look.rc()):
         fig = Figure(figsize=look.figsize(7, 4.6), layout="constrained")
         ax = fig.subplots()
         for k, m in enumerate(MODELS):
             per = [stats[m][i].get(layer) for layer in layers]
-            values = [(s or {}).get("relative") or 0.0 for s in per]
-            cis = [(s or {}).get("relative_ci") or [v, v] for s, v in zip(per, values)]
+            values = [(s.relative if s else None) or 0.0 for s in per]
+            cis = [(s.relative_ci if s else None) or (v, v) for s, v in zip(per, values)]
             errors = [
                 [max(0.0, v - ci[0]) for v, ci in zip(values, cis)],
                 [max(0.0, ci[1] - v) for v, ci in zip(values, cis)],
@@ -225,7 +237,7 @@ def sensitivity_plot(results: dict, root: Path, stem: str, i: int, look: Look = 
                 [x + (k - 0.5) * 0.4 for x in range(len(layers))],
                 values,
                 width=0.4,
-                label=plain(model_label(results, m)),
+                label=plain(model_label(results.models, m)),
                 yerr=errors,
                 error_kw={"elinewidth": 1.2 * look.line, "capsize": 3 * look.line, "ecolor": "#333333"},
                 **look.bars(m),
@@ -242,18 +254,16 @@ def sensitivity_plot(results: dict, root: Path, stem: str, i: int, look: Look = 
         ax.grid(axis="x", visible=False)
         ax.set_xlabel("layer (input → output)")
         ax.set_ylabel("mean relative σ\n(σ / mean clean |F|)")
-        ax.set_title(plain(f"ε = {eps_text(results, i)}"))
+        ax.set_title(plain(f"ε = {eps_text(results.config, i)}"))
         legend_on_top(fig, ax)
         save_plot(fig, root, stem, look)
     return fig
 
 
-def _eps_axis(ax, results: dict, both_forms: bool) -> None:
-    config = results["config"]
-    labels = (
-        [f"{a}\n{b}" for a, b in zip(config["eps_labels"], config["eps_255"])] if both_forms else config["eps_labels"]
-    )
-    ax.set_xticks(config["eps"], [plain(label) for label in labels])
+def _eps_axis(ax, config: RunConfig, both_forms: bool) -> None:
+    config = config
+    labels = [f"{a}\n{b}" for a, b in zip(config.eps_labels, config.eps_255)] if both_forms else config.eps_labels
+    ax.set_xticks(config.eps, [plain(label) for label in labels])
     ax.set_xlabel("ε")
     ax.set_ylim(0, 1.04)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))

@@ -4,6 +4,7 @@ formatted, and the first page's context (full-test-set accuracy, the robust mode
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from rnnviz.common.names import MODELS
@@ -12,15 +13,19 @@ from rnnviz.report.figures.look import DASHES
 from rnnviz.report.figures.plots import strongest_label
 from rnnviz.report.text.claims import measured
 from rnnviz.report.text.format import attack_label, focus_index, pct
+from rnnviz.results.model import Results
+from rnnviz.results.model.accuracy import Wilson
+from rnnviz.results.model.attacks import Transfer
+from rnnviz.results.model.run import TrainEps
 
 OTHER = {"standard": "robust", "robust": "standard"}
 TIMES = {2: "twice", 3: "three times", 4: "four times"}
 
 
-def figures(results: dict, root: Path, make) -> list:
+def figures(results: Results, root: Path, make) -> list:
     """The section's figures in reading order; ``make`` is the catalogue's figure factory."""
     out = []
-    if all(results["attacks"]["overlap"][m]["conditions"] for m in MODELS):
+    if all(results.attacks.overlap.of(m).conditions for m in MODELS):
         attack_plots.overlap_plot(results, root, "attack_overlap")
         out.append(
             make(
@@ -28,7 +33,7 @@ def figures(results: dict, root: Path, make) -> list:
                 "attack_overlap",
                 "Do different attacks pick the same sensitive channels?",
                 f"Every pair of conditions (attack, ε; the noise baseline is a random sign of ±ε per pixel), "
-                f"per model. Lower left: Jaccard index between the two top-{results['config']['top_k']} "
+                f"per model. Lower left: Jaccard index between the two top-{results.config.top_k} "
                 "channel sets (1: the same channels). Upper right: Spearman rank correlation of the ranking "
                 "score over all channels (1: the same order). Diagonal, in grey italics: the bootstrap's "
                 "expected Jaccard of that condition's top-k with itself, the overlap resampling the images "
@@ -62,60 +67,59 @@ _DASH_WORDS: dict[object, str] = {
 }
 
 
-def accuracy_caption(results: dict) -> str:
+def accuracy_caption(results: Results) -> str:
     """What Figure 1's caption says of the run's attacks and the strongest measured."""
-    att = results["attacks"]
-    lines = ", ".join(f"{attack_label(a)} {_DASH_WORDS.get(DASHES.get(a, ':'), 'dotted')}" for a in att["names"])
-    run = "The run's attack" if len(att["names"]) == 1 else "Every attack of the run"
+    att = results.attacks
+    lines = ", ".join(f"{attack_label(a)} {_DASH_WORDS.get(DASHES.get(a, ':'), 'dotted')}" for a in att.names)
+    run = "The run's attack" if len(att.names) == 1 else "Every attack of the run"
     parts = [f"{run}: {lines}; the shaded bands are 95% Wilson intervals."]
-    if measured(results):
+    strong = measured(results.strong_attack)
+    if strong:
         parts.append(
-            f"The bold solid lines are each model's {strongest_label(results)}: an image counts as right at an ε "
+            f"The bold solid lines are each model's {strongest_label(strong)}: an image counts as right at an ε "
             "only if every attack, at that ε and every smaller one, left it right. Each other line, one attack "
             "alone, is an upper bound on robust accuracy."
         )
-    if att.get("fgsm_curve"):
+    if att.fgsm_curve:
         parts.append("The FGSM line follows a fine ε grid (one gradient per image); its markers are the run's ε.")
-    if "l2" in att["norm"].values():
+    if "l2" in att.norm.values():
         parts.append("L2 attacks measure ε in another unit, so they have their own panel.")
-    train = results["context"].get("train_eps")
-    if train and train.get("robust"):
-        parts.append(f"The dotted line marks the robust model's training ε = {train['robust']:g} ({train['source']}).")
+    train = results.context.train_eps
+    if train and train.robust:
+        parts.append(f"The dotted line marks the robust model's training ε = {train.robust:g} ({train.source}).")
     return " ".join(parts)
 
 
-def front(results: dict) -> dict:
+def front(results: Results) -> dict:
     """First page: the models' full-test-set accuracy beside this run's, and the training ε."""
-    ctx = results["context"]
-    full, train = ctx.get("full_test_accuracy"), ctx.get("train_eps")
-    eps = results["config"]["eps"]
+    ctx = results.context
+    full, train = ctx.full_test_accuracy, ctx.train_eps
+    eps = results.config.eps
     out: dict = {"full": None, "train": None, "beyond": []}
-    if full and all(full.get(m) is not None for m in MODELS):
-        text = f"standard {full['standard']:.1f}%, robust {full['robust']:.1f}% — {full['source']}"
+    if full and full.standard is not None and full.robust is not None:
+        text = f"standard {full.standard:.1f}%, robust {full.robust:.1f}% — {full.source}"
         if 0 in eps:
             i = eps.index(0)
-            clean = {m: pct(results["accuracy"][m][i]) for m in MODELS}
+            clean = {m: pct(results.accuracy.of(m)[i]) for m in MODELS}
             text += f"; these classes, clean: {clean['standard']} vs {clean['robust']}"
         out["full"] = text
-    if train and train.get("robust") is not None:
-        norm = "L2" if train["norm"] == "l2" else "L∞"
-        out["train"] = (
-            f"robust model trained at ε = {train['robust']:g} ({norm}), standard at ε = {train.get('standard') or 0:g}"
-        )
-        out["train"] += f" ({train['source']})"
+    if train and train.robust is not None:
+        norm = "L2" if train.norm == "l2" else "L∞"
+        out["train"] = f"robust model trained at ε = {train.robust:g} ({norm}), standard at ε = {train.standard or 0:g}"
+        out["train"] += f" ({train.source})"
         out["beyond"] = _beyond(results, train)
     return out
 
 
-def _beyond(results: dict, train: dict) -> list[str]:
+def _beyond(results: Results, train: TrainEps) -> list[str]:
     """Each run ε above the robust model's training ε, in the training norm's attacks only."""
-    t, att = train["robust"], results["attacks"]
-    same_norm = train["norm"] in att["norm"].values()
+    t, att = train.robust, results.attacks
+    same_norm = train.norm in att.norm.values()
     if not t or not same_norm:
         return []
-    labels = results["config"]["eps_labels"]
+    labels = results.config.eps_labels
     out = []
-    for i, e in enumerate(results["config"]["eps"]):
+    for i, e in enumerate(results.config.eps):
         if e > t * 1.0001:
             ratio = e / t
             word = TIMES.get(round(ratio)) if abs(ratio - round(ratio)) < 0.01 else None
@@ -123,53 +127,53 @@ def _beyond(results: dict, train: dict) -> list[str]:
     return out
 
 
-def context(results: dict) -> dict:
-    att = results["attacks"]
+def context(results: Results) -> dict:
+    att = results.attacks
     return {
-        "names": [attack_label(a) for a in att["names"]],
-        "primary": attack_label(att["primary"]),
+        "names": [attack_label(a) for a in att.names],
+        "primary": attack_label(att.primary),
         "accuracy_rows": _accuracy_rows(results),
-        "accuracy_heads": [(attack_label(a), m) for a in att["names"] for m in MODELS],
+        "accuracy_heads": [(attack_label(a), m) for a in att.names for m in MODELS],
         "overlap": [s for m in MODELS for s in _overlap_sentences(results, m)],
         "transfer": _transfer(results),
         "collapse_rows": _collapse_rows(results),
-        "warnings": att["warnings"],
+        "warnings": att.warnings,
     }
 
 
-def _interval(r: dict) -> str:
-    return f"{pct(r['accuracy'])} ({pct(r['low'])[:-1]}–{pct(r['high'])})"
+def _interval(r: Wilson) -> str:
+    return f"{pct(r.accuracy)} ({pct(r.low)[:-1]}–{pct(r.high)})"
 
 
-def _accuracy_rows(results: dict) -> list[dict]:
-    att, labels = results["attacks"], results["config"]["eps_labels"]
+def _accuracy_rows(results: Results) -> list[dict]:
+    att, labels = results.attacks, results.config.eps_labels
     return [
-        {"eps": lab, "cells": [_interval(att["accuracy"][a][m][i]) for a in att["names"] for m in MODELS]}
+        {"eps": lab, "cells": [_interval(att.accuracy[a].of(m)[i]) for a in att.names for m in MODELS]}
         for i, lab in enumerate(labels)
     ]
 
 
-def _focus(results: dict) -> int:
+def _focus(results: Results) -> int:
     i = focus_index(results)
-    eps = results["config"]["eps"]
+    eps = results.config.eps
     return i if eps[i] > 0 else max(range(len(eps)), key=lambda j: eps[j])
 
 
-def _overlap_sentences(results: dict, m: str) -> list[dict]:
+def _overlap_sentences(results: Results, m: str) -> list[dict]:
     """The primary attack against every other attack (and noise) at the focus eps, for model ``m``."""
-    att, i = results["attacks"], _focus(results)
-    o, label = att["overlap"][m], results["config"]["eps_labels"][i]
-    where = {(c["attack"], c["eps_index"]): x for x, c in enumerate(o["conditions"])}
-    p = att["primary"]
+    att, i = results.attacks, _focus(results)
+    o, label = att.overlap.of(m), results.config.eps_labels[i]
+    where: dict[tuple[str, int], int] = {(c.attack, c.eps_index): x for x, c in enumerate(o.conditions)}
+    p = att.primary
     if (p, i) not in where:
         return []
     x, out = where[(p, i)], []
-    for a in [a for a in att["names"] if a != p] + ["noise"]:
+    for a in [a for a in att.names if a != p] + ["noise"]:
         if (a, i) not in where:
             continue
         y = where[(a, i)]
-        jac, rho = o["jaccard"][x][y], o["spearman"][x][y]
-        refs = [r for r in (o["expected_jaccard"][x], o["expected_jaccard"][y]) if r is not None]
+        jac, rho = o.jaccard[x][y], o.spearman[x][y]
+        refs = [r for r in (o.expected_jaccard[x], o.expected_jaccard[y]) if r is not None]
         ref = min(refs) if refs else None
         if a == "noise":
             share = (
@@ -177,18 +181,19 @@ def _overlap_sentences(results: dict, m: str) -> list[dict]:
                 f"(Spearman {rho:.2f})"
             )
         else:
-            tops = (set(att["top"][p][m][i]), set(att["top"][a][m][i]))
+            tops = (set(att.top[p].of(m)[i]), set(att.top[a].of(m)[i]))
             share = (
                 f"{attack_label(p)} and {attack_label(a)} share {len(tops[0] & tops[1])} of "
                 f"{len(tops[0])} top channels (Jaccard {jac:.2f}, Spearman {rho:.2f} over all channels)"
             )
-        ci = (results["ranking"][m][i] or {}).get("jaccard_ci")
+        ranking = results.ranking.of(m)[i]
+        ci = ranking.jaccard_ci if ranking else None
         verdict = _overlap_verdict(jac, ref, ci, noise=a == "noise")
         out.append({"model": m, "text": f"at ε = {label}: {share}{verdict}."})
     return out
 
 
-def _overlap_verdict(jac: float, ref: float | None, ci: list[float] | None, noise: bool) -> str:
+def _overlap_verdict(jac: float, ref: float | None, ci: Sequence[float] | None, noise: bool) -> str:
     """Two attacks' top-k differ only where their Jaccard falls below the resampling interval of the
     primary's own top-k (``ci``); between that interval's low end and its mean the run cannot tell."""
     if ref is None:
@@ -209,11 +214,11 @@ def _overlap_verdict(jac: float, ref: float | None, ci: list[float] | None, nois
     return f", below the {ref:.2f} expected from resampling alone{interval}: {differ}"
 
 
-def _transfer(results: dict) -> dict | None:
-    t = results["attacks"].get("transfer")
+def _transfer(results: Results) -> dict | None:
+    t = results.attacks.transfer
     if not t:
         return None
-    labels, acc, sigma = results["config"]["eps_labels"], t["accuracy"], t["sigma_mean"]
+    labels, acc, sigma = results.config.eps_labels, t.accuracy, t.sigma_mean
 
     def num(v) -> str:
         return "–" if v is None else f"{v:.3g}"
@@ -221,29 +226,29 @@ def _transfer(results: dict) -> dict | None:
     rows = [
         {
             "eps": labels[i],
-            "acc": {m: (_interval(acc[m][m][i]), _interval(acc[OTHER[m]][m][i])) for m in MODELS},
-            "sigma": {m: (num(sigma[m][m][i]), num(sigma[OTHER[m]][m][i])) for m in MODELS},
+            "acc": {m: (_interval(acc.of(m).of(m)[i]), _interval(acc.of(OTHER[m]).of(m)[i])) for m in MODELS},
+            "sigma": {m: (num(sigma.of(m).of(m)[i]), num(sigma.of(OTHER[m]).of(m)[i])) for m in MODELS},
         }
         for i in range(len(labels))
     ]
-    return {"attack": attack_label(t["attack"]), "rows": rows, "sentences": _transfer_sentences(results, t)}
+    return {"attack": attack_label(t.attack), "rows": rows, "sentences": _transfer_sentences(results, t)}
 
 
-def _transfer_sentences(results: dict, t: dict) -> list[str]:
-    i, acc, sigma = _focus(results), t["accuracy"], t["sigma_mean"]
-    label, name = results["config"]["eps_labels"][i], attack_label(t["attack"])
+def _transfer_sentences(results: Results, t: Transfer) -> list[str]:
+    i, acc, sigma = _focus(results), t.accuracy, t.sigma_mean
+    label, name = results.config.eps_labels[i], attack_label(t.attack)
     out = [
-        f"At ε = {label} the {m} model classifies {_interval(acc[OTHER[m]][m][i])} of the {OTHER[m]} model's "
-        f"{name} images correctly, against {_interval(acc[m][m][i])} of its own: "
+        f"At ε = {label} the {m} model classifies {_interval(acc.of(OTHER[m]).of(m)[i])} of the {OTHER[m]} model's "
+        f"{name} images correctly, against {_interval(acc.of(m).of(m)[i])} of its own: "
         + (
             "its own gradient hurts it more than the other model's."
-            if acc[OTHER[m]][m][i]["accuracy"] > acc[m][m][i]["high"]
+            if acc.of(OTHER[m]).of(m)[i].accuracy > acc.of(m).of(m)[i].high
             else "the other model's perturbation hurts it as much as its own."
         )
         for m in MODELS
     ]
     for s in MODELS:
-        own, seen = sigma[s][s][i], sigma[s][OTHER[s]][i]
+        own, seen = sigma.of(s).of(s)[i], sigma.of(s).of(OTHER[s])[i]
         if own and seen:
             out.append(
                 f"On the same images (crafted on the {s} model) the {s} model's mean σ is {own:.3g} and the "
@@ -259,27 +264,27 @@ def _cell(names: list[str], counts: list[int]) -> str:
     return text + (f" · +{sum(k for k, _ in pairs[3:])}" if len(pairs) > 3 else "") or "–"
 
 
-def _collapse_rows(results: dict) -> list[dict]:
-    att, config = results["attacks"], results["config"]
+def _collapse_rows(results: Results) -> list[dict]:
+    att, config = results.attacks, results.config
     rows = []
     for m in MODELS:
-        for a in att["names"]:
-            for i, entry in enumerate(att["collapse"][a][m]):
-                if entry is None or config["eps"][i] == 0:
+        for a in att.names:
+            for i, entry in enumerate(att.collapse[a].of(m)):
+                if entry is None or config.eps[i] == 0:
                     continue
-                conf = entry["confusion"]
+                conf = entry.confusion
                 rows.append(
                     {
                         "model": m,
                         "attack": attack_label(a),
-                        "eps": config["eps_labels"][i],
-                        "top": " · ".join(f"{p['class']} {pct(p['share'])}" for p in entry["predicted"][:3]) or "–",
+                        "eps": config.eps_labels[i],
+                        "top": " · ".join(f"{p.class_} {pct(p.share)}" for p in entry.predicted[:3]) or "–",
                         "confusion": [
-                            {"true": true, "text": _cell(conf["cols"], counts)}
-                            for true, counts in zip(conf["rows"], conf["counts"])
+                            {"true": true, "text": _cell(conf.cols, counts)}
+                            for true, counts in zip(conf.rows, conf.counts)
                         ],
-                        "dominant": ", ".join(entry["dominant"]),
-                        "rising": ", ".join(entry["rising"]),
+                        "dominant": ", ".join(entry.dominant),
+                        "rising": ", ".join(entry.rising),
                     }
                 )
     return rows

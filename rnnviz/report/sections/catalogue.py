@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from rnnviz.common.names import MODELS, eps_slugs, slug
+from rnnviz.common.names import MODELS, slug
 from rnnviz.report.figures import channel_grids, plots
 from rnnviz.report.figures.channel_grids import load_tile
 from rnnviz.report.figures.grids import (
@@ -33,8 +33,11 @@ from rnnviz.report.sections import matching as matching_section
 from rnnviz.report.sections import patching as patch_section
 from rnnviz.report.sections import trust
 from rnnviz.report.text.claims import measured
-from rnnviz.report.text.format import attack_name, eps_text, focus_index, pct
+from rnnviz.report.text.format import attack_name, eps_text, focus_index, pct, slugs
 from rnnviz.report.validate.safety import output
+from rnnviz.results.model import Results
+from rnnviz.results.model.pictures import Example, ExampleAtEps, Shot
+from rnnviz.results.model.run import AnalysedClass, RunConfig
 
 
 @dataclass
@@ -53,10 +56,10 @@ class ReportFigure:
 DETAIL = ("ranking_convergence", "ranking_per_class", "patching_layers")
 
 
-def make_figures(results: dict, root: Path) -> list[ReportFigure]:
+def make_figures(results: Results, root: Path) -> list[ReportFigure]:
     """Write every figure under ``root/figures`` and return them in reading order: the brief and its
     main body (accuracy, the leading ε's profile, trust, cause, one gallery), then the appendix."""
-    lead, attacked = main_index(results), attacked_indices(results)
+    lead, attacked = main_index(results), attacked_indices(results.config)
     profiles = {i: _sensitivity(results, root, i) for i in attacked}
     shown = main_gallery_key(results)
     galleries = channel_grids.figures(results, root, _figure, attacked, rendered_recipes(results), shown)
@@ -66,7 +69,9 @@ def make_figures(results: dict, root: Path) -> list[ReportFigure]:
     figures += [f for f in checks if f.key not in DETAIL]
     figures += [g for g in galleries if g.key == shown]
     figures += [
-        _examples(results, root, name, s) for name, s in class_slugs(results).items() if _examples_of(results, name)
+        _examples(results, root, name, s)
+        for name, s in class_slugs(results.classes).items()
+        if _examples_of(results.examples, name)
     ]
     figures += [profiles[i] for i in attacked if i != lead]
     figures += matching_section.figures(results, root, _figure)
@@ -78,45 +83,43 @@ def make_figures(results: dict, root: Path) -> list[ReportFigure]:
     return figures + [g for g in galleries if g.key != shown]
 
 
-def main_index(results: dict) -> int | None:
+def main_index(results: Results) -> int | None:
     """The ε index the brief and its main body show: the summary's focus, else the first attacked ε."""
-    attacked = attacked_indices(results)
+    attacked = attacked_indices(results.config)
     i = focus_index(results)
     return i if i in attacked else (attacked[0] if attacked else None)
 
 
-def main_gallery_key(results: dict) -> str | None:
+def main_gallery_key(results: Results) -> str | None:
     """The one gallery of the main body: the leading ε, the first rendered recipe."""
     i, recipes = main_index(results), rendered_recipes(results)
-    return channel_grids.gallery_key(results, i, recipes[0]) if i is not None and recipes else None
+    return channel_grids.gallery_key(results.config, i, recipes[0]) if i is not None and recipes else None
 
 
-def attacked_indices(results: dict) -> list[int]:
+def attacked_indices(config: RunConfig) -> list[int]:
     """Indices of eps > 0: at eps 0 every sensitivity is zero and there is nothing to show."""
-    return [i for i, e in enumerate(results["config"]["eps"]) if e > 0]
+    return [i for i, e in enumerate(config.eps) if e > 0]
 
 
-def rendered_recipes(results: dict) -> list[str]:
-    present = {r["recipe"] for r in results["renders"]}
-    return [r for r in results["config"]["recipes"] if r in present] + sorted(
-        present - set(results["config"]["recipes"])
-    )
+def rendered_recipes(results: Results) -> list[str]:
+    present: set[str] = {r.recipe for r in results.renders}
+    return [r for r in results.config.recipes if r in present] + sorted(present - set(results.config.recipes))
 
 
-def class_slugs(results: dict) -> dict[str, str]:
+def class_slugs(classes: list[AnalysedClass]) -> dict[str, str]:
     """Class name -> a unique file-name-safe slug (``t-shirt/top`` -> ``t-shirt-top``); a slug
     already taken gets the class index appended."""
     slugs: dict[str, str] = {}
-    for c in results["classes"]:
-        s = slug(c["name"])
+    for c in classes:
+        s = slug(c.name)
         if s in slugs.values():
-            s = f"{s}-{c['index']}"
-        slugs[c["name"]] = s
+            s = f"{s}-{c.index}"
+        slugs[c.name] = s
     return slugs
 
 
-def sensitivity_key(results: dict, i: int) -> str:
-    return f"layer_sensitivity_{eps_slugs(results['config'])[i]}"
+def sensitivity_key(config: RunConfig, i: int) -> str:
+    return f"layer_sensitivity_{slugs(config)[i]}"
 
 
 def _figure(root: Path, key: str, title: str, caption: str, plot: bool = False) -> ReportFigure:
@@ -126,64 +129,64 @@ def _figure(root: Path, key: str, title: str, caption: str, plot: bool = False) 
 # ---------------------------------------------------------------- plots
 
 
-def _accuracy(results: dict, root: Path) -> ReportFigure:
+def _accuracy(results: Results, root: Path) -> ReportFigure:
     plots.accuracy_plot(results, root, "accuracy_vs_eps")
     spot = plots.sweet_spot_lead(results)
     if spot is not None:
         b, lead = spot
         sweet = (
-            f"The shaded band marks the sweet spot, ε = {eps_text(results, b)}, where the robust "
-            f"model's lead under {attack_name(results)} is largest ({100 * lead:.0f} percentage points)."
+            f"The shaded band marks the sweet spot, ε = {eps_text(results.config, b)}, where the robust "
+            f"model's lead under {attack_name(results.config)} is largest ({100 * lead:.0f} percentage points)."
         )
     else:
         sweet = "The robust model is never ahead at these ε, so no sweet spot is marked."
-    if measured(results):  # the bold lines are the strongest attack; the caption's last part says so
+    if measured(results.strong_attack):  # the bold lines are the strongest attack; the caption's last part says so
         what, bound = "under attack", ""
     else:
-        what, bound = f"after an ε-sized {attack_name(results)} attack", _upper_bound(results)
+        what, bound = f"after an ε-sized {attack_name(results.config)} attack", _upper_bound(results.config)
     return _figure(
         root,
         "accuracy_vs_eps",
         "Accuracy under attack vs ε",
-        f"Share of the {results['n_images']} test images each model classifies correctly {what} "
+        f"Share of the {results.n_images} test images each model classifies correctly {what} "
         f"(each model attacked with its own gradient). Tick labels give ε in [0, 1] pixel units and, "
         f"below, in /255. {sweet} {bound}{attack_section.accuracy_caption(results)}".rstrip(),
         plot=True,
     )
 
 
-def _upper_bound(results: dict) -> str:
+def _upper_bound(config: RunConfig) -> str:
     """Any attack's accuracy bounds robust accuracy from above; a one-step attack names the stronger one."""
-    name = attack_name(results)
+    name = attack_name(config)
     stronger = " such as PGD" if name == "FGSM" else ""
     return f"{name} accuracy is an upper bound on robust accuracy: a stronger attack{stronger} can only lower it. "
 
 
-def _per_class(results: dict, root: Path) -> ReportFigure:
+def _per_class(results: Results, root: Path) -> ReportFigure:
     plots.per_class_plot(results, root, "accuracy_per_class")
     return _figure(
         root,
         "accuracy_per_class",
         "Accuracy under attack vs ε, per class",
         f"One panel per class, same axes, colours and markers as the overall curve: the share of that "
-        f"class's test images each model still classifies correctly under {attack_name(results)}. "
+        f"class's test images each model still classifies correctly under {attack_name(results.config)}. "
         "A class where the two curves stay close gains little from adversarial training.",
         plot=True,
     )
 
 
-def _sensitivity(results: dict, root: Path, i: int) -> ReportFigure:
-    key = sensitivity_key(results, i)
+def _sensitivity(results: Results, root: Path, i: int) -> ReportFigure:
+    key = sensitivity_key(results.config, i)
     plots.sensitivity_plot(results, root, key, i)
     return _figure(
         root,
         key,
-        f"Layer sensitivity at ε = {eps_text(results, i)}",
+        f"Layer sensitivity at ε = {eps_text(results.config, i)}",
         "Mean relative σ of each hooked layer's channels (σ divided by the channel's mean clean "
         "activation |F|, so both models are measured in units of their own activation size), "
-        f"layers in network order, each model under its own {attack_name(results)} attack (standard "
+        f"layers in network order, each model under its own {attack_name(results.config)} attack (standard "
         f"hatched); error "
-        f"bars give the {100 * results['bootstrap']['level']:.0f}% bootstrap interval. A taller bar "
+        f"bars give the {100 * results.bootstrap.level:.0f}% bootstrap interval. A taller bar "
         "means the layer's activations move more, relative to their size. Every ε uses the same y "
         "scale; raw σ per layer is in the noise-baseline table and the layer CSV.",
         plot=True,
@@ -193,12 +196,14 @@ def _sensitivity(results: dict, root: Path, i: int) -> ReportFigure:
 # ---------------------------------------------------------------- image grids
 
 
-def _examples_of(results: dict, name: str) -> list[dict]:
-    return [ex for ex in results["examples"] if ex["class"] == name]
+def _examples_of(examples: list[Example], name: str) -> list[Example]:
+    return [ex for ex in examples if ex.class_ == name]
 
 
-def _examples(results: dict, root: Path, name: str, s: str) -> ReportFigure:
-    blocks = [_example_block(results, root, ex, n + 1) for n, ex in enumerate(_examples_of(results, name))]
+def _examples(results: Results, root: Path, name: str, s: str) -> ReportFigure:
+    blocks = [
+        _example_block(results.config, root, ex, n + 1) for n, ex in enumerate(_examples_of(results.examples, name))
+    ]
     save_image(arrange(blocks), output(root, "figures", f"examples_{s}.png"))
     return _figure(
         root,
@@ -213,37 +218,36 @@ def _examples(results: dict, root: Path, name: str, s: str) -> ReportFigure:
     )
 
 
-def _example_block(results: dict, root: Path, ex: dict, n: int) -> Image.Image:
+def _example_block(config: RunConfig, root: Path, ex: Example, n: int) -> Image.Image:
     """Header: the clean image and its true label; then one row per eps."""
-    config = results["config"]
+    config = config
     header = hstack(
         [
-            load_tile(root, ex["image"], TILE // 2),
+            load_tile(root, ex.image, TILE // 2),
             text_image(
-                [Line(f"Example {n}", bold=True), Line(f"true label: {ex['true_label']}"), Line("clean image", MUTED)]
+                [Line(f"Example {n}", bold=True), Line(f"true label: {ex.true_label}"), Line("clean image", MUTED)]
             ),
         ],
         gap=PAD,
     )
     heads = [[Line(m, COLOURS[m], True), Line(what)] for m in MODELS for what in ("adversarial", "perturbation")]
     row_heads = [
-        [Line(f"ε = {config['eps_labels'][i]}", bold=True), Line(config["eps_255"][i], MUTED)]
-        for i in range(len(ex["by_eps"]))
+        [Line(f"ε = {config.eps_labels[i]}", bold=True), Line(config.eps_255[i], MUTED)] for i in range(len(ex.by_eps))
     ]
-    rows = [[cell for m in MODELS for cell in _attacked_cells(root, entry, m)] for entry in ex["by_eps"]]
+    rows = [[cell for m in MODELS for cell in _attacked_cells(root, entry, m)] for entry in ex.by_eps]
     return vstack([header, grid(rows, col_heads=heads, row_heads=row_heads)], gap=PAD)
 
 
-def _attacked_cells(root: Path, entry: dict, model: str) -> tuple[Cell, Cell]:
-    shot = entry[model]
-    verdict = Cell(load_tile(root, shot["image"]), [verdict_line(shot)])
-    delta = Cell(note="no perturbation") if entry["eps"] == 0 else Cell(load_tile(root, shot["perturbation"]))
+def _attacked_cells(root: Path, entry: ExampleAtEps, model: str) -> tuple[Cell, Cell]:
+    shot = entry.of(model)
+    verdict = Cell(load_tile(root, shot.image), [verdict_line(shot)])
+    delta = Cell(note="no perturbation") if entry.eps == 0 else Cell(load_tile(root, shot.perturbation))
     return verdict, delta
 
 
-def verdict_line(shot: dict) -> Line:
+def verdict_line(shot: Shot) -> Line:
     """✓ outlined in RIGHT, or ✗ white on a filled WRONG badge: told apart by shape, not colour only."""
-    text = f"{shot['pred']} {pct(shot['confidence'])}"
-    if shot["correct"]:
+    text = f"{shot.pred} {pct(shot.confidence)}"
+    if shot.correct:
         return Line(f"✓ {text}", RIGHT, True, badge="outline")
     return Line(f"✗ {text}", WRONG, True, badge="filled")

@@ -14,21 +14,32 @@ from pathlib import Path
 from rnnviz.common.names import MODELS
 from rnnviz.report.figures import matching as matching_plots
 from rnnviz.report.text.format import focus_index
+from rnnviz.results.model import Results
+from rnnviz.results.model.matching import (
+    CarriedTopK,
+    CkaColumns,
+    MatchedChannel,
+    Matching,
+    ReplicaComparison,
+    ReplicaPair,
+    Replication,
+)
 
 OTHER = {"standard": "robust", "robust": "standard"}
 
 
-def enabled(results: dict) -> bool:
-    return bool(results.get("matching"))
+def enabled(results: Results) -> bool:
+    return bool(results.matching)
 
 
-def figures(results: dict, root: Path, make) -> list:
+def figures(results: Results, root: Path, make) -> list:
     """The CKA heat map and, where measured, the CKA beside its baselines; ``make`` is the catalogue's
     figure factory."""
-    if not enabled(results):
+    match = results.matching
+    if match is None:
         return []
-    matching_plots.cka_plot(results, root, "matching_cka")
-    n = results["matching"]["n_images"]
+    matching_plots.cka_plot(match, root, "matching_cka")
+    n = match.n_images
     read = (
         " Two networks of one architecture share much with no training at all: read each number against the "
         "baselines of the next figure, not on its own."
@@ -48,17 +59,17 @@ def figures(results: dict, root: Path, make) -> list:
             plot=True,
         )
     ]
-    if has_baselines(results):
-        matching_plots.baselines_plot(results, root, "matching_baselines")
-        b = results["matching"]["baselines"]
-        seeds = any(r["cka"]["seed_standard"] is not None for r in b["layers"])
+    b = match.baselines
+    if b is not None:
+        matching_plots.baselines_plot(b, root, "matching_baselines")
+        seeds = any(r.cka.seed_standard is not None for r in b.layers)
         out.append(
             make(
                 root,
                 "matching_baselines",
                 "The standard–robust CKA beside what any two networks give",
                 "Per layer, the CKA of the standard and the robust model's same layer (black) beside each "
-                f"model's CKA with a randomly initialised copy of its architecture (dotted; seed {b['random_seed']}, "
+                f"model's CKA with a randomly initialised copy of its architecture (dotted; seed {b.random_seed}, "
                 "the model's own input preprocessing)"
                 + (
                     " and with itself retrained from a second seed (dash-dot)"
@@ -75,8 +86,8 @@ def figures(results: dict, root: Path, make) -> list:
     return out
 
 
-def has_baselines(results: dict) -> bool:
-    return bool((results.get("matching") or {}).get("baselines"))
+def has_baselines(results: Results) -> bool:
+    return results.matching is not None and results.matching.baselines is not None
 
 
 def ordinal(n: int) -> str:
@@ -96,35 +107,35 @@ def share(ratio: float | None) -> str:
     return f"1/{parts} of the change" if 2 <= parts <= 20 else f"{100 * ratio:.0f}% of the change"
 
 
-def context(results: dict) -> dict:
-    if not enabled(results):
+def context(results: Results) -> dict:
+    match = results.matching
+    if match is None:
         return {"enabled": False}
-    match = results["matching"]
-    labels = results["config"]["eps_labels"]
+    labels = results.config.eps_labels
     return {
         "enabled": True,
-        "n_images": match["n_images"],
-        "quantile": f"{100 * match['quantile']:.0f}th",
-        "layer_rows": [_layer_row(match, la, i) for i, la in enumerate(match["layers"])],
+        "n_images": match.n_images,
+        "quantile": f"{100 * match.quantile:.0f}th",
+        "layer_rows": [_layer_row(match, la, i) for i, la in enumerate(match.layers)],
         "baseline_rows": baseline_rows(match),
-        "replication": replication(results),
+        "replication": replication(results.replication, results.config.eps, labels),
         "eps_blocks": [
-            {"label": labels[e], "rows": [_row(m, x) for m in MODELS for x in match["top"][m][e] or []]}
+            {"label": labels[e], "rows": [_row(m, x) for m in MODELS for x in match.top[m][e] or []]}
             for e in range(len(labels))
-            if any(match["top"][m][e] for m in MODELS)
+            if any(match.top[m][e] for m in MODELS)
         ],
     }
 
 
-def _layer_row(match: dict, layer: str, i: int) -> dict:
-    per = match["per_layer"][layer]
-    value = match["cka"][i][i]
+def _layer_row(match: Matching, layer: str, i: int) -> dict:
+    per = match.per_layer[layer]
+    value = match.cka[i][i]
     return {
         "layer": layer,
         "cka": "–" if value is None else f"{value:.2f}",
-        "threshold": "–" if per["threshold"] is None else f"{per['threshold']:.2f}",
-        "real": f"{per['n_real']} / {len(per['r'])}",
-        "median": "–" if per["median_r"] is None else f"{per['median_r']:.2f}",
+        "threshold": "–" if per.threshold is None else f"{per.threshold:.2f}",
+        "real": f"{per.n_real} / {len(per.r)}",
+        "median": "–" if per.median_r is None else f"{per.median_r:.2f}",
     }
 
 
@@ -132,61 +143,72 @@ def _cka_text(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def baseline_rows(match: dict) -> list[dict]:
+def baseline_rows(match: Matching) -> list[dict]:
     """Two table rows per layer (as measured, class means removed): the pair's CKA, then its baselines."""
-    b = match.get("baselines")
+    b = match.baselines
     if not b:
         return []
-    keys = ("pair", "random_standard", "random_robust", "seed_standard", "seed_robust")
     return [
-        {"layer": r["layer"] if part == "cka" else "", "how": how, "cells": [_cka_text(r[part][k]) for k in keys]}
-        for r in b["layers"]
-        for part, how in (("cka", "as measured"), ("class_removed", "class means removed"))
+        {"layer": layer, "how": how, "cells": [_cka_text(v) for v in _columns(cols)]}
+        for r in b.layers
+        for layer, cols, how in ((r.layer, r.cka, "as measured"), ("", r.class_removed, "class means removed"))
     ]
 
 
-def _row(model: str, x: dict) -> dict:
+def _columns(cols: CkaColumns) -> list[float | None]:
+    """The pair's CKA, then each model's baselines: untrained copies, then a second seed."""
+    return [cols.pair, cols.random_standard, cols.random_robust, cols.seed_standard, cols.seed_robust]
+
+
+def _baselines(cols: CkaColumns, kind: str) -> list[float | None]:
+    """Each model's (standard, robust) baseline of ``kind`` (``BASELINE_KINDS``)."""
+    return [cols.random_standard, cols.random_robust] if kind == "random" else [cols.seed_standard, cols.seed_robust]
+
+
+def _row(model: str, x: MatchedChannel) -> dict:
     return {
         "model": model,
         "other": OTHER[model],
-        "layer": x["layer"],
-        "channel": x["channel"],
-        "rank": x["rank"],
-        "partner": "–" if x["partner"] is None else x["partner"],
-        "r": "–" if x["r"] is None else f"{x['r']:.2f}",
-        "real": x["real"],
-        "partner_rank": "–" if x["partner_rank"] is None else ordinal(x["partner_rank"]),
-        "share": "–" if x["sensitivity_ratio"] is None else f"{x['sensitivity_ratio']:.2f}",
+        "layer": x.layer,
+        "channel": x.channel,
+        "rank": x.rank,
+        "partner": "–" if x.partner is None else x.partner,
+        "r": "–" if x.r is None else f"{x.r:.2f}",
+        "real": x.real,
+        "partner_rank": "–" if x.partner_rank is None else ordinal(x.partner_rank),
+        "share": "–" if x.sensitivity_ratio is None else f"{x.sensitivity_ratio:.2f}",
     }
 
 
-def summary(results: dict) -> list[str]:
+def summary(results: Results) -> list[str]:
     """Per model, at the summary's eps: how many of its top-k have a real counterpart in the other
     model, and how sensitive the first of them is there."""
-    if not enabled(results):
+    match = results.matching
+    if match is None:
         return []
     e = focus_index(results)
-    label, out = results["config"]["eps_labels"][e], []
+    label, out = results.config.eps_labels[e], []
     for m in MODELS:
-        tops = results["matching"]["top"][m][e]
+        tops = match.top[m][e]
         if not tops:
             continue
-        real = [x for x in tops if x["real"]]
+        real = [x for x in tops if x.real]
         verb = "has" if len(real) == 1 else "have"
         text = (
             f"At ε = {label}, {len(real)} of the {m} model's top {len(tops)} channels {verb} a real "
             f"counterpart in the {OTHER[m]} model (correlation of clean activations above the shuffled-image "
-            f"{100 * results['matching']['quantile']:.0f}th percentile)"
+            f"{100 * match.quantile:.0f}th percentile)"
         )
         if real:
             x = real[0]
+            rank = "–" if x.partner_rank is None else ordinal(x.partner_rank)
             text += (
-                f"; {m} {x['layer']} ch{x['channel']} ↔ {OTHER[m]} ch{x['partner']}, r = {x['r']:.2f}: "
-                f"ch{x['partner']} ranks {ordinal(x['partner_rank'])} in the {OTHER[m]} model with "
-                f"{share(x['sensitivity_ratio'])}"
+                f"; {m} {x.layer} ch{x.channel} ↔ {OTHER[m]} ch{x.partner}, r = {x.r:.2f}: "
+                f"ch{x.partner} ranks {rank} in the {OTHER[m]} model with "
+                f"{share(x.sensitivity_ratio)}"
             )
         out.append(text + ".")
-    return out + baseline_summary(results) + replication_summary(results)
+    return out + baseline_summary(results) + replication_summary(results.replication, e, label)
 
 
 # ------------------------------------------------------------------ CKA against its baselines
@@ -208,26 +230,28 @@ def _verdict(pair: float, base: list[float]) -> str:
     return "between the two models' baselines"
 
 
-def baseline_summary(results: dict) -> list[str]:
+def baseline_summary(results: Results) -> list[str]:
     """Per kind of baseline, as measured and with the class means removed: at which layers the
     standard–robust CKA is more or less similar than the baseline, with the numbers."""
-    if not has_baselines(results):
+    baselines = results.matching.baselines if results.matching else None
+    if baselines is None:
         return []
-    rows, out = results["matching"]["baselines"]["layers"], []
+    rows, out = baselines.layers, []
     parts = [("cka", "")]
-    if len(results.get("classes") or []) > 1:  # with one class, removing its mean is the usual centring
+    if len(results.classes or []) > 1:  # with one class, removing its mean is the usual centring
         parts.append(("class_removed", " with class means removed"))
     for part, how in parts:
         for kind, words in BASELINE_KINDS.items():
             groups: dict[str, list[str]] = {}
             for r in rows:
-                pair = r[part]["pair"]
-                base = [r[part][f"{kind}_{m}"] for m in MODELS]
+                cols = r.cka if part == "cka" else r.class_removed
+                pair = cols.pair
+                base = _baselines(cols, kind)
                 if pair is None or all(v is None for v in base):
                     continue
                 numbers = " / ".join(_cka_text(v) for v in base)
                 verdict = _verdict(pair, [v for v in base if v is not None])
-                groups.setdefault(verdict, []).append(f"{r['layer']} ({pair:.2f} vs {numbers})")
+                groups.setdefault(verdict, []).append(f"{r.layer} ({pair:.2f} vs {numbers})")
             if groups:
                 out.append(
                     f"Standard–robust linear CKA{how}, against each model's CKA with {words} "
@@ -241,42 +265,40 @@ def baseline_summary(results: dict) -> list[str]:
 # ------------------------------------------------------------------ across training seeds
 
 
-def _pair_name(pair: dict) -> str:
-    return " / ".join(str(pair["models"][m].get("name") or "?") for m in MODELS)
+def _pair_name(pair: ReplicaPair) -> str:
+    return " / ".join(str(pair.models.of(m).name or "?") for m in MODELS)
 
 
-def _ratio_text(c: dict | None) -> str:
-    if not c or c.get("ratio") is None:
+def _ratio_text(c: ReplicaComparison | None) -> str:
+    if not c or c.ratio is None:
         return "–"
-    ci = c.get("ratio_ci")
-    return f"{c['ratio']:.2f}×" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+    ci = c.ratio_ci
+    return f"{c.ratio:.2f}×" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
 
-def _overlap(pair: dict, model: str, e: int) -> dict | None:
+def _overlap(pair: ReplicaPair, model: str, e: int) -> CarriedTopK | None:
     """The pair's overlap entry for ``model`` at eps index ``e`` (None where there is none)."""
-    per = (pair.get("overlap") or {}).get(model) or []
+    per = (pair.overlap.of(model) if pair.overlap else None) or []
     return per[e] if e < len(per) else None
 
 
-def _overlap_text(o: dict | None) -> str:
+def _overlap_text(o: CarriedTopK | None) -> str:
     if not o:
         return "–"
-    return f"{o['matched_jaccard']:.2f} (raw {o['raw_jaccard']:.2f}; {o['n_real']}/{o['k']} real)"
+    return f"{o.matched_jaccard:.2f} (raw {o.raw_jaccard:.2f}; {o.n_real}/{o.k} real)"
 
 
-def replication(results: dict) -> dict | None:
-    """Table rows: per pair the ratio at every attacked eps; per further pair and model kind the
-    matched top-k overlap with the run's pair. None without further pairs."""
-    rep = results.get("replication")
+def replication(rep: Replication | None, eps: list[float], labels: list[str]) -> dict | None:
+    """Table rows: per pair the ratio at every attacked eps (``eps``, ``labels``: config's); per further
+    pair and model kind the matched top-k overlap with the run's pair. None without further pairs."""
     if not rep:
         return None
-    labels = results["config"]["eps_labels"]
-    attacked = [e for e, eps in enumerate(results["config"]["eps"]) if eps > 0]
-    first = _pair_name(rep["pairs"][0])
+    attacked = [e for e, value in enumerate(eps) if value > 0]
+    first = _pair_name(rep.pairs[0])
     return {
         "eps_labels": [labels[e] for e in attacked],
         "ratio_rows": [
-            {"pair": _pair_name(p), "cells": [_ratio_text(p["comparison"][e]) for e in attacked]} for p in rep["pairs"]
+            {"pair": _pair_name(p), "cells": [_ratio_text(p.comparison[e]) for e in attacked]} for p in rep.pairs
         ],
         "overlap_rows": [
             {
@@ -284,28 +306,26 @@ def replication(results: dict) -> dict | None:
                 "model": m,
                 "cells": [_overlap_text(_overlap(p, m, e)) for e in attacked],
             }
-            for p in rep["pairs"][1:]
+            for p in rep.pairs[1:]
             for m in MODELS
         ],
     }
 
 
-def replication_summary(results: dict) -> list[str]:
-    """At the summary's eps: the ratio of every pair and the matched top-k overlap of every further pair."""
-    rep = results.get("replication")
+def replication_summary(rep: Replication | None, e: int, label: str) -> list[str]:
+    """At the summary's eps (index ``e``, labelled ``label``): the ratio of every pair and the matched
+    top-k overlap of every further pair."""
     if not rep:
         return []
-    e = focus_index(results)
-    label = results["config"]["eps_labels"][e]
-    ratios = "; ".join(f"{_ratio_text(p['comparison'][e])} ({_pair_name(p)})" for p in rep["pairs"])
+    ratios = "; ".join(f"{_ratio_text(p.comparison[e])} ({_pair_name(p)})" for p in rep.pairs)
     text = (
-        f"Across {len(rep['pairs'])} trainings of the pair (the same images), at ε = {label} the standard / robust "
+        f"Across {len(rep.pairs)} trainings of the pair (the same images), at ε = {label} the standard / robust "
         f"ratio of relative σ is {ratios}"
     )
-    for p in rep["pairs"][1:]:
+    for p in rep.pairs[1:]:
         found = {m: _overlap(p, m, e) for m in MODELS}
         parts = [
-            f"{o['matched_jaccard']:.2f} for the {m} model (raw channel numbers: {o['raw_jaccard']:.2f})"
+            f"{o.matched_jaccard:.2f} for the {m} model (raw channel numbers: {o.raw_jaccard:.2f})"
             for m, o in found.items()
             if o
         ]

@@ -9,15 +9,17 @@ from rnnviz.common.names import MODELS
 from rnnviz.report.figures import patching as patch_plots
 from rnnviz.report.text import patch_numbers as pn
 from rnnviz.report.text.format import format_interval, measure_name, pct
+from rnnviz.results.model import Results
+from rnnviz.results.model.patching import PatchEntry, PatchSet
 
 
-def figures(results: dict, root: Path, make) -> list:
+def figures(results: Results, root: Path, make) -> list:
     """The section's figures in reading order; ``make`` is the catalogue's figure factory."""
     if not pn.patched(results):
         return []
     patch_plots.undone_plot(results, root, "patching_undone")
     patch_plots.layer_plot(results, root, "patching_layers")
-    level, measure = f"{100 * results['bootstrap']['level']:.0f}%", measure_name(results)
+    level, measure = f"{100 * results.bootstrap.level:.0f}%", measure_name(results.config)
     return [
         make(
             root,
@@ -50,50 +52,39 @@ def figures(results: dict, root: Path, make) -> list:
     ]
 
 
-def context(results: dict) -> dict:
-    config = results["config"]
+def context(results: Results) -> dict:
+    config = results.config
     if not pn.enabled(results):
         return {"enabled": False}
     idx = pn.patched(results)
-    first = next((pn.entry(results, m, i) for i in idx for m in MODELS if pn.entry(results, m, i)), None)
+    first = next((e for i in idx for m in MODELS if (e := pn.entry(results, m, i))), None)
+    entries = [(m, i, e) for m in MODELS for i in idx if (e := pn.entry(results, m, i))]
     return {
         "enabled": True,
         "any": bool(idx),
-        "n_images": first["n_images"] if first else 0,
-        "share": pct(config.get("patch_share", 1.0)),
-        "draws": config.get("patch_draws"),
-        "ladder": config.get("patch", ""),
+        "n_images": first.n_images if first else 0,
+        "share": pct(1.0 if config.patch_share is None else config.patch_share),
+        "draws": config.patch_draws,
+        "ladder": "" if config.patch is None else config.patch,
         "rows": _rows(results, idx),
-        "layer_eps": [config["eps_labels"][i] for i in idx],
+        "layer_eps": [config.eps_labels[i] for i in idx],
         "layer_rows": _layer_rows(results, idx),
-        "spared": [
-            f"{m} at ε = {config['eps_labels'][i]}"
-            for m in MODELS
-            for i in idx
-            if pn.entry(results, m, i)
-            and pn.entry(results, m, i)["n_images"]
-            and not pn.damaged(pn.entry(results, m, i))
-        ],
-        "unpatched": [
-            f"{m} at ε = {config['eps_labels'][i]}"
-            for m in MODELS
-            for i in idx
-            if pn.entry(results, m, i) and not pn.entry(results, m, i)["n_images"]
-        ],
+        "spared": [f"{m} at ε = {config.eps_labels[i]}" for m, i, e in entries if e.n_images and not pn.damaged(e)],
+        "unpatched": [f"{m} at ε = {config.eps_labels[i]}" for m, i, e in entries if not e.n_images],
         "min_draws": pn.MIN_DRAWS,
         "spread": pn.SPREAD,
     }
 
 
-def _cell(r: dict | None) -> str:
-    if r is None or r.get("undone") is None:
+def _cell(r: PatchSet | None) -> str:
+    if r is None or r.undone is None:
         return "–"
-    ci = r.get("undone_ci")
-    return pct(r["undone"]) + ("" if ci is None else f" ({format_interval(ci, '{:.0%}')})")
+    ci = r.undone_ci
+    return pct(r.undone) + ("" if ci is None else f" ({format_interval(ci, '{:.0%}')})")
 
 
-def _rows(results: dict, idx: list[int]) -> list[dict]:
-    labels, rows = results["config"]["eps_labels"], []
+def _rows(results: Results, idx: list[int]) -> list[dict]:
+    labels, rows = results.config.eps_labels, []
     for m in MODELS:
         for i in idx:
             e = pn.entry(results, m, i)
@@ -114,33 +105,33 @@ def _rows(results: dict, idx: list[int]) -> list[dict]:
                         "k": k,
                         "first": k == ks[0],
                         "span": len(ks),
-                        "damage": pct(e["accuracy_clean"] - e["accuracy_adv"]),
+                        "damage": pct(e.accuracy_clean - e.accuracy_adv),
                         "sigma": _cell(pn.row(e, "sigma", k)),
                         "excess": _cell(pn.row(e, "excess", k)),
                         "flips": pn.flipped(e),
                         "random": _draws(e, "random", k),
-                        "lead": _cell(pn.row(e, results["config"]["rank_by"], k)),
+                        "lead": _cell(pn.row(e, results.config.rank_by, k)),
                         "magnitude": _draws(e, "magnitude", k),
-                        "flipped": "–" if conv is None or conv.get("flipped") is None else pct(conv["flipped"]),
+                        "flipped": "–" if conv is None or conv.flipped is None else pct(conv.flipped),
                     }
                 )
     return rows
 
 
-def _draws(e: dict, kind: str, k: int) -> str:
+def _draws(e: PatchEntry, kind: str, k: int) -> str:
     """Mean [5–95%] damage undone over the draws of a control ``kind`` at k; a control of another size
     says its size, and a k without one says so."""
     c = pn.control(e, kind, k)
-    if c is None or c["draws"] == 0:
+    if c is None or c.draws == 0:
         return "none fits" if k in pn.ladder(e) else "–"
-    if c["undone_mean"] is None:
+    if c.undone_mean is None or c.undone_range is None:
         return "–"
-    size = "" if c["channels"] == k else f" ({c['channels']} ch.)"
-    lo, hi = c["undone_range"]
-    return f"{pct(c['undone_mean'])} [{pct(lo)}–{pct(hi)}]{size}"
+    size = "" if c.channels == k else f" ({c.channels} ch.)"
+    lo, hi = c.undone_range
+    return f"{pct(c.undone_mean)} [{pct(lo)}–{pct(hi)}]{size}"
 
 
-def _layer_rows(results: dict, idx: list[int]) -> list[dict]:
+def _layer_rows(results: Results, idx: list[int]) -> list[dict]:
     out = []
     for la in pn.all_layers(results):
         cells = []
@@ -148,8 +139,8 @@ def _layer_rows(results: dict, idx: list[int]) -> list[dict]:
             cell = {}
             for m in MODELS:
                 e = pn.entry(results, m, i)
-                r = pn.layer_rows(results, e).get(la) if e else None
-                cell[m] = pct(r["undone"]) if r and r.get("undone") is not None and pn.causal(e) else "–"
+                r = pn.layer_rows(results.config, e).get(la) if e else None
+                cell[m] = pct(r.undone) if r and r.undone is not None and pn.causal(e) else "–"
             cells.append(cell)
         out.append({"layer": la, "cells": cells})
     return out

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from rnnviz.common.names import MODELS, eps_slugs
+from rnnviz.common.names import MODELS
 from rnnviz.report.figures import attacks as attack_plots
 from rnnviz.report.figures import patching as patch_plots
 from rnnviz.report.figures import plots
@@ -26,8 +26,10 @@ from rnnviz.report.sections.catalogue import ReportFigure, attacked_indices, cla
 from rnnviz.report.slides import grids as slide_grids
 from rnnviz.report.slides import titles as say
 from rnnviz.report.text.cause import cause_line
-from rnnviz.report.text.format import attack_label
+from rnnviz.report.text.format import attack_label, slugs
 from rnnviz.report.validate.safety import output
+from rnnviz.results.model import Results
+from rnnviz.results.model.pictures import Render
 
 TABLE_ROWS = 10  # top-k rows on one slide
 
@@ -51,7 +53,7 @@ class Slide:
     shown: bool = True  # False: written to figures/slides/ for whoever wants it, not in the deck
 
 
-def build(results: dict, root: Path, figures: list[ReportFigure]) -> list[Slide]:
+def build(results: Results, root: Path, figures: list[ReportFigure]) -> list[Slide]:
     """The deck's slides in reading order (about a dozen, one finding each: accuracy, one example, the
     leading ε's profile, top-k and side-by-side gallery, trust, the attacks, cause), then the
     slide-sized figures kept only as files under figures/slides/ (``shown=False``)."""
@@ -64,8 +66,8 @@ def build(results: dict, root: Path, figures: list[ReportFigure]) -> list[Slide]
     examples = _example_slides(results, root)
     deck += examples[:1]
     extras = examples[1:]
-    for i in attacked_indices(results):
-        fig = _plot(plots.sensitivity_plot, results, root, f"layer_sensitivity_{eps_slugs(results['config'])[i]}", i)
+    for i in attacked_indices(results.config):
+        fig = _plot(plots.sensitivity_plot, results, root, f"layer_sensitivity_{slugs(results.config)[i]}", i)
         if i == lead:
             deck += [Slide(say.sensitivity(results, i), fig), *_topk_slides(results, i)]
             deck += _side_by_side(results, root)
@@ -83,7 +85,9 @@ def build(results: dict, root: Path, figures: list[ReportFigure]) -> list[Slide]
     for recipe in rendered_recipes(results):
         if f"diversity_{recipe}" in keys:
             figs = _grid(
-                lambda style, r=recipe: slide_grids.diversity(results, root, r, style), root, f"diversity_{recipe}"
+                lambda style, r=recipe: slide_grids.diversity(results.renders, root, r, style),
+                root,
+                f"diversity_{recipe}",
             )
             extras += [Slide(f"diversity_{recipe}", fig, shown=False) for fig in figs]
     return deck + extras
@@ -102,60 +106,60 @@ SECTION_PLOTS = {
 }
 
 
-def _example_slides(results: dict, root: Path) -> list[Slide]:
+def _example_slides(results: Results, root: Path) -> list[Slide]:
     """One slide per example image, every class; the deck shows the first (the rest are files)."""
     out: list[Slide] = []
-    for name, s in class_slugs(results).items():
-        for n, ex in enumerate([ex for ex in results["examples"] if ex["class"] == name], start=1):
+    for name, s in class_slugs(results.classes).items():
+        for n, ex in enumerate([ex for ex in results.examples if ex.class_ == name], start=1):
             pictures = _grid(
-                lambda style, ex=ex: [slide_grids.example(results, root, ex, style)], root, f"examples_{s}_{n}"
+                lambda style, ex=ex: [slide_grids.example(results.config, root, ex, style)], root, f"examples_{s}_{n}"
             )
-            out.append(Slide(say.example(results, ex), pictures[0], shown=not out))
+            out.append(Slide(say.example(results.config, ex), pictures[0], shown=not out))
     return out
 
 
-def _overlap_at_lead(results: dict, root: Path, keys: set[str]) -> list[Slide]:
+def _overlap_at_lead(results: Results, root: Path, keys: set[str]) -> list[Slide]:
     """The attacks' top-k overlap at the leading ε only: few cells, each with its number."""
     lead, title = main_index(results), say.attacks(results)
     if "attack_overlap" not in keys or lead is None or title is None:
         return []
-    stem = f"attack_overlap_{eps_slugs(results['config'])[lead]}"
+    stem = f"attack_overlap_{slugs(results.config)[lead]}"
     return [Slide(title, _plot(partial(attack_plots.overlap_plot, eps_index=lead), results, root, stem))]
 
 
-def _renders(results: dict) -> dict:
-    return {(r["model"], r["layer"], r["channel"], r["recipe"]): r for r in results["renders"]}
+def _renders(renders: list[Render]) -> dict:
+    return {(r.model, r.layer, r.channel, r.recipe): r for r in renders}
 
 
-def _side_by_side(results: dict, root: Path) -> list[Slide]:
+def _side_by_side(results: Results, root: Path) -> list[Slide]:
     """The leading ε's gallery with both models on one slide, first rendered recipe."""
     i, recipes = main_index(results), rendered_recipes(results)
     if i is None or not recipes:
         return []
-    renders, recipe = _renders(results), recipes[0]
+    renders, recipe = _renders(results.renders), recipes[0]
 
     def tiles(style):
         return slide_grids.side_by_side(results, root, renders, i, recipe, style)
 
-    stem = f"gallery_{eps_slugs(results['config'])[i]}_{recipe}"
+    stem = f"gallery_{slugs(results.config)[i]}_{recipe}"
     return [Slide(say.gallery(results, i, recipe), fig) for fig in _grid(tiles, root, stem, slide_grids.GALLERY_GRID)]
 
 
-def _gallery_files(results: dict, root: Path, i: int) -> list[Slide]:
+def _gallery_files(results: Results, root: Path, i: int) -> list[Slide]:
     """Each model's gallery at eps index ``i``, per recipe, as slide-sized files."""
-    renders, out = _renders(results), []
+    renders, out = _renders(results.renders), []
     for recipe in rendered_recipes(results):
         for m in MODELS:
 
             def tiles(style, recipe=recipe, m=m):
                 return slide_grids.gallery(results, root, renders, i, recipe, m, style)
 
-            stem = f"gallery_{eps_slugs(results['config'])[i]}_{recipe}_{m}"
+            stem = f"gallery_{slugs(results.config)[i]}_{recipe}_{m}"
             out += [Slide(stem, fig, shown=False) for fig in _grid(tiles, root, stem, slide_grids.GALLERY_GRID)]
     return out
 
 
-def _plot(draw, results: dict, root: Path, stem: str, *args) -> SlideFigure:
+def _plot(draw, results: Results, root: Path, stem: str, *args) -> SlideFigure:
     """Draw a plot at slide size; it is placed at its own width, so text keeps its size in points."""
     fig = draw(results, root, stem, *args, look=SLIDE)
     width = fig.get_figwidth()
@@ -190,7 +194,7 @@ def _placed(img: Image.Image, style: GridStyle) -> tuple[float, float]:
     return width, image_text_pt(style.font_px, w, width)
 
 
-def _topk_slides(results: dict, i: int) -> list[Slide]:
+def _topk_slides(results: Results, i: int) -> list[Slide]:
     """The top-k table at eps index ``i``, both models side by side, ``TABLE_ROWS`` rows a slide
     (one slide for the usual top-k)."""
     rows = {m: trust.topk_rows(results, m, i) for m in MODELS}
@@ -198,31 +202,29 @@ def _topk_slides(results: dict, i: int) -> list[Slide]:
     out = []
     for start in range(0, max(longest, 1), TABLE_ROWS):
         part = {m: rows[m][start : start + TABLE_ROWS] for m in MODELS}
-        table = {"eps": results["config"]["eps_labels"][i], "rows": part, "first": start + 1}
+        table = {"eps": results.config.eps_labels[i], "rows": part, "first": start + 1}
         out.append(Slide(say.top_channels(results, i), table=table))
     return out
 
 
-def provenance(results: dict) -> list[tuple[str, str]]:
+def provenance(results: Results) -> list[tuple[str, str]]:
     """Where the numbers come from, all from results.json: what a listener may ask after the talk."""
-    config, env = results["config"], results["environment"]
+    config, env = results.config, results.environment
     models = [
         (
             f"{m.capitalize()} model",
-            f"{results['models'][m]['name']} ({results['models'][m]['arch']}), "
-            f"sha256 {results['models'][m]['sha256'][:12]}",
+            f"{results.models.of(m).name} ({results.models.of(m).arch}), sha256 {results.models.of(m).sha256[:12]}",
         )
         for m in MODELS
     ]
-    attacks = config["attack"] if isinstance(config["attack"], list) else [config["attack"]]
     return [
         *models,
-        ("Data", str(config.get("data") or config.get("preset") or "–")),
-        ("Classes", ", ".join(c["name"] for c in results["classes"])),
-        ("Images", f"{results['n_images']} ({config['n_images']} per class)"),
-        ("ε", ", ".join(config["eps_labels"])),
-        ("Attacks", ", ".join(attack_label(a) for a in attacks)),
-        ("Top-k, seed", f"{config['top_k']} channels per model, seed {config['seed']}"),
-        ("Software", f"rnnviz {env.get('rnnviz', '?')}" + (f", torch {env['torch']}" if env.get("torch") else "")),
-        ("Created", results["created"].replace("T", " ")),
+        ("Data", str(config.data or config.preset or "–")),
+        ("Classes", ", ".join(c.name for c in results.classes)),
+        ("Images", f"{results.n_images} ({config.n_images} per class)"),
+        ("ε", ", ".join(config.eps_labels)),
+        ("Attacks", ", ".join(attack_label(a) for a in config.attack)),
+        ("Top-k, seed", f"{config.top_k} channels per model, seed {config.seed}"),
+        ("Software", f"rnnviz {env.rnnviz}" + (f", torch {torch}" if (torch := env.entries().get("torch")) else "")),
+        ("Created", results.created.isoformat(sep=" ")),
     ]

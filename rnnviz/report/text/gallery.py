@@ -12,25 +12,27 @@ from __future__ import annotations
 
 from rnnviz.common.names import MODELS
 from rnnviz.common.spectrum import CUTOFF, LEVEL, compare
+from rnnviz.results.model import Results
+from rnnviz.results.model.pictures import Render
 
 
-def comparisons(results: dict) -> dict[str, dict]:
+def comparisons(renders: list[Render]) -> dict[str, dict]:
     """recipe -> ``spectrum.compare`` of its live renders (standard minus robust); recipes with
     fewer than two measured renders per model are left out."""
-    out = {}
-    live = [r for r in results.get("renders", []) if not r["dead"] and r.get("high_frequency_share") is not None]
-    for recipe in dict.fromkeys(r["recipe"] for r in live):
-        of = {m: [r for r in live if r["model"] == m and r["recipe"] == recipe] for m in MODELS}
-        shares = {m: [r["high_frequency_share"] for r in rs] for m, rs in of.items()}
+    out: dict[str, dict] = {}
+    live = [r for r in renders if not r.dead and r.high_frequency_share is not None]
+    for recipe in dict.fromkeys(r.recipe for r in live):
+        of = {m: [r for r in live if r.model == m and r.recipe == recipe] for m in MODELS}
+        shares = {m: [r.high_frequency_share for r in rs if r.high_frequency_share is not None] for m, rs in of.items()}
         found = compare(shares["standard"], shares["robust"])
         if found is not None:
             out[recipe] = found
     return out
 
 
-def texture_sentence(results: dict) -> str:
+def texture_sentence(renders: list[Render]) -> str:
     """One sentence per recipe: the two means, their difference and its interval, and what that says."""
-    found = comparisons(results)
+    found = comparisons(renders)
     if not found:
         return "Too few renders to compare how textured the two models' renders are."
     head = (
@@ -64,15 +66,15 @@ PRIORS = {  # what each recipe adds of its own, so a difference is not read as t
 }
 
 
-def targets_sentence(results: dict, i: int, recipe: str) -> str:
+def targets_sentence(results: Results, i: int, recipe: str) -> str:
     """The caption's convergence sentence: both models' renders share one target, and how many reached it."""
     counts = []
     for m in MODELS:
-        shown = {(c["layer"], c["channel"]) for c in results["top_channels"][m][i]}
-        rs = [r for r in results["renders"] if r["model"] == m and r["recipe"] == recipe and not r["dead"]]
-        rs = [r for r in rs if (r["layer"], r["channel"]) in shown and "stop" in r]
+        shown = {(c.layer, c.channel) for c in results.top_channels.of(m)[i]}
+        rs = [r for r in results.renders if r.model == m and r.recipe == recipe and not r.dead]
+        rs = [r for r in rs if (r.layer, r.channel) in shown and r.stop is not None]
         if rs:
-            hit = sum(r["stop"] == "target" for r in rs)
+            hit = sum(r.stop == "target" for r in rs)
             counts.append(f"{hit} of {len(rs)} {m} renders reached it")
     if not counts:
         return ""

@@ -16,9 +16,9 @@ from rnnviz.common.names import eps_key, parse_channel_key
 from rnnviz.report.validate.safety import inside
 
 
-def eps_keys(results: dict) -> dict[str, int]:
-    """The ``change`` keys the engine writes (``eps_key``, e.g. ``"0.1"``) -> eps index."""
-    return {eps_key(e): i for i, e in enumerate(results["config"]["eps"]) if e > 0}
+def eps_keys(eps: list[float]) -> dict[str, int]:
+    """The ``change`` keys the engine writes (``eps_key``, e.g. ``"0.1"``) of ``config.eps`` -> eps index."""
+    return {eps_key(e): i for i, e in enumerate(eps) if e > 0}
 
 
 def card_key(key: str) -> tuple[str, int]:

@@ -96,13 +96,11 @@ class Attacks(BaseModel):
 
 
 class PrimaryAttack(BaseModel):
-    name: Omittable[Attack] = None
-    rule: Omittable[Text] = None
-    listed: Omittable[list[Attack]] = most("attacks_max", default=None)
-    eps: Omittable[AnyNonnegative] = None
-    accuracy_at_largest_eps: Omittable[dict[str, Annotated[dict[str, Probability], most("models")]]] = most(
-        "attacks_max", default=None
-    )
+    name: Attack
+    rule: Text
+    listed: list[Attack] = most("attacks_max")
+    eps: AnyNonnegative
+    accuracy_at_largest_eps: dict[str, Annotated[dict[str, Probability], most("models")]] = most("attacks_max")
 
 
 class PerturbationSize(BaseModel):

@@ -72,7 +72,7 @@ class LayerSummary(BaseModel):
     noise_ratio: Nonnegative
     sigma_ci: Interval[Nonnegative] | None
     relative_ci: Interval[Nonnegative] | None
-    channels: Omittable[Count] = Field(None, description="channels in the layer")
+    channels: Count = Field(description="channels in the layer")
     relative_excess: Number | None = Field(None, description="(mean sigma - mean sigma_noise) / mean clean |F|")
 
 
@@ -91,21 +91,21 @@ class ConvergencePoint(BaseModel):
     fraction: Probability
     n_images: Count
     jaccard: Probability | None = Field(description="mean over the subsets drawn at this fraction")
-    jaccard_range: Omittable[Annotated[list[Probability | None], Field(min_length=2, max_length=2)]] = Field(
-        None, description="lowest and highest Jaccard over the subsets drawn"
+    jaccard_range: Annotated[list[Probability | None], Field(min_length=2, max_length=2)] = Field(
+        description="lowest and highest Jaccard over the subsets drawn"
     )
-    draws: Omittable[Count] = Field(None, description="independent subsets drawn at this fraction")
+    draws: Count = Field(description="independent subsets drawn at this fraction")
 
 
 class Confound(BaseModel):
-    sigma: Omittable[dict[str, Correlation | None]] = most("layers", default=None)
-    measure: Omittable[dict[str, Correlation | None]] = most("layers", default=None)
+    sigma: dict[str, Correlation | None] = most("layers")
+    measure: dict[str, Correlation | None] = most("layers")
 
 
 class Agreement(BaseModel):
-    sigma: Probability | None = None
-    scale: Probability | None = None
-    noise: Probability | None = None
+    sigma: Probability | None
+    scale: Probability | None
+    noise: Probability | None
 
 
 class RankingEntry(BaseModel):
@@ -128,12 +128,10 @@ class RankingEntry(BaseModel):
         "convergence",
         description="Jaccard between the top-k on a random fraction of the images and the full-set top-k",
     )
-    confound: Confound | None = Field(
-        None,
+    confound: Confound = Field(
         description="Spearman rank correlation with the clean mean |F| per layer: of sigma and of the leading measure",
     )
-    agreement: Agreement | None = Field(
-        None,
+    agreement: Agreement = Field(
         description="Jaccard of this top-k with the top-k by sigma, by clean |F| and by sigma under the matched noise",
     )
 

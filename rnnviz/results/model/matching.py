@@ -143,6 +143,12 @@ class CarriedOverlap(BaseModel):
     standard: Omittable[PerEpsNullAtZero[CarriedTopK]] = None
     robust: Omittable[PerEpsNullAtZero[CarriedTopK]] = None
 
+    def of(self, role: str) -> list[CarriedTopK | None] | None:
+        """The per-eps entries of the model ``role`` names (``"standard"`` or ``"robust"``)."""
+        if role not in ("standard", "robust"):
+            raise KeyError(f"{role!r} is not a model role")
+        return self.standard if role == "standard" else self.robust
+
 
 class ReplicaPair(BaseModel):
     models: ByModel[ReplicaModel]

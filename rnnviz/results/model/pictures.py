@@ -4,7 +4,7 @@ checked to be a plain file inside the folder (x-file), since a folder may come f
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
@@ -16,6 +16,7 @@ from rnnviz.results.model.values import (
     Count,
     Eps,
     File,
+    InFileOrder,
     Interval,
     Nonnegative,
     Number,
@@ -44,6 +45,10 @@ class ExampleAtEps(BaseModel):
     eps: Eps
     standard: Shot
     robust: Shot
+
+    def of(self, role: str) -> Shot:
+        """The shot of the model ``role`` names (``"standard"`` or ``"robust"``)."""
+        return self.standard if role == "standard" else self.robust if role == "robust" else _no_role(role)
 
 
 class Example(BaseModel):
@@ -161,8 +166,16 @@ class Exemplars(BaseModel):
         "images it held (indices from the number of analysed images on) and the cap per class",
     )
 
+    def of(self, role: str) -> dict[str, Card]:
+        """The cards of the model ``role`` names (``"standard"`` or ``"robust"``)."""
+        return self.standard if role == "standard" else self.robust if role == "robust" else _no_role(role)
 
-class DataFiles(BaseModel):
+
+def _no_role(role: str) -> NoReturn:
+    raise KeyError(f"{role!r} is not a model role")
+
+
+class DataFiles(InFileOrder):
     # the two tables the report reads, and any other the engine writes
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, File] = Field(init=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from rnnviz.common.names import ExemplarPool, Quality, RankMeasure, Recipe, StrongVersion
 from rnnviz.results.model.values import (
@@ -16,6 +17,7 @@ from rnnviz.results.model.values import (
     AttackList,
     Count,
     Eps,
+    InFileOrder,
     Nonnegative,
     Norm,
     Omittable,
@@ -108,10 +110,11 @@ class AnalysedClass(BaseModel):
     n_images: Count
 
 
-class Environment(BaseModel):
-    # versions and the device, and whatever else the engine records (one short value each)
+class Environment(InFileOrder):
+    # versions and the device, and whatever else the engine records (one short value each; a count
+    # stays an integer, as the appendix shows it: JSON Schema's number already admits it)
     model_config = ConfigDict(extra="allow")
-    __pydantic_extra__: dict[str, AnyText | float | bool | None] = Field(init=False)
+    __pydantic_extra__: dict[str, AnyText | SkipJsonSchema[int] | float | bool | None] = Field(init=False)
 
     rnnviz: Text
     device: Text

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, TypeAlias, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, model_validator
 from pydantic.json_schema import SkipJsonSchema
 from typing_extensions import TypeAliasType
 
@@ -87,3 +87,30 @@ class ByModel(BaseModel, Generic[T]):
 
     standard: T
     robust: T
+
+    def of(self, role: str) -> T:
+        """The value of the model ``role`` names (``"standard"`` or ``"robust"``): the renderer loops over
+        rnnviz.common.names.MODELS."""
+        if role not in ("standard", "robust"):
+            raise KeyError(role)
+        return getattr(self, role)
+
+
+class InFileOrder(BaseModel):
+    """An object whose every key a reader lists (the run's environment, its tables): pydantic keeps the
+    declared fields first, so the order the file has them in is kept beside, for ``entries``."""
+
+    _order: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_order(cls, data: Any, handler: Any) -> Any:
+        made = handler(data)
+        if isinstance(data, dict):
+            made._order = list(data)
+        return made
+
+    def entries(self) -> dict[str, Any]:
+        """Every key and value, in the order the file has them."""
+        values = self.model_dump()
+        return {key: values[key] for key in [*self._order, *values] if key in values}
