@@ -42,7 +42,7 @@ def render_ladder(
     folders = pair_folders(root, ladder)
     for folder in folders if pair_reports else []:
         render_report(folder, pdf=False, progress=False, max_embed_mb=max_embed_mb)
-    pairs = [_typed(load_results(folder, max_embed_mb)) for folder in folders]
+    pairs = [load_results(folder, max_embed_mb) for folder in folders]
     view = ladder_view(root, ladder, pairs)
     html = environment().get_template("ladder.html.j2").render(**page_context(view, data_uri))
     target = output(root, "ladder.html")
@@ -83,10 +83,6 @@ def _check_pairs(ladder, pairs: list[Results]) -> None:
             f"the pair folders of {ladder.rungs[0].label}'s ladder differ in their reference model or eps grid "
             "(or have no eps above 0): re-run the ladder with one command"
         )
-
-
-def _typed(results) -> Results:
-    return results if isinstance(results, Results) else Results.model_validate(results)
 
 
 def _with_pdf(root: Path, html: str, target: Path, pdf: bool, view: LadderView) -> ReportFiles:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnnviz.report.text.patch_numbers import MIN_FLIPPED
+from rnnviz.report.text import patch_numbers as pn
 from rnnviz.results.model import Results
-from rnnviz.results.model.patching import PatchEntry
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def strongest(pair: Results, role: str) -> list[Estimate]:
     strong = pair.strong_attack.models.get(role) if pair.strong_attack else None
     if strong is not None:
         return [Estimate(a, lo, hi) for a, (lo, hi) in zip(strong.accuracy, strong.interval)]
-    wilson = getattr(pair.attacks.accuracy[pair.config.attack[0]], role)
+    wilson = pair.attacks.accuracy[pair.config.attack[0]].of(role)
     return [Estimate(w.accuracy, w.low, w.high) for w in wilson]
 
 
@@ -84,7 +83,7 @@ def _ratio(pair: Results, i: int) -> Estimate | None:
 
 
 def _noise_share(pair: Results, role: str, i: int) -> Estimate | None:
-    entry = getattr(pair.ranking, role)[i]
+    entry = pair.ranking.of(role)[i]
     shares = [row.noise_ratio for row in entry.top] if entry else []
     if not shares:
         return None
@@ -92,26 +91,19 @@ def _noise_share(pair: Results, role: str, i: int) -> Estimate | None:
 
 
 def _undone(pair: Results, role: str, i: int) -> Undone | None:
-    """Damage undone by the top-k (the k nearest --top-k the pair patched) where the attack flipped
-    enough patched images for a verdict."""
-    e: PatchEntry | None = getattr(pair.patching, role)[i] if pair.patching else None
-    ranking = getattr(pair.ranking, role)[i]
-    if e is None or ranking is None or _flipped(e) < MIN_FLIPPED:
+    """Damage undone by the top-k at the k every sentence quotes first (the patched k nearest
+    --top-k), where the attack flipped enough patched images for a verdict."""
+    e = pn.entry(pair, role, i)
+    ranking = pair.ranking.of(role)[i]
+    if e is None or ranking is None or not pn.causal(e):
         return None
-    ks = sorted({s.k for s in e.sets if s.kind == ranking.measure})
-    if not ks:
-        return None
-    k = min(ks, key=lambda k: (abs(k - pair.config.top_k), -k))
-    top = next(s for s in e.sets if s.kind == ranking.measure and s.k == k)
-    if top.undone is None:
+    ks = pn.quoted_ks(pair.config, e, ranking.measure)
+    top = pn.row(e, ranking.measure, ks[0]) if ks else None
+    if top is None or top.undone is None:
         return None
     low, high = top.undone_ci or (None, None)
-    random = next((c.undone_mean for c in e.controls or [] if c.kind == "random" and c.k == k), None)
-    return Undone(k, Estimate(top.undone, low, high), random)
-
-
-def _flipped(e: PatchEntry) -> int:
-    return round((e.accuracy_clean - e.accuracy_adv) * e.n_images)
+    random = pn.random_stats(e, ks[0])
+    return Undone(ks[0], Estimate(top.undone, low, high), random[0] if random else None)
 
 
 def _cka(pair: Results) -> dict[str, float] | None:
@@ -125,7 +117,7 @@ def _cka(pair: Results) -> dict[str, float] | None:
 
 def _smoothness(pair: Results, role: str, focus: int) -> Estimate | None:
     """Mean high-frequency share of the lucid renders of the model's top-k at eps index ``focus``."""
-    entry = getattr(pair.ranking, role)[focus]
+    entry = pair.ranking.of(role)[focus]
     top = {(row.layer, row.channel) for row in entry.top} if entry else set()
     renders = [r for r in pair.renders if r.model == role and r.recipe == "lucid" and (r.layer, r.channel) in top]
     shares = [r.high_frequency_share for r in renders if r.high_frequency_share is not None]

@@ -153,7 +153,7 @@ def _gallery(view: LadderView, j: int, uri) -> dict:
     """Rung j's top channels at the focus eps with their lucid renders (from the pair folder it is in)."""
     pair, role = (view.pairs[0], "standard") if j == 0 else (view.pairs[j - 1], "robust")
     folder = view.root / str(view.ladder.rungs[max(j, 1)].folder)
-    entry = getattr(pair.ranking, role)[view.focus]
+    entry = pair.ranking.of(role)[view.focus]
     renders = {(r.layer, r.channel): r for r in pair.renders if r.model == role and r.recipe == "lucid"}
     tiles = []
     for row in entry.top if entry else []:
