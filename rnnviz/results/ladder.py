@@ -34,6 +34,7 @@ def ladder_document(cfg, models: list[LadderModel]) -> Ladder:
             train_eps=m.train_eps,
             published=m.published,
             folder=f"{PAIRS_DIR}/{m.label}" if i else None,
+            note=m.note,
         )
         for i, m in enumerate(models)
     ]

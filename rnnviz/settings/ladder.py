@@ -30,6 +30,7 @@ class LadderModel:
     label: str
     published: float | None = None  # clean top-1 % on the whole test set, where the preset knows it
     given: bool = False  # the training eps came from --train-eps, not from the preset
+    note: str = ""  # the preset's word on what else sets this model apart
 
     def folder(self, root: Path) -> Path:
         """This rung's pair folder under the ladder's ``root``."""
@@ -68,7 +69,8 @@ def _model(spec: str, eps: float | None, rung) -> LadderModel:
             f"the training eps of --models entry {spec} is unknown; give one per model with --train-eps, e.g. 0,0.1,0.2"
         )
     train = float(eps if eps is not None else rung.train_eps)
-    return LadderModel(spec, train, spec_label(spec), rung.published if rung is not None else None, eps is not None)
+    published, note = (rung.published, rung.note) if rung is not None else (None, "")
+    return LadderModel(spec, train, spec_label(spec), published, eps is not None, note)
 
 
 def _check_distinct(models: list[LadderModel]) -> None:

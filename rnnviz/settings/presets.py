@@ -30,6 +30,7 @@ class Rung:
     spec: str
     train_eps: float
     published: float | None = None
+    note: str = ""  # what else sets this model apart from its neighbours (page 1 of a ladder says it)
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,13 @@ PRESETS["fashion-ladder"] = _ladder(
         Rung("builtin:fashion-standard", 0.0, 92.83),
         Rung("builtin:fashion-robust-eps0.05", 0.05, 88.48),
         Rung("builtin:fashion-robust", 0.1, 86.61),
-        Rung("builtin:fashion-robust-eps0.2", 0.2, 75.37),
+        Rung(
+            "builtin:fashion-robust-eps0.2",
+            0.2,
+            75.37,
+            "it is the first of its four training epochs (later ones overfit catastrophically, MODEL_CARD.md), so "
+            "it is also less trained than the others",
+        ),
     ),
     PRESETS["fashion"],
     "built-in Fashion-MNIST ResNet at training eps 0, 0.05, 0.1, 0.2 (offline)",

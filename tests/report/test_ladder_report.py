@@ -53,6 +53,10 @@ def test_the_verdict_says_where_a_measure_moves_and_nothing_more():
         "beyond the intervals (from 0.1 to 0.2: within them)"
     )
     assert verdict([("0", low), ("0.1", up)]) == "rises from training ε 0 to 0.1 beyond the intervals"
+    top = E(0.9, 0.85, 0.95)
+    assert verdict([("0", low), ("0.05", up), ("0.1", top), ("0.2", top)]) == (
+        "rises from training ε 0 to 0.1 beyond the intervals (from 0.1 to 0.2: within them)"
+    )
 
 
 def test_a_rung_reads_its_numbers_from_the_pair_results(raw, pair):

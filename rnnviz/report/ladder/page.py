@@ -32,6 +32,7 @@ def page_context(view: LadderView, uri) -> dict:
         + f" ({NORM_NAMES.get(view.ladder.train_norm, view.ladder.train_norm)})",
         "created": view.ladder.created.replace("T", " ")[:16],
         "setup": _setup(view),
+        "caveats": [f"{r.label} (training ε {r.train_eps:g}): {r.note}" for r in rungs if r.note],
         "summary": summary(view),
         "figures": {k: uri(p) for k, p in view.figures.items()},
         "strongest": strongest_name(first),

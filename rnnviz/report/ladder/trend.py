@@ -37,11 +37,23 @@ def verdict(points: list[Point]) -> str:
         return "falls at every step of training ε"
     if kinds == {"within"}:
         return "changes along the ladder by no more than its intervals"
-    moves = [f"{'rises' if s == 'up' else 'falls'} from training ε {a} to {b}" for a, b, s in steps if s != "within"]
-    still = [f"{a} to {b}" for a, b, s in steps if s == "within"]
+    runs = _runs(steps)
+    moves = [f"{'rises' if s == 'up' else 'falls'} from training ε {a} to {b}" for a, b, s in runs if s != "within"]
+    still = [f"{a} to {b}" for a, b, s in runs if s == "within"]
     shape = "is not monotone in training ε: it " if {"up", "down"} <= kinds else ""
     rest = f" (from {', '.join(still)}: within them)" if still else ""
     return f"{shape}{' and '.join(moves)} beyond the intervals{rest}"
+
+
+def _runs(steps: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Neighbouring steps of one kind joined: (0, 0.05, up), (0.05, 0.1, up) -> (0, 0.1, up)."""
+    runs: list[tuple[str, str, str]] = []
+    for a, b, s in steps:
+        if runs and runs[-1][2] == s:
+            runs[-1] = (runs[-1][0], b, s)
+        else:
+            runs.append((a, b, s))
+    return runs
 
 
 def values(points: list[Point], form=pct) -> str:

@@ -28,6 +28,7 @@ class LadderRung(BaseModel):
     train_eps: Eps
     published: Percent | None = Field(description="clean top-1 % on the whole test set, where the preset knows it")
     folder: FolderName | None = Field(description="its pair run with the least robust model; null for that model")
+    note: Text = Field("", description="what else sets this model apart from its neighbours (the preset's word)")
 
 
 class Ladder(BaseModel):
