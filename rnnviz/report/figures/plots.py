@@ -21,7 +21,7 @@ from rnnviz.common.names import MODELS, layer_order
 from rnnviz.report.figures.figure_workers import save
 from rnnviz.report.figures.look import COLOURS, DASHES, INK, MUTED, PAGE, Look
 from rnnviz.report.text.claims import measured
-from rnnviz.report.text.format import attack_label, attack_name, eps_text
+from rnnviz.report.text.format import NORM_NAMES, attack_label, attack_name, eps_text
 from rnnviz.report.validate.safety import output
 from rnnviz.results.model import Results
 from rnnviz.results.model.accuracy import StrongAccuracy, StrongAttack
@@ -66,8 +66,9 @@ def accuracy_plot(results: Results, root: Path, stem: str, look: Look = PAGE) ->
             _eps_axis(ax, results.config, both_forms=norm == "linf")
             trained = _train_eps(ax, results, norm) or trained
             if len(norms) > 1:
-                ax.set_xlabel("ε (L∞)" if norm == "linf" else "ε (L2)")
-                ax.set_title("L∞ attacks" if norm == "linf" else "L2 attacks", fontsize=look.font)
+                name = NORM_NAMES["linf" if norm == "linf" else "l2"]
+                ax.set_xlabel(f"ε ({name})")
+                ax.set_title(f"{name} attacks", fontsize=look.font)
         axes[0].set_ylabel("accuracy under attack" if att else f"accuracy under {attack_name(results.config)}")
         if att:
             handles = _attack_legend(results, trained, look)

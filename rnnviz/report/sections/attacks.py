@@ -12,7 +12,7 @@ from rnnviz.report.figures import attacks as attack_plots
 from rnnviz.report.figures.look import DASHES
 from rnnviz.report.figures.plots import strongest_label
 from rnnviz.report.text.claims import measured
-from rnnviz.report.text.format import attack_label, focus_index, pct
+from rnnviz.report.text.format import NORM_NAMES, attack_label, focus_index, pct
 from rnnviz.results.model import Results
 from rnnviz.results.model.accuracy import Wilson
 from rnnviz.results.model.attacks import Transfer
@@ -104,7 +104,7 @@ def front(results: Results) -> dict:
             text += f"; these classes, clean: {clean['standard']} vs {clean['robust']}"
         out["full"] = text
     if train and train.robust is not None:
-        norm = "L2" if train.norm == "l2" else "L∞"
+        norm = NORM_NAMES["l2" if train.norm == "l2" else "linf"]
         out["train"] = f"robust model trained at ε = {train.robust:g} ({norm}), standard at ε = {train.standard or 0:g}"
         out["train"] += f" ({train.source})"
         out["beyond"] = _beyond(results, train)
