@@ -261,7 +261,9 @@ def _main(args: argparse.Namespace) -> int:
         if is_ladder(Path(args.from_dir)):
             from rnnviz.report.ladder import render_ladder
 
-            files = render_ladder(Path(args.from_dir), pdf=args.pdf is not False, progress=progress)
+            files = render_ladder(
+                Path(args.from_dir), pdf=args.pdf is not False, progress=progress, max_embed_mb=args.max_embed_mb
+            )
             return _print_files(Path(args.from_dir), files)
         files = render_report(
             Path(args.from_dir),

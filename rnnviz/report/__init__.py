@@ -66,12 +66,12 @@ def render_report(
     say(f"wrote {root / 'report.html'} ({len(html) / 1e6:.1f} MB)")
     errors: list[str] = []
     start = time.perf_counter()
-    pdf_path = _try_pdf(html, output(root, "report.pdf"), root, errors, say) if pdf else None
+    pdf_path = try_pdf(html, output(root, "report.pdf"), root, errors, say) if pdf else None
     pdf_seconds = time.perf_counter() - start
     with figures_in_parallel():  # issue 26
         deck = _slides.build(results, root, figs) if slides else []
     slides_path = (
-        _try_pdf(_html.render_slides(results, figs, deck), output(root, "slides.pdf"), root, errors, say)
+        try_pdf(_html.render_slides(results, figs, deck), output(root, "slides.pdf"), root, errors, say)
         if slides
         else None
     )
@@ -125,7 +125,7 @@ def load_results(root: Path, max_embed_mb: float | None = None) -> Results:
     return Results.model_validate(results)
 
 
-def _try_pdf(html: str, target: Path, root: Path, errors: list[str], say) -> Path | None:
+def try_pdf(html: str, target: Path, root: Path, errors: list[str], say) -> Path | None:
     """WeasyPrint failures (missing Pango, a layout bug) become one line in ``errors``."""
     start = time.perf_counter()
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.files import atomic_write_text
-from rnnviz.report import ReportFiles, load_results, render_report
+from rnnviz.report import ReportFiles, load_results, render_report, try_pdf
 from rnnviz.report.datauri import data_uri
 from rnnviz.report.html import environment
 from rnnviz.report.ladder.figures import accuracy_figure, ladder_colours, measures_figure
@@ -86,13 +86,9 @@ def _check_pairs(ladder, pairs: list[Results]) -> None:
 
 
 def _with_pdf(root: Path, html: str, target: Path, pdf: bool, view: LadderView) -> ReportFiles:
-    start, error, pdf_path = time.perf_counter(), None, None
-    if pdf:
-        from rnnviz.report.pdf import write_pdf
-
-        try:
-            write_pdf(html, output(root, "ladder.pdf"), root)
-            pdf_path = root / "ladder.pdf"
-        except Exception as e:  # noqa: BLE001 - a PDF failure must not cost the HTML
-            error = f"ladder.pdf: {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
-    return ReportFiles(target, pdf_path, None, list(view.figures.values()), error, time.perf_counter() - start)
+    """ladder.pdf through the report's own PDF writer (a failure is one line, the HTML stays)."""
+    errors: list[str] = []
+    start = time.perf_counter()
+    pdf_path = try_pdf(html, output(root, "ladder.pdf"), root, errors, lambda line: None) if pdf else None
+    figures = list(view.figures.values())
+    return ReportFiles(target, pdf_path, None, figures, "; ".join(errors) or None, time.perf_counter() - start)

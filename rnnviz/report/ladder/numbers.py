@@ -28,7 +28,7 @@ class Undone:
 
     k: int
     undone: Estimate  # with its 95% interval
-    random: float | None  # the mean over k random channels in the same layers
+    random: Estimate | None  # k random channels in the same layers: mean, with the 5-95% range of its draws
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def _undone(pair: Results, role: str, i: int) -> Undone | None:
         return None
     low, high = top.undone_ci or (None, None)
     random = pn.random_stats(e, ks[0])
-    return Undone(ks[0], Estimate(top.undone, low, high), random[0] if random else None)
+    return Undone(ks[0], Estimate(top.undone, low, high), Estimate(*random[:3]) if random else None)
 
 
 def _cka(pair: Results) -> dict[str, float] | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from rnnviz.report.ladder.numbers import Estimate, RungNumbers, strongest_name
 from rnnviz.report.ladder.trend import plain_number, ratio, values, verdict
 from rnnviz.report.text.format import NORM_NAMES, pct
+from rnnviz.report.text.patch_numbers import SPREAD
 from rnnviz.results.model import Results
 from rnnviz.results.model.ladder import Ladder
 
@@ -76,10 +77,9 @@ def _patching(view: LadderView, i: int) -> str | None:
     if len(points) < 2:
         return None
     ks = sorted({u.k for u in undone if u})
-    randoms = [
-        f"{pct(u.random)} at {r.train_eps:g}" for r, u in zip(view.ladder.rungs, undone) if u and u.random is not None
-    ]
-    control = f"; k random channels of the same layers undo {', '.join(randoms)}" if randoms else ""
+    randoms = _points(view, [u.random if u else None for u in undone])
+    spread = f"{SPREAD} range over the draws"
+    control = f"; k random channels of the same layers undo {values(randoms, pct)} ({spread})" if randoms else ""
     return (
         f"Restoring the top {'/'.join(map(str, ks))} channels at ε = {eps} undoes a share of the attack's damage that "
         f"{verdict(points)}: {values(points, pct)}{control}."
