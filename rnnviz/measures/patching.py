@@ -31,7 +31,7 @@ from rnnviz.measures.patch_plan import PatchSet
 from rnnviz.measures.resume import Resumable
 from rnnviz.sweep.attacks import input_gradient
 from rnnviz.sweep.bootstrap import WeightedSums, image_uniform, interval
-from rnnviz.sweep.hooks import LayerHooks
+from rnnviz.sweep.hooks import LayerHooks, StackedChannels
 from rnnviz.sweep.passes import CleanBatch, adversarial, eval_mode, forward_no_grad
 from rnnviz.sweep.settings import SweepSettings
 
@@ -187,13 +187,10 @@ def _patched_predictions(
     """Predictions (len(group), n): ``target`` repeated once per set, each copy with its own channels
     replaced by ``source``'s values; resumed from ``heads`` (see ``_heads``) where it holds the point."""
     n, g = len(target), len(group)
-    values = {}
-    for layer in _layers(group):
-        mask = torch.zeros(g, source[layer].shape[1], dtype=torch.bool, device=target.device)
-        for k, p in enumerate(group):
-            mask[k, p.by_layer().get(layer, [])] = True
-        rep = source[layer].repeat(g, *[1] * (source[layer].dim() - 1))
-        values[layer] = (mask.repeat_interleave(n, dim=0), rep)
+    values = {
+        layer: StackedChannels.of(source[layer], [p.by_layer().get(layer, []) for p in group])
+        for layer in _layers(group)
+    }
     start = resumable.start_of(_layers(group)) if resumable is not None else None
     with torch.no_grad(), hooks.paused(), hooks.replacing(values):
         if resumable is not None and start in (heads or {}):

@@ -14,8 +14,9 @@ A module called twice in one forward pass (torchvision's shared ``relu``) counts
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -56,7 +57,7 @@ class LayerHooks:
         self.detach, self.dtype, self.stop = detach, dtype, stop
         self.outputs: dict[str, torch.Tensor] = {}
         self.recording = True
-        self._replace: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._replace: dict[str, Replacement] = {}
         self._handles: list = []
 
     def __enter__(self) -> "LayerHooks":
@@ -82,7 +83,7 @@ class LayerHooks:
                 raise UsageError(f"layer '{name}' does not output an (N, C, ...) tensor; pick a conv or block layer")
             form = self.layouts[name]
             if name in self._replace:
-                output = _with_channels(output, *self._replace[name], form)
+                output = _replaced(output, self._replace[name], form)
             if self.recording and name not in self.outputs:
                 kept = channel_first(output.detach() if self.detach else output, form)
                 self.outputs[name] = kept.to(self.dtype or kept.dtype, copy=True)
@@ -121,12 +122,13 @@ class LayerHooks:
             self.recording = True
 
     @contextmanager
-    def replacing(self, values: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> Iterator[None]:
+    def replacing(self, values: Mapping[str, Replacement]) -> Iterator[None]:
         """Inside, each ``layer``'s output has its ``channels`` taken from ``source`` instead.
 
         ``values`` maps a hooked layer to ``(channels, source)``: a 1-D index tensor (the same
         channels for every image) or a boolean (N, C) mask (per image), and a tensor shaped like
-        the layer's output for the same batch (e.g. its clean activations).
+        the layer's output for the same batch (e.g. its clean activations); or to ``StackedChannels``,
+        for a batch of several copies of the source's images, each copy with its own channels.
         """
         unknown = sorted(set(values) - set(self.layers))
         if unknown:
@@ -136,6 +138,51 @@ class LayerHooks:
             yield
         finally:
             self._replace = {}
+
+
+@dataclass(frozen=True)
+class StackedChannels:
+    """Channels to replace in a batch that stacks ``copies`` copies of the ``n`` images of ``source``
+    (n, C, ...), copy k taking its own channels from ``source``: patching's draws in one pass.
+
+    Only the replaced channels are written (gathered (row, channel) pairs), so the cost follows the
+    number of patched channels, not the size of the stacked batch as a per-image mask's would.
+    """
+
+    source: torch.Tensor
+    rows: torch.Tensor  # (P,) row of the stacked batch
+    images: torch.Tensor  # (P,) its image in ``source``
+    channels: torch.Tensor  # (P,) the channel replaced there
+
+    @classmethod
+    def of(cls, source: torch.Tensor, per_copy: list[list[int]]) -> "StackedChannels":
+        """``per_copy[k]``: the channels copy k takes from ``source`` (may be empty)."""
+        n, device = len(source), source.device
+        copy = torch.tensor([k for k, chs in enumerate(per_copy) for _ in chs], dtype=torch.long, device=device)
+        chans = torch.tensor([c for chs in per_copy for c in chs], dtype=torch.long, device=device)
+        image = torch.arange(n, device=device)
+        return cls(
+            source,
+            rows=(copy[:, None] * n + image[None, :]).flatten(),
+            images=image.repeat(len(chans)),
+            channels=chans[:, None].expand(-1, n).flatten(),
+        )
+
+    def applied(self, output: torch.Tensor, form: str) -> torch.Tensor:
+        patched = output.clone()
+        channel_first(patched, form)[self.rows, self.channels] = self.source[self.images, self.channels].to(
+            output.dtype
+        )
+        return patched
+
+
+Replacement = tuple[torch.Tensor, torch.Tensor] | StackedChannels
+
+
+def _replaced(output: torch.Tensor, value: Replacement, form: str) -> torch.Tensor:
+    if isinstance(value, StackedChannels):
+        return value.applied(output, form)
+    return _with_channels(output, *value, form)
 
 
 def _with_channels(
