@@ -128,7 +128,9 @@ def sized_noise(
     for _ in range(_BISECTIONS):
         mid = (low + high) / 2
         short = _size(noisy(mid) - x, front, measure) < target
-        low, high = torch.where(short, mid, low), torch.where(short, high, mid)
+        low, high, before = torch.where(short, mid, low), torch.where(short, high, mid), (low, high)
+        if torch.equal(low, before[0]) and torch.equal(high, before[1]):
+            break  # every bracket is two neighbouring floats: further halvings change nothing
     return noisy(high).contiguous(memory_format=torch.channels_last)
 
 
