@@ -19,10 +19,10 @@ import torch
 
 from rnnviz.channels.maps import (
     CHANGE_CMAP,
+    ColourBars,
     activation_maps,
     change_sheet_png,
     clean_sheet_png,
-    colour_bar_png,
     filter_weights_png,
     first_conv,
     map_scale,
@@ -83,6 +83,7 @@ def write_cards(
         return None
     pooled = PooledImages(source.images, source.labels, source.pool)
     cards: dict = {"n": first.n, "pool": pool_record(source.pool, source.mode, source.class_name)}
+    bars = ColourBars()
     for m in MODELS:
         summary = _summary(analyses[m], shown[m].by_layer(), source, m, remake.eps)
         adversarial = _adversarial_images(modules[m], source, summary, remake)
@@ -90,7 +91,7 @@ def write_cards(
             layer, ch = parse_channel_key(key)
             folder = f"figures/cards/{m}/{slug(layer)}-{ch}"
             _label_rows(card, pooled, source.class_name)
-            card.update(_draw(out, folder, (modules[m], layer, ch), pooled, card, adversarial))
+            card.update(_draw(out, folder, (modules[m], layer, ch), pooled, card, adversarial, bars))
         cards[m] = summary
     return cards
 
@@ -150,7 +151,7 @@ def _adversarial_images(model, source: CardImages, summary: dict, remake: Remake
     return made
 
 
-def _draw(out: Path, folder: str, unit: tuple, images, card: dict, adversarial: dict) -> dict:
+def _draw(out: Path, folder: str, unit: tuple, images, card: dict, adversarial: dict, bars: ColourBars) -> dict:
     """The card's sheets for ``unit`` (model, layer, channel): clean exemplars with their maps, per eps
     the change exemplars (clean | adversarial | |dF|), colour bars on the channel's own scale, and the
     first layer's filter."""
@@ -169,7 +170,7 @@ def _draw(out: Path, folder: str, unit: tuple, images, card: dict, adversarial: 
     scale = map_scale(*drawn) if drawn else (0.0, 1.0)
     files: dict = {"clean": None, "change": {}, "bars": {"activation": f"{folder}/activation-bar.png", "change": {}}}
     scales: dict = {"activation": list(scale), "change": {}}
-    colour_bar_png(scale, out / files["bars"]["activation"], label=f"{channel_key(layer, ch)} activation")
+    bars.write(scale, out / files["bars"]["activation"], label=f"{channel_key(layer, ch)} activation")
     if clean is not None:
         files["clean"] = f"{folder}/clean.png"
         clean_sheet_png([images[i] for i in clean_index], list(clean), scale, out / files["clean"])
@@ -181,7 +182,7 @@ def _draw(out: Path, folder: str, unit: tuple, images, card: dict, adversarial: 
         )
         scales["change"][key] = list(change_scale)
         files["bars"]["change"][key] = f"{folder}/change-{key}-bar.png"
-        colour_bar_png(change_scale, out / files["bars"]["change"][key], label="|ΔF|", cmap=CHANGE_CMAP)
+        bars.write(change_scale, out / files["bars"]["change"][key], label="|ΔF|", cmap=CHANGE_CMAP)
     weight = first_conv(model, layer)
     weights = None
     if weight is not None:

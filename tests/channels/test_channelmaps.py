@@ -10,6 +10,7 @@ from PIL import Image
 from torch import nn
 
 from rnnviz.channels.maps import (
+    ColourBars,
     activation_maps,
     change_sheet_png,
     clean_sheet_png,
@@ -113,6 +114,21 @@ def test_change_sheet_draws_the_absolute_change(tmp_path):
     assert change_sheet_png([image], [image], [clean], [clean], (0.0, 3.0), tmp_path / "d.png") == (0.0, 1.0)
     colour_bar_png((0.0, 2.0), tmp_path / "bar.png", label="|ΔF|")
     assert (tmp_path / "bar.png").stat().st_size > 0
+
+
+def test_reused_colour_bars_are_the_bars_a_fresh_figure_draws(tmp_path):
+    """One figure per colour map, redrawn for each scale and label: the same bytes as one figure each."""
+    bars = ColourBars()
+    cases = [
+        ((0.0, 2.0), "a:1 activation", "inferno"),
+        ((0.0, 0.37), "|ΔF|", "viridis"),
+        ((-1.5, 40.0), "b:7", "inferno"),
+    ]
+    for i, (scale, label, cmap) in enumerate(cases):
+        bars.write(scale, tmp_path / f"reused{i}.png", label=label, cmap=cmap)
+        colour_bar_png(scale, tmp_path / f"fresh{i}.png", label=label, cmap=cmap)
+        assert (tmp_path / f"reused{i}.png").read_bytes() == (tmp_path / f"fresh{i}.png").read_bytes()
+    assert (tmp_path / "reused0.png").read_bytes() != (tmp_path / "reused2.png").read_bytes()
 
 
 def test_map_scale():
