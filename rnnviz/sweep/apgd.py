@@ -190,9 +190,9 @@ def _runs(model, x, y, settings: APGDSettings, starts: Starts, per_run: AscentSe
     """The runs of one attack (restarts of APGD-CE, or targets of APGD-T), each later run on the
     images no earlier one fooled; never-fooled images keep the highest-loss point of any run."""
     index = _indices(x, starts.indices)
-    with torch.no_grad():
-        clean = model(x)
     if targeted:
+        with torch.no_grad():
+            clean = model(x)  # the targets: the classes the clean image scores highest after its top one
         count = target_count(settings, clean.shape[1])
         if count == 0:
             raise ValueError(f"APGD-T's DLR loss needs 4 or more classes; the model has {clean.shape[1]}")
