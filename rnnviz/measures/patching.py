@@ -21,6 +21,7 @@ weighted) sums, so memory is flat in the number of images and shards merge exact
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -88,14 +89,10 @@ def patch_sweep(
     counts = {e: PatchCounts(sets) for e, sets in plans.items()}
     with eval_mode(model), LayerHooks(model, list(s.layers)) as hooks:
         resumable = Resumable.of(model, list(s.layers)) if resume else None
-        for start in range(0, len(labels), s.batch_size):
-            index = torch.arange(start, min(start + s.batch_size, len(labels))) + s.first_index
-            keep = image_uniform(s.seed, index) < share if share < 1 else torch.ones(len(index), dtype=torch.bool)
-            if not keep.any():
-                continue
-            index = index[keep]
-            x = images[start : start + s.batch_size][keep].to(s.device, memory_format=torch.channels_last)
-            y = labels[start : start + s.batch_size][keep].to(s.device)
+        for at in _patched_batches(len(labels), s, share):
+            index = (at if isinstance(at, torch.Tensor) else torch.arange(at.start, at.stop)) + s.first_index
+            x = images[at].to(s.device, memory_format=torch.channels_last)
+            y = labels[at].to(s.device)
             grad, logits = input_gradient(model, x, y) if s.attack == "fgsm" else (None, forward_no_grad(model, x))
             clean = _Clean(x, y, index, grad, activations=hooks.take(), right=logits.argmax(1) == y, heads={})
             w = weights.of(index, y.cpu())[:, weights.columns("bootstrap")] if weights is not None else None
@@ -108,6 +105,18 @@ def patch_sweep(
                 hits = _hits(model, hooks, counts[e].sets, clean, x_adv, adv, resumable)
                 counts[e].add(torch.cat([hits, clean.right[:, None], (adv_logits.argmax(1) == y)[:, None]], dim=1), w)
     return counts
+
+
+def _patched_batches(n: int, s: SweepSettings, share: float) -> Iterator[slice | torch.Tensor]:
+    """The shard's patched images in batches of ``s.batch_size``: contiguous slices when every image
+    is patched, else the positions each image's own draw keeps, gathered before batching. Full batches
+    keep the stacked passes at a few sizes (each new size costs oneDNN new kernels) and each image's
+    draw, not batch order, decides whether it is patched."""
+    if share >= 1:
+        yield from (slice(start, min(start + s.batch_size, n)) for start in range(0, n, s.batch_size))
+        return
+    kept = (image_uniform(s.seed, torch.arange(n) + s.first_index) < share).nonzero().flatten()
+    yield from kept.split(s.batch_size)
 
 
 @dataclass(frozen=True)
