@@ -36,7 +36,8 @@ from rnnviz.sweep.hooks import LayerHooks, StackedChannels
 from rnnviz.sweep.passes import CleanBatch, adversarial, eval_mode, forward_no_grad
 from rnnviz.sweep.settings import SweepSettings
 
-PATCH_BATCH = 512  # images per patched forward pass: several sets ride in one batch
+PATCH_BATCH = 512  # images per patched forward pass on a GPU: several sets ride in one batch
+CPU_PASS_BYTES = 32 * 2**20  # on a CPU, the hooked outputs of one stacked pass: beyond the caches, slower per image
 
 
 @dataclass
@@ -116,7 +117,7 @@ def _patched_batches(n: int, s: SweepSettings, share: float) -> Iterator[slice |
         yield from (slice(start, min(start + s.batch_size, n)) for start in range(0, n, s.batch_size))
         return
     kept = (image_uniform(s.seed, torch.arange(n) + s.first_index) < share).nonzero().flatten()
-    yield from kept.split(s.batch_size)
+    yield from (batch for batch in kept.split(s.batch_size) if len(batch))  # no image kept: split gives one empty part
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def _hits(
     for converse in (False, True):
         target, source = (clean.x, adv) if converse else (x_adv, clean.activations)
         chosen = [j for j, p in enumerate(runs) if (p.kind == "converse") == converse]
-        groups = _groups(resumable, runs, chosen, max(1, PATCH_BATCH // len(y)))
+        groups = _groups(resumable, runs, chosen, _sets_per_pass(clean.activations, len(y)))
         cache = clean.heads if converse else {}
         heads = _heads(resumable, hooks, [[runs[j] for j in group] for group in groups], target, cache)
         for group in groups:
@@ -153,6 +154,18 @@ def _hits(
             right = preds == y[None, :]
             out[:, group] = (clean.right[None, :] & ~right if converse else right).T
     return out[:, [where[(p.kind == "converse", p.channels)] for p in sets]]
+
+
+def _sets_per_pass(activations: dict[str, torch.Tensor], n: int) -> int:
+    """How many copies of an n-image batch one stacked pass takes: ``PATCH_BATCH`` images on a GPU;
+    on a CPU no more than keep the hooked layers' outputs within ``CPU_PASS_BYTES`` (a pass that
+    spills out of the caches costs more per image than two that do not)."""
+    images = PATCH_BATCH
+    first = next(iter(activations.values()), None)
+    if first is not None and first.device.type == "cpu":
+        per_image = sum(a[0].numel() * a.element_size() for a in activations.values())
+        images = min(images, CPU_PASS_BYTES // max(per_image, 1))
+    return max(1, images // n)
 
 
 def _groups(resumable: Resumable | None, sets: list[PatchSet], chosen: list[int], per_pass: int) -> list[list[int]]:

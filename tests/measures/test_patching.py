@@ -115,6 +115,8 @@ def test_a_patch_share_patches_the_same_images_in_any_batching():
     ]
     assert 0 < counts[0].n < 24 and counts[0].n == counts[1].n
     assert torch.equal(counts[0].correct, counts[1].correct)
+    none = patch_sweep(model, x, y, sweep([0.0, 0.1], ["layer4.0"], batch_size=5), {1: sets}, share=1e-9)[1]
+    assert none.n == 0 and not none.correct.any()  # a shard where no image's draw falls under the share
 
 
 class DoesNotTrace(nn.Module):
