@@ -17,6 +17,7 @@ from rnnviz.common.files import atomic_write_json, atomic_write_text, text_value
 from rnnviz.report import datauri as _datauri
 from rnnviz.report import html as _html
 from rnnviz.report.figures.figure_workers import figures_in_parallel
+from rnnviz.report.sections import cards as _cards
 from rnnviz.report.sections import catalogue as _catalogue
 from rnnviz.report.slides import deck as _slides
 from rnnviz.report.validate.budgets import check_bytes, check_counts, check_json_size
@@ -60,8 +61,9 @@ def render_report(
     say = _progress(progress)
     with figures_in_parallel():  # issue 26: figures saved by worker processes
         figs = _catalogue.make_figures(results, root)
+        cards = _cards.context(results, root)  # its pictures' embedded copies, while the workers finish
     say(f"{len(figs)} figures written to {root / 'figures'}")
-    html = _html.render_html(results, figs)
+    html = _html.render_html(results, figs, cards)
     atomic_write_text(output(root, "report.html"), html)
     say(f"wrote {root / 'report.html'} ({len(html) / 1e6:.1f} MB)")
     errors: list[str] = []

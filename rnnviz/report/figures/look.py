@@ -42,6 +42,7 @@ RIGHT, WRONG, INK, MUTED = "#009E73", "#882255", "#222222", "#666666"
 # 3 MB budget. The image grids (renders and photographs) take zlib's default level: optimize=True cost
 # them four times the time for files 1.3% smaller.
 PNG_OPTIONS: dict[str, object] = {"optimize": True}
+PLOT_COLOURS = 256  # plots and the example grids are embedded with a palette (``embed``): the HTML halves
 GRID_PNG_OPTIONS: dict[str, object] = {"compress_level": 6}
 SLIDE_WIDTH_IN = 10.0  # 254 mm, the slide template's page width
 SLIDE_MIN_PT = 18 * SLIDE_WIDTH_IN / 13.333
