@@ -34,16 +34,17 @@ def key(path: Path, colours: int, width: int | None = None) -> Key | None:
     return str(Path(path).resolve()), st.st_size, st.st_mtime_ns, colours, width
 
 
-def embedded(data: bytes, colours: int, width: int | None = None) -> bytes:
+def embedded(data: bytes, colours: int, width: int | None = None, pixels: Image.Image | None = None) -> bytes:
     """``data`` or its paletted copy (``paletted``), whichever is smaller."""
-    return min(data, paletted(data, colours, width), key=len)
+    return min(data, paletted(data, colours, width, pixels), key=len)
 
 
-def paletted(data: bytes, colours: int, width: int | None = None) -> bytes:
+def paletted(data: bytes, colours: int, width: int | None = None, pixels: Image.Image | None = None) -> bytes:
     """The PNG ``data`` with an adaptive palette of ``colours`` colours (fast octree, no dither: half
     median cut's time and smaller files on these flat plots, no visible difference),
-    scaled down to ``width`` pixels where it is wider."""
-    with Image.open(io.BytesIO(data)) as img:
+    scaled down to ``width`` pixels where it is wider. ``pixels``: ``data`` decoded, where they are
+    at hand (a worker that just wrote the file)."""
+    with pixels or Image.open(io.BytesIO(data)) as img:
         rgb = img.convert("RGB")
         if width and rgb.width > width:
             rgb = rgb.resize((width, round(rgb.height * width / rgb.width)), Image.Resampling.NEAREST)
@@ -53,8 +54,11 @@ def paletted(data: bytes, colours: int, width: int | None = None) -> bytes:
     return out.getvalue()
 
 
-def make(path: Path, colours: int, width: int | None = None) -> tuple[Key, bytes] | None:
-    """The embedded copy of the file at ``path`` with its key (in a worker: sent back to ``remember``)."""
+def make(
+    path: Path, colours: int, width: int | None = None, pixels: Image.Image | None = None
+) -> tuple[Key, bytes] | None:
+    """The embedded copy of the file at ``path`` with its key (in a worker: sent back to ``remember``);
+    ``pixels``: the file's pixels, where they are at hand."""
     k = key(path, colours, width)
     if k is None:
         return None
@@ -62,7 +66,7 @@ def make(path: Path, colours: int, width: int | None = None) -> tuple[Key, bytes
         data = Path(k[0]).read_bytes()
     except OSError:
         return None
-    return k, embedded(data, colours, width)
+    return k, embedded(data, colours, width, pixels)
 
 
 def remember(made: tuple[Key, bytes] | None) -> None:

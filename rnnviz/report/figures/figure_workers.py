@@ -30,10 +30,12 @@ from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
+from PIL import Image
 
 from rnnviz.common.errors import UsageError
 from rnnviz.common.files import atomic_path
 from rnnviz.report.figures import embed
+from rnnviz.report.figures.pixels import write_png
 
 MAX_WORKERS = 4  # past four, pickling in the parent and starting workers cost more than they save
 WORKERS_ENV = "RNNVIZ_FIGURE_WORKERS"  # a count; 1 saves in this process (a test suite already fills the cores)
@@ -113,16 +115,23 @@ def prefetch(path: Path, colours: int, width: int | None = None) -> None:
         _active[-1].prefetch(path, colours, width)
 
 
-def save_all(fig: Figure, targets: list[Target]) -> None:
-    """Every target from one layout: the first save lays the figure out, the rest keep it."""
+def save_all(fig: Figure, targets: list[Target]) -> Image.Image | None:
+    """Every target from one layout: the first save lays the figure out, the rest keep it. A PNG is
+    drawn once (``pixels``); the first PNG's pixels are returned."""
+    first = None
     for k, (path, options) in enumerate(targets):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, **options)
+        if options.get("format") == "png":
+            drawn = write_png(fig, path, options)
+            first = first or drawn
+        else:
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, **options)
         if k == 0 and fig.get_layout_engine() is not None:
             fig.set_layout_engine("none")
+    return first
 
 
 def _save_pickled(blob: bytes, rc: Any, targets: list[Target], colours: int | None) -> tuple | None:
     with matplotlib.rc_context(rc):
-        save_all(pickle.loads(blob), targets)
-    return embed.make(targets[0][0], colours) if colours else None
+        drawn = save_all(pickle.loads(blob), targets)
+    return embed.make(targets[0][0], colours, pixels=drawn) if colours else None
