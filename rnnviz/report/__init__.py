@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,11 +68,13 @@ def render_report(
     atomic_write_text(output(root, "report.html"), html)
     say(f"wrote {root / 'report.html'} ({len(html) / 1e6:.1f} MB)")
     errors: list[str] = []
-    start = time.perf_counter()
-    pdf_path = try_pdf(html, output(root, "report.pdf"), root, errors, say) if pdf else None
-    pdf_seconds = time.perf_counter() - start
-    with figures_in_parallel():  # issue 26
-        deck = _slides.build(results, root, figs) if slides else []
+    with figures_in_parallel() if slides else nullcontext():  # the slides' figures, while report.pdf is written
+        try:
+            deck = _slides.build(results, root, figs) if slides else []
+        finally:  # a slide that fails to build costs no report.pdf
+            start = time.perf_counter()
+            pdf_path = try_pdf(html, output(root, "report.pdf"), root, errors, say) if pdf else None
+            pdf_seconds = time.perf_counter() - start
     slides_path = (
         try_pdf(_html.render_slides(results, figs, deck), output(root, "slides.pdf"), root, errors, say)
         if slides

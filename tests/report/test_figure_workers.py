@@ -5,6 +5,7 @@ import base64
 import os
 import pickle
 import sys
+import threading
 
 import matplotlib
 import numpy as np
@@ -122,9 +123,14 @@ def test_a_prefetched_file_is_embedded_from_the_workers_copy(tmp_path):
     datauri.clear()
 
 
-def test_workers_are_forked_unless_torch_is_loaded(monkeypatch):
-    """A fork copies only the calling thread: after the engine ran here (torch's thread pools), spawn."""
+def test_workers_are_forked_unless_another_thread_runs(monkeypatch):
+    """A fork copies only the calling thread: with another thread, or after the engine ran here
+    (torch's thread pools), the workers are spawned."""
     monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
     assert start_method() == "fork"
+    monkeypatch.setattr(threading, "active_count", lambda: 2)
+    assert start_method() == "spawn"
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
     monkeypatch.setitem(sys.modules, "torch", object())
     assert start_method() == "spawn"

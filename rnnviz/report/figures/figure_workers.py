@@ -10,8 +10,8 @@ copy of the PNG that the HTML embeds (``embed``) while the file is fresh, and ``
 it other files to make that copy of. Leaving the block waits for every file and hands the copies
 to ``embed``, so what comes after (the HTML's data URIs) finds them all.
 
-Workers are forked where this process holds no thread pools of its own (``--from`` never imports
-torch): a spawned worker first re-imports rnnviz and matplotlib, two seconds of a two-core
+Workers are forked where this process runs no other thread (``--from`` never imports torch): a
+spawned worker first re-imports rnnviz and matplotlib, two seconds of a two-core
 machine per worker, which on the demo was more than the figures it then saved. After the engine
 ran in this process (torch's threads), they are spawned.
 """
@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import pickle
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -65,9 +66,11 @@ class _Pool:
 
 
 def start_method() -> str:
-    """``fork`` where this process runs no threads of its own (a fork copies only the calling
-    thread; torch's pools are the ones that matter here), else ``spawn``."""
-    if "fork" in multiprocessing.get_all_start_methods() and "torch" not in sys.modules:
+    """``fork`` where this process runs no other thread (a fork copies only the calling thread: one
+    holding a lock would leave it held in the worker), else ``spawn``. torch's pools are threads
+    Python does not count, so a process that imported torch spawns."""
+    forkable = "fork" in multiprocessing.get_all_start_methods()
+    if forkable and threading.active_count() == 1 and "torch" not in sys.modules:
         return "fork"
     return "spawn"
 
@@ -122,7 +125,7 @@ def save_all(fig: Figure, targets: list[Target]) -> Image.Image | None:
     for k, (path, options) in enumerate(targets):
         if options.get("format") == "png":
             drawn = write_png(fig, path, options)
-            first = first or drawn
+            first = drawn if first is None else first
         else:
             with atomic_path(path) as tmp:
                 fig.savefig(tmp, **options)
