@@ -63,6 +63,8 @@ def render_report(
     with figures_in_parallel():  # issue 26: figures saved by worker processes
         figs = _catalogue.make_figures(results, root)
         cards = _cards.context(results, root)  # its pictures' embedded copies, while the workers finish
+        if pdf or slides:
+            _load_pdf_writer()  # and WeasyPrint's import, a second or two: this process would wait
     say(f"{len(figs)} figures written to {root / 'figures'}")
     html = _html.render_html(results, figs, cards)
     atomic_write_text(output(root, "report.html"), html)
@@ -128,6 +130,15 @@ def load_results(root: Path, max_embed_mb: float | None = None) -> Results:
     validate(results, root)
     check_bytes(results, root, max_embed_mb)
     return Results.model_validate(results)
+
+
+def _load_pdf_writer() -> None:
+    """Import WeasyPrint ahead of the PDF; a failure is left to ``try_pdf``, which imports it again
+    and reports it in one line."""
+    try:
+        import rnnviz.report.pdf  # noqa: F401
+    except Exception:  # noqa: BLE001, S110 - reported by try_pdf
+        pass
 
 
 def try_pdf(html: str, target: Path, root: Path, errors: list[str], say) -> Path | None:
