@@ -6,7 +6,7 @@ Each run renders a fresh copy of a finished folder (figures, HTML, PDF) in this 
 settings alternating, and reports the median wall seconds of figures + HTML and of the PDF, with
 the HTML's size. ``rnnviz.report.figures.look.GRID_PNG_OPTIONS`` is the setting compared: it governs
 the image grids (galleries, diversity, examples); the embedded paletted copies keep
-``look.PNG_OPTIONS`` and matplotlib's plots its own default either way.
+``look.PNG_OPTIONS`` and the plots' own PNGs ``look.PLOT_PNG_OPTIONS`` either way.
 """
 
 from __future__ import annotations

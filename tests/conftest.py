@@ -5,7 +5,7 @@ import os
 import pytest
 
 # xdist's two workers already fill both cores: report figures are saved in-process, not by a
-# spawned pool per render (the shared tiny run and tests/report/test_figure_workers.py use the pool)
+# worker pool per render (the shared tiny run and tests/report/test_figure_workers.py use the pool)
 os.environ["RNNVIZ_FIGURE_WORKERS"] = "1"
 # and one torch thread each (read when torch is imported): two workers of two threads on two cores
 # oversubscribe, and torch's spinning threads then slow the engine runs down

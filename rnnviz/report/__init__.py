@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from rnnviz.common.files import atomic_write_json, atomic_write_text, text_value
 from rnnviz.report import datauri as _datauri
 from rnnviz.report import html as _html
 from rnnviz.report.figures.figure_workers import figures_in_parallel
+from rnnviz.report.sections import cards as _cards
 from rnnviz.report.sections import catalogue as _catalogue
 from rnnviz.report.slides import deck as _slides
 from rnnviz.report.validate.budgets import check_bytes, check_counts, check_json_size
@@ -60,16 +62,21 @@ def render_report(
     say = _progress(progress)
     with figures_in_parallel():  # issue 26: figures saved by worker processes
         figs = _catalogue.make_figures(results, root)
+        cards = _cards.context(results, root)  # its pictures' embedded copies, while the workers finish
+        if pdf or slides:
+            _load_pdf_writer()  # and WeasyPrint's import, a second or two: this process would wait
     say(f"{len(figs)} figures written to {root / 'figures'}")
-    html = _html.render_html(results, figs)
+    html = _html.render_html(results, figs, cards)
     atomic_write_text(output(root, "report.html"), html)
     say(f"wrote {root / 'report.html'} ({len(html) / 1e6:.1f} MB)")
     errors: list[str] = []
-    start = time.perf_counter()
-    pdf_path = try_pdf(html, output(root, "report.pdf"), root, errors, say) if pdf else None
-    pdf_seconds = time.perf_counter() - start
-    with figures_in_parallel():  # issue 26
-        deck = _slides.build(results, root, figs) if slides else []
+    with figures_in_parallel() if slides else nullcontext():  # the slides' figures, while report.pdf is written
+        try:
+            deck = _slides.build(results, root, figs) if slides else []
+        finally:  # a slide that fails to build costs no report.pdf
+            start = time.perf_counter()
+            pdf_path = try_pdf(html, output(root, "report.pdf"), root, errors, say) if pdf else None
+            pdf_seconds = time.perf_counter() - start
     slides_path = (
         try_pdf(_html.render_slides(results, figs, deck), output(root, "slides.pdf"), root, errors, say)
         if slides
@@ -123,6 +130,15 @@ def load_results(root: Path, max_embed_mb: float | None = None) -> Results:
     validate(results, root)
     check_bytes(results, root, max_embed_mb)
     return Results.model_validate(results)
+
+
+def _load_pdf_writer() -> None:
+    """Import WeasyPrint ahead of the PDF; a failure is left to ``try_pdf``, which imports it again
+    and reports it in one line."""
+    try:
+        import rnnviz.report.pdf  # noqa: F401
+    except Exception:  # noqa: BLE001, S110 - reported by try_pdf
+        pass
 
 
 def try_pdf(html: str, target: Path, root: Path, errors: list[str], say) -> Path | None:

@@ -5,23 +5,20 @@ a slide, the same picture named by several cards); the cache, keyed by the file'
 and its size and modification time, hands every reference the same string instead of reading and
 encoding the file again. ``clear`` empties it when a report is written.
 
-Plots and the cards' map sheets are embedded with at most ``colours`` colours (an adaptive palette,
-no dither; the files on disk keep every colour): their flat fills and colour maps look the same
-and the HTML halves. Feature-visualization renders and galleries keep every colour.
+Plots and the cards' map sheets are embedded with at most ``colours`` colours (``figures.embed``;
+a copy a figure worker already made is taken as it is). Feature-visualization renders and galleries
+keep every colour.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import os
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-from PIL import Image
-
-from rnnviz.report.figures import look
+from rnnviz.report.figures import embed
 
 PREFIX = "data:image/png;base64,"
 
@@ -58,24 +55,12 @@ def _encoded(
     if accept is not None and not accept(Path(resolved), data):
         return None
     if colours:
-        data = min(data, paletted(data, colours, width), key=len)
+        made = embed.made_copy((resolved, size, mtime_ns, colours, width))
+        data = made if made is not None else embed.embedded(data, colours, width)
     return PREFIX + base64.b64encode(data).decode("ascii")
-
-
-def paletted(data: bytes, colours: int, width: int | None = None) -> bytes:
-    """The PNG ``data`` with an adaptive palette of ``colours`` colours (fast octree, no dither: half
-    median cut's time and smaller files on these flat plots, no visible difference),
-    scaled down to ``width`` pixels where it is wider."""
-    with Image.open(io.BytesIO(data)) as img:
-        rgb = img.convert("RGB")
-        if width and rgb.width > width:
-            rgb = rgb.resize((width, round(rgb.height * width / rgb.width)), Image.Resampling.NEAREST)
-        small = rgb.quantize(colours, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
-        out = io.BytesIO()
-        small.save(out, "PNG", dpi=img.info.get("dpi", (72, 72)), **look.PNG_OPTIONS)
-    return out.getvalue()
 
 
 def clear() -> None:
     """Let go of the encoded files (a report is written; the next one may read other folders)."""
     _encoded.cache_clear()
+    embed.clear()

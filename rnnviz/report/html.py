@@ -16,7 +16,7 @@ from rnnviz.common.errors import UsageError
 from rnnviz.common.names import APGD_VERSIONS, MODELS
 from rnnviz.report.datauri import data_uri
 from rnnviz.report.figures.channel_grids import gallery_key
-from rnnviz.report.figures.look import COLOURS, INK, MUTED, RIGHT, WRONG
+from rnnviz.report.figures.look import COLOURS, INK, MUTED, PLOT_COLOURS, RIGHT, WRONG
 from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import cards as cards_section
 from rnnviz.report.sections import matching as matching_section
@@ -48,7 +48,6 @@ from rnnviz.results.model.run import ModelIdentity, RunConfig
 from rnnviz.results.model.values import ByModel
 
 PACKAGE = Path(__file__).resolve().parents[1]
-PLOT_COLOURS = 256  # plots and map sheets embedded with a palette (``datauri``): the HTML halves
 
 
 def templates_dir(package: Path = PACKAGE) -> Path:
@@ -74,8 +73,9 @@ def environment() -> Environment:
     )
 
 
-def render_html(results: Results, figures: list[ReportFigure]) -> str:
-    return environment().get_template("report.html.j2").render(**context(results, figures))
+def render_html(results: Results, figures: list[ReportFigure], cards: dict | None = None) -> str:
+    """``cards``: the cards section's context where it was made already (``cards_section.context``)."""
+    return environment().get_template("report.html.j2").render(**context(results, figures, cards))
 
 
 def render_slides(results: Results, figures: list[ReportFigure], slides: list) -> str:
@@ -88,7 +88,7 @@ def render_slides(results: Results, figures: list[ReportFigure], slides: list) -
     return environment().get_template("slides.html.j2").render(**context(results, figures), **extra)
 
 
-def context(results: Results, figures: list[ReportFigure]) -> dict:
+def context(results: Results, figures: list[ReportFigure], cards: dict | None = None) -> dict:
     """Everything the templates show, already formatted: templates hold layout, not logic."""
     for n, fig in enumerate(figures, start=1):
         fig.number = n
@@ -134,7 +134,7 @@ def context(results: Results, figures: list[ReportFigure]) -> dict:
             if k in by_key
         ],
         "patching": patch_section.context(results),
-        "cards": cards_section.context(results, _root(figures)),
+        "cards": cards_section.context(results, _root(figures)) if cards is None else cards,
         "recipes": rendered_recipes(results),
         "gallery_texture": texture_sentence(results.renders),
         "diversity_keys": [f"diversity_{r}" for r in rendered_recipes(results) if f"diversity_{r}" in by_key],

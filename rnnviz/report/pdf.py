@@ -16,6 +16,7 @@ import weasyprint
 from weasyprint.urls import URLFetcher
 
 from rnnviz.common.files import atomic_path
+from rnnviz.report.pdfimages import plain_pngs
 
 
 class ReportFetcher(URLFetcher):
@@ -41,8 +42,9 @@ def write_pdf(html: str, target: Path, root: Path) -> list[str]:
 
     Returns what WeasyPrint logged (e.g. a refused fetch): kept off stderr, where the CLI promises
     one line; a failure that matters raises and becomes the report's one-line ``pdf_error``.
+    Plain PNGs go into the PDF as they are (``pdfimages``).
     """
-    with _quiet_weasyprint() as messages:
+    with _quiet_weasyprint() as messages, plain_pngs():
         document = weasyprint.HTML(
             string=html, base_url=str(Path(root).resolve()) + "/", url_fetcher=ReportFetcher(root)
         ).render()

@@ -19,7 +19,7 @@ from matplotlib.ticker import PercentFormatter
 
 from rnnviz.common.names import MODELS, layer_order
 from rnnviz.report.figures.figure_workers import save
-from rnnviz.report.figures.look import COLOURS, DASHES, INK, MUTED, PAGE, Look
+from rnnviz.report.figures.look import COLOURS, DASHES, INK, MUTED, PAGE, PLOT_COLOURS, Look
 from rnnviz.report.text.claims import measured
 from rnnviz.report.text.format import NORM_NAMES, attack_label, attack_name, eps_text
 from rnnviz.report.validate.safety import output
@@ -279,10 +279,11 @@ def legend_on_top(fig: Figure, ax) -> None:
 def save_plot(fig: Figure, root: Path, stem: str, look: Look = PAGE) -> None:
     """A PNG under the look's folder (``figures/`` or ``figures/slides/``), and an SVG from the same
     layout where the look is vector (slides), in a worker process where ``figure_workers.figures_in_parallel`` is
-    active. The page's SVGs went: nothing embedded them, and they took 4.2 of the figures' 15.6 s."""
+    active; that worker also makes the page PNG's copy the HTML embeds (``embed``). The page's SVGs
+    went: nothing embedded them, and they took 4.2 of the figures' 15.6 s."""
     targets = [
         (output(root, *look.folder, f"{stem}.png"), {"format": "png", "dpi": DPI, "metadata": {"Software": None}})
     ]
     if look.vector:
         targets.append((output(root, *look.folder, f"{stem}.svg"), {"format": "svg", "metadata": {"Date": None}}))
-    save(fig, targets)
+    save(fig, targets, None if look.vector else PLOT_COLOURS)

@@ -15,6 +15,7 @@ from PIL import Image
 from rnnviz.common.names import MODELS, slug
 from rnnviz.report.figures import channel_grids, plots
 from rnnviz.report.figures.channel_grids import load_tile
+from rnnviz.report.figures.figure_workers import prefetch
 from rnnviz.report.figures.grids import (
     PAD,
     TILE,
@@ -27,7 +28,7 @@ from rnnviz.report.figures.grids import (
     text_image,
     vstack,
 )
-from rnnviz.report.figures.look import COLOURS, MUTED, RIGHT, WRONG
+from rnnviz.report.figures.look import COLOURS, MUTED, PLOT_COLOURS, RIGHT, WRONG
 from rnnviz.report.sections import attacks as attack_section
 from rnnviz.report.sections import matching as matching_section
 from rnnviz.report.sections import patching as patch_section
@@ -204,7 +205,9 @@ def _examples(results: Results, root: Path, name: str, s: str) -> ReportFigure:
     blocks = [
         _example_block(results.config, root, ex, n + 1) for n, ex in enumerate(_examples_of(results.examples, name))
     ]
-    save_image(arrange(blocks), output(root, "figures", f"examples_{s}.png"))
+    path = output(root, "figures", f"examples_{s}.png")
+    save_image(arrange(blocks), path)
+    prefetch(path, PLOT_COLOURS)  # embedded with a palette (html): a worker makes that copy now
     return _figure(
         root,
         f"examples_{s}",
