@@ -57,7 +57,7 @@ class LayerHooks:
         self.detach, self.dtype, self.stop = detach, dtype, stop
         self.outputs: dict[str, torch.Tensor] = {}
         self.recording = True
-        self._replace: dict[str, Replacement] = {}
+        self._replace: dict[str, StackedChannels] = {}
         self._handles: list = []
 
     def __enter__(self) -> "LayerHooks":
@@ -83,7 +83,7 @@ class LayerHooks:
                 raise UsageError(f"layer '{name}' does not output an (N, C, ...) tensor; pick a conv or block layer")
             form = self.layouts[name]
             if name in self._replace:
-                output = _replaced(output, self._replace[name], form)
+                output = self._replace[name].applied(output, form)
             if self.recording and name not in self.outputs:
                 kept = channel_first(output.detach() if self.detach else output, form)
                 self.outputs[name] = kept.to(self.dtype or kept.dtype, copy=True)
@@ -122,14 +122,9 @@ class LayerHooks:
             self.recording = True
 
     @contextmanager
-    def replacing(self, values: Mapping[str, Replacement]) -> Iterator[None]:
-        """Inside, each ``layer``'s output has its ``channels`` taken from ``source`` instead.
-
-        ``values`` maps a hooked layer to ``(channels, source)``: a 1-D index tensor (the same
-        channels for every image) or a boolean (N, C) mask (per image), and a tensor shaped like
-        the layer's output for the same batch (e.g. its clean activations); or to ``StackedChannels``,
-        for a batch of several copies of the source's images, each copy with its own channels.
-        """
+    def replacing(self, values: Mapping[str, StackedChannels]) -> Iterator[None]:
+        """Inside, each hooked layer in ``values`` has the channels its ``StackedChannels`` names taken
+        from that one's ``source`` (e.g. the layer's clean activations for the same images)."""
         unknown = sorted(set(values) - set(self.layers))
         if unknown:
             raise ValueError(f"cannot replace un-hooked layer(s): {', '.join(unknown)}")
@@ -142,8 +137,9 @@ class LayerHooks:
 
 @dataclass(frozen=True)
 class StackedChannels:
-    """Channels to replace in a batch that stacks ``copies`` copies of the ``n`` images of ``source``
-    (n, C, ...), copy k taking its own channels from ``source``: patching's draws in one pass.
+    """Channels to replace in a batch that stacks copies of the ``n`` images of ``source`` (n, C, ...),
+    copy k taking its own channels from ``source`` (patching's draws in one pass); one copy is the
+    plain case, the same channels for every image of the batch.
 
     Only the replaced channels are written (gathered (row, channel) pairs), so the cost follows the
     number of patched channels, not the size of the stacked batch as a per-image mask's would.
@@ -174,30 +170,6 @@ class StackedChannels:
             output.dtype
         )
         return patched
-
-
-Replacement = tuple[torch.Tensor, torch.Tensor] | StackedChannels
-
-
-def _replaced(output: torch.Tensor, value: Replacement, form: str) -> torch.Tensor:
-    if isinstance(value, StackedChannels):
-        return value.applied(output, form)
-    return _with_channels(output, *value, form)
-
-
-def _with_channels(
-    output: torch.Tensor, channels: torch.Tensor, source: torch.Tensor, form: str = "NCHW"
-) -> torch.Tensor:
-    """``output`` with channels ``channels`` (indices, or a boolean (N, C) mask per image) replaced by
-    ``source``'s (a new tensor in the output's own layout; ``source`` is channel first, as recorded)."""
-    patched = output.clone()
-    view = channel_first(patched, form)
-    if channels.dtype == torch.bool:
-        mask = channels.view(*channels.shape, *[1] * (view.dim() - 2))
-        view.copy_(torch.where(mask, source.to(output.dtype), view))
-    else:
-        view[:, channels] = source[:, channels].to(output.dtype)
-    return patched
 
 
 def channel_mean(act: torch.Tensor) -> torch.Tensor:

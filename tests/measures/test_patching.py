@@ -186,7 +186,7 @@ def _plain_counts(model, x, y, s, sets, eps):
     """The counts the plain way: one set at a time, a full forward pass of every image, no batching
     of sets, no resuming, no shared prefix."""
     from rnnviz.sweep.attacks import input_gradient
-    from rnnviz.sweep.hooks import LayerHooks
+    from rnnviz.sweep.hooks import LayerHooks, StackedChannels
     from rnnviz.sweep.passes import CleanBatch, adversarial, eval_mode, forward_no_grad
 
     out = []
@@ -200,7 +200,7 @@ def _plain_counts(model, x, y, s, sets, eps):
         for p in sets:
             converse = p.kind == "converse"
             target, source = (x, adv) if converse else (x_adv, clean)
-            values = {la: (torch.tensor(chs), source[la]) for la, chs in p.by_layer().items()}
+            values = {la: StackedChannels.of(source[la], [chs]) for la, chs in p.by_layer().items()}
             with torch.no_grad(), hooks.paused(), hooks.replacing(values):
                 right = model(target).argmax(1) == y
             out.append(int((clean_right & ~right).sum() if converse else right.sum()))

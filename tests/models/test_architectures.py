@@ -12,7 +12,7 @@ from rnnviz.common.errors import UsageError
 from rnnviz.models import architectures
 from rnnviz.models.checkpoints import split_checkpoint
 from rnnviz.models.loading import IMAGENET_MEAN, IMAGENET_STD, load_model
-from rnnviz.sweep.hooks import LayerHooks, check_layers
+from rnnviz.sweep.hooks import LayerHooks, StackedChannels, check_layers
 from rnnviz.sweep.sensitivity import SensitivityMeter
 
 SIZE = 32
@@ -119,7 +119,7 @@ def test_token_layer_patching_replaces_embedding_dims(pair):
     with LayerHooks(model.module, [layer]) as hooks:
         clean = hooks.run(x)[layer]
         channels = torch.arange(model.module.hidden_dim)
-        with hooks.replacing({layer: (channels, clean)}):
+        with hooks.replacing({layer: StackedChannels.of(clean, [channels.tolist()])}):
             patched = hooks.run(x_adv)[layer]
     assert torch.allclose(patched, clean)
 

@@ -15,7 +15,7 @@ def _net() -> nn.Module:
 
 def test_stacked_copies_each_take_only_their_own_channels():
     """Three copies of two images: copy 0 takes channels 1 and 4, copy 1 none, copy 2 channel 5;
-    every other value is the target's own (the same as a per-image mask over repeated sources)."""
+    every other value is the target's own."""
     net = _net().to(memory_format=torch.channels_last)
     target, source = torch.rand(2, 3, 5, 5), torch.rand(2, 3, 5, 5)
     with torch.no_grad():
@@ -29,10 +29,10 @@ def test_stacked_copies_each_take_only_their_own_channels():
     with torch.no_grad(), LayerHooks(net, ["0"]) as hooks, hooks.paused():
         with hooks.replacing({"0": StackedChannels.of(clean, [[1, 4], [], [5]])}):
             out = net(stacked)
-        mask = torch.zeros(6, 6, dtype=torch.bool)
-        mask[0:2, [1, 4]] = True
-        mask[4:6, 5] = True
-        with hooks.replacing({"0": (mask, clean.repeat(3, 1, 1, 1))}):
-            out_mask = net(stacked)
-    assert torch.equal(out, out_mask)
+        with hooks.replacing({"0": StackedChannels.of(clean, [[2]])}):
+            one = net(target)
     assert torch.equal(net[2](net[1](expected)), out)
+    with torch.no_grad():
+        alone = net[0](target)
+        alone[:, 2] = clean[:, 2]
+        assert torch.equal(net[2](net[1](alone)), one)  # one copy: the same channels for every image
