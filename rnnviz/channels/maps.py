@@ -245,11 +245,6 @@ class ColourBars:
             fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
 
 
-def colour_bar_png(scale: tuple[float, float], path: str | Path, *, label: str, cmap: str = CMAP) -> None:
-    """One colour bar (``ColourBars`` draws many)."""
-    ColourBars().write(scale, path, label=label, cmap=cmap)
-
-
 def filter_image(weight: torch.Tensor, channel: int) -> np.ndarray:
     """Filter ``channel`` of a conv weight (C_out, C_in, k, k) as an image in [0, 1].
 

@@ -14,7 +14,6 @@ from rnnviz.channels.maps import (
     activation_maps,
     change_sheet_png,
     clean_sheet_png,
-    colour_bar_png,
     filter_image,
     filter_weights_png,
     first_conv,
@@ -112,7 +111,7 @@ def test_change_sheet_draws_the_absolute_change(tmp_path):
     expected = overlay_rgb(image, (adv - clean).abs(), scale, "viridis")
     np.testing.assert_allclose(third[::k, ::k], expected, atol=1 / 255)
     assert change_sheet_png([image], [image], [clean], [clean], (0.0, 3.0), tmp_path / "d.png") == (0.0, 1.0)
-    colour_bar_png((0.0, 2.0), tmp_path / "bar.png", label="|ΔF|")
+    ColourBars().write((0.0, 2.0), tmp_path / "bar.png", label="|ΔF|")
     assert (tmp_path / "bar.png").stat().st_size > 0
 
 
@@ -126,7 +125,7 @@ def test_reused_colour_bars_are_the_bars_a_fresh_figure_draws(tmp_path):
     ]
     for i, (scale, label, cmap) in enumerate(cases):
         bars.write(scale, tmp_path / f"reused{i}.png", label=label, cmap=cmap)
-        colour_bar_png(scale, tmp_path / f"fresh{i}.png", label=label, cmap=cmap)
+        ColourBars().write(scale, tmp_path / f"fresh{i}.png", label=label, cmap=cmap)
         assert (tmp_path / f"reused{i}.png").read_bytes() == (tmp_path / f"fresh{i}.png").read_bytes()
     assert (tmp_path / "reused0.png").read_bytes() != (tmp_path / "reused2.png").read_bytes()
 
